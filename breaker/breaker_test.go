@@ -1,0 +1,155 @@
+package breaker_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/go-microkit/microkit/breaker"
+)
+
+const (
+	closed   = breaker.Closed
+	open     = breaker.Open
+	halfOpen = breaker.HalfOpen
+)
+
+var (
+	errOpen     = breaker.ErrOpen
+	errTooMany  = breaker.ErrTooManyProbes
+	consecutive = breaker.WithConsecutiveFailures
+	openFor     = breaker.WithOpenDuration
+)
+
+func TestTransitions(t *testing.T) {
+	tests := []struct {
+		name  string
+		opts  []breaker.Option
+		steps []step
+	}{
+		{"consecutive failures open, a success resets the run", []breaker.Option{consecutive(3), openFor(10 * time.Second)}, []step{
+			{call: callFail, want: closed},
+			{call: callFail, want: closed},
+			{call: callOK, want: closed},
+			{call: callFail, want: closed},
+			{call: callFail, want: closed},
+			{call: callFail, want: open},
+			{call: callOK, wantErr: errOpen, want: open},
+		}},
+		{"default trips after five failures", nil, []step{
+			{call: callFail, want: closed},
+			{call: callFail, want: closed},
+			{call: callFail, want: closed},
+			{call: callFail, want: closed},
+			{call: callFail, want: open},
+		}},
+		{"open turns half-open when the open duration ends, with no traffic", []breaker.Option{consecutive(1), openFor(10 * time.Second)}, []step{
+			{call: callFail, want: open},
+			{advance: 10*time.Second - 1, want: open},
+			{call: callOK, wantErr: errOpen, want: open},
+			{advance: 1, want: halfOpen},
+			{call: callOK, want: closed},
+		}},
+		{"a failed probe opens again for a full open duration", []breaker.Option{consecutive(1), openFor(10 * time.Second)}, []step{
+			{call: callFail, want: open},
+			{advance: 10 * time.Second, call: callFail, want: open},
+			{advance: 9 * time.Second, call: callOK, wantErr: errOpen, want: open},
+			{advance: time.Second, call: callOK, want: closed},
+		}},
+		{"probes are bounded in total, not just at once", []breaker.Option{consecutive(1), openFor(time.Second), breaker.WithHalfOpen(2, 2)}, []step{
+			{call: callFail, want: open},
+			{advance: time.Second, call: acquire, want: halfOpen},
+			{call: acquire, want: halfOpen},
+			{call: acquire, wantErr: errTooMany, want: halfOpen},
+			{call: releaseOK, want: halfOpen},
+			{call: acquire, wantErr: errTooMany, want: halfOpen},
+			{call: releaseOK, want: closed},
+		}},
+		{"an ignored probe gives its slot back", []breaker.Option{consecutive(1), openFor(time.Second)}, []step{
+			{call: callFail, want: open},
+			{advance: time.Second, call: acquire, want: halfOpen},
+			{call: callOK, wantErr: errTooMany, want: halfOpen},
+			{call: releaseIgnore, want: halfOpen},
+			{call: acquire, want: halfOpen},
+			{call: releaseOK, want: closed},
+		}},
+		{"a cancelled probe gives its slot back", []breaker.Option{consecutive(1), openFor(time.Second)}, []step{
+			{call: callFail, want: open},
+			{advance: time.Second, call: callCancel, want: halfOpen},
+			{call: callOK, want: closed},
+		}},
+		{"one failed probe of several opens", []breaker.Option{consecutive(1), openFor(time.Second), breaker.WithHalfOpen(3, 2)}, []step{
+			{call: callFail, want: open},
+			{advance: time.Second, call: acquire, want: halfOpen},
+			{call: acquire, want: halfOpen},
+			{call: releaseOK, want: halfOpen},
+			{call: releaseFail, want: open},
+		}},
+		{"half-open past its max time opens again", []breaker.Option{consecutive(1), openFor(time.Second), breaker.WithHalfOpenMaxTime(5 * time.Second)}, []step{
+			{call: callFail, want: open},
+			{advance: time.Second, call: acquire, want: halfOpen},
+			{advance: 5*time.Second - 1, want: halfOpen},
+			{advance: 1, want: open},
+			{call: releaseOK, want: open}, // the late probe belongs to the old period
+			{advance: time.Second, call: callOK, want: closed},
+		}},
+		{"cancelled calls never open", []breaker.Option{consecutive(1)}, []step{
+			{call: callCancel, want: closed},
+			{call: callCancel, want: closed},
+			{call: callFail, want: open},
+		}},
+		{"failure rate waits for the minimum number of calls", []breaker.Option{breaker.WithFailureRate(0.5), breaker.WithCountWindow(4, 4)}, []step{
+			{call: callFail, want: closed},
+			{call: callFail, want: closed},
+			{call: callFail, want: closed},
+			{call: callOK, want: open}, // the minimum reached by a success
+		}},
+		{"failure rate exactly at the threshold trips", []breaker.Option{breaker.WithFailureRate(0.5), breaker.WithCountWindow(4, 4)}, []step{
+			{call: callOK, want: closed},
+			{call: callOK, want: closed},
+			{call: callFail, want: closed},
+			{call: callFail, want: open},
+		}},
+		{"count window slides: the oldest call leaves", []breaker.Option{breaker.WithFailureRate(0.75), breaker.WithCountWindow(4, 4)}, []step{
+			{call: callFail, want: closed},
+			{call: callFail, want: closed},
+			{call: callOK, want: closed},
+			{call: callOK, want: closed},   // F F S S: 50%
+			{call: callOK, want: closed},   // F S S S: 25%
+			{call: callFail, want: closed}, // S S S F
+			{call: callFail, want: closed}, // S S F F
+			{call: callFail, want: open},   // S F F F: 75%
+		}},
+		{"time window forgets calls older than its length", []breaker.Option{breaker.WithFailureRate(0.5), breaker.WithTimeWindow(10*time.Second, 10, 2)}, []step{
+			{call: callFail, want: closed},
+			{advance: 10 * time.Second, call: callFail, want: closed}, // the first has left
+			{advance: 9 * time.Second, call: callFail, want: open},    // 2 of 2 within 10s
+		}},
+		{"time window keeps a call until its bucket leaves", []breaker.Option{breaker.WithFailureRate(0.5), breaker.WithTimeWindow(10*time.Second, 10, 2)}, []step{
+			{call: callOK, want: closed},
+			{advance: 10*time.Second - 1, call: callFail, want: open}, // 1 of 2 within the window
+		}},
+		{"time window drops a bucket on the dot", []breaker.Option{breaker.WithFailureRate(0.5), breaker.WithTimeWindow(10*time.Second, 10, 2)}, []step{
+			{call: callOK, want: closed},
+			{advance: 10 * time.Second, call: callFail, want: closed}, // the success has left
+			{call: callOK, want: closed},                              // 1 of 2, but only failures check
+			{call: callFail, want: open},                              // 2 of 3
+		}},
+		{"slow calls trip at their rate, at the threshold exactly", []breaker.Option{breaker.WithSlowCalls(time.Second, 0.5), breaker.WithCountWindow(2, 2)}, []step{
+			{call: callOK, takes: time.Second - 1, want: closed},
+			{call: callOK, takes: time.Second - 1, want: closed},
+			{call: callOK, takes: time.Second, want: open},
+		}},
+		{"a slow probe counts as failed", []breaker.Option{breaker.WithSlowCalls(time.Second, 1), breaker.WithCountWindow(1, 1), openFor(time.Second)}, []step{
+			{call: callOK, takes: time.Second, want: open},
+			{advance: time.Second, call: callOK, takes: 2 * time.Second, want: open},
+			{advance: time.Second, call: callOK, want: closed},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := newFakeClock()
+			b := mustNew(t, append([]breaker.Option{breaker.WithClock(clk)}, tt.opts...)...)
+			runSteps(t, b, clk, tt.steps)
+		})
+	}
+}

@@ -1,0 +1,163 @@
+package breakergrpc_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-microkit/microkit/breaker"
+	"github.com/go-microkit/microkit/breaker/breakergrpc"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/emptypb"
+)
+
+// server is a real gRPC server whose every method answers with code.
+type server struct {
+	code atomic.Int64 // codes.Code; OK by default
+	hits atomic.Int64
+}
+
+func (s *server) handle(_ any, stream grpc.ServerStream) error {
+	s.hits.Add(1)
+	if err := stream.RecvMsg(&emptypb.Empty{}); err != nil {
+		return err
+	}
+	if c := codes.Code(s.code.Load()); c != codes.OK {
+		return status.Error(c, c.String())
+	}
+	return stream.SendMsg(&emptypb.Empty{})
+}
+
+func start(t *testing.T, opts ...grpc.DialOption) (*server, *grpc.ClientConn) {
+	t.Helper()
+	srv := &server{}
+	gs := grpc.NewServer(grpc.UnknownServiceHandler(srv.handle))
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = gs.Serve(lis) }()
+	t.Cleanup(gs.Stop)
+	cc, err := grpc.NewClient(lis.Addr().String(), append(opts, grpc.WithTransportCredentials(insecure.NewCredentials()))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cc.Close() })
+	return srv, cc
+}
+
+func TestClassify(t *testing.T) {
+	tests := []struct {
+		err  error
+		want breaker.Outcome
+	}{
+		{nil, breaker.Success},
+		{status.Error(codes.Unavailable, ""), breaker.Failure},
+		{status.Error(codes.DeadlineExceeded, ""), breaker.Failure},
+		{status.Error(codes.ResourceExhausted, ""), breaker.Failure},
+		{status.Error(codes.Internal, ""), breaker.Failure},
+		{status.Error(codes.InvalidArgument, ""), breaker.Success},
+		{status.Error(codes.NotFound, ""), breaker.Success},
+		{status.Error(codes.Canceled, ""), breaker.Ignored},
+		{context.Canceled, breaker.Ignored},
+		{errors.New("plain"), breaker.Failure},
+	}
+	for _, tt := range tests {
+		if got := breakergrpc.Classify(tt.err); got != tt.want {
+			t.Errorf("Classify(%v) = %v, want %v", tt.err, got, tt.want)
+		}
+	}
+}
+
+func TestUnaryInterceptor(t *testing.T) {
+	b, err := breaker.New("grpc", breaker.WithConsecutiveFailures(2), breaker.WithOpenDuration(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, cc := start(t, grpc.WithUnaryInterceptor(breakergrpc.UnaryClientInterceptor(breakergrpc.Single(b))))
+	call := func() error {
+		return cc.Invoke(context.Background(), "/test.Svc/Call", &emptypb.Empty{}, &emptypb.Empty{})
+	}
+	steps := []struct {
+		code     codes.Code
+		wantCode codes.Code
+		want     breaker.State
+	}{
+		{codes.OK, codes.OK, breaker.Closed},
+		{codes.InvalidArgument, codes.InvalidArgument, breaker.Closed},
+		{codes.NotFound, codes.NotFound, breaker.Closed},
+		{codes.Unavailable, codes.Unavailable, breaker.Closed},
+		{codes.InvalidArgument, codes.InvalidArgument, breaker.Closed}, // a success: resets the run
+		{codes.Internal, codes.Internal, breaker.Closed},
+		{codes.DeadlineExceeded, codes.DeadlineExceeded, breaker.Open},
+	}
+	for i, s := range steps {
+		srv.code.Store(int64(s.code))
+		if err := call(); status.Code(err) != s.wantCode {
+			t.Fatalf("step %d: %v, want %v", i, err, s.wantCode)
+		}
+		if got := b.State(); got != s.want {
+			t.Fatalf("step %d: state %v, want %v", i, got, s.want)
+		}
+	}
+	hits := srv.hits.Load()
+	err = call()
+	if status.Code(err) != codes.Unavailable || !errors.Is(err, breaker.ErrOpen) || srv.hits.Load() != hits {
+		t.Fatalf("open: %v (code %v), reached server: %v", err, status.Code(err), srv.hits.Load() != hits)
+	}
+	var oe *breaker.OpenError
+	if !errors.As(err, &oe) || oe.Name != "grpc" {
+		t.Fatalf("err %v does not carry the breaker", err)
+	}
+}
+
+func TestStreamInterceptorPerMethod(t *testing.T) {
+	s, err := breaker.NewSet("grpc", 16, breaker.WithConsecutiveFailures(1), breaker.WithOpenDuration(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, cc := start(t, grpc.WithStreamInterceptor(breakergrpc.StreamClientInterceptor(breakergrpc.PerMethod(s))))
+	desc := &grpc.StreamDesc{ClientStreams: true, ServerStreams: true}
+	roundTrip := func(method string) error {
+		cs, err := cc.NewStream(context.Background(), desc, method)
+		if err != nil {
+			return err
+		}
+		if err := cs.SendMsg(&emptypb.Empty{}); err != nil {
+			return err
+		}
+		if err := cs.CloseSend(); err != nil {
+			return err
+		}
+		if err := cs.RecvMsg(&emptypb.Empty{}); err != nil {
+			return err
+		}
+		return cs.RecvMsg(&emptypb.Empty{}) // io.EOF: the stream ended well
+	}
+	if err := roundTrip("/test.Svc/A"); err != io.EOF {
+		t.Fatalf("healthy stream ended with %v, want EOF", err)
+	}
+	if got := s.Get("/test.Svc/A").State(); got != breaker.Closed {
+		t.Fatalf("after a healthy stream: %v", got)
+	}
+	srv.code.Store(int64(codes.Unavailable))
+	if err := roundTrip("/test.Svc/A"); status.Code(err) != codes.Unavailable {
+		t.Fatalf("err = %v", err)
+	}
+	if got := s.Get("/test.Svc/A").State(); got != breaker.Open {
+		t.Fatalf("after a failed stream: %v", got)
+	}
+	if _, err := cc.NewStream(context.Background(), desc, "/test.Svc/A"); !errors.Is(err, breaker.ErrOpen) {
+		t.Fatalf("open: err = %v", err)
+	}
+	if got := s.Get("/test.Svc/B").State(); got != breaker.Closed {
+		t.Fatalf("another method: %v", got)
+	}
+}

@@ -1,0 +1,37 @@
+package breaker
+
+import (
+	"context"
+	"errors"
+)
+
+// Classifier says how a call's error counts: [Success], [Failure] or
+// [Ignored]. It is called only for non-nil errors; a nil error is always a
+// success.
+type Classifier func(err error) Outcome
+
+// DefaultClassifier counts every error as a failure except
+// context.Canceled, which is ignored: a caller giving up says nothing about
+// the dependency's health, and must never open the breaker.
+// context.DeadlineExceeded counts, since a dependency too slow to answer in
+// time is unhealthy.
+func DefaultClassifier(err error) Outcome {
+	if errors.Is(err, context.Canceled) {
+		return Ignored
+	}
+	return Failure
+}
+
+// IgnoreErrors returns a classifier that ignores errors matching any of
+// errs (errors.Is) and otherwise defers to [DefaultClassifier]. Use it for
+// errors that are the caller's fault, such as validation errors.
+func IgnoreErrors(errs ...error) Classifier {
+	return func(err error) Outcome {
+		for _, e := range errs {
+			if errors.Is(err, e) {
+				return Ignored
+			}
+		}
+		return DefaultClassifier(err)
+	}
+}

@@ -1,0 +1,43 @@
+// Package breaker implements the circuit breaker pattern: it stops calling a
+// dependency that is failing or slow, fails fast instead, and lets a few
+// probe calls through after a while to find out whether it has recovered.
+//
+// # Where to start
+//
+// Make a breaker with [New] and run calls through [Breaker.Execute], or
+// through the generic [Do] for a typed result, with [DoWithFallback] when a
+// degraded answer beats an error. Middleware that cannot wrap the call in a
+// function uses the two-step [Breaker.Allow] (or the allocation-free
+// [Breaker.Acquire] and [Permit]). For HTTP clients use [NewTransport] (one
+// breaker) or [NewHostTransport] (one per host, from a [Set]); gRPC client
+// interceptors are in package breakergrpc, Prometheus metrics and OTel span
+// events in package breakermetrics.
+//
+// # States
+//
+// A breaker is [Closed] (calls flow, trip rules watch them), [Open] (calls
+// fail at once with an [*OpenError] matching [ErrOpen]), or [HalfOpen] (a
+// bounded number of probes decide whether to close again). Operators can
+// [Breaker.ForceOpen] or [Breaker.Disable] it, and [Breaker.Reset] it.
+//
+// # Trip rules
+//
+//   - consecutive failures ([WithConsecutiveFailures], the default with 5);
+//   - failure rate over a sliding window ([WithFailureRate]), count-based
+//     ([WithCountWindow]) or time-based ([WithTimeWindow]), with a minimum
+//     number of calls;
+//   - slow-call rate ([WithSlowCalls]).
+//
+// The open duration is fixed ([WithOpenDuration]) or grows exponentially
+// with jitter on each re-open ([WithOpenBackoff]). A [Classifier] decides
+// which errors count; by default a caller's own cancellation never does.
+//
+// # Cost
+//
+// While closed, a call takes no lock, allocates nothing, and reads the
+// clock only when a rule needs time: once per call for a time window, twice
+// (start and end) for the slow-call rule. A breaker owns no goroutine: an
+// open breaker becomes half-open when a call or [Breaker.State] next looks
+// at it. See docs/breaker.md for each option and docs/benchmarks.md for the
+// figures against sony/gobreaker and failsafe-go.
+package breaker

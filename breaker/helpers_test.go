@@ -1,0 +1,104 @@
+package breaker_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/go-microkit/microkit/breaker"
+	"github.com/go-microkit/microkit/breaker/breakertest"
+)
+
+type fakeClock = breakertest.Clock
+
+func newFakeClock() *fakeClock {
+	return breakertest.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+}
+
+var errBoom = errors.New("boom")
+
+func mustNew(t testing.TB, opts ...breaker.Option) *breaker.Breaker {
+	t.Helper()
+	b, err := breaker.New("test", opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// callKind is what one step of a step table does.
+type callKind int
+
+const (
+	none          callKind = iota // no call: only check the state
+	callOK                        // Execute with a nil error
+	callFail                      // Execute with errBoom
+	callCancel                    // Execute whose own context is cancelled
+	acquire                       // Acquire and hold the permit
+	releaseOK                     // report the oldest held permit as a success
+	releaseFail                   // ... as a failure
+	releaseIgnore                 // ... as ignored
+)
+
+type step struct {
+	advance time.Duration // move the clock first
+	call    callKind
+	takes   time.Duration // how long the call takes (clock moves inside it)
+	wantErr error         // nil, breaker.ErrOpen or breaker.ErrTooManyProbes
+	want    breaker.State // the state after the step
+}
+
+// runSteps drives b through steps with clk, checking each.
+func runSteps(t *testing.T, b *breaker.Breaker, clk *fakeClock, steps []step) {
+	t.Helper()
+	var held []breaker.Permit
+	for i, s := range steps {
+		clk.Advance(s.advance)
+		var err error
+		ctx := context.Background()
+		switch s.call {
+		case callOK, callFail, callCancel:
+			ran := false
+			if s.call == callCancel {
+				c, cancel := context.WithCancel(ctx)
+				cancel()
+				ctx = c
+			}
+			err = b.Execute(ctx, func(ctx context.Context) error {
+				ran = true
+				clk.Advance(s.takes)
+				switch s.call {
+				case callFail:
+					return errBoom
+				case callCancel:
+					return ctx.Err()
+				}
+				return nil
+			})
+			if ran != (s.wantErr == nil) {
+				t.Fatalf("step %d: fn ran = %v, want %v", i, ran, s.wantErr == nil)
+			}
+			if errors.Is(err, errBoom) || errors.Is(err, context.Canceled) {
+				err = nil // fn's own error, not the breaker's
+			}
+		case acquire:
+			var pm breaker.Permit
+			pm, err = b.Acquire()
+			if err == nil {
+				held = append(held, pm)
+			}
+		case releaseOK, releaseFail, releaseIgnore:
+			o := map[callKind]breaker.Outcome{releaseOK: breaker.Success, releaseFail: breaker.Failure, releaseIgnore: breaker.Ignored}[s.call]
+			clk.Advance(s.takes)
+			held[0].Record(ctx, o, 0)
+			held = held[1:]
+		}
+		if !errors.Is(err, s.wantErr) || (err != nil) != (s.wantErr != nil) {
+			t.Fatalf("step %d: err = %v, want %v", i, err, s.wantErr)
+		}
+		if got := b.State(); got != s.want {
+			t.Fatalf("step %d: state = %v, want %v", i, got, s.want)
+		}
+	}
+}

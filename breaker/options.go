@@ -1,0 +1,314 @@
+package breaker
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"time"
+)
+
+// Option configures a Breaker. Options that can be invalid make New return
+// an error wrapping [ErrInvalidOption].
+type Option func(*config) error
+
+// Defaults used when no option says otherwise.
+const (
+	DefaultConsecutiveFailures = 5
+	DefaultOpenDuration        = 30 * time.Second
+	DefaultHalfOpenMaxTime     = time.Minute
+	DefaultWindowSize          = 100
+	DefaultMinCalls            = 20
+)
+
+type windowKind uint8
+
+const (
+	noWindow windowKind = iota
+	countWindowKind
+	timeWindowKind
+)
+
+type config struct {
+	consecutive   int
+	failureRate   float64
+	slowThreshold time.Duration
+	slowRate      float64
+	window        windowKind
+	windowSize    int
+	windowLength  time.Duration
+	buckets       int
+	minCalls      int
+	openDuration  time.Duration
+	openMax       time.Duration
+	multiplier    float64
+	jitter        float64
+	maxProbes     int
+	toClose       int
+	halfOpenMax   time.Duration
+	classifier    Classifier
+	clock         Clock
+	random        func() float64
+	listeners     []Listener
+	observer      func(name string) Observer
+	consecutiveOn bool // set explicitly, even to 0
+}
+
+func defaultConfig() config {
+	return config{
+		openDuration: DefaultOpenDuration,
+		multiplier:   1,
+		maxProbes:    1,
+		toClose:      1,
+		halfOpenMax:  DefaultHalfOpenMaxTime,
+		classifier:   DefaultClassifier,
+		random:       rand.Float64,
+	}
+}
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidOption}, args...)...)
+}
+
+// WithConsecutiveFailures trips the breaker after n failures in a row. Zero
+// turns the rule off. When no trip rule is given at all, the breaker trips
+// after [DefaultConsecutiveFailures] consecutive failures. Use it for
+// low-traffic dependencies, where rates over a window mean little, and for
+// outlier ejection of one instance.
+func WithConsecutiveFailures(n int) Option {
+	return func(c *config) error {
+		if n < 0 {
+			return invalid("consecutive failures %d < 0", n)
+		}
+		c.consecutive, c.consecutiveOn = n, true
+		return nil
+	}
+}
+
+// WithFailureRate trips the breaker when the share of failures among the
+// calls in the sliding window reaches rate (0 < rate <= 1), once the window
+// holds at least its minimum number of calls. Without a window option it
+// uses a count window of [DefaultWindowSize] calls with [DefaultMinCalls].
+// Use it for busy dependencies, where a few scattered failures are normal.
+func WithFailureRate(rate float64) Option {
+	return func(c *config) error {
+		if !(rate > 0 && rate <= 1) {
+			return invalid("failure rate %v not in (0, 1]", rate)
+		}
+		c.failureRate = rate
+		return nil
+	}
+}
+
+// WithSlowCalls counts a call that takes threshold or longer as slow, and
+// trips the breaker when the share of slow calls in the window reaches rate
+// (0 < rate <= 1), whether they succeed or not. A slow half-open probe
+// counts as failed. Use it when a dependency degrades by getting slow
+// before it fails: it sheds load before callers' timeouts pile up.
+func WithSlowCalls(threshold time.Duration, rate float64) Option {
+	return func(c *config) error {
+		if threshold <= 0 {
+			return invalid("slow-call threshold %v <= 0", threshold)
+		}
+		if !(rate > 0 && rate <= 1) {
+			return invalid("slow-call rate %v not in (0, 1]", rate)
+		}
+		c.slowThreshold, c.slowRate = threshold, rate
+		return nil
+	}
+}
+
+// WithCountWindow makes the rate rules look at the last size calls, and
+// only once at least minCalls (1 <= minCalls <= size) have been recorded
+// since the breaker closed. Use it when traffic is steady: its cost does
+// not depend on time, and it reads no clock.
+func WithCountWindow(size, minCalls int) Option {
+	return func(c *config) error {
+		if size < 1 || size > 1<<24 {
+			return invalid("count window size %d not in [1, 2^24]", size)
+		}
+		if minCalls < 1 || minCalls > size {
+			return invalid("min calls %d not in [1, %d]", minCalls, size)
+		}
+		c.window, c.windowSize, c.minCalls = countWindowKind, size, minCalls
+		return nil
+	}
+}
+
+// WithTimeWindow makes the rate rules look at the calls of the last length
+// of time, kept in buckets slices (so the window slides by length/buckets),
+// once at least minCalls are in it. Use it when traffic varies, so that a
+// burst of old calls does not decide today's state; it reads the clock once
+// per call.
+func WithTimeWindow(length time.Duration, buckets, minCalls int) Option {
+	return func(c *config) error {
+		if buckets < 1 || buckets > 1024 {
+			return invalid("time window buckets %d not in [1, 1024]", buckets)
+		}
+		if length < time.Duration(buckets) {
+			return invalid("time window %v too short for %d buckets", length, buckets)
+		}
+		if minCalls < 1 {
+			return invalid("min calls %d < 1", minCalls)
+		}
+		c.window, c.windowLength, c.buckets, c.minCalls = timeWindowKind, length, buckets, minCalls
+		return nil
+	}
+}
+
+// WithOpenDuration sets how long the breaker stays open before it lets
+// probes through (default [DefaultOpenDuration]). It is the base of the
+// backoff when [WithOpenBackoff] is used.
+func WithOpenDuration(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return invalid("open duration %v <= 0", d)
+		}
+		c.openDuration = d
+		return nil
+	}
+}
+
+// WithOpenBackoff makes the open duration grow by multiplier (>= 1) on each
+// consecutive re-open without a healthy close in between, up to max, and
+// shortens each one by a random share of up to jitter (0 <= jitter < 1) so
+// that many clients do not probe in step. A close from half-open resets it
+// to the base duration. Use it for dependencies that take long to recover,
+// and for outlier ejection.
+func WithOpenBackoff(multiplier float64, max time.Duration, jitter float64) Option {
+	return func(c *config) error {
+		if !(multiplier >= 1) {
+			return invalid("open backoff multiplier %v < 1", multiplier)
+		}
+		if max <= 0 {
+			return invalid("open backoff max %v <= 0", max)
+		}
+		if !(jitter >= 0 && jitter < 1) {
+			return invalid("open backoff jitter %v not in [0, 1)", jitter)
+		}
+		c.multiplier, c.openMax, c.jitter = multiplier, max, jitter
+		return nil
+	}
+}
+
+// WithHalfOpen sets how many probe calls the breaker lets through in total
+// in one half-open period (maxProbes, default 1), and how many of them must
+// succeed to close it (successes, 1 <= successes <= maxProbes, default 1).
+// A probe that ends ignored (cancelled by its caller, or an excluded error)
+// gives its slot back; one failed probe opens the breaker again.
+func WithHalfOpen(maxProbes, successes int) Option {
+	return func(c *config) error {
+		if maxProbes < 1 {
+			return invalid("half-open probes %d < 1", maxProbes)
+		}
+		if successes < 1 || successes > maxProbes {
+			return invalid("half-open successes %d not in [1, %d]", successes, maxProbes)
+		}
+		c.maxProbes, c.toClose = maxProbes, successes
+		return nil
+	}
+}
+
+// WithHalfOpenMaxTime bounds how long the breaker may stay half-open
+// (default [DefaultHalfOpenMaxTime]); when it runs out before the probes
+// decide, the breaker opens again. It guards against probes that never
+// report back.
+func WithHalfOpenMaxTime(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return invalid("half-open max time %v <= 0", d)
+		}
+		c.halfOpenMax = d
+		return nil
+	}
+}
+
+// WithClassifier decides which errors count as failures (default
+// [DefaultClassifier]). Whatever it says, Execute and Do never count a call
+// whose own context was cancelled.
+func WithClassifier(cl Classifier) Option {
+	return func(c *config) error {
+		if cl == nil {
+			return invalid("nil classifier")
+		}
+		c.classifier = cl
+		return nil
+	}
+}
+
+// WithClock injects the time source (default: the runtime's monotonic
+// clock), so tests can step through time.
+func WithClock(clk Clock) Option {
+	return func(c *config) error {
+		if clk == nil {
+			return invalid("nil clock")
+		}
+		c.clock = clk
+		return nil
+	}
+}
+
+// WithJitterSource replaces the random source of the open-duration jitter
+// (default math/rand/v2.Float64); it must return values in [0, 1) and be
+// safe for concurrent use. Tests use it to make jitter deterministic.
+func WithJitterSource(random func() float64) Option {
+	return func(c *config) error {
+		if random == nil {
+			return invalid("nil jitter source")
+		}
+		c.random = random
+		return nil
+	}
+}
+
+// WithListener adds a listener for state changes; listeners run in the
+// order they were added, outside any lock.
+func WithListener(l Listener) Option {
+	return func(c *config) error {
+		if l == nil {
+			return invalid("nil listener")
+		}
+		c.listeners = append(c.listeners, l)
+		return nil
+	}
+}
+
+// WithObserver sets a factory that gives the breaker named name its
+// [Observer] (see package breakermetrics); a [Set] calls it once per key.
+func WithObserver(factory func(name string) Observer) Option {
+	return func(c *config) error {
+		if factory == nil {
+			return invalid("nil observer factory")
+		}
+		c.observer = factory
+		return nil
+	}
+}
+
+func newConfig(opts []Option) (config, error) {
+	c := defaultConfig()
+	for _, o := range opts {
+		if err := o(&c); err != nil {
+			return c, err
+		}
+	}
+	return c, c.finish()
+}
+
+func (c *config) finish() error {
+	if c.failureRate > 0 || c.slowThreshold > 0 {
+		if c.window == noWindow {
+			c.window, c.windowSize, c.minCalls = countWindowKind, DefaultWindowSize, DefaultMinCalls
+		}
+	} else if c.window != noWindow {
+		return invalid("a window needs WithFailureRate or WithSlowCalls")
+	}
+	if !c.consecutiveOn && c.failureRate == 0 && c.slowThreshold == 0 {
+		c.consecutive = DefaultConsecutiveFailures
+	}
+	if c.openMax == 0 {
+		c.openMax = c.openDuration
+	}
+	if c.openMax < c.openDuration {
+		return invalid("open backoff max %v < open duration %v", c.openMax, c.openDuration)
+	}
+	return nil
+}
