@@ -1,0 +1,175 @@
+package tracing
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"sync/atomic"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// ScopeName is the instrumentation scope of every span this package starts.
+const ScopeName = "github.com/go-microkit/microkit/tracing"
+
+// ErrInvalidOption is wrapped by the error [New] returns when an option is
+// invalid, such as a nil provider.
+var ErrInvalidOption = errors.New("tracing: invalid option")
+
+// Option configures a [Tracer] built by [New].
+type Option func(*config) error
+
+type config struct {
+	tracerProvider trace.TracerProvider
+	meterProvider  metric.MeterProvider
+	propagator     propagation.TextMapPropagator
+}
+
+// WithTracerProvider makes the Tracer start its spans from tp instead of the
+// global provider (otel.GetTracerProvider). A nil tp is invalid.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(c *config) error {
+		if tp == nil {
+			return fmt.Errorf("%w: nil TracerProvider", ErrInvalidOption)
+		}
+		c.tracerProvider = tp
+		return nil
+	}
+}
+
+// WithMeterProvider makes the HTTP and gRPC helpers record their metrics on mp
+// instead of the global provider (otel.GetMeterProvider). A nil mp is invalid.
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return func(c *config) error {
+		if mp == nil {
+			return fmt.Errorf("%w: nil MeterProvider", ErrInvalidOption)
+		}
+		c.meterProvider = mp
+		return nil
+	}
+}
+
+// WithPropagator makes the Tracer inject and extract trace context with p
+// instead of the global propagator (otel.GetTextMapPropagator). A nil p is
+// invalid.
+func WithPropagator(p propagation.TextMapPropagator) Option {
+	return func(c *config) error {
+		if p == nil {
+			return fmt.Errorf("%w: nil TextMapPropagator", ErrInvalidOption)
+		}
+		c.propagator = p
+		return nil
+	}
+}
+
+// Tracer starts microkit's spans and carries trace context across HTTP,
+// gRPC and message metadata, from explicit providers or from the global ones.
+//
+// The package-level functions ([Do], [Inject], [StartPublish], ...) use the
+// global providers; build a Tracer with [New] when a component must use
+// providers of its own (tests, multi-tenant processes).
+//
+// A Tracer is safe for concurrent use.
+type Tracer struct {
+	// Each field is nil when the Tracer follows the global provider, which it
+	// then looks up on every call so that a later otel.Set… is seen.
+	tracerProvider trace.TracerProvider
+	meterProvider  metric.MeterProvider
+	propagator     propagation.TextMapPropagator
+	tracer         trace.Tracer
+
+	// global caches the tracer of the global provider. It is read on every
+	// span start (the hot path of Do), so it is an atomic pointer rather than
+	// a mutex: a load and one interface comparison.
+	global atomic.Pointer[globalTracer]
+}
+
+type globalTracer struct {
+	provider trace.TracerProvider
+	tracer   trace.Tracer
+}
+
+// New returns a Tracer configured by opts. Without options it follows the
+// global providers, like the package-level functions.
+func New(opts ...Option) (*Tracer, error) {
+	var c config
+	for _, opt := range opts {
+		if opt == nil {
+			return nil, fmt.Errorf("%w: nil Option", ErrInvalidOption)
+		}
+		if err := opt(&c); err != nil {
+			return nil, err
+		}
+	}
+	t := &Tracer{
+		tracerProvider: c.tracerProvider,
+		meterProvider:  c.meterProvider,
+		propagator:     c.propagator,
+	}
+	if c.tracerProvider != nil {
+		t.tracer = newTracer(c.tracerProvider)
+	}
+	return t, nil
+}
+
+// defaultTracer backs the package-level functions: it follows the globals.
+var defaultTracer = &Tracer{}
+
+// Default returns the Tracer behind the package-level functions, which
+// follows the global OpenTelemetry providers.
+func Default() *Tracer { return defaultTracer }
+
+func newTracer(tp trace.TracerProvider) trace.Tracer {
+	return tp.Tracer(ScopeName, trace.WithInstrumentationVersion(Version))
+}
+
+// Version is the version of this instrumentation, reported as the
+// instrumentation scope version of its spans.
+const Version = "0.1.0"
+
+// otelTracer returns the trace.Tracer to start spans with.
+func (t *Tracer) otelTracer() trace.Tracer {
+	if t.tracer != nil {
+		return t.tracer
+	}
+	tp := otel.GetTracerProvider()
+	if g := t.global.Load(); g != nil && g.provider == tp {
+		return g.tracer
+	}
+	tr := newTracer(tp)
+	// Only a comparable provider can be cached: comparing two values of one
+	// uncomparable dynamic type would panic. Pointer providers (the SDK's)
+	// and empty structs (noop) are comparable.
+	if reflect.TypeOf(tp).Comparable() {
+		t.global.Store(&globalTracer{provider: tp, tracer: tr})
+	}
+	return tr
+}
+
+// TracerProvider returns the provider the Tracer starts spans from.
+func (t *Tracer) TracerProvider() trace.TracerProvider {
+	if t.tracerProvider != nil {
+		return t.tracerProvider
+	}
+	return otel.GetTracerProvider()
+}
+
+// MeterProvider returns the provider the HTTP and gRPC helpers record
+// metrics on.
+func (t *Tracer) MeterProvider() metric.MeterProvider {
+	if t.meterProvider != nil {
+		return t.meterProvider
+	}
+	return otel.GetMeterProvider()
+}
+
+// Propagator returns the propagator the Tracer injects and extracts with.
+func (t *Tracer) Propagator() propagation.TextMapPropagator {
+	if t.propagator != nil {
+		return t.propagator
+	}
+	return otel.GetTextMapPropagator()
+}
