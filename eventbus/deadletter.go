@@ -1,0 +1,121 @@
+package eventbus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+)
+
+// Metadata keys DeadLetter sets on a parked message.
+const (
+	MetaDeadLetterReason       = "deadletter-reason"
+	MetaDeadLetterOriginalType = "deadletter-original-type"
+	MetaDeadLetterOriginalID   = "deadletter-original-id"
+	MetaDeadLetterAttempts     = "deadletter-attempts"
+	MetaDeadLetterHandler      = "deadletter-handler"
+	MetaDeadLetterGroup        = "deadletter-group"
+	MetaDeadLetterTime         = "deadletter-time"
+)
+
+// DeadLetterPrefix is the type prefix of dead-lettered messages by default:
+// "order.created" is parked as "deadletter.order.created", so a consumer of
+// "deadletter.>" sees every parked message.
+const DeadLetterPrefix = "deadletter."
+
+// DeadLetterOption configures DeadLetter.
+type DeadLetterOption func(*deadLetterConfig)
+
+type deadLetterConfig struct {
+	typeOf func(*Message) string
+	now    func() time.Time
+	logger *slog.Logger
+}
+
+// DeadLetterType sets how the dead-letter type is derived from the original
+// message. Default: DeadLetterPrefix + msg.Type.
+func DeadLetterType(f func(msg *Message) string) DeadLetterOption {
+	return func(c *deadLetterConfig) {
+		if f != nil {
+			c.typeOf = f
+		}
+	}
+}
+
+// DeadLetterClock sets the clock of the deadletter-time entry. Default
+// time.Now.
+func DeadLetterClock(now func() time.Time) DeadLetterOption {
+	return func(c *deadLetterConfig) {
+		if now != nil {
+			c.now = now
+		}
+	}
+}
+
+// DeadLetterLogger sets the logger that records each parked message.
+// Default slog.Default().
+func DeadLetterLogger(l *slog.Logger) DeadLetterOption {
+	return func(c *deadLetterConfig) {
+		if l != nil {
+			c.logger = l
+		}
+	}
+}
+
+// DeadLetter parks messages that failed permanently (Permanent errors, and
+// the last attempt under Retry): it republishes a copy through pub under the
+// dead-letter type with the original type and ID, the reason, the attempts,
+// the handler, the group and the time in Metadata, then lets the router
+// acknowledge the original. If the republish fails, the original is
+// redelivered a second later and parked then. The copy's ID is derived from
+// the original's, so a repeated republish is deduplicated by brokers that
+// deduplicate.
+func DeadLetter(pub Publisher, opts ...DeadLetterOption) Middleware {
+	cfg := deadLetterConfig{
+		typeOf: func(m *Message) string { return DeadLetterPrefix + m.Type },
+		now:    time.Now,
+		logger: slog.Default(),
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return func(next Handler) Handler {
+		return func(ctx context.Context, msg *Message) error {
+			err := next(ctx, msg)
+			if err == nil || !IsPermanent(err) {
+				return err
+			}
+			dl := msg.Clone()
+			dl.ID = msg.ID + ".deadletter"
+			dl.Type = cfg.typeOf(msg)
+			dl.SetMetadata(MetaDeadLetterReason, err.Error())
+			dl.SetMetadata(MetaDeadLetterOriginalType, msg.Type)
+			dl.SetMetadata(MetaDeadLetterOriginalID, msg.ID)
+			dl.SetMetadata(MetaDeadLetterTime, cfg.now().UTC().Format(time.RFC3339Nano))
+			attempts := attemptFrom(ctx)
+			var ex *ExhaustedError
+			if errors.As(err, &ex) {
+				attempts = ex.Attempts
+			}
+			dl.SetMetadata(MetaDeadLetterAttempts, strconv.Itoa(attempts))
+			if info, ok := DeliveryFromContext(ctx); ok {
+				dl.SetMetadata(MetaDeadLetterHandler, info.Handler)
+				dl.SetMetadata(MetaDeadLetterGroup, info.Group)
+			}
+			if perr := pub.Publish(ctx, dl); perr != nil {
+				return &RetryError{
+					Err:   fmt.Errorf("eventbus: dead-letter %s %s: %w (handler failed: %v)", msg.Type, msg.ID, perr, err),
+					Delay: time.Second,
+				}
+			}
+			if info, ok := DeliveryFromContext(ctx); ok {
+				info.DeadLetterReason = err.Error()
+			}
+			cfg.logger.Warn("eventbus: message dead-lettered",
+				"type", msg.Type, "id", msg.ID, "deadletter_type", dl.Type, "attempts", attempts, "reason", err.Error())
+			return nil
+		}
+	}
+}

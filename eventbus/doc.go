@@ -1,0 +1,32 @@
+// Package eventbus publishes domain events to a broker and routes them to
+// handlers by event type, with delivery guarantees that fit in one sentence:
+// at-least-once, nothing acknowledged before its handler succeeded, nothing
+// lost when the broker or a consumer restarts, and poison messages parked in
+// a dead-letter type with their reason instead of looping forever.
+//
+// It implements the publish/subscribe (event-driven messaging) pattern with
+// competing consumers: instances of one service share a consumer group and
+// split the work, while different groups each receive every event.
+//
+// Where to start:
+//
+//   - [Message] is the envelope (CloudEvents attributes, Data, Metadata);
+//     [NewMessage] builds one from a JSON payload and [Decode] reads it back.
+//   - [Publisher] and [Subscriber] are the ports. Adapters implement them:
+//     package eventbus/memory (in-process, the default and the test double)
+//     and package eventbus/natsbus (NATS JetStream).
+//   - [Router] subscribes a consumer group, runs [Handler]s with bounded
+//     concurrency and acknowledges, retries or dead-letters each delivery
+//     according to the handler's result: nil acks, an error retries and
+//     [Permanent] dead-letters at once. [On] registers a typed handler.
+//   - [Middleware] wraps handlers: [Recover], [Timeout], [Retry],
+//     [DeadLetter], [Correlate] and [Metrics.Middleware]; package
+//     eventbus/eventbustrace adds OpenTelemetry spans from publisher to
+//     handler.
+//   - Package eventbus/eventbustest is the conformance suite every adapter
+//     passes.
+//
+// Event types are dot-separated tokens such as "order.created". A pattern
+// matches types token by token: "*" matches exactly one token and ">" (last
+// only) matches one or more trailing tokens, as in NATS subjects.
+package eventbus

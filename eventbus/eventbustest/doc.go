@@ -1,0 +1,15 @@
+// Package eventbustest is the conformance suite of eventbus adapters: one
+// exported Run that every adapter's tests call against a real broker
+// (package eventbus/memory and eventbus/natsbus do; a RabbitMQ adapter will).
+//
+// It checks what eventbus promises: publish and consume with every envelope
+// field intact, pattern matching, fan-out across consumer groups and
+// competing consumers within one, redelivery with counted attempts after a
+// nack, no redelivery after Term, dead-lettering after the retry policy's
+// last attempt while other messages keep flowing, per-subject order where the adapter promises it,
+// Router.Close with messages in flight, redelivery of what a killed consumer
+// held, and, where the adapter's broker can be restarted, no message lost
+// across a broker restart.
+//
+// Start with Config and Run.
+package eventbustest

@@ -1,0 +1,32 @@
+package memory_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/go-microkit/microkit/eventbus"
+	"github.com/go-microkit/microkit/eventbus/memory"
+)
+
+// BenchmarkPublishNextAck is one message through the bus: publish, deliver,
+// acknowledge.
+func BenchmarkPublishNextAck(b *testing.B) {
+	ctx := context.Background()
+	bus, _ := memory.New()
+	defer bus.Close()
+	sub, _ := bus.Subscribe(ctx, "g", "order.>")
+	m := &eventbus.Message{ID: "1", Type: "order.created", Subject: "o-1", Data: make([]byte, 256)}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := bus.Publish(ctx, m); err != nil {
+			b.Fatal(err)
+		}
+		d, err := sub.Next(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := d.Ack(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

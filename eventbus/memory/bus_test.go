@@ -1,0 +1,153 @@
+package memory_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/go-microkit/microkit/eventbus"
+	"github.com/go-microkit/microkit/eventbus/memory"
+)
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func newMsg(t *testing.T, typ, subject string) *eventbus.Message {
+	m, err := eventbus.NewMessage(typ, subject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Subject = subject
+	return m
+}
+
+func TestOptions(t *testing.T) {
+	if _, err := memory.New(memory.WithAfterFunc(nil)); !errors.Is(err, eventbus.ErrInvalidOption) {
+		t.Fatalf("nil AfterFunc: %v", err)
+	}
+}
+
+func TestNoGroupNoCopy(t *testing.T) {
+	bus, _ := memory.New()
+	defer bus.Close()
+	// Published before any group matches: dropped, as on a broker topic
+	// without queues.
+	early := newMsg(t, "order.created", "")
+	if err := bus.Publish(ctxT(t), early); err != nil {
+		t.Fatal(err)
+	}
+	sub, _ := bus.Subscribe(ctxT(t), "g", "order.created")
+	late := newMsg(t, "order.created", "")
+	_ = bus.Publish(ctxT(t), late)
+	d, err := sub.Next(ctxT(t))
+	if err != nil || d.Message().ID != late.ID {
+		t.Fatalf("got %v, %v; want only the message published after the group existed", d, err)
+	}
+}
+
+// A message whose redelivery is delayed holds back the later messages of
+// its subject, and only those.
+func TestDelayedRedeliveryKeepsSubjectOrder(t *testing.T) {
+	type scheduled struct {
+		d time.Duration
+		f func()
+	}
+	timers := make(chan scheduled, 1)
+	bus, _ := memory.New(memory.WithAfterFunc(func(d time.Duration, f func()) func() bool {
+		timers <- scheduled{d, f}
+		return func() bool { return false }
+	}))
+	defer bus.Close()
+	sub, _ := bus.Subscribe(ctxT(t), "g", "acct.>")
+	a1, a2, b1 := newMsg(t, "acct.moved", "a"), newMsg(t, "acct.moved", "a"), newMsg(t, "acct.moved", "b")
+	_ = bus.Publish(ctxT(t), a1, a2, b1)
+	d, _ := sub.Next(ctxT(t))
+	if d.Message().ID != a1.ID {
+		t.Fatalf("first delivery %s, want a1", d.Message().ID)
+	}
+	if err := d.Nack(ctxT(t), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	tm := <-timers
+	if tm.d != time.Minute {
+		t.Fatalf("delay %s", tm.d)
+	}
+	// a2 waits behind a1; b1 does not.
+	d, _ = sub.Next(ctxT(t))
+	if d.Message().ID != b1.ID {
+		t.Fatalf("got %s, want b1 while a1 waits", d.Message().ID)
+	}
+	_ = d.Ack(ctxT(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := sub.Next(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Next = %v, want nothing ready (a2 must wait for a1)", err)
+	}
+	tm.f()
+	for _, want := range []*eventbus.Message{a1, a2} {
+		d, _ = sub.Next(ctxT(t))
+		if d.Message().ID != want.ID {
+			t.Fatalf("got %s, want %s", d.Message().ID, want.ID)
+		}
+		_ = d.Ack(ctxT(t))
+	}
+}
+
+func TestDeliveriesAreCopies(t *testing.T) {
+	bus, _ := memory.New()
+	defer bus.Close()
+	one, _ := bus.Subscribe(ctxT(t), "one", "a.b")
+	two, _ := bus.Subscribe(ctxT(t), "two", "a.b")
+	m := newMsg(t, "a.b", "")
+	m.Metadata = map[string]string{"k": "v"}
+	_ = bus.Publish(ctxT(t), m)
+	d1, _ := one.Next(ctxT(t))
+	d1.Message().Metadata["k"] = "changed"
+	_ = d1.Nack(ctxT(t), 0)
+	d2, _ := two.Next(ctxT(t))
+	again, _ := one.Next(ctxT(t))
+	if d2.Message().Metadata["k"] != "v" || again.Message().Metadata["k"] != "v" {
+		t.Fatal("a handler's change to its message leaked into another delivery")
+	}
+}
+
+func TestCloseEndsEverything(t *testing.T) {
+	bus, _ := memory.New()
+	c := bus.Client()
+	sub, _ := c.Subscribe(ctxT(t), "g", "a.b")
+	_ = c.Publish(ctxT(t), newMsg(t, "a.b", ""))
+	d, _ := sub.Next(ctxT(t))
+	waiting := make(chan error, 1)
+	other, _ := bus.Subscribe(ctxT(t), "h", "x.y")
+	go func() {
+		_, err := other.Next(context.Background())
+		waiting <- err
+	}()
+	if err := bus.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-waiting; !errors.Is(err, eventbus.ErrClosed) {
+		t.Fatalf("blocked Next after Close = %v", err)
+	}
+	if err := d.Ack(ctxT(t)); !errors.Is(err, eventbus.ErrStaleDelivery) {
+		t.Fatalf("Ack after Close = %v", err)
+	}
+	if err := bus.Publish(ctxT(t), newMsg(t, "a.b", "")); !errors.Is(err, eventbus.ErrClosed) {
+		t.Fatalf("Publish after Close = %v", err)
+	}
+	if _, err := bus.Client().Subscribe(ctxT(t), "g", "a.b"); !errors.Is(err, eventbus.ErrClosed) {
+		t.Fatalf("Subscribe after Close = %v", err)
+	}
+	if err := bus.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := bus.Publish(cancelled, newMsg(t, "a.b", "")); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Publish with a cancelled context = %v", err)
+	}
+}

@@ -1,0 +1,31 @@
+// Package natsbus is the NATS JetStream adapter of eventbus: a Bus that is
+// both an eventbus.Publisher and an eventbus.Subscriber, built on nats.go's
+// jetstream package.
+//
+// Start with Connect (the bus owns the connection and its reconnect policy)
+// or New (you own the connection), then publish through the Bus and consume
+// through an eventbus.Router.
+//
+// How the eventbus promises map onto JetStream:
+//
+//   - Durability: the bus provisions a file-backed stream (or binds to an
+//     existing one with WithBindStream) holding subjects "<prefix>.>"; an
+//     event of type "order.created" is stored under "events.order.created".
+//     Publish returns once the stream acknowledged every message, retrying
+//     through disconnects and broker restarts until its context ends.
+//   - Deduplication: each message's ID travels as Nats-Msg-Id, so a publish
+//     retried after a lost acknowledgement is stored once.
+//   - Consumer groups: each (group, pattern) pair is a durable pull consumer
+//     with explicit acks; every instance that subscribes to the pair pulls
+//     from it, so instances share the work and groups each get every event.
+//   - Redelivery: Nack maps to NakWithDelay, so the router's retry policy
+//     drives the delay; Attempt is JetStream's NumDelivered, which survives
+//     consumer restarts. A delivery not settled within the ack wait (a
+//     killed consumer) is redelivered to another instance. MaxDeliver is an
+//     optional backstop behind the router's dead-lettering.
+//   - Shutdown: closing a subscription drains it and naks what it had
+//     fetched but not handed out, so another instance gets it at once.
+//
+// JetStream does not order redeliveries, so the bus does not promise
+// per-subject order.
+package natsbus

@@ -1,0 +1,121 @@
+package natsbus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/go-microkit/microkit/eventbus"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Publish stores msgs in the stream and returns once JetStream acknowledged
+// each. The messages are published asynchronously and awaited together; one
+// that fails (a disconnect, a lost acknowledgement) is published again
+// synchronously.
+// Through disconnects and broker restarts it retries (the same Nats-Msg-Id,
+// so a retry is never stored twice) until ctx ends.
+func (b *Bus) Publish(ctx context.Context, msgs ...*eventbus.Message) error {
+	nms := make([]*nats.Msg, len(msgs))
+	for i, m := range msgs {
+		if err := m.Validate(); err != nil {
+			return fmt.Errorf("natsbus: publish: %w", err)
+		}
+		nm, err := encode(b.cfg.prefix, m)
+		if err != nil {
+			return fmt.Errorf("natsbus: publish: %w", err)
+		}
+		nms[i] = nm
+	}
+	if b.isClosedNow() {
+		return fmt.Errorf("natsbus: publish: %w", eventbus.ErrClosed)
+	}
+	pb := newPubBatch(len(nms))
+	for i, nm := range nms {
+		b.acks.add(nm, pb, i) // before publishing: the ack may come first
+		if _, err := b.js.PublishMsgAsync(nm); err != nil {
+			b.acks.forget(nm)
+			pb.settle(i, ackFailed) // published synchronously below
+		}
+	}
+	// One timer for the whole call bounds the wait: a message whose
+	// acknowledgement was lost is published again synchronously
+	// (deduplicated by its ID).
+	timer := time.NewTimer(b.cfg.attemptTimeout)
+	defer timer.Stop()
+	select {
+	case <-pb.done:
+	case <-timer.C:
+		b.acks.forget(nms...)
+	case <-ctx.Done():
+		b.acks.forget(nms...)
+		return fmt.Errorf("natsbus: publish: %w", ctx.Err())
+	}
+	for i, nm := range nms {
+		if pb.acked(i) {
+			continue
+		}
+		if err := b.publishRetrying(ctx, nm); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *Bus) publishRetrying(ctx context.Context, nm *nats.Msg) error {
+	// The first attempt goes straight out; the retry machinery is built
+	// only once an attempt failed.
+	err := b.publishAttempt(ctx, nm)
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil || permanent(err) {
+		return fmt.Errorf("natsbus: publish %s: %w", nm.Subject, err)
+	}
+	policy := backoff.NewExponentialBackOff()
+	policy.InitialInterval = 50 * time.Millisecond
+	policy.MaxInterval = time.Second
+	policy.MaxElapsedTime = 0 // ctx bounds the retries
+	attempt := 1
+	err = backoff.RetryNotify(func() error {
+		attempt++
+		err := b.publishAttempt(ctx, nm)
+		if err == nil || ctx.Err() != nil || permanent(err) {
+			return backoff.Permanent(err)
+		}
+		return err
+	}, backoff.WithContext(policy, ctx), func(err error, d time.Duration) {
+		b.cfg.logger.Debug("natsbus: publish failed, retrying", "subject", nm.Subject, "attempt", attempt, "in", d, "error", err)
+	})
+	if err != nil {
+		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+			err = fmt.Errorf("%w (last error: %w)", ctx.Err(), err)
+		}
+		return fmt.Errorf("natsbus: publish %s: %w", nm.Subject, err)
+	}
+	return nil
+}
+
+// permanent reports errors that retrying cannot fix.
+func permanent(err error) bool {
+	if errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrMaxPayload) ||
+		errors.Is(err, nats.ErrBadSubject) || errors.Is(err, nats.ErrInvalidMsg) {
+		return true
+	}
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.Code == 400
+}
+
+// publishAttempt publishes once, within the attempt timeout.
+func (b *Bus) publishAttempt(ctx context.Context, nm *nats.Msg) error {
+	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > b.cfg.attemptTimeout {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, b.cfg.attemptTimeout)
+		defer cancel()
+	}
+	_, err := b.js.PublishMsg(ctx, nm)
+	return err
+}

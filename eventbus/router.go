@@ -1,0 +1,298 @@
+package eventbus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// ErrRouterStarted is returned by Handle and Use after Start, and by a
+// second Start.
+var ErrRouterStarted = errors.New("eventbus: router already started")
+
+// Router subscribes one consumer group to the patterns of its handlers and
+// runs each delivery through the handler's middleware chain, then settles
+// it: nil acks, a *RetryError nacks with its delay, a PermanentError
+// terminates it (logged; put DeadLetter in the chain to park it) and any
+// other error nacks it for immediate redelivery.
+//
+// Register handlers, then Start (or Run). Close stops fetching, waits for the
+// handlers in flight, acks those that finished and leaves everything not yet
+// handled to be redelivered. A Router is safe for concurrent use.
+type Router struct {
+	sub   Subscriber
+	group string
+	cfg   routerConfig
+
+	mu      sync.Mutex
+	routes  []*route
+	started bool
+	closed  bool
+
+	stopFetch      context.CancelFunc
+	cancelHandlers context.CancelFunc
+	handlerCtx     context.Context // owned by the router, not a request scope
+	wg             sync.WaitGroup
+	done           chan struct{}
+	closeErr       error
+}
+
+type route struct {
+	pattern string
+	cfg     routeConfig
+	handler Handler
+	sub     Subscription
+}
+
+// NewRouter returns a router that consumes for group through sub.
+func NewRouter(sub Subscriber, group string, opts ...RouterOption) (*Router, error) {
+	if sub == nil {
+		return nil, fmt.Errorf("eventbus: new router: %w: nil subscriber", ErrInvalidOption)
+	}
+	if err := ValidateGroup(group); err != nil {
+		return nil, fmt.Errorf("eventbus: new router: %w", err)
+	}
+	r := &Router{sub: sub, group: group, done: make(chan struct{})}
+	r.cfg = routerConfig{logger: slog.Default(), concurrency: 1}
+	for _, o := range opts {
+		if err := o(&r.cfg); err != nil {
+			return nil, fmt.Errorf("eventbus: new router: %w", err)
+		}
+	}
+	return r, nil
+}
+
+// Use appends middleware applied around every handler; the first is the
+// outermost. A sound order is Correlate, tracing, metrics, DeadLetter,
+// Retry, Timeout, Recover, so that a panic or a timeout counts as a failed
+// attempt and the last attempt is parked.
+func (r *Router) Use(mw ...Middleware) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.started {
+		return ErrRouterStarted
+	}
+	r.cfg.middleware = append(r.cfg.middleware, mw...)
+	return nil
+}
+
+// Handle registers h for the messages whose type matches pattern. Each
+// pattern may be registered once per router.
+func (r *Router) Handle(pattern string, h Handler, opts ...HandleOption) error {
+	if err := ValidatePattern(pattern); err != nil {
+		return fmt.Errorf("eventbus: handle: %w", err)
+	}
+	if h == nil {
+		return fmt.Errorf("eventbus: handle %s: %w: nil handler", pattern, ErrInvalidOption)
+	}
+	rt := &route{pattern: pattern, handler: h}
+	rt.cfg = routeConfig{name: pattern}
+	for _, o := range opts {
+		if err := o(&rt.cfg); err != nil {
+			return fmt.Errorf("eventbus: handle %s: %w", pattern, err)
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.started {
+		return ErrRouterStarted
+	}
+	for _, other := range r.routes {
+		if other.pattern == pattern {
+			return fmt.Errorf("eventbus: handle %s: %w: pattern registered twice", pattern, ErrInvalidOption)
+		}
+	}
+	r.routes = append(r.routes, rt)
+	return nil
+}
+
+// On registers a typed handler: each message's JSON data is decoded into a
+// T before fn runs. A message that does not decode is a poison message: it
+// fails permanently and is dead-lettered. The message itself is in the
+// context's DeliveryInfo.
+func On[T any](r *Router, pattern string, fn func(ctx context.Context, event T) error, opts ...HandleOption) error {
+	if fn == nil {
+		return fmt.Errorf("eventbus: on %s: %w: nil handler", pattern, ErrInvalidOption)
+	}
+	return r.Handle(pattern, func(ctx context.Context, msg *Message) error {
+		event, err := Decode[T](msg)
+		if err != nil {
+			return Permanent(err)
+		}
+		return fn(ctx, event)
+	}, opts...)
+}
+
+// Start subscribes every handler and starts its workers. ctx bounds only the
+// subscribing; the workers run until Close.
+func (r *Router) Start(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return ErrClosed
+	}
+	if r.started {
+		return ErrRouterStarted
+	}
+	if len(r.routes) == 0 {
+		return fmt.Errorf("eventbus: start: %w: no handlers", ErrInvalidOption)
+	}
+	for _, rt := range r.routes {
+		var opts []SubscribeOption
+		if rt.cfg.prefetch > 0 {
+			opts = append(opts, WithPrefetch(rt.cfg.prefetch))
+		}
+		sub, err := r.sub.Subscribe(ctx, r.group, rt.pattern, opts...)
+		if err != nil {
+			for _, done := range r.routes {
+				if done.sub != nil {
+					_ = done.sub.Close()
+					done.sub = nil
+				}
+			}
+			return fmt.Errorf("eventbus: start: subscribe %s: %w", rt.pattern, err)
+		}
+		rt.sub = sub
+	}
+	r.started = true
+	fetchCtx, stopFetch := context.WithCancel(context.Background())
+	r.handlerCtx, r.cancelHandlers = context.WithCancel(context.Background())
+	r.stopFetch = stopFetch
+	for _, rt := range r.routes {
+		h := rt.handler
+		mws := append(append([]Middleware(nil), r.cfg.middleware...), rt.cfg.middleware...)
+		for i := len(mws) - 1; i >= 0; i-- {
+			h = mws[i](h)
+		}
+		n := rt.cfg.concurrency
+		if n == 0 {
+			n = r.cfg.concurrency
+		}
+		for range n {
+			r.wg.Add(1)
+			go r.work(fetchCtx, rt, h)
+		}
+	}
+	return nil
+}
+
+// Run starts the router and blocks until ctx is done, then closes it
+// gracefully and returns Close's error. Use Start and Close to bound the
+// shutdown.
+func (r *Router) Run(ctx context.Context) error {
+	if err := r.Start(ctx); err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+	case <-r.done:
+	}
+	return r.Close(context.WithoutCancel(ctx))
+}
+
+// Close stops fetching, waits for the handlers in flight to finish and settle
+// their messages, then closes the subscriptions so that everything fetched but
+// not handled is redelivered. If ctx ends first, Close cancels the handlers'
+// context, closes the subscriptions and returns ctx's error; handlers that
+// ignore their context may then still be running. Close is idempotent.
+func (r *Router) Close(ctx context.Context) error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		select {
+		case <-r.done:
+			return r.closeErr
+		case <-ctx.Done():
+			return fmt.Errorf("eventbus: router close: %w", ctx.Err())
+		}
+	}
+	r.closed = true
+	started := r.started
+	r.mu.Unlock()
+	if !started {
+		close(r.done)
+		return nil
+	}
+	r.stopFetch()
+	finished := make(chan struct{})
+	go func() {
+		r.wg.Wait()
+		close(finished)
+	}()
+	var err error
+	select {
+	case <-finished:
+	case <-ctx.Done():
+		r.cancelHandlers()
+		err = fmt.Errorf("eventbus: router close: %w", ctx.Err())
+	}
+	r.cancelHandlers()
+	for _, rt := range r.routes {
+		if cerr := rt.sub.Close(); cerr != nil && !errors.Is(cerr, ErrClosed) && err == nil {
+			err = fmt.Errorf("eventbus: router close %s: %w", rt.pattern, cerr)
+		}
+	}
+	r.closeErr = err
+	close(r.done)
+	return err
+}
+
+func (r *Router) work(fetchCtx context.Context, rt *route, h Handler) {
+	defer r.wg.Done()
+	pause := 10 * time.Millisecond
+	for fetchCtx.Err() == nil {
+		d, err := rt.sub.Next(fetchCtx)
+		if err != nil {
+			if fetchCtx.Err() != nil {
+				return
+			}
+			if errors.Is(err, ErrClosed) {
+				r.cfg.logger.Error("eventbus: subscription closed under a running router",
+					"group", r.group, "handler", rt.cfg.name)
+				return
+			}
+			r.cfg.logger.Warn("eventbus: fetch failed", "group", r.group, "handler", rt.cfg.name, "error", err)
+			select {
+			case <-fetchCtx.Done():
+				return
+			case <-time.After(pause):
+			}
+			pause = min(2*pause, time.Second)
+			continue
+		}
+		pause = 10 * time.Millisecond
+		r.process(rt, h, d)
+	}
+}
+
+func (r *Router) process(rt *route, h Handler, d Delivery) {
+	msg := d.Message()
+	ctx := &deliveryContext{Context: r.handlerCtx, info: DeliveryInfo{
+		Group: r.group, Pattern: rt.pattern, Handler: rt.cfg.name, Attempt: d.Attempt(), Message: msg,
+	}}
+	err := h(ctx, msg)
+	var (
+		settle error
+		op     string
+	)
+	var retry *RetryError
+	switch {
+	case err == nil:
+		op, settle = "ack", d.Ack(r.handlerCtx)
+	case errors.As(err, &retry):
+		op, settle = "nack", d.Nack(r.handlerCtx, retry.Delay)
+	case IsPermanent(err):
+		r.cfg.logger.Error("eventbus: dropping message after permanent failure",
+			"group", r.group, "handler", rt.cfg.name, "type", msg.Type, "id", msg.ID, "error", err)
+		op, settle = "term", d.Term(r.handlerCtx)
+	default:
+		op, settle = "nack", d.Nack(r.handlerCtx, 0)
+	}
+	if settle != nil {
+		r.cfg.logger.Warn("eventbus: settling delivery failed; it will be redelivered",
+			"op", op, "group", r.group, "handler", rt.cfg.name, "type", msg.Type, "id", msg.ID, "error", settle)
+	}
+}

@@ -1,0 +1,201 @@
+package eventbus_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-microkit/microkit/eventbus"
+	"github.com/go-microkit/microkit/eventbus/memory"
+)
+
+func TestOnTypedHandlerAndPoisonDecode(t *testing.T) {
+	bus := newBus(t)
+	got := make(chan orderCreated, 4)
+	var seen atomic.Int32
+	r, err := eventbus.NewRouter(bus, "billing", eventbus.WithLogger(quiet()),
+		eventbus.WithMiddleware(func(next eventbus.Handler) eventbus.Handler {
+			return func(ctx context.Context, m *eventbus.Message) error {
+				seen.Add(1)
+				return next(ctx, m)
+			}
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eventbus.On(r, "order.created", func(ctx context.Context, e orderCreated) error {
+		got <- e
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(context.Background())
+	// A payload that does not decode fails permanently: with no DeadLetter
+	// in the chain it is dropped (terminated), not retried.
+	if err := bus.Publish(ctxT(t), &eventbus.Message{ID: "bad", Type: "order.created", Data: []byte("{")}); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, bus, "order.created", orderCreated{OrderID: "o-1", Total: 5})
+	if e := <-got; e.OrderID != "o-1" {
+		t.Fatalf("got %+v", e)
+	}
+	publish(t, bus, "order.created", orderCreated{OrderID: "o-2"})
+	if e := <-got; e.OrderID != "o-2" {
+		t.Fatalf("got %+v", e)
+	}
+	if n := seen.Load(); n != 3 {
+		t.Fatalf("handler chain ran %d times, want 3 (the bad message once)", n)
+	}
+}
+
+func TestRetryDelaysFollowPolicyThenDeadLetter(t *testing.T) {
+	ts := newTimers()
+	bus := newBus(t, memory.WithAfterFunc(ts.afterFunc))
+	dlq, err := bus.Subscribe(ctxT(t), "ops", "deadletter.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls atomic.Int32
+	fixed := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	startRouter(t, bus, "billing", "order.created", func(ctx context.Context, m *eventbus.Message) error {
+		calls.Add(1)
+		return errors.New("ledger unavailable")
+	}, eventbus.WithMiddleware(
+		eventbus.DeadLetter(bus, eventbus.DeadLetterClock(func() time.Time { return fixed }), eventbus.DeadLetterLogger(quiet())),
+		eventbus.Retry(eventbus.RetryPolicy{MaxAttempts: 4, InitialInterval: 100 * time.Millisecond, Multiplier: 2, RandomizationFactor: -1}),
+	))
+	orig := publish(t, bus, "order.created", orderCreated{OrderID: "o-1"})
+	for _, want := range []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond} {
+		tm := ts.next(t)
+		if tm.d != want {
+			t.Fatalf("redelivery delay %s, want %s", tm.d, want)
+		}
+		tm.f()
+	}
+	d, err := dlq.Next(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dl := d.Message()
+	if dl.Type != "deadletter.order.created" || dl.ID != orig.ID+".deadletter" ||
+		dl.Metadata[eventbus.MetaDeadLetterAttempts] != "4" ||
+		dl.Metadata[eventbus.MetaDeadLetterTime] != fixed.Format(time.RFC3339Nano) ||
+		dl.Metadata[eventbus.MetaDeadLetterReason] != "eventbus: failed 4 attempts: ledger unavailable" {
+		t.Fatalf("dead letter %+v", dl)
+	}
+	if n := calls.Load(); n != 4 {
+		t.Fatalf("handler ran %d times, want 4", n)
+	}
+}
+
+func TestRetryPolicyDelay(t *testing.T) {
+	p := eventbus.RetryPolicy{MaxAttempts: 3, InitialInterval: time.Second, Multiplier: 3, MaxInterval: 5 * time.Second, RandomizationFactor: -1}
+	tests := []struct {
+		attempt int
+		want    time.Duration
+		ok      bool
+	}{
+		{1, time.Second, true},
+		{2, 3 * time.Second, true},
+		{3, 0, false},
+		{9, 0, false},
+	}
+	for _, tt := range tests {
+		d, ok := p.Delay(tt.attempt)
+		if d != tt.want || ok != tt.ok {
+			t.Errorf("Delay(%d) = %s, %v; want %s, %v", tt.attempt, d, ok, tt.want, tt.ok)
+		}
+	}
+	capped := eventbus.RetryPolicy{MaxAttempts: 10, InitialInterval: time.Second, Multiplier: 10, MaxInterval: 5 * time.Second, RandomizationFactor: -1}
+	if d, _ := capped.Delay(3); d != 5*time.Second {
+		t.Errorf("capped Delay(3) = %s, want 5s", d)
+	}
+	if d, ok := (eventbus.RetryPolicy{}).Delay(1); !ok || d < 250*time.Millisecond || d > 750*time.Millisecond {
+		t.Errorf("default Delay(1) = %s, %v; want 500ms ± 50%%", d, ok)
+	}
+	if _, ok := (eventbus.RetryPolicy{}).Delay(5); ok {
+		t.Error("default policy allows a 6th attempt")
+	}
+}
+
+func TestRetryPassesPermanentAndOwnDelay(t *testing.T) {
+	retry := eventbus.Retry(eventbus.RetryPolicy{MaxAttempts: 2, InitialInterval: time.Second, RandomizationFactor: -1})
+	ctx := eventbus.ContextWithDelivery(context.Background(), &eventbus.DeliveryInfo{Attempt: 1})
+	perm := eventbus.Permanent(errors.New("bad"))
+	if err := retry(func(context.Context, *eventbus.Message) error { return perm })(ctx, nil); err != perm {
+		t.Errorf("permanent error became %v", err)
+	}
+	own := &eventbus.RetryError{Err: errors.New("busy"), Delay: time.Minute}
+	if err := retry(func(context.Context, *eventbus.Message) error { return own })(ctx, nil); err != own {
+		t.Errorf("own delay became %v", err)
+	}
+	last := eventbus.ContextWithDelivery(context.Background(), &eventbus.DeliveryInfo{Attempt: 2})
+	err := retry(func(context.Context, *eventbus.Message) error { return own })(last, nil)
+	var ex *eventbus.ExhaustedError
+	if !eventbus.IsPermanent(err) || !errors.As(err, &ex) || ex.Attempts != 2 {
+		t.Errorf("last attempt returned %v, want permanent ExhaustedError", err)
+	}
+}
+
+func TestRecoverRetriesPanics(t *testing.T) {
+	bus := newBus(t)
+	done := make(sink, 1)
+	var calls atomic.Int32
+	var sawPanic atomic.Bool
+	startRouter(t, bus, "g", "job.run", func(ctx context.Context, m *eventbus.Message) error {
+		if calls.Add(1) == 1 {
+			panic("nil map")
+		}
+		return done.handler(ctx, m)
+	}, eventbus.WithMiddleware(func(next eventbus.Handler) eventbus.Handler {
+		return func(ctx context.Context, m *eventbus.Message) error {
+			err := next(ctx, m)
+			var pe *eventbus.PanicError
+			if errors.As(err, &pe) && pe.Value == "nil map" && len(pe.Stack) > 0 {
+				sawPanic.Store(true)
+			}
+			return err
+		}
+	}, eventbus.Recover()))
+	m := publish(t, bus, "job.run", 1)
+	if got := done.next(t); got.ID != m.ID || !sawPanic.Load() {
+		t.Fatalf("got %s, panic seen %v", got.ID, sawPanic.Load())
+	}
+}
+
+func TestTimeout(t *testing.T) {
+	h := eventbus.Timeout(time.Millisecond)(func(ctx context.Context, _ *eventbus.Message) error {
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	if err := h(context.Background(), nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v", err)
+	}
+	noop := func(context.Context, *eventbus.Message) error { return nil }
+	if err := eventbus.Timeout(0)(noop)(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCorrelationFlowsThroughHandlers(t *testing.T) {
+	bus := newBus(t)
+	pub := eventbus.CorrelatedPublisher(bus)
+	out := make(sink, 1)
+	startRouter(t, bus, "orders", "order.placed", func(ctx context.Context, m *eventbus.Message) error {
+		next, err := eventbus.NewMessage("payment.requested", map[string]int{"n": 1})
+		if err != nil {
+			return err
+		}
+		return pub.Publish(ctx, next)
+	}, eventbus.WithMiddleware(eventbus.Correlate()))
+	startRouter(t, bus, "payments", "payment.requested", out.handler, eventbus.WithMiddleware(eventbus.Correlate()))
+	first := publish(t, bus, "order.placed", 1)
+	if got := out.next(t); got.Metadata[eventbus.MetaCorrelationID] != first.ID {
+		t.Fatalf("correlation id %q, want the first message's ID %q", got.Metadata[eventbus.MetaCorrelationID], first.ID)
+	}
+}
