@@ -1,0 +1,34 @@
+// Package rabbitbus is the RabbitMQ adapter of package eventbus, on
+// github.com/rabbitmq/amqp091-go: a [Bus] is both an eventbus.Publisher and
+// an eventbus.Subscriber, so a service uses it exactly like the memory or
+// NATS bus and the eventbus.Router runs on it unchanged.
+//
+// It implements the seed's own broker topology: one durable topic exchange
+// (default "domain_events") with the event type as the routing key.
+//
+// Where to start: [Dial] connects and declares the exchanges; Publish and
+// Subscribe do the rest.
+//
+//   - Publish sends persistent messages on a channel in confirm mode and
+//     returns only after the broker confirmed every one of them. While the
+//     broker is unreachable it waits for the connection to come back and
+//     sends again what was not confirmed, until its context ends.
+//   - Subscribe declares one durable queue per consumer group and pattern,
+//     named by [QueueName], bound to the exchange with the pattern's AMQP
+//     form ("*" stays "*", ">" becomes "#"), and consumes it with manual
+//     acknowledgements and a prefetch (basic.qos).
+//   - Delivery.Nack republishes the message with its attempt count raised,
+//     directly into the group's queue or, with a delay, through a retry
+//     queue whose message TTL dead-letters it back into the group's queue
+//     (delayed retry without a plugin). Delivery.Term rejects it into the
+//     dead-letter exchange (default "domain_events.dlx"), whose queue
+//     "domain_events.dead" keeps it with RabbitMQ's x-death reason.
+//   - A supervisor goroutine reconnects with backoff after the connection
+//     is lost (a broker restart, a network cut) and every subscription
+//     re-declares its topology and resumes consuming; what was delivered
+//     but not acknowledged is redelivered by the broker.
+//
+// The envelope travels as AMQP properties (message-id, type, content-type)
+// plus headers for the other CloudEvents attributes, the Metadata (a nested
+// table) and the attempt count, so other AMQP clients can read it.
+package rabbitbus

@@ -1,0 +1,53 @@
+package rabbitbus_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+
+	"github.com/go-microkit/microkit/eventbus"
+	"github.com/go-microkit/microkit/eventbus/rabbitbus"
+)
+
+// A service publishes OrderCreated to the seed's "domain_events" exchange
+// and consumes it in the "billing" group with a router. It needs a broker,
+// so the example only compiles.
+func Example() {
+	ctx := context.Background()
+	bus, err := rabbitbus.Dial(ctx, "amqp://guest:guest@127.0.0.1:5672/")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer bus.Close()
+
+	router, err := eventbus.NewRouter(bus, "billing", eventbus.WithMiddleware(
+		eventbus.DeadLetter(bus),
+		eventbus.Retry(eventbus.RetryPolicy{MaxAttempts: 5}),
+	))
+	if err != nil {
+		log.Fatal(err)
+	}
+	type OrderCreated struct {
+		OrderID string `json:"orderId"`
+	}
+	err = eventbus.On(router, "order.created", func(ctx context.Context, e OrderCreated) error {
+		fmt.Println("bill order", e.OrderID)
+		return nil
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := router.Start(ctx); err != nil {
+		log.Fatal(err)
+	}
+	defer router.Close(ctx)
+
+	msg, err := eventbus.NewMessage("order.created", OrderCreated{OrderID: "o-1"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// Publish returns once the broker confirmed the message.
+	if err := bus.Publish(ctx, msg); err != nil {
+		log.Fatal(err)
+	}
+}

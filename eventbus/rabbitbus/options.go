@@ -1,0 +1,130 @@
+package rabbitbus
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/go-microkit/microkit/eventbus"
+)
+
+// DefaultExchange is the topic exchange of domain events, as in the seed.
+const DefaultExchange = "domain_events"
+
+// Option configures a Bus.
+type Option func(*config) error
+
+type config struct {
+	exchange     string
+	deadExchange string
+	deadQueue    string
+	prefetch     int
+	logger       *slog.Logger
+	minBackoff   time.Duration
+	maxBackoff   time.Duration
+	queueArgs    map[string]any
+}
+
+func defaults() config {
+	return config{
+		exchange:   DefaultExchange,
+		prefetch:   64,
+		logger:     slog.Default(),
+		minBackoff: 50 * time.Millisecond,
+		maxBackoff: 2 * time.Second,
+	}
+}
+
+func configure(opts []Option) (config, error) {
+	c := defaults()
+	for _, o := range opts {
+		if err := o(&c); err != nil {
+			return c, err
+		}
+	}
+	if c.deadExchange == "" {
+		c.deadExchange = c.exchange + ".dlx"
+	}
+	if c.deadQueue == "" {
+		c.deadQueue = c.exchange + ".dead"
+	}
+	return c, nil
+}
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("rabbitbus: %w: "+format, append([]any{eventbus.ErrInvalidOption}, args...)...)
+}
+
+// WithExchange sets the topic exchange events are published to. Default
+// DefaultExchange. The dead-letter exchange and queue are named after it
+// unless set with WithDeadLetter.
+func WithExchange(name string) Option {
+	return func(c *config) error {
+		if name == "" || len(name) > 200 {
+			return invalid("exchange %q must have 1 to 200 bytes", name)
+		}
+		c.exchange = name
+		return nil
+	}
+}
+
+// WithDeadLetter sets the exchange that rejected (terminated) deliveries
+// are dead-lettered to and the queue that keeps them. Default: the
+// exchange's name plus ".dlx" and ".dead".
+func WithDeadLetter(exchange, queue string) Option {
+	return func(c *config) error {
+		if exchange == "" || queue == "" {
+			return invalid("dead-letter exchange %q and queue %q must not be empty", exchange, queue)
+		}
+		c.deadExchange, c.deadQueue = exchange, queue
+		return nil
+	}
+}
+
+// WithPrefetch sets the default prefetch (basic.qos count) of
+// subscriptions; eventbus.WithPrefetch overrides it per subscription.
+// Default 64. n must be positive.
+func WithPrefetch(n int) Option {
+	return func(c *config) error {
+		if n <= 0 || n > 65535 {
+			return invalid("prefetch %d must be in [1, 65535]", n)
+		}
+		c.prefetch = n
+		return nil
+	}
+}
+
+// WithLogger sets the logger of connection losses and reconnects. Default
+// slog.Default().
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return invalid("nil logger")
+		}
+		c.logger = l
+		return nil
+	}
+}
+
+// WithReconnectBackoff sets the first and the largest pause between
+// attempts to reconnect; the pause doubles from min to max. Default 50ms
+// and 2s.
+func WithReconnectBackoff(minPause, maxPause time.Duration) Option {
+	return func(c *config) error {
+		if minPause <= 0 || maxPause < minPause {
+			return invalid("reconnect backoff %s..%s: need 0 < min <= max", minPause, maxPause)
+		}
+		c.minBackoff, c.maxBackoff = minPause, maxPause
+		return nil
+	}
+}
+
+// WithQueueArguments adds x-arguments to every group queue the bus
+// declares, e.g. {"x-queue-type": "quorum"}. They must match those of a
+// queue that already exists, or Subscribe fails.
+func WithQueueArguments(args map[string]any) Option {
+	return func(c *config) error {
+		c.queueArgs = args
+		return nil
+	}
+}
