@@ -1,0 +1,275 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/go-microkit/microkit/eventbus"
+	"github.com/go-microkit/microkit/eventbus/dlq"
+	"github.com/go-microkit/microkit/eventbus/natsbus"
+	"github.com/go-microkit/microkit/eventbus/outbox"
+	"github.com/go-microkit/microkit/eventbus/rabbitbus"
+	"github.com/go-microkit/microkit/internal/sqldb"
+	_ "github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite"
+)
+
+// errUsage is returned for a command line that cannot run.
+var errUsage = errors.New("usage: microkit-dlq -db DSN [-broker URL] collect|list|show|replay|delete|broker-list|broker-replay [args]")
+
+type globals struct {
+	db, table, broker, exchange, stream, group string
+}
+
+// run is main without the process: it parses args and runs one command.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var g globals
+	fs := flag.NewFlagSet("microkit-dlq", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&g.db, "db", "", "PostgreSQL URL or SQLite file of the dead-letter table (required)")
+	fs.StringVar(&g.table, "table", dlq.DefaultTable, "dead-letter table")
+	fs.StringVar(&g.broker, "broker", "", "amqp:// or nats:// URL, for collect and replay")
+	fs.StringVar(&g.exchange, "exchange", rabbitbus.DefaultExchange, "RabbitMQ exchange")
+	fs.StringVar(&g.stream, "stream", "", "NATS stream (default: natsbus's)")
+	fs.StringVar(&g.group, "group", "microkit-dlq", "consumer group of collect")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if g.db == "" || fs.NArg() == 0 {
+		fs.Usage()
+		return errUsage
+	}
+	store, closeDB, err := openStore(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	cmd, rest := fs.Arg(0), fs.Args()[1:]
+	switch cmd {
+	case "list":
+		return list(ctx, store, rest, stdout, stderr)
+	case "show":
+		return show(ctx, store, rest, stdout)
+	case "replay":
+		if len(rest) == 0 {
+			return fmt.Errorf("replay: no IDs: %w", errUsage)
+		}
+		bus, err := connect(ctx, g)
+		if err != nil {
+			return err
+		}
+		defer bus.Close()
+		if err := store.Replay(ctx, bus, rest...); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "replayed %d messages\n", len(rest))
+		return nil
+	case "delete":
+		n, err := store.Delete(ctx, rest...)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "deleted %d messages\n", n)
+		return nil
+	case "collect":
+		return collect(ctx, g, store, stderr)
+	case "broker-list", "broker-replay":
+		return brokerQueue(ctx, g, cmd, rest, stdout)
+	}
+	return fmt.Errorf("unknown command %q: %w", cmd, errUsage)
+}
+
+func openStore(ctx context.Context, g globals) (*dlq.Store, func(), error) {
+	dialect, dsn := sqldb.SQLite, sqldb.SQLiteDSN(g.db)
+	if strings.HasPrefix(g.db, "postgres://") || strings.HasPrefix(g.db, "postgresql://") {
+		dialect, dsn = sqldb.Postgres, g.db
+	}
+	db, err := sqldb.Open(dialect, dsn)
+	if err != nil {
+		return nil, nil, err
+	}
+	store, err := dlq.New(db, outbox.Dialect(dialect), dlq.WithTable(g.table))
+	if err == nil {
+		err = store.Migrate(ctx)
+	}
+	if err != nil {
+		_ = db.Close()
+		return nil, nil, err
+	}
+	return store, func() { _ = db.Close() }, nil
+}
+
+// bus is what collect and replay need of a broker adapter.
+type bus interface {
+	eventbus.Publisher
+	eventbus.Subscriber
+}
+
+func connect(ctx context.Context, g globals) (bus, error) {
+	quiet := slog.New(slog.DiscardHandler)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	switch {
+	case strings.HasPrefix(g.broker, "amqp://"), strings.HasPrefix(g.broker, "amqps://"):
+		return rabbitbus.Dial(ctx, g.broker, rabbitbus.WithExchange(g.exchange), rabbitbus.WithLogger(quiet))
+	case strings.HasPrefix(g.broker, "nats://"):
+		opts := []natsbus.Option{natsbus.WithLogger(quiet)}
+		if g.stream != "" {
+			opts = append(opts, natsbus.WithStream(g.stream))
+		}
+		return natsbus.Connect(ctx, g.broker, opts...)
+	}
+	return nil, fmt.Errorf("-broker %q: want an amqp://, amqps:// or nats:// URL: %w", g.broker, errUsage)
+}
+
+func list(ctx context.Context, store *dlq.Store, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("list", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f dlq.Filter
+	asJSON := fs.Bool("json", false, "one JSON object per line")
+	fs.StringVar(&f.Type, "type", "", "original type pattern, e.g. order.>")
+	fs.StringVar(&f.Group, "group", "", "group the message failed in")
+	fs.BoolVar(&f.Replayed, "all", false, "include replayed messages")
+	fs.IntVar(&f.Limit, "limit", 100, "at most this many")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	entries, err := store.List(ctx, f)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		for _, e := range entries {
+			if err := enc.Encode(view(e)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tTYPE\tGROUP\tATTEMPTS\tPARKED\tREPLAYS\tREASON")
+	for _, e := range entries {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%d\t%s\n", e.ID, e.OriginalType, e.Group, e.Attempts,
+			e.ParkedAt.Format(time.RFC3339), e.Replays, oneLine(e.Reason, 80))
+	}
+	return tw.Flush()
+}
+
+func show(ctx context.Context, store *dlq.Store, args []string, stdout io.Writer) error {
+	if len(args) != 1 {
+		return fmt.Errorf("show: want one ID: %w", errUsage)
+	}
+	e, err := store.Get(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(view(e))
+}
+
+// entryView is the JSON form of an entry.
+type entryView struct {
+	ID           string            `json:"id"`
+	OriginalID   string            `json:"originalId"`
+	OriginalType string            `json:"originalType"`
+	Reason       string            `json:"reason"`
+	Attempts     int               `json:"attempts"`
+	Group        string            `json:"group"`
+	Handler      string            `json:"handler"`
+	ParkedAt     time.Time         `json:"parkedAt"`
+	Replays      int               `json:"replays"`
+	Subject      string            `json:"subject,omitempty"`
+	Data         json.RawMessage   `json:"data,omitempty"`
+	Metadata     map[string]string `json:"metadata,omitempty"`
+}
+
+func view(e dlq.Entry) entryView {
+	v := entryView{ID: e.ID, OriginalID: e.OriginalID, OriginalType: e.OriginalType, Reason: e.Reason, Attempts: e.Attempts,
+		Group: e.Group, Handler: e.Handler, ParkedAt: e.ParkedAt, Replays: e.Replays, Subject: e.Message.Subject, Metadata: e.Message.Metadata}
+	if json.Valid(e.Message.Data) {
+		v.Data = e.Message.Data
+	} else if len(e.Message.Data) > 0 {
+		v.Data, _ = json.Marshal(e.Message.Data) // base64
+	}
+	return v
+}
+
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > n {
+		return s[:n-3] + "..."
+	}
+	return s
+}
+
+// collect runs a router of its own group on every dead-letter type and
+// parks what it gets, until ctx ends.
+func collect(ctx context.Context, g globals, store *dlq.Store, stderr io.Writer) error {
+	b, err := connect(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	r, err := eventbus.NewRouter(b, g.group, eventbus.WithLogger(logger))
+	if err != nil {
+		return err
+	}
+	if err := r.Handle(eventbus.DeadLetterPrefix+">", store.Handler()); err != nil {
+		return err
+	}
+	if err := r.Start(ctx); err != nil {
+		return err
+	}
+	logger.Info("collecting dead letters", "group", g.group, "pattern", eventbus.DeadLetterPrefix+">")
+	<-ctx.Done()
+	closeCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return r.Close(closeCtx)
+}
+
+// brokerQueue lists or replays the messages of RabbitMQ's own dead-letter
+// queue: deliveries that were rejected (Delivery.Term) rather than parked
+// by eventbus.DeadLetter.
+func brokerQueue(ctx context.Context, g globals, cmd string, ids []string, stdout io.Writer) error {
+	if !strings.HasPrefix(g.broker, "amqp://") && !strings.HasPrefix(g.broker, "amqps://") {
+		return fmt.Errorf("%s needs an amqp:// -broker: %w", cmd, errUsage)
+	}
+	b, err := connect(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	bus := b.(*rabbitbus.Bus)
+	if cmd == "broker-replay" {
+		if len(ids) == 0 {
+			return fmt.Errorf("broker-replay: no IDs: %w", errUsage)
+		}
+		n, err := bus.ReplayDeadLetters(ctx, ids...)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "replayed %d messages\n", n)
+		return nil
+	}
+	dead, err := bus.DeadLetters(ctx, 1000)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tTYPE\tQUEUE\tREASON")
+	for _, d := range dead {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", d.Message.ID, d.Message.Type, d.Queue, d.Reason)
+	}
+	return tw.Flush()
+}

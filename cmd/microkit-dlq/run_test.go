@@ -1,0 +1,238 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-microkit/microkit/eventbus"
+	"github.com/go-microkit/microkit/eventbus/rabbitbus"
+	"github.com/go-microkit/microkit/internal/testenv"
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+// TestCollectListReplay drives the command against RabbitMQ: a consumer
+// dead-letters a poison message, "collect" parks it, "list" and "show"
+// print it with its reason, "replay" sends it back to the consumer and
+// "delete" removes it.
+func TestCollectListReplay(t *testing.T) {
+	url := testenv.Addr(t, "MICROKIT_RABBITMQ_URL")
+	exchange := "microkit_dlqcmd_" + strings.ToLower(rand.Text()[:10])
+	t.Cleanup(func() { deleteTopology(t, url, exchange) })
+	db := filepath.Join(t.TempDir(), "dlq.db")
+	base := []string{"-db", db, "-broker", url, "-exchange", exchange}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	// The collector runs until the test cancels it.
+	collectCtx, stopCollect := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := run(collectCtx, append(base, "collect"), io.Discard, io.Discard); err != nil {
+			t.Errorf("collect: %v", err)
+		}
+	})
+	defer func() { stopCollect(); wg.Wait() }()
+
+	bus, err := rabbitbus.Dial(ctx, url, rabbitbus.WithExchange(exchange), rabbitbus.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bus.Close()
+	var (
+		mu    sync.Mutex
+		fixed bool
+	)
+	handled := make(chan string, 1)
+	r, err := eventbus.NewRouter(bus, "billing", eventbus.WithLogger(slog.New(slog.DiscardHandler)),
+		eventbus.WithMiddleware(eventbus.DeadLetter(bus, eventbus.DeadLetterLogger(slog.New(slog.DiscardHandler)))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Handle("order.created", func(ctx context.Context, m *eventbus.Message) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if !fixed {
+			return eventbus.Permanent(errors.New("unknown currency XTS"))
+		}
+		handled <- m.ID
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(context.Background())
+
+	poison, _ := eventbus.NewMessage("order.created", map[string]string{"orderId": "o-9"})
+	// The collector's group queue must exist before the dead letter is
+	// published, whether or not collect has subscribed yet: declare it.
+	sub, err := bus.Subscribe(ctx, "microkit-dlq", eventbus.DeadLetterPrefix+">")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = sub.Close()
+	if err := bus.Publish(ctx, poison); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	waitFor(t, func() bool {
+		out.Reset()
+		return run(ctx, append(base, "list", "-json"), &out, io.Discard) == nil && out.Len() > 0
+	})
+	var listed entryView
+	if err := json.Unmarshal(out.Bytes(), &listed); err != nil {
+		t.Fatalf("list -json: %v\n%s", err, out.String())
+	}
+	if listed.OriginalID != poison.ID || listed.Reason != "unknown currency XTS" || listed.Group != "billing" {
+		t.Fatalf("listed %+v", listed)
+	}
+	out.Reset()
+	if err := run(ctx, append(base, "list"), &out, io.Discard); err != nil || !strings.Contains(out.String(), "unknown currency XTS") {
+		t.Fatalf("list: %v\n%s", err, out.String())
+	}
+	out.Reset()
+	if err := run(ctx, append(base, "show", listed.ID), &out, io.Discard); err != nil || !strings.Contains(out.String(), `"orderId": "o-9"`) {
+		t.Fatalf("show: %v\n%s", err, out.String())
+	}
+
+	mu.Lock()
+	fixed = true
+	mu.Unlock()
+	if err := run(ctx, append(base, "replay", listed.ID), io.Discard, io.Discard); err != nil {
+		t.Fatalf("replay: %v", err)
+	}
+	select {
+	case id := <-handled:
+		if id != poison.ID {
+			t.Fatalf("handled %s after replay, want %s", id, poison.ID)
+		}
+	case <-ctx.Done():
+		t.Fatal("the replayed message was not handled")
+	}
+	out.Reset()
+	if err := run(ctx, append(base, "delete", listed.ID), &out, io.Discard); err != nil || !strings.Contains(out.String(), "deleted 1") {
+		t.Fatalf("delete: %v\n%s", err, out.String())
+	}
+}
+
+// TestBrokerListReplay lists and replays RabbitMQ's own dead-letter queue:
+// a delivery terminated by a consumer shows with its reason and goes back
+// to its group on replay.
+func TestBrokerListReplay(t *testing.T) {
+	url := testenv.Addr(t, "MICROKIT_RABBITMQ_URL")
+	exchange := "microkit_dlqcmd_" + strings.ToLower(rand.Text()[:10])
+	t.Cleanup(func() { deleteTopology(t, url, exchange) })
+	base := []string{"-db", filepath.Join(t.TempDir(), "dlq.db"), "-broker", url, "-exchange", exchange}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	bus, err := rabbitbus.Dial(ctx, url, rabbitbus.WithExchange(exchange), rabbitbus.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bus.Close()
+	sub, err := bus.Subscribe(ctx, "billing", "order.created")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	m, _ := eventbus.NewMessage("order.created", map[string]string{"orderId": "o-1"})
+	if err := bus.Publish(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	d, err := sub.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Term(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	waitFor(t, func() bool {
+		out.Reset()
+		return run(ctx, append(base, "broker-list"), &out, io.Discard) == nil && strings.Contains(out.String(), m.ID)
+	})
+	if !strings.Contains(out.String(), "rejected") {
+		t.Fatalf("broker-list does not give the reason:\n%s", out.String())
+	}
+	out.Reset()
+	if err := run(ctx, append(base, "broker-replay", m.ID), &out, io.Discard); err != nil || !strings.Contains(out.String(), "replayed 1") {
+		t.Fatalf("broker-replay: %v\n%s", err, out.String())
+	}
+	d, err = sub.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Message().ID != m.ID {
+		t.Fatalf("got %s after the replay, want %s", d.Message().ID, m.ID)
+	}
+	_ = d.Ack(ctx)
+}
+
+func TestUsageErrors(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "dlq.db")
+	for name, args := range map[string][]string{
+		"no db":               {"list"},
+		"no command":          {"-db", db},
+		"unknown":             {"-db", db, "frobnicate"},
+		"replay no ids":       {"-db", db, "-broker", "amqp://x", "replay"},
+		"show two ids":        {"-db", db, "show", "a", "b"},
+		"replay bad url":      {"-db", db, "-broker", "http://x", "replay", "a"},
+		"broker-list on nats": {"-db", db, "-broker", "nats://x", "broker-list"},
+	} {
+		if err := run(context.Background(), args, io.Discard, io.Discard); !errors.Is(err, errUsage) {
+			t.Errorf("%s: %v, want a usage error", name, err)
+		}
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 30s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// deleteTopology removes what the test declared on the shared broker.
+func deleteTopology(t *testing.T, url, exchange string) {
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer ch.Close()
+	for _, q := range []string{
+		rabbitbus.QueueName(exchange, "microkit-dlq", eventbus.DeadLetterPrefix+">"),
+		rabbitbus.QueueName(exchange, "billing", "order.created"),
+		exchange + ".dead",
+	} {
+		if _, err := ch.QueueDelete(q, false, false, false); err != nil {
+			t.Error(err)
+		}
+	}
+	for _, x := range []string{exchange, exchange + ".dlx"} {
+		if err := ch.ExchangeDelete(x, false, false); err != nil {
+			t.Error(err)
+		}
+	}
+}

@@ -1,0 +1,25 @@
+// Package dlq keeps dead-lettered messages in a SQL table so that an
+// operator can list them with their reason and replay chosen ones to their
+// original type once the cause is fixed.
+//
+// It implements the Dead Letter Channel's other half: eventbus.DeadLetter
+// parks a message that failed for good as "deadletter.<type>" with its
+// reason, attempts, group and handler in Metadata; a [Store] collects those
+// (its [Store.Handler] on a router subscribed to "deadletter.>"), and
+// [Store.List], [Store.Get], [Store.Replay] and [Store.Delete] work on them.
+// Command cmd/microkit-dlq does the same from a shell.
+//
+// Where to start: [New], [Store.Migrate], then run [Store.Handler] in a router of
+// its own group:
+//
+//	store, _ := dlq.New(db, outbox.Postgres)
+//	router, _ := eventbus.NewRouter(bus, "microkit-dlq")
+//	_ = router.Handle(eventbus.DeadLetterPrefix+">", store.Handler())
+//
+// Replay republishes the original message (its type, its ID, its data and
+// metadata, without the dead-letter entries), so every group subscribed to
+// the type gets it again; groups that had handled it deduplicate it on its
+// ID (package eventbus/inbox, outbox.Inbox). Brokers that deduplicate on
+// the ID within a window (NATS JetStream, two minutes by default) drop a
+// replay inside that window.
+package dlq

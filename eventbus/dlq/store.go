@@ -1,0 +1,230 @@
+package dlq
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/go-microkit/microkit/eventbus"
+	"github.com/go-microkit/microkit/eventbus/outbox"
+	"github.com/go-microkit/microkit/internal/sqldb"
+)
+
+// DefaultTable is the default table of parked messages.
+const DefaultTable = "microkit_dlq"
+
+var (
+	// ErrInvalidOption is wrapped by the error of New given an
+	// invalid option.
+	ErrInvalidOption = errors.New("dlq: invalid option")
+	// ErrNotFound is wrapped by the error of Get and Replay for an unknown
+	// entry.
+	ErrNotFound = errors.New("dlq: not found")
+	// ErrNotDeadLetter is wrapped by the error of Original and of the
+	// collecting handler for a message without the dead-letter metadata.
+	ErrNotDeadLetter = errors.New("dlq: not a dead-lettered message")
+)
+
+// Entry is one parked message.
+type Entry struct {
+	// ID is the parked message's ID (the original's plus ".deadletter").
+	ID string
+	// OriginalID and OriginalType identify the message that failed.
+	OriginalID   string
+	OriginalType string
+	// Reason is the handler's last error.
+	Reason string
+	// Attempts is how many deliveries the message had.
+	Attempts int
+	// Group and Handler are where it failed.
+	Group   string
+	Handler string
+	// ParkedAt is when it was dead-lettered.
+	ParkedAt time.Time
+	// Replays counts the replays; LastReplayAt is the last one's time,
+	// zero if never replayed.
+	Replays      int
+	LastReplayAt time.Time
+	// Message is the parked message, dead-letter metadata included.
+	Message *eventbus.Message
+}
+
+// Option configures New.
+type Option func(*Store) error
+
+// tableName is what WithTable accepts: the outbox's rule, lower-case and
+// short enough to leave room for the index name's suffix.
+var tableName = sqldb.IdentRule{MaxLen: 50, LowerOnly: true}
+
+// WithTable sets the table's name. Default DefaultTable.
+func WithTable(name string) Option {
+	return func(s *Store) error {
+		if err := tableName.Check(name); err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalidOption, err)
+		}
+		s.table = name
+		return nil
+	}
+}
+
+// WithClock sets the clock of replay times. Default time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(s *Store) error {
+		if now == nil {
+			return fmt.Errorf("%w: nil clock", ErrInvalidOption)
+		}
+		s.now = now
+		return nil
+	}
+}
+
+// Store is the table of parked messages. It is safe for concurrent use.
+type Store struct {
+	db      *sql.DB
+	dialect outbox.Dialect
+	table   string
+	now     func() time.Time
+}
+
+// New returns the store on db's table (see Migrate).
+func New(db *sql.DB, dialect outbox.Dialect, opts ...Option) (*Store, error) {
+	s := &Store{db: db, dialect: dialect, table: DefaultTable, now: time.Now}
+	if db == nil {
+		return nil, fmt.Errorf("%w: nil database", ErrInvalidOption)
+	}
+	if dialect != outbox.Postgres && dialect != outbox.SQLite {
+		return nil, fmt.Errorf("%w: unknown dialect %v", ErrInvalidOption, dialect)
+	}
+	for _, o := range opts {
+		if err := o(s); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Migrate creates the store's table if it does not exist.
+func (s *Store) Migrate(ctx context.Context) error {
+	blob := sqldb.Dialect(s.dialect).BlobType()
+	for _, stmt := range []string{
+		`CREATE TABLE IF NOT EXISTS ` + s.table + ` (
+	id TEXT PRIMARY KEY,
+	original_id TEXT NOT NULL,
+	original_type TEXT NOT NULL,
+	reason TEXT NOT NULL,
+	attempts INTEGER NOT NULL,
+	grp TEXT NOT NULL,
+	handler TEXT NOT NULL,
+	parked_at BIGINT NOT NULL,
+	replays INTEGER NOT NULL DEFAULT 0,
+	last_replay_at BIGINT,
+	envelope ` + blob + ` NOT NULL
+)`,
+		`CREATE INDEX IF NOT EXISTS ` + s.table + `_parked ON ` + s.table + ` (parked_at)`,
+	} {
+		if _, err := s.db.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("dlq: migrate: %w", err)
+		}
+	}
+	return nil
+}
+
+// Park stores a dead-lettered message (one eventbus.DeadLetter published).
+// Parking a message twice (a redelivery) keeps the first copy.
+func (s *Store) Park(ctx context.Context, msg *eventbus.Message) error {
+	md := msg.Metadata
+	if md[eventbus.MetaDeadLetterOriginalType] == "" {
+		return fmt.Errorf("dlq: park %s: %w", msg.ID, ErrNotDeadLetter)
+	}
+	env, err := eventbus.Marshal(msg)
+	if err != nil {
+		return fmt.Errorf("dlq: park: %w", err)
+	}
+	attempts, _ := strconv.Atoi(md[eventbus.MetaDeadLetterAttempts])
+	parked, err := time.Parse(time.RFC3339Nano, md[eventbus.MetaDeadLetterTime])
+	if err != nil {
+		parked = s.now()
+	}
+	_, err = s.db.ExecContext(ctx, "INSERT INTO "+s.table+
+		" (id, original_id, original_type, reason, attempts, grp, handler, parked_at, envelope)"+
+		" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+		msg.ID, md[eventbus.MetaDeadLetterOriginalID], md[eventbus.MetaDeadLetterOriginalType],
+		md[eventbus.MetaDeadLetterReason], attempts, md[eventbus.MetaDeadLetterGroup],
+		md[eventbus.MetaDeadLetterHandler], parked.UnixNano(), env)
+	if err != nil {
+		return fmt.Errorf("dlq: park %s: %w", msg.ID, err)
+	}
+	return nil
+}
+
+// Handler returns the handler that parks every message it gets; run it in
+// a router subscribed to eventbus.DeadLetterPrefix + ">". A message without
+// dead-letter metadata fails permanently.
+func (s *Store) Handler() eventbus.Handler {
+	return func(ctx context.Context, msg *eventbus.Message) error {
+		err := s.Park(ctx, msg)
+		if errors.Is(err, ErrNotDeadLetter) {
+			return eventbus.Permanent(err)
+		}
+		return err
+	}
+}
+
+// Original rebuilds the message that failed from its parked copy: the
+// original type and ID, without the dead-letter metadata.
+func Original(parked *eventbus.Message) (*eventbus.Message, error) {
+	typ, id := parked.Metadata[eventbus.MetaDeadLetterOriginalType], parked.Metadata[eventbus.MetaDeadLetterOriginalID]
+	if typ == "" || id == "" {
+		return nil, fmt.Errorf("dlq: original of %s: %w", parked.ID, ErrNotDeadLetter)
+	}
+	m := parked.Clone()
+	m.ID, m.Type = id, typ
+	for _, k := range []string{eventbus.MetaDeadLetterReason, eventbus.MetaDeadLetterOriginalType, eventbus.MetaDeadLetterOriginalID,
+		eventbus.MetaDeadLetterAttempts, eventbus.MetaDeadLetterHandler, eventbus.MetaDeadLetterGroup, eventbus.MetaDeadLetterTime} {
+		delete(m.Metadata, k)
+	}
+	if len(m.Metadata) == 0 {
+		m.Metadata = nil
+	}
+	return m, nil
+}
+
+// Replay republishes the original message of each parked ID through pub,
+// in the order given, and records the replay. It stops at the first error.
+func (s *Store) Replay(ctx context.Context, pub eventbus.Publisher, ids ...string) error {
+	for _, id := range ids {
+		e, err := s.Get(ctx, id)
+		if err != nil {
+			return fmt.Errorf("dlq: replay: %w", err)
+		}
+		m, err := Original(e.Message)
+		if err != nil {
+			return fmt.Errorf("dlq: replay: %w", err)
+		}
+		if err := pub.Publish(ctx, m); err != nil {
+			return fmt.Errorf("dlq: replay %s: %w", id, err)
+		}
+		if _, err := s.db.ExecContext(ctx, "UPDATE "+s.table+" SET replays = replays + 1, last_replay_at = $1 WHERE id = $2",
+			s.now().UnixNano(), id); err != nil {
+			return fmt.Errorf("dlq: replay %s: published, but recording it failed: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// Delete removes the entries of ids and returns how many existed.
+func (s *Store) Delete(ctx context.Context, ids ...string) (int64, error) {
+	var n int64
+	for _, id := range ids {
+		res, err := s.db.ExecContext(ctx, "DELETE FROM "+s.table+" WHERE id = $1", id)
+		if err != nil {
+			return n, fmt.Errorf("dlq: delete %s: %w", id, err)
+		}
+		k, _ := res.RowsAffected()
+		n += k
+	}
+	return n, nil
+}

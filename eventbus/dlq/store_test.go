@@ -1,0 +1,200 @@
+package dlq_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/go-microkit/microkit/eventbus"
+	"github.com/go-microkit/microkit/eventbus/dlq"
+	"github.com/go-microkit/microkit/eventbus/memory"
+	"github.com/go-microkit/microkit/eventbus/outbox"
+	"github.com/go-microkit/microkit/internal/sqldb"
+	"github.com/go-microkit/microkit/internal/sqltest"
+)
+
+func openStore(t *testing.T, opts ...dlq.Option) *dlq.Store {
+	t.Helper()
+	db, _ := sqltest.Open(t, sqldb.SQLite, "dlq_test")
+	return migrated(t, db, outbox.SQLite, opts...)
+}
+
+// openPostgresStore returns a store in a fresh PostgreSQL schema, dropped
+// when the test ends.
+func openPostgresStore(t *testing.T, opts ...dlq.Option) *dlq.Store {
+	t.Helper()
+	db, _ := sqltest.Open(t, sqldb.Postgres, "dlq_test")
+	return migrated(t, db, outbox.Postgres, opts...)
+}
+
+func migrated(t *testing.T, db *sql.DB, d outbox.Dialect, opts ...dlq.Option) *dlq.Store {
+	t.Helper()
+	s, err := dlq.New(db, d, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(context.Background()); err != nil {
+		t.Fatalf("second Migrate: %v", err)
+	}
+	return s
+}
+
+var backends = []struct {
+	name string
+	open func(t *testing.T, opts ...dlq.Option) *dlq.Store
+}{
+	{"sqlite", openStore},
+	{"postgres", openPostgresStore},
+}
+
+// TestParkListReplay runs the whole path: a poison message is
+// dead-lettered by a router, collected by the store's handler, listed with
+// its reason and replayed to its original type, where a fixed handler
+// takes it.
+func TestParkListReplay(t *testing.T) {
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) { testParkListReplay(t, be.open) })
+	}
+}
+
+func testParkListReplay(t *testing.T, open func(*testing.T, ...dlq.Option) *dlq.Store) {
+	ctx := context.Background()
+	now := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	store := open(t, dlq.WithClock(func() time.Time { return now }))
+	bus, err := memory.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bus.Close()
+
+	// The collector: its own group on every dead-letter type.
+	collector, err := eventbus.NewRouter(bus, "microkit-dlq")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := collector.Handle(eventbus.DeadLetterPrefix+">", store.Handler()); err != nil {
+		t.Fatal(err)
+	}
+	if err := collector.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer collector.Close(ctx)
+
+	// A consumer whose handler rejects the order until it is fixed.
+	fixed := make(chan struct{})
+	handled := make(chan *eventbus.Message, 1)
+	billing, err := eventbus.NewRouter(bus, "billing", eventbus.WithMiddleware(
+		eventbus.DeadLetter(bus, eventbus.DeadLetterClock(func() time.Time { return now })),
+	))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := billing.Handle("order.created", func(ctx context.Context, m *eventbus.Message) error {
+		select {
+		case <-fixed:
+			handled <- m
+			return nil
+		default:
+			return eventbus.Permanent(errors.New("unknown currency XTS"))
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := billing.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer billing.Close(ctx)
+
+	poison, _ := eventbus.NewMessage("order.created", map[string]string{"orderId": "o-9", "currency": "XTS"})
+	poison.Subject = "o-9"
+	poison.Metadata = map[string]string{"traceparent": "00-abc"}
+	if err := bus.Publish(ctx, poison); err != nil {
+		t.Fatal(err)
+	}
+	var entries []dlq.Entry
+	deadline := time.After(30 * time.Second)
+	for len(entries) == 0 {
+		select {
+		case <-deadline:
+			t.Fatal("the poison message was never parked")
+		case <-time.After(10 * time.Millisecond):
+		}
+		if entries, err = store.List(ctx, dlq.Filter{Type: "order.>"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := entries[0]
+	if len(entries) != 1 || e.OriginalID != poison.ID || e.OriginalType != "order.created" || e.Reason != "unknown currency XTS" ||
+		e.Group != "billing" || e.Handler != "order.created" || e.Attempts != 1 || !e.ParkedAt.Equal(now) {
+		t.Fatalf("entries = %+v", entries)
+	}
+	if other, _ := store.List(ctx, dlq.Filter{Group: "shipping"}); len(other) != 0 {
+		t.Fatalf("group filter: %d entries of shipping, want 0", len(other))
+	}
+	if other, _ := store.List(ctx, dlq.Filter{Type: "payment.>"}); len(other) != 0 {
+		t.Fatalf("type filter: %d payment entries, want 0", len(other))
+	}
+
+	// Fix the handler, replay: the original message comes back as it was.
+	close(fixed)
+	if err := store.Replay(ctx, bus, e.ID); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-handled:
+		if m.ID != poison.ID || m.Type != poison.Type || string(m.Data) != string(poison.Data) || m.Subject != poison.Subject ||
+			len(m.Metadata) != 1 || m.Metadata["traceparent"] != "00-abc" {
+			t.Fatalf("replayed %+v, want the original %+v", m, poison)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the replayed message was not handled")
+	}
+	if left, _ := store.List(ctx, dlq.Filter{}); len(left) != 0 {
+		t.Fatalf("%d entries still listed as not replayed", len(left))
+	}
+	got, err := store.Get(ctx, e.ID)
+	if err != nil || got.Replays != 1 || !got.LastReplayAt.Equal(now) {
+		t.Fatalf("Get after replay = %+v, %v; want one replay now", got, err)
+	}
+	if n, err := store.Delete(ctx, e.ID, "nope"); err != nil || n != 1 {
+		t.Fatalf("Delete = %d, %v", n, err)
+	}
+	if _, err := store.Get(ctx, e.ID); !errors.Is(err, dlq.ErrNotFound) {
+		t.Fatalf("Get after Delete = %v, want ErrNotFound", err)
+	}
+	if err := store.Replay(ctx, bus, "nope"); !errors.Is(err, dlq.ErrNotFound) {
+		t.Fatalf("Replay(unknown) = %v, want ErrNotFound", err)
+	}
+}
+
+func TestParkRejectsPlainMessages(t *testing.T) {
+	store := openStore(t)
+	err := store.Handler()(context.Background(), &eventbus.Message{ID: "1", Type: "deadletter.x"})
+	if !errors.Is(err, dlq.ErrNotDeadLetter) || !eventbus.IsPermanent(err) {
+		t.Fatalf("Handler(plain message) = %v, want a permanent ErrNotDeadLetter", err)
+	}
+	if _, err := dlq.Original(&eventbus.Message{ID: "1", Type: "x"}); !errors.Is(err, dlq.ErrNotDeadLetter) {
+		t.Fatalf("Original(plain message) = %v", err)
+	}
+}
+
+func TestInvalidOptions(t *testing.T) {
+	db, _ := sql.Open("sqlite", ":memory:")
+	defer db.Close()
+	for name, opt := range map[string]dlq.Option{
+		"bad table": dlq.WithTable("x; DROP"),
+		"nil clock": dlq.WithClock(nil),
+	} {
+		if _, err := dlq.New(db, outbox.SQLite, opt); !errors.Is(err, dlq.ErrInvalidOption) {
+			t.Errorf("%s: %v, want ErrInvalidOption", name, err)
+		}
+	}
+	if _, err := dlq.New(db, outbox.Dialect(0)); !errors.Is(err, dlq.ErrInvalidOption) {
+		t.Errorf("unknown dialect accepted")
+	}
+}

@@ -1,0 +1,108 @@
+package inbox
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/go-microkit/microkit/eventbus"
+)
+
+// Status is the outcome of Store.Begin.
+type Status int
+
+// The outcomes of Store.Begin.
+const (
+	// Claimed: the caller processes the message and then calls Commit or
+	// Abort.
+	Claimed Status = iota + 1
+	// Processed: the message was processed already; skip it.
+	Processed
+	// InFlight: another delivery of the message is being processed now.
+	InFlight
+)
+
+// Store records which messages were processed. Implementations are safe
+// for concurrent use.
+type Store interface {
+	// Begin claims key for processing unless it was processed (within the
+	// store's TTL) or is claimed by another caller.
+	Begin(ctx context.Context, key string) (Status, error)
+	// Commit marks a claimed key processed.
+	Commit(ctx context.Context, key string) error
+	// Abort releases a claim without marking the key processed, so that a
+	// redelivery processes the message.
+	Abort(ctx context.Context, key string) error
+}
+
+// ErrInFlight is wrapped by the error Dedupe returns for a delivery whose
+// message is being handled by another delivery at the same time; the
+// router redelivers it later, when it will be skipped or (if the other
+// failed) handled.
+var ErrInFlight = errors.New("inbox: message in flight")
+
+// DedupeOption configures Dedupe.
+type DedupeOption func(*dedupeConfig)
+
+type dedupeConfig struct {
+	retryDelay time.Duration
+}
+
+// WithInFlightDelay sets after how long a delivery that found its message
+// in flight is redelivered. Default 1s; d <= 0 keeps the default.
+func WithInFlightDelay(d time.Duration) DedupeOption {
+	return func(c *dedupeConfig) {
+		if d > 0 {
+			c.retryDelay = d
+		}
+	}
+}
+
+// Dedupe runs the next handler at most once per message: its key is the
+// consumer group (from the router's DeliveryInfo) and Message.ID. A message
+// already processed is acknowledged without running the handler; one in
+// flight in another worker is redelivered after a delay; a handler that
+// fails (or panics) releases its claim, so the redelivery runs it again.
+func Dedupe(store Store, opts ...DedupeOption) eventbus.Middleware {
+	cfg := dedupeConfig{retryDelay: time.Second}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return func(next eventbus.Handler) eventbus.Handler {
+		return func(ctx context.Context, msg *eventbus.Message) (err error) {
+			key := Key(ctx, msg)
+			st, err := store.Begin(ctx, key)
+			if err != nil {
+				return err
+			}
+			switch st {
+			case Processed:
+				return nil
+			case InFlight:
+				return &eventbus.RetryError{Err: ErrInFlight, Delay: cfg.retryDelay}
+			}
+			committed := false
+			defer func() {
+				if !committed {
+					// Also on panic: release, then let it propagate.
+					_ = store.Abort(context.WithoutCancel(ctx), key)
+				}
+			}()
+			if err := next(ctx, msg); err != nil {
+				return err
+			}
+			committed = true
+			return store.Commit(ctx, key)
+		}
+	}
+}
+
+// Key returns the dedupe key of msg handled with ctx: the consumer group
+// of the delivery in ctx, a NUL byte and the message ID.
+func Key(ctx context.Context, msg *eventbus.Message) string {
+	group := ""
+	if info, ok := eventbus.DeliveryFromContext(ctx); ok {
+		group = info.Group
+	}
+	return group + "\x00" + msg.ID
+}

@@ -1,0 +1,134 @@
+package inbox_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-microkit/microkit/eventbus"
+	"github.com/go-microkit/microkit/eventbus/inbox"
+	"github.com/go-microkit/microkit/eventbus/memory"
+)
+
+// TestMemorySteps walks the store's state machine with a fixed clock.
+func TestMemorySteps(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	m := inbox.NewMemory(time.Minute, inbox.WithClock(func() time.Time { return now }))
+	steps := []struct {
+		name    string
+		advance time.Duration
+		op      string // begin, commit, abort
+		key     string
+		want    inbox.Status
+		wantLen int
+	}{
+		{"first delivery claims", 0, "begin", "a", inbox.Claimed, 1},
+		{"concurrent duplicate is in flight", 0, "begin", "a", inbox.InFlight, 1},
+		{"handler failed", 0, "abort", "a", 0, 0},
+		{"redelivery claims again", 0, "begin", "a", inbox.Claimed, 1},
+		{"handler succeeded", 0, "commit", "a", 0, 1},
+		{"duplicate is skipped", 30 * time.Second, "begin", "a", inbox.Processed, 1},
+		{"abort of a processed key keeps it", 0, "abort", "a", 0, 1},
+		{"other key claims", 0, "begin", "b", inbox.Claimed, 2},
+		{"other key done", 0, "commit", "b", 0, 2},
+		{"after the TTL a is forgotten", 31 * time.Second, "begin", "a", inbox.Claimed, 2},
+		{"after its TTL b is forgotten", time.Minute, "abort", "a", 0, 0},
+	}
+	for _, s := range steps {
+		now = now.Add(s.advance)
+		var (
+			got inbox.Status
+			err error
+		)
+		switch s.op {
+		case "begin":
+			got, err = m.Begin(ctx, s.key)
+		case "commit":
+			err = m.Commit(ctx, s.key)
+		case "abort":
+			err = m.Abort(ctx, s.key)
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		if got != s.want {
+			t.Fatalf("%s: status %v, want %v", s.name, got, s.want)
+		}
+		if n := m.Len(); n != s.wantLen {
+			t.Fatalf("%s: Len %d, want %d", s.name, n, s.wantLen)
+		}
+	}
+}
+
+// TestDedupeWithRouter: a message published twice (an outbox relay that
+// re-published it) is handled once per group; a failed attempt does not
+// count as processed.
+func TestDedupeWithRouter(t *testing.T) {
+	ctx := context.Background()
+	bus, err := memory.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bus.Close()
+	store := inbox.NewMemory(time.Hour)
+	var runs atomic.Int32
+	var failed atomic.Bool
+	done := make(chan string, 10)
+	r, err := eventbus.NewRouter(bus, "billing", eventbus.WithConcurrency(4), eventbus.WithMiddleware(inbox.Dedupe(store, inbox.WithInFlightDelay(time.Millisecond))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Handle("order.created", func(ctx context.Context, m *eventbus.Message) error {
+		if failed.CompareAndSwap(false, true) {
+			return errors.New("first attempt fails")
+		}
+		runs.Add(1)
+		done <- m.ID
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := eventbus.NewMessage("order.created", map[string]string{"orderId": "o-1"})
+	for range 3 {
+		if err := bus.Publish(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("handler never succeeded")
+	}
+	// Close drains every delivery: the duplicates were settled by then.
+	if err := r.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := runs.Load(); n != 1 {
+		t.Fatalf("handler succeeded %d times for one message, want once", n)
+	}
+}
+
+// TestDedupePanicReleases: a panicking handler releases its claim.
+func TestDedupePanicReleases(t *testing.T) {
+	store := inbox.NewMemory(time.Hour)
+	h := eventbus.Recover()(inbox.Dedupe(store)(func(context.Context, *eventbus.Message) error { panic("boom") }))
+	m := &eventbus.Message{ID: "1", Type: "a"}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		var pe *eventbus.PanicError
+		if err := h(context.Background(), m); !errors.As(err, &pe) {
+			t.Errorf("err = %v, want a PanicError", err)
+		}
+	})
+	wg.Wait()
+	if st, _ := store.Begin(context.Background(), inbox.Key(context.Background(), m)); st != inbox.Claimed {
+		t.Fatalf("after a panic the message is %v, want claimable", st)
+	}
+}

@@ -1,0 +1,62 @@
+package outbox_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/go-microkit/microkit/eventbus/natsbus"
+	"github.com/go-microkit/microkit/eventbus/natsbus/natstest"
+	"github.com/go-microkit/microkit/eventbus/outbox"
+)
+
+// TestBrokerDownRoundTimesOut: with the broker down, a publisher that
+// retries until its context ends (natsbus) would hold the relay's round;
+// the publish timeout ends it, the event stays unsent with the failure
+// recorded, and once the broker is back the next round publishes it.
+func TestBrokerDownRoundTimesOut(t *testing.T) {
+	for _, be := range backends {
+		t.Run(be.Name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			srv := natstest.Run(t)
+			bus, err := natsbus.Connect(ctx, srv.URL(), natsbus.WithLogger(quiet()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer bus.Close()
+			sub, err := bus.Subscribe(ctx, "billing", "order.>")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sub.Close()
+
+			d := be.Open(t)
+			e := orderCreated(t, "order-1", 1)
+			if err := createOrder(ctx, d.db, "order-1", e); err != nil {
+				t.Fatal(err)
+			}
+			srv.Shutdown()
+			r := newRelay(t, d, bus, outbox.WithPublishTimeout(200*time.Millisecond))
+			if n, err := r.RelayOnce(ctx); !errors.Is(err, context.DeadlineExceeded) || n != 0 {
+				t.Fatalf("RelayOnce with the broker down = %d, %v; want 0 and a deadline error", n, err)
+			}
+			if n := d.count(t, "SELECT count(*) FROM microkit_outbox WHERE sent_at IS NULL AND attempts = 1"); n != 1 {
+				t.Fatalf("%d unsent events with one failed attempt, want 1", n)
+			}
+			srv.Restart(t)
+			if n, err := r.RelayOnce(ctx); err != nil || n != 1 {
+				t.Fatalf("RelayOnce after the restart = %d, %v; want 1", n, err)
+			}
+			dl, err := sub.Next(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if dl.Message().ID != e.ID {
+				t.Fatalf("got %s, want %s", dl.Message().ID, e.ID)
+			}
+			_ = dl.Ack(ctx)
+		})
+	}
+}

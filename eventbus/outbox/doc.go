@@ -1,0 +1,32 @@
+// Package outbox closes the dual-write problem of a service that changes its
+// database and publishes an event about it: the transactional outbox writes
+// the event into the database in the same transaction as the business
+// change, and a [Relay] publishes it to the broker afterwards; the inbox
+// ([Inbox]) records each handled message in the same transaction as the
+// handler's own changes, so a redelivered message has no second effect.
+//
+// It implements the Transactional Outbox and Idempotent Consumer (inbox)
+// patterns on database/sql, for PostgreSQL (pgx's stdlib driver) and
+// SQLite (modernc.org/sqlite, the embedded default).
+//
+// Where to start:
+//
+//   - [Migrate] creates the outbox and inbox tables (and, on PostgreSQL, the
+//     trigger that NOTIFYs the relay); run it at start-up.
+//   - [Add] (or [Outbox.Add] for a custom table) writes events inside the
+//     caller's *sql.Tx; commit that transaction and the events are as
+//     durable as the business rows, or roll it back and they never existed.
+//   - [NewRelay] and [Relay.Run] publish committed events through any
+//     eventbus.Publisher in order per Subject and mark them sent; on
+//     PostgreSQL several relays share the work with FOR UPDATE SKIP LOCKED,
+//     and package eventbus/outbox/pgnotify wakes them with LISTEN/NOTIFY
+//     instead of waiting for the next poll. Sent rows are pruned on a
+//     schedule.
+//   - [NewInbox] and [Inbox.Handler] wrap a handler that takes the *sql.Tx
+//     it must make its changes in; package eventbus/inbox is the in-memory
+//     counterpart for handlers without a database.
+//
+// The guarantees are at-least-once publishing (a relay that dies after
+// publishing and before marking re-publishes: consumers deduplicate on
+// Message.ID, which the inbox does) and exactly-once effects with the inbox.
+package outbox

@@ -1,0 +1,99 @@
+package outbox
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/go-microkit/microkit/eventbus"
+)
+
+// TxHandler handles a message inside tx: it makes its changes (and may Add
+// events to the outbox) through tx, and the inbox commits them together
+// with the message's processed mark.
+type TxHandler func(ctx context.Context, tx *sql.Tx, msg *eventbus.Message) error
+
+// Inbox makes handlers idempotent: it records each message it handled in
+// the inbox table in the same transaction as the handler's changes, so a
+// redelivered message (the broker's at-least-once, a relay that published
+// twice) is acknowledged without a second effect. It is safe for
+// concurrent use.
+type Inbox struct {
+	db    *sql.DB
+	table string
+	now   func() time.Time
+}
+
+// NewInbox returns an inbox on db's inbox table. Options: WithInboxTable,
+// WithClock.
+func NewInbox(db *sql.DB, dialect Dialect, opts ...Option) (*Inbox, error) {
+	if db == nil {
+		return nil, fmt.Errorf("outbox: new inbox: %w", invalid("nil database"))
+	}
+	if !dialect.valid() {
+		return nil, fmt.Errorf("outbox: new inbox: %w", invalid("unknown dialect %v", dialect))
+	}
+	c, err := newConfig(opts)
+	if err != nil {
+		return nil, fmt.Errorf("outbox: new inbox: %w", err)
+	}
+	return &Inbox{db: db, table: c.inboxTable, now: c.now}, nil
+}
+
+// Handler returns an eventbus.Handler that, for each message, begins a
+// transaction, marks the message processed for consumer (usually the
+// consumer group) and runs h in that transaction. If the message was
+// already processed by consumer, h is not run and the delivery is
+// acknowledged; if h fails, everything rolls back, the mark included, and
+// the error goes to the router (retry, dead-letter) as usual.
+//
+// Two deliveries of one message at once are serialized by the mark's
+// primary key: the second waits for the first's transaction and then sees
+// the message processed (or, if the first rolled back, processes it).
+func (in *Inbox) Handler(consumer string, h TxHandler) eventbus.Handler {
+	return func(ctx context.Context, msg *eventbus.Message) error {
+		_, err := in.Process(ctx, consumer, msg, h)
+		return err
+	}
+}
+
+// Process handles msg once for consumer, as Handler does, and reports
+// whether h ran (false: the message had been processed already).
+func (in *Inbox) Process(ctx context.Context, consumer string, msg *eventbus.Message, h TxHandler) (bool, error) {
+	tx, err := in.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("outbox: inbox: begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	res, err := tx.ExecContext(ctx, "INSERT INTO "+in.table+" (consumer, id, processed_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+		consumer, msg.ID, in.now().UnixNano())
+	if err != nil {
+		return false, fmt.Errorf("outbox: inbox: mark %s: %w", msg.ID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return false, fmt.Errorf("outbox: inbox: mark %s: %w", msg.ID, err)
+	} else if n == 0 {
+		return false, nil // processed before: a duplicate
+	}
+	if err := h(ctx, tx, msg); err != nil {
+		return false, err
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("outbox: inbox: commit %s: %w", msg.ID, err)
+	}
+	return true, nil
+}
+
+// Prune deletes the processed marks older than keep and returns how many
+// it deleted. A message redelivered after its mark was pruned is handled
+// again, so keep must exceed the longest redelivery window (the broker's
+// retention, the outbox retention).
+func (in *Inbox) Prune(ctx context.Context, keep time.Duration) (int64, error) {
+	res, err := in.db.ExecContext(ctx, "DELETE FROM "+in.table+" WHERE processed_at < $1", in.now().Add(-keep).UnixNano())
+	if err != nil {
+		return 0, fmt.Errorf("outbox: inbox prune: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}

@@ -1,0 +1,180 @@
+package outbox
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// ErrInvalidOption is wrapped by the error of a constructor given an
+// invalid option.
+var ErrInvalidOption = errors.New("outbox: invalid option")
+
+// DefaultTable and DefaultInboxTable are the default table names.
+const (
+	DefaultTable      = "microkit_outbox"
+	DefaultInboxTable = "microkit_inbox"
+)
+
+// Option configures Migrate, New, NewRelay and NewInbox; each reads the
+// options that concern it and ignores the others.
+type Option func(*config) error
+
+type config struct {
+	table         string
+	inboxTable    string
+	batchSize     int
+	pollInterval  time.Duration
+	maxBackoff    time.Duration
+	retention     time.Duration
+	publishWait   time.Duration
+	pruneInterval time.Duration
+	wakeup        Waker
+	metrics       *Metrics
+	now           func() time.Time
+	logger        *slog.Logger
+}
+
+func newConfig(opts []Option) (config, error) {
+	c := config{
+		table:         DefaultTable,
+		inboxTable:    DefaultInboxTable,
+		batchSize:     100,
+		pollInterval:  time.Second,
+		maxBackoff:    30 * time.Second,
+		retention:     24 * time.Hour,
+		publishWait:   30 * time.Second,
+		pruneInterval: time.Minute,
+		now:           time.Now,
+		logger:        slog.Default(),
+	}
+	for _, o := range opts {
+		if err := o(&c); err != nil {
+			return c, err
+		}
+	}
+	return c, nil
+}
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidOption}, args...)...)
+}
+
+// WithTable sets the outbox table's name. Default DefaultTable.
+func WithTable(name string) Option {
+	return func(c *config) error {
+		if err := validIdent(name); err != nil {
+			return invalid("%v", err)
+		}
+		c.table = name
+		return nil
+	}
+}
+
+// WithInboxTable sets the inbox table's name. Default DefaultInboxTable.
+func WithInboxTable(name string) Option {
+	return func(c *config) error {
+		if err := validIdent(name); err != nil {
+			return invalid("%v", err)
+		}
+		c.inboxTable = name
+		return nil
+	}
+}
+
+// WithBatchSize sets how many events a relay publishes per round (one
+// Publish call, one transaction). Default 100.
+func WithBatchSize(n int) Option {
+	return func(c *config) error {
+		if n <= 0 || n > 10000 {
+			return invalid("batch size %d must be in [1, 10000]", n)
+		}
+		c.batchSize = n
+		return nil
+	}
+}
+
+// WithPollInterval sets how long an idle relay waits before it looks for
+// new events again, when no Waker wakes it earlier. Default 1s.
+func WithPollInterval(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return invalid("poll interval %s must be positive", d)
+		}
+		c.pollInterval = d
+		return nil
+	}
+}
+
+// WithMaxBackoff caps the pause of a relay after failed rounds; the pause
+// doubles from the poll interval. Default 30s.
+func WithMaxBackoff(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return invalid("max backoff %s must be positive", d)
+		}
+		c.maxBackoff = d
+		return nil
+	}
+}
+
+// WithPublishTimeout bounds each Publish of a relay round: publishers that
+// retry through broker outages (natsbus, rabbitbus) would otherwise hold the
+// round, and on PostgreSQL its row locks, until the broker returns. A round
+// that times out counts as failed and is retried after the backoff.
+// Default 30s.
+func WithPublishTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return invalid("publish timeout %s must be positive", d)
+		}
+		c.publishWait = d
+		return nil
+	}
+}
+
+// WithRetention sets how long sent events stay in the outbox before the
+// relay prunes them, and how often it prunes. Default 24h, every minute.
+// A zero interval disables pruning.
+func WithRetention(keep, every time.Duration) Option {
+	return func(c *config) error {
+		if keep < 0 || every < 0 {
+			return invalid("retention %s every %s must not be negative", keep, every)
+		}
+		c.retention, c.pruneInterval = keep, every
+		return nil
+	}
+}
+
+// WithWaker sets what wakes an idle relay before its poll interval ends,
+// such as pgnotify.Listener on PostgreSQL.
+func WithWaker(w Waker) Option {
+	return func(c *config) error {
+		c.wakeup = w
+		return nil
+	}
+}
+
+// WithClock sets the clock of the created, sent and processed times and of
+// pruning. Default time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) error {
+		if now == nil {
+			return invalid("nil clock")
+		}
+		c.now = now
+		return nil
+	}
+}
+
+// WithLogger sets the logger of relay failures. Default slog.Default().
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return invalid("nil logger")
+		}
+		c.logger = l
+		return nil
+	}
+}

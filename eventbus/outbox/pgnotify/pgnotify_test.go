@@ -1,0 +1,133 @@
+package pgnotify_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-microkit/microkit/eventbus"
+	"github.com/go-microkit/microkit/eventbus/memory"
+	"github.com/go-microkit/microkit/eventbus/outbox"
+	"github.com/go-microkit/microkit/eventbus/outbox/pgnotify"
+	"github.com/go-microkit/microkit/internal/sqldb"
+	"github.com/go-microkit/microkit/internal/sqltest"
+)
+
+// openPostgres returns a migrated outbox database in a fresh schema with a
+// table name of its own (notification channels are per database, not per
+// schema).
+func openPostgres(t *testing.T) (*sql.DB, string) {
+	t.Helper()
+	dsn, schema := sqltest.PostgresSchema(t, "pgnotify_test")
+	table := "outbox_" + strings.TrimPrefix(schema, "pgnotify_test_")
+	db, err := sqldb.Open(sqldb.Postgres, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	if err := outbox.Migrate(context.Background(), db, outbox.Postgres, outbox.WithTable(table)); err != nil {
+		t.Fatal(err)
+	}
+	return db, table
+}
+
+func add(t *testing.T, db *sql.DB, table string) *eventbus.Message {
+	t.Helper()
+	ob, err := outbox.New(outbox.WithTable(table))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := eventbus.NewMessage("order.created", map[string]string{"orderId": "o-1"})
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ob.Add(context.Background(), tx, m); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestWaitWakesOnAdd: after the first (subscribing) Wait, a Wait returns
+// when another connection commits events to the outbox.
+func TestWaitWakesOnAdd(t *testing.T) {
+	db, table := openPostgres(t)
+	l := pgnotify.New(db, table)
+	defer l.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := l.Wait(ctx); err != nil {
+		t.Fatalf("first Wait: %v", err)
+	}
+	woke := make(chan error, 1)
+	go func() { woke <- l.Wait(ctx) }()
+	add(t, db, table)
+	if err := <-woke; err != nil {
+		t.Fatalf("Wait after an Add: %v", err)
+	}
+	// Without a notification, Wait blocks until its context ends.
+	short, cancelShort := context.WithCancel(ctx)
+	cancelShort()
+	if err := l.Wait(short); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Wait with a cancelled context = %v, want context.Canceled", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Wait(ctx); !errors.Is(err, pgnotify.ErrClosed) {
+		t.Fatalf("Wait after Close = %v, want ErrClosed", err)
+	}
+}
+
+// TestRelayWokenBeforePoll: a relay whose poll interval is an hour
+// publishes an event added after it started: only the notification can
+// have woken it.
+func TestRelayWokenBeforePoll(t *testing.T) {
+	db, table := openPostgres(t)
+	bus, _ := memory.New()
+	defer bus.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	sub, err := bus.Subscribe(ctx, "c", "order.created")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := pgnotify.New(db, table)
+	relay, err := outbox.NewRelay(db, outbox.Postgres, bus, outbox.WithTable(table), outbox.WithWaker(l),
+		outbox.WithPollInterval(time.Hour), outbox.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = relay.Run(ctx) })
+	defer func() {
+		cancel()
+		wg.Wait()
+		_ = l.Close()
+	}()
+	// The first round runs right after the listener subscribed; wait until
+	// it found the outbox empty, so the next round needs a notification.
+	first := add(t, db, table)
+	next, cancelNext := context.WithTimeout(ctx, 30*time.Second)
+	defer cancelNext()
+	d, err := sub.Next(next)
+	if err != nil || d.Message().ID != first.ID {
+		t.Fatalf("first event: %v", err)
+	}
+	_ = d.Ack(ctx)
+	second := add(t, db, table)
+	d, err = sub.Next(next)
+	if err != nil {
+		t.Fatalf("the relay was not woken by the notification: %v", err)
+	}
+	if d.Message().ID != second.ID {
+		t.Fatalf("got %s, want %s", d.Message().ID, second.ID)
+	}
+}

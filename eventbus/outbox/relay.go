@@ -1,0 +1,345 @@
+package outbox
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-microkit/microkit/eventbus"
+)
+
+// Waker wakes an idle relay when events may have been added, so that it
+// publishes them before its poll interval ends. Package pgnotify provides
+// one on PostgreSQL's LISTEN/NOTIFY.
+type Waker interface {
+	// Wait blocks until events may have been added (it may return early,
+	// spuriously) or ctx ends. An error other than ctx's makes the relay
+	// fall back to polling for a while.
+	Wait(ctx context.Context) error
+}
+
+// Relay publishes the events of an outbox table and marks them sent. It is
+// safe for concurrent use: Run may be called once at a time, RelayOnce any
+// time. On PostgreSQL any number of relays (in one process or many) share
+// one table: each round locks its rows with FOR UPDATE SKIP LOCKED, so an
+// event is published by one relay. On SQLite run one relay per database.
+type Relay struct {
+	db      *sql.DB
+	dialect Dialect
+	pub     eventbus.Publisher
+	cfg     config
+
+	mu        sync.Mutex
+	running   bool
+	lastPrune time.Time
+}
+
+// NewRelay returns a relay that publishes the events of db's outbox table
+// through pub. Options: WithTable, WithBatchSize, WithPollInterval,
+// WithMaxBackoff, WithPublishTimeout, WithRetention, WithWaker, WithClock,
+// WithLogger, WithMetrics.
+func NewRelay(db *sql.DB, dialect Dialect, pub eventbus.Publisher, opts ...Option) (*Relay, error) {
+	if db == nil || pub == nil {
+		return nil, fmt.Errorf("outbox: new relay: %w", invalid("nil database or publisher"))
+	}
+	if !dialect.valid() {
+		return nil, fmt.Errorf("outbox: new relay: %w", invalid("unknown dialect %v", dialect))
+	}
+	c, err := newConfig(opts)
+	if err != nil {
+		return nil, fmt.Errorf("outbox: new relay: %w", err)
+	}
+	return &Relay{db: db, dialect: dialect, pub: pub, cfg: c}, nil
+}
+
+// ErrRunning is returned by Run when the relay already runs.
+var ErrRunning = errors.New("outbox: relay already running")
+
+// Run publishes events until ctx ends, then returns nil once its round in
+// progress and its waker goroutine are done. It polls every poll interval,
+// at once after a full batch, and when the Waker wakes it; after failed
+// rounds (database or broker down) it backs off up to the max backoff.
+// It prunes sent events on the retention schedule.
+func (r *Relay) Run(ctx context.Context) error {
+	r.mu.Lock()
+	if r.running {
+		r.mu.Unlock()
+		return ErrRunning
+	}
+	r.running = true
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.running = false
+		r.mu.Unlock()
+	}()
+	ctx, cancel := context.WithCancel(ctx)
+	wake := make(chan struct{}, 1)
+	var wg sync.WaitGroup
+	if r.cfg.wakeup != nil {
+		wg.Go(func() { r.listen(ctx, wake) })
+	}
+	defer wg.Wait()
+	defer cancel()
+
+	pause := r.cfg.pollInterval
+	for ctx.Err() == nil {
+		n, err := r.RelayOnce(ctx)
+		if err == nil {
+			err = r.prune(ctx)
+		}
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			r.cfg.logger.Warn("outbox: relay round failed", "table", r.cfg.table, "error", err, "retry_in", pause)
+			pause = min(2*pause, r.cfg.maxBackoff)
+		case n == r.cfg.batchSize:
+			continue // more are waiting
+		default:
+			pause = r.cfg.pollInterval
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		case <-wake:
+		}
+		t.Stop()
+	}
+	return nil
+}
+
+// listen turns the waker's wake-ups into sends on wake until ctx ends.
+func (r *Relay) listen(ctx context.Context, wake chan<- struct{}) {
+	pause := r.cfg.pollInterval
+	for ctx.Err() == nil {
+		if err := r.cfg.wakeup.Wait(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			r.cfg.logger.Warn("outbox: waker failed; polling meanwhile", "error", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(pause):
+			}
+			pause = min(2*pause, r.cfg.maxBackoff)
+			continue
+		}
+		pause = r.cfg.pollInterval
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// row is one unsent event.
+type row struct {
+	seq      int64
+	subject  string
+	envelope []byte
+}
+
+// RelayOnce publishes one batch of unsent events, oldest first, and marks
+// them sent, returning how many it published. Events whose Subject has an
+// older unsent event held by another relay wait for a later round, so that
+// each subject's events are published in the order they were added. If
+// the publish fails, the events stay unsent with the attempt counted and
+// the error recorded, and the error is returned.
+func (r *Relay) RelayOnce(ctx context.Context) (int, error) {
+	start := time.Now()
+	n, err := r.relayOnce(ctx)
+	r.cfg.metrics.round(r.cfg.table, start, n, err)
+	return n, err
+}
+
+func (r *Relay) relayOnce(ctx context.Context) (int, error) {
+	if r.dialect == SQLite {
+		// SQLite has one writer and one relay: read without holding a
+		// transaction open across the publish, which would block writers.
+		rows, err := r.fetch(ctx, r.db, "")
+		if err != nil {
+			return 0, err
+		}
+		return r.publishAndMark(ctx, r.db, rows)
+	}
+	tx, err := r.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("outbox: relay: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	rows, err := r.fetch(ctx, tx, " FOR UPDATE SKIP LOCKED")
+	if err != nil {
+		return 0, err
+	}
+	if rows, err = r.heads(ctx, tx, rows); err != nil {
+		return 0, err
+	}
+	n, perr := r.publishAndMark(ctx, tx, rows)
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("outbox: relay: commit: %w", err)
+	}
+	return n, perr
+}
+
+// querier is *sql.DB or *sql.Tx.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func (r *Relay) fetch(ctx context.Context, q querier, lock string) ([]row, error) {
+	rs, err := q.QueryContext(ctx, "SELECT seq, subject, envelope FROM "+r.cfg.table+
+		" WHERE sent_at IS NULL ORDER BY seq LIMIT $1"+lock, r.cfg.batchSize)
+	if err != nil {
+		return nil, fmt.Errorf("outbox: relay: select: %w", err)
+	}
+	defer rs.Close()
+	var rows []row
+	for rs.Next() {
+		var w row
+		if err := rs.Scan(&w.seq, &w.subject, &w.envelope); err != nil {
+			return nil, fmt.Errorf("outbox: relay: scan: %w", err)
+		}
+		rows = append(rows, w)
+	}
+	if err := rs.Err(); err != nil {
+		return nil, fmt.Errorf("outbox: relay: select: %w", err)
+	}
+	return rows, nil
+}
+
+// heads drops the rows of every subject whose oldest unsent event is not in
+// rows: another relay holds it, and publishing ours first would reorder
+// the subject.
+func (r *Relay) heads(ctx context.Context, q querier, rows []row) ([]row, error) {
+	first := make(map[string]int64)
+	for _, w := range rows {
+		if _, ok := first[w.subject]; !ok && w.subject != "" {
+			first[w.subject] = w.seq
+		}
+	}
+	if len(first) == 0 {
+		return rows, nil
+	}
+	args := make([]any, 0, len(first))
+	for s := range first {
+		args = append(args, s)
+	}
+	rs, err := q.QueryContext(ctx, "SELECT subject, MIN(seq) FROM "+r.cfg.table+
+		" WHERE sent_at IS NULL AND subject IN ("+params(1, len(args))+") GROUP BY subject", args...)
+	if err != nil {
+		return nil, fmt.Errorf("outbox: relay: heads: %w", err)
+	}
+	defer rs.Close()
+	blocked := make(map[string]bool)
+	for rs.Next() {
+		var (
+			s    string
+			head int64
+		)
+		if err := rs.Scan(&s, &head); err != nil {
+			return nil, fmt.Errorf("outbox: relay: heads: %w", err)
+		}
+		if head < first[s] {
+			blocked[s] = true
+		}
+	}
+	if err := rs.Err(); err != nil {
+		return nil, fmt.Errorf("outbox: relay: heads: %w", err)
+	}
+	if len(blocked) == 0 {
+		return rows, nil
+	}
+	kept := rows[:0]
+	for _, w := range rows {
+		if !blocked[w.subject] {
+			kept = append(kept, w)
+		}
+	}
+	return kept, nil
+}
+
+// publishAndMark publishes rows in order and marks them sent, or records
+// the failure on them.
+func (r *Relay) publishAndMark(ctx context.Context, q querier, rows []row) (int, error) {
+	if len(rows) == 0 {
+		return 0, nil
+	}
+	msgs := make([]*eventbus.Message, 0, len(rows))
+	seqs := make([]any, 0, len(rows)+1)
+	seqs = append(seqs, nil) // $1 is the time or the error
+	for _, w := range rows {
+		m, err := eventbus.Unmarshal(w.envelope)
+		if err != nil {
+			// Add only stores what Marshal wrote; a row that does not decode
+			// was written by hand. Leave it unsent for a human.
+			return 0, fmt.Errorf("outbox: relay: event seq %d: %w", w.seq, err)
+		}
+		msgs = append(msgs, m)
+		seqs = append(seqs, w.seq)
+	}
+	in := " WHERE seq IN (" + params(2, len(rows)) + ")"
+	pctx, cancel := context.WithTimeout(ctx, r.cfg.publishWait)
+	perr := r.pub.Publish(pctx, msgs...)
+	cancel()
+	if perr != nil {
+		seqs[0] = truncate(perr.Error(), 1000)
+		if _, err := q.ExecContext(ctx, "UPDATE "+r.cfg.table+" SET attempts = attempts + 1, last_error = $1"+in, seqs...); err != nil {
+			return 0, fmt.Errorf("outbox: relay: publish: %w (and recording it: %v)", perr, err)
+		}
+		return 0, fmt.Errorf("outbox: relay: publish: %w", perr)
+	}
+	seqs[0] = r.cfg.now().UnixNano()
+	if _, err := q.ExecContext(ctx, "UPDATE "+r.cfg.table+" SET sent_at = $1"+in, seqs...); err != nil {
+		return 0, fmt.Errorf("outbox: relay: mark sent: %w", err)
+	}
+	return len(rows), nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "")
+}
+
+// prune deletes sent events older than the retention, at most once per
+// prune interval.
+func (r *Relay) prune(ctx context.Context) error {
+	if r.cfg.pruneInterval == 0 {
+		return nil
+	}
+	now := r.cfg.now()
+	r.mu.Lock()
+	due := now.Sub(r.lastPrune) >= r.cfg.pruneInterval
+	if due {
+		r.lastPrune = now
+	}
+	r.mu.Unlock()
+	if !due {
+		return nil
+	}
+	_, err := r.Prune(ctx)
+	return err
+}
+
+// Prune deletes the events sent before the retention period (as of the
+// relay's clock) and returns how many it deleted. Run calls it on the
+// retention schedule.
+func (r *Relay) Prune(ctx context.Context) (int64, error) {
+	cutoff := r.cfg.now().Add(-r.cfg.retention).UnixNano()
+	res, err := r.db.ExecContext(ctx, "DELETE FROM "+r.cfg.table+" WHERE sent_at IS NOT NULL AND sent_at < $1", cutoff)
+	if err != nil {
+		return 0, fmt.Errorf("outbox: prune: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	r.cfg.metrics.prunedEvents(r.cfg.table, n)
+	return n, nil
+}

@@ -1,0 +1,71 @@
+package outbox_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-microkit/microkit/eventbus/outbox"
+)
+
+// TestTwoRelaysPublishOnce: two relays on one PostgreSQL database, running
+// while events are added, publish each event once and each subject's events
+// in order.
+func TestTwoRelaysPublishOnce(t *testing.T) {
+	d := openPostgres(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	bus := newBus(t)
+	got := collect(t, bus, "order.>")
+	var wg sync.WaitGroup
+	for range 2 {
+		r := newRelay(t, d, bus, outbox.WithBatchSize(16), outbox.WithPollInterval(5*time.Millisecond))
+		wg.Go(func() { _ = r.Run(ctx) })
+	}
+	const orders, perOrder = 40, 5
+	want := map[string][]string{}
+	var all []string
+	var adders sync.WaitGroup
+	for w := range 4 {
+		adders.Go(func() {
+			for i := w; i < orders; i += 4 {
+				id := fmt.Sprint("order-", i)
+				for j := range perOrder {
+					e := orderCreated(t, id, j)
+					tx, err := d.db.BeginTx(ctx, nil)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if err := outbox.Add(ctx, tx, e); err != nil {
+						t.Error(err)
+						return
+					}
+					if err := tx.Commit(); err != nil {
+						t.Error(err)
+						return
+					}
+					got.mu.Lock() // guards want and all too
+					want[id] = append(want[id], e.ID)
+					all = append(all, e.ID)
+					got.mu.Unlock()
+				}
+			}
+		})
+	}
+	adders.Wait()
+	got.waitFor(t, orders*perOrder)
+	cancel()
+	wg.Wait()
+	got.exactlyOnce(t, all)
+	got.mu.Lock()
+	defer got.mu.Unlock()
+	for id, w := range want {
+		if o := got.order[id]; !slices.Equal(o, w) {
+			t.Errorf("subject %s published in order %v, want %v", id, o, w)
+		}
+	}
+}
