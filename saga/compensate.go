@@ -1,0 +1,131 @@
+package saga
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/cenkalti/backoff/v4"
+)
+
+// compensate undoes every completed step, newest completion first, each
+// retried per its policy. A compensation that fails for good ends the saga
+// in StatusCompensationFailed, loudly: an Error log, EventCompensationFailed
+// and a *CompensationFailedError.
+func (r *run[S]) compensate(ctx context.Context, cause error) error {
+	if r.rec.Status != StatusCompensating {
+		r.rec.Status = StatusCompensating
+		r.rec.Error = cause.Error()
+		r.emit(ctx, Event{Kind: EventCompensating, Err: cause})
+		// Steps still running here were interrupted by a crash (siblings in
+		// a parallel group of an in-doubt step): they may have taken effect,
+		// so they are compensated first.
+		for i := range r.rec.Steps {
+			if sr := &r.rec.Steps[i]; sr.Status == StepRunning {
+				r.seq++
+				sr.Status, sr.Seq = StepCompensating, r.seq
+			}
+		}
+	}
+	for {
+		i := r.nextToCompensate()
+		if i < 0 {
+			break
+		}
+		sr := &r.rec.Steps[i]
+		if r.def.steps[i].Compensate == nil {
+			sr.Status = StepCompensated
+			continue
+		}
+		if err := r.compensateStep(ctx, i); err != nil {
+			if _, abort := err.(*abortError); abort {
+				return err
+			}
+			sr.Status, sr.Error = StepCompensationFailed, err.Error()
+			r.rec.Status = StatusCompensationFailed
+			if perr := r.persist(ctx); perr != nil {
+				return perr
+			}
+			failed := &CompensationFailedError{SagaID: r.rec.ID, Saga: r.def.name, Step: sr.Name, Err: err, Cause: cause}
+			r.o.log.Error("saga: compensation failed; the saga needs a human (Orchestrator.Failed lists it)",
+				"saga", r.def.name, "id", r.rec.ID, "step", sr.Name, "err", err, "cause", cause)
+			r.emit(ctx, Event{Kind: EventCompensationFailed, Step: sr.Name, Attempt: sr.CompensateAttempts, Err: failed})
+			return failed
+		}
+	}
+	r.rec.Status = StatusCompensated
+	if err := r.persist(ctx); err != nil {
+		return err
+	}
+	r.emit(ctx, Event{Kind: EventCompensated, Err: cause})
+	return &CompensatedError{SagaID: r.rec.ID, Saga: r.def.name, Step: r.failedStep(), Err: cause}
+}
+
+// compensateStep runs step i's Compensate until it succeeds or its policy
+// stops, persisting each attempt's start before it.
+func (r *run[S]) compensateStep(ctx context.Context, i int) error {
+	sr := &r.rec.Steps[i]
+	var policy backoff.BackOff
+	for {
+		sr.Status = StepCompensating
+		sr.CompensateAttempts++
+		if err := r.begin(ctx); err != nil {
+			return err
+		}
+		err := r.attempt(ctx, i, true, sr.CompensateAttempts)
+		var next error
+		if err != nil {
+			next = r.retryCompensation(ctx, i, err, &policy) // waits while the lease is renewed
+		}
+		r.end()
+		if err == nil {
+			sr.Status, sr.Error = StepCompensated, ""
+			r.dirty = true
+			return nil
+		}
+		sr.Error = err.Error()
+		if next != nil {
+			return next
+		}
+	}
+}
+
+// retryCompensation decides what follows a failed compensation attempt:
+// nil after waiting for the next attempt, err when the compensation failed
+// for good, or an *abortError.
+func (r *run[S]) retryCompensation(ctx context.Context, i int, err error, policy *backoff.BackOff) error {
+	if ctx.Err() != nil {
+		return &abortError{err: fmt.Errorf("saga: %s %s: %w", r.def.name, r.rec.ID, ctx.Err())}
+	}
+	if IsPermanent(err) {
+		return err
+	}
+	if *policy == nil {
+		if p := r.def.steps[i].CompensateRetry; p != nil {
+			*policy = p()
+		} else {
+			*policy = r.o.compensationRetry()
+		}
+	}
+	return r.wait(ctx, (*policy).NextBackOff(), err)
+}
+
+// nextToCompensate returns the step that completed last among those still
+// to compensate, or -1.
+func (r *run[S]) nextToCompensate() int {
+	best, bestSeq := -1, 0
+	for i, sr := range r.rec.Steps {
+		if (sr.Status == StepDone || sr.Status == StepCompensating) && sr.Seq > bestSeq {
+			best, bestSeq = i, sr.Seq
+		}
+	}
+	return best
+}
+
+func (r *run[S]) failedStep() string {
+	for _, sr := range r.rec.Steps {
+		if sr.Status == StepFailed {
+			return sr.Name
+		}
+	}
+	return ""
+}

@@ -1,0 +1,47 @@
+// Package saga runs durable orchestrated sagas: a sequence of local steps
+// across services, each with a compensation that undoes it, driven by an
+// orchestrator that persists every transition so that a crash, a redeploy or
+// a lost lease never leaves a saga half-done and forgotten.
+//
+// It implements the seed's CreateOrderSaga pattern (create the order,
+// reserve stock, charge the card, confirm; on failure undo the completed
+// steps in reverse order), and adds what the seed lacked: retries with
+// backoff, per-step timeouts, parallel groups, a saga deadline, crash
+// recovery, optimistic concurrency between orchestrator instances, and a
+// loud, terminal CompensationFailed state instead of a log line.
+//
+// # Where to start
+//
+//   - [New] defines a saga over your state type S from [Step] values and
+//     [Parallel] groups. A step has Execute, an optional Compensate, a
+//     Timeout, a Retry policy (cenkalti/backoff) and an OnRecover policy.
+//   - [NewOrchestrator] drives sagas over a [Store]: [MemoryStore] here,
+//     saga/sqlstore for PostgreSQL and SQLite. [Saga.Run] starts one.
+//   - On start-up, [Orchestrator.Register] your sagas, then call
+//     [Orchestrator.Recover] to finish those a crash left in flight.
+//   - [IdempotencyKey] gives each step "<saga id>/<step>": participants
+//     dedupe on it, which is what makes re-execution after a crash safe.
+//   - [Orchestrator.Failed], [Orchestrator.RetryCompensation] and
+//     [Orchestrator.Resolve] are the operator's tools for sagas whose
+//     compensation failed; [Listener] (with [EventCompensationFailed]) and
+//     saga/sagametrics (Prometheus) make sure someone hears of them.
+//
+// # Semantics
+//
+// Every transition (started, step started, step done with the new state,
+// step failed, compensating, step compensated, finished) reaches the store
+// before the action that follows it; transitions with no action between
+// them share one write, so a 3-step saga costs 4 writes. A step error is
+// retried per the step's Retry policy unless it is wrapped by [Permanent]
+// or rejected by the step's Retryable; then the completed steps are
+// compensated in reverse order of completion, each retried with backoff.
+// When a compensation's retries run out the saga ends
+// [StatusCompensationFailed]: Run returns a [*CompensationFailedError], the
+// orchestrator logs at Error, emits [EventCompensationFailed] and counts
+// microkit_saga_compensation_failed_total, and the saga stays listed by
+// [Orchestrator.Failed] until retried or resolved.
+//
+// Each saga gets an OpenTelemetry span, with a child span per step attempt
+// and per compensation attempt; with the global provider and no SDK
+// installed, tracing costs nothing.
+package saga

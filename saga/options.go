@@ -1,0 +1,149 @@
+package saga
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Option configures an [Orchestrator].
+type Option func(*Orchestrator) error
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidOption}, args...)...)
+}
+
+// WithOwnerID sets the orchestrator's identity, recorded as the owner of the
+// sagas it drives. The default is random per process. Give a stable ID (a
+// pod name) so that a restarted instance's Recover takes its own sagas back
+// at once instead of waiting for their leases to lapse; two live
+// orchestrators must never share an ID.
+func WithOwnerID(id string) Option {
+	return func(o *Orchestrator) error {
+		if id == "" {
+			return invalid("empty owner id")
+		}
+		o.id = id
+		return nil
+	}
+}
+
+// WithLease sets how long a claim on a saga lasts without renewal (default
+// 30s). The orchestrator renews the claim of every saga it drives each
+// third of the lease, and another orchestrator's Recover takes over a saga
+// only after its lease lapsed. Shorter leases recover a dead instance's
+// sagas sooner; the lease must comfortably exceed a store round trip.
+func WithLease(d time.Duration) Option {
+	return func(o *Orchestrator) error {
+		if d <= 0 {
+			return invalid("lease %v must be positive", d)
+		}
+		o.lease = d
+		return nil
+	}
+}
+
+// WithClock sets the clock used for leases, deadlines and timestamps
+// (default time.Now); tests pass a fake one.
+func WithClock(now func() time.Time) Option {
+	return func(o *Orchestrator) error {
+		if now == nil {
+			return invalid("nil clock")
+		}
+		o.now = now
+		return nil
+	}
+}
+
+// WithTracerProvider sets where spans go (default: the OpenTelemetry global
+// provider). Each saga gets a span, with a child per step attempt and per
+// compensation attempt.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(o *Orchestrator) error {
+		if tp == nil {
+			return invalid("nil tracer provider")
+		}
+		o.tracer, o.globalTracer = tp.Tracer(instrumentationName), false
+		return nil
+	}
+}
+
+// WithListener adds a lifecycle listener, such as the Prometheus metrics of
+// package saga/sagametrics or a pager for EventCompensationFailed. It may be
+// given several times.
+func WithListener(l Listener) Option {
+	return func(o *Orchestrator) error {
+		if l == nil {
+			return invalid("nil listener")
+		}
+		o.listeners = append(o.listeners, l)
+		return nil
+	}
+}
+
+// WithLogger sets the logger (default slog.Default()). The orchestrator logs
+// compensation failures at Error, and lease and recovery trouble at Warn.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *Orchestrator) error {
+		if l == nil {
+			return invalid("nil logger")
+		}
+		o.log = l
+		return nil
+	}
+}
+
+// WithCompensationRetry sets the retry policy of compensations whose step
+// sets no CompensateRetry. The default is exponential backoff from 100ms to
+// 10s between attempts, for at most 2 minutes.
+func WithCompensationRetry(policy func() backoff.BackOff) Option {
+	return func(o *Orchestrator) error {
+		if policy == nil {
+			return invalid("nil compensation retry policy")
+		}
+		o.compensationRetry = policy
+		return nil
+	}
+}
+
+// WithRecoverConcurrency sets how many sagas Recover drives at once
+// (default 4).
+func WithRecoverConcurrency(n int) Option {
+	return func(o *Orchestrator) error {
+		if n < 1 {
+			return invalid("recover concurrency %d must be at least 1", n)
+		}
+		o.recoverConcurrency = n
+		return nil
+	}
+}
+
+func defaultCompensationRetry() backoff.BackOff {
+	return backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(100*time.Millisecond),
+		backoff.WithMaxInterval(10*time.Second),
+		backoff.WithMaxElapsedTime(2*time.Minute),
+	)
+}
+
+// RunOption configures one saga instance started by [Saga.Run].
+type RunOption func(*runConfig)
+
+type runConfig struct {
+	id       string
+	deadline time.Time
+}
+
+// WithID sets the instance's ID (default: random). Use a business key, such
+// as the order ID, to make starting a saga idempotent: a second Run with the
+// same ID fails with ErrDuplicate instead of running it twice.
+func WithID(id string) RunOption { return func(c *runConfig) { c.id = id } }
+
+// WithDeadline sets when the saga stops going forward: a step that has not
+// started by then is not started, an attempt in progress is cancelled, and
+// the saga compensates with cause ErrDeadlineExceeded. The deadline is
+// persisted, so it holds across Recover.
+func WithDeadline(t time.Time) RunOption { return func(c *runConfig) { c.deadline = t } }

@@ -1,0 +1,248 @@
+package saga
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
+)
+
+const instrumentationName = "github.com/go-microkit/microkit/saga"
+
+// Definition is a saga definition as the orchestrator sees it, whatever its
+// state type: a *[Saga] implements it.
+type Definition interface {
+	// Name returns the saga's name.
+	Name() string
+	resume(ctx context.Context, o *Orchestrator, rec *Record) error
+}
+
+// leaseHolder is a run whose lease the keeper renews.
+type leaseHolder interface {
+	renew(ctx context.Context)
+}
+
+// Orchestrator drives saga instances over a [Store]: it runs them
+// ([Saga.Run]), resumes those a crash left in flight ([Orchestrator.Recover])
+// and lets an operator handle those whose compensation failed
+// ([Orchestrator.Failed], [Orchestrator.RetryCompensation],
+// [Orchestrator.Resolve]).
+//
+// Several orchestrators, in one process or many, may share a store: each
+// saga instance is claimed by one owner with a lease that the owner renews
+// while it drives it, and every write is a compare-and-swap on the record's
+// version, so two orchestrators never drive one instance at once.
+//
+// It owns a goroutine that renews leases; [Orchestrator.Close] stops it. It
+// is safe for concurrent use.
+type Orchestrator struct {
+	store              Store
+	id                 string
+	lease              time.Duration
+	now                func() time.Time
+	tracer             trace.Tracer
+	globalTracer       bool // tracer comes from the global provider
+	listeners          []Listener
+	log                *slog.Logger
+	compensationRetry  func() backoff.BackOff
+	recoverConcurrency int
+	idPrefix           string        // random per orchestrator
+	idSeq              atomic.Uint64 // atomic: taken once per Run, on the hot path
+
+	mu     sync.Mutex
+	defs   map[string]Definition
+	active map[string]leaseHolder // the sagas o drives now, by ID
+	closed bool
+
+	runs      sync.WaitGroup // Run, Recover and RetryCompensation calls
+	stop      chan struct{}
+	keeper    sync.WaitGroup // the lease keeper
+	closeOnce sync.Once
+}
+
+// NewOrchestrator returns an orchestrator over store. It returns an error
+// wrapping ErrInvalidOption if an option is invalid. Close it when done.
+func NewOrchestrator(store Store, opts ...Option) (*Orchestrator, error) {
+	if store == nil {
+		return nil, invalid("nil store")
+	}
+	host, _ := os.Hostname()
+	o := &Orchestrator{
+		store:              store,
+		id:                 fmt.Sprintf("%s-%d-%s", host, os.Getpid(), rand.Text()[:8]),
+		lease:              30 * time.Second,
+		now:                time.Now,
+		tracer:             otel.GetTracerProvider().Tracer(instrumentationName),
+		globalTracer:       true,
+		log:                slog.Default(),
+		compensationRetry:  defaultCompensationRetry,
+		recoverConcurrency: 4,
+		defs:               make(map[string]Definition),
+		active:             make(map[string]leaseHolder),
+		stop:               make(chan struct{}),
+	}
+	for _, opt := range opts {
+		if err := opt(o); err != nil {
+			return nil, fmt.Errorf("saga: new orchestrator: %w", err)
+		}
+	}
+	o.idPrefix = rand.Text()[:16] + "-"
+	stop := o.stop
+	o.keeper.Go(func() { o.keepLeases(stop) })
+	return o, nil
+}
+
+// newID returns a saga ID unique across orchestrators: a random prefix per
+// orchestrator and a counter, cheaper than random bytes per saga.
+func (o *Orchestrator) newID() string {
+	var b [40]byte
+	return string(strconv.AppendUint(append(b[:0], o.idPrefix...), o.idSeq.Add(1), 10))
+}
+
+// unsetGlobalProvider is the global tracer provider as it is before any
+// SetTracerProvider: a delegate that makes only non-recording spans.
+var unsetGlobalProvider = otel.GetTracerProvider()
+
+// startSpan starts the saga's span. When the orchestrator uses the global
+// provider and no SDK was ever installed, tracing is off and the span would
+// be a no-op that still costs an allocation or three: it is skipped.
+func (o *Orchestrator) startSpan(ctx context.Context, name string) (context.Context, trace.Span) {
+	// The comparison cannot panic: unsetGlobalProvider holds a pointer, and
+	// interfaces with different dynamic types compare unequal.
+	if o.globalTracer && otel.GetTracerProvider() == unsetGlobalProvider {
+		return ctx, trace.SpanFromContext(ctx)
+	}
+	return o.tracer.Start(ctx, name)
+}
+
+// ID returns the orchestrator's owner ID.
+func (o *Orchestrator) ID() string { return o.id }
+
+// Register makes definitions known to o, so that Recover can continue their
+// instances. Register every saga before calling Recover. It returns an
+// error wrapping ErrInvalidOption if another definition has the same name.
+func (o *Orchestrator) Register(defs ...Definition) error {
+	for _, d := range defs {
+		if err := o.register(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (o *Orchestrator) register(d Definition) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	switch prev, ok := o.defs[d.Name()]; {
+	case !ok:
+		o.defs[d.Name()] = d
+	case prev != d:
+		return invalid("another saga named %s is registered", d.Name())
+	}
+	return nil
+}
+
+func (o *Orchestrator) definition(name string) (Definition, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	d, ok := o.defs[name]
+	if !ok {
+		return nil, fmt.Errorf("saga: %w: %s is not registered", ErrUnknownSaga, name)
+	}
+	return d, nil
+}
+
+// enter counts a call that drives sagas, unless o is closed.
+func (o *Orchestrator) enter() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return ErrClosed
+	}
+	o.runs.Add(1)
+	return nil
+}
+
+func (o *Orchestrator) track(id string, h leaseHolder) {
+	o.mu.Lock()
+	o.active[id] = h
+	o.mu.Unlock()
+}
+
+func (o *Orchestrator) untrack(id string) {
+	o.mu.Lock()
+	delete(o.active, id)
+	o.mu.Unlock()
+}
+
+// driving reports whether o is driving the saga id right now.
+func (o *Orchestrator) driving(id string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	_, ok := o.active[id]
+	return ok
+}
+
+// keepLeases renews the lease of every saga o is executing a step of, each
+// third of the lease, until Close.
+func (o *Orchestrator) keepLeases(stop <-chan struct{}) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	t := time.NewTicker(o.lease / 3)
+	defer t.Stop()
+	var holders []leaseHolder
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		o.mu.Lock()
+		holders = holders[:0]
+		for _, h := range o.active {
+			holders = append(holders, h)
+		}
+		o.mu.Unlock()
+		for _, h := range holders {
+			h.renew(ctx)
+		}
+	}
+}
+
+// Close stops o from starting new work, waits for the sagas it is driving
+// to stop (or for ctx to end) and stops the lease keeper. Sagas interrupted
+// by a caller's context stay in flight for Recover. Close is idempotent.
+func (o *Orchestrator) Close(ctx context.Context) error {
+	o.closeOnce.Do(func() {
+		o.mu.Lock()
+		o.closed = true
+		o.mu.Unlock()
+	})
+	done := make(chan struct{})
+	go func() {
+		o.runs.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return fmt.Errorf("saga: close: %w", ctx.Err())
+	}
+	o.mu.Lock()
+	if o.stop != nil {
+		close(o.stop)
+		o.stop = nil
+	}
+	o.mu.Unlock()
+	o.keeper.Wait()
+	return nil
+}

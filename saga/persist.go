@@ -1,0 +1,78 @@
+package saga
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+)
+
+// begin persists the record and marks an action as executing, so that the
+// lease keeper renews the lease until end.
+func (r *run[S]) begin(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.persistLocked(ctx); err != nil {
+		return err
+	}
+	r.executing = true
+	return nil
+}
+
+func (r *run[S]) end() {
+	r.mu.Lock()
+	r.executing = false
+	r.mu.Unlock()
+}
+
+// persist writes the record: every transition reaches the store before the
+// action that follows it.
+func (r *run[S]) persist(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.persistLocked(ctx)
+}
+
+func (r *run[S]) persistLocked(ctx context.Context) error {
+	if r.dirty {
+		r.buf.Reset()
+		if err := r.enc.Encode(&r.state); err != nil {
+			return &abortError{err: fmt.Errorf("saga: %s %s: encode state: %w", r.def.name, r.rec.ID, err)}
+		}
+		r.rec.State = bytes.TrimSuffix(r.buf.Bytes(), []byte{'\n'})
+		r.dirty = false
+	}
+	now := r.o.now()
+	r.rec.UpdatedAt, r.rec.LeaseUntil = now, now.Add(r.o.lease)
+	if r.created {
+		if err := r.o.store.Update(ctx, &r.rec); err != nil {
+			if errors.Is(err, ErrConflict) {
+				err = fmt.Errorf("%w: %w", ErrLostOwnership, err)
+			}
+			return &abortError{err: fmt.Errorf("saga: %s %s: persist: %w", r.def.name, r.rec.ID, err)}
+		}
+		return nil
+	}
+	r.rec.CreatedAt = now
+	if err := r.o.store.Create(ctx, &r.rec); err != nil {
+		return &abortError{err: fmt.Errorf("saga: %s %s: create: %w", r.def.name, r.rec.ID, err)}
+	}
+	r.created = true
+	r.emit(ctx, Event{Kind: EventStarted})
+	return nil
+}
+
+// renew extends the lease while an action executes; called by the
+// orchestrator's lease keeper.
+func (r *run[S]) renew(ctx context.Context) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.executing || r.lost {
+		return
+	}
+	r.rec.LeaseUntil = r.o.now().Add(r.o.lease)
+	if err := r.o.store.Update(ctx, &r.rec); err != nil {
+		r.lost = errors.Is(err, ErrConflict)
+		r.o.log.Warn("saga: lease renewal failed", "saga", r.def.name, "id", r.rec.ID, "err", err)
+	}
+}

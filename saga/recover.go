@@ -1,0 +1,213 @@
+package saga
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// RecoverResult counts what a Recover call did.
+type RecoverResult struct {
+	// Resumed counts the in-flight sagas this orchestrator claimed and drove.
+	Resumed int
+	// Completed, Compensated and CompensationFailed count how they ended.
+	Completed, Compensated, CompensationFailed int
+	// Skipped counts in-flight sagas left alone: another orchestrator holds
+	// an unexpired lease on them or claimed them first.
+	Skipped int
+}
+
+// Recover continues every saga left in flight in the store, as on start-up
+// after a crash: it claims each one whose lease lapsed or that this
+// orchestrator owns (see WithOwnerID) but is not driving, with a
+// compare-and-swap, then drives
+// it to its end: a step started but not recorded done runs again with the
+// same idempotency key, or is compensated if its OnRecover says so; a
+// compensation in progress continues. It drives up to
+// WithRecoverConcurrency sagas at once and returns when all are done.
+//
+// Sagas that end CompensationFailed are counted, logged and reported to the
+// listeners, not returned as errors. The error joins the store's errors and
+// those of records with no registered definition (ErrUnknownSaga), which
+// are left in flight.
+func (o *Orchestrator) Recover(ctx context.Context) (RecoverResult, error) {
+	var res RecoverResult
+	if err := o.enter(); err != nil {
+		return res, err
+	}
+	defer o.runs.Done()
+	recs, err := o.store.List(ctx, Filter{Statuses: []Status{StatusRunning, StatusCompensating}})
+	if err != nil {
+		return res, fmt.Errorf("saga: recover: %w", err)
+	}
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, o.recoverConcurrency)
+	)
+	for _, rec := range recs {
+		// Left alone: a saga another live orchestrator holds, and one this
+		// orchestrator is driving itself (Recover may run periodically).
+		if rec.Owner != o.id && o.now().Before(rec.LeaseUntil) || o.driving(rec.ID) {
+			res.Skipped++
+			continue
+		}
+		def, err := o.definition(rec.Name)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("saga: recover %s: %w", rec.ID, err))
+			continue
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			outcome, err := o.claimAndResume(ctx, def, rec)
+			mu.Lock()
+			defer mu.Unlock()
+			switch outcome {
+			case outcomeSkipped:
+				res.Skipped++
+				return
+			case outcomeCompleted:
+				res.Completed++
+			case outcomeCompensated:
+				res.Compensated++
+			case outcomeCompensationFailed:
+				res.CompensationFailed++
+			}
+			res.Resumed++
+			if err != nil {
+				errs = append(errs, err)
+			}
+		})
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		errs = append(errs, fmt.Errorf("saga: recover: %w", ctx.Err()))
+	}
+	return res, errors.Join(errs...)
+}
+
+type outcome int
+
+const (
+	outcomeSkipped outcome = iota
+	outcomeInterrupted
+	outcomeCompleted
+	outcomeCompensated
+	outcomeCompensationFailed
+)
+
+// claimAndResume takes rec over with a compare-and-swap and drives it. The
+// error is nil for every terminal outcome.
+func (o *Orchestrator) claimAndResume(ctx context.Context, def Definition, rec *Record) (outcome, error) {
+	rec.Owner, rec.LeaseUntil = o.id, o.now().Add(o.lease)
+	if err := o.store.Update(ctx, rec); err != nil {
+		if errors.Is(err, ErrConflict) {
+			return outcomeSkipped, nil
+		}
+		return outcomeInterrupted, fmt.Errorf("saga: recover %s: claim: %w", rec.ID, err)
+	}
+	err := def.resume(ctx, o, rec)
+	switch {
+	case err == nil:
+		return outcomeCompleted, nil
+	case errors.Is(err, ErrCompensationFailed):
+		return outcomeCompensationFailed, nil
+	case errors.Is(err, ErrCompensated):
+		return outcomeCompensated, nil
+	case errors.Is(err, ErrLostOwnership):
+		return outcomeSkipped, nil
+	}
+	return outcomeInterrupted, fmt.Errorf("saga: recover %s: %w", rec.ID, err)
+}
+
+// Failed lists the sagas whose compensation failed for good, oldest first:
+// each needs a human to fix the participant, then RetryCompensation, or to
+// repair by hand, then Resolve.
+func (o *Orchestrator) Failed(ctx context.Context) ([]*Record, error) {
+	recs, err := o.store.List(ctx, Filter{Statuses: []Status{StatusCompensationFailed}})
+	if err != nil {
+		return nil, fmt.Errorf("saga: failed: %w", err)
+	}
+	return recs, nil
+}
+
+// RetryCompensation compensates again the saga id, which must be in
+// StatusCompensationFailed (else the error wraps ErrWrongStatus), with each
+// compensation's retry budget renewed. It returns nil when the saga ends
+// Compensated, a *CompensationFailedError when it fails again.
+func (o *Orchestrator) RetryCompensation(ctx context.Context, id string) error {
+	if err := o.enter(); err != nil {
+		return err
+	}
+	defer o.runs.Done()
+	rec, err := o.store.Get(ctx, id)
+	if err != nil {
+		return fmt.Errorf("saga: retry compensation: %w", err)
+	}
+	if rec.Status != StatusCompensationFailed {
+		return fmt.Errorf("saga: retry compensation %s: %w: %s", id, ErrWrongStatus, rec.Status)
+	}
+	def, err := o.definition(rec.Name)
+	if err != nil {
+		return fmt.Errorf("saga: retry compensation %s: %w", id, err)
+	}
+	rec.Status = StatusCompensating
+	for i := range rec.Steps {
+		if rec.Steps[i].Status == StepCompensationFailed {
+			rec.Steps[i].Status = StepDone
+		}
+	}
+	outcome, err := o.claimAndResume(ctx, def, rec)
+	switch outcome {
+	case outcomeSkipped:
+		return fmt.Errorf("saga: retry compensation %s: %w", id, ErrConflict)
+	case outcomeCompensationFailed:
+		return o.lastFailure(ctx, id)
+	}
+	return err
+}
+
+// lastFailure rebuilds the *CompensationFailedError of a failed saga.
+func (o *Orchestrator) lastFailure(ctx context.Context, id string) error {
+	rec, err := o.store.Get(ctx, id)
+	if err != nil {
+		return fmt.Errorf("saga: %s: %w", id, err)
+	}
+	failed := &CompensationFailedError{SagaID: id, Saga: rec.Name, Cause: errors.New(rec.Error)}
+	for _, sr := range rec.Steps {
+		if sr.Status == StepCompensationFailed {
+			failed.Step, failed.Err = sr.Name, errors.New(sr.Error)
+		}
+	}
+	return failed
+}
+
+// Resolve closes the saga id, which must be in StatusCompensationFailed,
+// as repaired by hand: it moves to StatusResolved with the operator's note
+// and EventResolved is emitted.
+func (o *Orchestrator) Resolve(ctx context.Context, id, note string) error {
+	rec, err := o.store.Get(ctx, id)
+	if err != nil {
+		return fmt.Errorf("saga: resolve: %w", err)
+	}
+	if rec.Status != StatusCompensationFailed {
+		return fmt.Errorf("saga: resolve %s: %w: %s", id, ErrWrongStatus, rec.Status)
+	}
+	rec.Status, rec.Note, rec.UpdatedAt = StatusResolved, note, o.now()
+	if err := o.store.Update(ctx, rec); err != nil {
+		return fmt.Errorf("saga: resolve %s: %w", id, err)
+	}
+	for _, l := range o.listeners {
+		l.OnEvent(ctx, Event{Kind: EventResolved, Saga: rec.Name, SagaID: id})
+	}
+	return nil
+}

@@ -1,0 +1,307 @@
+package saga
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// run drives one saga instance. It belongs to the goroutine that called Run,
+// Recover or RetryCompensation; the orchestrator's lease keeper only renews
+// its lease, under mu, while a step is executing.
+type run[S any] struct {
+	o     *Orchestrator
+	def   *Saga[S]
+	state S
+
+	mu        sync.Mutex // guards rec's store writes and executing, shared with renew
+	rec       Record
+	executing bool // a step or compensation is running: renew may write
+	lost      bool // renew lost the record to another orchestrator
+
+	created bool // rec exists in the store
+	dirty   bool // state changed since it was last encoded
+	seq     int  // highest completion Seq so far
+	buf     bytes.Buffer
+	enc     *json.Encoder
+	idents  []stepIdent
+	todoBuf [4]int // backs the todo list of a stage, so most runs need no allocation
+}
+
+// abortError stops driving a saga without deciding its outcome: the caller's
+// context ended, the store failed, or another orchestrator took over. The
+// saga stays in flight for Recover.
+type abortError struct{ err error }
+
+func (e *abortError) Error() string { return e.err.Error() }
+
+// stepFailure is a step that failed for good: compensation follows.
+type stepFailure struct{ err error }
+
+func (e *stepFailure) Error() string { return e.err.Error() }
+
+// acquire returns a run of s for o, recycled when one is free.
+func (s *Saga[S]) acquire(o *Orchestrator) *run[S] {
+	r, _ := s.runs.Get().(*run[S])
+	if r == nil {
+		r = &run[S]{def: s, idents: make([]stepIdent, len(s.steps))}
+		r.enc = json.NewEncoder(&r.buf)
+	}
+	r.o = o
+	return r
+}
+
+// release resets r, keeping its buffers, and recycles it. The lease keeper
+// may still hold r from a snapshot: it reads r only under r.mu, and only
+// while r is executing, so it either sees r idle or renews the saga r
+// drives next for the same orchestrator.
+func (s *Saga[S]) release(r *run[S]) {
+	var zero S
+	r.mu.Lock()
+	r.rec = Record{Steps: r.rec.Steps[:0]}
+	r.executing, r.lost = false, false
+	r.mu.Unlock()
+	r.state, r.created, r.dirty, r.seq = zero, false, false, 0
+	r.buf.Reset()
+	s.runs.Put(r)
+}
+
+// drive runs the saga from where its record stands to a terminal status.
+func (r *run[S]) drive(ctx context.Context) error {
+	for i := range r.idents {
+		r.idents[i] = stepIdent{sagaID: r.rec.ID, step: r.def.steps[i].Name}
+	}
+	r.o.track(r.rec.ID, r)
+	defer r.o.untrack(r.rec.ID)
+	// The engine's own errors are never wrapped: type assertions suffice
+	// (and, unlike errors.As, do not allocate).
+	err := r.forward(ctx)
+	if failure, ok := err.(*stepFailure); ok {
+		err = r.compensate(ctx, failure.err)
+	}
+	if abort, ok := err.(*abortError); ok {
+		return abort.err
+	}
+	return err
+}
+
+// forward executes the stages not yet done, then completes the saga.
+func (r *run[S]) forward(ctx context.Context) error {
+	if r.rec.Status == StatusCompensating {
+		return &stepFailure{err: errors.New(r.rec.Error)}
+	}
+	for _, stage := range r.def.stages {
+		todo := r.todoBuf[:0]
+		for _, i := range stage {
+			switch sr := &r.rec.Steps[i]; {
+			case sr.Status == StepDone:
+				continue
+			case sr.Status == StepRunning && r.def.steps[i].OnRecover == RecoverCompensate:
+				// Interrupted and declared unsafe to re-run: it may have taken
+				// effect, so it joins the steps to compensate, newest first.
+				r.seq++
+				sr.Status, sr.Seq = StepCompensating, r.seq
+				return &stepFailure{err: fmt.Errorf("%w: step %s", ErrInDoubt, sr.Name)}
+			}
+			todo = append(todo, i)
+		}
+		if len(todo) == 0 {
+			continue
+		}
+		if r.pastDeadline() {
+			return &stepFailure{err: ErrDeadlineExceeded}
+		}
+		var err error
+		if len(stage) == 1 {
+			err = r.executeStep(ctx, todo[0])
+		} else {
+			err = r.executeGroup(ctx, todo)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	r.rec.Status = StatusCompleted
+	if err := r.persist(ctx); err != nil {
+		return err
+	}
+	r.emit(ctx, Event{Kind: EventCompleted})
+	return nil
+}
+
+// executeStep runs step i with its retry policy, persisting each attempt's
+// start (which also records the previous step's completion) before it.
+func (r *run[S]) executeStep(ctx context.Context, i int) error {
+	sr := &r.rec.Steps[i]
+	var policy backoff.BackOff
+	for {
+		sr.Status = StepRunning
+		sr.Attempts++
+		if err := r.begin(ctx); err != nil {
+			return err
+		}
+		r.emit(ctx, Event{Kind: EventStepStarted, Step: sr.Name, Attempt: sr.Attempts})
+		err := r.attempt(ctx, i, false, sr.Attempts)
+		var next error
+		if err != nil {
+			// The wait before the next attempt is part of the step: the
+			// lease keeps being renewed, so the record is not touched yet.
+			next = r.retry(ctx, i, err, &policy)
+		}
+		r.end()
+		if err == nil {
+			r.seq++
+			sr.Status, sr.Seq, sr.Error = StepDone, r.seq, ""
+			r.dirty = true
+			return nil
+		}
+		sr.Error = err.Error()
+		if next != nil {
+			if _, ok := next.(*stepFailure); ok {
+				sr.Status = StepFailed
+			}
+			return next
+		}
+	}
+}
+
+// retry decides what follows a failed attempt of step i: nil after waiting
+// for the next attempt, a *stepFailure to compensate, or an *abortError.
+func (r *run[S]) retry(ctx context.Context, i int, err error, policy *backoff.BackOff) error {
+	if ctx.Err() != nil {
+		return &abortError{err: fmt.Errorf("saga: %s %s: %w", r.def.name, r.rec.ID, ctx.Err())}
+	}
+	st := &r.def.steps[i]
+	switch {
+	case r.pastDeadline():
+		return &stepFailure{err: fmt.Errorf("%w: %w", ErrDeadlineExceeded, err)}
+	case IsPermanent(err), st.Retryable != nil && !st.Retryable(err), st.Retry == nil:
+		return &stepFailure{err: err}
+	}
+	if *policy == nil {
+		*policy = st.Retry()
+	}
+	return r.wait(ctx, (*policy).NextBackOff(), &stepFailure{err: err})
+}
+
+// wait sleeps d before the next attempt; stop is returned when d is
+// backoff.Stop.
+func (r *run[S]) wait(ctx context.Context, d time.Duration, stop error) error {
+	if d == backoff.Stop {
+		return stop
+	}
+	if d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
+	}
+	if ctx.Err() != nil {
+		return &abortError{err: fmt.Errorf("saga: %s %s: %w", r.def.name, r.rec.ID, ctx.Err())}
+	}
+	return nil
+}
+
+// attempt runs step i's Execute (or Compensate) once, in a child span, with
+// the step's idempotency key, timeout and the saga deadline.
+func (r *run[S]) attempt(ctx context.Context, i int, compensating bool, n int) (err error) {
+	st := &r.def.steps[i]
+	fn, spanName := st.Execute, r.def.stepSpans[i]
+	if compensating {
+		fn, spanName = st.Compensate, r.def.compSpans[i]
+	}
+	ctx = context.WithValue(ctx, stepKey{}, &r.idents[i])
+	// Child spans only under a recording saga span: a saga that is not
+	// traced (no SDK, or sampled out, as ParentBased sampling would decide
+	// for its children anyway) pays for one span, not one per attempt.
+	span := trace.SpanFromContext(ctx)
+	if span.IsRecording() {
+		ctx, span = r.o.tracer.Start(ctx, spanName)
+		span.SetAttributes(attribute.String("saga.id", r.rec.ID), attribute.String("saga.step", st.Name), attribute.Int("saga.attempt", n))
+		defer span.End()
+	}
+	if st.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, st.Timeout)
+		defer cancel()
+	}
+	if !r.rec.Deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, time.Now().Add(r.rec.Deadline.Sub(r.o.now())))
+		defer cancel()
+	}
+	// The clock is read only for listeners: time.Now is a measurable part
+	// of a no-op step's cost.
+	var start time.Time
+	if len(r.o.listeners) > 0 {
+		start = time.Now()
+	}
+	err = call(ctx, fn, &r.state)
+	var took time.Duration
+	if len(r.o.listeners) > 0 {
+		took = time.Since(start)
+	}
+	if err != nil && span.IsRecording() {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	kind := EventStepSucceeded
+	switch {
+	case compensating && err == nil:
+		kind = EventStepCompensated
+	case compensating:
+		kind = EventCompensationAttemptFailed
+	case err != nil:
+		kind = EventStepFailed
+	}
+	r.emit(ctx, Event{Kind: kind, Step: st.Name, Attempt: n, Duration: took, Err: err})
+	return err
+}
+
+// call runs fn and turns a panic into a permanent error: a step that panics
+// is a bug that retrying will not fix.
+func call[S any](ctx context.Context, fn func(context.Context, *S) error, state *S) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = Permanent(fmt.Errorf("saga: step panicked: %v", p))
+		}
+	}()
+	return fn(ctx, state)
+}
+
+func (r *run[S]) pastDeadline() bool {
+	return !r.rec.Deadline.IsZero() && !r.o.now().Before(r.rec.Deadline)
+}
+
+func (r *run[S]) emit(ctx context.Context, e Event) {
+	if len(r.o.listeners) == 0 {
+		return
+	}
+	e.Saga, e.SagaID = r.def.name, r.rec.ID
+	for _, l := range r.o.listeners {
+		l.OnEvent(ctx, e)
+	}
+}
+
+// endSpan records the saga's outcome on its span.
+func endSpan[S any](span trace.Span, r *run[S], err error) {
+	if !span.IsRecording() {
+		return
+	}
+	span.SetAttributes(attribute.String("saga.id", r.rec.ID), attribute.String("saga.status", string(r.rec.Status)))
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+}

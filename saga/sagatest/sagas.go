@@ -1,0 +1,166 @@
+package sagatest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-microkit/microkit/internal/testclock"
+	"github.com/go-microkit/microkit/saga"
+)
+
+type state struct {
+	Amount int      `json:"amount"`
+	Done   []string `json:"done"`
+}
+
+// participants counts effects by idempotency key.
+type participants struct {
+	mu     sync.Mutex
+	done   map[string]int
+	undone map[string]int
+}
+
+func newParticipants() *participants {
+	return &participants{done: map[string]int{}, undone: map[string]int{}}
+}
+
+func (p *participants) count(m map[string]int, ctx context.Context) {
+	key, _ := saga.IdempotencyKey(ctx)
+	p.mu.Lock()
+	m[key]++
+	p.mu.Unlock()
+}
+
+type strandKey struct{}
+
+func (p *participants) definition(failAt string) *saga.Saga[state] {
+	step := func(name string) saga.Step[state] {
+		return saga.Step[state]{
+			Name: name,
+			Execute: func(ctx context.Context, s *state) error {
+				if cancel, ok := ctx.Value(strandKey{}).(context.CancelFunc); ok && name == "charge" {
+					cancel() // the process "dies" here
+					return ctx.Err()
+				}
+				if name == failAt {
+					return saga.Permanent(errors.New("declined"))
+				}
+				p.count(p.done, ctx)
+				s.Done = append(s.Done, name)
+				return nil
+			},
+			Compensate: func(ctx context.Context, s *state) error {
+				p.count(p.undone, ctx)
+				return nil
+			},
+		}
+	}
+	def, err := saga.New("conformance-"+failAt, step("reserve"), step("charge"), step("ship"))
+	if err != nil {
+		panic(err)
+	}
+	return def
+}
+
+func orchestrator(t *testing.T, s saga.Store, opts ...saga.Option) *saga.Orchestrator {
+	t.Helper()
+	o, err := saga.NewOrchestrator(s, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = o.Close(context.Background()) })
+	return o
+}
+
+func testSagaCompletes(t *testing.T, s saga.Store) {
+	p := newParticipants()
+	o := orchestrator(t, s)
+	got, err := p.definition("").Run(context.Background(), o, state{Amount: 10}, saga.WithID("ok"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Done) != 3 {
+		t.Errorf("state = %+v", got)
+	}
+	rec, err := s.Get(context.Background(), "ok")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Status != saga.StatusCompleted || string(rec.State) != `{"amount":10,"done":["reserve","charge","ship"]}` {
+		t.Errorf("record %s %s", rec.Status, rec.State)
+	}
+	if rec.Version != 4 {
+		t.Errorf("a 3-step saga took %d writes, want 4", rec.Version)
+	}
+}
+
+func testSagaCompensates(t *testing.T, s saga.Store) {
+	p := newParticipants()
+	o := orchestrator(t, s)
+	_, err := p.definition("ship").Run(context.Background(), o, state{}, saga.WithID("ko"))
+	if !errors.Is(err, saga.ErrCompensated) {
+		t.Fatalf("Run = %v", err)
+	}
+	rec, err := s.Get(context.Background(), "ko")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Status != saga.StatusCompensated || rec.Steps[2].Status != saga.StepFailed {
+		t.Errorf("record %+v", rec)
+	}
+	for _, key := range []string{"ko/reserve", "ko/charge"} {
+		if p.done[key] != 1 || p.undone[key] != 1 {
+			t.Errorf("%s done %d undone %d times, want once each", key, p.done[key], p.undone[key])
+		}
+	}
+}
+
+// testRecoverTwoOrchestrators strands sagas mid-step, lets their lease
+// lapse, and has two orchestrators recover them at once: each step must
+// run once in all.
+func testRecoverTwoOrchestrators(t *testing.T, s saga.Store) {
+	const n = 12
+	clock := testclock.At(base)
+	p := newParticipants()
+	def := p.definition("")
+	dead := orchestrator(t, s, saga.WithClock(clock.Now), saga.WithOwnerID("dead"))
+	for i := range n {
+		ctx, cancel := context.WithCancel(context.Background())
+		_, err := def.Run(context.WithValue(ctx, strandKey{}, cancel), dead, state{}, saga.WithID(fmt.Sprint("s", i)))
+		cancel()
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("stranding: %v", err)
+		}
+	}
+	clock.Advance(time.Hour)
+	results := make([]saga.RecoverResult, 2)
+	var wg sync.WaitGroup
+	for i := range results {
+		o := orchestrator(t, s, saga.WithClock(clock.Now), saga.WithOwnerID(fmt.Sprint("o", i)))
+		if err := o.Register(def); err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			res, err := o.Recover(context.Background())
+			if err != nil {
+				t.Error(err)
+			}
+			results[i] = res
+		})
+	}
+	wg.Wait()
+	if got := results[0].Completed + results[1].Completed; got != n {
+		t.Errorf("recovered %+v and %+v, want %d completed in all", results[0], results[1], n)
+	}
+	for i := range n {
+		for _, step := range []string{"reserve", "charge", "ship"} {
+			if key := fmt.Sprintf("s%d/%s", i, step); p.done[key] != 1 {
+				t.Errorf("%s ran %d times, want once", key, p.done[key])
+			}
+		}
+	}
+}

@@ -1,0 +1,111 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sync"
+)
+
+// groupCommit runs concurrent writes in shared transactions: SQLite has a
+// single writer and syncs the disk at each commit, so N sagas' transitions
+// committed together cost one sync instead of N. The first writer to find
+// no batch in progress leads: it commits everything queued so far, then
+// hands the lead to the oldest writer that queued meanwhile, so that no
+// caller serves others for ever. There is no goroutine to own.
+type groupCommit struct {
+	mu      sync.Mutex
+	queue   []*writeOp
+	leading bool
+}
+
+// writeOp is one statement waiting for its commit.
+type writeOp struct {
+	query string
+	args  []any
+	rows  int64
+	err   error
+	lead  bool          // woken to lead the next batch, not with a result
+	wake  chan struct{} // buffered: a result or the lead
+}
+
+// exec runs query in the next group commit and returns its rows affected.
+// The batch runs without the callers' cancellation (one saga's cancelled
+// context must not fail the others' writes); SQLite's busy timeout bounds
+// it.
+func (g *groupCommit) exec(ctx context.Context, db *sql.DB, query string, args []any) (int64, error) {
+	op := &writeOp{query: query, args: args, wake: make(chan struct{}, 1)}
+	g.mu.Lock()
+	g.queue = append(g.queue, op)
+	if g.leading {
+		g.mu.Unlock()
+		<-op.wake
+		if !op.lead {
+			return op.rows, op.err
+		}
+	} else {
+		g.leading = true
+		g.mu.Unlock()
+	}
+	g.mu.Lock()
+	batch := g.queue
+	g.queue = nil
+	g.mu.Unlock()
+	commitBatch(context.WithoutCancel(ctx), db, batch)
+	g.mu.Lock()
+	if len(g.queue) > 0 {
+		next := g.queue[0]
+		next.lead = true
+		next.wake <- struct{}{}
+	} else {
+		g.leading = false
+	}
+	g.mu.Unlock()
+	for _, o := range batch {
+		if o != op {
+			o.wake <- struct{}{}
+		}
+	}
+	return op.rows, op.err
+}
+
+// commitBatch runs the statements of batch, in one transaction when there
+// are several, and records each one's result.
+func commitBatch(ctx context.Context, db *sql.DB, batch []*writeOp) {
+	if len(batch) == 1 {
+		batch[0].rows, batch[0].err = execRows(ctx, db, batch[0].query, batch[0].args)
+		return
+	}
+	fail := func(err error) {
+		for _, o := range batch {
+			o.rows, o.err = 0, err
+		}
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		fail(fmt.Errorf("group commit: %w", err))
+		return
+	}
+	for _, o := range batch {
+		if o.rows, o.err = execRows(ctx, tx, o.query, o.args); o.err != nil {
+			_ = tx.Rollback()
+			fail(fmt.Errorf("group commit: %w", o.err))
+			return
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		fail(fmt.Errorf("group commit: %w", err))
+	}
+}
+
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func execRows(ctx context.Context, db execer, query string, args []any) (int64, error) {
+	res, err := db.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}

@@ -1,0 +1,214 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/go-microkit/microkit/saga"
+)
+
+// ErrInvalidOption wraps every error of an invalid option.
+var ErrInvalidOption = errors.New("sqlstore: invalid option")
+
+// Option configures a [Store] and [Migrate].
+type Option func(*config) error
+
+type config struct {
+	table string
+}
+
+// WithTable sets the table name (default "microkit_sagas"). It must be a
+// plain identifier; to use a PostgreSQL schema, set the connection's
+// search_path.
+func WithTable(name string) Option {
+	return func(c *config) error {
+		if err := validIdent(name); err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalidOption, err)
+		}
+		c.table = name
+		return nil
+	}
+}
+
+func newConfig(d Dialect, opts []Option) (config, error) {
+	c := config{table: "microkit_sagas"}
+	if !d.valid() {
+		return c, fmt.Errorf("%w: unknown dialect %v", ErrInvalidOption, d)
+	}
+	for _, opt := range opts {
+		if err := opt(&c); err != nil {
+			return c, err
+		}
+	}
+	return c, nil
+}
+
+// Store is a [saga.Store] on a database/sql database. It is safe for
+// concurrent use.
+//
+// On PostgreSQL each transition is one autocommitted statement (the WAL
+// groups concurrent commits); give the *sql.DB at least as many idle
+// connections (SetMaxIdleConns) as the sagas you drive at once, or
+// database/sql reconnects on every transition. On SQLite, which has a
+// single writer, the store queues this process's writes and commits those
+// that arrived together in one transaction (group commit): each caller
+// still returns only once its own write is committed.
+type Store struct {
+	db      *sql.DB
+	dialect Dialect
+	insert  string
+	update  string
+	get     string
+	list    string // without the status filter and the limit
+	table   string
+	// group batches this process's writes on SQLite, which has a single
+	// writer: they queue here instead of in SQLite's busy handler (which
+	// polls with sleeps of up to 100ms) and share commits. PostgreSQL
+	// writes are autocommitted statements: its WAL already groups
+	// concurrent commits.
+	group groupCommit
+}
+
+const columns = "id, name, status, version, state, steps, owner, lease_until, deadline, error, note, created_at, updated_at"
+
+// New returns a store over db, whose table [Migrate] created. It returns an
+// error wrapping ErrInvalidOption for an unknown dialect or a bad option.
+func New(db *sql.DB, dialect Dialect, opts ...Option) (*Store, error) {
+	if db == nil {
+		return nil, fmt.Errorf("%w: nil db", ErrInvalidOption)
+	}
+	c, err := newConfig(dialect, opts)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: new: %w", err)
+	}
+	d, t := dialect, c.table
+	return &Store{
+		db: db, dialect: d, table: t,
+		insert: "INSERT INTO " + t + " (" + columns + ") VALUES (" + d.placeholders(1, 13) + ") ON CONFLICT (id) DO NOTHING",
+		update: "UPDATE " + t + " SET status = " + d.placeholder(1) + ", version = version + 1, state = " + d.placeholder(2) +
+			", steps = " + d.placeholder(3) + ", owner = " + d.placeholder(4) + ", lease_until = " + d.placeholder(5) +
+			", deadline = " + d.placeholder(6) + ", error = " + d.placeholder(7) + ", note = " + d.placeholder(8) +
+			", updated_at = " + d.placeholder(9) + " WHERE id = " + d.placeholder(10) + " AND version = " + d.placeholder(11),
+		get:  "SELECT " + columns + " FROM " + t + " WHERE id = " + d.placeholder(1),
+		list: "SELECT " + columns + " FROM " + t,
+	}, nil
+}
+
+// Create implements [saga.Store].
+func (s *Store) Create(ctx context.Context, r *saga.Record) error {
+	steps, err := encodeSteps(r.Steps)
+	if err != nil {
+		return fmt.Errorf("sqlstore: create %q: %w", r.ID, err)
+	}
+	n, err := s.exec(ctx, s.insert, r.ID, r.Name, string(r.Status), int64(1), nullBytes(r.State), steps,
+		r.Owner, unixNano(r.LeaseUntil), unixNano(r.Deadline), r.Error, r.Note, unixNano(r.CreatedAt), unixNano(r.UpdatedAt))
+	if err != nil {
+		return fmt.Errorf("sqlstore: create %q: %w", r.ID, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("sqlstore: create %q: %w", r.ID, saga.ErrDuplicate)
+	}
+	r.Version = 1
+	return nil
+}
+
+// Update implements [saga.Store] with one UPDATE ... WHERE id AND version.
+func (s *Store) Update(ctx context.Context, r *saga.Record) error {
+	steps, err := encodeSteps(r.Steps)
+	if err != nil {
+		return fmt.Errorf("sqlstore: update %q: %w", r.ID, err)
+	}
+	n, err := s.exec(ctx, s.update, string(r.Status), nullBytes(r.State), steps, r.Owner,
+		unixNano(r.LeaseUntil), unixNano(r.Deadline), r.Error, r.Note, unixNano(r.UpdatedAt), r.ID, r.Version)
+	if err != nil {
+		return fmt.Errorf("sqlstore: update %q: %w", r.ID, err)
+	}
+	if n == 0 {
+		// Tell a lost race from a missing row; this costs a query only on
+		// the failure path.
+		if _, err := s.Get(ctx, r.ID); err != nil {
+			return fmt.Errorf("sqlstore: update %q: %w", r.ID, err)
+		}
+		return fmt.Errorf("sqlstore: update %q at version %d: %w", r.ID, r.Version, saga.ErrConflict)
+	}
+	r.Version++
+	return nil
+}
+
+// exec runs a write and returns the rows it affected.
+func (s *Store) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	if s.dialect == SQLite {
+		return s.group.exec(ctx, s.db, query, args)
+	}
+	return execRows(ctx, s.db, query, args)
+}
+
+// Get implements [saga.Store].
+func (s *Store) Get(ctx context.Context, id string) (*saga.Record, error) {
+	r, err := scan(s.db.QueryRowContext(ctx, s.get, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("sqlstore: get %q: %w", id, saga.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: get %q: %w", id, err)
+	}
+	return r, nil
+}
+
+// List implements [saga.Store], oldest created first.
+func (s *Store) List(ctx context.Context, f saga.Filter) ([]*saga.Record, error) {
+	var q strings.Builder
+	q.WriteString(s.list)
+	args := make([]any, 0, len(f.Statuses))
+	if len(f.Statuses) > 0 {
+		q.WriteString(" WHERE status IN (" + s.dialect.placeholders(1, len(f.Statuses)) + ")")
+		for _, st := range f.Statuses {
+			args = append(args, string(st))
+		}
+	}
+	q.WriteString(" ORDER BY created_at, id")
+	if f.Limit > 0 {
+		fmt.Fprintf(&q, " LIMIT %d", f.Limit)
+	}
+	rows, err := s.db.QueryContext(ctx, q.String(), args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: list: %w", err)
+	}
+	defer rows.Close()
+	var out []*saga.Record
+	for rows.Next() {
+		r, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: list: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore: list: %w", err)
+	}
+	return out, nil
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scan(row scanner) (*saga.Record, error) {
+	var (
+		r                                          saga.Record
+		status, steps                              string
+		lease, deadline, created, updated, version int64
+	)
+	if err := row.Scan(&r.ID, &r.Name, &status, &version, &r.State, &steps, &r.Owner,
+		&lease, &deadline, &r.Error, &r.Note, &created, &updated); err != nil {
+		return nil, err
+	}
+	decoded, err := decodeSteps(steps)
+	if err != nil {
+		return nil, fmt.Errorf("record %q: %w", r.ID, err)
+	}
+	r.Status, r.Steps, r.Version = saga.Status(status), decoded, version
+	r.LeaseUntil, r.Deadline, r.CreatedAt, r.UpdatedAt = fromUnixNano(lease), fromUnixNano(deadline), fromUnixNano(created), fromUnixNano(updated)
+	return &r, nil
+}

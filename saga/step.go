@@ -1,0 +1,113 @@
+package saga
+
+import (
+	"context"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+)
+
+// Step is one action of a saga and the action that undoes it.
+//
+// Execute and Compensate must be idempotent per [IdempotencyKey]: after a
+// crash, or when a lease lapses, a step whose completion was not recorded
+// runs again with the same key, and a compensation likewise. A participant
+// that records the key with its effect (a unique column, a conditional
+// insert) makes the repeat harmless.
+type Step[S any] struct {
+	// Name identifies the step within its saga; it must be unique and not
+	// empty. It is part of the idempotency key and of the persisted record,
+	// so renaming a step strands instances that are in flight.
+	Name string
+	// Execute performs the step. It may read and write the state; what it
+	// writes is persisted once it returns nil. It must not keep the pointer.
+	Execute func(ctx context.Context, state *S) error
+	// Compensate undoes a completed Execute. Nil means the step needs no
+	// undoing (a read, a notification). It must tolerate being called for an
+	// Execute whose effect never happened (see RecoverCompensate).
+	Compensate func(ctx context.Context, state *S) error
+	// Timeout bounds each attempt of Execute and of Compensate. Zero means
+	// no bound other than the saga's deadline and the caller's context.
+	Timeout time.Duration
+	// Retry returns a fresh retry policy for Execute, called once per
+	// execution that fails. Nil means a single attempt. Errors wrapped by
+	// [Permanent] or rejected by Retryable are never retried.
+	Retry func() backoff.BackOff
+	// Retryable classifies Execute's errors: false stops retrying and starts
+	// compensation. Nil means every error but a [Permanent] one is retried.
+	Retryable func(error) bool
+	// CompensateRetry returns a fresh retry policy for Compensate. Nil means
+	// the orchestrator's (see WithCompensationRetry). When it stops, the
+	// saga ends CompensationFailed.
+	CompensateRetry func() backoff.BackOff
+	// OnRecover says what Recover does with this step when it finds it
+	// started but not recorded done. The zero value, RecoverRetry, runs it
+	// again.
+	OnRecover RecoverPolicy
+}
+
+// RecoverPolicy is what Recover does with a step that was interrupted: its
+// execution started but its outcome was not recorded.
+type RecoverPolicy int
+
+const (
+	// RecoverRetry executes the step again with the same idempotency key.
+	RecoverRetry RecoverPolicy = iota
+	// RecoverCompensate treats the step as possibly done and compensates it
+	// and every completed step before it: for steps that must not run late,
+	// such as a payment authorisation that may have expired.
+	RecoverCompensate
+)
+
+// Stage is one position in a saga: a single [Step], or a group of steps
+// that run at once, made with [Parallel].
+type Stage[S any] interface {
+	stageSteps() []Step[S]
+}
+
+func (s Step[S]) stageSteps() []Step[S] { return []Step[S]{s} }
+
+type parallel[S any] []Step[S]
+
+func (p parallel[S]) stageSteps() []Step[S] { return p }
+
+// Parallel returns a stage whose steps run at once. The stage completes
+// when all of them have; when one fails, the others are awaited (never
+// abandoned), and then every step that completed, in this group or before
+// it, is compensated.
+//
+// The steps share the state: each must write only fields that the others
+// neither read nor write. The group's results are persisted together once
+// every step has returned, because the state can only be snapshotted when no
+// step is writing it; after a crash inside the group, every step of it that
+// was not recorded done follows its OnRecover policy.
+func Parallel[S any](steps ...Step[S]) Stage[S] { return parallel[S](steps) }
+
+type stepKey struct{}
+
+// stepIdent is what the context carries to a step: the parts of the
+// idempotency key, joined only when asked for.
+type stepIdent struct {
+	sagaID, step string
+}
+
+// IdempotencyKey returns the key of the step that ctx was given to:
+// "<saga id>/<step name>". It is the same on every attempt and after a
+// crash, so participants can dedupe on it. ok is false outside a step.
+func IdempotencyKey(ctx context.Context) (key string, ok bool) {
+	id, ok := ctx.Value(stepKey{}).(*stepIdent)
+	if !ok {
+		return "", false
+	}
+	return id.sagaID + "/" + id.step, true
+}
+
+// SagaID returns the ID of the saga instance that ctx was given to by a
+// step or compensation. ok is false outside a step.
+func SagaID(ctx context.Context) (id string, ok bool) {
+	s, ok := ctx.Value(stepKey{}).(*stepIdent)
+	if !ok {
+		return "", false
+	}
+	return s.sagaID, true
+}

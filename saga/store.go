@@ -1,0 +1,135 @@
+package saga
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Status is where a saga instance stands. Running and Compensating are in
+// flight: Recover continues them. The others are terminal.
+type Status string
+
+// The statuses a saga instance goes through.
+const (
+	StatusRunning            Status = "running"
+	StatusCompensating       Status = "compensating"
+	StatusCompleted          Status = "completed"
+	StatusCompensated        Status = "compensated"
+	StatusCompensationFailed Status = "compensation_failed"
+	StatusResolved           Status = "resolved"
+)
+
+// InFlight reports whether a saga with this status still has work to do.
+func (s Status) InFlight() bool { return s == StatusRunning || s == StatusCompensating }
+
+// StepStatus is where one step of a saga instance stands.
+type StepStatus string
+
+// The statuses a step goes through. A step that is Running or Compensating
+// in a stored record was interrupted (by a crash or a lost lease) and is in
+// doubt: its effect may or may not have happened.
+const (
+	StepPending            StepStatus = "pending"
+	StepRunning            StepStatus = "running"
+	StepDone               StepStatus = "done"
+	StepFailed             StepStatus = "failed"
+	StepCompensating       StepStatus = "compensating"
+	StepCompensated        StepStatus = "compensated"
+	StepCompensationFailed StepStatus = "compensation_failed"
+)
+
+// StepRecord is the persisted progress of one step.
+type StepRecord struct {
+	// Name is the step's name, unique within its saga.
+	Name string `json:"n"`
+	// Status is where the step stands.
+	Status StepStatus `json:"s"`
+	// Attempts counts the executions started, across crashes.
+	Attempts int `json:"a,omitempty"`
+	// CompensateAttempts counts the compensations started, across crashes.
+	CompensateAttempts int `json:"c,omitempty"`
+	// Seq is the order in which the step completed (1 first); 0 while it has
+	// not. Compensation runs in decreasing Seq.
+	Seq int `json:"q,omitempty"`
+	// Error is the last error of the step or of its compensation.
+	Error string `json:"e,omitempty"`
+}
+
+// Record is the persisted form of one saga instance: what a [Store] keeps.
+type Record struct {
+	// ID identifies the instance; it prefixes every idempotency key.
+	ID string
+	// Name is the saga definition's name, which Recover looks up.
+	Name string
+	// Status is where the instance stands.
+	Status Status
+	// State is the user state S encoded as JSON.
+	State []byte
+	// Steps holds one entry per step, in definition order.
+	Steps []StepRecord
+	// Version is the optimistic-concurrency token: Create sets it to 1 and
+	// each successful Update increments it.
+	Version int64
+	// Owner is the ID of the orchestrator that drives the instance.
+	Owner string
+	// LeaseUntil is when Owner's claim lapses if it is not renewed; after it,
+	// another orchestrator's Recover may take the instance over.
+	LeaseUntil time.Time
+	// Deadline is when the saga stops going forward and compensates; zero
+	// means none.
+	Deadline time.Time
+	// Error is why the saga compensated or why its compensation failed.
+	Error string
+	// Note is the operator's note given to Resolve.
+	Note string
+	// CreatedAt and UpdatedAt are set by the orchestrator's clock.
+	CreatedAt, UpdatedAt time.Time
+}
+
+// Filter selects records for [Store.List].
+type Filter struct {
+	// Statuses keeps records with one of these statuses; empty keeps all.
+	Statuses []Status
+	// Limit caps the number of records; zero means no cap.
+	Limit int
+}
+
+// Store persists saga records. Implementations must be safe for concurrent
+// use and must not retain r.State or r.Steps after a call returns (the
+// orchestrator reuses their memory). [MemoryStore] is the in-memory one,
+// saga/sqlstore the SQL one, and saga/sagatest the conformance suite every
+// implementation must pass.
+type Store interface {
+	// Create stores a new record and sets r.Version to 1. It returns an
+	// error wrapping ErrDuplicate if r.ID exists.
+	Create(ctx context.Context, r *Record) error
+	// Update replaces the stored record if its version equals r.Version,
+	// then increments r.Version (compare-and-swap). It returns an error
+	// wrapping ErrConflict if the versions differ and ErrNotFound if there is
+	// no such record.
+	Update(ctx context.Context, r *Record) error
+	// Get returns the record with this ID, or an error wrapping ErrNotFound.
+	Get(ctx context.Context, id string) (*Record, error)
+	// List returns the records that match f, oldest first.
+	List(ctx context.Context, f Filter) ([]*Record, error)
+}
+
+// Errors a Store returns, wrapped.
+var (
+	// ErrNotFound means no record has that ID.
+	ErrNotFound = errors.New("saga: not found")
+	// ErrDuplicate means a record with that ID exists already.
+	ErrDuplicate = errors.New("saga: duplicate saga id")
+	// ErrConflict means the stored record changed since it was read: another
+	// orchestrator owns or moved it.
+	ErrConflict = errors.New("saga: version conflict")
+)
+
+// Clone returns a deep copy of r.
+func (r *Record) Clone() *Record {
+	c := *r
+	c.State = append([]byte(nil), r.State...)
+	c.Steps = append([]StepRecord(nil), r.Steps...)
+	return &c
+}
