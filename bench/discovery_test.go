@@ -1,0 +1,119 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/go-kit/kit/endpoint"
+	"github.com/go-kit/kit/sd"
+	"github.com/go-kit/kit/sd/lb"
+	kitlog "github.com/go-kit/log"
+
+	"github.com/go-microkit/microkit/discovery"
+)
+
+// The discovery benchmarks measure the per-request cost of client-side
+// discovery: choosing an instance of a service from a locally cached set.
+// microkit's Resolver.Pick (+ Endpoint.Done) reads an immutable snapshot
+// through an atomic pointer; go-kit's lb balancers read the cached endpoints
+// of an sd.DefaultEndpointer, which the instancer keeps up to date, under
+// its mutex. Both serve ten instances.
+
+const discoveryInstances = 10
+
+func microkitResolver(b *testing.B, newBalancer func() discovery.Balancer) *discovery.Resolver {
+	b.Helper()
+	var set []discovery.Instance
+	for i := range discoveryInstances {
+		set = append(set, discovery.Instance{ID: fmt.Sprint("i", i), Service: "svc", Address: "10.0.0.1", Port: 1000 + i})
+	}
+	reg, err := discovery.NewStatic(set)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r, err := discovery.NewResolver(reg, discovery.WithBalancer(newBalancer))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = r.Close() })
+	ep, err := r.Pick(context.Background(), "svc") // loads the snapshot
+	if err != nil {
+		b.Fatal(err)
+	}
+	ep.Done(nil)
+	return r
+}
+
+func gokitBalancer(b *testing.B, newBalancer func(sd.Endpointer) lb.Balancer) lb.Balancer {
+	b.Helper()
+	var instances sd.FixedInstancer
+	for i := range discoveryInstances {
+		instances = append(instances, fmt.Sprintf("10.0.0.1:%d", 1000+i))
+	}
+	factory := func(string) (endpoint.Endpoint, io.Closer, error) {
+		return func(context.Context, any) (any, error) { return nil, nil }, nil, nil
+	}
+	endpointer := sd.NewEndpointer(instances, factory, kitlog.NewNopLogger())
+	b.Cleanup(endpointer.Close)
+	bal := newBalancer(endpointer)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := bal.Endpoint(); err == nil {
+			return bal
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("go-kit endpointer never filled its cache")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func gokitRandom(s sd.Endpointer) lb.Balancer { return lb.NewRandom(s, time.Now().UnixNano()) }
+
+func BenchmarkDiscoveryPick(b *testing.B) {
+	ctx := context.Background()
+	for _, bal := range []struct {
+		name string
+		new  func() discovery.Balancer
+	}{
+		{"RoundRobin", discovery.RoundRobin},
+		{"Random", discovery.Random},
+		{"LeastRequest", discovery.LeastRequest},
+	} {
+		b.Run("microkit/"+bal.name, func(b *testing.B) {
+			r := microkitResolver(b, bal.new)
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					ep, err := r.Pick(ctx, "svc")
+					if err != nil {
+						b.Fatal(err)
+					}
+					ep.Done(nil)
+				}
+			})
+		})
+	}
+	for _, bal := range []struct {
+		name string
+		new  func(sd.Endpointer) lb.Balancer
+	}{
+		{"RoundRobin", lb.NewRoundRobin},
+		{"Random", gokitRandom},
+	} {
+		b.Run("gokit/"+bal.name, func(b *testing.B) {
+			kb := gokitBalancer(b, bal.new)
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := kb.Endpoint(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
+}

@@ -1,0 +1,155 @@
+package discovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Announcement is a registration made by [Announce]: the instance stays
+// registered (and heartbeated, by a goroutine the Announcement owns) until
+// Shutdown. It is safe for concurrent use.
+type Announcement struct {
+	reg      Registry
+	instance Instance
+	health   *Health
+	logger   *slog.Logger
+	interval time.Duration
+
+	cancel context.CancelFunc // stops the heartbeat goroutine
+	done   chan struct{}
+
+	once    sync.Once
+	shutErr error
+}
+
+// AnnounceOption configures Announce.
+type AnnounceOption func(*Announcement) error
+
+// WithHeartbeatInterval sets how often to heartbeat a registry that is a
+// [Heartbeater]. Zero, the default, means the registry's HeartbeatInterval;
+// a negative interval is invalid.
+func WithHeartbeatInterval(d time.Duration) AnnounceOption {
+	return func(a *Announcement) error {
+		if d < 0 {
+			return fmt.Errorf("%w: negative heartbeat interval %v", ErrInvalidOption, d)
+		}
+		a.interval = d
+		return nil
+	}
+}
+
+// WithHealth makes Shutdown fail h's readiness (so the HTTP check and load
+// balancers stop sending traffic) before it deregisters.
+func WithHealth(h *Health) AnnounceOption {
+	return func(a *Announcement) error {
+		a.health = h
+		return nil
+	}
+}
+
+// WithAnnounceLogger sets the logger of heartbeat failures; nil is invalid.
+// The default is slog.Default().
+func WithAnnounceLogger(l *slog.Logger) AnnounceOption {
+	return func(a *Announcement) error {
+		if l == nil {
+			return fmt.Errorf("%w: nil logger", ErrInvalidOption)
+		}
+		a.logger = l
+		return nil
+	}
+}
+
+// Announce registers instance in reg and keeps it registered: if reg is a
+// [Heartbeater] it heartbeats the TTL check from a goroutine, and registers
+// again whenever the registry has forgotten the instance (a restarted
+// agent). Call Shutdown on the Announcement when the service stops, to
+// deregister before the process exits.
+func Announce(ctx context.Context, reg Registry, instance Instance, opts ...AnnounceOption) (*Announcement, error) {
+	if reg == nil {
+		return nil, fmt.Errorf("discovery: announce: %w: nil registry", ErrInvalidOption)
+	}
+	a := &Announcement{reg: reg, instance: instance.Clone(), logger: slog.Default()}
+	for _, opt := range opts {
+		if err := opt(a); err != nil {
+			return nil, fmt.Errorf("discovery: announce: %w", err)
+		}
+	}
+	if err := reg.Register(ctx, a.instance); err != nil {
+		return nil, fmt.Errorf("discovery: announce %s: %w", instance.ID, err)
+	}
+	hb, ok := reg.(Heartbeater)
+	if ok && a.interval == 0 {
+		a.interval = hb.HeartbeatInterval()
+	}
+	if !ok || a.interval <= 0 {
+		return a, nil
+	}
+	// A TTL check starts critical; report in at once so that the instance
+	// takes traffic without waiting an interval.
+	if err := a.beat(ctx, hb); err != nil {
+		_ = reg.Deregister(ctx, a.instance.ID)
+		return nil, fmt.Errorf("discovery: announce %s: %w", instance.ID, err)
+	}
+	loopCtx, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
+	a.done = make(chan struct{})
+	go a.heartbeatLoop(loopCtx, hb)
+	return a, nil
+}
+
+// Instance returns the announced instance.
+func (a *Announcement) Instance() Instance { return a.instance.Clone() }
+
+func (a *Announcement) heartbeatLoop(loopCtx context.Context, hb Heartbeater) {
+	defer close(a.done)
+	t := time.NewTicker(a.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-loopCtx.Done():
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(loopCtx, a.interval)
+		if err := a.beat(ctx, hb); err != nil && loopCtx.Err() == nil {
+			a.logger.Warn("discovery: heartbeat failed", "instance", a.instance.ID, "err", err)
+		}
+		cancel()
+	}
+}
+
+// beat heartbeats once, registering again if the registry forgot us.
+func (a *Announcement) beat(ctx context.Context, hb Heartbeater) error {
+	err := hb.Heartbeat(ctx, a.instance.ID)
+	if !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	a.logger.Info("discovery: registry forgot the instance; registering again", "instance", a.instance.ID)
+	if err := a.reg.Register(ctx, a.instance); err != nil {
+		return err
+	}
+	return hb.Heartbeat(ctx, a.instance.ID)
+}
+
+// Shutdown fails readiness (see WithHealth), stops the heartbeats and
+// deregisters the instance. It is idempotent: later calls return the first
+// call's result.
+func (a *Announcement) Shutdown(ctx context.Context) error {
+	a.once.Do(func() {
+		if a.health != nil {
+			a.health.Drain()
+		}
+		if a.cancel != nil {
+			a.cancel()
+			<-a.done
+		}
+		if err := a.reg.Deregister(ctx, a.instance.ID); err != nil {
+			a.shutErr = fmt.Errorf("discovery: shutdown %s: %w", a.instance.ID, err)
+		}
+	})
+	return a.shutErr
+}

@@ -1,0 +1,180 @@
+package discovery_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-microkit/microkit/discovery"
+)
+
+// heartbeatCounter is a real Memory registry that counts heartbeats.
+type heartbeatCounter struct {
+	*discovery.Memory
+	beats atomic.Int64
+}
+
+func (h *heartbeatCounter) Heartbeat(ctx context.Context, id string) error {
+	h.beats.Add(1)
+	return h.Memory.Heartbeat(ctx, id)
+}
+
+func TestAnnounceHeartbeatsReregistersAndDeregisters(t *testing.T) {
+	ctx := context.Background()
+	reg := &heartbeatCounter{Memory: memoryWith(t, []discovery.MemoryOption{discovery.WithTTL(time.Hour)})}
+	health := discovery.NewHealth(0)
+	in := inst("orders", 0)
+	a, err := discovery.Announce(ctx, reg, in, discovery.WithHeartbeatInterval(time.Millisecond),
+		discovery.WithHealth(health), discovery.WithAnnounceLogger(quietLogger))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := must[[]discovery.Instance](t)(reg.Instances(ctx, "orders")); len(got) != 1 || !got[0].Equal(in) || !a.Instance().Equal(in) {
+		t.Fatalf("after Announce: %v (announced %v)", got, a.Instance())
+	}
+	if reg.beats.Load() < 1 {
+		t.Fatal("Announce must heartbeat at once: a TTL check starts critical")
+	}
+	waitFor(t, "heartbeats", func() bool { return reg.beats.Load() >= 5 })
+
+	// The registry forgets the instance (an agent restart): the next
+	// heartbeat finds it gone and registers again.
+	if err := reg.Memory.Deregister(ctx, in.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "re-registration", func() bool {
+		got, _ := reg.Instances(ctx, "orders")
+		return len(got) == 1
+	})
+
+	if ok, _ := health.Check(ctx); !ok {
+		t.Fatal("ready before shutdown")
+	}
+	if err := a.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Shutdown(ctx); err != nil {
+		t.Fatal("second Shutdown:", err)
+	}
+	if got := must[[]discovery.Instance](t)(reg.Instances(ctx, "orders")); len(got) != 0 {
+		t.Fatalf("after Shutdown: %v", got)
+	}
+	if ok, report := health.Check(ctx); ok || report.Status != "draining" {
+		t.Fatalf("readiness after Shutdown: %v %+v", ok, report)
+	}
+	beats := reg.beats.Load()
+	time.Sleep(20 * time.Millisecond) // twenty intervals: none may come
+	if reg.beats.Load() != beats {
+		t.Fatal("heartbeats after Shutdown")
+	}
+}
+
+func TestAnnounceWithoutHeartbeats(t *testing.T) {
+	ctx := context.Background()
+	reg := memoryWith(t, nil) // no TTL: HeartbeatInterval is zero
+	a := must[*discovery.Announcement](t)(discovery.Announce(ctx, reg, inst("svc", 0)))
+	if got := must[[]discovery.Instance](t)(reg.Instances(ctx, "svc")); len(got) != 1 {
+		t.Fatalf("after Announce: %v", got)
+	}
+	if err := a.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := must[[]discovery.Instance](t)(reg.Instances(ctx, "svc")); len(got) != 0 {
+		t.Fatalf("after Shutdown: %v", got)
+	}
+}
+
+func TestAnnounceErrors(t *testing.T) {
+	ctx := context.Background()
+	static := must[*discovery.Static](t)(discovery.NewStatic(nil))
+	if _, err := discovery.Announce(ctx, static, inst("svc", 0)); !errors.Is(err, discovery.ErrReadOnly) {
+		t.Fatalf("static: %v", err)
+	}
+	if _, err := discovery.Announce(ctx, memoryWith(t, nil), discovery.Instance{}); !errors.Is(err, discovery.ErrInvalidInstance) {
+		t.Fatalf("invalid instance: %v", err)
+	}
+	if _, err := discovery.Announce(ctx, nil, inst("svc", 0)); !errors.Is(err, discovery.ErrInvalidOption) {
+		t.Fatalf("nil registry: %v", err)
+	}
+	if _, err := discovery.Announce(ctx, memoryWith(t, nil), inst("svc", 0), discovery.WithHeartbeatInterval(-1)); !errors.Is(err, discovery.ErrInvalidOption) {
+		t.Fatalf("negative interval: %v", err)
+	}
+}
+
+func TestHealthHandlers(t *testing.T) {
+	h := discovery.NewHealth(time.Second)
+	var dbDown atomic.Bool
+	h.AddCheck("db", func(context.Context) error {
+		if dbDown.Load() {
+			return errors.New("connection refused")
+		}
+		return nil
+	})
+	h.AddCheck("cache", func(context.Context) error { return nil })
+	srv := httptest.NewServer(func() http.Handler {
+		mux := http.NewServeMux()
+		mux.Handle("/healthz", h.LivenessHandler())
+		mux.Handle("/readyz", h.ReadinessHandler())
+		return mux
+	}())
+	defer srv.Close()
+
+	get := func(path string) (int, discovery.ReadinessReport) {
+		t.Helper()
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var report discovery.ReadinessReport
+		if path == "/readyz" {
+			if err := json.NewDecoder(resp.Body).Decode(&report); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return resp.StatusCode, report
+	}
+	steps := []struct {
+		name       string
+		act        func()
+		path       string
+		wantCode   int
+		wantStatus string
+		wantDB     string
+	}{
+		{name: "live", path: "/healthz", wantCode: 200},
+		{name: "ready", path: "/readyz", wantCode: 200, wantStatus: "ready", wantDB: "ok"},
+		{name: "db down", act: func() { dbDown.Store(true) }, path: "/readyz", wantCode: 503, wantStatus: "not ready", wantDB: "connection refused"},
+		{name: "still live", path: "/healthz", wantCode: 200},
+		{name: "db back", act: func() { dbDown.Store(false) }, path: "/readyz", wantCode: 200, wantStatus: "ready", wantDB: "ok"},
+		{name: "a panicking check fails readiness", act: func() {
+			h.AddCheck("buggy", func(context.Context) error { panic("oops") })
+		}, path: "/readyz", wantCode: 503, wantStatus: "not ready", wantDB: "ok"},
+		{name: "draining", act: h.Drain, path: "/readyz", wantCode: 503, wantStatus: "draining"},
+	}
+	for _, s := range steps {
+		if s.act != nil {
+			s.act()
+		}
+		code, report := get(s.path)
+		if code != s.wantCode || report.Status != s.wantStatus || report.Checks["db"] != s.wantDB {
+			t.Fatalf("%s: %d %+v", s.name, code, report)
+		}
+	}
+}
+
+func TestHealthCheckTimeout(t *testing.T) {
+	h := discovery.NewHealth(time.Millisecond)
+	h.AddCheck("hangs", func(ctx context.Context) error {
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	if ok, report := h.Check(context.Background()); ok || report.Checks["hangs"] != context.DeadlineExceeded.Error() {
+		t.Fatalf("%v %+v", ok, report)
+	}
+}

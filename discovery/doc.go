@@ -1,0 +1,34 @@
+// Package discovery finds the instances of a service and spreads requests
+// over them: the service registry, client-side load balancing and passive
+// health checking patterns.
+//
+// It replaces the seed's ConsulServiceDiscovery, which registered an
+// instance with an HTTP check and asked Consul for the passing instances on
+// every request. Here a request never waits for the registry:
+//
+//   - [Registry] is the port: Register, Deregister, Instances (healthy
+//     only) and Watch (a stream of complete sets). [Memory] is the
+//     in-process registry with TTL heartbeats, [Static] a fixed list (see
+//     [ParseStatic] and [StaticFromEnv]), and package discovery/consul the
+//     Consul adapter over blocking queries. Package discovery/discoverytest
+//     is the conformance suite every registry passes.
+//   - [Announce] registers an instance, heartbeats its TTL check and
+//     deregisters it on Shutdown; [Health] serves /healthz and /readyz.
+//   - [Resolver] is the client side: one Watch per service feeds an
+//     immutable snapshot that [Resolver.Pick] reads without locks or
+//     allocations. It keeps serving the last known set while the registry
+//     is down. A [Balancer] picks: [RoundRobin], [Random], [Weighted] or
+//     [LeastRequest] (power of two choices on requests in flight, the
+//     default). [WithOutlierEjection] ejects an instance after consecutive
+//     failures for a growing time, Envoy style, capped at a share of the
+//     set.
+//   - [Transport] is an http.RoundTripper for URLs like
+//     http://product-service/products/1: it resolves, balances, reports
+//     outcomes for ejection and retries idempotent requests on another
+//     instance within a [RetryBudget]. Package discovery/grpcresolver does
+//     the same for grpc.NewClient("microkit:///product-service").
+//
+// Start with [NewResolver] and [NewTransport] on the client side and
+// [Announce] on the server side; the examples show both with the memory
+// registry. docs/discovery.md maps the seed's code to this package.
+package discovery

@@ -1,0 +1,128 @@
+package discovery
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// CheckFunc is a readiness check: nil means ready.
+type CheckFunc func(ctx context.Context) error
+
+// Health serves the two probes a registry and an orchestrator ask a
+// service: liveness (/healthz: the process serves HTTP) and readiness
+// (/readyz: every check passes and the service is not draining). Point the
+// registry's HTTP check at the readiness handler. Health is safe for
+// concurrent use.
+type Health struct {
+	timeout  time.Duration
+	draining atomic.Bool
+
+	mu     sync.Mutex
+	checks map[string]CheckFunc
+}
+
+// NewHealth returns a Health with no checks whose readiness checks each get
+// timeout to answer; zero means 2s.
+func NewHealth(timeout time.Duration) *Health {
+	if timeout <= 0 {
+		timeout = 2 * time.Second
+	}
+	return &Health{timeout: timeout, checks: make(map[string]CheckFunc)}
+}
+
+// AddCheck adds (or replaces) the named readiness check.
+func (h *Health) AddCheck(name string, check CheckFunc) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.checks[name] = check
+}
+
+// Drain makes readiness fail from now on, so that traffic moves away before
+// the service stops. [Announcement.Shutdown] calls it.
+func (h *Health) Drain() { h.draining.Store(true) }
+
+// LivenessHandler answers 200 "ok" to every request: the process is alive
+// if it can answer.
+func (h *Health) LivenessHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+}
+
+// ReadinessReport is the JSON body of the readiness handler.
+type ReadinessReport struct {
+	// Status is "ready", "not ready" or "draining".
+	Status string `json:"status"`
+	// Checks maps each check's name to "ok" or its error.
+	Checks map[string]string `json:"checks,omitempty"`
+}
+
+// Check runs every readiness check concurrently and reports whether all
+// passed, with each check's result.
+func (h *Health) Check(ctx context.Context) (bool, ReadinessReport) {
+	if h.draining.Load() {
+		return false, ReadinessReport{Status: "draining"}
+	}
+	h.mu.Lock()
+	names := make([]string, 0, len(h.checks))
+	for name := range h.checks {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	checks := make([]CheckFunc, len(names))
+	for i, name := range names {
+		checks[i] = h.checks[name]
+	}
+	h.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(ctx, h.timeout)
+	defer cancel()
+	results := make([]error, len(checks))
+	var wg sync.WaitGroup
+	for i, check := range checks {
+		wg.Go(func() { results[i] = runCheck(ctx, check) })
+	}
+	wg.Wait()
+	report := ReadinessReport{Status: "ready", Checks: make(map[string]string, len(names))}
+	ok := true
+	for i, name := range names {
+		if results[i] != nil {
+			ok = false
+			report.Status = "not ready"
+			report.Checks[name] = results[i].Error()
+		} else {
+			report.Checks[name] = "ok"
+		}
+	}
+	return ok, report
+}
+
+func runCheck(ctx context.Context, check CheckFunc) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("check panicked: %v", p)
+		}
+	}()
+	return check(ctx)
+}
+
+// ReadinessHandler answers 200 with a [ReadinessReport] when every check
+// passes, and 503 when one fails or the service is draining.
+func (h *Health) ReadinessHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ok, report := h.Check(r.Context())
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		if !ok {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		_ = json.NewEncoder(w).Encode(report)
+	})
+}

@@ -1,0 +1,176 @@
+package discovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Sentinel errors that callers branch on with errors.Is.
+var (
+	// ErrInvalidOption is wrapped by every constructor error caused by an
+	// invalid option value.
+	ErrInvalidOption = errors.New("discovery: invalid option")
+	// ErrInvalidInstance is wrapped when an Instance lacks an ID, Service,
+	// Address or valid Port.
+	ErrInvalidInstance = errors.New("discovery: invalid instance")
+	// ErrNoInstances is wrapped when a service has no healthy instance to pick.
+	ErrNoInstances = errors.New("discovery: no healthy instances")
+	// ErrReadOnly is returned by registries whose set of instances is fixed,
+	// such as the static registry, on Register and Deregister.
+	ErrReadOnly = errors.New("discovery: registry is read-only")
+	// ErrNotFound is returned by Heartbeat for an instance ID the registry
+	// does not know (for example after a registry restart); the caller
+	// registers the instance again.
+	ErrNotFound = errors.New("discovery: instance not found")
+	// ErrClosed is returned by calls on a closed Registry, Watcher or
+	// Resolver.
+	ErrClosed = errors.New("discovery: closed")
+)
+
+// Instance is one running copy of a service, reachable at Address:Port.
+type Instance struct {
+	// ID is unique across all instances of all services.
+	ID string
+	// Service is the logical name clients resolve, e.g. "product-service".
+	Service string
+	// Address is a host name or IP address.
+	Address string
+	// Port is the TCP port, 1 to 65535.
+	Port int
+	// Tags are free-form labels; their order is kept.
+	Tags []string
+	// Meta is free-form key/value metadata.
+	Meta map[string]string
+	// Weight is the relative share of traffic for the weighted balancer;
+	// zero means 1.
+	Weight int
+}
+
+// Addr returns Address and Port joined as "host:port".
+func (i Instance) Addr() string {
+	return net.JoinHostPort(i.Address, strconv.Itoa(i.Port))
+}
+
+// EffectiveWeight returns Weight, or 1 when Weight is zero or negative.
+func (i Instance) EffectiveWeight() int {
+	if i.Weight <= 0 {
+		return 1
+	}
+	return i.Weight
+}
+
+// Validate reports whether the instance has everything a registry needs; the
+// error wraps ErrInvalidInstance.
+func (i Instance) Validate() error {
+	switch {
+	case strings.TrimSpace(i.ID) == "":
+		return fmt.Errorf("%w: empty ID", ErrInvalidInstance)
+	case strings.TrimSpace(i.Service) == "":
+		return fmt.Errorf("%w: instance %q: empty Service", ErrInvalidInstance, i.ID)
+	case strings.TrimSpace(i.Address) == "":
+		return fmt.Errorf("%w: instance %q: empty Address", ErrInvalidInstance, i.ID)
+	case i.Port < 1 || i.Port > 65535:
+		return fmt.Errorf("%w: instance %q: port %d out of range", ErrInvalidInstance, i.ID, i.Port)
+	case i.Weight < 0:
+		return fmt.Errorf("%w: instance %q: negative weight %d", ErrInvalidInstance, i.ID, i.Weight)
+	}
+	return nil
+}
+
+// Equal reports whether two instances are the same in every field. A nil and
+// an empty Tags or Meta are equal, and a zero Weight equals a Weight of 1.
+func (i Instance) Equal(o Instance) bool {
+	return i.ID == o.ID && i.Service == o.Service && i.Address == o.Address &&
+		i.Port == o.Port && i.EffectiveWeight() == o.EffectiveWeight() &&
+		slices.Equal(i.Tags, o.Tags) && maps.Equal(i.Meta, o.Meta)
+}
+
+// Clone returns a deep copy, so that callers may not change a registry's
+// Tags or Meta through a returned Instance.
+func (i Instance) Clone() Instance {
+	i.Tags = slices.Clone(i.Tags)
+	i.Meta = maps.Clone(i.Meta)
+	return i
+}
+
+// CloneInstances returns a deep copy of set (see [Instance.Clone]).
+func CloneInstances(set []Instance) []Instance {
+	out := make([]Instance, len(set))
+	for i, in := range set {
+		out[i] = in.Clone()
+	}
+	return out
+}
+
+// SortInstances sorts instances by ID, the order in which every registry
+// returns them.
+func SortInstances(instances []Instance) {
+	slices.SortFunc(instances, func(a, b Instance) int { return strings.Compare(a.ID, b.ID) })
+}
+
+// EqualSets reports whether two instance sets sorted by ID are equal.
+func EqualSets(a, b []Instance) bool {
+	return slices.EqualFunc(a, b, Instance.Equal)
+}
+
+// Registry is the port to a service registry: Consul, the static list, or the
+// in-process memory registry. Implementations are safe for concurrent use.
+type Registry interface {
+	// Register adds the instance or, when its ID is known, replaces it:
+	// registering twice is not an error.
+	Register(ctx context.Context, instance Instance) error
+	// Deregister removes the instance with the given ID. Removing an
+	// unknown ID is not an error, so that shutdown paths may retry.
+	Deregister(ctx context.Context, id string) error
+	// Instances returns the healthy instances of service sorted by ID; an
+	// unknown service has none, which is not an error.
+	Instances(ctx context.Context, service string) ([]Instance, error)
+	// Watch starts a stream of the complete healthy set of service. The
+	// context bounds only the setup; the Watcher lives until Close.
+	Watch(ctx context.Context, service string) (Watcher, error)
+}
+
+// Watcher is a stream of complete instance sets of one service.
+type Watcher interface {
+	// Next returns the current set on its first call and then blocks until
+	// the set differs from the one it last returned. An error does not end
+	// the stream: the next call retries (after a backoff, where the
+	// registry is remote) and, once it succeeds, returns the current set
+	// even if unchanged, so that the caller knows the stream recovered.
+	// After Close, Next returns ErrClosed.
+	Next(ctx context.Context) ([]Instance, error)
+	// Close ends the stream and releases its resources; it is idempotent.
+	Close() error
+}
+
+// Heartbeater is implemented by registries whose instances stay healthy only
+// while they report in (a TTL check). Announce calls Heartbeat every
+// HeartbeatInterval.
+type Heartbeater interface {
+	// Heartbeat marks the instance healthy for another TTL. It returns an
+	// error wrapping ErrNotFound if the registry no longer knows the ID.
+	Heartbeat(ctx context.Context, id string) error
+	// HeartbeatInterval is how often to call Heartbeat; zero means the
+	// registry needs no heartbeats.
+	HeartbeatInterval() time.Duration
+}
+
+// Clock tells the time. Tests inject a fake one so that TTL expiry, outlier
+// ejection and retry budgets are deterministic.
+type Clock interface {
+	Now() time.Time
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+// SystemClock is the real wall clock, the default everywhere.
+var SystemClock Clock = systemClock{}

@@ -1,0 +1,305 @@
+package discovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-microkit/microkit/breaker"
+)
+
+// Resolver turns a service name into an endpoint without a registry round
+// trip: for each service it resolves, one goroutine follows the registry's
+// Watch and publishes the set as an immutable snapshot, and Pick reads that
+// snapshot through an atomic pointer and lets the service's Balancer choose.
+// When the registry is unreachable the resolver keeps serving the last set
+// it had (and says so in [Resolver.Status] and the stale metric). Concurrent
+// first lookups of a service share one watch. A Resolver is safe for
+// concurrent use; Close stops its goroutines.
+type Resolver struct {
+	reg         Registry
+	clock       Clock
+	newBalancer func() Balancer
+	outlier     outlierConfig
+	metrics     *Metrics
+	logger      *slog.Logger
+	minBackoff  time.Duration
+	maxBackoff  time.Duration
+
+	// services is read by every Pick without a lock; it is replaced
+	// copy-on-write under mu when a new service is first resolved.
+	services atomic.Pointer[serviceIndex]
+
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// ResolverOption configures a Resolver.
+type ResolverOption func(*Resolver) error
+
+// WithBalancer sets the factory of each service's Balancer; nil is invalid.
+// The default is LeastRequest.
+func WithBalancer(newBalancer func() Balancer) ResolverOption {
+	return func(r *Resolver) error {
+		if newBalancer == nil {
+			return fmt.Errorf("%w: nil balancer factory", ErrInvalidOption)
+		}
+		r.newBalancer = newBalancer
+		return nil
+	}
+}
+
+// WithOutlierEjection turns on passive outlier ejection with policy p. It is
+// off by default.
+func WithOutlierEjection(p OutlierPolicy) ResolverOption {
+	return func(r *Resolver) error {
+		p, err := p.withDefaults()
+		if err != nil {
+			return err
+		}
+		// Check the breaker accepts the policy, so that endpoints can
+		// make theirs without an error path.
+		if _, err := breaker.New("check", breaker.WithConsecutiveFailures(p.ConsecutiveFailures),
+			breaker.WithOpenDuration(p.BaseEjectionTime), breaker.WithOpenBackoff(2, p.MaxEjectionTime, 0)); err != nil {
+			return fmt.Errorf("%w: outlier policy: %w", ErrInvalidOption, err)
+		}
+		r.outlier = outlierConfig{OutlierPolicy: p, enabled: true}
+		return nil
+	}
+}
+
+// WithClock sets the clock of ejection times; nil is invalid. The default
+// is SystemClock.
+func WithClock(c Clock) ResolverOption {
+	return func(r *Resolver) error {
+		if c == nil {
+			return fmt.Errorf("%w: nil clock", ErrInvalidOption)
+		}
+		r.clock = c
+		return nil
+	}
+}
+
+// WithMetrics records the resolver's metrics in m (see [NewMetrics]). The
+// default records none.
+func WithMetrics(m *Metrics) ResolverOption {
+	return func(r *Resolver) error {
+		r.metrics = m
+		return nil
+	}
+}
+
+// WithLogger sets the logger of watch errors and ejections; nil is invalid.
+// The default is slog.Default().
+func WithLogger(l *slog.Logger) ResolverOption {
+	return func(r *Resolver) error {
+		if l == nil {
+			return fmt.Errorf("%w: nil logger", ErrInvalidOption)
+		}
+		r.logger = l
+		return nil
+	}
+}
+
+// WithWatchBackoff sets the wait after a failed watch call, doubling from
+// minimum to maximum. Zero values mean 50ms and 2s.
+func WithWatchBackoff(minimum, maximum time.Duration) ResolverOption {
+	return func(r *Resolver) error {
+		if minimum < 0 || maximum < 0 || (maximum > 0 && maximum < minimum) {
+			return fmt.Errorf("%w: watch backoff %v..%v", ErrInvalidOption, minimum, maximum)
+		}
+		if minimum > 0 {
+			r.minBackoff = minimum
+		}
+		if maximum > 0 {
+			r.maxBackoff = maximum
+		}
+		return nil
+	}
+}
+
+// NewResolver returns a resolver over reg.
+func NewResolver(reg Registry, opts ...ResolverOption) (*Resolver, error) {
+	if reg == nil {
+		return nil, fmt.Errorf("discovery: new resolver: %w: nil registry", ErrInvalidOption)
+	}
+	r := &Resolver{
+		reg:         reg,
+		clock:       SystemClock,
+		newBalancer: LeastRequest,
+		logger:      slog.Default(),
+		minBackoff:  50 * time.Millisecond,
+		maxBackoff:  2 * time.Second,
+	}
+	for _, opt := range opts {
+		if err := opt(r); err != nil {
+			return nil, fmt.Errorf("discovery: new resolver: %w", err)
+		}
+	}
+	if r.maxBackoff < r.minBackoff {
+		r.maxBackoff = r.minBackoff
+	}
+	r.services.Store(&serviceIndex{})
+	return r, nil
+}
+
+// Pick returns an endpoint of service chosen by the balancer among the
+// instances not ejected. The caller must call Done on it when the request
+// ends. The first Pick of a service waits (within ctx) for the registry's
+// first answer; later ones read the snapshot and do not allocate. With no
+// healthy instance the error wraps ErrNoInstances.
+func (r *Resolver) Pick(ctx context.Context, service string) (*Endpoint, error) {
+	return r.pick(ctx, service, nil)
+}
+
+func (r *Resolver) pick(ctx context.Context, service string, avoid *Endpoint) (*Endpoint, error) {
+	st := r.services.Load().get(service)
+	if st == nil {
+		var err error
+		if st, err = r.start(service); err != nil {
+			return nil, err
+		}
+	}
+	snap := st.snap.Load()
+	if snap == nil {
+		var err error
+		if snap, err = st.wait(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if !snap.reviewAt.IsZero() && !r.clock.Now().Before(snap.reviewAt) {
+		snap = st.review()
+	}
+	eps := snap.active
+	if len(eps) == 0 {
+		return nil, st.noInstances()
+	}
+	ep := st.balancer.Pick(eps)
+	if avoid != nil && ep == avoid && len(eps) > 1 {
+		// A retry should go elsewhere: ask the balancer again, then fall
+		// back to the neighbour.
+		if ep = st.balancer.Pick(eps); ep == avoid {
+			for i, e := range eps {
+				if e == avoid {
+					ep = eps[(i+1)%len(eps)]
+					break
+				}
+			}
+		}
+	}
+	ep.inflight.Add(1)
+	return ep, nil
+}
+
+// start returns the state of service, starting its watch on first use.
+func (r *Resolver) start(service string) (*serviceState, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, fmt.Errorf("discovery: resolve %q: %w", service, ErrClosed)
+	}
+	old := r.services.Load()
+	if st := old.get(service); st != nil {
+		return st, nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	st := &serviceState{
+		r:         r,
+		cancel:    cancel,
+		name:      service,
+		balancer:  r.newBalancer(),
+		ready:     make(chan struct{}),
+		endpoints: map[string]*Endpoint{},
+	}
+	r.services.Store(old.with(st))
+	r.wg.Add(1)
+	go st.watchLoop(ctx)
+	return st, nil
+}
+
+// ServiceStatus is what the resolver knows about one service.
+type ServiceStatus struct {
+	// Instances is the last set the registry gave, sorted by ID.
+	Instances []Instance
+	// Ejected lists the IDs of instances ejected as outliers now.
+	Ejected []string
+	// Stale is true while the registry is unreachable and Instances is
+	// the last known set.
+	Stale bool
+	// LastError is the last watch error, nil once the watch recovers.
+	LastError error
+}
+
+// Status returns what the resolver knows about service; the zero
+// ServiceStatus if it has not resolved it yet.
+func (r *Resolver) Status(service string) ServiceStatus {
+	st := r.services.Load().get(service)
+	if st == nil {
+		return ServiceStatus{}
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	out := ServiceStatus{Stale: st.stale, LastError: st.lastErr}
+	now := r.clock.Now()
+	if snap := st.snap.Load(); snap != nil {
+		for _, ep := range snap.all {
+			out.Instances = append(out.Instances, ep.instance.Clone())
+			if ep.isEjected(now) {
+				out.Ejected = append(out.Ejected, ep.instance.ID)
+			}
+		}
+	}
+	return out
+}
+
+// Close stops every watch and waits for the goroutines; it is idempotent.
+// Pick then fails with ErrClosed for services not resolved before, and keeps
+// serving the last snapshot for the others.
+func (r *Resolver) Close() error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	for _, st := range r.services.Load().all {
+		st.cancel()
+	}
+	r.mu.Unlock()
+	r.wg.Wait()
+	return nil
+}
+
+var errNotYet = errors.New("discovery: no answer from the registry yet")
+
+// serviceIndex is an immutable map of service names to their state. Most
+// clients resolve one service, so that case skips the map's hashing.
+type serviceIndex struct {
+	all  map[string]*serviceState
+	only *serviceState // the single entry, when there is exactly one
+}
+
+func (x *serviceIndex) get(service string) *serviceState {
+	if x.only != nil && x.only.name == service {
+		return x.only
+	}
+	return x.all[service]
+}
+
+// with returns a copy of x that also holds st.
+func (x *serviceIndex) with(st *serviceState) *serviceIndex {
+	next := &serviceIndex{all: make(map[string]*serviceState, len(x.all)+1)}
+	for k, v := range x.all {
+		next.all[k] = v
+	}
+	next.all[st.name] = st
+	if len(next.all) == 1 {
+		next.only = st
+	}
+	return next
+}

@@ -1,0 +1,210 @@
+package discovery_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/go-microkit/microkit/discovery"
+)
+
+// countingRegistry is a real registry that counts Watch calls.
+type countingRegistry struct {
+	discovery.Registry
+	watches atomic.Int64
+}
+
+func (c *countingRegistry) Watch(ctx context.Context, service string) (discovery.Watcher, error) {
+	c.watches.Add(1)
+	return c.Registry.Watch(ctx, service)
+}
+
+func newResolver(t testing.TB, reg discovery.Registry, opts ...discovery.ResolverOption) *discovery.Resolver {
+	t.Helper()
+	opts = append([]discovery.ResolverOption{discovery.WithLogger(quietLogger)}, opts...)
+	r := must[*discovery.Resolver](t)(discovery.NewResolver(reg, opts...))
+	t.Cleanup(func() { _ = r.Close() })
+	return r
+}
+
+func pickID(t testing.TB, r *discovery.Resolver, service string) string {
+	t.Helper()
+	ep, err := r.Pick(context.Background(), service)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep.Done(nil)
+	return ep.Instance().ID
+}
+
+func TestResolverFollowsTheRegistry(t *testing.T) {
+	ctx := context.Background()
+	reg := memoryWith(t, nil, inst("svc", 0), inst("svc", 1))
+	r := newResolver(t, reg, discovery.WithBalancer(discovery.RoundRobin))
+
+	var got []string
+	for range 4 {
+		got = append(got, pickID(t, r, "svc"))
+	}
+	if want := []string{"svc-a", "svc-b", "svc-a", "svc-b"}; !slices.Equal(got, want) {
+		t.Fatalf("round robin picks %v, want %v", got, want)
+	}
+
+	if err := reg.Register(ctx, inst("svc", 2)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the resolver to see svc-c", func() bool { return len(r.Status("svc").Instances) == 3 })
+	seen := map[string]bool{}
+	for range 3 {
+		seen[pickID(t, r, "svc")] = true
+	}
+	if len(seen) != 3 {
+		t.Fatalf("picks after adding svc-c: %v", seen)
+	}
+
+	for _, id := range []string{"svc-a", "svc-b", "svc-c"} {
+		if err := reg.Deregister(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the resolver to see the empty set", func() bool { return len(r.Status("svc").Instances) == 0 })
+	if _, err := r.Pick(ctx, "svc"); !errors.Is(err, discovery.ErrNoInstances) {
+		t.Fatalf("Pick of an empty service: %v", err)
+	}
+}
+
+func TestResolverKeepsInFlightAcrossUpdates(t *testing.T) {
+	ctx := context.Background()
+	reg := memoryWith(t, nil, inst("svc", 0))
+	r := newResolver(t, reg)
+	ep := must[*discovery.Endpoint](t)(r.Pick(ctx, "svc"))
+	if err := reg.Register(ctx, inst("svc", 1)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "two instances", func() bool { return len(r.Status("svc").Instances) == 2 })
+	// svc-a kept its Endpoint, so its request in flight still counts and
+	// the least-request balancer sends the next requests to svc-b.
+	for range 20 {
+		next := must[*discovery.Endpoint](t)(r.Pick(ctx, "svc"))
+		if next == ep {
+			t.Fatal("least-request picked the instance with a request in flight")
+		}
+		next.Done(nil)
+	}
+	ep.Done(nil)
+}
+
+func TestResolverServesLastKnownSetWhenRegistryFails(t *testing.T) {
+	ctx := context.Background()
+	reg := memoryWith(t, nil, inst("svc", 0))
+	promReg := prometheus.NewRegistry()
+	metrics := must[*discovery.Metrics](t)(discovery.NewMetrics(promReg))
+	r := newResolver(t, reg, discovery.WithMetrics(metrics), discovery.WithWatchBackoff(time.Millisecond, time.Millisecond))
+	if id := pickID(t, r, "svc"); id != "svc-a" {
+		t.Fatalf("picked %s", id)
+	}
+	if got := metricValue(t, promReg, "microkit_discovery_stale", "svc"); got != 0 {
+		t.Fatalf("stale = %v before the failure", got)
+	}
+
+	_ = reg.Close() // the registry is gone: every watch call fails
+	waitFor(t, "the resolver to notice", func() bool { return r.Status("svc").Stale })
+	st := r.Status("svc")
+	if !errors.Is(st.LastError, discovery.ErrClosed) || len(st.Instances) != 1 {
+		t.Fatalf("status %+v", st)
+	}
+	if id := pickID(t, r, "svc"); id != "svc-a" {
+		t.Fatalf("picked %s from the last known set", id)
+	}
+	if got := metricValue(t, promReg, "microkit_discovery_stale", "svc"); got != 1 {
+		t.Fatalf("stale metric = %v, want 1", got)
+	}
+	// A service never resolved before has no last known set.
+	if _, err := r.Pick(ctx, "other"); !errors.Is(err, discovery.ErrNoInstances) || !errors.Is(err, discovery.ErrClosed) {
+		t.Fatalf("Pick of a new service with the registry down: %v", err)
+	}
+}
+
+func TestResolverCoalescesConcurrentFirstLookups(t *testing.T) {
+	reg := &countingRegistry{Registry: memoryWith(t, nil, inst("svc", 0))}
+	r := newResolver(t, reg)
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Go(func() { pickID(t, r, "svc") })
+	}
+	wg.Wait()
+	if n := reg.watches.Load(); n != 1 {
+		t.Fatalf("%d watches for one service, want 1", n)
+	}
+}
+
+func TestResolverClose(t *testing.T) {
+	ctx := context.Background()
+	r := newResolver(t, memoryWith(t, nil, inst("svc", 0)))
+	pickID(t, r, "svc")
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal("second Close:", err)
+	}
+	if _, err := r.Pick(ctx, "new"); !errors.Is(err, discovery.ErrClosed) {
+		t.Fatalf("Pick of a new service after Close: %v", err)
+	}
+	if id := pickID(t, r, "svc"); id != "svc-a" {
+		t.Fatalf("Pick of a known service after Close: %s", id)
+	}
+}
+
+func TestResolverFirstPickHonoursContext(t *testing.T) {
+	reg := memoryWith(t, nil)
+	r := newResolver(t, &blockingRegistry{Registry: reg})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := r.Pick(ctx, "svc"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Pick with a cancelled context: %v", err)
+	}
+}
+
+// blockingRegistry is a registry whose watches never answer, like a
+// registry behind a black-holed network.
+type blockingRegistry struct{ discovery.Registry }
+
+func (blockingRegistry) Watch(context.Context, string) (discovery.Watcher, error) {
+	return blockingWatcher{}, nil
+}
+
+type blockingWatcher struct{}
+
+func (blockingWatcher) Next(ctx context.Context) ([]discovery.Instance, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+func (blockingWatcher) Close() error { return nil }
+
+func TestNewResolverValidatesOptions(t *testing.T) {
+	reg := memoryWith(t, nil)
+	for name, opt := range map[string]discovery.ResolverOption{
+		"nil balancer":        discovery.WithBalancer(nil),
+		"nil clock":           discovery.WithClock(nil),
+		"nil logger":          discovery.WithLogger(nil),
+		"negative backoff":    discovery.WithWatchBackoff(-1, 0),
+		"inverted backoff":    discovery.WithWatchBackoff(2, 1),
+		"negative failures":   discovery.WithOutlierEjection(discovery.OutlierPolicy{ConsecutiveFailures: -1}),
+		"percent above 100":   discovery.WithOutlierEjection(discovery.OutlierPolicy{MaxEjectedPercent: 101}),
+		"max below base time": discovery.WithOutlierEjection(discovery.OutlierPolicy{BaseEjectionTime: 2, MaxEjectionTime: 1}),
+	} {
+		if _, err := discovery.NewResolver(reg, opt); !errors.Is(err, discovery.ErrInvalidOption) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if _, err := discovery.NewResolver(nil); !errors.Is(err, discovery.ErrInvalidOption) {
+		t.Errorf("nil registry: %v", err)
+	}
+}

@@ -1,0 +1,175 @@
+package discovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// snapshot is an immutable view of one service that Pick reads without locks.
+type snapshot struct {
+	all      []*Endpoint // every instance the registry reported, by ID
+	active   []*Endpoint // those not ejected; all when every one is
+	reviewAt time.Time   // earliest end of an ejection; zero when none
+}
+
+// serviceState is the resolver's state for one service: the watch goroutine
+// writes snapshots, Pick reads them.
+type serviceState struct {
+	r        *Resolver
+	name     string
+	cancel   context.CancelFunc // ends the watch goroutine
+	balancer Balancer
+	snap     atomic.Pointer[snapshot]
+	ready    chan struct{} // closed at the first answer, set or error
+
+	mu        sync.Mutex
+	endpoints map[string]*Endpoint // current set by ID
+	ordered   []*Endpoint          // current set sorted by ID
+	lastErr   error
+	stale     bool
+	readyOnce sync.Once
+}
+
+// wait blocks until the first answer of the registry.
+func (s *serviceState) wait(ctx context.Context) (*snapshot, error) {
+	select {
+	case <-ctx.Done():
+		return nil, fmt.Errorf("discovery: resolve %q: %w", s.name, ctx.Err())
+	case <-s.ready:
+	}
+	if snap := s.snap.Load(); snap != nil {
+		return snap, nil
+	}
+	s.mu.Lock()
+	err := s.lastErr
+	s.mu.Unlock()
+	if err == nil {
+		err = errNotYet
+	}
+	return nil, fmt.Errorf("discovery: resolve %q: %w: %w", s.name, ErrNoInstances, err)
+}
+
+func (s *serviceState) noInstances() error {
+	return fmt.Errorf("discovery: resolve %q: %w", s.name, ErrNoInstances)
+}
+
+// watchLoop follows the registry's Watch until ctx ends.
+func (s *serviceState) watchLoop(ctx context.Context) {
+	defer s.r.wg.Done()
+	var w Watcher
+	defer func() {
+		if w != nil {
+			_ = w.Close()
+		}
+	}()
+	backoff := s.r.minBackoff
+	for ctx.Err() == nil {
+		var (
+			set []Instance
+			err error
+		)
+		if w == nil {
+			w, err = s.r.reg.Watch(ctx, s.name)
+		}
+		if err == nil {
+			set, err = w.Next(ctx)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			if errors.Is(err, ErrClosed) && w != nil {
+				_ = w.Close()
+				w = nil
+			}
+			s.failed(err)
+			t := time.NewTimer(backoff)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			backoff = min(backoff*2, s.r.maxBackoff)
+			continue
+		}
+		backoff = s.r.minBackoff
+		s.update(set)
+	}
+}
+
+func (s *serviceState) failed(err error) {
+	s.mu.Lock()
+	s.lastErr = err
+	s.stale = s.snap.Load() != nil
+	stale := s.stale
+	s.mu.Unlock()
+	s.r.metrics.watchError(s.name, stale)
+	s.r.logger.Warn("discovery: watch failed; serving the last known set", "service", s.name,
+		"stale", stale, "err", err)
+	s.readyOnce.Do(func() { close(s.ready) })
+}
+
+// update installs a new complete set from the registry, keeping the
+// in-flight counts and ejection state of instances that stay.
+func (s *serviceState) update(set []Instance) {
+	s.mu.Lock()
+	next := make(map[string]*Endpoint, len(set))
+	ordered := make([]*Endpoint, 0, len(set))
+	for _, in := range set {
+		ep := s.endpoints[in.ID]
+		if ep == nil || !ep.instance.Equal(in) {
+			ep = newEndpoint(s, in)
+		}
+		next[in.ID] = ep
+		ordered = append(ordered, ep)
+	}
+	s.endpoints = next
+	s.ordered = ordered
+	s.lastErr = nil
+	s.stale = false
+	s.publishLocked(s.r.clock.Now())
+	s.mu.Unlock()
+	s.r.metrics.updated(s.name, len(set))
+	s.readyOnce.Do(func() { close(s.ready) })
+}
+
+// review republishes the snapshot once an ejection has ended.
+func (s *serviceState) review() *snapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.r.clock.Now()
+	if snap := s.snap.Load(); snap.reviewAt.IsZero() || now.Before(snap.reviewAt) {
+		return snap // another goroutine got here first
+	}
+	return s.publishLocked(now)
+}
+
+// publishLocked builds and stores a snapshot of the current set at now.
+func (s *serviceState) publishLocked(now time.Time) *snapshot {
+	snap := &snapshot{all: s.ordered, active: s.ordered}
+	var active []*Endpoint
+	for i, ep := range s.ordered {
+		if ep.isEjected(now) {
+			if active == nil {
+				active = append(make([]*Endpoint, 0, len(s.ordered)), s.ordered[:i]...)
+			}
+			if snap.reviewAt.IsZero() || ep.ejectedUntil.Before(snap.reviewAt) {
+				snap.reviewAt = ep.ejectedUntil
+			}
+			continue
+		}
+		if active != nil {
+			active = append(active, ep)
+		}
+	}
+	if len(active) > 0 {
+		snap.active = active
+	}
+	s.snap.Store(snap)
+	return snap
+}

@@ -1,0 +1,199 @@
+package discovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+)
+
+// Transport is an http.RoundTripper that sends each request to an instance
+// of the service named by the URL's host: a request for
+// http://product-service/products/1 goes to whichever instance of
+// "product-service" the resolver's balancer picks. It records each outcome
+// for outlier ejection, and retries a failed idempotent request (or one that
+// never reached the instance) on another instance while the retry budget
+// allows. The request reaches the instance with its URL's host, and so its
+// Host header, set to the instance's "host:port"; give every URL a service
+// name, since any host is resolved as one. Transport is safe for concurrent
+// use.
+type Transport struct {
+	resolver    *Resolver
+	base        http.RoundTripper
+	maxAttempts int
+	budget      *RetryBudget
+	isFailure   func(*http.Response, error) bool
+}
+
+// TransportOption configures a Transport.
+type TransportOption func(*Transport) error
+
+// WithBaseTransport sets the RoundTripper that sends to the chosen instance;
+// nil is invalid. The default is http.DefaultTransport.
+func WithBaseTransport(rt http.RoundTripper) TransportOption {
+	return func(t *Transport) error {
+		if rt == nil {
+			return fmt.Errorf("%w: nil base transport", ErrInvalidOption)
+		}
+		t.base = rt
+		return nil
+	}
+}
+
+// WithMaxAttempts sets how many instances one request may try, the first
+// included; 1 disables retries. Zero means 3.
+func WithMaxAttempts(n int) TransportOption {
+	return func(t *Transport) error {
+		if n < 0 {
+			return fmt.Errorf("%w: negative max attempts %d", ErrInvalidOption, n)
+		}
+		if n > 0 {
+			t.maxAttempts = n
+		}
+		return nil
+	}
+}
+
+// WithRetryBudget sets the budget retries draw from; nil is invalid. The
+// default is a budget of RetryBudgetPolicy's defaults per Transport.
+func WithRetryBudget(b *RetryBudget) TransportOption {
+	return func(t *Transport) error {
+		if b == nil {
+			return fmt.Errorf("%w: nil retry budget", ErrInvalidOption)
+		}
+		t.budget = b
+		return nil
+	}
+}
+
+// WithFailureClassifier sets what counts as a failure of the instance, for
+// outlier ejection and retries; nil is invalid. The default,
+// [DefaultIsFailure], counts transport errors and 5xx responses.
+func WithFailureClassifier(isFailure func(*http.Response, error) bool) TransportOption {
+	return func(t *Transport) error {
+		if isFailure == nil {
+			return fmt.Errorf("%w: nil failure classifier", ErrInvalidOption)
+		}
+		t.isFailure = isFailure
+		return nil
+	}
+}
+
+// DefaultIsFailure counts a transport error (except the caller's own
+// cancellation) or a 5xx status as a failure of the instance.
+func DefaultIsFailure(resp *http.Response, err error) bool {
+	if err != nil {
+		return !errors.Is(err, context.Canceled)
+	}
+	return resp.StatusCode >= 500
+}
+
+// NewTransport returns a Transport that resolves through r.
+func NewTransport(r *Resolver, opts ...TransportOption) (*Transport, error) {
+	if r == nil {
+		return nil, fmt.Errorf("discovery: new transport: %w: nil resolver", ErrInvalidOption)
+	}
+	t := &Transport{resolver: r, base: http.DefaultTransport, maxAttempts: 3, isFailure: DefaultIsFailure}
+	for _, opt := range opts {
+		if err := opt(t); err != nil {
+			return nil, fmt.Errorf("discovery: new transport: %w", err)
+		}
+	}
+	if t.budget == nil {
+		b, err := NewRetryBudget(RetryBudgetPolicy{}, r.clock)
+		if err != nil {
+			return nil, err
+		}
+		t.budget = b
+	}
+	return t, nil
+}
+
+var errInstanceFailed = errors.New("discovery: instance failed the request")
+
+// RoundTrip resolves req.URL's host as a service name and sends req to one
+// of its instances, retrying on another as described on Transport.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	service := req.URL.Hostname()
+	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
+	idempotent := replayable && isIdempotent(req)
+	t.budget.Deposit()
+	var prev *Endpoint
+	for attempt := 1; ; attempt++ {
+		ep, err := t.resolver.pick(ctx, service, prev)
+		if err != nil {
+			closeBody(req)
+			return nil, fmt.Errorf("discovery: %s %s: %w", req.Method, req.URL.Redacted(), err)
+		}
+		out, err := t.outgoing(req, ep, attempt)
+		if err != nil {
+			ep.Done(nil)
+			return nil, err
+		}
+		resp, err := t.base.RoundTrip(out)
+		failed := t.isFailure(resp, err)
+		if failed {
+			ep.Done(errInstanceFailed)
+		} else {
+			ep.Done(nil)
+		}
+		if !failed {
+			return resp, err
+		}
+		retryable := idempotent || (replayable && neverSent(err))
+		if attempt >= t.maxAttempts || !retryable || ctx.Err() != nil || !t.budget.TryWithdraw() {
+			if err != nil {
+				return nil, fmt.Errorf("discovery: %s %s via %s: %w", req.Method, req.URL.Redacted(), ep.addr, err)
+			}
+			return resp, nil
+		}
+		if resp != nil {
+			// Drain a little so the connection can be reused.
+			_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
+			_ = resp.Body.Close()
+		}
+		t.resolver.metrics.retried(service)
+		prev = ep
+	}
+}
+
+// outgoing returns the request for one attempt, addressed to ep.
+func (t *Transport) outgoing(req *http.Request, ep *Endpoint, attempt int) (*http.Request, error) {
+	out := req.Clone(req.Context())
+	out.URL.Host = ep.addr
+	out.Host = ""
+	if attempt > 1 && req.GetBody != nil {
+		body, err := req.GetBody()
+		if err != nil {
+			return nil, fmt.Errorf("discovery: %s %s: replay body: %w", req.Method, req.URL.Redacted(), err)
+		}
+		out.Body = body
+	}
+	return out, nil
+}
+
+// isIdempotent reports whether repeating req is safe: an idempotent method
+// or an explicit idempotency key.
+func isIdempotent(req *http.Request) bool {
+	switch req.Method {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return req.Header.Get("Idempotency-Key") != "" || req.Header.Get("X-Idempotency-Key") != ""
+}
+
+// neverSent reports whether err shows the request never reached the
+// instance (the dial failed), which makes even a POST safe to retry.
+func neverSent(err error) bool {
+	var opErr *net.OpError
+	return errors.As(err, &opErr) && opErr.Op == "dial"
+}
+
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		_ = req.Body.Close()
+	}
+}
