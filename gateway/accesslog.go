@@ -1,0 +1,45 @@
+package gateway
+
+import (
+	"log/slog"
+	"net/http"
+)
+
+// AccessLog logs one structured line per request through logger at level
+// Info: method, path, route, status, bytes, duration, client address and
+// request id. A nil logger means slog.Default. clock times the request;
+// nil means SystemClock.
+func AccessLog(logger *slog.Logger, clock Clock) Middleware {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	if clock == nil {
+		clock = SystemClock
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !logger.Enabled(r.Context(), slog.LevelInfo) {
+				next.ServeHTTP(w, r)
+				return
+			}
+			start := clock.Now()
+			rw := &responseWriter{ResponseWriter: w}
+			tracked, route := TrackRoute(r)
+			next.ServeHTTP(rw, tracked)
+			status := rw.status
+			if !rw.wroteHeader {
+				status = http.StatusOK
+			}
+			logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
+				slog.String("method", r.Method),
+				slog.String("path", r.URL.Path),
+				slog.String("route", route()),
+				slog.Int("status", status),
+				slog.Int64("bytes", rw.bytes),
+				slog.Duration("duration", clock.Now().Sub(start)),
+				slog.String("client", r.RemoteAddr),
+				slog.String("request_id", RequestIDFrom(r.Context())),
+			)
+		})
+	}
+}

@@ -1,0 +1,41 @@
+package gateway
+
+import (
+	"fmt"
+	"testing"
+)
+
+func BenchmarkCleanPath(b *testing.B) {
+	for _, p := range []string{"/api/orders/42/items", "//api/./products/../orders/%34%32"} {
+		b.Run(p, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := CleanPath(p); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkMatch routes among 30 routes of the seed's shape.
+func BenchmarkMatch(b *testing.B) {
+	tg, _ := StaticTarget("http://127.0.0.1:1")
+	var routes []Route
+	for i := range 10 {
+		routes = append(routes,
+			Route{Path: fmt.Sprintf("/api/svc%d/**", i), Target: tg},
+			Route{Path: fmt.Sprintf("/api/svc%d/{id}", i), Target: tg, Methods: []string{"GET"}},
+			Route{Path: fmt.Sprintf("/api/svc%d/{id}/items/{item}", i), Target: tg})
+	}
+	g, err := New(routes)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, status := g.match("GET", "/api/svc7/42/items/9"); status != 200 {
+			b.Fatal(status)
+		}
+	}
+}

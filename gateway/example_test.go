@@ -1,0 +1,86 @@
+package gateway_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"time"
+
+	"github.com/go-microkit/microkit/gateway"
+)
+
+// The seed's gateway: three services behind one front door, with paths
+// cleaned before routing.
+func Example() {
+	service := func(name string) *httptest.Server {
+		return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "%s saw %s", name, r.URL.Path)
+		}))
+	}
+	users, orders, products := service("users"), service("orders"), service("products")
+	defer users.Close()
+	defer orders.Close()
+	defer products.Close()
+
+	route := func(path, upstream string) gateway.Route {
+		target, err := gateway.StaticTarget(upstream)
+		if err != nil {
+			panic(err)
+		}
+		return gateway.Route{Path: path, Target: target, StripPrefix: "/api", Timeout: 5 * time.Second}
+	}
+	g, err := gateway.New([]gateway.Route{
+		route("/api/users/**", users.URL),
+		route("/api/orders/**", orders.URL),
+		route("/api/products/**", products.URL),
+	}, gateway.WithMiddleware(gateway.RequestID(), gateway.Recover(nil)))
+	if err != nil {
+		panic(err)
+	}
+	front := httptest.NewServer(g)
+	defer front.Close()
+
+	for _, path := range []string{"/api/users/7", "/api/products/../orders/1", "/api/nope"} {
+		req, _ := http.NewRequest("GET", front.URL+path, nil)
+		req.Header.Set("X-Request-Id", "req-1")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			panic(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		fmt.Printf("%s -> %d %s\n", path, resp.StatusCode, body)
+	}
+	// Output:
+	// /api/users/7 -> 200 users saw /users/7
+	// /api/products/../orders/1 -> 200 orders saw /orders/1
+	// /api/nope -> 404 {"error":{"status":404,"code":"not_found","message":"no route for this path","request_id":"req-1"}}
+}
+
+// OrderDetailsComposer from the seed: the order and the user are required,
+// the products are optional; when the product service is too slow the view
+// is still served, marked partial.
+func ExampleCompose() {
+	order := func(ctx context.Context) (any, error) { return map[string]any{"id": "o1", "user": "u1"}, nil }
+	user := func(ctx context.Context) (any, error) { return map[string]any{"id": "u1", "name": "Ada"}, nil }
+	slowProducts := func(ctx context.Context) (any, error) {
+		<-ctx.Done() // the product service does not answer in time
+		return nil, ctx.Err()
+	}
+	c, err := gateway.Compose(context.Background(), 2*time.Second,
+		gateway.Part{Name: "order", Required: true, Fetch: order},
+		gateway.Part{Name: "user", Required: true, Fetch: user},
+		gateway.Part{Name: "products", Timeout: 10 * time.Millisecond, Fetch: slowProducts},
+	)
+	if err != nil {
+		panic(err)
+	}
+	enc := json.NewEncoder(os.Stdout)
+	_ = enc.Encode(c)
+	// Output:
+	// {"data":{"order":{"id":"o1","user":"u1"},"user":{"id":"u1","name":"Ada"}},"partial":true,"failed":[{"part":"products","reason":"timeout"}]}
+}

@@ -1,0 +1,388 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"slices"
+	"strings"
+	"time"
+)
+
+// DefaultSubjectHeader is the request header in which the gateway passes the
+// verified subject (user id) to upstreams. The gateway deletes it, and every
+// header given to WithStripHeaders, from each client request before routing,
+// so that a client can never forge it.
+const DefaultSubjectHeader = "X-Auth-Subject"
+
+// Gateway routes requests to upstreams through per-route middleware and a
+// reverse proxy. It is an http.Handler: serve it with NewServer or mount it
+// in an existing server. Build it with New; it is safe for concurrent use.
+type Gateway struct {
+	routes  []*compiledRoute
+	handler http.Handler
+	cfg     config
+}
+
+type config struct {
+	middleware []Middleware
+	transport  http.RoundTripper
+	logger     *slog.Logger
+	clientIP   ClientIP
+	strip      []string
+	clock      Clock
+	flush      time.Duration
+}
+
+// Option configures New.
+type Option func(*config) error
+
+// WithMiddleware wraps the whole gateway, routing included, in m, outermost
+// first: the place for RequestID, AccessLog, Recover, HeaderLimit, CORS and
+// tracing. Route-specific middleware (auth, rate limits) goes in
+// Route.Middleware.
+func WithMiddleware(m ...Middleware) Option {
+	return func(c *config) error {
+		for i, mw := range m {
+			if mw == nil {
+				return fmt.Errorf("%w: middleware %d is nil", ErrInvalidOption, i)
+			}
+		}
+		c.middleware = append(c.middleware, m...)
+		return nil
+	}
+}
+
+// WithTransport sets the transport to upstreams; the default is
+// NewTransport(). Wrap that one rather than http.DefaultTransport, which
+// keeps only 2 idle connections per upstream.
+func WithTransport(rt http.RoundTripper) Option {
+	return func(c *config) error {
+		if rt == nil {
+			return fmt.Errorf("%w: nil transport", ErrInvalidOption)
+		}
+		c.transport = rt
+		return nil
+	}
+}
+
+// WithLogger sets the logger for proxy errors; the default is slog.Default.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return fmt.Errorf("%w: nil logger", ErrInvalidOption)
+		}
+		c.logger = l
+		return nil
+	}
+}
+
+// WithTrustedProxies names the proxies in front of the gateway (CIDR
+// prefixes or addresses) whose X-Forwarded-For and Forwarded headers are
+// kept and extended; from any other peer they are replaced. The default
+// trusts no proxy.
+func WithTrustedProxies(proxies ...string) Option {
+	return func(c *config) error {
+		ip, err := NewClientIP(proxies...)
+		if err != nil {
+			return err
+		}
+		c.clientIP = ip
+		return nil
+	}
+}
+
+// WithStripHeaders adds request headers that are deleted from every client
+// request before routing, such as headers by which upstreams trust
+// identity. DefaultSubjectHeader is always stripped.
+func WithStripHeaders(names ...string) Option {
+	return func(c *config) error {
+		for _, n := range names {
+			if n == "" {
+				return fmt.Errorf("%w: empty header name", ErrInvalidOption)
+			}
+			c.strip = append(c.strip, http.CanonicalHeaderKey(n))
+		}
+		return nil
+	}
+}
+
+// WithClock sets the clock of the default retry budgets and of the
+// Retry-After of an open breaker (give the breakers the same clock); the
+// default is SystemClock.
+func WithClock(clock Clock) Option {
+	return func(c *config) error {
+		if clock == nil {
+			return fmt.Errorf("%w: nil clock", ErrInvalidOption)
+		}
+		c.clock = clock
+		return nil
+	}
+}
+
+// WithFlushInterval sets how often streamed response bodies are flushed to
+// the client (httputil.ReverseProxy.FlushInterval); zero flushes only
+// streaming responses (unknown length, text/event-stream) and does so at
+// once, a negative value flushes after every write.
+func WithFlushInterval(d time.Duration) Option {
+	return func(c *config) error {
+		c.flush = d
+		return nil
+	}
+}
+
+// NewTransport returns the gateway's default transport to upstreams: a
+// clone of http.DefaultTransport that keeps up to 256 idle connections per
+// upstream (instead of 2), so that a busy route does not open and close a
+// connection per request.
+func NewTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 1024
+	t.MaxIdleConnsPerHost = 256
+	t.ResponseHeaderTimeout = 0
+	return t
+}
+
+// New builds a gateway from routes. It validates every route; the error is
+// a *RouteError (wrapping ErrInvalidOption) naming the route and field, or
+// wraps ErrInvalidOption for a bad option.
+func New(routes []Route, opts ...Option) (*Gateway, error) {
+	cfg := config{logger: slog.Default(), clock: SystemClock, strip: []string{DefaultSubjectHeader}}
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.transport == nil {
+		cfg.transport = NewTransport()
+	}
+	g := &Gateway{cfg: cfg}
+	for i, rt := range routes {
+		c, err := compileRoute(i, rt)
+		if err != nil {
+			return nil, err
+		}
+		for _, prev := range g.routes {
+			if prev.pattern.raw == c.pattern.raw && methodsOverlap(prev.methods, c.methods) {
+				return nil, &RouteError{Route: c.Name, Field: "Path", Err: fmt.Errorf("%w: same path and methods as route %s", ErrInvalidOption, prev.Name)}
+			}
+		}
+		if err := g.buildHandler(c); err != nil {
+			return nil, err
+		}
+		g.routes = append(g.routes, c)
+	}
+	g.handler = Chain(cfg.middleware...)(http.HandlerFunc(g.serveRoute))
+	return g, nil
+}
+
+// methodsOverlap reports whether two method lists (nil: all) share one.
+func methodsOverlap(a, b []string) bool {
+	if a == nil || b == nil {
+		return true
+	}
+	for _, m := range a {
+		if slices.Contains(b, m) {
+			return true
+		}
+	}
+	return false
+}
+
+func (g *Gateway) buildHandler(c *compiledRoute) error {
+	budget := c.Retry.Budget
+	if budget == nil && c.Retry.Attempts > 0 {
+		var err error
+		if budget, err = NewRetryBudget(0.2, 10, g.cfg.clock); err != nil {
+			return err
+		}
+	}
+	rp := &httputil.ReverseProxy{
+		Rewrite:       g.rewrite,
+		Transport:     &routeTransport{route: c, base: g.cfg.transport, budget: budget, wait: sleepCtx},
+		FlushInterval: g.cfg.flush,
+		ErrorLog:      slog.NewLogLogger(g.cfg.logger.Handler(), slog.LevelWarn),
+		ErrorHandler:  g.proxyError,
+		BufferPool:    sharedBufferPool,
+	}
+	var h http.Handler = rp
+	if c.Timeout > 0 {
+		h = withTimeout(c.Timeout, rp)
+	}
+	c.handler = Chain(c.Middleware...)(h)
+	return nil
+}
+
+func withTimeout(d time.Duration, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), d)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// ServeHTTP routes r.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g.handler.ServeHTTP(w, r)
+}
+
+// Routes returns the names of the routes in declaration order.
+func (g *Gateway) Routes() []string {
+	names := make([]string, len(g.routes))
+	for i, r := range g.routes {
+		names[i] = r.Name
+	}
+	return names
+}
+
+func (g *Gateway) serveRoute(w http.ResponseWriter, r *http.Request) {
+	for _, h := range g.cfg.strip {
+		delete(r.Header, h)
+	}
+	clean, err := CleanPath(r.URL.EscapedPath())
+	if err != nil {
+		WriteError(w, r, http.StatusBadRequest, CodeBadRequest, "malformed request path")
+		return
+	}
+	rt, params, status := g.match(r.Method, clean)
+	switch status {
+	case http.StatusNotFound:
+		WriteError(w, r, status, CodeNotFound, "no route for this path")
+		return
+	case http.StatusMethodNotAllowed:
+		w.Header().Set("Allow", rt.allow)
+		WriteError(w, r, status, CodeMethodNotAllowed, "method not allowed on this route")
+		return
+	}
+	recordRoute(r.Context(), rt.Name)
+	// Like http.ServeMux, tell the middleware outside routing (tracing
+	// names its spans after it) which pattern matched.
+	r.Pattern = rt.pattern.raw
+	m := &match{route: rt.Name, params: params, upstream: rt.upstreamPath(clean, params)}
+	rt.handler.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), matchKey, m)))
+}
+
+// match finds the most specific route whose pattern matches path, and among
+// routes with that same pattern the first that allows method. It never
+// falls back to a less specific pattern because of the method: a POST to a
+// protected GET-only route must not reach a public catch-all.
+func (g *Gateway) match(method, path string) (*compiledRoute, Params, int) {
+	var best *compiledRoute
+	for _, rt := range g.routes {
+		// Find the winner without capturing, then capture once.
+		if !rt.pattern.matches(path) {
+			continue
+		}
+		if best == nil || rt.pattern.moreSpecific(best.pattern) {
+			best = rt
+		}
+	}
+	if best == nil {
+		return nil, nil, http.StatusNotFound
+	}
+	if !best.allows(method) {
+		found := false
+		for _, rt := range g.routes {
+			if rt.pattern.raw == best.pattern.raw && rt.allows(method) {
+				best, found = rt, true
+				break
+			}
+		}
+		if !found {
+			return best, nil, http.StatusMethodNotAllowed
+		}
+	}
+	params, _ := best.pattern.Match(path, make(Params, 0, best.pattern.captures))
+	return best, params, http.StatusOK
+}
+
+// rewrite prepares the outbound request: the route's path, X-Forwarded-*
+// and Forwarded. The scheme and host are set per attempt by routeTransport.
+func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
+	m, _ := pr.In.Context().Value(matchKey).(*match)
+	if m != nil {
+		pr.Out.URL.Path = m.upstream
+		pr.Out.URL.RawPath = ""
+	}
+	trusted := g.cfg.clientIP.Trusted(pr.In)
+	if trusted {
+		pr.Out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
+	}
+	pr.SetXForwarded()
+	if trusted {
+		if h := pr.In.Header.Get("X-Forwarded-Host"); h != "" {
+			pr.Out.Header.Set("X-Forwarded-Host", h)
+		}
+		if p := pr.In.Header.Get("X-Forwarded-Proto"); p != "" {
+			pr.Out.Header.Set("X-Forwarded-Proto", p)
+		}
+	}
+	fwd := forwardedElement(pr.In)
+	if trusted {
+		if prev := pr.In.Header.Values("Forwarded"); len(prev) > 0 {
+			pr.Out.Header["Forwarded"] = append(append([]string(nil), prev...), fwd)
+			return
+		}
+	}
+	pr.Out.Header.Set("Forwarded", fwd)
+}
+
+// forwardedElement is the RFC 7239 element this hop adds, built in one
+// allocation.
+func forwardedElement(r *http.Request) string {
+	var ipBuf [64]byte
+	ip := []byte("unknown")
+	v6 := false
+	if a := Peer(r); a.IsValid() {
+		ip = a.AppendTo(ipBuf[:0])
+		v6 = a.Is6()
+	}
+	host := r.Host
+	if !validForwardedHost(host) {
+		host = ""
+	}
+	quoteHost := host != "" && (host[0] == '[' || strings.IndexByte(host, ':') >= 0)
+	var b strings.Builder
+	b.Grow(len("for=\"[]\";host=\"\";proto=https") + len(ip) + len(host))
+	b.WriteString("for=")
+	if v6 {
+		b.WriteString(`"[`)
+		b.Write(ip)
+		b.WriteString(`]"`)
+	} else {
+		b.Write(ip)
+	}
+	if host != "" {
+		b.WriteString(";host=")
+		if quoteHost {
+			b.WriteByte('"')
+			b.WriteString(host)
+			b.WriteByte('"')
+		} else {
+			b.WriteString(host)
+		}
+	}
+	if r.TLS != nil {
+		b.WriteString(";proto=https")
+	} else {
+		b.WriteString(";proto=http")
+	}
+	return b.String()
+}
+
+// validForwardedHost accepts the characters of a host[:port], so that a
+// client's Host header cannot inject parameters into Forwarded.
+func validForwardedHost(h string) bool {
+	if h == "" {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c == ':' || c == '[' || c == ']') {
+			return false
+		}
+	}
+	return true
+}

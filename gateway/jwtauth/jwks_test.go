@@ -1,0 +1,216 @@
+package jwtauth_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/go-microkit/microkit/gateway/jwtauth"
+	"github.com/go-microkit/microkit/internal/testclock"
+)
+
+// idp is a real JWKS endpoint whose key set the test can rotate.
+type idp struct {
+	mu     sync.Mutex
+	doc    []byte
+	status int
+	srv    *httptest.Server
+}
+
+func newIDP(t *testing.T, keys ...jwtauth.Key) *idp {
+	p := &idp{doc: jwkJSON(keys...), status: 200}
+	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		w.WriteHeader(p.status)
+		_, _ = w.Write(p.doc)
+	}))
+	t.Cleanup(p.srv.Close)
+	return p
+}
+
+func (p *idp) set(status int, keys ...jwtauth.Key) {
+	p.mu.Lock()
+	p.status, p.doc = status, jwkJSON(keys...)
+	p.mu.Unlock()
+}
+
+func TestJWKSRotationAndRefreshLimit(t *testing.T) {
+	testKeys(t)
+	ec2, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	k1 := jwtauth.Key{ID: "k1", Algorithm: jwtauth.RS256, Key: &rsaKey.PublicKey}
+	k2 := jwtauth.Key{ID: "k2", Algorithm: jwtauth.ES256, Key: &ec2.PublicKey}
+	p := newIDP(t, k1)
+	clock := testclock.At(now)
+	jwks, err := jwtauth.NewJWKS(p.srv.URL, jwtauth.WithJWKSClock(clock), jwtauth.WithMinRefreshInterval(time.Minute),
+		jwtauth.WithJWKSLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newAuth(t, jwks, jwtauth.WithClock(clock))
+	ctx := context.Background()
+	verify := func(tok string) error { _, err := a.Verify(ctx, tok); return err }
+
+	if err := verify(sign(t, jwt.SigningMethodRS256, "k1", rsaKey, claims(nil))); err != nil {
+		t.Fatal(err)
+	}
+	if err := verify(sign(t, jwt.SigningMethodRS256, "k1", rsaKey, claims(nil))); err != nil || jwks.Fetches() != 1 {
+		t.Fatalf("second token: %v, %d fetches (want the cached set)", err, jwks.Fetches())
+	}
+	// A flood of made-up kids within the refresh interval: no fetch.
+	for range 20 {
+		if err := verify(sign(t, jwt.SigningMethodES256, "made-up", ecKey, claims(nil))); !errors.Is(err, jwtauth.ErrInvalidToken) {
+			t.Fatalf("unknown kid: %v", err)
+		}
+	}
+	if jwks.Fetches() != 1 {
+		t.Fatalf("%d fetches during the refresh interval, want 1", jwks.Fetches())
+	}
+	// The provider rotates to k2; after the interval an unknown kid
+	// triggers one refetch that finds it.
+	p.set(200, k1, k2)
+	clock.Advance(time.Minute)
+	if err := verify(sign(t, jwt.SigningMethodES256, "k2", ec2, claims(nil))); err != nil || jwks.Fetches() != 2 {
+		t.Fatalf("rotated key: %v after %d fetches", err, jwks.Fetches())
+	}
+	// The provider fails: the cached keys keep working once stale.
+	p.set(500)
+	clock.Advance(2 * time.Hour)
+	fresh := claims(func(c jwt.MapClaims) { c["exp"] = clock.Now().Add(time.Hour).Unix() })
+	if err := verify(sign(t, jwt.SigningMethodRS256, "k1", rsaKey, fresh)); err != nil {
+		t.Fatalf("stale set not used while the provider is down: %v", err)
+	}
+	if _, err := jwks.Key(ctx, "k9"); !errors.Is(err, jwtauth.ErrUnknownKey) && !errors.Is(err, jwtauth.ErrJWKSFetch) {
+		t.Fatalf("unknown kid while the provider is down: %v", err)
+	}
+}
+
+func TestJWKSFetchErrors(t *testing.T) {
+	p := newIDP(t)
+	p.set(404)
+	j, err := jwtauth.NewJWKS(p.srv.URL, jwtauth.WithJWKSLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.Key(context.Background(), "x"); !errors.Is(err, jwtauth.ErrJWKSFetch) {
+		t.Fatalf("404: %v", err)
+	}
+	for _, bad := range []jwtauth.JWKSOption{jwtauth.WithHTTPClient(nil), jwtauth.WithMinRefreshInterval(-1), jwtauth.WithMaxAge(0), jwtauth.WithJWKSClock(nil), jwtauth.WithJWKSLogger(nil)} {
+		if _, err := jwtauth.NewJWKS("https://idp.example/jwks", bad); !errors.Is(err, jwtauth.ErrInvalidOption) {
+			t.Errorf("option error %v", err)
+		}
+	}
+	if _, err := jwtauth.NewJWKS("file:///etc/passwd"); !errors.Is(err, jwtauth.ErrInvalidOption) {
+		t.Error("file URL accepted")
+	}
+}
+
+func TestParseJWKS(t *testing.T) {
+	keys, err := jwtauth.ParseJWKS(jwkJSON(allKeys(t)[1:]...))
+	if err != nil || len(keys) != 3 {
+		t.Fatalf("ParseJWKS = %d keys, %v", len(keys), err)
+	}
+	for i, want := range []string{jwtauth.RS256, jwtauth.ES256, jwtauth.EdDSA} {
+		if keys[i].Algorithm != want {
+			t.Errorf("key %d algorithm %s, want %s", i, keys[i].Algorithm, want)
+		}
+	}
+	tests := []struct {
+		name  string
+		doc   string
+		n     int
+		isErr bool
+	}{
+		{"not JSON", `{`, 0, true},
+		{"oct skipped", `{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}`, 0, false},
+		{"encryption key skipped", `{"keys":[{"kty":"OKP","crv":"Ed25519","use":"enc","x":"AAAA"}]}`, 0, false},
+		{"P-384 skipped", `{"keys":[{"kty":"EC","crv":"P-384","x":"AA","y":"AA"}]}`, 0, false},
+		{"alg mismatch", `{"keys":[{"kty":"RSA","alg":"HS256","n":"AQAB","e":"AQAB"}]}`, 0, true},
+		{"EC point off the curve", `{"keys":[{"kty":"EC","crv":"P-256","x":"` + b64(make([]byte, 32)) + `","y":"` + b64(make([]byte, 32)) + `"}]}`, 0, true},
+		{"small RSA", `{"keys":[{"kty":"RSA","n":"AQAB","e":"AQAB"}]}`, 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			keys, err := jwtauth.ParseJWKS([]byte(tt.doc))
+			if len(keys) != tt.n || (err != nil) != tt.isErr {
+				t.Fatalf("ParseJWKS = %d keys, %v", len(keys), err)
+			}
+		})
+	}
+}
+
+// FuzzParseJWKS: any input either fails or yields only keys that pass
+// Validate.
+func FuzzParseJWKS(f *testing.F) {
+	testKeys(f)
+	f.Add(jwkJSON(allKeys(f)[1:]...))
+	f.Add([]byte(`{"keys":[{"kty":"RSA","n":"AQAB","e":"AQAB"}]}`))
+	f.Add([]byte(`{"keys":[{"kty":"EC","crv":"P-256","x":"AA","y":"AA"}]}`))
+	f.Add([]byte(`{"keys":[{"kty":"OKP","crv":"Ed25519","x":"` + b64(make([]byte, 32)) + `"}]}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		keys, _ := jwtauth.ParseJWKS(data)
+		for _, k := range keys {
+			if err := k.Validate(); err != nil {
+				t.Fatalf("ParseJWKS returned an invalid key: %v", err)
+			}
+		}
+	})
+}
+
+func ExampleNewJWKS() {
+	// Keys come from the identity provider; a token naming a kid the cache
+	// does not know triggers one refetch at most once a minute.
+	jwks, err := jwtauth.NewJWKS("https://idp.example/.well-known/jwks.json", jwtauth.WithMinRefreshInterval(time.Minute))
+	if err != nil {
+		panic(err)
+	}
+	auth, err := jwtauth.New(jwks, jwtauth.WithIssuer("https://idp.example"), jwtauth.WithAudience("shop"),
+		jwtauth.WithLeeway(30*time.Second), jwtauth.WithAlgorithms(jwtauth.RS256, jwtauth.ES256))
+	if err != nil {
+		panic(err)
+	}
+	_ = auth.Middleware() // goes into gateway.Route.Middleware
+}
+
+func ExampleAuthenticator_Middleware() {
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	keys, _ := jwtauth.StaticKeys(jwtauth.Key{ID: "v1", Algorithm: jwtauth.HS256, Key: secret})
+	auth, _ := jwtauth.New(keys, jwtauth.WithIssuer("shop-auth"))
+	upstream := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "hello "+r.Header.Get("X-Auth-Subject"))
+	})
+	srv := httptest.NewServer(auth.Middleware()(upstream))
+	defer srv.Close()
+
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "ada", "iss": "shop-auth", "exp": time.Now().Add(time.Hour).Unix()})
+	tok.Header["kid"] = "v1"
+	signed, _ := tok.SignedString(secret)
+	for _, authz := range []string{"Bearer " + signed, ""} {
+		req, _ := http.NewRequest("GET", srv.URL, nil)
+		req.Header.Set("X-Auth-Subject", "admin") // forged: always removed
+		if authz != "" {
+			req.Header.Set("Authorization", authz)
+		}
+		resp, _ := http.DefaultClient.Do(req)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		fmt.Println(resp.StatusCode, strings.TrimSpace(string(body)))
+	}
+	// Output:
+	// 200 hello ada
+	// 401 {"error":{"status":401,"code":"unauthorized","message":"bearer token required"}}
+}

@@ -1,0 +1,85 @@
+package gateway_test
+
+import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/go-microkit/microkit/gateway"
+)
+
+func TestClientIP(t *testing.T) {
+	ip, err := gateway.NewClientIP("10.0.0.0/8", "192.0.2.7", "2001:db8::/32")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		remote  string
+		xff     []string
+		want    string
+		trusted bool
+	}{
+		{"198.51.100.1:1", []string{"203.0.113.1"}, "198.51.100.1", false},
+		{"10.1.2.3:1", nil, "10.1.2.3", true},
+		{"10.1.2.3:1", []string{"203.0.113.1"}, "203.0.113.1", true},
+		{"10.1.2.3:1", []string{"203.0.113.1, 192.0.2.7"}, "203.0.113.1", true},
+		{"10.1.2.3:1", []string{"198.51.100.9", "203.0.113.1, 10.0.0.1"}, "203.0.113.1", true},
+		{"10.1.2.3:1", []string{"10.0.0.5, 10.0.0.1"}, "10.0.0.5", true},
+		{"10.1.2.3:1", []string{"203.0.113.1, garbage"}, "10.1.2.3", true},
+		{"[2001:db8::5]:1", []string{"2001:db9::1"}, "2001:db9::1", true},
+		{"[::ffff:10.0.0.1]:1", []string{"203.0.113.1"}, "203.0.113.1", true},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = tt.remote
+		r.Header["X-Forwarded-For"] = tt.xff
+		if got := ip.Addr(r).String(); got != tt.want || ip.Trusted(r) != tt.trusted {
+			t.Errorf("%s %v: %s (trusted %v), want %s (%v)", tt.remote, tt.xff, got, ip.Trusted(r), tt.want, tt.trusted)
+		}
+	}
+	if _, err := gateway.NewClientIP("10.0.0.0/33"); !errors.Is(err, gateway.ErrInvalidOption) {
+		t.Fatalf("bad prefix: %v", err)
+	}
+}
+
+// TestRouteContext: route middleware sees the route's name and the
+// captured parameters.
+func TestRouteContext(t *testing.T) {
+	up := echoUpstream(t, "up")
+	var route string
+	var params gateway.Params
+	peek := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			route, params = gateway.RouteFrom(r.Context()), gateway.ParamsFrom(r.Context())
+			next.ServeHTTP(w, r)
+		})
+	}
+	gw := mustGateway(t, []gateway.Route{{Name: "item", Path: "/orders/{id}/items/**", Target: mustTarget(t, up.URL),
+		Middleware: []gateway.Middleware{peek}}}, gateway.WithFlushInterval(-1))
+	if status, _, _ := do(t, "GET", gw.URL+"/orders/42/items/a/b", nil, nil); status != 200 {
+		t.Fatalf("status %d", status)
+	}
+	if route != "item" || params.Get("id") != "42" || params.Get("**") != "a/b" || params.Get("nope") != "" {
+		t.Fatalf("route %q params %v", route, params)
+	}
+}
+
+func TestRetryBackoff(t *testing.T) {
+	up, calls := flaky(t, 1)
+	gw := mustGateway(t, []gateway.Route{
+		{Path: "/x", Target: mustTarget(t, up.URL), Retry: gateway.RetryPolicy{Attempts: 1, Backoff: time.Millisecond}},
+		// A backoff longer than the route's timeout: the wait is cut short
+		// and the answer is 504.
+		{Path: "/y", Target: mustTarget(t, up.URL), Timeout: 20 * time.Millisecond, Retry: gateway.RetryPolicy{Attempts: 1, Backoff: time.Hour}},
+	})
+	if status, _, _ := do(t, "GET", gw.URL+"/x", nil, nil); status != 200 || calls.Load() != 2 {
+		t.Fatalf("after a backoff: %d with %d calls", status, calls.Load())
+	}
+	calls.Store(0)
+	status, _, body := do(t, "GET", gw.URL+"/y", nil, nil)
+	if status != http.StatusGatewayTimeout || decodeError(t, body).Code != gateway.CodeUpstreamTimeout || calls.Load() != 1 {
+		t.Fatalf("backoff past the timeout: %d (%s) with %d calls", status, body, calls.Load())
+	}
+}

@@ -1,0 +1,86 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/go-microkit/microkit/breaker"
+)
+
+// proxyError answers a failed proxy attempt with a JSON error the client can
+// read: 413 for a body over the limit, 503 when no upstream could be tried
+// (no instance, breaker open), 504 on a timeout, 502 otherwise. The cause
+// is logged, never sent to the client.
+func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	status, code, msg := classify(err)
+	if r.Context().Err() == context.Canceled && !errors.Is(err, context.DeadlineExceeded) {
+		// The client went away; nobody reads the answer.
+		g.cfg.logger.LogAttrs(r.Context(), slog.LevelDebug, "gateway: client canceled",
+			slog.String("route", RouteFrom(r.Context())), slog.String("error", err.Error()))
+		status = 499
+	}
+	if status >= 500 {
+		g.cfg.logger.LogAttrs(r.Context(), slog.LevelWarn, "gateway: upstream error",
+			slog.String("route", RouteFrom(r.Context())), slog.Int("status", status),
+			slog.String("error", err.Error()), slog.String("request_id", RequestIDFrom(r.Context())))
+	}
+	if status == http.StatusServiceUnavailable {
+		retry := 1
+		var open *breaker.OpenError
+		if errors.As(err, &open) {
+			if d := open.RetryAfter(g.cfg.clock.Now()); d > time.Second {
+				retry = int((d + time.Second - 1) / time.Second)
+			}
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(retry))
+	}
+	WriteError(w, r, status, code, msg)
+}
+
+func classify(err error) (int, string, string) {
+	var tooBig *http.MaxBytesError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &tooBig):
+		return http.StatusRequestEntityTooLarge, CodeTooLarge, "request body too large"
+	case errors.Is(err, ErrNoUpstream), errors.Is(err, ErrUpstreamUnavailable):
+		return http.StatusServiceUnavailable, CodeUpstreamUnavailable, "upstream unavailable"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return http.StatusGatewayTimeout, CodeUpstreamTimeout, "upstream timed out"
+	default:
+		return http.StatusBadGateway, CodeBadGateway, "upstream unreachable"
+	}
+}
+
+// bufferPool lends the 32 KiB copy buffers of httputil.ReverseProxy, so
+// that a proxied response does not allocate one. It is a buffered channel
+// rather than a sync.Pool: the ReverseProxy hands buffers back as []byte,
+// and putting a slice into a sync.Pool allocates its header every time.
+type bufferPool struct{ free chan []byte }
+
+func (b *bufferPool) Get() []byte {
+	select {
+	case buf := <-b.free:
+		return buf
+	default:
+		return make([]byte, 32<<10)
+	}
+}
+
+func (b *bufferPool) Put(buf []byte) {
+	if cap(buf) < 32<<10 {
+		return
+	}
+	select {
+	case b.free <- buf[:32<<10]:
+	default: // enough spares; let the GC have it
+	}
+}
+
+// sharedBufferPool keeps up to 256 spare buffers (8 MiB).
+var sharedBufferPool = &bufferPool{free: make(chan []byte, 256)}

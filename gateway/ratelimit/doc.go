@@ -1,0 +1,16 @@
+// Package ratelimit is the rate-limiting middleware of the gateway: a token
+// bucket per key, the seed's "100 requests a minute per user or IP".
+//
+// Start at [Middleware] with a [Limiter]: [NewLocal] keeps the buckets in
+// process on golang.org/x/time/rate with bounded memory; package
+// gateway/ratelimit/redislimit shares one budget among several gateway
+// instances through Redis (GCRA) and falls back to a Local limiter when
+// Redis is down. Requests are keyed by [BySubjectOrClientIP]: the user id
+// that gateway/jwtauth verified, else the client address, which comes from
+// X-Forwarded-For only through trusted proxies ([gateway.ClientIP]), so a
+// client cannot dodge its limit by sending that header.
+//
+// Answers carry RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset; a
+// denied request gets 429 with Retry-After. Time is injectable ([WithClock],
+// [Local.AllowAt]).
+package ratelimit

@@ -1,0 +1,198 @@
+package redislimit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/go-microkit/microkit/gateway/ratelimit"
+)
+
+// Limiter is a distributed ratelimit.Limiter on Redis: a GCRA (generic
+// cell rate algorithm) token bucket per key, run as one Lua script
+// (EVALSHA, falling back to EVAL when Redis does not have it cached), so
+// that several gateway instances enforce one budget. When Redis fails, it
+// decides with a local fallback limiter instead and leaves Redis alone for
+// a cool-down period, so a Redis outage costs neither availability nor
+// latency; each instance then enforces the limit on its own. It is safe
+// for concurrent use and starts no goroutine.
+type Limiter struct {
+	client   redis.Scripter
+	rate     ratelimit.Rate
+	interval int64 // µs
+	burst    int
+	prefix   string
+	fallback ratelimit.Limiter
+	cooldown time.Duration
+	timeout  time.Duration
+	clock    ratelimit.Clock
+	useClock bool
+	logger   *slog.Logger
+
+	mu        sync.Mutex
+	downUntil time.Time
+}
+
+// Option configures New.
+type Option func(*Limiter) error
+
+// WithPrefix sets the prefix of the Redis keys; the default is
+// "microkit:ratelimit:".
+func WithPrefix(p string) Option {
+	return func(l *Limiter) error {
+		l.prefix = p
+		return nil
+	}
+}
+
+// WithFallback sets the limiter used while Redis is down; the default is a
+// ratelimit.Local with the same rate.
+func WithFallback(f ratelimit.Limiter) Option {
+	return func(l *Limiter) error {
+		if f == nil {
+			return fmt.Errorf("%w: nil fallback", ratelimit.ErrInvalidOption)
+		}
+		l.fallback = f
+		return nil
+	}
+}
+
+// WithCooldown sets how long Redis is skipped after a failure; the default
+// is one second.
+func WithCooldown(d time.Duration) Option {
+	return func(l *Limiter) error {
+		if d < 0 {
+			return fmt.Errorf("%w: negative cooldown", ratelimit.ErrInvalidOption)
+		}
+		l.cooldown = d
+		return nil
+	}
+}
+
+// WithTimeout bounds each Redis call; the default is 100 ms. A slower
+// Redis counts as down.
+func WithTimeout(d time.Duration) Option {
+	return func(l *Limiter) error {
+		if d <= 0 {
+			return fmt.Errorf("%w: timeout must be positive", ratelimit.ErrInvalidOption)
+		}
+		l.timeout = d
+		return nil
+	}
+}
+
+// WithClock makes the limiter pass the clock's time to Redis instead of
+// using the Redis server's clock, and times the cool-down with it; for
+// tests. The default uses the Redis clock, one clock for all instances.
+func WithClock(c ratelimit.Clock) Option {
+	return func(l *Limiter) error {
+		if c == nil {
+			return fmt.Errorf("%w: nil clock", ratelimit.ErrInvalidOption)
+		}
+		l.clock = c
+		l.useClock = true
+		return nil
+	}
+}
+
+// WithLogger sets the logger for Redis failures; the default is
+// slog.Default.
+func WithLogger(lg *slog.Logger) Option {
+	return func(l *Limiter) error {
+		if lg == nil {
+			return fmt.Errorf("%w: nil logger", ratelimit.ErrInvalidOption)
+		}
+		l.logger = lg
+		return nil
+	}
+}
+
+type wallClock struct{}
+
+func (wallClock) Now() time.Time { return time.Now() }
+
+// New returns a limiter for r on client (a *redis.Client, *redis.ClusterClient
+// or *redis.Ring). The error wraps ratelimit.ErrInvalidOption.
+func New(client redis.Scripter, r ratelimit.Rate, opts ...Option) (*Limiter, error) {
+	if client == nil {
+		return nil, fmt.Errorf("%w: nil Redis client", ratelimit.ErrInvalidOption)
+	}
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	l := &Limiter{client: client, rate: r, interval: r.Interval().Microseconds(), burst: r.BurstOrRequests(),
+		prefix: "microkit:ratelimit:", cooldown: time.Second, timeout: 100 * time.Millisecond,
+		clock: wallClock{}, logger: slog.Default()}
+	for _, o := range opts {
+		if err := o(l); err != nil {
+			return nil, err
+		}
+	}
+	if l.fallback == nil {
+		local, err := ratelimit.NewLocal(r, ratelimit.WithClock(l.clock))
+		if err != nil {
+			return nil, err
+		}
+		l.fallback = local
+	}
+	return l, nil
+}
+
+// Allow takes one request from key's shared budget, or from the fallback
+// while Redis is down. It returns an error only if the fallback does, or
+// when ctx is done.
+func (l *Limiter) Allow(ctx context.Context, key string) (ratelimit.Decision, error) {
+	now := l.clock.Now()
+	l.mu.Lock()
+	down := now.Before(l.downUntil)
+	l.mu.Unlock()
+	if !down {
+		d, err := l.allowRedis(ctx, key, now)
+		if err == nil {
+			return d, nil
+		}
+		if ctx.Err() != nil {
+			return ratelimit.Decision{}, fmt.Errorf("redislimit: allow: %w", ctx.Err())
+		}
+		l.markDown(ctx, now, err)
+	}
+	return l.fallback.Allow(ctx, key)
+}
+
+func (l *Limiter) markDown(ctx context.Context, now time.Time, err error) {
+	l.mu.Lock()
+	l.downUntil = now.Add(l.cooldown)
+	l.mu.Unlock()
+	l.logger.LogAttrs(ctx, slog.LevelWarn, "redislimit: Redis unavailable, using the local fallback",
+		slog.String("error", err.Error()), slog.Duration("cooldown", l.cooldown))
+}
+
+func (l *Limiter) allowRedis(ctx context.Context, key string, now time.Time) (ratelimit.Decision, error) {
+	ctx, cancel := context.WithTimeout(ctx, l.timeout)
+	defer cancel()
+	var nowArg int64
+	if l.useClock {
+		nowArg = now.UnixMicro()
+	}
+	res, err := gcraScript.Run(ctx, l.client, []string{l.prefix + key},
+		strconv.FormatInt(l.interval, 10), strconv.Itoa(l.burst), strconv.FormatInt(nowArg, 10)).Int64Slice()
+	if err != nil {
+		return ratelimit.Decision{}, fmt.Errorf("redislimit: script: %w", err)
+	}
+	if len(res) != 4 {
+		return ratelimit.Decision{}, errors.New("redislimit: script: unexpected reply")
+	}
+	return ratelimit.Decision{
+		Allowed:    res[0] == 1,
+		Limit:      l.burst,
+		Remaining:  int(res[1]),
+		RetryAfter: time.Duration(res[2]) * time.Microsecond,
+		ResetAfter: time.Duration(res[3]) * time.Microsecond,
+	}, nil
+}

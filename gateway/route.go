@@ -1,0 +1,246 @@
+package gateway
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Route sends the requests whose cleaned path matches Path (and whose method
+// is in Methods) to Target, through the route's own middleware.
+type Route struct {
+	// Name identifies the route in logs, metrics and errors; zero means
+	// the route's Path.
+	Name string
+	// Path is the pattern, e.g. "/api/users/**" or "/api/orders/{id}"; see
+	// Pattern. Required.
+	Path string
+	// Methods are the allowed methods; zero means every method. Another
+	// method gets 405 with an Allow header.
+	Methods []string
+	// Target picks the upstream; see StaticTarget and the discovery
+	// adapter. Required.
+	Target Target
+	// StripPrefix is removed from the front of the path before it is
+	// forwarded, e.g. "/api" turns "/api/users/7" into "/users/7"; zero
+	// means no stripping. It must be a prefix of every path Path matches.
+	StripPrefix string
+	// Rewrite, when set, replaces the forwarded path with this template, in
+	// which "{name}" is replaced by a captured parameter and "{**}" by the
+	// tail captured by "**", e.g. "/v2/orders/{id}". Zero means no rewrite.
+	Rewrite string
+	// Middleware wraps this route's proxy, outermost first (auth, rate
+	// limiting, ...). Zero means none.
+	Middleware []Middleware
+	// Timeout bounds each request on this route, retries included; when
+	// it expires the gateway answers 504. Zero means no timeout beyond the
+	// client's and the server's.
+	Timeout time.Duration
+	// Retry is the retry policy; its zero value makes no retries.
+	Retry RetryPolicy
+	// Breakers guards the upstreams of this route; nil means no breaker.
+	Breakers Breakers
+	// PreserveHost forwards the client's Host header instead of the
+	// upstream's; zero means the upstream's host.
+	PreserveHost bool
+}
+
+// Validate checks the route as New does; the error is a *RouteError.
+func (r Route) Validate() error {
+	_, err := compileRoute(0, r)
+	return err
+}
+
+// RetryPolicy says when the gateway sends a request again. It retries only
+// idempotent methods (GET, HEAD, OPTIONS, PUT, DELETE, TRACE) whose request
+// has no body, only after a transport error or one of Statuses, and only
+// while Budget allows it, so that retries cannot multiply the load on an
+// upstream that is already failing.
+type RetryPolicy struct {
+	// Attempts is the number of retries after the first try; zero means no
+	// retry.
+	Attempts int
+	// Statuses are the upstream statuses that are retried; zero means 502,
+	// 503 and 504.
+	Statuses []int
+	// Backoff is the pause before each retry; zero means none.
+	Backoff time.Duration
+	// Budget caps retries as a share of requests; nil means a budget of
+	// 20% of requests plus 10 retries a second, per route.
+	Budget *RetryBudget
+}
+
+var defaultRetryStatuses = []int{http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout}
+
+func (p RetryPolicy) retriesStatus(code int) bool {
+	if len(p.Statuses) == 0 {
+		return slices.Contains(defaultRetryStatuses, code)
+	}
+	return slices.Contains(p.Statuses, code)
+}
+
+func isIdempotent(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodDelete, http.MethodTrace:
+		return true
+	}
+	return false
+}
+
+// compiledRoute is a validated Route with its handler.
+type compiledRoute struct {
+	Route
+	pattern Pattern
+	methods []string // upper case; nil means any
+	allow   string   // Allow header value
+	handler http.Handler
+}
+
+func (r *compiledRoute) allows(method string) bool {
+	return r.methods == nil || slices.Contains(r.methods, method)
+}
+
+func compileRoute(i int, rt Route) (*compiledRoute, error) {
+	name := rt.Name
+	if name == "" {
+		name = rt.Path
+	}
+	if name == "" {
+		name = "#" + strconv.Itoa(i)
+	}
+	fail := func(field string, format string, args ...any) error {
+		return &RouteError{Route: name, Field: field, Err: fmt.Errorf("%w: "+format, append([]any{ErrInvalidOption}, args...)...)}
+	}
+	p, err := ParsePattern(rt.Path)
+	if err != nil {
+		return nil, fail("Path", "%v", err)
+	}
+	if rt.Target == nil {
+		return nil, fail("Target", "required")
+	}
+	c := &compiledRoute{Route: rt, pattern: p}
+	c.Name = name
+	for _, m := range rt.Methods {
+		m = strings.ToUpper(strings.TrimSpace(m))
+		if m == "" || strings.ContainsAny(m, " \t/") {
+			return nil, fail("Methods", "bad method %q", m)
+		}
+		c.methods = append(c.methods, m)
+	}
+	c.allow = strings.Join(c.methods, ", ")
+	if rt.StripPrefix != "" {
+		sp := strings.TrimSuffix(rt.StripPrefix, "/")
+		if !strings.HasPrefix(sp, "/") || !patternHasPrefix(p, sp) {
+			return nil, fail("StripPrefix", "%q is not a literal prefix of %q", rt.StripPrefix, rt.Path)
+		}
+		c.StripPrefix = sp
+	}
+	if rt.Rewrite != "" {
+		if err := checkRewrite(p, rt.Rewrite); err != nil {
+			return nil, fail("Rewrite", "%v", err)
+		}
+	}
+	switch {
+	case rt.Timeout < 0:
+		return nil, fail("Timeout", "negative %v", rt.Timeout)
+	case rt.Retry.Attempts < 0:
+		return nil, fail("Retry.Attempts", "negative %d", rt.Retry.Attempts)
+	case rt.Retry.Backoff < 0:
+		return nil, fail("Retry.Backoff", "negative %v", rt.Retry.Backoff)
+	}
+	for _, s := range rt.Retry.Statuses {
+		if s < 100 || s > 599 {
+			return nil, fail("Retry.Statuses", "bad status %d", s)
+		}
+	}
+	for j, m := range rt.Middleware {
+		if m == nil {
+			return nil, fail("Middleware", "entry %d is nil", j)
+		}
+	}
+	return c, nil
+}
+
+// patternHasPrefix reports whether every path the pattern matches starts
+// with the literal prefix.
+func patternHasPrefix(p Pattern, prefix string) bool {
+	segs := strings.Split(strings.TrimPrefix(prefix, "/"), "/")
+	if len(segs) > len(p.segs) {
+		return false
+	}
+	for i, s := range segs {
+		if p.segs[i].kind != segLiteral || p.segs[i].text != s {
+			return false
+		}
+	}
+	return true
+}
+
+func checkRewrite(p Pattern, tmpl string) error {
+	if !strings.HasPrefix(tmpl, "/") {
+		return fmt.Errorf("%q must start with '/'", tmpl)
+	}
+	rest := tmpl
+	for {
+		i := strings.IndexByte(rest, '{')
+		if i < 0 {
+			break
+		}
+		j := strings.IndexByte(rest[i:], '}')
+		if j < 0 {
+			return fmt.Errorf("%q: unclosed '{'", tmpl)
+		}
+		name := rest[i+1 : i+j]
+		if !patternCaptures(p, name) {
+			return fmt.Errorf("%q: %q is not captured by the path pattern", tmpl, name)
+		}
+		rest = rest[i+j+1:]
+	}
+	return nil
+}
+
+func patternCaptures(p Pattern, name string) bool {
+	for _, s := range p.segs {
+		if s.kind == segTail && name == "**" || s.kind == segParam && s.text != "" && s.text == name {
+			return true
+		}
+	}
+	return false
+}
+
+// upstreamPath is the path forwarded for a request on this route.
+func (r *compiledRoute) upstreamPath(clean string, params Params) string {
+	if r.Rewrite != "" {
+		var b strings.Builder
+		rest := r.Rewrite
+		for {
+			i := strings.IndexByte(rest, '{')
+			if i < 0 {
+				b.WriteString(rest)
+				break
+			}
+			j := strings.IndexByte(rest[i:], '}')
+			b.WriteString(rest[:i])
+			b.WriteString(params.Get(rest[i+1 : i+j]))
+			rest = rest[i+j+1:]
+		}
+		// A parameter may be empty ("**" matched nothing) or contain dots
+		// only as whole names of files, never "..": the clean path had none.
+		out, err := resolveDots(b.String())
+		if err != nil {
+			return "/"
+		}
+		return out
+	}
+	if r.StripPrefix != "" {
+		p := strings.TrimPrefix(clean, r.StripPrefix)
+		if p == "" {
+			return "/"
+		}
+		return p
+	}
+	return clean
+}

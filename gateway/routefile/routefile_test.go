@@ -1,0 +1,184 @@
+package routefile_test
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/go-microkit/microkit/breaker"
+	"github.com/go-microkit/microkit/gateway"
+	"github.com/go-microkit/microkit/gateway/routefile"
+)
+
+func registry(t testing.TB, services map[string]string) routefile.Registry {
+	tag := func(v string) gateway.Middleware {
+		return func(next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				r.Header.Add("X-Chain", v)
+				next.ServeHTTP(w, r)
+			})
+		}
+	}
+	return routefile.Registry{
+		Middleware: map[string]gateway.Middleware{"a": tag("a"), "b": tag("b")},
+		Service: func(name string) (gateway.Target, error) {
+			u, ok := services[name]
+			if !ok {
+				return nil, errors.New("unknown service")
+			}
+			return gateway.StaticTarget(u)
+		},
+		Breakers: func(route string) (gateway.Breakers, error) {
+			set, err := breaker.NewSet(route, 16)
+			if err != nil {
+				return nil, err
+			}
+			return gateway.BreakerSet(set)
+		},
+	}
+}
+
+func TestLoadAndServe(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, r.URL.Path+" "+strings.Join(r.Header.Values("X-Chain"), ","))
+	}))
+	t.Cleanup(up.Close)
+	yamlDoc := `# the seed's routes
+routes:
+  - name: users
+    path: /api/users/**
+    methods: [GET, POST]
+    target: ` + up.URL + `
+    strip_prefix: /api
+    timeout: 2s
+    retry: {attempts: 2, statuses: [502, 503], backoff: 10ms}
+    breaker: true
+    middleware: [a, b]
+  - path: /api/orders/{id}
+    service: orders
+    rewrite: /v2/orders/{id}
+`
+	jsonDoc := `{"routes": [
+  {"name": "users", "path": "/api/users/**", "methods": ["GET", "POST"], "target": "` + up.URL + `",
+   "strip_prefix": "/api", "timeout": "2s", "retry": {"attempts": 2}, "breaker": true, "middleware": ["a", "b"]},
+  {"path": "/api/orders/{id}", "service": "orders", "rewrite": "/v2/orders/{id}"}
+]}`
+	for name, doc := range map[string]string{"routes.yaml": yamlDoc, "routes.json": jsonDoc} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), name)
+			if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			routes, err := routefile.Load(path, registry(t, map[string]string{"orders": up.URL}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(routes) != 2 || routes[0].Name != "users" || routes[0].Breakers == nil || routes[0].Retry.Attempts != 2 {
+				t.Fatalf("routes %+v", routes)
+			}
+			g, err := gateway.New(routes, gateway.WithLogger(slog.New(slog.DiscardHandler)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := httptest.NewServer(g)
+			defer srv.Close()
+			for path, want := range map[string]string{"/api/users/7": "/users/7 a,b", "/api/orders/9": "/v2/orders/9 "} {
+				resp, err := http.Get(srv.URL + path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if string(body) != want {
+					t.Fatalf("%s: %q, want %q", path, body, want)
+				}
+			}
+		})
+	}
+	if _, err := routefile.Load(filepath.Join(t.TempDir(), "missing.yaml"), routefile.Registry{}); err == nil {
+		t.Fatal("missing file accepted")
+	}
+}
+
+func TestErrorsNameLineAndField(t *testing.T) {
+	tests := []struct {
+		name  string
+		doc   string
+		line  int
+		field string
+	}{
+		{"syntax", "routes:\n  - path: [\n", 2, "(file)"},
+		{"not a mapping", "- 1\n", 1, "(file)"},
+		{"unknown top key", "routez: []\n", 1, "routez"},
+		{"routes not a list", "routes: 3\n", 1, "routes"},
+		{"route not a mapping", "routes:\n  - 3\n", 2, "routes[0]"},
+		{"bad duration", "routes:\n  - path: /a\n    target: http://h\n    timeout: 2x\n", 4, "routes[0].timeout"},
+		{"unknown key", "routes:\n  - path: /a\n    targte: http://h\n", 3, "routes[0].targte"},
+		{"repeated key", "routes:\n  - path: /a\n    path: /b\n    target: http://h\n", 3, "routes[0].path"},
+		{"bad pattern", "routes:\n  - path: /a\n    target: http://h\n  - path: /a/**/b\n    target: http://h\n", 4, "routes[1].path"},
+		{"bad target", "routes:\n  - path: /a\n    target: ftp://h\n", 3, "routes[0].target"},
+		{"no target", "routes:\n  - path: /a\n", 2, "routes[0]"},
+		{"both targets", "routes:\n  - path: /a\n    target: http://h\n    service: s\n", 4, "routes[0].service"},
+		{"unknown service", "routes:\n  - path: /a\n    service: nope\n", 3, "routes[0].service"},
+		{"unknown middleware", "routes:\n  - path: /a\n    target: http://h\n    middleware:\n      - a\n      - c\n", 6, "routes[0].middleware[1]"},
+		{"bad retry key", "routes:\n  - path: /a\n    target: http://h\n    retry:\n      tries: 2\n", 5, "routes[0].retry.tries"},
+		{"negative attempts", "routes:\n  - path: /a\n    target: http://h\n    retry: {attempts: -1}\n", 4, "routes[0].retry"},
+		{"strip prefix", "routes:\n  - path: /a/b\n    target: http://h\n    strip_prefix: /x\n", 4, "routes[0].strip_prefix"},
+		{"duplicate route", "routes:\n  - path: /a\n    target: http://h\n    methods: [GET]\n  - path: /a\n    target: http://h\n", 5, "routes[1].path"},
+		{"methods type", "routes:\n  - path: /a\n    target: http://h\n    methods: {a: 1}\n", 4, "routes[0].methods"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := routefile.Parse([]byte(tt.doc), registry(t, nil))
+			var fe *routefile.Error
+			if !errors.As(err, &fe) || !errors.Is(err, routefile.ErrInvalid) {
+				t.Fatalf("error %v, want a routefile.Error", err)
+			}
+			if fe.Line != tt.line || fe.Field != tt.field {
+				t.Fatalf("error at line %d field %q (%v), want line %d field %q", fe.Line, fe.Field, err, tt.line, tt.field)
+			}
+		})
+	}
+}
+
+// FuzzParse: any input either parses into routes that gateway.New accepts
+// or fails with an error wrapping ErrInvalid.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("routes:\n  - path: /api/users/**\n    target: http://h:1\n    strip_prefix: /api\n"))
+	f.Add([]byte(`{"routes":[{"path":"/a/{id}","target":"http://h","rewrite":"/b/{id}","retry":{"attempts":1}}]}`))
+	f.Add([]byte("routes:\n  - path: /a\n    service: s\n    middleware: [a]\n    breaker: true\n"))
+	f.Add([]byte("routes: [\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		routes, err := routefile.Parse(data, registry(t, map[string]string{"s": "http://127.0.0.1:1"}))
+		if err != nil {
+			if !errors.Is(err, routefile.ErrInvalid) {
+				t.Fatalf("error %v does not wrap ErrInvalid", err)
+			}
+			return
+		}
+		if _, err := gateway.New(routes); err != nil {
+			t.Fatalf("parsed routes rejected by gateway.New: %v", err)
+		}
+	})
+}
+
+func ExampleParse() {
+	routes, err := routefile.Parse([]byte(`
+routes:
+  - name: users
+    path: /api/users/**
+    target: http://127.0.0.1:8081
+    strip_prefix: /api
+    timeout: 1x
+`), routefile.Registry{})
+	fmt.Println(len(routes), err)
+	// Output:
+	// 0 routefile: line 7: routes[0].timeout: invalid duration "1x"
+}
