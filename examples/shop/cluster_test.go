@@ -1,0 +1,422 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-microkit/microkit/examples/shop/internal/shop"
+	"github.com/go-microkit/microkit/examples/shop/internal/shoptest"
+	"github.com/go-microkit/microkit/internal/testenv"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// cluster runs the shop as separate OS processes of one binary against real
+// NATS, Consul and PostgreSQL, with names unique to the test run.
+type cluster struct {
+	t       *testing.T
+	bin     string
+	args    map[string][]string
+	env     []string
+	mu      sync.Mutex
+	procs   map[string]*exec.Cmd
+	urls    map[string]string
+	logs    map[string]*logBuffer
+	gateway string
+}
+
+// logBuffer keeps a process's output for the failure message.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.b.Len() < 1<<20 {
+		l.b.Write(p)
+	}
+	return len(p), nil
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func newCluster(t *testing.T) *cluster {
+	natsURL := testenv.Addr(t, "MICROKIT_NATS_URL")
+	consulAddr := testenv.Addr(t, "CONSUL_HTTP_ADDR")
+	pgURL := testenv.Addr(t, "MICROKIT_POSTGRES_URL")
+
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	run := "t" + hex.EncodeToString(b)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "shop")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	c := &cluster{t: t, bin: bin, args: map[string][]string{}, procs: map[string]*exec.Cmd{},
+		urls: map[string]string{}, logs: map[string]*logBuffer{}}
+	c.env = append(os.Environ(), "SHOP_NATS_URL="+natsURL, "CONSUL_HTTP_ADDR="+consulAddr)
+	pg, err := url.Parse(pgURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schemas []string
+	for _, svc := range shop.All {
+		args := []string{"-service", svc, "-prefix", run + "-", "-addr", "127.0.0.1:0", "-quiet",
+			"-rate-limit", "1000000", "-saga-lease", "2s", "-data", filepath.Join(dir, svc)}
+		if svc != shop.Gateway {
+			schema := run + "_" + svc
+			schemas = append(schemas, schema)
+			u := *pg
+			q := u.Query()
+			q.Set("search_path", schema)
+			u.RawQuery = q.Encode()
+			args = append(args, "-dsn", u.String())
+		}
+		c.args[svc] = args
+	}
+	t.Cleanup(func() {
+		c.stopAll()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if db, err := sql.Open("pgx", pgURL); err == nil {
+			for _, s := range schemas {
+				_, _ = db.ExecContext(ctx, "DROP SCHEMA IF EXISTS "+s+" CASCADE")
+			}
+			db.Close()
+		}
+		if nc, err := nats.Connect(natsURL); err == nil {
+			if js, err := jetstream.New(nc); err == nil {
+				_ = js.DeleteStream(ctx, strings.ToUpper(run)+"_SHOP")
+			}
+			nc.Close()
+		}
+		if t.Failed() {
+			for svc, l := range c.logs {
+				t.Logf("--- %s output:\n%s", svc, l.String())
+			}
+		}
+	})
+	return c
+}
+
+// start runs service and waits until it says where it serves.
+func (c *cluster) start(svc string) {
+	c.t.Helper()
+	cmd := exec.Command(c.bin, c.args[svc]...)
+	cmd.Env = c.env
+	l := c.logs[svc]
+	if l == nil {
+		l = &logBuffer{}
+		c.logs[svc] = l
+	}
+	cmd.Stderr = l
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	c.mu.Lock()
+	c.procs[svc] = cmd
+	c.mu.Unlock()
+	ready := make(chan string, 1)
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			line := sc.Text()
+			fmt.Fprintln(l, line)
+			if _, u, ok := strings.Cut(line, " serving on "); ok {
+				select {
+				case ready <- u:
+				default:
+				}
+			}
+		}
+		_, _ = io.Copy(io.Discard, out)
+	}()
+	select {
+	case <-exited:
+		c.t.Fatalf("%s exited before it served:\n%s", svc, l.String())
+	case u := <-ready:
+		c.mu.Lock()
+		c.urls[svc] = u
+		c.mu.Unlock()
+		if svc == shop.Gateway {
+			c.gateway = u
+		}
+	case <-time.After(60 * time.Second):
+		c.t.Fatalf("%s did not start:\n%s", svc, l.String())
+	}
+}
+
+// kill sends SIGKILL to service and reaps it.
+func (c *cluster) kill(svc string) {
+	c.mu.Lock()
+	cmd := c.procs[svc]
+	delete(c.procs, svc)
+	c.mu.Unlock()
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	_ = cmd.Wait()
+}
+
+// stopAll stops every process with SIGTERM (graceful shutdown), the gateway
+// first.
+func (c *cluster) stopAll() {
+	for _, svc := range slices.Backward(shop.All) {
+		c.mu.Lock()
+		cmd := c.procs[svc]
+		delete(c.procs, svc)
+		c.mu.Unlock()
+		if cmd == nil {
+			continue
+		}
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				c.t.Errorf("%s exited with %v after SIGTERM", svc, err)
+			}
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+			c.t.Errorf("%s did not stop within 20s of SIGTERM", svc)
+		}
+	}
+}
+
+func TestShopClusterCrash(t *testing.T) {
+	c := newCluster(t)
+	for _, svc := range shop.All {
+		c.start(svc)
+	}
+	ctx := t.Context()
+	user := &shoptest.Client{Base: c.gateway, HTTP: &http.Client{Timeout: 40 * time.Second}}
+	// Services become reachable once Consul's HTTP check has passed.
+	if err := shoptest.Eventually(waitCtx(t), 200*time.Millisecond, func() error {
+		return user.SignUpAndLogin(ctx, "ada@example.com", "correct horse")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	stock := func() map[string]int64 {
+		var ps []shoptest.Product
+		if err := user.Expect(ctx, http.MethodGet, "/api/products", nil, http.StatusOK, &ps); err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]int64{}
+		for _, p := range ps {
+			m[p.ID] = p.Stock
+		}
+		return m
+	}
+	// Every route answers once every check passed and the gateway's watches
+	// saw it. An order that answers 201 is not enough: the order-service
+	// cancels it when the payment-service is not yet discoverable, so wait
+	// for a confirmed one, a fresh order id each try.
+	if err := shoptest.Eventually(waitCtx(t), 200*time.Millisecond, func() error {
+		if err := user.Expect(ctx, http.MethodGet, "/api/products", nil, http.StatusOK, nil); err != nil {
+			return err
+		}
+		r, err := user.PlaceOrder(ctx, "", shoptest.Item{ProductID: "p-mouse", Quantity: 1})
+		if err != nil {
+			return err
+		}
+		var o shoptest.Order
+		if r.Status != http.StatusCreated || r.Decode(&o) != nil || o.Status != "confirmed" {
+			return fmt.Errorf("warm-up order: status %d: %s", r.Status, r.Body)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	// The story: one confirmed, one declined.
+	before := stock()
+	r, err := user.PlaceOrder(ctx, "", shoptest.Item{ProductID: "p-keyboard", Quantity: 1})
+	var o shoptest.Order
+	if err != nil || r.Status != http.StatusCreated || r.Decode(&o) != nil || o.Status != "confirmed" {
+		t.Fatalf("order: %v %d %s", err, r.Status, r.Body)
+	}
+	waitNotifications(t, user, o.ID, "order.confirmed", "order.created")
+	r, err = user.PlaceOrder(ctx, "", shoptest.Item{ProductID: "p-laptop", Quantity: 1})
+	if err != nil || r.Status != http.StatusCreated || r.Decode(&o) != nil || o.Status != "cancelled" {
+		t.Fatalf("declined order: %v %d %s", err, r.Status, r.Body)
+	}
+	waitNotifications(t, user, o.ID, "order.cancelled", "order.created")
+	if after := stock(); after["p-keyboard"] != before["p-keyboard"]-1 || after["p-laptop"] != before["p-laptop"] {
+		t.Fatalf("stock %v after one keyboard and a declined laptop, was %v", after, before)
+	}
+
+	// A burst of orders, the order-service SIGKILLed in the middle of it and
+	// restarted. Each client retries its order (same id) until it is
+	// answered: the order id makes the retry idempotent.
+	before = stock()
+	const n, workers = 40, 8
+	ids := make(chan int)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	answered, pending := 0, 0
+	killed := make(chan struct{})
+	orderIDs := make([]string, n)
+	items := make([]shoptest.Item, n)
+	for i := range n {
+		orderIDs[i] = fmt.Sprintf("burst-%02d", i)
+		switch i % 5 {
+		case 4:
+			items[i] = shoptest.Item{ProductID: "p-laptop", Quantity: 1} // declined
+		case 1, 3:
+			items[i] = shoptest.Item{ProductID: "p-mouse", Quantity: int64(1 + i%3)}
+		default:
+			items[i] = shoptest.Item{ProductID: "p-keyboard", Quantity: 1}
+		}
+	}
+	deadline, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	for range workers {
+		wg.Go(func() {
+			for i := range ids {
+				for {
+					r, err := user.PlaceOrder(deadline, orderIDs[i], items[i])
+					if err == nil && (r.Status == http.StatusCreated || r.Status == http.StatusOK) {
+						var o shoptest.Order
+						if r.Decode(&o) == nil && o.Status == "pending" {
+							// A retry found the order the killed process
+							// left mid-saga: recovery must finish it.
+							mu.Lock()
+							pending++
+							mu.Unlock()
+						}
+						break
+					}
+					if deadline.Err() != nil {
+						t.Errorf("order %s never answered: %v %d %s", orderIDs[i], err, r.Status, r.Body)
+						return
+					}
+					time.Sleep(100 * time.Millisecond)
+				}
+				mu.Lock()
+				answered++
+				mu.Unlock()
+			}
+		})
+	}
+	go func() {
+		defer close(killed)
+		for {
+			mu.Lock()
+			a := answered
+			mu.Unlock()
+			if a >= n/4 {
+				c.kill(shop.Order)
+				t.Logf("order-service SIGKILLed after %d of %d orders were answered", a, n)
+				c.start(shop.Order)
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	for i := range n {
+		ids <- i
+	}
+	close(ids)
+	wg.Wait()
+	<-killed
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	// Every order ends confirmed or cancelled; stock and payments agree.
+	want := map[string]int64{}
+	for i, id := range orderIDs {
+		var d details
+		err := shoptest.Eventually(waitCtx(t), 100*time.Millisecond, func() error {
+			if err := user.Expect(ctx, http.MethodGet, "/api/orders/"+id+"/details", nil, http.StatusOK, &d); err != nil {
+				return err
+			}
+			if s := d.Data.Order.Status; s != "confirmed" && s != "cancelled" {
+				return fmt.Errorf("order %s is %s", id, s)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		charged := 0
+		for _, p := range d.Data.Payments {
+			if p.Status == "charged" {
+				charged++
+			}
+		}
+		confirmed := d.Data.Order.Status == "confirmed"
+		if confirmed {
+			want[items[i].ProductID] += items[i].Quantity
+		}
+		if confirmed && charged != 1 || !confirmed && charged != 0 {
+			t.Errorf("order %s is %s with %d charges: %+v", id, d.Data.Order.Status, charged, d.Data.Payments)
+		}
+		if (items[i].ProductID == "p-laptop") == confirmed {
+			t.Errorf("order %s of %s ended %s (%s)", id, items[i].ProductID, d.Data.Order.Status, d.Data.Order.Reason)
+		}
+		kind := "order.cancelled"
+		if confirmed {
+			kind = "order.confirmed"
+		}
+		waitNotifications(t, user, id, kind, "order.created")
+	}
+	t.Logf("burst: %d orders, %d of them answered pending after the crash, confirmed quantities %v", n, pending, want)
+	after := stock()
+	for p, q := range before {
+		if after[p] != q-want[p] {
+			t.Errorf("%s stock %d, want %d - %d confirmed", p, after[p], q, want[p])
+		}
+	}
+
+	// Across processes too, payment faults open the order-service's breaker
+	// and orders fail fast.
+	if err := user.Expect(ctx, http.MethodPut, "/api/admin/payment-faults", map[string]any{"error_rate": 1}, http.StatusOK, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		if i == 10 {
+			t.Fatalf("the breaker did not open after %d failing orders", i)
+		}
+		r, err := user.PlaceOrder(ctx, "", shoptest.Item{ProductID: "p-mouse", Quantity: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status == http.StatusServiceUnavailable && r.ErrorCode() == "payment_unavailable" {
+			break
+		}
+		if err := r.Decode(&o); err != nil || r.Status != http.StatusCreated || o.Status != "cancelled" {
+			t.Fatalf("order %d under faults: %d %s, want 201 cancelled or 503 payment_unavailable", i, r.Status, r.Body)
+		}
+	}
+}

@@ -1,0 +1,175 @@
+// Command shopload places orders through the shop's gateway from several
+// concurrent users and reports orders/s and p50/p99 latency, with a progress
+// line every second.
+//
+//	go run ./examples/shop/cmd/shopload -gateway http://127.0.0.1:8080 -duration 10s -concurrency 8
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-microkit/microkit/examples/shop/internal/shoptest"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "shopload:", err)
+		os.Exit(1)
+	}
+}
+
+// stats collects the outcome of every order. It is safe for concurrent use.
+type stats struct {
+	mu        sync.Mutex
+	latencies []time.Duration
+	byOutcome map[string]int
+}
+
+func (s *stats) add(d time.Duration, outcome string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if outcome == "confirmed" || outcome == "cancelled" {
+		s.latencies = append(s.latencies, d)
+	}
+	s.byOutcome[outcome]++
+}
+
+// summary returns the orders answered (confirmed or cancelled), the
+// outcome counts and the p50 and p99 latencies of answered orders.
+func (s *stats) summary() (n int, outcomes string, p50, p99 time.Duration) {
+	s.mu.Lock()
+	lat := slices.Clone(s.latencies)
+	keys := make([]string, 0, len(s.byOutcome))
+	for k := range s.byOutcome {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %d", k, s.byOutcome[k]))
+	}
+	s.mu.Unlock()
+	slices.Sort(lat)
+	return len(lat), strings.Join(parts, ", "), percentile(lat, 0.50), percentile(lat, 0.99)
+}
+
+// percentile returns the q-quantile of sorted (nearest rank).
+func percentile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(q*float64(len(sorted)) + 0.5)
+	if i < 1 {
+		i = 1
+	}
+	if i > len(sorted) {
+		i = len(sorted)
+	}
+	return sorted[i-1]
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("shopload", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	gateway := fs.String("gateway", "http://127.0.0.1:8080", "the shop's gateway URL")
+	duration := fs.Duration("duration", 10*time.Second, "how long to place orders")
+	concurrency := fs.Int("concurrency", 8, "orders in flight at once")
+	users := fs.Int("users", 4, "distinct users the orders are spread over")
+	products := fs.String("products", "p-keyboard,p-mouse,p-monitor", "products to order, comma-separated")
+	declineShare := fs.Float64("declines", 0.05, "share of orders over the payment limit (declined, compensated)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *concurrency < 1 || *users < 1 || *duration <= 0 {
+		return errors.New("-concurrency, -users and -duration must be positive")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *concurrency * 2}, Timeout: 60 * time.Second}
+	clients := make([]*shoptest.Client, *users)
+	run := time.Now().UnixNano()
+	for i := range clients {
+		clients[i] = &shoptest.Client{Base: strings.TrimSuffix(*gateway, "/"), HTTP: hc}
+		email := fmt.Sprintf("load-%d-%d@shop.test", run, i)
+		if err := clients[i].SignUpAndLogin(ctx, email, "load-password"); err != nil {
+			return fmt.Errorf("user %d: %w", i, err)
+		}
+	}
+	items := strings.Split(*products, ",")
+	st := &stats{byOutcome: map[string]int{}}
+	deadline, cancel := context.WithTimeout(ctx, *duration)
+	defer cancel()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range *concurrency {
+		c := clients[w%len(clients)]
+		wg.Go(func() {
+			for deadline.Err() == nil {
+				item := shoptest.Item{ProductID: items[rand.IntN(len(items))], Quantity: 1}
+				if rand.Float64() < *declineShare {
+					item = shoptest.Item{ProductID: "p-laptop", Quantity: 1}
+				}
+				t0 := time.Now()
+				r, err := c.PlaceOrder(ctx, "", item)
+				d := time.Since(t0)
+				outcome := "error"
+				switch {
+				case err != nil:
+				case r.Status == http.StatusCreated:
+					var o shoptest.Order
+					if r.Decode(&o) == nil {
+						outcome = o.Status
+					}
+				default:
+					outcome = fmt.Sprintf("http %d %s", r.Status, r.ErrorCode())
+				}
+				st.add(d, outcome)
+			}
+		})
+	}
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	line := func(final bool) {
+		n, outcomes, p50, p99 := st.summary()
+		el := time.Since(start).Seconds()
+		end := "\r"
+		if final {
+			end = "\n"
+		}
+		fmt.Fprintf(stderr, "%5.1fs  %6d orders  %7.1f orders/s  p50 %-8v p99 %-8v  [%s]\033[K%s",
+			el, n, float64(n)/el, p50.Round(100*time.Microsecond), p99.Round(100*time.Microsecond), outcomes, end)
+	}
+	for {
+		select {
+		case <-tick.C:
+			line(false)
+			continue
+		case <-done:
+		}
+		break
+	}
+	line(true)
+	n, outcomes, p50, p99 := st.summary()
+	el := time.Since(start).Seconds()
+	fmt.Fprintf(stdout, "orders: %d in %.1fs = %.1f orders/s, p50 %v, p99 %v (concurrency %d, %d users) [%s]\n",
+		n, el, float64(n)/el, p50.Round(100*time.Microsecond), p99.Round(100*time.Microsecond), *concurrency, *users, outcomes)
+	return nil
+}

@@ -1,0 +1,237 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-microkit/microkit/examples/shop/internal/shop"
+	"github.com/go-microkit/microkit/examples/shop/internal/shoptest"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+)
+
+func TestShopEndToEnd(t *testing.T) {
+	sh, spans := startShop(t)
+	ctx := t.Context()
+	c := &shoptest.Client{Base: sh.GatewayURL()}
+
+	// Sign-up and login.
+	if err := c.Expect(ctx, http.MethodPost, "/api/users/signup",
+		map[string]string{"email": "ada@example.com", "password": "correct horse"}, http.StatusCreated, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Expect(ctx, http.MethodPost, "/api/users/signup",
+		map[string]string{"email": "ada@example.com", "password": "another one"}, http.StatusConflict, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Expect(ctx, http.MethodPost, "/api/users/login",
+		map[string]string{"email": "ada@example.com", "password": "wrong password"}, http.StatusUnauthorized, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Expect(ctx, http.MethodGet, "/api/orders", nil, http.StatusUnauthorized, nil); err != nil {
+		t.Fatal("orders without a token:", err)
+	}
+	if err := c.Login(ctx, "ada@example.com", "correct horse"); err != nil {
+		t.Fatal(err)
+	}
+	var me struct {
+		ID    string `json:"id"`
+		Email string `json:"email"`
+	}
+	if err := c.Expect(ctx, http.MethodGet, "/api/users/me", nil, http.StatusOK, &me); err != nil || me.Email != "ada@example.com" {
+		t.Fatalf("me = %+v, %v", me, err)
+	}
+
+	// Products are public.
+	var ps []shoptest.Product
+	if err := (&shoptest.Client{Base: c.Base}).Expect(ctx, http.MethodGet, "/api/products", nil, http.StatusOK, &ps); err != nil {
+		t.Fatal(err)
+	}
+	if len(ps) != 4 {
+		t.Fatalf("catalog has %d products, want 4: %+v", len(ps), ps)
+	}
+
+	// An order that ends confirmed, in a trace the test starts.
+	keyboards := product(t, c, "p-keyboard").Stock
+	traceID := trace.TraceID{0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36}
+	traced := *c
+	traced.Header = http.Header{"Traceparent": {"00-" + traceID.String() + "-00f067aa0ba902b7-01"}}
+	r, err := traced.PlaceOrder(ctx, "", shoptest.Item{ProductID: "p-keyboard", Quantity: 2})
+	if err != nil || r.Status != http.StatusCreated {
+		t.Fatalf("place order: %v %d %s", err, r.Status, r.Body)
+	}
+	var ok shoptest.Order
+	if err := r.Decode(&ok); err != nil {
+		t.Fatal(err)
+	}
+	if ok.Status != "confirmed" || ok.TotalCents != 2*8900 || ok.Customer != me.ID {
+		t.Fatalf("order = %+v, want confirmed, 17800 cents, customer %s", ok, me.ID)
+	}
+	if got := product(t, c, "p-keyboard").Stock; got != keyboards-2 {
+		t.Errorf("keyboard stock = %d, want %d", got, keyboards-2)
+	}
+	waitNotifications(t, c, ok.ID, "order.confirmed", "order.created")
+
+	t.Run("declined order is cancelled with stock released and no charge", func(t *testing.T) {
+		laptops := product(t, c, "p-laptop").Stock
+		r, err := c.PlaceOrder(ctx, "", shoptest.Item{ProductID: "p-laptop", Quantity: 1})
+		if err != nil || r.Status != http.StatusCreated {
+			t.Fatalf("place order: %v %d %s", err, r.Status, r.Body)
+		}
+		var o shoptest.Order
+		if err := r.Decode(&o); err != nil {
+			t.Fatal(err)
+		}
+		if o.Status != "cancelled" || !strings.Contains(o.Reason, "declined") {
+			t.Fatalf("order = %+v, want cancelled because declined", o)
+		}
+		if got := product(t, c, "p-laptop").Stock; got != laptops {
+			t.Errorf("laptop stock = %d, want %d (released)", got, laptops)
+		}
+		var d details
+		if err := c.Expect(ctx, http.MethodGet, "/api/orders/"+o.ID+"/details", nil, http.StatusOK, &d); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range d.Data.Payments {
+			if p.Status == "charged" {
+				t.Errorf("a declined order left a charge: %+v", d.Data.Payments)
+			}
+		}
+		waitNotifications(t, c, o.ID, "order.cancelled", "order.created")
+	})
+
+	t.Run("order details composition", func(t *testing.T) {
+		var d details
+		if err := c.Expect(ctx, http.MethodGet, "/api/orders/"+ok.ID+"/details", nil, http.StatusOK, &d); err != nil {
+			t.Fatal(err)
+		}
+		if d.Partial || d.Data.Order.ID != ok.ID || d.Data.Order.Status != "confirmed" {
+			t.Fatalf("details = %+v", d)
+		}
+		if len(d.Data.Payments) != 1 || d.Data.Payments[0].Status != "charged" || d.Data.Payments[0].AmountCents != ok.TotalCents {
+			t.Errorf("payments = %+v, want one charge of %d", d.Data.Payments, ok.TotalCents)
+		}
+		if len(d.Data.Notifications) != 2 {
+			t.Errorf("notifications = %+v, want 2", d.Data.Notifications)
+		}
+		other := &shoptest.Client{Base: c.Base}
+		if err := other.SignUpAndLogin(ctx, "eve@example.com", "eavesdropper"); err != nil {
+			t.Fatal(err)
+		}
+		if r, err := other.Do(ctx, http.MethodGet, "/api/orders/"+ok.ID+"/details", nil); err != nil || r.Status == http.StatusOK {
+			t.Errorf("another customer read the order's details: %v %d %s", err, r.Status, r.Body)
+		}
+	})
+
+	t.Run("one trace spans gateway, order, product, payment and notification", func(t *testing.T) {
+		want := map[string]func(s sdktrace.ReadOnlySpan) bool{
+			"gateway":         serverSpan("/api/orders"),
+			"order-service":   serverSpan("POST /orders"),
+			"product (gRPC)":  serverSpan("ProductService/GetProduct"),
+			"stock":           serverSpan("POST /reservations"),
+			"payment-service": serverSpan("POST /charges"),
+			"notification": func(s sdktrace.ReadOnlySpan) bool {
+				return s.SpanKind() == trace.SpanKindConsumer && s.Name() == "process order.confirmed"
+			},
+		}
+		err := shoptest.Eventually(waitCtx(t), 20*time.Millisecond, func() error {
+			var missing []string
+			for name, match := range want {
+				if !slices.ContainsFunc(spans.GetSpans().Snapshots(), func(s sdktrace.ReadOnlySpan) bool {
+					return s.SpanContext().TraceID() == traceID && match(s)
+				}) {
+					missing = append(missing, name)
+				}
+			}
+			if len(missing) > 0 {
+				return fmt.Errorf("no span of %v in trace %s", missing, traceID)
+			}
+			return nil
+		})
+		if err != nil {
+			var names []string
+			for _, s := range spans.GetSpans().Snapshots() {
+				if s.SpanContext().TraceID() == traceID {
+					names = append(names, s.SpanKind().String()+" "+s.Name())
+				}
+			}
+			t.Fatalf("%v; the trace has %q", err, names)
+		}
+	})
+
+	t.Run("payment faults open the breaker and orders fail fast", func(t *testing.T) {
+		if err := c.Expect(ctx, http.MethodPut, "/api/admin/payment-faults", map[string]any{"error_rate": 1}, http.StatusOK, nil); err != nil {
+			t.Fatal(err)
+		}
+		before := product(t, c, "p-mouse").Stock
+		var cancelled int
+		for i := 0; ; i++ {
+			if i == 10 {
+				t.Fatalf("the breaker did not open after %d failing orders", i)
+			}
+			r, err := c.PlaceOrder(ctx, "", shoptest.Item{ProductID: "p-mouse", Quantity: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Status == http.StatusServiceUnavailable {
+				if r.ErrorCode() != "payment_unavailable" || !strings.Contains(string(r.Body), "circuit breaker is open") {
+					t.Fatalf("fail-fast answer %s, want payment_unavailable naming the open breaker", r.Body)
+				}
+				break
+			}
+			var o shoptest.Order
+			if err := r.Decode(&o); err != nil || r.Status != http.StatusCreated || o.Status != "cancelled" {
+				t.Fatalf("order %d under faults: %d %s, want 201 cancelled", i, r.Status, r.Body)
+			}
+			cancelled++
+		}
+		if cancelled == 0 {
+			t.Error("the first order under faults already failed fast")
+		}
+		// The next orders fail fast too, and took no stock.
+		r, err := c.PlaceOrder(ctx, "", shoptest.Item{ProductID: "p-mouse", Quantity: 1})
+		if err != nil || r.Status != http.StatusServiceUnavailable {
+			t.Fatalf("order with the breaker open: %v %d %s", err, r.Status, r.Body)
+		}
+		if got := product(t, c, "p-mouse").Stock; got != before {
+			t.Errorf("mouse stock = %d, want %d: cancelled orders released their stock", got, before)
+		}
+	})
+
+	t.Run("probes and metrics", func(t *testing.T) {
+		for _, svc := range shop.All {
+			if svc == shop.Gateway {
+				continue
+			}
+			for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+				resp, err := http.Get(sh.URL(svc) + path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					t.Errorf("%s %s: %d %s", svc, path, resp.StatusCode, body)
+				}
+				if path == "/metrics" && svc == shop.Order {
+					for _, m := range []string{"microkit_saga_completed_total", `microkit_breaker_transitions_total{breaker="payment-service"`} {
+						if !strings.Contains(string(body), m) {
+							t.Errorf("order-service metrics lack %s", m)
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+func serverSpan(nameContains string) func(s sdktrace.ReadOnlySpan) bool {
+	return func(s sdktrace.ReadOnlySpan) bool {
+		return s.SpanKind() == trace.SpanKindServer && strings.Contains(s.Name(), nameContains)
+	}
+}

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/go-microkit/microkit/examples/shop/internal/shop"
+	"github.com/go-microkit/microkit/examples/shop/internal/shoptest"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// startShop runs the one-process shop on free ports with spans going to an
+// in-memory exporter.
+func startShop(t testing.TB) (*shop.Shop, *tracetest.InMemoryExporter) {
+	t.Helper()
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	otel.SetTracerProvider(tp)
+	otel.SetTextMapPropagator(propagation.TraceContext{})
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+
+	sh, err := shop.Start(t.Context(), shop.Config{
+		DataDir:     t.TempDir(),
+		Addr:        map[string]string{shop.Gateway: "127.0.0.1:0"},
+		Seed:        true,
+		BcryptCost:  bcrypt.MinCost,
+		BreakerOpen: 10 * time.Minute, // stays open for the rest of the test
+		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := sh.Close(ctx); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return sh, exp
+}
+
+func waitCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func product(t *testing.T, c *shoptest.Client, id string) shoptest.Product {
+	t.Helper()
+	var p shoptest.Product
+	if err := c.Expect(t.Context(), http.MethodGet, "/api/products/"+id, nil, http.StatusOK, &p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// waitNotifications waits until the order's notifications are exactly the
+// kinds given.
+func waitNotifications(t *testing.T, c *shoptest.Client, orderID string, kinds ...string) {
+	t.Helper()
+	err := shoptest.Eventually(waitCtx(t), 20*time.Millisecond, func() error {
+		var ns []shoptest.Notification
+		if err := c.Expect(t.Context(), http.MethodGet, "/api/notifications", nil, http.StatusOK, &ns); err != nil {
+			return err
+		}
+		var got []string
+		for _, n := range ns {
+			if n.OrderID == orderID {
+				got = append(got, n.Kind)
+			}
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, kinds) {
+			return fmt.Errorf("notifications of %s: %v, want %v", orderID, got, kinds)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+type details struct {
+	Data struct {
+		Order    shoptest.Order `json:"order"`
+		Payments []struct {
+			Status      string `json:"status"`
+			AmountCents int64  `json:"amount_cents"`
+		} `json:"payments"`
+		Notifications []shoptest.Notification `json:"notifications"`
+	} `json:"data"`
+	Partial bool `json:"partial"`
+}

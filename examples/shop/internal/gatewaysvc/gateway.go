@@ -1,0 +1,191 @@
+package gatewaysvc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/go-microkit/microkit/breaker"
+	"github.com/go-microkit/microkit/examples/shop/internal/platform"
+	"github.com/go-microkit/microkit/examples/shop/internal/users"
+	"github.com/go-microkit/microkit/gateway"
+	"github.com/go-microkit/microkit/gateway/discoverytarget"
+	"github.com/go-microkit/microkit/gateway/jwtauth"
+	"github.com/go-microkit/microkit/gateway/ratelimit"
+	"github.com/go-microkit/microkit/tracing"
+)
+
+// Config configures the gateway.
+type Config struct {
+	// Addr is where it listens, e.g. ":8080"; zero means a free loopback
+	// port.
+	Addr string
+	// RatePerMinute is the per-user (or per-IP) limit on authenticated
+	// routes; zero means 1000. The seed had 100, which a load test of one
+	// user exhausts in a second.
+	RatePerMinute int
+}
+
+// Gateway is the running gateway. Close stops it.
+type Gateway struct {
+	srv   *http.Server
+	ln    net.Listener
+	done  chan struct{}
+	stack platform.Stack
+}
+
+// New builds the routes and starts serving.
+func New(ctx context.Context, deps *platform.Deps, cfg Config) (_ *Gateway, err error) {
+	if cfg.RatePerMinute == 0 {
+		cfg.RatePerMinute = 1000
+	}
+	g := &Gateway{done: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, g.Close(context.WithoutCancel(ctx)))
+		}
+	}()
+	h, err := handler(deps, cfg)
+	if err != nil {
+		return nil, err
+	}
+	addr := cfg.Addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	if g.ln, err = net.Listen("tcp", addr); err != nil {
+		return nil, fmt.Errorf("gateway: listen %s: %w", addr, err)
+	}
+	g.srv = gateway.NewServer(addr, h)
+	go func() {
+		defer close(g.done)
+		_ = g.srv.Serve(g.ln)
+	}()
+	g.stack.Push(func(ctx context.Context) error {
+		err := g.srv.Shutdown(ctx)
+		<-g.done
+		return err
+	})
+	return g, nil
+}
+
+// URL returns the gateway's base URL.
+func (g *Gateway) URL() string {
+	a := g.ln.Addr().(*net.TCPAddr)
+	host := a.IP.String()
+	if a.IP.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, fmt.Sprint(a.Port))
+}
+
+// Close stops accepting requests and waits for those in flight. It is
+// idempotent.
+func (g *Gateway) Close(ctx context.Context) error { return g.stack.Close(ctx) }
+
+func handler(deps *platform.Deps, cfg Config) (http.Handler, error) {
+	target := func(service string) (gateway.Target, error) {
+		return discoverytarget.New(deps.Resolver, deps.Name(service))
+	}
+	usersT, err := target(platform.UserService)
+	if err != nil {
+		return nil, err
+	}
+	productsT, err := target(platform.ProductService)
+	if err != nil {
+		return nil, err
+	}
+	ordersT, err := target(platform.OrderService)
+	if err != nil {
+		return nil, err
+	}
+	paymentsT, err := target(platform.PaymentService)
+	if err != nil {
+		return nil, err
+	}
+	notificationsT, err := target(platform.NotificationService)
+	if err != nil {
+		return nil, err
+	}
+
+	jwks, err := jwtauth.NewJWKS(deps.URL(platform.UserService, "/.well-known/jwks.json"), jwtauth.WithHTTPClient(deps.Client))
+	if err != nil {
+		return nil, err
+	}
+	auth, err := jwtauth.New(jwks, jwtauth.WithAlgorithms(jwtauth.EdDSA), jwtauth.WithIssuer(users.Issuer),
+		jwtauth.WithAudience(users.Audience), jwtauth.WithLeeway(5*time.Second))
+	if err != nil {
+		return nil, err
+	}
+	clientIP, err := gateway.NewClientIP()
+	if err != nil {
+		return nil, err
+	}
+	limiter, err := ratelimit.NewLocal(ratelimit.PerMinute(cfg.RatePerMinute))
+	if err != nil {
+		return nil, err
+	}
+	limit, err := ratelimit.Middleware(limiter, ratelimit.WithKeyFunc(ratelimit.BySubjectOrClientIP(clientIP)))
+	if err != nil {
+		return nil, err
+	}
+	set, err := breaker.NewSet("gateway", 64)
+	if err != nil {
+		return nil, err
+	}
+	breakers, err := gateway.BreakerSet(set)
+	if err != nil {
+		return nil, err
+	}
+	private := []gateway.Middleware{auth.Middleware(), limit}
+	retryReads := gateway.RetryPolicy{Attempts: 2, Backoff: 20 * time.Millisecond}
+	routes := []gateway.Route{
+		{Name: "signup", Path: "/api/users/signup", Methods: []string{http.MethodPost}, Target: usersT, StripPrefix: "/api",
+			Middleware: []gateway.Middleware{limit}, Timeout: 10 * time.Second},
+		{Name: "login", Path: "/api/users/login", Methods: []string{http.MethodPost}, Target: usersT, StripPrefix: "/api",
+			Middleware: []gateway.Middleware{limit}, Timeout: 10 * time.Second},
+		{Name: "users", Path: "/api/users/**", Target: usersT, StripPrefix: "/api", Middleware: private, Timeout: 5 * time.Second},
+		{Name: "jwks", Path: "/.well-known/jwks.json", Methods: []string{http.MethodGet}, Target: usersT},
+		{Name: "products", Path: "/api/products/**", Methods: []string{http.MethodGet}, Target: productsT, StripPrefix: "/api",
+			Timeout: 5 * time.Second, Retry: retryReads, Breakers: breakers},
+		// POST /api/orders creates (the gateway retries only idempotent
+		// methods, so never a POST); the items under it are read-only.
+		{Name: "orders", Path: "/api/orders", Methods: []string{http.MethodGet, http.MethodPost}, Target: ordersT,
+			StripPrefix: "/api", Middleware: private, Timeout: 35 * time.Second, Retry: retryReads},
+		{Name: "order", Path: "/api/orders/**", Methods: []string{http.MethodGet}, Target: ordersT,
+			StripPrefix: "/api", Middleware: private, Timeout: 5 * time.Second, Retry: retryReads},
+		{Name: "notifications", Path: "/api/notifications", Methods: []string{http.MethodGet}, Target: notificationsT,
+			StripPrefix: "/api", Middleware: private, Timeout: 5 * time.Second},
+		{Name: "payment-faults", Path: "/api/admin/payment-faults", Methods: []string{http.MethodGet, http.MethodPut},
+			Target: paymentsT, Rewrite: "/admin/faults", Middleware: private, Timeout: 5 * time.Second},
+	}
+	gw, err := gateway.New(routes, gateway.WithTransport(tracing.Transport(nil)), gateway.WithLogger(deps.Logger))
+	if err != nil {
+		return nil, err
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /api/orders/{id}/details", gateway.Chain(private...)(details(deps)))
+	mux.Handle("/", gw)
+	return gateway.Chain(gateway.RequestID(), tracing.Middleware(), gateway.Recover(deps.Logger))(mux), nil
+}
+
+// details is the seed's order-details composition: the order (required),
+// its payments and its notifications (optional: the view is marked partial
+// without them), fetched in parallel under one deadline.
+func details(deps *platform.Deps) http.Handler {
+	return gateway.ComposeHandler(3*time.Second, func(r *http.Request) []gateway.Part {
+		id := url.PathEscape(r.PathValue("id"))
+		h := http.Header{}
+		h.Set(gateway.DefaultSubjectHeader, gateway.SubjectFrom(r.Context()))
+		return []gateway.Part{
+			{Name: "order", Required: true, Fetch: gateway.FetchJSON(deps.Client, deps.URL(platform.OrderService, "/orders/"+id), h)},
+			{Name: "payments", Fetch: gateway.FetchJSON(deps.Client, deps.URL(platform.PaymentService, "/charges?order_id="+url.QueryEscape(r.PathValue("id"))), h)},
+			{Name: "notifications", Fetch: gateway.FetchJSON(deps.Client, deps.URL(platform.NotificationService, "/notifications?order_id="+url.QueryEscape(r.PathValue("id"))), h)},
+		}
+	})
+}

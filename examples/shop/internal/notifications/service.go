@@ -1,0 +1,200 @@
+package notifications
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/go-microkit/microkit/eventbus"
+	"github.com/go-microkit/microkit/eventbus/eventbustrace"
+	"github.com/go-microkit/microkit/eventbus/outbox"
+	"github.com/go-microkit/microkit/examples/shop/internal/orders"
+	"github.com/go-microkit/microkit/examples/shop/internal/platform"
+)
+
+// Config configures the notification-service.
+type Config struct {
+	// DSN is its database: a SQLite path or a postgres:// URL. Required.
+	DSN string
+	// Addr is where it listens; zero means a free loopback port.
+	Addr string
+	// Subscriber is the bus it consumes from. Required.
+	Subscriber eventbus.Subscriber
+	// System names the bus in spans ("nats"). Zero means "nats".
+	System string
+	// Group is the consumer group; zero means "notification-service".
+	Group string
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Notification is one message sent to a customer.
+type Notification struct {
+	// EventID is the ID of the event it came from.
+	EventID string `json:"event_id"`
+	// OrderID identifies the order.
+	OrderID string `json:"order_id"`
+	// Customer is the user id of the buyer.
+	Customer string `json:"customer"`
+	// Kind is the event type, e.g. order.confirmed.
+	Kind string `json:"kind"`
+	// Message is the text sent to the customer.
+	Message string `json:"message"`
+	// CreatedAt is when it was stored.
+	CreatedAt time.Time `json:"created_at"`
+}
+
+var schema = []string{
+	`CREATE TABLE IF NOT EXISTS notifications (
+		event_id TEXT PRIMARY KEY, order_id TEXT NOT NULL, customer TEXT NOT NULL,
+		kind TEXT NOT NULL, message TEXT NOT NULL, created_at BIGINT NOT NULL,
+		UNIQUE (order_id, kind))`,
+	`CREATE INDEX IF NOT EXISTS notifications_customer ON notifications (customer, created_at)`,
+}
+
+// Service is a running notification-service. Close stops it.
+type Service struct {
+	cfg    Config
+	base   *platform.Base
+	db     *platform.DB
+	router *eventbus.Router
+	srv    *platform.Server
+}
+
+// New opens the database, starts the consumer group and the HTTP server,
+// registered as notification-service.
+func New(ctx context.Context, deps *platform.Deps, cfg Config) (_ *Service, err error) {
+	if cfg.Subscriber == nil {
+		return nil, errors.New("notifications: Config.Subscriber is required")
+	}
+	if cfg.System == "" {
+		cfg.System = "nats"
+	}
+	if cfg.Group == "" {
+		cfg.Group = deps.Name(platform.NotificationService)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	b, err := platform.NewBase(ctx, deps, platform.NotificationService, cfg.DSN, cfg.Addr, schema...)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, b.Close(context.WithoutCancel(ctx)))
+		}
+	}()
+	s := &Service{cfg: cfg, base: b, db: b.DB, srv: b.Server}
+	metrics, err := eventbus.NewMetrics(s.srv.Metrics())
+	if err != nil {
+		return nil, fmt.Errorf("notifications: metrics: %w", err)
+	}
+	s.router, err = eventbus.NewRouter(cfg.Subscriber, cfg.Group, eventbus.WithLogger(deps.Logger),
+		eventbus.WithMiddleware(eventbus.Recover(), eventbustrace.Middleware(cfg.System), metrics.Middleware(),
+			eventbus.Retry(eventbus.RetryPolicy{MaxAttempts: 20, InitialInterval: 100 * time.Millisecond, MaxInterval: 2 * time.Second})))
+	if err != nil {
+		return nil, fmt.Errorf("notifications: router: %w", err)
+	}
+	d := outbox.SQLite
+	if b.DB.Postgres() {
+		d = outbox.Postgres
+	}
+	if err := outbox.Migrate(ctx, b.DB.SQL(), d); err != nil {
+		return nil, fmt.Errorf("notifications: inbox: %w", err)
+	}
+	inbox, err := outbox.NewInbox(b.DB.SQL(), d)
+	if err != nil {
+		return nil, fmt.Errorf("notifications: inbox: %w", err)
+	}
+	handle := inbox.Handler(cfg.Group, s.handle)
+	for _, typ := range []string{orders.EventCreated, orders.EventConfirmed, orders.EventCancelled} {
+		if err := s.router.Handle(typ, handle); err != nil {
+			return nil, fmt.Errorf("notifications: handle %s: %w", typ, err)
+		}
+	}
+	if err := s.router.Start(ctx); err != nil {
+		return nil, fmt.Errorf("notifications: start consumers: %w", err)
+	}
+	b.Stack.Push(s.router.Close)
+	s.routes()
+	if err := b.Serve(ctx, deps, platform.NotificationService); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// URL returns the base URL of the HTTP server.
+func (s *Service) URL() string { return s.base.URL() }
+
+// Close deregisters the service, stops consuming (the deliveries in flight
+// finish) and closes its database. It is idempotent.
+func (s *Service) Close(ctx context.Context) error { return s.base.Close(ctx) }
+
+func text(kind string, e orders.OrderEvent) string {
+	switch kind {
+	case orders.EventCreated:
+		return fmt.Sprintf("We received your order %s ($%.2f).", e.OrderID, float64(e.TotalCents)/100)
+	case orders.EventConfirmed:
+		return fmt.Sprintf("Your order %s is confirmed and paid ($%.2f).", e.OrderID, float64(e.TotalCents)/100)
+	default:
+		return fmt.Sprintf("Your order %s was cancelled: %s", e.OrderID, e.Reason)
+	}
+}
+
+// handle stores the notification of one event in the inbox's transaction,
+// which also marks the message processed: a redelivery has no second effect.
+// The unique (order_id, kind) also keeps out the same event under another ID.
+func (s *Service) handle(ctx context.Context, tx *sql.Tx, msg *eventbus.Message) error {
+	e, err := eventbus.Decode[orders.OrderEvent](msg)
+	if err != nil {
+		return eventbus.Permanent(err)
+	}
+	_, err = tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO notifications (event_id, order_id, customer, kind, message, created_at)
+		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`),
+		msg.ID, e.OrderID, e.Customer, msg.Type, text(msg.Type, e), s.cfg.Now().UnixNano())
+	if err != nil {
+		return fmt.Errorf("notifications: store: %w", err)
+	}
+	return nil
+}
+
+func (s *Service) routes() {
+	s.srv.HandleFunc("GET /notifications", func(w http.ResponseWriter, r *http.Request) {
+		q := `SELECT event_id, order_id, customer, kind, message, created_at FROM notifications`
+		var arg string
+		switch {
+		case r.URL.Query().Get("order_id") != "":
+			q, arg = q+` WHERE order_id = ?`, r.URL.Query().Get("order_id")
+		case platform.Subject(r) != "":
+			q, arg = q+` WHERE customer = ?`, platform.Subject(r)
+		default:
+			q, arg = q+` WHERE customer = ?`, r.URL.Query().Get("customer")
+		}
+		rows, err := s.db.Query(r.Context(), q+` ORDER BY created_at, event_id`, arg)
+		if err != nil {
+			platform.WriteError(w, http.StatusInternalServerError, "internal", err.Error())
+			return
+		}
+		defer rows.Close()
+		out := []Notification{}
+		for rows.Next() {
+			var n Notification
+			var at int64
+			if err := rows.Scan(&n.EventID, &n.OrderID, &n.Customer, &n.Kind, &n.Message, &at); err != nil {
+				platform.WriteError(w, http.StatusInternalServerError, "internal", err.Error())
+				return
+			}
+			n.CreatedAt = time.Unix(0, at).UTC()
+			out = append(out, n)
+		}
+		if err := rows.Err(); err != nil {
+			platform.WriteError(w, http.StatusInternalServerError, "internal", err.Error())
+			return
+		}
+		platform.WriteJSON(w, http.StatusOK, out)
+	})
+}

@@ -1,0 +1,19 @@
+// Package orders is the shop's order-service, the seed's CreateOrderHandler
+// and CreateOrderSaga made durable.
+//
+// POST /orders validates the items through the product-service's gRPC
+// ProductService (discovery + breaker), stores the pending order and its
+// order.created event in one transaction (the transactional outbox of package
+// eventbus/outbox, whose relay publishes them; see outbox.go), then runs the CreateOrderSaga on package saga over a SQL store
+// in the same database:
+//
+//	order          (nothing to do; compensation cancels the order + order.cancelled)
+//	reserve-stock  (product-service POST /reservations; compensation releases)
+//	charge-payment (payment-service POST /charges behind a breaker; compensation refunds)
+//	confirm        (order confirmed + order.confirmed, in one transaction)
+//
+// Every participant dedupes on the step's idempotency key, so the recovery
+// loop can finish, after a crash, the sagas a dead process left in flight.
+//
+// Start at [New]; GET /orders/{id} and GET /orders read orders.
+package orders

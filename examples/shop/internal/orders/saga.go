@@ -1,0 +1,122 @@
+package orders
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/go-microkit/microkit/breaker"
+	"github.com/go-microkit/microkit/examples/shop/internal/payments"
+	"github.com/go-microkit/microkit/examples/shop/internal/platform"
+	"github.com/go-microkit/microkit/examples/shop/internal/products"
+	"github.com/go-microkit/microkit/saga"
+)
+
+// sagaState is the CreateOrderSaga's state, persisted with each step.
+type sagaState struct {
+	OrderID    string          `json:"order_id"`
+	Customer   string          `json:"customer"`
+	Items      []products.Item `json:"items"`
+	TotalCents int64           `json:"total_cents"`
+}
+
+// SagaName is the name of the CreateOrderSaga in the saga store.
+const SagaName = "create-order"
+
+func retry(attempts uint64) func() backoff.BackOff {
+	return func() backoff.BackOff {
+		return backoff.WithMaxRetries(backoff.NewConstantBackOff(50*time.Millisecond), attempts-1)
+	}
+}
+
+// clientError reports whether err is a 4xx answer: the participant refused,
+// and asking again will not change its mind.
+func clientError(err error) bool {
+	st := platform.StatusOf(err)
+	return st >= 400 && st < 500
+}
+
+func (s *Service) newSaga() (*saga.Saga[sagaState], error) {
+	return saga.New(SagaName,
+		saga.Step[sagaState]{
+			Name:    "order",
+			Execute: func(context.Context, *sagaState) error { return nil },
+			Compensate: func(ctx context.Context, st *sagaState) error {
+				return s.st.settle(ctx, st.OrderID, StatusCancelled, s.cancelReason(ctx))
+			},
+		},
+		saga.Step[sagaState]{
+			Name:      "reserve-stock",
+			Timeout:   5 * time.Second,
+			Retry:     retry(3),
+			Retryable: func(err error) bool { return !clientError(err) },
+			Execute: func(ctx context.Context, st *sagaState) error {
+				key, _ := saga.IdempotencyKey(ctx)
+				return platform.CallJSON(ctx, s.deps.Client, http.MethodPost, s.deps.URL(platform.ProductService, "/reservations"), "",
+					products.ReserveRequest{Key: key, Items: st.Items}, nil)
+			},
+			Compensate: func(ctx context.Context, st *sagaState) error {
+				key, _ := saga.IdempotencyKey(ctx)
+				return platform.CallJSON(ctx, s.deps.Client, http.MethodPost, s.deps.URL(platform.ProductService, "/reservations/"+key+"/release"), "", nil, nil)
+			},
+		},
+		saga.Step[sagaState]{
+			Name:      "charge-payment",
+			Timeout:   5 * time.Second,
+			Retry:     retry(2),
+			Retryable: func(err error) bool { return !clientError(err) && !errors.Is(err, breaker.ErrOpen) },
+			Execute: func(ctx context.Context, st *sagaState) error {
+				key, _ := saga.IdempotencyKey(ctx)
+				req := payments.ChargeRequest{Key: key, OrderID: st.OrderID, Customer: st.Customer, AmountCents: st.TotalCents}
+				return s.payment.Execute(ctx, func(ctx context.Context) error {
+					return platform.CallJSON(ctx, s.deps.Client, http.MethodPost, s.deps.URL(platform.PaymentService, "/charges"), "", req, nil)
+				})
+			},
+			Compensate: func(ctx context.Context, st *sagaState) error {
+				key, _ := saga.IdempotencyKey(ctx)
+				// Refunds go around the breaker: an open breaker must not
+				// stop money from going back.
+				return platform.CallJSON(ctx, s.deps.Client, http.MethodPost, s.deps.URL(platform.PaymentService, "/refunds"), "",
+					payments.RefundRequest{Key: key}, nil)
+			},
+		},
+		saga.Step[sagaState]{
+			Name:  "confirm",
+			Retry: retry(3),
+			Execute: func(ctx context.Context, st *sagaState) error {
+				return s.st.settle(ctx, st.OrderID, StatusConfirmed, "")
+			},
+		},
+	)
+}
+
+// cancelReason is why the saga compensates, as the saga store recorded it.
+func (s *Service) cancelReason(ctx context.Context) string {
+	id, _ := saga.SagaID(ctx)
+	rec, err := s.sagas.Get(ctx, id)
+	if err != nil || rec.Error == "" {
+		return "cancelled"
+	}
+	return rec.Error
+}
+
+// paymentBreaker counts a decline (402) or a refusal (409) as a success:
+// the payment-service answered, it is healthy.
+func paymentBreaker(openFor time.Duration, opts ...breaker.Option) (*breaker.Breaker, error) {
+	b, err := breaker.New("payment-service", append(opts,
+		breaker.WithConsecutiveFailures(5),
+		breaker.WithOpenDuration(openFor),
+		breaker.WithClassifier(func(err error) breaker.Outcome {
+			if clientError(err) {
+				return breaker.Success
+			}
+			return breaker.DefaultClassifier(err)
+		}))...)
+	if err != nil {
+		return nil, fmt.Errorf("orders: payment breaker: %w", err)
+	}
+	return b, nil
+}

@@ -1,0 +1,222 @@
+package orders
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/go-microkit/microkit/breaker"
+	"github.com/go-microkit/microkit/breaker/breakergrpc"
+	"github.com/go-microkit/microkit/breaker/breakermetrics"
+	"github.com/go-microkit/microkit/eventbus"
+	"github.com/go-microkit/microkit/eventbus/outbox"
+	"github.com/go-microkit/microkit/examples/shop/internal/platform"
+	"github.com/go-microkit/microkit/examples/shop/internal/products"
+	"github.com/go-microkit/microkit/saga"
+	"github.com/go-microkit/microkit/saga/sagametrics"
+	"github.com/go-microkit/microkit/saga/sqlstore"
+	"github.com/go-microkit/microkit/tracing"
+	"github.com/go-microkit/microkit/tracing/tracinggrpc"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// Config configures the order-service.
+type Config struct {
+	// DSN is its database: a SQLite path or a postgres:// URL. Required.
+	DSN string
+	// Addr is where it listens; zero means a free loopback port.
+	Addr string
+	// Publisher is the bus the outbox relay publishes to. Required.
+	Publisher eventbus.Publisher
+	// BreakerOpen is how long the payment breaker stays open; zero means
+	// 10s.
+	BreakerOpen time.Duration
+	// Lease is the saga lease: how soon a dead instance's sagas are taken
+	// over; zero means 5s.
+	Lease time.Duration
+	// RecoverEvery is the period of the recovery loop; zero means 1s.
+	RecoverEvery time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Service is a running order-service. Close stops it.
+type Service struct {
+	cfg     Config
+	deps    *platform.Deps
+	st      *store
+	sagas   *sqlstore.Store
+	def     *saga.Saga[sagaState]
+	orch    *saga.Orchestrator
+	rescuer *saga.Orchestrator
+	payment *breaker.Breaker
+	product *products.Client
+	relay   *relay
+	base    *platform.Base
+	srv     *platform.Server
+	stop    chan struct{}
+	stopped sync.Once
+	loop    sync.WaitGroup
+}
+
+// New opens the database, starts the outbox relay, the saga orchestrators
+// and their recovery loop, and the HTTP server, registered as order-service.
+func New(ctx context.Context, deps *platform.Deps, cfg Config) (_ *Service, err error) {
+	if cfg.Publisher == nil {
+		return nil, errors.New("orders: Config.Publisher is required")
+	}
+	if cfg.BreakerOpen == 0 {
+		cfg.BreakerOpen = 10 * time.Second
+	}
+	if cfg.Lease == 0 {
+		cfg.Lease = 5 * time.Second
+	}
+	if cfg.RecoverEvery == 0 {
+		cfg.RecoverEvery = time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	b, err := platform.NewBase(ctx, deps, platform.OrderService, cfg.DSN, cfg.Addr, schema...)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, b.Close(context.WithoutCancel(ctx)))
+		}
+	}()
+	s := &Service{cfg: cfg, deps: deps, base: b, srv: b.Server, stop: make(chan struct{})}
+	db := b.DB
+	if err := sqlstore.Migrate(ctx, db.SQL(), db.Dialect()); err != nil {
+		return nil, fmt.Errorf("orders: saga store: %w", err)
+	}
+	if s.sagas, err = sqlstore.New(db.SQL(), db.Dialect()); err != nil {
+		return nil, fmt.Errorf("orders: saga store: %w", err)
+	}
+	s.st = &store{db: db, now: cfg.Now}
+	bm, err := breakermetrics.New(s.srv.Metrics())
+	if err != nil {
+		return nil, fmt.Errorf("orders: breaker metrics: %w", err)
+	}
+	watch := []breaker.Option{breaker.WithObserver(bm.Observer), breaker.WithListener(func(_ context.Context, t breaker.Transition) {
+		deps.Logger.Warn("circuit breaker changed state", "breaker", t.Name, "from", t.From, "to", t.To, "reason", t.Reason)
+	})}
+	if s.payment, err = paymentBreaker(cfg.BreakerOpen, watch...); err != nil {
+		return nil, err
+	}
+	productBreaker, err := breaker.New("product-service", watch...)
+	if err != nil {
+		return nil, fmt.Errorf("orders: product breaker: %w", err)
+	}
+	cc, err := grpc.NewClient("microkit:///"+deps.Name(platform.ProductGRPC),
+		grpc.WithResolvers(deps.GRPC),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(products.Codec{})),
+		tracinggrpc.DialOption(tracing.Default()),
+		grpc.WithUnaryInterceptor(breakergrpc.UnaryClientInterceptor(breakergrpc.Single(productBreaker))))
+	if err != nil {
+		return nil, fmt.Errorf("orders: product client: %w", err)
+	}
+	b.Stack.PushCloser(cc.Close)
+	s.product = products.NewClient(cc)
+
+	if err := outbox.Migrate(ctx, db.SQL(), dialect(db)); err != nil {
+		return nil, fmt.Errorf("orders: outbox: %w", err)
+	}
+	if s.relay, err = startRelay(db, cfg.Publisher, deps.Logger, s.srv.Metrics()); err != nil {
+		return nil, err
+	}
+	b.Stack.Push(s.relay.Close)
+
+	if s.def, err = s.newSaga(); err != nil {
+		return nil, err
+	}
+	metrics, err := sagametrics.New(s.srv.Metrics())
+	if err != nil {
+		return nil, fmt.Errorf("orders: saga metrics: %w", err)
+	}
+	for _, o := range []**saga.Orchestrator{&s.orch, &s.rescuer} {
+		if *o, err = saga.NewOrchestrator(s.sagas, saga.WithLease(cfg.Lease), saga.WithLogger(deps.Logger),
+			saga.WithListener(metrics), saga.WithClock(cfg.Now)); err != nil {
+			return nil, fmt.Errorf("orders: orchestrator: %w", err)
+		}
+		if err := (*o).Register(s.def); err != nil {
+			return nil, fmt.Errorf("orders: orchestrator: %w", err)
+		}
+		b.Stack.Push((*o).Close)
+	}
+	// The recovery loop stops before the orchestrators close.
+	s.loop.Add(1)
+	go s.recoverLoop()
+	b.Stack.Push(func(context.Context) error {
+		s.stopped.Do(func() { close(s.stop) })
+		s.loop.Wait()
+		return nil
+	})
+
+	s.routes()
+	if err := b.Serve(ctx, deps, platform.OrderService); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// URL returns the base URL of the HTTP server.
+func (s *Service) URL() string { return s.base.URL() }
+
+// PaymentBreaker returns the breaker that guards the payment-service.
+func (s *Service) PaymentBreaker() *breaker.Breaker { return s.payment }
+
+// Close deregisters the service, waits for the requests in flight, stops
+// the recovery loop and the outbox relay, and closes the database. It is
+// idempotent.
+func (s *Service) Close(ctx context.Context) error { return s.base.Close(ctx) }
+
+// recoverLoop finishes the sagas that a dead instance left in flight (once
+// their lease lapsed) and starts the saga of orders stored pending by an
+// instance that died before it could start it. It runs on its own
+// orchestrator, so it never takes over the sagas this process drives.
+func (s *Service) recoverLoop() {
+	defer s.loop.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-s.stop
+		cancel()
+	}()
+	t := time.NewTicker(s.cfg.RecoverEvery)
+	defer t.Stop()
+	for {
+		if _, err := s.rescuer.Recover(ctx); err != nil && ctx.Err() == nil {
+			s.deps.Logger.Warn("saga recovery", "err", err)
+		}
+		s.adoptOrphans(ctx)
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Service) adoptOrphans(ctx context.Context) {
+	ids, err := s.st.pendingBefore(ctx, s.cfg.Now().Add(-2*s.cfg.Lease))
+	if err != nil {
+		return
+	}
+	for _, id := range ids {
+		if _, err := s.sagas.Get(ctx, id); !errors.Is(err, saga.ErrNotFound) {
+			continue
+		}
+		o, err := s.st.get(ctx, id)
+		if err != nil {
+			continue
+		}
+		s.deps.Logger.Info("starting the saga of an orphaned order", "order", id)
+		_, _ = s.def.Run(ctx, s.rescuer, sagaState{OrderID: o.ID, Customer: o.Customer, Items: o.Items, TotalCents: o.TotalCents}, saga.WithID(o.ID))
+	}
+}

@@ -1,0 +1,213 @@
+package orders
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-microkit/microkit/eventbus"
+	"github.com/go-microkit/microkit/eventbus/outbox"
+	"github.com/go-microkit/microkit/examples/shop/internal/platform"
+	"github.com/go-microkit/microkit/examples/shop/internal/products"
+)
+
+// Order statuses.
+const (
+	StatusPending   = "pending"
+	StatusConfirmed = "confirmed"
+	StatusCancelled = "cancelled"
+)
+
+// Event types the order-service publishes.
+const (
+	EventCreated   = "order.created"
+	EventConfirmed = "order.confirmed"
+	EventCancelled = "order.cancelled"
+)
+
+// Order is one order as the API shows it.
+type Order struct {
+	// ID identifies the order; the client may choose it.
+	ID string `json:"id"`
+	// Customer is the user id of the buyer.
+	Customer string `json:"customer"`
+	// Status is pending, confirmed or cancelled.
+	Status string `json:"status"`
+	// Items are the ordered lines.
+	Items []products.Item `json:"items"`
+	// TotalCents is the order total in cents.
+	TotalCents int64 `json:"total_cents"`
+	// Reason says why a cancelled order was cancelled.
+	Reason string `json:"reason,omitempty"`
+	// CreatedAt is when it was stored.
+	CreatedAt time.Time `json:"created_at"`
+	// UpdatedAt is when its status last changed.
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// OrderEvent is the payload of every order event.
+type OrderEvent struct {
+	// OrderID identifies the order.
+	OrderID string `json:"order_id"`
+	// Customer is the user id of the buyer.
+	Customer string `json:"customer"`
+	// TotalCents is the order total in cents.
+	TotalCents int64 `json:"total_cents"`
+	// Status is pending, confirmed or cancelled.
+	Status string `json:"status"`
+	// Reason says why a cancelled order was cancelled.
+	Reason string `json:"reason,omitempty"`
+}
+
+var schema = []string{
+	`CREATE TABLE IF NOT EXISTS orders (
+		id TEXT PRIMARY KEY, customer TEXT NOT NULL, status TEXT NOT NULL,
+		items TEXT NOT NULL, total_cents BIGINT NOT NULL, reason TEXT NOT NULL,
+		created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)`,
+	`CREATE INDEX IF NOT EXISTS orders_customer ON orders (customer, created_at)`,
+}
+
+var errNotFound = errors.New("orders: not found")
+
+type store struct {
+	db  *platform.DB
+	now func() time.Time
+}
+
+const orderColumns = `id, customer, status, items, total_cents, reason, created_at, updated_at`
+
+func scanOrder(row interface{ Scan(...any) error }) (Order, error) {
+	var o Order
+	var items string
+	var created, updated int64
+	if err := row.Scan(&o.ID, &o.Customer, &o.Status, &items, &o.TotalCents, &o.Reason, &created, &updated); err != nil {
+		return o, err
+	}
+	if err := json.Unmarshal([]byte(items), &o.Items); err != nil {
+		return o, fmt.Errorf("orders: stored items of %s: %w", o.ID, err)
+	}
+	o.CreatedAt, o.UpdatedAt = time.Unix(0, created).UTC(), time.Unix(0, updated).UTC()
+	return o, nil
+}
+
+func (s *store) get(ctx context.Context, id string) (Order, error) {
+	o, err := scanOrder(s.db.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return o, errNotFound
+	}
+	if err != nil {
+		return o, fmt.Errorf("orders: get %s: %w", id, err)
+	}
+	return o, nil
+}
+
+func (s *store) list(ctx context.Context, customer string, limit int) ([]Order, error) {
+	rows, err := s.db.Query(ctx, `SELECT `+orderColumns+` FROM orders WHERE customer = ?
+		ORDER BY created_at DESC, id LIMIT ?`, customer, limit)
+	if err != nil {
+		return nil, fmt.Errorf("orders: list: %w", err)
+	}
+	defer rows.Close()
+	out := []Order{}
+	for rows.Next() {
+		o, err := scanOrder(rows)
+		if err != nil {
+			return nil, fmt.Errorf("orders: list: %w", err)
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
+
+// pendingBefore returns the ids of orders still pending that were created
+// before t.
+func (s *store) pendingBefore(ctx context.Context, t time.Time) ([]string, error) {
+	rows, err := s.db.Query(ctx, `SELECT id FROM orders WHERE status = 'pending' AND created_at < ? ORDER BY created_at LIMIT 100`, t.UnixNano())
+	if err != nil {
+		return nil, fmt.Errorf("orders: pending: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("orders: pending: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// create stores the pending order and its order.created event in one
+// transaction. It returns false when an order with this id exists.
+func (s *store) create(ctx context.Context, o Order) (bool, error) {
+	items, err := json.Marshal(o.Items)
+	if err != nil {
+		return false, fmt.Errorf("orders: create: %w", err)
+	}
+	created := false
+	err = s.db.Tx(ctx, func(tx *platform.Tx) error {
+		res, err := tx.Exec(ctx, `INSERT INTO orders (`+orderColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (id) DO NOTHING`, o.ID, o.Customer, o.Status, string(items), o.TotalCents, "",
+			o.CreatedAt.UnixNano(), o.CreatedAt.UnixNano())
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		created = true
+		return enqueue(ctx, tx, s.now(), EventCreated, o)
+	})
+	if err != nil {
+		return false, fmt.Errorf("orders: create %s: %w", o.ID, err)
+	}
+	return created, nil
+}
+
+// settle moves a pending order to status (confirmed or cancelled) with its
+// event, in one transaction. Settling an order already in that status is a
+// no-op; one in the other final status is an error.
+func (s *store) settle(ctx context.Context, id, status, reason string) error {
+	return s.db.Tx(ctx, func(tx *platform.Tx) error {
+		o, err := scanOrder(tx.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders WHERE id = ?`, id))
+		if err != nil {
+			return fmt.Errorf("orders: settle %s: %w", id, err)
+		}
+		switch o.Status {
+		case status:
+			return nil
+		case StatusPending:
+		default:
+			return fmt.Errorf("orders: settle %s as %s: it is already %s", id, status, o.Status)
+		}
+		now := s.now()
+		if _, err := tx.Exec(ctx, `UPDATE orders SET status = ?, reason = ?, updated_at = ? WHERE id = ?`,
+			status, reason, now.UnixNano(), id); err != nil {
+			return fmt.Errorf("orders: settle %s: %w", id, err)
+		}
+		o.Status, o.Reason = status, reason
+		typ := EventConfirmed
+		if status == StatusCancelled {
+			typ = EventCancelled
+		}
+		return enqueue(ctx, tx, now, typ, o)
+	})
+}
+
+// enqueue adds the event to the outbox within tx, with the trace context of
+// ctx in its metadata so that the trace continues through the relay and the
+// bus.
+func enqueue(ctx context.Context, tx *platform.Tx, now time.Time, typ string, o Order) error {
+	msg, err := eventbus.NewMessage(typ, OrderEvent{OrderID: o.ID, Customer: o.Customer,
+		TotalCents: o.TotalCents, Status: o.Status, Reason: o.Reason})
+	if err != nil {
+		return err
+	}
+	msg.Source, msg.Subject, msg.Time = "/orders", o.ID, now
+	injectTrace(ctx, msg)
+	return outbox.Add(ctx, tx.SQL(), msg)
+}

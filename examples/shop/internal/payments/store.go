@@ -1,0 +1,106 @@
+package payments
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-microkit/microkit/examples/shop/internal/platform"
+)
+
+// Charge is one payment, identified by its idempotency key.
+type Charge struct {
+	// Key is the idempotency key, the saga step's.
+	Key string `json:"key"`
+	// OrderID identifies the order.
+	OrderID string `json:"order_id"`
+	// Customer is the user id of the buyer.
+	Customer string `json:"customer"`
+	// AmountCents is the amount charged, in cents.
+	AmountCents int64 `json:"amount_cents"`
+	// Status is charged, declined or refunded.
+	Status string `json:"status"`
+	// CreatedAt is when it was stored.
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Charge statuses.
+const (
+	StatusCharged  = "charged"
+	StatusDeclined = "declined"
+	StatusRefunded = "refunded"
+)
+
+var schema = []string{
+	`CREATE TABLE IF NOT EXISTS charges (
+		charge_key TEXT PRIMARY KEY, order_id TEXT NOT NULL, customer TEXT NOT NULL,
+		amount_cents BIGINT NOT NULL, status TEXT NOT NULL, created_at BIGINT NOT NULL)`,
+	`CREATE INDEX IF NOT EXISTS charges_order ON charges (order_id)`,
+}
+
+type store struct{ db *platform.DB }
+
+// charge records c unless its key exists, and returns the stored charge.
+func (s *store) charge(ctx context.Context, c Charge) (Charge, error) {
+	_, err := s.db.Exec(ctx, `INSERT INTO charges (charge_key, order_id, customer, amount_cents, status, created_at)
+		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (charge_key) DO NOTHING`,
+		c.Key, c.OrderID, c.Customer, c.AmountCents, c.Status, c.CreatedAt.UnixNano())
+	if err != nil {
+		return c, fmt.Errorf("payments: charge: %w", err)
+	}
+	return s.get(ctx, c.Key)
+}
+
+var errNotFound = errors.New("payments: no such charge")
+
+func (s *store) get(ctx context.Context, key string) (Charge, error) {
+	var c Charge
+	var at int64
+	err := s.db.QueryRow(ctx, `SELECT charge_key, order_id, customer, amount_cents, status, created_at
+		FROM charges WHERE charge_key = ?`, key).Scan(&c.Key, &c.OrderID, &c.Customer, &c.AmountCents, &c.Status, &at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, errNotFound
+	}
+	if err != nil {
+		return c, fmt.Errorf("payments: get: %w", err)
+	}
+	c.CreatedAt = time.Unix(0, at).UTC()
+	return c, nil
+}
+
+// refund marks the charge under key refunded, once. A key never charged
+// gets a refunded tombstone, so that a late charge with it is refused.
+func (s *store) refund(ctx context.Context, key string, now time.Time) (Charge, error) {
+	if _, err := s.db.Exec(ctx, `UPDATE charges SET status = 'refunded' WHERE charge_key = ? AND status = 'charged'`, key); err != nil {
+		return Charge{}, fmt.Errorf("payments: refund: %w", err)
+	}
+	return s.charge(ctx, Charge{Key: key, Status: StatusRefunded, CreatedAt: now})
+}
+
+func (s *store) list(ctx context.Context, column, value string) ([]Charge, error) {
+	q := `SELECT charge_key, order_id, customer, amount_cents, status, created_at FROM charges`
+	args := []any{}
+	switch column {
+	case "order_id", "customer":
+		q += ` WHERE ` + column + ` = ?`
+		args = append(args, value)
+	}
+	rows, err := s.db.Query(ctx, q+` ORDER BY created_at, charge_key`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("payments: list: %w", err)
+	}
+	defer rows.Close()
+	out := []Charge{}
+	for rows.Next() {
+		var c Charge
+		var at int64
+		if err := rows.Scan(&c.Key, &c.OrderID, &c.Customer, &c.AmountCents, &c.Status, &at); err != nil {
+			return nil, fmt.Errorf("payments: list: %w", err)
+		}
+		c.CreatedAt = time.Unix(0, at).UTC()
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,70 @@
+package payments
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/go-microkit/microkit/examples/shop/internal/platform"
+)
+
+// Charge and refund steps on one store: each step's stored status after it.
+func TestChargesAndRefundsAreIdempotentByKey(t *testing.T) {
+	ctx := context.Background()
+	db, err := platform.OpenDB(ctx, filepath.Join(t.TempDir(), "payments.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx, schema...); err != nil {
+		t.Fatal(err)
+	}
+	st := &store{db: db}
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	charge := func(key string, cents int64) (Charge, error) {
+		return st.charge(ctx, Charge{Key: key, OrderID: "o", Customer: "c", AmountCents: cents, Status: StatusCharged, CreatedAt: at})
+	}
+	refund := func(key string) (Charge, error) { return st.refund(ctx, key, at) }
+	steps := []struct {
+		name string
+		do   func() (Charge, error)
+		want string
+	}{
+		{"charge", func() (Charge, error) { return charge("k1", 500) }, StatusCharged},
+		{"charge again returns the first charge", func() (Charge, error) { return charge("k1", 999) }, StatusCharged},
+		{"refund", func() (Charge, error) { return refund("k1") }, StatusRefunded},
+		{"refund again", func() (Charge, error) { return refund("k1") }, StatusRefunded},
+		{"charge a refunded key stays refunded", func() (Charge, error) { return charge("k1", 500) }, StatusRefunded},
+		{"refund a key never charged leaves a tombstone", func() (Charge, error) { return refund("k2") }, StatusRefunded},
+		{"a late charge of that key is refused", func() (Charge, error) { return charge("k2", 500) }, StatusRefunded},
+	}
+	for _, s := range steps {
+		c, err := s.do()
+		if err != nil || c.Status != s.want {
+			t.Fatalf("%s: %+v, %v; want status %s", s.name, c, err, s.want)
+		}
+	}
+	c, _ := st.get(ctx, "k1")
+	if c.AmountCents != 500 || !c.CreatedAt.Equal(at) {
+		t.Errorf("k1 = %+v, want the first charge's amount and time", c)
+	}
+}
+
+func TestFaultsApply(t *testing.T) {
+	tests := []struct {
+		f    Faults
+		want int
+	}{
+		{Faults{}, 0},
+		{Faults{ErrorRate: 1}, 500},
+		{Faults{Down: true, ErrorRate: 1}, 503},
+	}
+	for _, tt := range tests {
+		var s faultState
+		s.set(tt.f)
+		if got := s.apply(context.Background()); got != tt.want {
+			t.Errorf("apply(%+v) = %d, want %d", tt.f, got, tt.want)
+		}
+	}
+}

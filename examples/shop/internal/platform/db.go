@@ -1,0 +1,210 @@
+package platform
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/go-microkit/microkit/saga/sqlstore"
+	// Registers the "pgx" database/sql driver.
+	_ "github.com/jackc/pgx/v5/stdlib"
+	// Registers the "sqlite" database/sql driver.
+	_ "modernc.org/sqlite"
+)
+
+// DB is one service's database: a SQLite file or a PostgreSQL schema.
+// Queries are written with "?" placeholders and rebound for PostgreSQL.
+// It is safe for concurrent use.
+type DB struct {
+	db       *sql.DB
+	postgres bool
+}
+
+// OpenDB opens dsn: a postgres:// URL (whose search_path parameter, if any,
+// names a schema that is created when missing) or else the path of a SQLite
+// file.
+func OpenDB(ctx context.Context, dsn string) (*DB, error) {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		return openPostgres(ctx, dsn)
+	}
+	db, err := sql.Open("sqlite", SQLiteDSN(dsn))
+	if err != nil {
+		return nil, fmt.Errorf("platform: open sqlite %s: %w", dsn, err)
+	}
+	// One connection: SQLite has one writer, and a single connection turns
+	// lock contention into queueing instead of SQLITE_BUSY errors.
+	db.SetMaxOpenConns(1)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("platform: open sqlite %s: %w", dsn, err)
+	}
+	return &DB{db: db}, nil
+}
+
+// SQLiteDSN returns the modernc.org/sqlite data source name of the file at
+// path: WAL journal, a 10s busy timeout and synchronous=NORMAL, which
+// survives a crash of the process (what the shop's crash test checks) but
+// may lose the last transactions on a power cut; sqlstore.SQLiteDSN's FULL
+// survives that too, at an fsync per commit (some 15 times slower).
+func SQLiteDSN(path string) string {
+	return "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
+}
+
+func openPostgres(ctx context.Context, dsn string) (*DB, error) {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("platform: parse postgres dsn: %w", err)
+	}
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("platform: open postgres: %w", err)
+	}
+	db.SetMaxOpenConns(8)
+	if schema := u.Query().Get("search_path"); schema != "" {
+		if !validIdent(schema) {
+			db.Close()
+			return nil, fmt.Errorf("platform: bad schema name %q", schema)
+		}
+		if _, err := db.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS "+schema); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("platform: create schema %s: %w", schema, err)
+		}
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("platform: open postgres: %w", err)
+	}
+	return &DB{db: db, postgres: true}, nil
+}
+
+func validIdent(s string) bool {
+	if s == "" || len(s) > 63 {
+		return false
+	}
+	for i, r := range s {
+		if !(r == '_' || r >= 'a' && r <= 'z' || i > 0 && r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// SQL returns the underlying pool, for the saga store.
+func (d *DB) SQL() *sql.DB { return d.db }
+
+// Dialect returns the saga store dialect of the database.
+func (d *DB) Dialect() sqlstore.Dialect {
+	if d.postgres {
+		return sqlstore.Postgres
+	}
+	return sqlstore.SQLite
+}
+
+// Close closes the pool.
+func (d *DB) Close() error { return d.db.Close() }
+
+// Ping checks that the database answers; it is a readiness check.
+func (d *DB) Ping(ctx context.Context) error { return d.db.PingContext(ctx) }
+
+// Migrate runs the statements in order; each must be idempotent
+// (CREATE TABLE IF NOT EXISTS ...).
+func (d *DB) Migrate(ctx context.Context, stmts ...string) error {
+	for _, s := range stmts {
+		if _, err := d.db.ExecContext(ctx, s); err != nil {
+			return fmt.Errorf("platform: migrate: %w", err)
+		}
+	}
+	return nil
+}
+
+// Postgres reports whether the database is PostgreSQL (else SQLite).
+func (d *DB) Postgres() bool { return d.postgres }
+
+// Rebind turns the "?" placeholders of q into PostgreSQL's "$n" when the
+// database is PostgreSQL, for statements run on a *sql.Tx directly.
+func (d *DB) Rebind(q string) string { return d.rebind(q) }
+
+// rebind turns "?" placeholders into PostgreSQL's "$n".
+func (d *DB) rebind(q string) string {
+	if !d.postgres {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	// Bytes, not runes: '?' is ASCII, and invalid UTF-8 must pass unchanged.
+	for i := 0; i < len(q); i++ {
+		if q[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(q[i])
+	}
+	return b.String()
+}
+
+// Exec runs a statement.
+func (d *DB) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return d.db.ExecContext(ctx, d.rebind(q), args...)
+}
+
+// Query runs a query.
+func (d *DB) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return d.db.QueryContext(ctx, d.rebind(q), args...)
+}
+
+// QueryRow runs a query that returns at most one row.
+func (d *DB) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return d.db.QueryRowContext(ctx, d.rebind(q), args...)
+}
+
+// Tx runs fn in a transaction, committed when fn returns nil.
+func (d *DB) Tx(ctx context.Context, fn func(tx *Tx) error) error {
+	t, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("platform: begin: %w", err)
+	}
+	if err := fn(&Tx{tx: t, d: d}); err != nil {
+		return errors.Join(err, ignoreDone(t.Rollback()))
+	}
+	if err := t.Commit(); err != nil {
+		return fmt.Errorf("platform: commit: %w", err)
+	}
+	return nil
+}
+
+func ignoreDone(err error) error {
+	if errors.Is(err, sql.ErrTxDone) {
+		return nil
+	}
+	return err
+}
+
+// Tx is a transaction begun by DB.Tx.
+type Tx struct {
+	tx *sql.Tx
+	d  *DB
+}
+
+// SQL returns the underlying transaction, for outbox.Add.
+func (t *Tx) SQL() *sql.Tx { return t.tx }
+
+// Exec runs a statement in the transaction.
+func (t *Tx) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return t.tx.ExecContext(ctx, t.d.rebind(q), args...)
+}
+
+// Query runs a query in the transaction.
+func (t *Tx) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return t.tx.QueryContext(ctx, t.d.rebind(q), args...)
+}
+
+// QueryRow runs a query that returns at most one row in the transaction.
+func (t *Tx) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return t.tx.QueryRowContext(ctx, t.d.rebind(q), args...)
+}

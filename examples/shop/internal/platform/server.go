@@ -1,0 +1,114 @@
+package platform
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-microkit/microkit/discovery"
+	"github.com/go-microkit/microkit/tracing"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+)
+
+// Server is one service's HTTP server: its routes, plus /healthz (liveness),
+// /readyz (readiness checks, used by the registry's health check) and
+// /metrics (its own Prometheus registry). Every request but the probes runs
+// in a server span that continues the caller's trace. Its serving goroutine
+// is owned by Shutdown, which waits for it. It is safe for concurrent use.
+type Server struct {
+	name    string
+	mux     *http.ServeMux
+	health  *discovery.Health
+	metrics *prometheus.Registry
+	ln      net.Listener
+	srv     *http.Server
+	done    chan struct{}
+	err     error
+	started atomic.Bool
+}
+
+// NewServer listens on addr ("127.0.0.1:0" picks a free port) for the
+// service name; Start serves.
+func NewServer(name, addr string) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("platform: %s: listen %s: %w", name, addr, err)
+	}
+	s := &Server{
+		name:    name,
+		mux:     http.NewServeMux(),
+		health:  discovery.NewHealth(2 * time.Second),
+		metrics: tracing.NewRegistry(),
+		ln:      ln,
+		done:    make(chan struct{}),
+	}
+	s.mux.Handle("GET /healthz", s.health.LivenessHandler())
+	s.mux.Handle("GET /readyz", s.health.ReadinessHandler())
+	s.mux.Handle("GET /metrics", tracing.Handler(s.metrics))
+	traced := tracing.Middleware(otelhttp.WithFilter(func(r *http.Request) bool {
+		switch r.URL.Path {
+		case "/healthz", "/readyz", "/metrics":
+			return false
+		}
+		return true
+	}))(s.mux)
+	s.srv = &http.Server{Handler: traced, ReadHeaderTimeout: 10 * time.Second}
+	return s, nil
+}
+
+// Handle registers h for pattern (http.ServeMux syntax).
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+// HandleFunc registers f for pattern (http.ServeMux syntax).
+func (s *Server) HandleFunc(pattern string, f http.HandlerFunc) { s.mux.HandleFunc(pattern, f) }
+
+// Health returns the server's probes, to add readiness checks to.
+func (s *Server) Health() *discovery.Health { return s.health }
+
+// Metrics returns the registry /metrics serves.
+func (s *Server) Metrics() *prometheus.Registry { return s.metrics }
+
+// Port returns the port the server listens on.
+func (s *Server) Port() int { return s.ln.Addr().(*net.TCPAddr).Port }
+
+// URL returns the server's base URL on the loopback address.
+func (s *Server) URL() string { return "http://127.0.0.1:" + strconv.Itoa(s.Port()) }
+
+// Start serves in a goroutine that Shutdown waits for.
+func (s *Server) Start() {
+	s.started.Store(true)
+	go func() {
+		defer close(s.done)
+		if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			slog.Error("server stopped", "service", s.name, "err", err)
+			s.err = err
+		}
+	}()
+}
+
+// Shutdown fails readiness, stops accepting connections and waits for the
+// requests in flight, up to ctx. It is idempotent. On a server never
+// started it closes the listener.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if !s.started.Load() {
+		return s.ln.Close()
+	}
+	s.health.Drain()
+	err := s.srv.Shutdown(ctx)
+	select {
+	case <-s.done:
+	case <-ctx.Done():
+		return fmt.Errorf("platform: %s: shutdown: %w", s.name, ctx.Err())
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("platform: %s: shutdown: %w", s.name, err)
+	}
+	return s.err
+}

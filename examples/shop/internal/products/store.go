@@ -1,0 +1,181 @@
+package products
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/go-microkit/microkit/examples/shop/internal/platform"
+)
+
+// Product is one catalog entry.
+type Product struct {
+	// ID identifies the product, e.g. "p-mouse".
+	ID string `json:"id"`
+	// Name is for people.
+	Name string `json:"name"`
+	// PriceCents is the unit price in cents.
+	PriceCents int64 `json:"price_cents"`
+	// Stock is the quantity not reserved.
+	Stock int64 `json:"stock"`
+}
+
+// Item is a quantity of one product.
+type Item struct {
+	// ProductID identifies the product.
+	ProductID string `json:"product_id"`
+	// Quantity is how many; at least 1.
+	Quantity int64 `json:"quantity"`
+}
+
+// Errors the store returns.
+var (
+	ErrNotFound   = errors.New("products: not found")
+	ErrOutOfStock = errors.New("products: out of stock")
+	ErrReleased   = errors.New("products: reservation already released")
+)
+
+var schema = []string{
+	`CREATE TABLE IF NOT EXISTS products (
+		id TEXT PRIMARY KEY, name TEXT NOT NULL,
+		price_cents BIGINT NOT NULL, stock BIGINT NOT NULL CHECK (stock >= 0))`,
+	`CREATE TABLE IF NOT EXISTS reservations (
+		res_key TEXT NOT NULL, product_id TEXT NOT NULL, quantity BIGINT NOT NULL,
+		status TEXT NOT NULL, PRIMARY KEY (res_key, product_id))`,
+}
+
+type store struct{ db *platform.DB }
+
+func (s *store) seed(ctx context.Context, catalog []Product) error {
+	for _, p := range catalog {
+		if _, err := s.db.Exec(ctx, `INSERT INTO products (id, name, price_cents, stock) VALUES (?, ?, ?, ?)
+			ON CONFLICT (id) DO NOTHING`, p.ID, p.Name, p.PriceCents, p.Stock); err != nil {
+			return fmt.Errorf("products: seed %s: %w", p.ID, err)
+		}
+	}
+	return nil
+}
+
+func (s *store) list(ctx context.Context) ([]Product, error) {
+	rows, err := s.db.Query(ctx, `SELECT id, name, price_cents, stock FROM products ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("products: list: %w", err)
+	}
+	defer rows.Close()
+	out := []Product{}
+	for rows.Next() {
+		var p Product
+		if err := rows.Scan(&p.ID, &p.Name, &p.PriceCents, &p.Stock); err != nil {
+			return nil, fmt.Errorf("products: list: %w", err)
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+func (s *store) get(ctx context.Context, id string) (Product, error) {
+	var p Product
+	err := s.db.QueryRow(ctx, `SELECT id, name, price_cents, stock FROM products WHERE id = ?`, id).
+		Scan(&p.ID, &p.Name, &p.PriceCents, &p.Stock)
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, fmt.Errorf("products: get %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return p, fmt.Errorf("products: get %q: %w", id, err)
+	}
+	return p, nil
+}
+
+// reserve takes the items out of stock under key, once: a repeated key
+// returns the first outcome without touching stock again.
+func (s *store) reserve(ctx context.Context, key string, items []Item) error {
+	return s.db.Tx(ctx, func(tx *platform.Tx) error {
+		var status string
+		err := tx.QueryRow(ctx, `SELECT status FROM reservations WHERE res_key = ? LIMIT 1`, key).Scan(&status)
+		switch {
+		case err == nil && status == "released":
+			return ErrReleased
+		case err == nil:
+			return nil
+		case !errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("products: reserve: %w", err)
+		}
+		for _, it := range items {
+			res, err := tx.Exec(ctx, `UPDATE products SET stock = stock - ? WHERE id = ? AND stock >= ?`,
+				it.Quantity, it.ProductID, it.Quantity)
+			if err != nil {
+				return fmt.Errorf("products: reserve: %w", err)
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				return fmt.Errorf("products: reserve %d of %q: %w", it.Quantity, it.ProductID, ErrOutOfStock)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO reservations (res_key, product_id, quantity, status)
+				VALUES (?, ?, ?, 'reserved')`, key, it.ProductID, it.Quantity); err != nil {
+				return fmt.Errorf("products: reserve: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// release puts the stock reserved under key back, once. Releasing a key
+// never reserved leaves a tombstone, so that a late reserve with that key
+// is refused rather than taking stock nobody will release.
+func (s *store) release(ctx context.Context, key string) error {
+	return s.db.Tx(ctx, func(tx *platform.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT product_id, quantity FROM reservations
+			WHERE res_key = ? AND status = 'reserved'`, key)
+		if err != nil {
+			return fmt.Errorf("products: release: %w", err)
+		}
+		var items []Item
+		for rows.Next() {
+			var it Item
+			if err := rows.Scan(&it.ProductID, &it.Quantity); err != nil {
+				rows.Close()
+				return fmt.Errorf("products: release: %w", err)
+			}
+			items = append(items, it)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("products: release: %w", err)
+		}
+		for _, it := range items {
+			if _, err := tx.Exec(ctx, `UPDATE products SET stock = stock + ? WHERE id = ?`, it.Quantity, it.ProductID); err != nil {
+				return fmt.Errorf("products: release: %w", err)
+			}
+		}
+		if _, err := tx.Exec(ctx, `UPDATE reservations SET status = 'released' WHERE res_key = ?`, key); err != nil {
+			return fmt.Errorf("products: release: %w", err)
+		}
+		if len(items) == 0 {
+			if _, err := tx.Exec(ctx, `INSERT INTO reservations (res_key, product_id, quantity, status)
+				VALUES (?, '', 0, 'released') ON CONFLICT (res_key, product_id) DO NOTHING`, key); err != nil {
+				return fmt.Errorf("products: release: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// reserved returns the quantity of each product held by live reservations.
+func (s *store) reserved(ctx context.Context) (map[string]int64, error) {
+	rows, err := s.db.Query(ctx, `SELECT product_id, SUM(quantity) FROM reservations
+		WHERE status = 'reserved' GROUP BY product_id`)
+	if err != nil {
+		return nil, fmt.Errorf("products: reserved: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var id string
+		var n int64
+		if err := rows.Scan(&id, &n); err != nil {
+			return nil, fmt.Errorf("products: reserved: %w", err)
+		}
+		out[id] = n
+	}
+	return out, rows.Err()
+}

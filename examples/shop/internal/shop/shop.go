@@ -1,0 +1,280 @@
+package shop
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/go-microkit/microkit/discovery"
+	"github.com/go-microkit/microkit/eventbus"
+	"github.com/go-microkit/microkit/eventbus/eventbustrace"
+	"github.com/go-microkit/microkit/eventbus/natsbus"
+	"github.com/go-microkit/microkit/examples/shop/internal/gatewaysvc"
+	"github.com/go-microkit/microkit/examples/shop/internal/notifications"
+	"github.com/go-microkit/microkit/examples/shop/internal/orders"
+	"github.com/go-microkit/microkit/examples/shop/internal/payments"
+	"github.com/go-microkit/microkit/examples/shop/internal/platform"
+	"github.com/go-microkit/microkit/examples/shop/internal/products"
+	"github.com/go-microkit/microkit/examples/shop/internal/users"
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// The services Start can run, by the names of the -service flag.
+const (
+	Gateway      = "gateway"
+	User         = "user"
+	Product      = "product"
+	Order        = "order"
+	Payment      = "payment"
+	Notification = "notification"
+)
+
+// All lists every service, in start order: the gateway last, so that its
+// upstreams are registered when it takes traffic.
+var All = []string{User, Product, Payment, Notification, Order, Gateway}
+
+// DemoUser is the user seeded in the one-process shop.
+var DemoUser = users.Credentials{Email: "demo@shop.test", Password: "demo-password"}
+
+// Config says which services to run and on what.
+type Config struct {
+	// Services to run; zero means All.
+	Services []string
+	// DataDir holds the SQLite files (and the embedded NATS store). Required
+	// unless every service has a DSN.
+	DataDir string
+	// DSN maps a service name to its database (a postgres:// URL or a SQLite
+	// path); a missing one means <DataDir>/<service>.db.
+	DSN map[string]string
+	// Addr maps a service name to its listen address; a missing one means a
+	// free loopback port. The gateway's "gateway" entry is the shop's front
+	// door.
+	Addr map[string]string
+	// GRPCAddr is where the product-service serves gRPC; zero means a free
+	// loopback port.
+	GRPCAddr string
+	// NATSURL is the NATS server; zero means an embedded one (JetStream on,
+	// stored in DataDir/nats).
+	NATSURL string
+	// Stream and SubjectPrefix name the JetStream stream and its subjects;
+	// zero means "SHOP" and "shop".
+	Stream, SubjectPrefix string
+	// Registry is the service registry; nil means an in-memory one, which
+	// only works with every service in this process.
+	Registry discovery.Registry
+	// CheckedBy returns a registry like Registry whose health check reads
+	// checkURL; see platform.Deps.CheckedBy. Nil means Registry.
+	CheckedBy func(checkURL string) (discovery.Registry, error)
+	// Host is the address services advertise; zero means 127.0.0.1.
+	Host string
+	// Prefix goes in front of service names in the registry (and of the
+	// consumer group), so that test runs sharing a Consul agent do not meet.
+	Prefix string
+	// Seed creates the demo catalog and DemoUser.
+	Seed bool
+	// BcryptCost is the password hashing cost; zero means bcrypt's default.
+	BcryptCost int
+	// BreakerOpen is how long the order-service's payment breaker stays
+	// open; zero means 10s.
+	BreakerOpen time.Duration
+	// SagaLease is how soon a dead order-service's sagas are taken over;
+	// zero means 5s.
+	SagaLease time.Duration
+	// RatePerMinute is the gateway's per-user limit; zero means 1000.
+	RatePerMinute int
+	// Logger logs; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Shop is a running set of services. Close stops them.
+type Shop struct {
+	gatewayURL string
+	urls       map[string]string
+	stack      platform.Stack
+}
+
+// Start starts the configured services and returns once they all serve.
+func Start(ctx context.Context, cfg Config) (_ *Shop, err error) {
+	if len(cfg.Services) == 0 {
+		cfg.Services = All
+	}
+	for _, s := range cfg.Services {
+		if !slices.Contains(All, s) {
+			return nil, fmt.Errorf("shop: unknown service %q (want one of %v)", s, All)
+		}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Host == "" {
+		cfg.Host = "127.0.0.1"
+	}
+	if cfg.Stream == "" {
+		cfg.Stream = "SHOP"
+	}
+	if cfg.SubjectPrefix == "" {
+		cfg.SubjectPrefix = "shop"
+	}
+	sh := &Shop{urls: map[string]string{}}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, sh.Close(context.WithoutCancel(ctx)))
+		}
+	}()
+	if cfg.DataDir != "" {
+		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+			return nil, fmt.Errorf("shop: data dir: %w", err)
+		}
+	}
+	dsn := func(svc string) (string, error) {
+		if d := cfg.DSN[svc]; d != "" {
+			return d, nil
+		}
+		if cfg.DataDir == "" {
+			return "", fmt.Errorf("shop: %s needs a DSN or a data dir", svc)
+		}
+		return filepath.Join(cfg.DataDir, svc+".db"), nil
+	}
+
+	reg := cfg.Registry
+	if reg == nil {
+		mem, err := discovery.NewMemory()
+		if err != nil {
+			return nil, fmt.Errorf("shop: registry: %w", err)
+		}
+		sh.stack.PushCloser(mem.Close)
+		reg = mem
+	}
+	deps, err := platform.NewDeps(reg, cfg.Host, cfg.Prefix, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	deps.CheckedBy = cfg.CheckedBy
+	sh.stack.PushCloser(deps.Close)
+
+	needsBus := slices.Contains(cfg.Services, Order) || slices.Contains(cfg.Services, Notification)
+	var bus *natsbus.Bus
+	if needsBus {
+		url := cfg.NATSURL
+		if url == "" {
+			if url, err = sh.embedNATS(cfg.DataDir); err != nil {
+				return nil, err
+			}
+		}
+		bus, err = natsbus.Connect(ctx, url, natsbus.WithStream(cfg.Stream), natsbus.WithSubjectPrefix(cfg.SubjectPrefix),
+			natsbus.WithLogger(cfg.Logger), natsbus.WithAckWait(10*time.Second))
+		if err != nil {
+			return nil, fmt.Errorf("shop: event bus: %w", err)
+		}
+		sh.stack.PushCloser(bus.Close)
+	}
+
+	for _, svc := range All {
+		if !slices.Contains(cfg.Services, svc) {
+			continue
+		}
+		addr := cfg.Addr[svc]
+		var d string
+		if svc != Gateway {
+			if d, err = dsn(svc); err != nil {
+				return nil, err
+			}
+		}
+		var url string
+		var closer func(context.Context) error
+		switch svc {
+		case User:
+			c := users.Config{DSN: d, Addr: addr, BcryptCost: cfg.BcryptCost}
+			if cfg.Seed {
+				c.Seed = []users.Credentials{DemoUser}
+			}
+			s, err := users.New(ctx, deps, c)
+			if err != nil {
+				return nil, err
+			}
+			url, closer = s.URL(), s.Close
+		case Product:
+			c := products.Config{DSN: d, Addr: addr, GRPCAddr: cfg.GRPCAddr}
+			if cfg.Seed {
+				c.Seed = products.DefaultCatalog()
+			}
+			s, err := products.New(ctx, deps, c)
+			if err != nil {
+				return nil, err
+			}
+			url, closer = s.URL(), s.Close
+		case Payment:
+			s, err := payments.New(ctx, deps, payments.Config{DSN: d, Addr: addr})
+			if err != nil {
+				return nil, err
+			}
+			url, closer = s.URL(), s.Close
+		case Notification:
+			s, err := notifications.New(ctx, deps, notifications.Config{DSN: d, Addr: addr, Subscriber: bus})
+			if err != nil {
+				return nil, err
+			}
+			url, closer = s.URL(), s.Close
+		case Order:
+			s, err := orders.New(ctx, deps, orders.Config{DSN: d, Addr: addr,
+				Publisher:   eventbustrace.Publisher(eventbus.Publisher(bus), "nats"),
+				BreakerOpen: cfg.BreakerOpen, Lease: cfg.SagaLease})
+			if err != nil {
+				return nil, err
+			}
+			url, closer = s.URL(), s.Close
+		case Gateway:
+			g, err := gatewaysvc.New(ctx, deps, gatewaysvc.Config{Addr: addr, RatePerMinute: cfg.RatePerMinute})
+			if err != nil {
+				return nil, err
+			}
+			url, closer = g.URL(), g.Close
+			sh.gatewayURL = url
+		}
+		sh.urls[svc] = url
+		sh.stack.Push(closer)
+		cfg.Logger.Info("service started", "service", svc, "url", url)
+	}
+	return sh, nil
+}
+
+func (sh *Shop) embedNATS(dataDir string) (string, error) {
+	if dataDir == "" {
+		return "", errors.New("shop: the embedded NATS server needs a data dir")
+	}
+	ns, err := server.NewServer(&server.Options{
+		Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true,
+		StoreDir: filepath.Join(dataDir, "nats"), NoLog: true, NoSigs: true,
+	})
+	if err != nil {
+		return "", fmt.Errorf("shop: embedded nats: %w", err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		ns.Shutdown()
+		return "", errors.New("shop: embedded nats did not start")
+	}
+	sh.stack.Push(func(context.Context) error {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+		return nil
+	})
+	return "nats://" + ns.Addr().(*net.TCPAddr).String(), nil
+}
+
+// GatewayURL returns the gateway's base URL, or "" when it is not run here.
+func (sh *Shop) GatewayURL() string { return sh.gatewayURL }
+
+// URL returns the base URL of a service run here, or "".
+func (sh *Shop) URL(service string) string { return sh.urls[service] }
+
+// Close stops the services in reverse start order: the gateway first, each
+// service deregistering, draining its requests and consumers, then the bus
+// and the embedded NATS server. It is idempotent.
+func (sh *Shop) Close(ctx context.Context) error { return sh.stack.Close(ctx) }

@@ -1,0 +1,206 @@
+// Package shoptest drives a running shop through its gateway, as a user
+// would: it is shared by the end-to-end tests and the load generator.
+package shoptest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+)
+
+// Client calls the shop's gateway, as one user once logged in. It is safe
+// for concurrent use once logged in.
+type Client struct {
+	// Base is the gateway's base URL.
+	Base string
+	// HTTP is the client used; nil means http.DefaultClient.
+	HTTP *http.Client
+	// Token is the bearer token Login stored.
+	Token string
+	// Header is sent with every request (a traceparent, say).
+	Header http.Header
+}
+
+// Response is a decoded answer.
+type Response struct {
+	// Status is the HTTP status.
+	Status int
+	// Body is the raw body.
+	Body []byte
+}
+
+// Decode decodes the body into v.
+func (r Response) Decode(v any) error {
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		return fmt.Errorf("decode %s: %w", r.Body, err)
+	}
+	return nil
+}
+
+// ErrorCode returns the "code" of an error body, or "".
+func (r Response) ErrorCode() string {
+	var b struct {
+		Error struct {
+			Code string `json:"code"`
+		} `json:"error"`
+	}
+	_ = json.Unmarshal(r.Body, &b)
+	return b.Error.Code
+}
+
+// Do sends in (nil: no body) as JSON and returns the answer; only transport
+// failures are errors.
+func (c *Client) Do(ctx context.Context, method, path string, in any) (Response, error) {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return Response{}, err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.Base+path, body)
+	if err != nil {
+		return Response{}, err
+	}
+	for k, v := range c.Header {
+		req.Header[k] = v
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return Response{}, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return Response{}, err
+	}
+	return Response{Status: resp.StatusCode, Body: b}, nil
+}
+
+// Expect is Do that wants the status want and decodes the body into out
+// (when not nil).
+func (c *Client) Expect(ctx context.Context, method, path string, in any, want int, out any) error {
+	r, err := c.Do(ctx, method, path, in)
+	if err != nil {
+		return err
+	}
+	if r.Status != want {
+		return fmt.Errorf("%s %s: status %d, want %d: %s", method, path, r.Status, want, r.Body)
+	}
+	if out != nil {
+		return r.Decode(out)
+	}
+	return nil
+}
+
+// SignUpAndLogin creates the user (an existing email is fine) and logs in.
+func (c *Client) SignUpAndLogin(ctx context.Context, email, password string) error {
+	creds := map[string]string{"email": email, "password": password}
+	r, err := c.Do(ctx, http.MethodPost, "/api/users/signup", creds)
+	if err != nil {
+		return err
+	}
+	if r.Status != http.StatusCreated && r.Status != http.StatusConflict {
+		return fmt.Errorf("sign up: status %d: %s", r.Status, r.Body)
+	}
+	return c.Login(ctx, email, password)
+}
+
+// Login logs in and stores the token.
+func (c *Client) Login(ctx context.Context, email, password string) error {
+	var tok struct {
+		Token string `json:"token"`
+	}
+	if err := c.Expect(ctx, http.MethodPost, "/api/users/login", map[string]string{"email": email, "password": password}, http.StatusOK, &tok); err != nil {
+		return err
+	}
+	c.Token = tok.Token
+	return nil
+}
+
+// Item is a line of an order.
+type Item struct {
+	// ProductID identifies the product.
+	ProductID string `json:"product_id"`
+	// Quantity is how many; at least 1.
+	Quantity int64 `json:"quantity"`
+}
+
+// Order is an order as the API shows it.
+type Order struct {
+	// ID identifies it.
+	ID string `json:"id"`
+	// Customer is the user id of the buyer.
+	Customer string `json:"customer"`
+	// Status is pending, confirmed or cancelled.
+	Status string `json:"status"`
+	// Items are the ordered lines.
+	Items []Item `json:"items"`
+	// TotalCents is the order total in cents.
+	TotalCents int64 `json:"total_cents"`
+	// Reason says why a cancelled order was cancelled.
+	Reason string `json:"reason"`
+}
+
+// Product is a catalog entry.
+type Product struct {
+	// ID identifies it.
+	ID string `json:"id"`
+	// PriceCents is the unit price in cents.
+	PriceCents int64 `json:"price_cents"`
+	// Stock is the quantity left.
+	Stock int64 `json:"stock"`
+}
+
+// Notification is a stored notification.
+type Notification struct {
+	// EventID is the ID of the event it came from.
+	EventID string `json:"event_id"`
+	// OrderID identifies the order.
+	OrderID string `json:"order_id"`
+	// Kind is the event type, e.g. order.confirmed.
+	Kind string `json:"kind"`
+}
+
+// PlaceOrder posts an order with the given id ("" lets the service choose)
+// and returns the answer.
+func (c *Client) PlaceOrder(ctx context.Context, id string, items ...Item) (Response, error) {
+	body := map[string]any{"items": items}
+	if id != "" {
+		body["id"] = id
+	}
+	return c.Do(ctx, http.MethodPost, "/api/orders", body)
+}
+
+// Eventually calls check every interval until it returns nil or ctx ends,
+// and returns check's last error then.
+func Eventually(ctx context.Context, interval time.Duration, check func() error) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		err := check()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("gave up waiting: %w", err)
+		case <-t.C:
+		}
+	}
+}
