@@ -252,7 +252,7 @@ func (g *Gateway) serveRoute(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, status, CodeNotFound, "no route for this path")
 		return
 	case http.StatusMethodNotAllowed:
-		w.Header().Set("Allow", rt.allow)
+		w.Header().Set("Allow", g.allow(clean, rt))
 		WriteError(w, r, status, CodeMethodNotAllowed, "method not allowed on this route")
 		return
 	}
@@ -265,9 +265,11 @@ func (g *Gateway) serveRoute(w http.ResponseWriter, r *http.Request) {
 }
 
 // match finds the most specific route whose pattern matches path, and among
-// routes with that same pattern the first that allows method. It never
-// falls back to a less specific pattern because of the method: a POST to a
-// protected GET-only route must not reach a public catch-all.
+// the routes whose patterns rank the same (they differ at most in parameter
+// names, as "/orders/{id}" and "/orders/{orderID}") the first that allows
+// method. It never falls back to a less specific pattern because of the
+// method: a POST to a protected GET-only route must not reach a public
+// catch-all.
 func (g *Gateway) match(method, path string) (*compiledRoute, Params, int) {
 	var best *compiledRoute
 	for _, rt := range g.routes {
@@ -285,7 +287,7 @@ func (g *Gateway) match(method, path string) (*compiledRoute, Params, int) {
 	if !best.allows(method) {
 		found := false
 		for _, rt := range g.routes {
-			if rt.pattern.raw == best.pattern.raw && rt.allows(method) {
+			if rt.allows(method) && sameRank(rt, best, path) {
 				best, found = rt, true
 				break
 			}
@@ -296,6 +298,28 @@ func (g *Gateway) match(method, path string) (*compiledRoute, Params, int) {
 	}
 	params, _ := best.pattern.Match(path, make(Params, 0, best.pattern.captures))
 	return best, params, http.StatusOK
+}
+
+// sameRank reports whether rt matches path as specifically as best, the
+// most specific route that matches it.
+func sameRank(rt, best *compiledRoute, path string) bool {
+	return rt == best || !best.pattern.moreSpecific(rt.pattern) && rt.pattern.matches(path)
+}
+
+// allow is the Allow header of a 405 for path, whose most specific route is
+// best: the methods of every route of the same rank, in declaration order.
+func (g *Gateway) allow(path string, best *compiledRoute) string {
+	var methods []string
+	for _, rt := range g.routes {
+		if sameRank(rt, best, path) {
+			for _, m := range rt.methods {
+				if !slices.Contains(methods, m) {
+					methods = append(methods, m)
+				}
+			}
+		}
+	}
+	return strings.Join(methods, ", ")
 }
 
 // rewrite prepares the outbound request: the route's path, X-Forwarded-*

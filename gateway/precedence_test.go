@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/go-microkit/microkit/gateway"
@@ -63,6 +64,67 @@ func TestRoutePrecedence(t *testing.T) {
 				}
 				if s := decodeSeen(t, body); s.Upstream != tt.upstream || s.Method != tt.method || s.Path != tt.path {
 					t.Fatalf("reached %s with %s %s, want %s", s.Upstream, s.Method, s.Path, tt.upstream)
+				}
+			})
+		}
+	}
+}
+
+// TestRouteMethodsAcrossParamNames checks that routes whose patterns differ
+// only in parameter names share a path: each method reaches its own route,
+// a method none of them allows answers 405 with all their methods in Allow,
+// and a less specific route is still never a fallback.
+func TestRouteMethodsAcrossParamNames(t *testing.T) {
+	routes := []gateway.Route{
+		{Name: "cart-get", Path: "/api/carts/{id}", Methods: []string{"GET"}},
+		{Name: "cart-put", Path: "/api/carts/{cartID}", Methods: []string{"PUT", "DELETE"}},
+		{Name: "cart-any", Path: "/api/carts/*", Methods: []string{"GET", "PATCH"}},
+		{Name: "carts-tail", Path: "/api/carts/**"},
+	}
+	for i := range routes {
+		srv := echoUpstream(t, routes[i].Name)
+		routes[i].Target = mustTarget(t, srv.URL)
+	}
+	tests := []struct {
+		method   string
+		status   int
+		upstream string
+	}{
+		{http.MethodGet, 200, ""}, // cart-get or cart-any, whichever is declared first
+		{http.MethodPut, 200, "cart-put"},
+		{http.MethodDelete, 200, "cart-put"},
+		{http.MethodPatch, 200, "cart-any"},
+		{http.MethodPost, 405, ""},
+	}
+	for _, order := range []string{"declared", "reversed"} {
+		rs := slices.Clone(routes)
+		if order == "reversed" {
+			slices.Reverse(rs)
+		}
+		gw := mustGateway(t, rs)
+		for _, tt := range tests {
+			t.Run(order+" "+tt.method, func(t *testing.T) {
+				status, h, body := do(t, tt.method, gw.URL+"/api/carts/c1", nil, nil)
+				if status != tt.status {
+					t.Fatalf("status %d, want %d (%s)", status, tt.status, body)
+				}
+				if status == http.StatusMethodNotAllowed {
+					allow := strings.Split(h.Get("Allow"), ", ")
+					slices.Sort(allow)
+					if want := []string{"DELETE", "GET", "PATCH", "PUT"}; !slices.Equal(allow, want) {
+						t.Fatalf("Allow = %q, want %v", h.Get("Allow"), want)
+					}
+					return
+				}
+				want := tt.upstream
+				if want == "" {
+					want = "cart-get"
+					if order == "reversed" {
+						want = "cart-any"
+					}
+				}
+				if s := decodeSeen(t, body); s.Upstream != want || s.Method != tt.method {
+					t.Fatalf("reached %s with %s, want %s", s.Upstream, s.Method, want)
 				}
 			})
 		}

@@ -95,7 +95,6 @@ type compiledRoute struct {
 	Route
 	pattern Pattern
 	methods []string // upper case; nil means any
-	allow   string   // Allow header value
 	handler http.Handler
 }
 
@@ -130,7 +129,6 @@ func compileRoute(i int, rt Route) (*compiledRoute, error) {
 		}
 		c.methods = append(c.methods, m)
 	}
-	c.allow = strings.Join(c.methods, ", ")
 	if rt.StripPrefix != "" {
 		sp := strings.TrimSuffix(rt.StripPrefix, "/")
 		if !strings.HasPrefix(sp, "/") || !patternHasPrefix(p, sp) {
