@@ -25,6 +25,7 @@ import (
 	"github.com/go-microkit/microkit/internal/testenv"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 )
 
 // cluster runs the shop as separate OS processes of one binary against real
@@ -39,6 +40,8 @@ type cluster struct {
 	urls    map[string]string
 	logs    map[string]*logBuffer
 	gateway string
+	traces  *otlpCollector // where every process exports its spans
+	run     string         // the prefix of this run's service names
 }
 
 // logBuffer keeps a process's output for the failure message.
@@ -77,8 +80,18 @@ func newCluster(t *testing.T) *cluster {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	c := &cluster{t: t, bin: bin, args: map[string][]string{}, procs: map[string]*exec.Cmd{},
-		urls: map[string]string{}, logs: map[string]*logBuffer{}}
-	c.env = append(os.Environ(), "SHOP_NATS_URL="+natsURL, "CONSUL_HTTP_ADDR="+consulAddr)
+		urls: map[string]string{}, logs: map[string]*logBuffer{}, run: run}
+	// Registered before the cleanup that stops the processes, so it
+	// outlives their final flush.
+	c.traces = newOTLPCollector(t)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "OTEL_") {
+			c.env = append(c.env, kv)
+		}
+	}
+	c.env = append(c.env, "SHOP_NATS_URL="+natsURL, "CONSUL_HTTP_ADDR="+consulAddr,
+		"OTEL_EXPORTER_OTLP_ENDPOINT="+c.traces.URL, "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
+		"OTEL_BSP_SCHEDULE_DELAY=100")
 	pg, err := url.Parse(pgURL)
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +99,8 @@ func newCluster(t *testing.T) *cluster {
 	var schemas []string
 	for _, svc := range shop.All {
 		args := []string{"-service", svc, "-prefix", run + "-", "-addr", "127.0.0.1:0", "-quiet",
-			"-rate-limit", "1000000", "-saga-lease", "2s", "-data", filepath.Join(dir, svc)}
+			"-rate-limit", "1000000", "-saga-lease", "2s", "-data", filepath.Join(dir, svc),
+			"-trace", "env"}
 		if svc != shop.Gateway {
 			schema := run + "_" + svc
 			schemas = append(schemas, schema)
@@ -213,6 +227,46 @@ func (c *cluster) stopAll() {
 	}
 }
 
+// expectTrace waits until the collector holds spans of the trace from every
+// process a confirmed order crosses: over HTTP (gateway, order, product,
+// payment), gRPC (product) and NATS (notification).
+func (c *cluster) expectTrace(traceID string) {
+	c.t.Helper()
+	type want struct {
+		service string
+		kind    tracepb.Span_SpanKind
+		name    string // contained in the span name
+	}
+	server := tracepb.Span_SPAN_KIND_SERVER
+	wants := []want{
+		{shop.Gateway, server, "/api/orders"},
+		{shop.Order, server, "POST /orders"},
+		{shop.Product, server, "ProductService/GetProduct"},
+		{shop.Product, server, "POST /reservations"},
+		{shop.Payment, server, "POST /charges"},
+		{shop.Notification, tracepb.Span_SPAN_KIND_CONSUMER, "process order.confirmed"},
+	}
+	err := shoptest.Eventually(waitCtx(c.t), 100*time.Millisecond, func() error {
+		spans := c.traces.trace(traceID)
+		var missing []string
+		for _, w := range wants {
+			service := c.run + "-" + w.service + "-service"
+			if !slices.ContainsFunc(spans, func(s collectedSpan) bool {
+				return s.Service == service && s.Kind == w.kind && strings.Contains(s.Name, w.name)
+			}) {
+				missing = append(missing, fmt.Sprintf("%s %s", service, w.name))
+			}
+		}
+		if len(missing) > 0 {
+			return fmt.Errorf("no span of %q in trace %s; it has %v", missing, traceID, spans)
+		}
+		return nil
+	})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+}
+
 func TestShopClusterCrash(t *testing.T) {
 	c := newCluster(t)
 	for _, svc := range shop.All {
@@ -258,14 +312,19 @@ func TestShopClusterCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The story: one confirmed, one declined.
+	// The story: one confirmed, one declined. The confirmed one runs in a
+	// trace the test starts; every process it crosses continues it.
 	before := stock()
-	r, err := user.PlaceOrder(ctx, "", shoptest.Item{ProductID: "p-keyboard", Quantity: 1})
+	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+	traced := *user
+	traced.Header = http.Header{"Traceparent": {"00-" + traceID + "-00f067aa0ba902b7-01"}}
+	r, err := traced.PlaceOrder(ctx, "", shoptest.Item{ProductID: "p-keyboard", Quantity: 1})
 	var o shoptest.Order
 	if err != nil || r.Status != http.StatusCreated || r.Decode(&o) != nil || o.Status != "confirmed" {
 		t.Fatalf("order: %v %d %s", err, r.Status, r.Body)
 	}
 	waitNotifications(t, user, o.ID, "order.confirmed", "order.created")
+	c.expectTrace(traceID)
 	r, err = user.PlaceOrder(ctx, "", shoptest.Item{ProductID: "p-laptop", Quantity: 1})
 	if err != nil || r.Status != http.StatusCreated || r.Decode(&o) != nil || o.Status != "cancelled" {
 		t.Fatalf("declined order: %v %d %s", err, r.Status, r.Body)
