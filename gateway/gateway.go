@@ -96,7 +96,8 @@ func WithTrustedProxies(proxies ...string) Option {
 
 // WithStripHeaders adds request headers that are deleted from every client
 // request before routing, such as headers by which upstreams trust
-// identity. DefaultSubjectHeader is always stripped.
+// identity, under every spelling an upstream may read as them (see
+// StripHeader). DefaultSubjectHeader is always stripped.
 func WithStripHeaders(names ...string) Option {
 	return func(c *config) error {
 		for _, n := range names {
@@ -238,9 +239,7 @@ func (g *Gateway) Routes() []string {
 }
 
 func (g *Gateway) serveRoute(w http.ResponseWriter, r *http.Request) {
-	for _, h := range g.cfg.strip {
-		delete(r.Header, h)
-	}
+	stripHeaders(r.Header, g.cfg.strip)
 	clean, err := CleanPath(r.URL.EscapedPath())
 	if err != nil {
 		WriteError(w, r, http.StatusBadRequest, CodeBadRequest, "malformed request path")

@@ -256,7 +256,10 @@ func TestForgedSubjectHeader(t *testing.T) {
 	} {
 		// Listing the header in Connection must not make the proxy drop
 		// the verified subject as hop-by-hop either.
-		h := http.Header{"X-Auth-Subject": {"admin"}, "x-auth-subject": {"root"}, "Connection": {"keep-alive, X-Auth-Subject"}}
+		// Nor may a spelling with underscores, which CGI-style upstreams
+		// (PHP, WSGI, Rack) read as the same HTTP_X_AUTH_SUBJECT.
+		h := http.Header{"X-Auth-Subject": {"admin"}, "x-auth-subject": {"root"}, "Connection": {"keep-alive, X-Auth-Subject"},
+			"X_Auth_Subject": {"admin"}, "x-auth_subject": {"root"}}
 		if c.auth != "" {
 			h.Set("Authorization", c.auth)
 		}
@@ -264,6 +267,11 @@ func TestForgedSubjectHeader(t *testing.T) {
 		got, _ := f.last()
 		if status != 200 || strings.Join(got.Header.Values("X-Auth-Subject"), ",") != c.want {
 			t.Fatalf("%s: status %d, upstream saw subject %q, want %q", c.path, status, got.Header.Values("X-Auth-Subject"), c.want)
+		}
+		for k, v := range got.Header {
+			if k != "X-Auth-Subject" && strings.EqualFold(strings.ReplaceAll(k, "_", "-"), "X-Auth-Subject") {
+				t.Fatalf("%s: upstream saw %s: %q", c.path, k, v)
+			}
 		}
 	}
 }

@@ -275,7 +275,7 @@ func ClaimsFrom(ctx context.Context) *Claims {
 func (a *Authenticator) Middleware() gateway.Middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			delete(r.Header, a.subjectHeader)
+			gateway.StripHeader(r.Header, a.subjectHeader)
 			token, ok := bearer(r)
 			if !ok {
 				if a.optional && r.Header.Get("Authorization") == "" {

@@ -15,6 +15,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -194,6 +195,9 @@ func TestMiddleware(t *testing.T) {
 	up := func(a *jwtauth.Authenticator) http.Handler {
 		return a.Middleware()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			gotHeader = r.Header.Get("X-Auth-Subject")
+			if v, ok := r.Header["X_auth_subject"]; ok {
+				gotHeader += " and X_auth_subject " + strings.Join(v, ",")
+			}
 			gotClaims = jwtauth.ClaimsFrom(r.Context())
 			gotCtx = ""
 			if gotClaims != nil {
@@ -228,7 +232,8 @@ func TestMiddleware(t *testing.T) {
 			h := up(newAuth(t, src, opts...))
 			r := httptest.NewRequest("GET", "/", nil)
 			r.Header["Authorization"] = tt.auth
-			r.Header.Set("X-Auth-Subject", "admin") // forged
+			r.Header.Set("X-Auth-Subject", "admin")        // forged
+			r.Header["X_auth_subject"] = []string{"admin"} // forged, read as the same header by CGI-style upstreams
 			gotHeader, gotCtx = "unset", "unset"
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, r)
