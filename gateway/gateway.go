@@ -166,8 +166,8 @@ func New(routes []Route, opts ...Option) (*Gateway, error) {
 			return nil, err
 		}
 		for _, prev := range g.routes {
-			if prev.pattern.raw == c.pattern.raw && methodsOverlap(prev.methods, c.methods) {
-				return nil, &RouteError{Route: c.Name, Field: "Path", Err: fmt.Errorf("%w: same path and methods as route %s", ErrInvalidOption, prev.Name)}
+			if prev.pattern.Equivalent(c.pattern) && methodsOverlap(prev.methods, c.methods) {
+				return nil, &RouteError{Route: c.Name, Field: "Path", Err: fmt.Errorf("%w: same paths (%s) and methods as route %s", ErrInvalidOption, prev.pattern.raw, prev.Name)}
 			}
 		}
 		if err := g.buildHandler(c); err != nil {
@@ -251,7 +251,7 @@ func (g *Gateway) serveRoute(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, status, CodeNotFound, "no route for this path")
 		return
 	case http.StatusMethodNotAllowed:
-		w.Header().Set("Allow", g.allow(clean, rt))
+		w.Header().Set("Allow", g.allow(rt))
 		WriteError(w, r, status, CodeMethodNotAllowed, "method not allowed on this route")
 		return
 	}
@@ -286,7 +286,7 @@ func (g *Gateway) match(method, path string) (*compiledRoute, Params, int) {
 	if !best.allows(method) {
 		found := false
 		for _, rt := range g.routes {
-			if rt.allows(method) && sameRank(rt, best, path) {
+			if rt.allows(method) && sameRank(rt, best) {
 				best, found = rt, true
 				break
 			}
@@ -300,17 +300,19 @@ func (g *Gateway) match(method, path string) (*compiledRoute, Params, int) {
 }
 
 // sameRank reports whether rt matches path as specifically as best, the
-// most specific route that matches it.
-func sameRank(rt, best *compiledRoute, path string) bool {
-	return rt == best || !best.pattern.moreSpecific(rt.pattern) && rt.pattern.matches(path)
+// most specific route that matches it: whether their patterns are
+// equivalent, since two patterns that rank the same and match one path
+// match the same paths.
+func sameRank(rt, best *compiledRoute) bool {
+	return rt == best || rt.pattern.Equivalent(best.pattern)
 }
 
-// allow is the Allow header of a 405 for path, whose most specific route is
-// best: the methods of every route of the same rank, in declaration order.
-func (g *Gateway) allow(path string, best *compiledRoute) string {
+// allow is the Allow header of a 405 whose most specific route is best: the
+// methods of every route of the same rank, in declaration order.
+func (g *Gateway) allow(best *compiledRoute) string {
 	var methods []string
 	for _, rt := range g.routes {
-		if sameRank(rt, best, path) {
+		if sameRank(rt, best) {
 			for _, m := range rt.methods {
 				if !slices.Contains(methods, m) {
 					methods = append(methods, m)

@@ -170,6 +170,18 @@ func TestNewValidation(t *testing.T) {
 	if _, err := gateway.New([]gateway.Route{dup[0], {Path: "/x", Target: tg, Methods: []string{"DELETE"}}}); err != nil {
 		t.Fatalf("same path, other methods: %v", err)
 	}
+	// Patterns that differ only in parameter names or a trailing slash
+	// match the same paths: the second route would never be reached.
+	for _, pair := range [][2]string{{"/c/{id}", "/c/{key}"}, {"/c/{id}", "/c/*"}, {"/c", "/c/"}} {
+		rs := []gateway.Route{{Name: "a", Path: pair[0], Target: tg, Methods: []string{"GET"}}, {Name: "r", Path: pair[1], Target: tg}}
+		if _, err := gateway.New(rs); !errors.As(err, &re) || re.Route != "r" || re.Field != "Path" {
+			t.Fatalf("%s after %s: %v", pair[1], pair[0], err)
+		}
+		rs[1].Methods = []string{"PUT"}
+		if _, err := gateway.New(rs); err != nil {
+			t.Fatalf("%s after %s, other methods: %v", pair[1], pair[0], err)
+		}
+	}
 	for _, u := range []string{"ftp://x", "/relative", "http://", "http://h/?q=1", "http://u:p@h", "%"} {
 		if _, err := gateway.StaticTarget(u); !errors.Is(err, gateway.ErrInvalidOption) {
 			t.Errorf("StaticTarget(%q) error = %v", u, err)

@@ -155,6 +155,25 @@ func (p Pattern) match(path string, params Params, capture bool) (Params, bool) 
 	return params, rest == ""
 }
 
+// Equivalent reports whether p and q match exactly the same paths: they
+// differ at most in parameter names ("{id}", "{orderID}" and "*" are
+// alike) and in a trailing slash. The gateway treats routes with
+// equivalent patterns as one path served by several routes, picked by
+// method in declaration order, and New rejects two of them that share a
+// method.
+func (p Pattern) Equivalent(q Pattern) bool {
+	if len(p.segs) != len(q.segs) {
+		return false
+	}
+	for i, a := range p.segs {
+		b := q.segs[i]
+		if a.kind != b.kind || a.kind == segLiteral && a.text != b.text {
+			return false
+		}
+	}
+	return true
+}
+
 // moreSpecific reports whether p should win over q when both match a path.
 // Segment by segment, a literal beats a parameter, which beats "**". Where
 // one pattern has ended and the other goes on, the ended pattern counts as

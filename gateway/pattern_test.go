@@ -142,3 +142,57 @@ func FuzzPatternMatch(f *testing.F) {
 		}
 	})
 }
+
+func TestPatternEquivalent(t *testing.T) {
+	tests := []struct {
+		a, b string
+		want bool
+	}{
+		{"/api/carts/{id}", "/api/carts/{cartID}", true},
+		{"/api/carts/{id}", "/api/carts/*", true},
+		{"/api/carts/{id}/", "/api/carts/{key}", true},
+		{"/api/**", "/api/**", true},
+		{"/", "/", true},
+		{"/api/carts/{id}", "/api/carts/latest", false},
+		{"/api/carts/{id}", "/api/carts/**", false},
+		{"/api/carts/{id}", "/api/carts/{id}/items", false},
+		{"/api/carts", "/api/orders", false},
+		{"/", "/**", false},
+	}
+	for _, tt := range tests {
+		a, err1 := ParsePattern(tt.a)
+		b, err2 := ParsePattern(tt.b)
+		if err1 != nil || err2 != nil {
+			t.Fatal(err1, err2)
+		}
+		if a.Equivalent(b) != tt.want || b.Equivalent(a) != tt.want {
+			t.Errorf("%s equivalent to %s: %v, want %v", tt.a, tt.b, a.Equivalent(b), tt.want)
+		}
+	}
+}
+
+// FuzzPatternRank checks what routing relies on: two patterns that match
+// the same path with neither more specific than the other are equivalent
+// (match exactly the same paths), and equivalent patterns rank the same.
+func FuzzPatternRank(f *testing.F) {
+	f.Add("/api/carts/{id}", "/api/carts/*", "/api/carts/1")
+	f.Add("/api/{v}/orders", "/api/v1/{x}", "/api/v1/orders")
+	f.Add("/api/**", "/api/{x}", "/api/a")
+	f.Fuzz(func(t *testing.T, pattern1, pattern2, path string) {
+		p, err1 := ParsePattern(pattern1)
+		q, err2 := ParsePattern(pattern2)
+		if err1 != nil || err2 != nil {
+			return
+		}
+		if p.Equivalent(q) && (p.moreSpecific(q) || q.moreSpecific(p)) {
+			t.Fatalf("equivalent %q and %q rank differently", pattern1, pattern2)
+		}
+		clean, err := CleanPath(path)
+		if err != nil || !p.matches(clean) || !q.matches(clean) {
+			return
+		}
+		if !p.moreSpecific(q) && !q.moreSpecific(p) && !p.Equivalent(q) {
+			t.Fatalf("%q and %q both match %q and rank the same, but are not equivalent", pattern1, pattern2, clean)
+		}
+	})
+}

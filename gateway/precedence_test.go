@@ -71,14 +71,15 @@ func TestRoutePrecedence(t *testing.T) {
 }
 
 // TestRouteMethodsAcrossParamNames checks that routes whose patterns differ
-// only in parameter names share a path: each method reaches its own route,
-// a method none of them allows answers 405 with all their methods in Allow,
-// and a less specific route is still never a fallback.
+// only in parameter names share a path: each method reaches its own route
+// whatever the order of declaration, a method none of them allows answers
+// 405 with all their methods in Allow, and a less specific route is still
+// never a fallback.
 func TestRouteMethodsAcrossParamNames(t *testing.T) {
 	routes := []gateway.Route{
 		{Name: "cart-get", Path: "/api/carts/{id}", Methods: []string{"GET"}},
 		{Name: "cart-put", Path: "/api/carts/{cartID}", Methods: []string{"PUT", "DELETE"}},
-		{Name: "cart-any", Path: "/api/carts/*", Methods: []string{"GET", "PATCH"}},
+		{Name: "cart-any", Path: "/api/carts/*", Methods: []string{"PATCH"}},
 		{Name: "carts-tail", Path: "/api/carts/**"},
 	}
 	for i := range routes {
@@ -90,7 +91,7 @@ func TestRouteMethodsAcrossParamNames(t *testing.T) {
 		status   int
 		upstream string
 	}{
-		{http.MethodGet, 200, ""}, // cart-get or cart-any, whichever is declared first
+		{http.MethodGet, 200, "cart-get"},
 		{http.MethodPut, 200, "cart-put"},
 		{http.MethodDelete, 200, "cart-put"},
 		{http.MethodPatch, 200, "cart-any"},
@@ -117,12 +118,6 @@ func TestRouteMethodsAcrossParamNames(t *testing.T) {
 					return
 				}
 				want := tt.upstream
-				if want == "" {
-					want = "cart-get"
-					if order == "reversed" {
-						want = "cart-any"
-					}
-				}
 				if s := decodeSeen(t, body); s.Upstream != want || s.Method != tt.method {
 					t.Fatalf("reached %s with %s, want %s", s.Upstream, s.Method, want)
 				}

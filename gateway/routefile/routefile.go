@@ -103,18 +103,24 @@ func Parse(data []byte, reg Registry) ([]gateway.Route, error) {
 		return nil, &Error{Line: top.Line, Field: "routes", Err: errors.New("want a list of routes")}
 	}
 	routes := make([]gateway.Route, 0, len(list.Content))
+	patterns := make([]gateway.Pattern, 0, len(list.Content))
 	for i, n := range list.Content {
 		at := fmt.Sprintf("routes[%d]", i)
 		r, err := parseRoute(at, n, reg)
 		if err != nil {
 			return nil, err
 		}
+		p, err := gateway.ParsePattern(r.Path)
+		if err != nil { // parseRoute validated the route
+			return nil, &Error{Line: keyLine(n, "path"), Field: at + ".path", Err: err}
+		}
 		for j, prev := range routes {
-			if prev.Path == r.Path && methodsOverlap(prev.Methods, r.Methods) {
-				return nil, &Error{Line: keyLine(n, "path"), Field: at + ".path", Err: fmt.Errorf("same path and methods as routes[%d]", j)}
+			if patterns[j].Equivalent(p) && methodsOverlap(prev.Methods, r.Methods) {
+				return nil, &Error{Line: keyLine(n, "path"), Field: at + ".path", Err: fmt.Errorf("same paths and methods as routes[%d] (%s)", j, prev.Path)}
 			}
 		}
 		routes = append(routes, r)
+		patterns = append(patterns, p)
 	}
 	return routes, nil
 }

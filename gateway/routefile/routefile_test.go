@@ -132,6 +132,7 @@ func TestErrorsNameLineAndField(t *testing.T) {
 		{"negative attempts", "routes:\n  - path: /a\n    target: http://h\n    retry: {attempts: -1}\n", 4, "routes[0].retry"},
 		{"strip prefix", "routes:\n  - path: /a/b\n    target: http://h\n    strip_prefix: /x\n", 4, "routes[0].strip_prefix"},
 		{"duplicate route", "routes:\n  - path: /a\n    target: http://h\n    methods: [GET]\n  - path: /a\n    target: http://h\n", 5, "routes[1].path"},
+		{"equivalent route", "routes:\n  - path: /a/{id}\n    target: http://h\n    methods: [GET]\n  - path: /a/{key}\n    target: http://h\n    methods: [get]\n", 5, "routes[1].path"},
 		{"methods type", "routes:\n  - path: /a\n    target: http://h\n    methods: {a: 1}\n", 4, "routes[0].methods"},
 	}
 	for _, tt := range tests {
