@@ -114,7 +114,16 @@ func UnaryClientInterceptor(pick Picker, opts ...Option) grpc.UnaryClientInterce
 		if err != nil {
 			return &OpenError{Err: err}
 		}
+		// A panic in a later interceptor counts as a failure, so that a
+		// half-open probe slot is not held until the half-open time runs out.
+		finished := false
+		defer func() {
+			if !finished {
+				pm.Record(ctx, breaker.Failure, 0)
+			}
+		}()
 		err = invoker(ctx, method, req, reply, cc, callOpts...)
+		finished = true
 		pm.Record(ctx, o.outcome(ctx, err), 0)
 		return err
 	}
@@ -123,7 +132,11 @@ func UnaryClientInterceptor(pick Picker, opts ...Option) grpc.UnaryClientInterce
 // StreamClientInterceptor returns an interceptor that sends each stream
 // through the breaker pick chooses. A stream counts once: by the error
 // that fails to open it, or when it ends, by the error RecvMsg returns
-// (io.EOF being a success) or SendMsg returns.
+// (io.EOF being a success) or SendMsg returns. A stream the caller
+// abandons by cancelling its ctx, without reading it to the end, counts
+// as ignored, so that a half-open probe gives its slot back; a stream
+// abandoned without cancelling holds its slot until the breaker's
+// half-open time runs out.
 func StreamClientInterceptor(pick Picker, opts ...Option) grpc.StreamClientInterceptor {
 	o := newOptions(opts)
 	return func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, callOpts ...grpc.CallOption) (grpc.ClientStream, error) {
@@ -138,21 +151,34 @@ func StreamClientInterceptor(pick Picker, opts ...Option) grpc.StreamClientInter
 		}
 		// The outcome is judged against the caller's ctx: the stream's own
 		// context is cancelled whenever the stream ends, even by an error.
-		return &stream{ClientStream: cs, report: func(err error) {
+		s := &stream{ClientStream: cs, report: func(err error) {
 			pm.Record(ctx, o.outcome(ctx, err), 0)
-		}}, nil
+		}}
+		// A caller that cancels ctx and stops reading would otherwise
+		// never report. Only cancellation is watched: its outcome is
+		// Ignored whoever reports first, while a deadline racing RecvMsg
+		// could hide a real failure.
+		s.stop = context.AfterFunc(ctx, func() {
+			if errors.Is(ctx.Err(), context.Canceled) && s.done.CompareAndSwap(false, true) {
+				s.report(ctx.Err())
+			}
+		})
+		return s, nil
 	}
 }
 
-// stream reports its outcome to the breaker once, when it ends.
+// stream reports its outcome to the breaker once, when it ends or its
+// caller cancels it.
 type stream struct {
 	grpc.ClientStream
 	report func(err error)
+	stop   func() bool // stops watching the caller's ctx
 	done   atomic.Bool
 }
 
 func (s *stream) finish(err error) {
 	if s.done.CompareAndSwap(false, true) {
+		s.stop()
 		if err == io.EOF {
 			err = nil
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-microkit/microkit/breaker"
 	"github.com/go-microkit/microkit/breaker/breakergrpc"
+	"github.com/go-microkit/microkit/breaker/breakertest"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -159,5 +160,77 @@ func TestStreamInterceptorPerMethod(t *testing.T) {
 	}
 	if got := s.Get("/test.Svc/B").State(); got != breaker.Closed {
 		t.Fatalf("another method: %v", got)
+	}
+}
+
+// halfOpen returns a breaker that is half-open with one probe slot, on a
+// clock that only moves when told.
+func halfOpen(t *testing.T) *breaker.Breaker {
+	t.Helper()
+	clk := breakertest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	b, err := breaker.New("grpc", breaker.WithClock(clk), breaker.WithConsecutiveFailures(1),
+		breaker.WithOpenDuration(time.Second), breaker.WithHalfOpen(1, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = b.Execute(context.Background(), func(context.Context) error { return errors.New("down") })
+	clk.Advance(time.Second)
+	if got := b.State(); got != breaker.HalfOpen {
+		t.Fatalf("state %v, want half-open", got)
+	}
+	return b
+}
+
+func TestStreamCancelledByCallerGivesProbeSlotBack(t *testing.T) {
+	b := halfOpen(t)
+	_, cc := start(t, grpc.WithStreamInterceptor(breakergrpc.StreamClientInterceptor(breakergrpc.Single(b))))
+	desc := &grpc.StreamDesc{ClientStreams: true, ServerStreams: true}
+	ctx, cancel := context.WithCancel(context.Background())
+	cs, err := cc.NewStream(ctx, desc, "/test.Svc/A")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.SendMsg(&emptypb.Empty{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.RecvMsg(&emptypb.Empty{}); err != nil {
+		t.Fatal(err)
+	}
+	if c := b.Counts(); c.Probes != 1 {
+		t.Fatalf("probes %d while the stream is open, want 1", c.Probes)
+	}
+	// The caller has what it wanted and walks away without reading to EOF.
+	cancel()
+	deadline := time.Now().Add(10 * time.Second)
+	for b.Counts().Probes != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the abandoned stream still holds the only probe slot")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if got := b.State(); got != breaker.HalfOpen {
+		t.Fatalf("state %v, want half-open: a cancelled stream must not count", got)
+	}
+	if _, err := cc.NewStream(context.Background(), desc, "/test.Svc/A"); err != nil {
+		t.Fatalf("next probe: %v", err)
+	}
+}
+
+func TestUnaryPanicFreesProbeSlot(t *testing.T) {
+	b := halfOpen(t)
+	boom := func(context.Context, string, any, any, *grpc.ClientConn, grpc.UnaryInvoker, ...grpc.CallOption) error {
+		panic("boom")
+	}
+	_, cc := start(t, grpc.WithChainUnaryInterceptor(breakergrpc.UnaryClientInterceptor(breakergrpc.Single(b)), boom))
+	func() {
+		defer func() {
+			if r := recover(); r != "boom" {
+				t.Fatalf("recovered %v, want the panic to go on", r)
+			}
+		}()
+		_ = cc.Invoke(context.Background(), "/test.Svc/Call", &emptypb.Empty{}, &emptypb.Empty{})
+	}()
+	if got := b.State(); got != breaker.Open {
+		t.Fatalf("state %v after a panicking probe, want open (a panic is a failure)", got)
 	}
 }
