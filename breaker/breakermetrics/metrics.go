@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/go-microkit/microkit/breaker"
 	"github.com/prometheus/client_golang/prometheus"
@@ -128,11 +129,23 @@ type observer struct {
 	name  string
 	calls [breaker.Rejected + 1]prometheus.Counter
 	slow  prometheus.Counter
+
+	// mu orders Evicted against Transition: a breaker the set has evicted
+	// can still be in use by whoever got it before, and its state changes
+	// must not bring its series back (or, once the key is made again,
+	// overwrite the new breaker's state).
+	mu      sync.Mutex
+	evicted bool
 }
 
 // Evicted drops the breaker's series when a breaker.Set evicts it, so
-// that a set's bounded keys mean bounded series.
+// that a set's bounded keys mean bounded series. Calls counted on the
+// evicted breaker afterwards go to counters no longer registered, and its
+// state changes update no series.
 func (o *observer) Evicted() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.evicted = true
 	for out := range o.calls {
 		o.m.calls.DeleteLabelValues(o.name, breaker.Outcome(out).String())
 	}
@@ -156,9 +169,13 @@ func (o *observer) Call(out breaker.Outcome, slow bool) {
 // Transition updates the state gauge and transition counter, and adds a
 // span event to the span in ctx, if it is recording.
 func (o *observer) Transition(ctx context.Context, t breaker.Transition) {
-	o.m.state.WithLabelValues(o.name, t.From.String()).Set(0)
-	o.m.state.WithLabelValues(o.name, t.To.String()).Set(1)
-	o.m.transitions.WithLabelValues(o.name, t.From.String(), t.To.String()).Inc()
+	o.mu.Lock()
+	if !o.evicted {
+		o.m.state.WithLabelValues(o.name, t.From.String()).Set(0)
+		o.m.state.WithLabelValues(o.name, t.To.String()).Set(1)
+		o.m.transitions.WithLabelValues(o.name, t.From.String(), t.To.String()).Inc()
+	}
+	o.mu.Unlock()
 	if !o.m.spanEvents {
 		return
 	}

@@ -169,3 +169,39 @@ func TestSetEvictionDropsSeries(t *testing.T) {
 		t.Fatalf("series for breakers %v, want only the two the set holds", breakers)
 	}
 }
+
+func TestEvictedBreakerStillInUseAddsNoSeries(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	m, err := breakermetrics.New(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := breaker.NewSet("hosts", 1, breaker.WithObserver(m.Observer), breaker.WithConsecutiveFailures(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := s.Get("a") // a caller holds on to it, as a Transport does mid-request
+	s.Get("b")         // evicts "a"
+	_ = held.Execute(context.Background(), func(context.Context) error { return errBoom })
+	if got := held.State(); got != breaker.Open {
+		t.Fatalf("held breaker %v, want open", got)
+	}
+	for k := range gather(t, reg) {
+		if strings.Contains(k, `breaker="hosts/a"`) {
+			t.Fatalf("series %s of the evicted breaker came back", k)
+		}
+	}
+	s.Get("a") // made again, evicting "b": a fresh, closed breaker
+	held.Reset(context.Background())
+	held.ForceOpen(context.Background())
+	got := gather(t, reg)
+	for k, want := range map[string]float64{
+		`microkit_breaker_state{breaker="hosts/a",state="closed"}`:      1,
+		`microkit_breaker_state{breaker="hosts/a",state="forced-open"}`: 0,
+		`microkit_breaker_state{breaker="hosts/a",state="open"}`:        0,
+	} {
+		if got[k] != want {
+			t.Errorf("%s = %v, want %v: the old breaker wrote over the new one's state", k, got[k], want)
+		}
+	}
+}
