@@ -270,9 +270,15 @@ func (pm Permit) failUnfinished(ctx context.Context, finished *bool) {
 
 // ExecuteWithFallback is [Breaker.Execute] that calls fallback with the
 // error when the breaker rejects the call or fn fails, and returns what
-// fallback returns.
+// fallback returns. When the caller has cancelled ctx, the error is
+// returned as it is: nobody waits for a degraded answer, and a fallback
+// that returns nil would pass a cancelled call off as a success. A ctx
+// past its deadline does get the fallback.
 func (b *Breaker) ExecuteWithFallback(ctx context.Context, fn func(ctx context.Context) error, fallback func(ctx context.Context, err error) error) error {
 	if err := b.Execute(ctx, fn); err != nil {
+		if errors.Is(ctx.Err(), context.Canceled) {
+			return err
+		}
 		return fallback(ctx, err)
 	}
 	return nil
@@ -329,11 +335,14 @@ func (c *call) unfinished() {
 
 // DoWithFallback is [Do] that calls fallback with the error when the
 // breaker rejects the call or fn fails, and returns what fallback returns:
-// a cached value, a default, or the error wrapped.
+// a cached value, a default, or the error wrapped. As with
+// [Breaker.ExecuteWithFallback], a caller that has cancelled ctx gets fn's
+// result and error without the fallback; a ctx past its deadline gets the
+// fallback.
 func DoWithFallback[T any](ctx context.Context, b *Breaker, fn func(ctx context.Context) (T, error), fallback func(ctx context.Context, err error) (T, error)) (T, error) {
 	v, err := Do(ctx, b, fn)
-	if err != nil {
+	if err != nil && !errors.Is(ctx.Err(), context.Canceled) {
 		return fallback(ctx, err)
 	}
-	return v, nil
+	return v, err
 }

@@ -65,6 +65,31 @@ func TestFallbacks(t *testing.T) {
 
 func mustCtx() context.Context { return context.Background() }
 
+func TestFallbackSkippedWhenTheCallerCancelled(t *testing.T) {
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	expired, cancel := context.WithDeadline(context.Background(), time.Unix(0, 0))
+	defer cancel()
+	b := mustNew(t, consecutive(1))
+	fallback := func(context.Context, error) (string, error) { return "cached", nil }
+	v, err := breaker.DoWithFallback(cancelled, b, func(ctx context.Context) (string, error) { return "", ctx.Err() }, fallback)
+	if v != "" || !errors.Is(err, context.Canceled) {
+		t.Fatalf("DoWithFallback after the caller cancelled = %q, %v; want its own error, no fallback", v, err)
+	}
+	err = b.ExecuteWithFallback(cancelled, func(ctx context.Context) error { return ctx.Err() }, func(context.Context, error) error { return nil })
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("ExecuteWithFallback after the caller cancelled = %v, want context.Canceled", err)
+	}
+	if got := b.State(); got != closed {
+		t.Fatalf("state %v: a cancelled call counted", got)
+	}
+	// A deadline is not the caller walking away: the fallback serves it.
+	v, err = breaker.DoWithFallback(expired, b, func(ctx context.Context) (string, error) { return "", ctx.Err() }, fallback)
+	if v != "cached" || err != nil {
+		t.Fatalf("DoWithFallback past the deadline = %q, %v; want the fallback", v, err)
+	}
+}
+
 func TestAllow(t *testing.T) {
 	clk := newFakeClock()
 	b := mustNew(t, breaker.WithClock(clk), consecutive(2), openFor(time.Second))

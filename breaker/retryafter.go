@@ -1,6 +1,7 @@
 package breaker
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -10,6 +11,7 @@ import (
 // parseRetryAfter reads a Retry-After header value (RFC 9110 section
 // 10.2.3): either delay seconds or an HTTP date, which is taken relative to
 // now. It returns false for anything else, and 0 for a date in the past.
+// Delays beyond maxRetryAfter, in either form, are held to it.
 func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	v = strings.TrimSpace(v)
 	if v == "" {
@@ -17,6 +19,11 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	}
 	if v[0] >= '0' && v[0] <= '9' {
 		secs, err := strconv.ParseUint(v, 10, 32)
+		if errors.Is(err, strconv.ErrRange) {
+			// All digits but too many: a valid, very long delay, held to
+			// the largest one, as far-off dates are.
+			return maxRetryAfter, true
+		}
 		if err != nil {
 			return 0, false
 		}

@@ -19,7 +19,10 @@ func TestParseRetryAfter(t *testing.T) {
 		{"", 0, false},
 		{"-5", 0, false},
 		{"1.5", 0, false},
-		{"99999999999", 0, false},
+		{"4294967295", maxRetryAfter, true},
+		{"99999999999", maxRetryAfter, true}, // valid, only too long
+		{"Thu, 01 Jan 7000 00:00:00 GMT", maxRetryAfter, true},
+		{"12a", 0, false},
 		{"soon", 0, false},
 	}
 	for _, tt := range tests {
