@@ -140,13 +140,21 @@ func (j jwk) key() (Key, error) {
 	return Key{}, nil
 }
 
+// fetchTimeout bounds a fetch, whatever the HTTP client's timeout.
+const fetchTimeout = 10 * time.Second
+
 // JWKS is a KeySource backed by a JWKS URL. Keys are fetched on first use
 // and cached; a token with an unknown kid triggers a refetch (a key
 // rotation), but at most once per MinRefreshInterval, so that a flood of
 // tokens with made-up kids cannot hammer the identity provider. The set is
-// also refetched when older than MaxAge. Fetches happen on the request path
-// under a lock, one at a time, with no goroutine of their own. It is safe
-// for concurrent use.
+// also refetched when older than MaxAge; while that refetch is under way,
+// other requests whose kid the stale set holds go on with it instead of
+// waiting for the provider. Fetches happen on the request path under a
+// lock, one at a time, with no goroutine of their own; a fetch is not
+// canceled with the request that started it (it is bounded by
+// fetchTimeout and the HTTP client's timeout), so that a client that hangs
+// up at once cannot spend the refresh interval on a fetch that never
+// completes. It is safe for concurrent use.
 type JWKS struct {
 	url        string
 	client     *http.Client
@@ -249,7 +257,15 @@ func (j *JWKS) Key(ctx context.Context, kid string) (Key, error) {
 	if k, ok := j.cached(kid); ok {
 		return k, nil
 	}
-	j.fetchMu.Lock()
+	if !j.fetchMu.TryLock() {
+		// A fetch is under way. A key the stale set holds serves until it
+		// ends rather than queueing every request behind the provider;
+		// an unknown kid waits for the fetch, which may bring it.
+		if k, ok := j.lookupAny(kid); ok {
+			return k, nil
+		}
+		j.fetchMu.Lock()
+	}
 	defer j.fetchMu.Unlock()
 	if k, ok := j.cached(kid); ok { // another caller just fetched it
 		return k, nil
@@ -294,6 +310,8 @@ func (j *JWKS) fetch(ctx context.Context) error {
 	j.tried = j.clock.Now()
 	j.fetches++
 	j.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fetchTimeout)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, j.url, nil)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrJWKSFetch, err)

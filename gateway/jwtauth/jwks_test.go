@@ -214,3 +214,84 @@ func ExampleAuthenticator_Middleware() {
 	// 200 hello ada
 	// 401 {"error":{"status":401,"code":"unauthorized","message":"bearer token required"}}
 }
+
+// TestJWKSFetchOutlivesTheRequest: a request that is already canceled when
+// its unknown kid triggers a refetch still completes the fetch, so that a
+// client hanging up at once cannot use up the refresh interval and keep a
+// rotated key out.
+func TestJWKSFetchOutlivesTheRequest(t *testing.T) {
+	testKeys(t)
+	k1 := jwtauth.Key{ID: "k1", Algorithm: jwtauth.RS256, Key: &rsaKey.PublicKey}
+	k2 := jwtauth.Key{ID: "k2", Algorithm: jwtauth.ES256, Key: &ecKey.PublicKey}
+	p := newIDP(t, k1)
+	clock := testclock.At(now)
+	jwks, err := jwtauth.NewJWKS(p.srv.URL, jwtauth.WithJWKSClock(clock), jwtauth.WithJWKSLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := jwks.Key(context.Background(), "k1"); err != nil {
+		t.Fatal(err)
+	}
+	p.set(200, k1, k2)
+	clock.Advance(time.Minute)
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, _ = jwks.Key(canceled, "k2") // the client hung up; the fetch goes on
+	if k, err := jwks.Key(context.Background(), "k2"); err != nil || k.ID != "k2" || jwks.Fetches() != 2 {
+		t.Fatalf("rotated key after a canceled fetch: %v, %d fetches", err, jwks.Fetches())
+	}
+}
+
+// TestJWKSStaleKeyServesDuringRefetch: once the set is older than MaxAge,
+// one request refetches it; while the provider is slow to answer, other
+// requests for a key the stale set holds go on with it instead of waiting.
+func TestJWKSStaleKeyServesDuringRefetch(t *testing.T) {
+	testKeys(t)
+	k1 := jwtauth.Key{ID: "k1", Algorithm: jwtauth.RS256, Key: &rsaKey.PublicKey}
+	entered, release := make(chan struct{}), make(chan struct{})
+	var calls sync.Mutex
+	n := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Lock()
+		n++
+		slow := n == 2
+		calls.Unlock()
+		if slow {
+			close(entered)
+			<-release
+		}
+		_, _ = w.Write(jwkJSON(k1))
+	}))
+	t.Cleanup(srv.Close)
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(unblock)
+	clock := testclock.At(now)
+	jwks, err := jwtauth.NewJWKS(srv.URL, jwtauth.WithJWKSClock(clock), jwtauth.WithMaxAge(time.Hour),
+		jwtauth.WithJWKSLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := jwks.Key(context.Background(), "k1"); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(2 * time.Hour)
+	refetched := make(chan error, 1)
+	go func() {
+		_, err := jwks.Key(context.Background(), "k1")
+		refetched <- err
+	}()
+	<-entered // the refetch is waiting for the provider
+	// Without the stale key this call would wait for the refetch, which
+	// the provider holds until after it returns: the test would hang.
+	if k, err := jwks.Key(context.Background(), "k1"); err != nil || k.ID != "k1" {
+		t.Fatalf("stale key during the refetch: %v", err)
+	}
+	unblock()
+	if err := <-refetched; err != nil {
+		t.Fatal(err)
+	}
+	if jwks.Fetches() != 2 {
+		t.Fatalf("%d fetches, want 2", jwks.Fetches())
+	}
+}
