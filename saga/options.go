@@ -144,6 +144,7 @@ func WithID(id string) RunOption { return func(c *runConfig) { c.id = id } }
 
 // WithDeadline sets when the saga stops going forward: a step that has not
 // started by then is not started, an attempt in progress is cancelled, and
-// the saga compensates with cause ErrDeadlineExceeded. The deadline is
-// persisted, so it holds across Recover.
+// the saga compensates with cause ErrDeadlineExceeded. Compensations are
+// not bound by it: they get the step's timeout and their retry policy. The
+// deadline is persisted, so it holds across Recover.
 func WithDeadline(t time.Time) RunOption { return func(c *runConfig) { c.deadline = t } }

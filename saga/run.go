@@ -214,7 +214,7 @@ func (r *run[S]) wait(ctx context.Context, d time.Duration, stop error) error {
 }
 
 // attempt runs step i's Execute (or Compensate) once, in a child span, with
-// the step's idempotency key, timeout and the saga deadline.
+// the step's idempotency key, timeout and (for Execute) the saga deadline.
 func (r *run[S]) attempt(ctx context.Context, i int, compensating bool, n int) (err error) {
 	st := &r.def.steps[i]
 	fn, spanName := st.Execute, r.def.stepSpans[i]
@@ -236,7 +236,9 @@ func (r *run[S]) attempt(ctx context.Context, i int, compensating bool, n int) (
 		ctx, cancel = context.WithTimeout(ctx, st.Timeout)
 		defer cancel()
 	}
-	if !r.rec.Deadline.IsZero() {
+	// The deadline bounds going forward only: the compensations that undo
+	// a late saga run past it, or they could never succeed.
+	if !compensating && !r.rec.Deadline.IsZero() {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithDeadline(ctx, time.Now().Add(r.rec.Deadline.Sub(r.o.now())))
 		defer cancel()

@@ -284,3 +284,38 @@ func TestPanicInStepCompensates(t *testing.T) {
 		t.Errorf("journal = %q", got)
 	}
 }
+
+// TestDeadlineCompensationsGetALiveContext checks that a saga that passed
+// its deadline can still compensate: the deadline stops the saga going
+// forward, it must not cancel the compensations that undo it (a participant
+// call that honours its context would otherwise fail every attempt and
+// strand the saga in CompensationFailed).
+func TestDeadlineCompensationsGetALiveContext(t *testing.T) {
+	j := &journal{}
+	clock := testclock.New()
+	var undoErrs []error
+	a := step(j, "a", 0, nil)
+	a.Compensate = func(ctx context.Context, _ *order) error {
+		undoErrs = append(undoErrs, ctx.Err())
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		j.add("undo a")
+		return nil
+	}
+	slow := step(j, "b", 0, nil)
+	exec := slow.Execute
+	slow.Execute = func(ctx context.Context, o *order) error {
+		clock.Advance(time.Minute)
+		return exec(ctx, o)
+	}
+	o := newOrchestrator(t, saga.NewMemoryStore(), saga.WithClock(clock.Now))
+	_, err := mustNew(t, a, slow, step(j, "c", 0, nil)).
+		Run(context.Background(), o, order{}, saga.WithDeadline(clock.Now().Add(30*time.Second)))
+	if !errors.Is(err, saga.ErrDeadlineExceeded) || !errors.Is(err, saga.ErrCompensated) {
+		t.Fatalf("Run = %v, compensation contexts %v", err, undoErrs)
+	}
+	if got, want := j.list(), []string{"do a", "do b", "undo b", "undo a"}; !slices.Equal(got, want) {
+		t.Errorf("journal = %q, want %q", got, want)
+	}
+}
