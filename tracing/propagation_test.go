@@ -13,6 +13,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 func TestInjectExtractRoundTrip(t *testing.T) {
@@ -166,4 +167,22 @@ func FuzzExtract(f *testing.F) {
 			t.Fatalf("round trip changed baggage: %q -> %q", b.String(), b2.String())
 		}
 	})
+}
+
+// taggedProvider is a provider of a comparable type that can hold an
+// uncomparable value: comparing two of them with == panics.
+type taggedProvider struct {
+	noop.TracerProvider
+	tag any
+}
+
+func TestGlobalProviderOfUncomparableValue(t *testing.T) {
+	prevTP := otel.GetTracerProvider()
+	t.Cleanup(func() { otel.SetTracerProvider(prevTP) })
+	otel.SetTracerProvider(taggedProvider{tag: map[string]int{}})
+	for range 2 { // the second span start compares against the cached provider
+		if err := tracing.Do(t.Context(), "op", func(context.Context) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

@@ -142,8 +142,10 @@ func (t *Tracer) otelTracer() trace.Tracer {
 	tr := newTracer(tp)
 	// Only a comparable provider can be cached: comparing two values of one
 	// uncomparable dynamic type would panic. Pointer providers (the SDK's)
-	// and empty structs (noop) are comparable.
-	if reflect.TypeOf(tp).Comparable() {
+	// and empty structs (noop) are comparable. The value is checked, not
+	// the type: a struct type with an interface field is comparable, yet
+	// panics on == when that field holds a map or a func.
+	if reflect.ValueOf(tp).Comparable() {
 		t.global.Store(&globalTracer{provider: tp, tracer: tr})
 	}
 	return tr
