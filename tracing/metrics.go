@@ -38,9 +38,12 @@ func MetricName(pkg, metric, unit string) string {
 // CheckMetricName returns an error that says why name does not follow the
 // convention of [MetricName]: lower-case snake case, the microkit prefix,
 // then at least a package, a metric and a unit, and "_total" at the end of
-// counters only (counter tells which the metric is). Packages can run it in
-// a test over every metric they create; [CheckRegistry] does it for a whole
-// registry.
+// counters only (counter tells which the metric is). It also rejects units
+// that are not plural base units (milliseconds, kilobytes, percent; a
+// counter's unit comes before _total), and the suffixes _count, _sum,
+// _bucket and _created, which the exposition formats use for the series of
+// histograms and summaries. Packages can run it in a test over every metric
+// they create; [CheckRegistry] does it for a whole registry.
 func CheckMetricName(name string, counter bool) error {
 	parts := strings.Split(name, "_")
 	switch {
@@ -68,6 +71,20 @@ func CheckMetricName(name string, counter bool) error {
 			return fmt.Errorf("tracing: metric %q: a counter ends in _total", name)
 		}
 		return fmt.Errorf("tracing: metric %q: only a counter ends in _total", name)
+	}
+	if counter {
+		unit = parts[len(parts)-2]
+	}
+	switch unit {
+	case "count", "sum", "bucket", "created", "gcount", "gsum":
+		// A gauge foo_count reads like the count series of a histogram
+		// foo, and collides with it if one exists.
+		return fmt.Errorf("tracing: metric %q: _%s is a suffix the exposition formats reserve", name, unit)
+	case "nanoseconds", "microseconds", "milliseconds", "minutes", "hours", "days",
+		"kilobytes", "megabytes", "gigabytes", "kibibytes", "mebibytes", "gibibytes", "percent":
+		return fmt.Errorf("tracing: metric %q: unit %q is not a base unit (seconds, bytes, ratio)", name, unit)
+	case "second", "byte":
+		return fmt.Errorf("tracing: metric %q: unit %q is not plural", name, unit)
 	}
 	return nil
 }

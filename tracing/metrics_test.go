@@ -42,6 +42,20 @@ func TestCheckMetricName(t *testing.T) {
 		{"microkit_breaker_duration_seconds_", false, false}, // trailing underscore
 		{"", false, false}, // empty
 		{"microkit_gateway_upstream_latency_seconds", false, true},
+		{"microkit_gateway_upstream_latency_milliseconds", false, false}, // not a base unit
+		{"microkit_saga_step_duration_minutes", false, false},
+		{"microkit_eventbus_body_size_kilobytes", false, false},
+		{"microkit_gateway_cpu_percent", false, false},
+		{"microkit_gateway_busy_ratio", false, true},
+		{"microkit_saga_step_duration_second", false, false}, // singular
+		{"microkit_eventbus_sent_bytes_total", true, true},
+		{"microkit_eventbus_sent_kilobytes_total", true, false},
+		{"microkit_pool_requests_count", false, false}, // reads as a histogram's series
+		{"microkit_pool_latency_sum", false, false},
+		{"microkit_pool_latency_bucket", false, false},
+		{"microkit_pool_started_created", false, false},
+		{"microkit_build_info", false, false}, // no metric part
+		{"microkit_gateway_build_info", false, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
