@@ -164,3 +164,26 @@ func ExampleLeastRequest() {
 	busy.Done(nil)
 	// Output: true
 }
+
+// TestExtraDoneDoesNotSkewLeastRequest checks that a Done without a Pick
+// (a caller's double Done) leaves the in-flight count at zero: a negative
+// count would make LeastRequest prefer that endpoint over every idle one,
+// for good.
+func TestExtraDoneDoesNotSkewLeastRequest(t *testing.T) {
+	ctx := context.Background()
+	r := newResolver(t, memoryWith(t, nil, inst("svc", 0), inst("svc", 1)), discovery.WithBalancer(discovery.LeastRequest))
+	twice := must[*discovery.Endpoint](t)(r.Pick(ctx, "svc"))
+	twice.Done(nil)
+	twice.Done(nil)
+	if n := twice.InFlight(); n != 0 {
+		t.Fatalf("InFlight = %d after a second Done, want 0", n)
+	}
+	// With the counts right, a held request sends the next pick elsewhere.
+	held := must[*discovery.Endpoint](t)(r.Pick(ctx, "svc"))
+	other := must[*discovery.Endpoint](t)(r.Pick(ctx, "svc"))
+	if other == held {
+		t.Fatal("LeastRequest picked the busy endpoint over the idle one")
+	}
+	held.Done(nil)
+	other.Done(nil)
+}

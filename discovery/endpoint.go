@@ -56,9 +56,21 @@ func (e *Endpoint) InFlight() int64 { return e.inflight.Load() }
 
 // Done finishes a request picked with [Resolver.Pick]: a nil err counts as a
 // success, anything else as a failure towards outlier ejection. Classify
-// before calling: an HTTP 404 is usually a success of the instance.
+// before calling: an HTTP 404 is usually a success of the instance. A Done
+// with no request in flight (a second Done for one Pick) is ignored, so
+// that it cannot drive the count negative and make LeastRequest send every
+// request to this endpoint; a second Done while other requests are in
+// flight cannot be told apart and still miscounts.
 func (e *Endpoint) Done(err error) {
-	e.inflight.Add(-1)
+	for {
+		n := e.inflight.Load()
+		if n <= 0 {
+			return
+		}
+		if e.inflight.CompareAndSwap(n, n-1) {
+			break
+		}
+	}
 	if e.br == nil {
 		return
 	}
