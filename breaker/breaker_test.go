@@ -131,8 +131,21 @@ func TestTransitions(t *testing.T) {
 		{"time window drops a bucket on the dot", []breaker.Option{breaker.WithFailureRate(0.5), breaker.WithTimeWindow(10*time.Second, 10, 2)}, []step{
 			{call: callOK, want: closed},
 			{advance: 10 * time.Second, call: callFail, want: closed}, // the success has left
-			{call: callOK, want: closed},                              // 1 of 2, but only failures check
-			{call: callFail, want: open},                              // 2 of 3
+			{call: callOK, want: open},                                // 1 of 2: the minimum reached by a success
+		}},
+		{"time window trips when a success reaches the minimum", []breaker.Option{breaker.WithFailureRate(0.5), breaker.WithTimeWindow(10*time.Second, 10, 4)}, []step{
+			{call: callFail, want: closed},
+			{call: callFail, want: closed},
+			{call: callFail, want: closed},
+			{call: callOK, want: open}, // 3 of 4
+		}},
+		{"time window below the rate at its minimum stays closed", []breaker.Option{breaker.WithFailureRate(0.5), breaker.WithTimeWindow(10*time.Second, 10, 4)}, []step{
+			{call: callOK, want: closed},
+			{call: callOK, want: closed},
+			{call: callFail, want: closed},
+			{call: callOK, want: closed},   // 1 of 4
+			{call: callFail, want: closed}, // 2 of 5
+			{call: callFail, want: open},   // 3 of 6: a failure checks
 		}},
 		{"slow calls trip at their rate, at the threshold exactly", []breaker.Option{breaker.WithSlowCalls(time.Second, 0.5), breaker.WithCountWindow(2, 2)}, []step{
 			{call: callOK, takes: time.Second - 1, want: closed},

@@ -187,6 +187,9 @@ func (b *Breaker) checkRates(ctx context.Context, p *period, now int64, retryAft
 	if w.Calls < int64(b.cfg.minCalls) {
 		return
 	}
+	if p.time != nil && !p.time.warm.Load() {
+		p.time.warm.Store(true)
+	}
 	if reason := b.cfg.tripReason(w); reason != "" {
 		b.trip(ctx, p, reason, now, retryAfter)
 	}

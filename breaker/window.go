@@ -122,8 +122,16 @@ type timeWindow struct {
 	width    int64
 	n        int64
 	minCalls int64
-	mu       sync.Mutex // serialises bucket reuse
-	buckets  []bucket
+	// warm is set once the window has been seen holding its minimum
+	// number of calls. Until then a success must check the rate rules
+	// too, or a window that reaches its minimum on a success (three
+	// failures, then a success, with a minimum of four) would wait for
+	// the next failure to trip. After that, a success lowers the rates
+	// and checking on failures suffices. Read-mostly: one shared load per
+	// success.
+	warm    atomic.Bool
+	mu      sync.Mutex // serialises bucket reuse
+	buckets []bucket
 }
 
 func newTimeWindow(length int64, n, minCalls int) *timeWindow {
@@ -152,7 +160,8 @@ func (w *timeWindow) bucketAt(now int64) (*bucket, int64) {
 }
 
 // record adds one call ending at now and reports whether the rate rules
-// must be evaluated: on a failure or slow call.
+// must be evaluated: on a failure or slow call, and on any call until the
+// window is warm.
 func (w *timeWindow) record(now int64, failed, slow bool) (check bool) {
 	b, _ := w.bucketAt(now)
 	b.calls.Add(1)
@@ -162,7 +171,7 @@ func (w *timeWindow) record(now int64, failed, slow bool) (check bool) {
 	if slow {
 		b.slows.Add(1)
 	}
-	return failed || slow
+	return failed || slow || !w.warm.Load()
 }
 
 // sum adds up the buckets of the window that ends in slice e.
