@@ -41,12 +41,18 @@ func (s *spanNames) get(destination string) string {
 	if destination == "" {
 		return s.operation
 	}
-	if m := s.names.Load(); m != nil {
+	m := s.names.Load()
+	if m != nil {
 		if name, ok := (*m)[destination]; ok {
 			return name
 		}
 	}
 	name := s.operation + " " + destination
+	if m != nil && len(*m) >= maxSpanNames {
+		// Full: the name is built per call, without queueing on mu behind
+		// every other message to an uncached destination.
+		return name
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := s.names.Load()

@@ -3,6 +3,7 @@ package tracing
 import (
 	"fmt"
 	"testing"
+	"time"
 )
 
 func TestSpanNamesBounded(t *testing.T) {
@@ -20,5 +21,19 @@ func TestSpanNamesBounded(t *testing.T) {
 	}
 	if n := len(*s.names.Load()); n != maxSpanNames {
 		t.Errorf("cache holds %d names, want the bound %d", n, maxSpanNames)
+	}
+	// Once full, an uncached destination takes no lock: with the lock
+	// held elsewhere, get still returns.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	got := make(chan string, 1)
+	go func() { got <- s.get("orders.uncached") }()
+	select {
+	case name := <-got:
+		if name != "send orders.uncached" {
+			t.Errorf("get = %q", name)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("get of an uncached destination waits on the lock of a full cache")
 	}
 }
