@@ -14,7 +14,7 @@
 //     (success, failure, ignored, rejected);
 //   - microkit_breaker_slow_calls_total{breaker}: calls slower than the
 //     slow-call threshold;
-//   - microkit_breaker_state{breaker,state}: 1 for the current state, 0
+//   - microkit_breaker_circuit_state{breaker,state}: 1 for the current state, 0
 //     for the others;
 //   - microkit_breaker_transitions_total{breaker,from,to}: state changes.
 package breakermetrics

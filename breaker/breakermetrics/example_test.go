@@ -26,7 +26,7 @@ func Example() {
 	}
 	// Output:
 	// microkit_breaker_calls_total 4
+	// microkit_breaker_circuit_state 5
 	// microkit_breaker_slow_calls_total 1
-	// microkit_breaker_state 5
 
 }

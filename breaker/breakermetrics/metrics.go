@@ -68,7 +68,7 @@ func newCollectors(labels prometheus.Labels) (*prometheus.CounterVec, *prometheu
 			ConstLabels: labels,
 		}, []string{"breaker"}),
 		prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name:        "microkit_breaker_state",
+			Name:        "microkit_breaker_circuit_state",
 			Help:        "1 for the circuit breaker's current state, 0 for the others.",
 			ConstLabels: labels,
 		}, []string{"breaker", "state"}),

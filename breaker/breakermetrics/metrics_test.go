@@ -12,6 +12,7 @@ import (
 	"github.com/go-microkit/microkit/breaker"
 	"github.com/go-microkit/microkit/breaker/breakermetrics"
 	"github.com/go-microkit/microkit/breaker/breakertest"
+	"github.com/go-microkit/microkit/tracing"
 	"github.com/prometheus/client_golang/prometheus"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -50,14 +51,19 @@ func TestMetricsAndSpanEvents(t *testing.T) {
 		`microkit_breaker_calls_total{breaker="payments",outcome="rejected"}`:            1,
 		`microkit_breaker_calls_total{breaker="payments",outcome="success"}`:             2,
 		`microkit_breaker_slow_calls_total{breaker="payments"}`:                          1,
-		`microkit_breaker_state{breaker="payments",state="closed"}`:                      0,
-		`microkit_breaker_state{breaker="payments",state="disabled"}`:                    0,
-		`microkit_breaker_state{breaker="payments",state="forced-open"}`:                 0,
-		`microkit_breaker_state{breaker="payments",state="half-open"}`:                   0,
-		`microkit_breaker_state{breaker="payments",state="open"}`:                        1,
+		`microkit_breaker_circuit_state{breaker="payments",state="closed"}`:              0,
+		`microkit_breaker_circuit_state{breaker="payments",state="disabled"}`:            0,
+		`microkit_breaker_circuit_state{breaker="payments",state="forced-open"}`:         0,
+		`microkit_breaker_circuit_state{breaker="payments",state="half-open"}`:           0,
+		`microkit_breaker_circuit_state{breaker="payments",state="open"}`:                1,
 		`microkit_breaker_transitions_total{breaker="payments",from="closed",to="open"}`: 1,
 	}
 	compareMetrics(t, reg, want)
+	// Every series of every state is present: the names follow the house
+	// convention.
+	if err := tracing.CheckRegistry(reg); err != nil {
+		t.Fatal(err)
+	}
 
 	spans := rec.Ended()
 	if len(spans) != 1 {
@@ -196,9 +202,9 @@ func TestEvictedBreakerStillInUseAddsNoSeries(t *testing.T) {
 	held.ForceOpen(context.Background())
 	got := gather(t, reg)
 	for k, want := range map[string]float64{
-		`microkit_breaker_state{breaker="hosts/a",state="closed"}`:      1,
-		`microkit_breaker_state{breaker="hosts/a",state="forced-open"}`: 0,
-		`microkit_breaker_state{breaker="hosts/a",state="open"}`:        0,
+		`microkit_breaker_circuit_state{breaker="hosts/a",state="closed"}`:      1,
+		`microkit_breaker_circuit_state{breaker="hosts/a",state="forced-open"}`: 0,
+		`microkit_breaker_circuit_state{breaker="hosts/a",state="open"}`:        0,
 	} {
 		if got[k] != want {
 			t.Errorf("%s = %v, want %v: the old breaker wrote over the new one's state", k, got[k], want)
