@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -174,7 +175,40 @@ func TestHealthCheckTimeout(t *testing.T) {
 		<-ctx.Done()
 		return ctx.Err()
 	})
-	if ok, report := h.Check(context.Background()); ok || report.Checks["hangs"] != context.DeadlineExceeded.Error() {
+	// Either the check's own answer or the probe's "did not answer": both
+	// give the deadline as the reason.
+	if ok, report := h.Check(context.Background()); ok || !strings.Contains(report.Checks["hangs"], context.DeadlineExceeded.Error()) {
 		t.Fatalf("%v %+v", ok, report)
 	}
+}
+
+// TestHealthAnswersDespiteAHungCheck checks that readiness answers within
+// its timeout when a check ignores its context, and that probes arriving
+// while that check still hangs do not start more copies of it (each would
+// be a goroutine stuck for as long as the check).
+func TestHealthAnswersDespiteAHungCheck(t *testing.T) {
+	h := discovery.NewHealth(time.Millisecond)
+	release := make(chan struct{})
+	var calls atomic.Int32
+	h.AddCheck("ignores-ctx", func(context.Context) error {
+		if calls.Add(1) == 1 {
+			<-release // a check that honours no context
+		}
+		return nil
+	})
+	h.AddCheck("fine", func(context.Context) error { return nil })
+	for range 3 {
+		ok, report := h.Check(context.Background())
+		if ok || report.Checks["fine"] != "ok" || !strings.Contains(report.Checks["ignores-ctx"], "did not answer") {
+			t.Fatalf("Check = %v %+v", ok, report)
+		}
+	}
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("the hung check was started %d times, want 1", n)
+	}
+	close(release)
+	waitFor(t, "readiness once the check returns", func() bool {
+		ok, _ := h.Check(context.Background())
+		return ok
+	})
 }

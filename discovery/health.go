@@ -3,6 +3,7 @@ package discovery
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -24,23 +25,32 @@ type Health struct {
 	draining atomic.Bool
 
 	mu     sync.Mutex
-	checks map[string]CheckFunc
+	checks map[string]*check
+}
+
+// check is a readiness check and whether a run of it is still going: a
+// check that ignores its context outlives the probe that started it, and
+// later probes report it instead of piling up more runs of it.
+type check struct {
+	fn      CheckFunc
+	running atomic.Bool
 }
 
 // NewHealth returns a Health with no checks whose readiness checks each get
-// timeout to answer; zero means 2s.
+// timeout to answer; zero means 2s. A check that has not answered by then
+// fails the probe, which answers anyway.
 func NewHealth(timeout time.Duration) *Health {
 	if timeout <= 0 {
 		timeout = 2 * time.Second
 	}
-	return &Health{timeout: timeout, checks: make(map[string]CheckFunc)}
+	return &Health{timeout: timeout, checks: make(map[string]*check)}
 }
 
 // AddCheck adds (or replaces) the named readiness check.
-func (h *Health) AddCheck(name string, check CheckFunc) {
+func (h *Health) AddCheck(name string, fn CheckFunc) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.checks[name] = check
+	h.checks[name] = &check{fn: fn}
 }
 
 // Drain makes readiness fail from now on, so that traffic moves away before
@@ -65,7 +75,9 @@ type ReadinessReport struct {
 }
 
 // Check runs every readiness check concurrently and reports whether all
-// passed, with each check's result.
+// passed, with each check's result. It returns within the timeout even if
+// a check ignores its context: that check fails the probe as not
+// answering, and is not started again until its run returns.
 func (h *Health) Check(ctx context.Context) (bool, ReadinessReport) {
 	if h.draining.Load() {
 		return false, ReadinessReport{Status: "draining"}
@@ -76,7 +88,7 @@ func (h *Health) Check(ctx context.Context) (bool, ReadinessReport) {
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	checks := make([]CheckFunc, len(names))
+	checks := make([]*check, len(names))
 	for i, name := range names {
 		checks[i] = h.checks[name]
 	}
@@ -84,12 +96,7 @@ func (h *Health) Check(ctx context.Context) (bool, ReadinessReport) {
 
 	ctx, cancel := context.WithTimeout(ctx, h.timeout)
 	defer cancel()
-	results := make([]error, len(checks))
-	var wg sync.WaitGroup
-	for i, check := range checks {
-		wg.Go(func() { results[i] = runCheck(ctx, check) })
-	}
-	wg.Wait()
+	results := runChecks(ctx, checks)
 	report := ReadinessReport{Status: "ready", Checks: make(map[string]string, len(names))}
 	ok := true
 	for i, name := range names {
@@ -103,6 +110,64 @@ func (h *Health) Check(ctx context.Context) (bool, ReadinessReport) {
 	}
 	return ok, report
 }
+
+// checkResult is the answer of the i-th check of a probe.
+type checkResult struct {
+	i   int
+	err error
+}
+
+// runChecks starts each check not still running from an earlier probe and
+// collects their answers until ctx ends; a check that has not answered by
+// then gets an error.
+func runChecks(ctx context.Context, checks []*check) []error {
+	// Buffered for every check, so that a run that answers after the
+	// probe gave up does not block.
+	answers := make(chan checkResult, len(checks))
+	results := make([]error, len(checks))
+	answered := make([]bool, len(checks))
+	pending := 0
+	for i, c := range checks {
+		if !c.running.CompareAndSwap(false, true) {
+			results[i], answered[i] = errStillRunning, true
+			continue
+		}
+		pending++
+		go func() {
+			defer c.running.Store(false)
+			answers <- checkResult{i, runCheck(ctx, c.fn)}
+		}()
+	}
+	for ; pending > 0; pending-- {
+		select {
+		case a := <-answers:
+			results[a.i], answered[a.i] = a.err, true
+			continue
+		case <-ctx.Done():
+		}
+		// Take the answers that came with the deadline, then give up on
+		// the others.
+		for drained := false; !drained; {
+			select {
+			case a := <-answers:
+				results[a.i], answered[a.i] = a.err, true
+			default:
+				drained = true
+			}
+		}
+		for i := range checks {
+			if !answered[i] {
+				results[i] = fmt.Errorf("check did not answer: %w", ctx.Err())
+			}
+		}
+		break
+	}
+	return results
+}
+
+// errStillRunning reports a check whose run from an earlier probe has not
+// returned yet.
+var errStillRunning = errors.New("check did not answer: a previous run is still going")
 
 func runCheck(ctx context.Context, check CheckFunc) (err error) {
 	defer func() {
