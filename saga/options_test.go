@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-microkit/microkit/saga"
 )
@@ -90,5 +91,18 @@ func TestClosedOrchestratorRefusesWork(t *testing.T) {
 	}
 	if _, err := o.Recover(context.Background()); !errors.Is(err, saga.ErrClosed) {
 		t.Errorf("Recover after Close = %v", err)
+	}
+}
+
+// TestTinyLeaseDoesNotPanic checks that a positive lease too short to
+// divide into renewal periods is accepted, not a panic of the lease
+// keeper's ticker.
+func TestTinyLeaseDoesNotPanic(t *testing.T) {
+	o, err := saga.NewOrchestrator(saga.NewMemoryStore(), saga.WithLease(time.Nanosecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Close(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -197,7 +197,7 @@ func (o *Orchestrator) driving(id string) bool {
 func (o *Orchestrator) keepLeases(stop <-chan struct{}) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	t := time.NewTicker(o.lease / 3)
+	t := time.NewTicker(max(o.lease/3, 1)) // a lease under 3ns would make it 0, which panics
 	defer t.Stop()
 	var holders []leaseHolder
 	for {
