@@ -265,8 +265,8 @@ func (g *Gateway) serveRoute(w http.ResponseWriter, r *http.Request) {
 
 // match finds the most specific route whose pattern matches path, and among
 // the routes whose patterns rank the same (they differ at most in parameter
-// names, as "/orders/{id}" and "/orders/{orderID}") the first that allows
-// method. It never falls back to a less specific pattern because of the
+// names, as "/orders/{id}" and "/orders/{orderID}") the one for method (see
+// serving). It never falls back to a less specific pattern because of the
 // method: a POST to a protected GET-only route must not reach a public
 // catch-all.
 func (g *Gateway) match(method, path string) (*compiledRoute, Params, int) {
@@ -283,20 +283,33 @@ func (g *Gateway) match(method, path string) (*compiledRoute, Params, int) {
 	if best == nil {
 		return nil, nil, http.StatusNotFound
 	}
-	if !best.allows(method) {
-		found := false
-		for _, rt := range g.routes {
-			if rt.allows(method) && sameRank(rt, best) {
-				best, found = rt, true
-				break
-			}
-		}
-		if !found {
+	rt := best
+	if !best.lists(method) {
+		if rt = g.serving(method, best); rt == nil {
 			return best, nil, http.StatusMethodNotAllowed
 		}
 	}
-	params, _ := best.pattern.Match(path, make(Params, 0, best.pattern.captures))
-	return best, params, http.StatusOK
+	params, _ := rt.pattern.Match(path, make(Params, 0, rt.pattern.captures))
+	return rt, params, http.StatusOK
+}
+
+// serving picks the route for method among those of best's rank: the first
+// declared that lists it (or every method), else the first that answers it
+// through GET (HEAD); nil when none allows it.
+func (g *Gateway) serving(method string, best *compiledRoute) *compiledRoute {
+	var implicit *compiledRoute
+	for _, rt := range g.routes {
+		if !sameRank(rt, best) {
+			continue
+		}
+		if rt.lists(method) {
+			return rt
+		}
+		if implicit == nil && rt.allows(method) {
+			implicit = rt
+		}
+	}
+	return implicit
 }
 
 // sameRank reports whether rt matches path as specifically as best, the
@@ -316,6 +329,9 @@ func (g *Gateway) allow(best *compiledRoute) string {
 			for _, m := range rt.methods {
 				if !slices.Contains(methods, m) {
 					methods = append(methods, m)
+				}
+				if m == http.MethodGet && !slices.Contains(methods, http.MethodHead) {
+					methods = append(methods, http.MethodHead)
 				}
 			}
 		}

@@ -48,9 +48,9 @@ func TestRouting(t *testing.T) {
 				if e.Status != tt.status {
 					t.Fatalf("error body status %d", e.Status)
 				}
-				// Both routes of the pattern: GET and DELETE.
-				if status == 405 && h.Get("Allow") != "GET, DELETE" {
-					t.Fatalf("Allow = %q, want GET, DELETE", h.Get("Allow"))
+				// Both routes of the pattern: GET (and so HEAD) and DELETE.
+				if status == 405 && h.Get("Allow") != "GET, HEAD, DELETE" {
+					t.Fatalf("Allow = %q, want GET, HEAD, DELETE", h.Get("Allow"))
 				}
 				return
 			}

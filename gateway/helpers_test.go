@@ -29,6 +29,9 @@ func echoUpstream(t *testing.T, name string) *httptest.Server {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		w.Header().Set("Content-Type", "application/json")
+		// For HEAD, which has no body to decode.
+		w.Header().Set("X-Upstream", name)
+		w.Header().Set("X-Upstream-Method", r.Method)
 		_ = json.NewEncoder(w).Encode(seen{Upstream: name, Method: r.Method, Path: r.URL.Path, RawPath: r.URL.RawPath,
 			Query: r.URL.RawQuery, Host: r.Host, Header: r.Header, Body: string(body)})
 	}))

@@ -21,10 +21,6 @@ func TestRoutePrecedence(t *testing.T) {
 		{Name: "item", Path: "/api/items/{id}", Methods: []string{"GET"}},
 		{Name: "items-tail", Path: "/api/items/**"},
 	}
-	for i := range routes {
-		srv := echoUpstream(t, routes[i].Name)
-		routes[i].Target = mustTarget(t, srv.URL)
-	}
 	tests := []struct {
 		method, path string
 		status       int
@@ -41,15 +37,10 @@ func TestRoutePrecedence(t *testing.T) {
 		{http.MethodPost, "/api/items/7/x", 200, "items-tail"},
 		{http.MethodGet, "/api/other", 404, ""},
 	}
-	for _, order := range []string{"declared", "reversed"} {
-		rs := slices.Clone(routes)
-		if order == "reversed" {
-			slices.Reverse(rs)
-		}
-		gw := mustGateway(t, rs)
+	inBothOrders(t, routes, func(order, url string) {
 		for _, tt := range tests {
 			t.Run(order+" "+tt.method+" "+tt.path, func(t *testing.T) {
-				status, h, body := do(t, tt.method, gw.URL+tt.path, nil, nil)
+				status, h, body := do(t, tt.method, url+tt.path, nil, nil)
 				if status != tt.status {
 					t.Fatalf("status %d, want %d (%s)", status, tt.status, body)
 				}
@@ -57,8 +48,8 @@ func TestRoutePrecedence(t *testing.T) {
 					if e := decodeError(t, body); e.Status != tt.status {
 						t.Fatalf("error body status %d", e.Status)
 					}
-					if status == http.StatusMethodNotAllowed && h.Get("Allow") != "GET" {
-						t.Fatalf("Allow = %q, want GET", h.Get("Allow"))
+					if status == http.StatusMethodNotAllowed && h.Get("Allow") != "GET, HEAD" {
+						t.Fatalf("Allow = %q, want GET, HEAD", h.Get("Allow"))
 					}
 					return
 				}
@@ -67,7 +58,7 @@ func TestRoutePrecedence(t *testing.T) {
 				}
 			})
 		}
-	}
+	})
 }
 
 // TestRouteMethodsAcrossParamNames checks that routes whose patterns differ
@@ -82,10 +73,6 @@ func TestRouteMethodsAcrossParamNames(t *testing.T) {
 		{Name: "cart-any", Path: "/api/carts/*", Methods: []string{"PATCH"}},
 		{Name: "carts-tail", Path: "/api/carts/**"},
 	}
-	for i := range routes {
-		srv := echoUpstream(t, routes[i].Name)
-		routes[i].Target = mustTarget(t, srv.URL)
-	}
 	tests := []struct {
 		method   string
 		status   int
@@ -97,22 +84,17 @@ func TestRouteMethodsAcrossParamNames(t *testing.T) {
 		{http.MethodPatch, 200, "cart-any"},
 		{http.MethodPost, 405, ""},
 	}
-	for _, order := range []string{"declared", "reversed"} {
-		rs := slices.Clone(routes)
-		if order == "reversed" {
-			slices.Reverse(rs)
-		}
-		gw := mustGateway(t, rs)
+	inBothOrders(t, routes, func(order, url string) {
 		for _, tt := range tests {
 			t.Run(order+" "+tt.method, func(t *testing.T) {
-				status, h, body := do(t, tt.method, gw.URL+"/api/carts/c1", nil, nil)
+				status, h, body := do(t, tt.method, url+"/api/carts/c1", nil, nil)
 				if status != tt.status {
 					t.Fatalf("status %d, want %d (%s)", status, tt.status, body)
 				}
 				if status == http.StatusMethodNotAllowed {
 					allow := strings.Split(h.Get("Allow"), ", ")
 					slices.Sort(allow)
-					if want := []string{"DELETE", "GET", "PATCH", "PUT"}; !slices.Equal(allow, want) {
+					if want := []string{"DELETE", "GET", "HEAD", "PATCH", "PUT"}; !slices.Equal(allow, want) {
 						t.Fatalf("Allow = %q, want %v", h.Get("Allow"), want)
 					}
 					return
@@ -123,5 +105,65 @@ func TestRouteMethodsAcrossParamNames(t *testing.T) {
 				}
 			})
 		}
+	})
+}
+
+// TestHeadFollowsGet checks that a route allowing GET answers HEAD, as
+// net/http's ServeMux does, that a route declaring HEAD itself takes it
+// over one that allows it only through GET, whatever their order, and that
+// Allow lists HEAD.
+func TestHeadFollowsGet(t *testing.T) {
+	routes := []gateway.Route{
+		{Name: "page", Path: "/api/pages/{id}", Methods: []string{"GET"}},
+		{Name: "page-head", Path: "/api/pages/{key}", Methods: []string{"HEAD"}},
+		{Name: "doc", Path: "/api/docs/{id}", Methods: []string{"GET"}},
+	}
+	tests := []struct {
+		method, path string
+		status       int
+		upstream     string // X-Upstream; "" for a gateway error
+	}{
+		{http.MethodGet, "/api/pages/1", 200, "page"},
+		{http.MethodHead, "/api/pages/1", 200, "page-head"},
+		{http.MethodHead, "/api/docs/1", 200, "doc"},
+		{http.MethodPost, "/api/docs/1", 405, ""},
+	}
+	inBothOrders(t, routes, func(order, url string) {
+		for _, tt := range tests {
+			t.Run(order+" "+tt.method+" "+tt.path, func(t *testing.T) {
+				status, h, _ := do(t, tt.method, url+tt.path, nil, nil)
+				if status != tt.status {
+					t.Fatalf("status %d, want %d", status, tt.status)
+				}
+				if tt.upstream == "" {
+					if got := h.Get("Allow"); got != "GET, HEAD" {
+						t.Fatalf("Allow = %q, want GET, HEAD", got)
+					}
+					return
+				}
+				if h.Get("X-Upstream") != tt.upstream || h.Get("X-Upstream-Method") != tt.method {
+					t.Fatalf("reached %s with %s, want %s with %s", h.Get("X-Upstream"), h.Get("X-Upstream-Method"), tt.upstream, tt.method)
+				}
+			})
+		}
+	})
+}
+
+// inBothOrders starts an upstream per route, named after it, then calls run
+// with the URL of a gateway over the routes as declared and of one over
+// them reversed: which route serves a request must not depend on the order
+// of declaration.
+func inBothOrders(t *testing.T, routes []gateway.Route, run func(order, url string)) {
+	t.Helper()
+	for i := range routes {
+		srv := echoUpstream(t, routes[i].Name)
+		routes[i].Target = mustTarget(t, srv.URL)
+	}
+	for _, order := range []string{"declared", "reversed"} {
+		rs := slices.Clone(routes)
+		if order == "reversed" {
+			slices.Reverse(rs)
+		}
+		run(order, mustGateway(t, rs).URL)
 	}
 }

@@ -18,8 +18,8 @@ type Route struct {
 	// Path is the pattern, e.g. "/api/users/**" or "/api/orders/{id}"; see
 	// Pattern. Required.
 	Path string
-	// Methods are the allowed methods; zero means every method. Another
-	// method gets 405 with an Allow header.
+	// Methods are the allowed methods; zero means every method. GET
+	// implies HEAD. Another method gets 405 with an Allow header.
 	Methods []string
 	// Target picks the upstream; see StaticTarget and the discovery
 	// adapter. Required.
@@ -98,8 +98,15 @@ type compiledRoute struct {
 	handler http.Handler
 }
 
-func (r *compiledRoute) allows(method string) bool {
+// lists reports whether the route names method, or takes every method.
+func (r *compiledRoute) lists(method string) bool {
 	return r.methods == nil || slices.Contains(r.methods, method)
+}
+
+// allows reports whether the route serves method. A route that allows GET
+// also answers HEAD, as net/http's ServeMux does.
+func (r *compiledRoute) allows(method string) bool {
+	return r.lists(method) || method == http.MethodHead && slices.Contains(r.methods, http.MethodGet)
 }
 
 func compileRoute(i int, rt Route) (*compiledRoute, error) {
