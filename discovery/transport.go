@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync/atomic"
 )
 
 // Transport is an http.RoundTripper that sends each request to an instance
@@ -15,10 +16,12 @@ import (
 // "product-service" the resolver's balancer picks. It records each outcome
 // for outlier ejection, and retries a failed idempotent request (or one that
 // never reached the instance) on another instance while the retry budget
-// allows. The request reaches the instance with its URL's host, and so its
-// Host header, set to the instance's "host:port"; give every URL a service
-// name, since any host is resolved as one. Transport is safe for concurrent
-// use.
+// allows. A successful request counts as in flight on its instance until
+// its response body is read to the end or closed: close every body, or its
+// instance keeps looking busy to LeastRequest. The request reaches the
+// instance with its URL's host, and so its Host header, set to the
+// instance's "host:port"; give every URL a service name, since any host is
+// resolved as one. Transport is safe for concurrent use.
 type Transport struct {
 	resolver    *Resolver
 	base        http.RoundTripper
@@ -135,14 +138,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		resp, err := t.base.RoundTrip(out)
 		failed := t.isFailure(resp, err)
-		if failed {
-			ep.Done(errInstanceFailed)
-		} else {
-			ep.Done(nil)
-		}
 		if !failed {
-			return resp, err
+			return finishWithBody(resp, ep), err
 		}
+		ep.Done(errInstanceFailed)
 		retryable := idempotent || (replayable && neverSent(err))
 		if attempt >= t.maxAttempts || !retryable || ctx.Err() != nil || !t.budget.TryWithdraw() {
 			if err != nil {
@@ -190,6 +189,52 @@ func isIdempotent(req *http.Request) bool {
 func neverSent(err error) bool {
 	var opErr *net.OpError
 	return errors.As(err, &opErr) && opErr.Op == "dial"
+}
+
+// finishWithBody keeps the request in flight on ep until resp's body is
+// read to its end or closed, so that least-request balancing sees an
+// instance that streams slowly as busy; a body cut short by the instance
+// counts as its failure.
+func finishWithBody(resp *http.Response, ep *Endpoint) *http.Response {
+	if resp == nil || resp.Body == nil || resp.Body == http.NoBody || resp.StatusCode == http.StatusSwitchingProtocols {
+		// Nothing to wait for; and an upgraded connection's body is an
+		// io.ReadWriteCloser that must not be wrapped.
+		ep.Done(nil)
+		return resp
+	}
+	resp.Body = &endpointBody{body: resp.Body, ep: ep}
+	return resp
+}
+
+// endpointBody calls its endpoint's Done once, when the body ends.
+type endpointBody struct {
+	body     io.ReadCloser
+	ep       *Endpoint
+	finished atomic.Bool
+}
+
+func (b *endpointBody) Read(p []byte) (int, error) {
+	n, err := b.body.Read(p)
+	switch {
+	case err == nil:
+	case err == io.EOF, errors.Is(err, context.Canceled):
+		b.finish(nil)
+	default:
+		b.finish(errInstanceFailed)
+	}
+	return n, err
+}
+
+func (b *endpointBody) Close() error {
+	err := b.body.Close()
+	b.finish(nil)
+	return err
+}
+
+func (b *endpointBody) finish(err error) {
+	if b.finished.CompareAndSwap(false, true) {
+		b.ep.Done(err)
+	}
 }
 
 func closeBody(req *http.Request) {
