@@ -50,13 +50,18 @@ func (o *Orchestrator) Recover(ctx context.Context) (RecoverResult, error) {
 	for _, rec := range recs {
 		// Left alone: a saga another live orchestrator holds, and one this
 		// orchestrator is driving itself (Recover may run periodically).
+		// The workers started so far update res and errs too: under mu.
 		if rec.Owner != o.id && o.now().Before(rec.LeaseUntil) || o.driving(rec.ID) {
+			mu.Lock()
 			res.Skipped++
+			mu.Unlock()
 			continue
 		}
 		def, err := o.definition(rec.Name)
 		if err != nil {
+			mu.Lock()
 			errs = append(errs, fmt.Errorf("saga: recover %s: %w", rec.ID, err))
+			mu.Unlock()
 			continue
 		}
 		select {

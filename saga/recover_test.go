@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -221,5 +222,36 @@ func TestDeadlineHoldsAcrossRecover(t *testing.T) {
 	rec, _ := store.Get(context.Background(), "late")
 	if rec.Error != saga.ErrDeadlineExceeded.Error() {
 		t.Errorf("cause = %q", rec.Error)
+	}
+}
+
+// TestRecoverTalliesConcurrentOutcomes mixes, in one Recover, a saga that a
+// worker goroutine resumes and that fails (its record no longer matches the
+// definition), a saga with no definition and one another live orchestrator
+// holds, both handled by Recover's own loop while the worker runs: the
+// errors and counts of both must be reported, under -race without a race.
+func TestRecoverTalliesConcurrentOutcomes(t *testing.T) {
+	ctx := context.Background()
+	store := saga.NewMemoryStore()
+	def, _ := counting()
+	for _, r := range []saga.Record{
+		{ID: "mismatch", Name: def.Name(), Status: saga.StatusRunning, Steps: []saga.StepRecord{{Name: "a", Status: saga.StepPending}}},
+		{ID: "unknown", Name: "nobody-registered-this", Status: saga.StatusRunning},
+		{ID: "held", Name: def.Name(), Status: saga.StatusRunning, Owner: "other", LeaseUntil: time.Now().Add(time.Hour)},
+	} {
+		if err := store.Create(ctx, &r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o := newOrchestrator(t, store)
+	if err := o.Register(def); err != nil {
+		t.Fatal(err)
+	}
+	res, err := o.Recover(ctx)
+	if !errors.Is(err, saga.ErrUnknownSaga) || !strings.Contains(err.Error(), "mismatch") || !strings.Contains(err.Error(), "unknown") {
+		t.Fatalf("Recover = %v", err)
+	}
+	if res.Skipped != 1 || res.Resumed != 1 {
+		t.Fatalf("result = %+v, want 1 skipped and 1 resumed", res)
 	}
 }
