@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -186,4 +187,21 @@ func TestExtraDoneDoesNotSkewLeastRequest(t *testing.T) {
 	}
 	held.Done(nil)
 	other.Done(nil)
+}
+
+// TestHugeWeightsDoNotOverflow checks that weights whose sum overflows an
+// int (a registry may hold any weight) neither panic the weighted balancer
+// nor turn its shares upside down: they are capped at MaxWeight.
+func TestHugeWeightsDoNotOverflow(t *testing.T) {
+	a, b, light := inst("svc", 0), inst("svc", 1), inst("svc", 2)
+	a.Weight, b.Weight = math.MaxInt/2+1, math.MaxInt/2+1
+	for _, newBalancer := range []func() discovery.Balancer{discovery.Weighted, discovery.LeastRequest} {
+		r := newResolver(t, memoryWith(t, nil, a, b, light), discovery.WithBalancer(newBalancer))
+		for range 100 {
+			pickID(t, r, "svc")
+		}
+	}
+	if got := a.EffectiveWeight(); got != discovery.MaxWeight {
+		t.Fatalf("EffectiveWeight = %d, want MaxWeight", got)
+	}
 }

@@ -49,7 +49,7 @@ type Instance struct {
 	// Meta is free-form key/value metadata.
 	Meta map[string]string
 	// Weight is the relative share of traffic for the weighted balancer;
-	// zero means 1.
+	// zero means 1, and weights above MaxWeight count as MaxWeight.
 	Weight int
 }
 
@@ -58,12 +58,18 @@ func (i Instance) Addr() string {
 	return net.JoinHostPort(i.Address, strconv.Itoa(i.Port))
 }
 
-// EffectiveWeight returns Weight, or 1 when Weight is zero or negative.
+// MaxWeight caps an instance's weight: shares finer than a millionth mean
+// nothing, and a cap keeps the balancers' sums and products of weights
+// from overflowing whatever weights a registry holds.
+const MaxWeight = 1 << 20
+
+// EffectiveWeight returns Weight capped at MaxWeight, or 1 when Weight is
+// zero or negative.
 func (i Instance) EffectiveWeight() int {
 	if i.Weight <= 0 {
 		return 1
 	}
-	return i.Weight
+	return min(i.Weight, MaxWeight)
 }
 
 // Validate reports whether the instance has everything a registry needs; the
