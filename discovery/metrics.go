@@ -8,8 +8,8 @@ import (
 
 // Metrics are the resolver's Prometheus metrics, all labelled by service:
 //
-//	microkit_discovery_instances               instances in the last set
-//	microkit_discovery_stale                   1 while serving the last known set because the registry is unreachable
+//	microkit_discovery_healthy_instances       instances in the last set
+//	microkit_discovery_stale_services          1 while serving the last known set because the registry is unreachable
 //	microkit_discovery_watch_errors_total      failed watch calls
 //	microkit_discovery_ejections_total         outlier ejections
 //	microkit_discovery_ejections_skipped_total ejections refused by MaxEjectedPercent
@@ -34,11 +34,11 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	label := []string{"service"}
 	m := &Metrics{
 		instances: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "microkit_discovery_instances",
+			Name: "microkit_discovery_healthy_instances",
 			Help: "Healthy instances in the last set the registry gave, per service.",
 		}, label),
 		stale: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "microkit_discovery_stale",
+			Name: "microkit_discovery_stale_services",
 			Help: "1 while the resolver serves the last known set because the registry is unreachable.",
 		}, label),
 		watchErrors: prometheus.NewCounterVec(prometheus.CounterOpts{

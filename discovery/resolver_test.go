@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/go-microkit/microkit/discovery"
+	"github.com/go-microkit/microkit/tracing"
 )
 
 // countingRegistry is a real registry that counts Watch calls.
@@ -109,7 +110,7 @@ func TestResolverServesLastKnownSetWhenRegistryFails(t *testing.T) {
 	if id := pickID(t, r, "svc"); id != "svc-a" {
 		t.Fatalf("picked %s", id)
 	}
-	if got := metricValue(t, promReg, "microkit_discovery_stale", "svc"); got != 0 {
+	if got := metricValue(t, promReg, "microkit_discovery_stale_services", "svc"); got != 0 {
 		t.Fatalf("stale = %v before the failure", got)
 	}
 
@@ -122,8 +123,11 @@ func TestResolverServesLastKnownSetWhenRegistryFails(t *testing.T) {
 	if id := pickID(t, r, "svc"); id != "svc-a" {
 		t.Fatalf("picked %s from the last known set", id)
 	}
-	if got := metricValue(t, promReg, "microkit_discovery_stale", "svc"); got != 1 {
+	if got := metricValue(t, promReg, "microkit_discovery_stale_services", "svc"); got != 1 {
 		t.Fatalf("stale metric = %v, want 1", got)
+	}
+	if err := tracing.CheckRegistry(promReg); err != nil {
+		t.Fatal(err)
 	}
 	// A service never resolved before has no last known set.
 	if _, err := r.Pick(ctx, "other"); !errors.Is(err, discovery.ErrNoInstances) || !errors.Is(err, discovery.ErrClosed) {
