@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +12,10 @@ import (
 
 	"github.com/go-microkit/microkit/examples/shop/internal/shop"
 	"github.com/go-microkit/microkit/examples/shop/internal/shoptest"
+	"github.com/go-microkit/microkit/tracing"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -218,6 +223,9 @@ func TestShopEndToEnd(t *testing.T) {
 				if resp.StatusCode != http.StatusOK {
 					t.Errorf("%s %s: %d %s", svc, path, resp.StatusCode, body)
 				}
+				if path == "/metrics" {
+					checkMetricNames(t, svc, body)
+				}
 				if path == "/metrics" && svc == shop.Order {
 					for _, m := range []string{"microkit_saga_completed_total", `microkit_breaker_transitions_total{breaker="payment-service"`} {
 						if !strings.Contains(string(body), m) {
@@ -233,5 +241,25 @@ func TestShopEndToEnd(t *testing.T) {
 func serverSpan(nameContains string) func(s sdktrace.ReadOnlySpan) bool {
 	return func(s sdktrace.ReadOnlySpan) bool {
 		return s.SpanKind() == trace.SpanKindServer && strings.Contains(s.Name(), nameContains)
+	}
+}
+
+// checkMetricNames parses a /metrics page and checks every microkit_ family
+// against the house naming convention (tracing.CheckMetricName): the shop
+// wires every package's metrics, so this covers them all.
+func checkMetricNames(t *testing.T, svc string, page []byte) {
+	t.Helper()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(page))
+	if err != nil {
+		t.Fatalf("%s /metrics: %v", svc, err)
+	}
+	for name, f := range families {
+		if !strings.HasPrefix(name, tracing.MetricNamespace+"_") {
+			continue
+		}
+		if err := tracing.CheckMetricName(name, f.GetType() == dto.MetricType_COUNTER); err != nil {
+			t.Errorf("%s: %v", svc, err)
+		}
 	}
 }
