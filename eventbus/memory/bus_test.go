@@ -151,3 +151,71 @@ func TestCloseEndsEverything(t *testing.T) {
 		t.Fatalf("Publish with a cancelled context = %v", err)
 	}
 }
+
+// lateCancelCtx is a context whose Done channel never closes but whose Err
+// turns non-nil on cancel, and which reports when Next waits on it: it
+// makes a consumer wake up for a message and then find itself cancelled,
+// the interleaving in which a wake-up could be lost.
+type lateCancelCtx struct {
+	context.Context
+	waiting  chan struct{}
+	canceled chan struct{}
+}
+
+func (c *lateCancelCtx) Done() <-chan struct{} {
+	select {
+	case c.waiting <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (c *lateCancelCtx) Err() error {
+	select {
+	case <-c.canceled:
+		return context.Canceled
+	default:
+		return nil
+	}
+}
+
+// A consumer that takes the wake-up for a message and then returns because
+// its context ended must pass the wake-up on: another instance of the
+// group, already waiting, gets the message.
+func TestCancelledNextPassesWakeUpOn(t *testing.T) {
+	for range 20 {
+		bus, _ := memory.New()
+		a, _ := bus.Client().Subscribe(ctxT(t), "g", "a.b")
+		b, _ := bus.Client().Subscribe(ctxT(t), "g", "a.b")
+		actx := &lateCancelCtx{Context: context.Background(), waiting: make(chan struct{}, 1), canceled: make(chan struct{})}
+		aerr := make(chan error, 1)
+		go func() {
+			_, err := a.Next(actx)
+			aerr <- err
+		}()
+		<-actx.waiting // a waits for a message
+		close(actx.canceled)
+		bctx := &lateCancelCtx{Context: ctxT(t), waiting: make(chan struct{}, 1), canceled: make(chan struct{})}
+		bgot := make(chan eventbus.Delivery, 1)
+		go func() {
+			d, _ := b.Next(bctx)
+			bgot <- d
+		}()
+		<-bctx.waiting // b waits too
+		if err := bus.Publish(ctxT(t), newMsg(t, "a.b", "")); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case d := <-bgot:
+			if d == nil {
+				t.Fatal("waiting consumer got no delivery")
+			}
+		case <-ctxT(t).Done():
+			t.Fatal("the waiting consumer never got the message: the cancelled one swallowed its wake-up")
+		}
+		_ = bus.Close() // ends a's Next if b took the wake-up itself
+		if err := <-aerr; !errors.Is(err, context.Canceled) && !errors.Is(err, eventbus.ErrClosed) {
+			t.Fatalf("cancelled Next = %v", err)
+		}
+	}
+}

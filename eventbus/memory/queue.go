@@ -111,13 +111,20 @@ func (q *queue) push(m *eventbus.Message) {
 
 func (q *queue) next(ctx context.Context, s *subscription) (eventbus.Delivery, error) {
 	for {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
 		q.mu.Lock()
-		if q.closed || s.closed {
+		err := ctx.Err()
+		if err == nil && (q.closed || s.closed) {
+			err = eventbus.ErrClosed
+		}
+		if err != nil {
+			// This call may have taken the wake-up token (below) and now
+			// leaves without a message: pass it on to the consumers still
+			// waiting, or they would sleep until the next publish.
+			if !q.closed && q.ready.len() > 0 {
+				q.signal()
+			}
 			q.mu.Unlock()
-			return nil, eventbus.ErrClosed
+			return nil, err
 		}
 		if e := q.ready.pop(); e != nil {
 			e.attempt++
