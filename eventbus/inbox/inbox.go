@@ -3,6 +3,7 @@ package inbox
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/go-microkit/microkit/eventbus"
@@ -62,7 +63,8 @@ func WithInFlightDelay(d time.Duration) DedupeOption {
 // consumer group (from the router's DeliveryInfo) and Message.ID. A message
 // already processed is acknowledged without running the handler; one in
 // flight in another worker is redelivered after a delay; a handler that
-// fails (or panics) releases its claim, so the redelivery runs it again.
+// fails (or panics), or whose Commit fails, releases its claim, so the
+// redelivery runs it again.
 func Dedupe(store Store, opts ...DedupeOption) eventbus.Middleware {
 	cfg := dedupeConfig{retryDelay: time.Second}
 	for _, o := range opts {
@@ -91,8 +93,14 @@ func Dedupe(store Store, opts ...DedupeOption) eventbus.Middleware {
 			if err := next(ctx, msg); err != nil {
 				return err
 			}
+			if err := store.Commit(ctx, key); err != nil {
+				// Released by the deferred Abort: the redelivery runs the
+				// handler again rather than finding the message in flight
+				// for ever.
+				return fmt.Errorf("inbox: commit %s: %w", msg.ID, err)
+			}
 			committed = true
-			return store.Commit(ctx, key)
+			return nil
 		}
 	}
 }

@@ -132,3 +132,38 @@ func TestDedupePanicReleases(t *testing.T) {
 		t.Fatalf("after a panic the message is %v, want claimable", st)
 	}
 }
+
+// failingCommit is a store whose Commit fails once, as a database can.
+type failingCommit struct {
+	*inbox.Memory
+	failed atomic.Bool
+}
+
+func (s *failingCommit) Commit(ctx context.Context, key string) error {
+	if s.failed.CompareAndSwap(false, true) {
+		return errors.New("commit lost")
+	}
+	return s.Memory.Commit(ctx, key)
+}
+
+// A claim whose Commit failed is released: the redelivery runs the handler
+// again (at least once) instead of finding the message in flight forever.
+func TestDedupeCommitFailureReleases(t *testing.T) {
+	store := &failingCommit{Memory: inbox.NewMemory(time.Hour)}
+	runs := 0
+	h := inbox.Dedupe(store)(func(context.Context, *eventbus.Message) error {
+		runs++
+		return nil
+	})
+	ctx := context.Background()
+	msg := &eventbus.Message{ID: "m1", Type: "a.b"}
+	if err := h(ctx, msg); err == nil {
+		t.Fatal("a failed Commit must fail the delivery")
+	}
+	if err := h(ctx, msg); err != nil {
+		t.Fatalf("redelivery after a failed Commit = %v, want it handled", err)
+	}
+	if err := h(ctx, msg); err != nil || runs != 2 {
+		t.Fatalf("third delivery = %v, runs %d; want skipped after 2 runs", err, runs)
+	}
+}
