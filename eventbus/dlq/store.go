@@ -44,8 +44,9 @@ type Entry struct {
 	Handler string
 	// ParkedAt is when it was dead-lettered.
 	ParkedAt time.Time
-	// Replays counts the replays; LastReplayAt is the last one's time,
-	// zero if never replayed.
+	// Replays counts the replays since the message was last parked (a
+	// replay that fails again parks it anew); LastReplayAt is the last
+	// replay's time, zero if never replayed.
 	Replays      int
 	LastReplayAt time.Time
 	// Message is the parked message, dead-letter metadata included.
@@ -133,7 +134,11 @@ func (s *Store) Migrate(ctx context.Context) error {
 }
 
 // Park stores a dead-lettered message (one eventbus.DeadLetter published).
-// Parking a message twice (a redelivery) keeps the first copy.
+// Parking a message twice (a redelivery) keeps the first copy. A message
+// parked again later (a replay that failed once more: its dead-letter
+// time is newer) replaces the entry with the new reason, attempts and
+// time and sets Replays back to zero, so that it is listed as waiting
+// again.
 func (s *Store) Park(ctx context.Context, msg *eventbus.Message) error {
 	md := msg.Metadata
 	if md[eventbus.MetaDeadLetterOriginalType] == "" {
@@ -150,7 +155,11 @@ func (s *Store) Park(ctx context.Context, msg *eventbus.Message) error {
 	}
 	_, err = s.db.ExecContext(ctx, "INSERT INTO "+s.table+
 		" (id, original_id, original_type, reason, attempts, grp, handler, parked_at, envelope)"+
-		" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+		" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO UPDATE SET"+
+		" original_id = excluded.original_id, original_type = excluded.original_type, reason = excluded.reason,"+
+		" attempts = excluded.attempts, grp = excluded.grp, handler = excluded.handler,"+
+		" parked_at = excluded.parked_at, envelope = excluded.envelope, replays = 0"+
+		" WHERE "+s.table+".parked_at < excluded.parked_at",
 		msg.ID, md[eventbus.MetaDeadLetterOriginalID], md[eventbus.MetaDeadLetterOriginalType],
 		md[eventbus.MetaDeadLetterReason], attempts, md[eventbus.MetaDeadLetterGroup],
 		md[eventbus.MetaDeadLetterHandler], parked.UnixNano(), env)

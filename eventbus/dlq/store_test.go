@@ -198,3 +198,51 @@ func TestInvalidOptions(t *testing.T) {
 		t.Errorf("unknown dialect accepted")
 	}
 }
+
+// A replayed message that fails again is parked anew: the entry shows the
+// new failure and is listed as waiting, not hidden as already replayed.
+// A redelivered copy of one parking changes nothing.
+func TestReplayedMessageFailingAgainIsListed(t *testing.T) {
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			ctx := context.Background()
+			store := be.open(t)
+			bus, _ := memory.New()
+			defer bus.Close()
+			parked := func(reason string, at time.Time) *eventbus.Message {
+				return &eventbus.Message{ID: "o1.deadletter", Type: "deadletter.order.created", Metadata: map[string]string{
+					eventbus.MetaDeadLetterOriginalType: "order.created", eventbus.MetaDeadLetterOriginalID: "o1",
+					eventbus.MetaDeadLetterReason: reason, eventbus.MetaDeadLetterAttempts: "3",
+					eventbus.MetaDeadLetterGroup: "billing", eventbus.MetaDeadLetterHandler: "h",
+					eventbus.MetaDeadLetterTime: at.Format(time.RFC3339Nano),
+				}}
+			}
+			t1 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+			for _, m := range []*eventbus.Message{parked("first", t1), parked("first", t1)} {
+				if err := store.Park(ctx, m); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := store.Replay(ctx, bus, "o1.deadletter"); err != nil {
+				t.Fatal(err)
+			}
+			if err := store.Park(ctx, parked("first", t1)); err != nil { // a late redelivery
+				t.Fatal(err)
+			}
+			if got, _ := store.List(ctx, dlq.Filter{}); len(got) != 0 {
+				t.Fatalf("replayed entry listed as waiting after a redelivered copy: %+v", got)
+			}
+			if err := store.Park(ctx, parked("second", t1.Add(time.Hour))); err != nil {
+				t.Fatal(err)
+			}
+			got, err := store.List(ctx, dlq.Filter{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 1 || got[0].Reason != "second" || !got[0].ParkedAt.Equal(t1.Add(time.Hour)) ||
+				got[0].Replays != 0 || got[0].LastReplayAt.IsZero() {
+				t.Fatalf("after failing again: %+v; want one waiting entry with the second failure and its replay time", got)
+			}
+		})
+	}
+}
