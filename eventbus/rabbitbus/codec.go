@@ -97,21 +97,15 @@ func decode(d *amqp.Delivery) (*eventbus.Message, int, error) {
 			msg.Metadata[k] = s
 		}
 	}
-	attempt := 1
-	switch n := d.Headers[HeaderAttempt].(type) {
-	case int32:
-		attempt = int(n)
-	case int64:
-		attempt = int(n)
-	case int16:
-		attempt = int(n)
-	case int8:
-		attempt = int(n)
-	}
-	if attempt < 1 {
-		attempt = 1
-	}
-	if d.Redelivered {
+	attempt, _ := intHeader(d.Headers, HeaderAttempt)
+	attempt = max(attempt, 1)
+	// Quorum queues count the deliveries their consumers returned (a
+	// crash, a closed channel) in x-delivery-count, so a message that
+	// kills every consumer still reaches its last attempt; classic queues
+	// only flag the delivery as redelivered, which counts one.
+	if returned, ok := intHeader(d.Headers, headerDeliveryCount); ok && returned > 0 {
+		attempt += returned
+	} else if d.Redelivered {
 		attempt++
 	}
 	if err := msg.Validate(); err != nil {
@@ -132,4 +126,29 @@ func BindingKey(pattern string) string {
 		return pattern[:len(pattern)-1] + "#"
 	}
 	return pattern
+}
+
+// headerDeliveryCount is the header in which quorum queues count a
+// message's returned deliveries.
+const headerDeliveryCount = "x-delivery-count"
+
+// intHeader reads an AMQP integer header of any width.
+func intHeader(h amqp.Table, key string) (int, bool) {
+	switch n := h[key].(type) {
+	case int64:
+		return int(n), true
+	case int32:
+		return int(n), true
+	case int16:
+		return int(n), true
+	case int8:
+		return int(n), true
+	case uint8:
+		return int(n), true
+	case uint16:
+		return int(n), true
+	case uint32:
+		return int(n), true
+	}
+	return 0, false
 }

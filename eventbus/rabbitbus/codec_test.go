@@ -83,6 +83,42 @@ func TestCodecRoundTrip(t *testing.T) {
 	}
 }
 
+// Quorum queues count returned deliveries in x-delivery-count: a message
+// redelivered after several consumer crashes counts each of them.
+func TestDecodeDeliveryCount(t *testing.T) {
+	msg := &eventbus.Message{ID: "id-1", Type: "order.created"}
+	for _, tc := range []struct {
+		name        string
+		attempt     int
+		redelivered bool
+		count       any // x-delivery-count, nil for none
+		want        int
+	}{
+		{"classic queue, one crash", 1, true, nil, 2},
+		{"quorum queue, three crashes", 1, true, int64(3), 4},
+		{"quorum queue after two nacks and a crash", 3, true, int64(1), 4},
+		{"quorum queue, narrow integer", 2, true, int32(2), 4},
+		{"count zero falls back to the flag", 1, true, int64(0), 2},
+		{"first delivery", 1, false, nil, 1},
+	} {
+		d := delivered(encode(msg, tc.attempt), tc.redelivered)
+		d.Headers = maps.Clone(d.Headers)
+		if d.Headers == nil {
+			d.Headers = amqp.Table{}
+		}
+		if tc.count != nil {
+			d.Headers["x-delivery-count"] = tc.count
+		}
+		_, attempt, err := decode(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if attempt != tc.want {
+			t.Errorf("%s: attempt %d, want %d", tc.name, attempt, tc.want)
+		}
+	}
+}
+
 func TestDecodeRejects(t *testing.T) {
 	for name, d := range map[string]*amqp.Delivery{
 		"no id":          {Type: "a.b"},

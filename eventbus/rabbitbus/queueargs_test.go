@@ -58,3 +58,37 @@ func TestQuorumQueueAndCustomDeadLetter(t *testing.T) {
 		t.Fatalf("dead letters %+v, want %s rejected", parked, m.ID)
 	}
 }
+
+// TestQuorumQueueCountsCrashes: on a quorum queue each consumer that dies
+// with the message unsettled counts as an attempt (x-delivery-count), so a
+// message that kills every consumer reaches its last attempt and is
+// dead-lettered instead of looping for ever.
+func TestQuorumQueueCountsCrashes(t *testing.T) {
+	br := newBroker(t)
+	b := br.dial(t, rabbitbus.WithQueueArguments(map[string]any{"x-queue-type": "quorum"}))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	m, _ := eventbus.NewMessage("payment.captured", map[string]int{"cents": 1250})
+	for attempt := 1; attempt <= 4; attempt++ {
+		sub, err := br.subscriber(b).Subscribe(ctx, "crashing", "payment.>")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if attempt == 1 {
+			if err := b.Publish(ctx, m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		d, err := sub.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Message().ID != m.ID || d.Attempt() != attempt {
+			t.Fatalf("delivery %s attempt %d, want %s attempt %d", d.Message().ID, d.Attempt(), m.ID, attempt)
+		}
+		if attempt == 4 {
+			_ = d.Ack(ctx)
+		}
+		_ = sub.Close() // the consumer dies with the message unsettled
+	}
+}
