@@ -17,11 +17,13 @@
 //   - [Resolver] is the client side: one Watch per service feeds an
 //     immutable snapshot that [Resolver.Pick] reads without locks or
 //     allocations. It keeps serving the last known set while the registry
-//     is down. A [Balancer] picks: [RoundRobin], [Random], [Weighted] or
-//     [LeastRequest] (power of two choices on requests in flight, the
-//     default). [WithOutlierEjection] ejects an instance after consecutive
-//     failures for a growing time, Envoy style, capped at a share of the
-//     set.
+//     is down, and evicts a service not picked for [WithIdleTimeout]
+//     (5 minutes by default), so names from redirects or user input do
+//     not pile up goroutines and registry queries. A [Balancer] picks:
+//     [RoundRobin], [Random], [Weighted] or [LeastRequest] (power of two
+//     choices on requests in flight, the default). [WithOutlierEjection]
+//     ejects an instance after consecutive failures for a growing time,
+//     Envoy style, capped at a share of the set.
 //   - [Transport] is an http.RoundTripper for URLs like
 //     http://product-service/products/1: it resolves, balances, reports
 //     outcomes for ejection and retries idempotent requests on another

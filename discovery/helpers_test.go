@@ -63,6 +63,19 @@ func ids(instances []discovery.Instance) []string {
 // gathered from reg, or 0 if it has no such series.
 func metricValue(t testing.TB, reg prometheus.Gatherer, name, service string) float64 {
 	t.Helper()
+	v, _ := metricSeries(t, reg, name, service)
+	return v
+}
+
+// hasSeries reports whether reg has the series name{service=...}.
+func hasSeries(t testing.TB, reg prometheus.Gatherer, name, service string) bool {
+	t.Helper()
+	_, ok := metricSeries(t, reg, name, service)
+	return ok
+}
+
+func metricSeries(t testing.TB, reg prometheus.Gatherer, name, service string) (float64, bool) {
+	t.Helper()
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -75,14 +88,14 @@ func metricValue(t testing.TB, reg prometheus.Gatherer, name, service string) fl
 			for _, l := range m.GetLabel() {
 				if l.GetName() == "service" && l.GetValue() == service {
 					if m.GetGauge() != nil {
-						return m.GetGauge().GetValue()
+						return m.GetGauge().GetValue(), true
 					}
-					return m.GetCounter().GetValue()
+					return m.GetCounter().GetValue(), true
 				}
 			}
 		}
 	}
-	return 0
+	return 0, false
 }
 
 // quietLogger drops the warnings that fault tests provoke on purpose.

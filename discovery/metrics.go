@@ -15,7 +15,8 @@ import (
 //	microkit_discovery_ejections_skipped_total ejections refused by MaxEjectedPercent
 //	microkit_discovery_retries_total           requests the Transport retried on another instance
 //
-// A nil *Metrics records nothing. Metrics is safe for concurrent use.
+// The series of a service the resolver evicts as idle are deleted (see
+// [WithIdleTimeout]). A nil *Metrics records nothing. Metrics is safe for concurrent use.
 type Metrics struct {
 	instances   *prometheus.GaugeVec
 	stale       *prometheus.GaugeVec
@@ -100,4 +101,18 @@ func (m *Metrics) retried(service string) {
 	if m != nil {
 		m.retries.WithLabelValues(service).Inc()
 	}
+}
+
+// forget deletes every series of service, which the resolver no longer
+// follows.
+func (m *Metrics) forget(service string) {
+	if m == nil {
+		return
+	}
+	m.instances.DeleteLabelValues(service)
+	m.stale.DeleteLabelValues(service)
+	m.watchErrors.DeleteLabelValues(service)
+	m.ejections.DeleteLabelValues(service)
+	m.skipped.DeleteLabelValues(service)
+	m.retries.DeleteLabelValues(service)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,8 +19,11 @@ import (
 // snapshot through an atomic pointer and lets the service's Balancer choose.
 // When the registry is unreachable the resolver keeps serving the last set
 // it had (and says so in [Resolver.Status] and the stale metric). Concurrent
-// first lookups of a service share one watch. A Resolver is safe for
-// concurrent use; Close stops its goroutines.
+// first lookups of a service share one watch. A service no Pick has asked
+// for in the idle timeout (see [WithIdleTimeout]) is evicted: its watch
+// stops and its metric series go, so that resolving names from redirects or
+// user input cannot grow goroutines and registry queries without bound. A
+// Resolver is safe for concurrent use; Close stops its goroutines.
 type Resolver struct {
 	reg         Registry
 	clock       Clock
@@ -29,14 +33,16 @@ type Resolver struct {
 	logger      *slog.Logger
 	minBackoff  time.Duration
 	maxBackoff  time.Duration
+	idleTimeout time.Duration // <= 0: never evict
 
 	// services is read by every Pick without a lock; it is replaced
 	// copy-on-write under mu when a new service is first resolved.
 	services atomic.Pointer[serviceIndex]
 
-	mu     sync.Mutex
-	closed bool
-	wg     sync.WaitGroup
+	mu          sync.Mutex
+	closed      bool
+	janitorStop chan struct{} // closed by Close; nil until the janitor starts
+	wg          sync.WaitGroup
 }
 
 // ResolverOption configures a Resolver.
@@ -135,6 +141,7 @@ func NewResolver(reg Registry, opts ...ResolverOption) (*Resolver, error) {
 		logger:      slog.Default(),
 		minBackoff:  50 * time.Millisecond,
 		maxBackoff:  2 * time.Second,
+		idleTimeout: DefaultIdleTimeout,
 	}
 	for _, opt := range opts {
 		if err := opt(r); err != nil {
@@ -159,41 +166,59 @@ func (r *Resolver) Pick(ctx context.Context, service string) (*Endpoint, error) 
 
 func (r *Resolver) pick(ctx context.Context, service string, avoid *Endpoint) (*Endpoint, error) {
 	st := r.services.Load().get(service)
-	if st == nil {
-		var err error
-		if st, err = r.start(service); err != nil {
-			return nil, err
+	for {
+		if st == nil {
+			var err error
+			if st, err = r.start(service); err != nil {
+				return nil, err
+			}
+		} else if !st.picked.Load() {
+			// The mark tells the eviction sweep the service is in use. It
+			// is written once per sweep, not per Pick, so that picks from
+			// many cores do not fight over its cache line, and it costs no
+			// clock reading (time.Now is about twice a Pick).
+			st.picked.Store(true)
 		}
-	}
-	snap := st.snap.Load()
-	if snap == nil {
-		var err error
-		if snap, err = st.wait(ctx); err != nil {
-			return nil, err
+		snap := st.snap.Load()
+		if snap == nil {
+			var err error
+			if snap, err = st.wait(ctx); errors.Is(err, errEvicted) {
+				st = nil
+				continue
+			} else if err != nil {
+				return nil, err
+			}
 		}
-	}
-	if !snap.reviewAt.IsZero() && !r.clock.Now().Before(snap.reviewAt) {
-		snap = st.review()
-	}
-	eps := snap.active
-	if len(eps) == 0 {
-		return nil, st.noInstances()
-	}
-	ep := st.balancer.Pick(eps)
-	if avoid != nil && ep == avoid && len(eps) > 1 {
-		// A retry should go elsewhere: ask the balancer again, then fall
-		// back to the neighbour.
-		if ep = st.balancer.Pick(eps); ep == avoid {
-			for i, e := range eps {
-				if e == avoid {
-					ep = eps[(i+1)%len(eps)]
-					break
+		if !snap.reviewAt.IsZero() && !r.clock.Now().Before(snap.reviewAt) {
+			snap = st.review()
+		}
+		eps := snap.active
+		if len(eps) == 0 {
+			return nil, st.noInstances()
+		}
+		ep := st.balancer.Pick(eps)
+		if avoid != nil && ep == avoid && len(eps) > 1 {
+			// A retry should go elsewhere: ask the balancer again, then fall
+			// back to the neighbour.
+			if ep = st.balancer.Pick(eps); ep == avoid {
+				for i, e := range eps {
+					if e == avoid {
+						ep = eps[(i+1)%len(eps)]
+						break
+					}
 				}
 			}
 		}
+		ep.inflight.Add(1)
+		// The request in flight pins the service; an eviction that began
+		// before it counted (see tryEvict) makes this pick start over on
+		// the service's next state.
+		if !st.evicted.Load() {
+			return ep, nil
+		}
+		ep.inflight.Add(-1)
+		st = nil
 	}
-	ep.inflight.Add(1)
-	return ep, nil
 }
 
 // start returns the state of service, starting its watch on first use.
@@ -205,6 +230,7 @@ func (r *Resolver) start(service string) (*serviceState, error) {
 	}
 	old := r.services.Load()
 	if st := old.get(service); st != nil {
+		st.picked.Store(true)
 		return st, nil
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -214,11 +240,14 @@ func (r *Resolver) start(service string) (*serviceState, error) {
 		name:      service,
 		balancer:  r.newBalancer(),
 		ready:     make(chan struct{}),
+		done:      make(chan struct{}),
+		idleSince: r.clock.Now(),
 		endpoints: map[string]*Endpoint{},
 	}
 	r.services.Store(old.with(st))
 	r.wg.Add(1)
 	go st.watchLoop(ctx)
+	r.startJanitorLocked()
 	return st, nil
 }
 
@@ -236,7 +265,7 @@ type ServiceStatus struct {
 }
 
 // Status returns what the resolver knows about service; the zero
-// ServiceStatus if it has not resolved it yet.
+// ServiceStatus if it has not resolved it yet or has evicted it as idle.
 func (r *Resolver) Status(service string) ServiceStatus {
 	st := r.services.Load().get(service)
 	if st == nil {
@@ -257,9 +286,22 @@ func (r *Resolver) Status(service string) ServiceStatus {
 	return out
 }
 
-// Close stops every watch and waits for the goroutines; it is idempotent.
-// Pick then fails with ErrClosed for services not resolved before, and keeps
-// serving the last snapshot for the others.
+// Services returns the names of the services the resolver follows now,
+// sorted: those it has resolved and not evicted as idle.
+func (r *Resolver) Services() []string {
+	all := r.services.Load().all
+	out := make([]string, 0, len(all))
+	for name := range all {
+		out = append(out, name)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Close stops every watch and the eviction sweep and waits for their
+// goroutines; it is idempotent. Pick then fails with ErrClosed for services
+// not resolved before, and keeps serving the last snapshot for the others,
+// which are no longer evicted.
 func (r *Resolver) Close() error {
 	r.mu.Lock()
 	if r.closed {
@@ -267,6 +309,9 @@ func (r *Resolver) Close() error {
 		return nil
 	}
 	r.closed = true
+	if r.janitorStop != nil {
+		close(r.janitorStop)
+	}
 	for _, st := range r.services.Load().all {
 		st.cancel()
 	}

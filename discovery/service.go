@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,17 +26,33 @@ type serviceState struct {
 	balancer Balancer
 	snap     atomic.Pointer[snapshot]
 	ready    chan struct{} // closed at the first answer, set or error
+	done     chan struct{} // closed when the watch goroutine has returned
+
+	// Idle eviction (see evict.go). picked and evicted are read by every
+	// Pick and written rarely; waiters counts Picks waiting for the first
+	// answer, which pin the service as requests in flight do.
+	picked    atomic.Bool
+	evicted   atomic.Bool
+	waiters   atomic.Int64
+	idleSince time.Time // last sweep that found picked set, or the start; guarded by r.mu
 
 	mu        sync.Mutex
-	endpoints map[string]*Endpoint // current set by ID
+	endpoints map[string]*Endpoint // current set by ID; nil once evicted
 	ordered   []*Endpoint          // current set sorted by ID
+	retired   []*Endpoint          // dropped from the set with requests in flight
 	lastErr   error
 	stale     bool
 	readyOnce sync.Once
 }
 
-// wait blocks until the first answer of the registry.
+// wait blocks until the first answer of the registry. It fails with
+// errEvicted when an eviction of s began first: the caller starts over.
 func (s *serviceState) wait(ctx context.Context) (*snapshot, error) {
+	s.waiters.Add(1)
+	defer s.waiters.Add(-1)
+	if s.evicted.Load() {
+		return nil, errEvicted
+	}
 	select {
 	case <-ctx.Done():
 		return nil, fmt.Errorf("discovery: resolve %q: %w", s.name, ctx.Err())
@@ -60,6 +77,7 @@ func (s *serviceState) noInstances() error {
 // watchLoop follows the registry's Watch until ctx ends.
 func (s *serviceState) watchLoop(ctx context.Context) {
 	defer s.r.wg.Done()
+	defer close(s.done) // after the watcher's Close below
 	var w Watcher
 	defer func() {
 		if w != nil {
@@ -127,6 +145,14 @@ func (s *serviceState) update(set []Instance) {
 		}
 		next[in.ID] = ep
 		ordered = append(ordered, ep)
+	}
+	// Endpoints leaving the set with requests in flight still pin the
+	// service against eviction until their Done.
+	s.retired = slices.DeleteFunc(s.retired, idle)
+	for id, ep := range s.endpoints {
+		if next[id] != ep && !idle(ep) {
+			s.retired = append(s.retired, ep)
+		}
 	}
 	s.endpoints = next
 	s.ordered = ordered
