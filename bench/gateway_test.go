@@ -1,13 +1,21 @@
 package bench
 
 import (
+	"bufio"
+	"bytes"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
+	"os/exec"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -34,7 +42,8 @@ import (
 //     routing and the ReverseProxy.
 //
 // Both use the same tuned upstream transport (256 idle connections per
-// host) and the same client. Each reports requests/s and the p50 and p99
+// host) and the same client. BenchmarkGateway runs the front in the
+// benchmark's process; BenchmarkGatewayIsolated in a process of its own. Each reports requests/s and the p50 and p99
 // latency seen by the client. KrakenD's Lura could not be compared: the Go
 // module proxy refuses github.com/luraproject/lura (403), see
 // docs/benchmarks.md.
@@ -58,10 +67,10 @@ func gatewayTransport() *http.Transport {
 	return t
 }
 
-func bareProxy(b *testing.B, upstream string) http.Handler {
+func bareProxy(fatal func(...any), upstream string) http.Handler {
 	u, err := url.Parse(upstream)
 	if err != nil {
-		b.Fatal(err)
+		fatal(err)
 	}
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
@@ -81,34 +90,34 @@ type gatewayLayers struct {
 
 var allLayers = gatewayLayers{auth: true, limit: true, breaker: true, tracing: true, clientSpans: true}
 
-func fullGateway(b *testing.B, upstream string, layers gatewayLayers) http.Handler {
+func fullGateway(fatal func(...any), upstream string, layers gatewayLayers) http.Handler {
 	keys, err := jwtauth.StaticKeys(jwtauth.Key{ID: "k1", Algorithm: jwtauth.HS256, Key: gatewaySecret})
 	if err != nil {
-		b.Fatal(err)
+		fatal(err)
 	}
 	auth, err := jwtauth.New(keys, jwtauth.WithIssuer("bench"), jwtauth.WithAudience("shop"))
 	if err != nil {
-		b.Fatal(err)
+		fatal(err)
 	}
 	local, err := ratelimit.NewLocal(ratelimit.Rate{Requests: 1_000_000, Per: time.Second})
 	if err != nil {
-		b.Fatal(err)
+		fatal(err)
 	}
 	limit, err := ratelimit.Middleware(local)
 	if err != nil {
-		b.Fatal(err)
+		fatal(err)
 	}
 	set, err := breaker.NewSet("gateway", 64)
 	if err != nil {
-		b.Fatal(err)
+		fatal(err)
 	}
 	breakers, err := gateway.BreakerSet(set)
 	if err != nil {
-		b.Fatal(err)
+		fatal(err)
 	}
 	target, err := gateway.StaticTarget(upstream)
 	if err != nil {
-		b.Fatal(err)
+		fatal(err)
 	}
 	route := gateway.Route{Name: "orders", Path: "/api/orders/{id}", Target: target}
 	if layers.auth {
@@ -132,7 +141,7 @@ func fullGateway(b *testing.B, upstream string, layers gatewayLayers) http.Handl
 	}
 	g, err := gateway.New([]gateway.Route{route}, opts...)
 	if err != nil {
-		b.Fatal(err)
+		fatal(err)
 	}
 	return g
 }
@@ -148,13 +157,20 @@ func gatewayToken(b *testing.B) string {
 	return s
 }
 
-// runGateway drives front with 4 client goroutines per P and reports
-// requests/s and latency percentiles.
+// runGateway serves front and drives it; see driveGateway.
 func runGateway(b *testing.B, front http.Handler) {
 	srv := httptest.NewServer(front)
 	defer srv.Close()
+	driveGateway(b, srv.URL, 0)
+}
+
+// driveGateway drives the gateway at base with 4 client goroutines per P
+// and reports requests/s, latency percentiles and CPU time per request: of
+// this process, plus that of process child when it is not 0 (a gateway run
+// in a process of its own).
+func driveGateway(b *testing.B, base string, child int) {
 	client := &http.Client{Transport: gatewayTransport()}
-	target := srv.URL + "/api/orders/42"
+	target := base + "/api/orders/42"
 	auth := "Bearer " + gatewayToken(b)
 	get := func() error {
 		req, err := http.NewRequest(http.MethodGet, target, nil)
@@ -182,7 +198,7 @@ func runGateway(b *testing.B, front http.Handler) {
 	b.SetParallelism(4)
 	b.ResetTimer()
 	start := time.Now()
-	cpu0 := processCPU(b)
+	cpu0 := processCPU(b) + childCPU(b, child)
 	b.RunParallel(func(pb *testing.PB) {
 		lat := make([]time.Duration, 0, 1024)
 		for pb.Next() {
@@ -198,7 +214,7 @@ func runGateway(b *testing.B, front http.Handler) {
 		mu.Unlock()
 	})
 	elapsed := time.Since(start)
-	cpu := processCPU(b) - cpu0
+	cpu := processCPU(b) + childCPU(b, child) - cpu0
 	b.StopTimer()
 	if len(all) == 0 {
 		return
@@ -222,24 +238,151 @@ func processCPU(b *testing.B) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// gatewayVariant builds one front to compare, in front of upstream.
+type gatewayVariant struct {
+	name  string
+	front func(fatal func(...any), upstream string) http.Handler
+}
+
+// gatewayVariants are the fronts BenchmarkGateway compares, by name. Next
+// to the bare proxy and the full chain: the same chain with a server span
+// only (no client span per upstream call; gatewaytrace.Propagate carries the
+// trace upstream), without tracing, and the routing and proxy alone: where
+// the cost of the full chain comes from.
+var gatewayVariants = []gatewayVariant{
+	{"bare-reverseproxy", bareProxy},
+	{"microkit-full-chain", func(fatal func(...any), up string) http.Handler { return fullGateway(fatal, up, allLayers) }},
+	{"microkit-server-span-only", func(fatal func(...any), up string) http.Handler {
+		return fullGateway(fatal, up, gatewayLayers{auth: true, limit: true, breaker: true, tracing: true})
+	}},
+	{"microkit-no-tracing", func(fatal func(...any), up string) http.Handler {
+		return fullGateway(fatal, up, gatewayLayers{auth: true, limit: true, breaker: true})
+	}},
+	{"microkit-proxy-only", func(fatal func(...any), up string) http.Handler { return fullGateway(fatal, up, gatewayLayers{}) }},
+}
+
+// BenchmarkGateway runs client, front and upstream in this process.
 func BenchmarkGateway(b *testing.B) {
-	b.Run("bare-reverseproxy", func(b *testing.B) {
-		runGateway(b, bareProxy(b, gatewayUpstream(b).URL))
+	for _, v := range gatewayVariants {
+		b.Run(v.name, func(b *testing.B) {
+			runGateway(b, v.front(b.Fatal, gatewayUpstream(b).URL))
+		})
+	}
+}
+
+// BenchmarkGatewayIsolated runs each front in a process of its own (this
+// test binary again, see TestMain), as a gateway runs in production: its
+// garbage collector paces on its own allocations only, not on those of the
+// client and the upstream, which stay in this process. CPU per request
+// counts both processes.
+func BenchmarkGatewayIsolated(b *testing.B) {
+	for _, v := range gatewayVariants {
+		b.Run(v.name, func(b *testing.B) {
+			base, pid := startGatewayProcess(b, v.name, gatewayUpstream(b).URL)
+			driveGateway(b, base, pid)
+		})
+	}
+}
+
+// Environment of a gateway child process.
+const (
+	gatewayChildEnv    = "MICROKIT_BENCH_GATEWAY_VARIANT"
+	gatewayUpstreamEnv = "MICROKIT_BENCH_GATEWAY_UPSTREAM"
+)
+
+// TestMain serves a gateway variant instead of running the tests when this
+// binary was started as a child by BenchmarkGatewayIsolated.
+func TestMain(m *testing.M) {
+	if name := os.Getenv(gatewayChildEnv); name != "" {
+		serveGatewayChild(name, os.Getenv(gatewayUpstreamEnv))
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// serveGatewayChild serves variant name on a free loopback port, prints its
+// URL on stdout, and exits when stdin closes (the parent is done or gone).
+func serveGatewayChild(name, upstream string) {
+	fatal := func(args ...any) {
+		fmt.Fprintln(os.Stderr, args...)
+		os.Exit(2)
+	}
+	i := slices.IndexFunc(gatewayVariants, func(v gatewayVariant) bool { return v.name == name })
+	if i < 0 {
+		fatal("unknown gateway variant", name)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fatal(err)
+	}
+	srv := &http.Server{Handler: gatewayVariants[i].front(fatal, upstream)}
+	go func() { _ = srv.Serve(ln) }()
+	fmt.Printf("http://%s\n", ln.Addr())
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	_ = srv.Close()
+	os.Exit(0)
+}
+
+// startGatewayProcess starts this binary as a child serving variant in
+// front of upstream and returns its URL and pid; the child ends with the
+// benchmark.
+func startGatewayProcess(b *testing.B, variant, upstream string) (string, int) {
+	b.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), gatewayChildEnv+"="+variant, gatewayUpstreamEnv+"="+upstream)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		_ = stdin.Close()
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
 	})
-	b.Run("microkit-full-chain", func(b *testing.B) {
-		runGateway(b, fullGateway(b, gatewayUpstream(b).URL, allLayers))
-	})
-	// The same chain with a server span only (no client span per upstream
-	// call; gatewaytrace.Propagate carries the trace upstream), without
-	// tracing, and the routing and proxy alone: where the
-	// cost of the full chain comes from.
-	b.Run("microkit-server-span-only", func(b *testing.B) {
-		runGateway(b, fullGateway(b, gatewayUpstream(b).URL, gatewayLayers{auth: true, limit: true, breaker: true, tracing: true}))
-	})
-	b.Run("microkit-no-tracing", func(b *testing.B) {
-		runGateway(b, fullGateway(b, gatewayUpstream(b).URL, gatewayLayers{auth: true, limit: true, breaker: true}))
-	})
-	b.Run("microkit-proxy-only", func(b *testing.B) {
-		runGateway(b, fullGateway(b, gatewayUpstream(b).URL, gatewayLayers{}))
-	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		b.Fatalf("gateway child %s: %v", variant, err)
+	}
+	return strings.TrimSpace(line), cmd.Process.Pid
+}
+
+// childCPU is the user and system CPU time process pid has used, from
+// /proc (clock ticks of 10 ms); 0 for pid 0.
+func childCPU(b *testing.B, pid int) time.Duration {
+	if pid == 0 {
+		return 0
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Fields after the command name, which is in parentheses and may hold
+	// spaces: state is the first, utime and stime the 12th and 13th.
+	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	if len(fields) < 13 {
+		b.Fatalf("/proc/%d/stat: %q", pid, stat)
+	}
+	var ticks int64
+	for _, f := range fields[11:13] {
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond
 }
