@@ -196,7 +196,7 @@ Try:
   curl -s -H "Authorization: Bearer $TOKEN" %[1]s/api/orders/<id>/details
   curl -s -H "Authorization: Bearer $TOKEN" %[1]s/api/notifications
   curl -s -H "Authorization: Bearer $TOKEN" -X PUT %[1]s/api/admin/payment-faults -d '{"error_rate":1}'   # watch the breaker open
-  go run ./examples/shop/cmd/shopload -gateway %[1]s -duration 10s
+  go run ./examples/shop/cmd/shopload -gateway %[1]s -duration 10s   # restart with -rate-limit 1000000 to measure throughput
 
 `, url, dataDir, shop.DemoUser.Email, shop.DemoUser.Password)
 }

@@ -65,6 +65,19 @@ func (s *stats) summary() (n int, outcomes string, p50, p99 time.Duration) {
 	return len(lat), strings.Join(parts, ", "), percentile(lat, 0.50), percentile(lat, 0.99)
 }
 
+// rateLimited returns how many orders the gateway refused with 429.
+func (s *stats) rateLimited() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for k, c := range s.byOutcome {
+		if strings.HasPrefix(k, fmt.Sprintf("http %d ", http.StatusTooManyRequests)) {
+			n += c
+		}
+	}
+	return n
+}
+
 // percentile returns the q-quantile of sorted (nearest rank).
 func percentile(sorted []time.Duration, q float64) time.Duration {
 	if len(sorted) == 0 {
@@ -171,5 +184,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	el := time.Since(start).Seconds()
 	fmt.Fprintf(stdout, "orders: %d in %.1fs = %.1f orders/s, p50 %v, p99 %v (concurrency %d, %d users) [%s]\n",
 		n, el, float64(n)/el, p50.Round(100*time.Microsecond), p99.Round(100*time.Microsecond), *concurrency, *users, outcomes)
+	if limited := st.rateLimited(); limited > 0 {
+		// Otherwise the figures read as the shop's speed when they are the
+		// rate limit's.
+		fmt.Fprintf(stderr, "shopload: the gateway rate-limited %d orders (429): it allows -rate-limit requests a minute per user "+
+			"(1000 by default); to measure throughput, start the shop with -rate-limit 1000000 or raise -users\n", limited)
+	}
 	return nil
 }

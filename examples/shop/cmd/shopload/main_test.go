@@ -48,4 +48,13 @@ func TestStatsSummary(t *testing.T) {
 	if n != 2 || outcomes != "cancelled 1, confirmed 1, error 1" || p50 != time.Millisecond || p99 != 3*time.Millisecond {
 		t.Errorf("summary = %d %q %v %v", n, outcomes, p50, p99)
 	}
+	if got := s.rateLimited(); got != 0 {
+		t.Errorf("rateLimited = %d with no 429", got)
+	}
+	s.add(time.Millisecond, "http 429 too_many_requests")
+	s.add(time.Millisecond, "http 429 too_many_requests")
+	s.add(time.Millisecond, "http 503 payment_unavailable")
+	if got := s.rateLimited(); got != 2 {
+		t.Errorf("rateLimited = %d, want 2", got)
+	}
 }
