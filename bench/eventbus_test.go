@@ -58,6 +58,41 @@ func uniq(prefix string) string { return fmt.Sprintf("%s%d", prefix, busRun.Add(
 
 func quietSlog() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
+// benchMessages builds n messages of type typ with the benchmark payload.
+func benchMessages(typ string, n int) []*eventbus.Message {
+	msgs := make([]*eventbus.Message, n)
+	for i := range msgs {
+		msgs[i] = &eventbus.Message{ID: eventbus.NewID(), Type: typ, DataContentType: eventbus.JSONContentType, Data: busPayload}
+	}
+	return msgs
+}
+
+// microkitBus is what routerSystem needs of a microkit bus.
+type microkitBus interface {
+	eventbus.Publisher
+	eventbus.Subscriber
+}
+
+// routerSystem consumes "bench.event" from bus with an eventbus.Router,
+// calling onMsg per handled message, and publishes batches through bus.
+func routerSystem(ctx context.Context, b *testing.B, bus microkitBus, onMsg func(), opts ...eventbus.HandleOption) (func(int) error, func()) {
+	r, err := eventbus.NewRouter(bus, "bench", eventbus.WithLogger(quietSlog()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := r.Handle("bench.event", func(context.Context, *eventbus.Message) error {
+		onMsg()
+		return nil
+	}, opts...); err != nil {
+		b.Fatal(err)
+	}
+	if err := r.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	publish := func(n int) error { return bus.Publish(ctx, benchMessages("bench.event", n)...) }
+	return publish, func() { _ = r.Close(ctx); _ = bus.Close() }
+}
+
 func natsbusSystem(url string) busSystem {
 	return busSystem{name: "natsbus", setup: func(b *testing.B, onMsg func()) (func(int) error, func()) {
 		ctx := context.Background()
@@ -66,27 +101,7 @@ func natsbusSystem(url string) busSystem {
 		if err != nil {
 			b.Fatal(err)
 		}
-		r, err := eventbus.NewRouter(bus, "bench", eventbus.WithLogger(quietSlog()))
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := r.Handle("bench.event", func(context.Context, *eventbus.Message) error {
-			onMsg()
-			return nil
-		}, eventbus.HandlerPrefetch(busPrefetch)); err != nil {
-			b.Fatal(err)
-		}
-		if err := r.Start(ctx); err != nil {
-			b.Fatal(err)
-		}
-		publish := func(n int) error {
-			msgs := make([]*eventbus.Message, n)
-			for i := range msgs {
-				msgs[i] = &eventbus.Message{ID: eventbus.NewID(), Type: "bench.event", DataContentType: eventbus.JSONContentType, Data: busPayload}
-			}
-			return bus.Publish(ctx, msgs...)
-		}
-		return publish, func() { _ = r.Close(ctx); _ = bus.Close() }
+		return routerSystem(ctx, b, bus, onMsg, eventbus.HandlerPrefetch(busPrefetch))
 	}}
 }
 
@@ -184,27 +199,7 @@ func memorySystem() busSystem {
 		if err != nil {
 			b.Fatal(err)
 		}
-		r, err := eventbus.NewRouter(bus, "bench", eventbus.WithLogger(quietSlog()))
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := r.Handle("bench.event", func(context.Context, *eventbus.Message) error {
-			onMsg()
-			return nil
-		}); err != nil {
-			b.Fatal(err)
-		}
-		if err := r.Start(ctx); err != nil {
-			b.Fatal(err)
-		}
-		publish := func(n int) error {
-			msgs := make([]*eventbus.Message, n)
-			for i := range msgs {
-				msgs[i] = &eventbus.Message{ID: eventbus.NewID(), Type: "bench.event", DataContentType: eventbus.JSONContentType, Data: busPayload}
-			}
-			return bus.Publish(ctx, msgs...)
-		}
-		return publish, func() { _ = r.Close(ctx); _ = bus.Close() }
+		return routerSystem(ctx, b, bus, onMsg)
 	}}
 }
 

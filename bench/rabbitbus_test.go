@@ -72,13 +72,7 @@ func microkitRabbit(b *testing.B, url, exchange string) rabbitPublisher {
 	}
 	b.Cleanup(func() { _ = bus.Close() })
 	ctx := context.Background()
-	return func(batch int) error {
-		msgs := make([]*eventbus.Message, batch)
-		for i := range msgs {
-			msgs[i] = &eventbus.Message{ID: eventbus.NewID(), Type: rabbitType, DataContentType: eventbus.JSONContentType, Data: busPayload}
-		}
-		return bus.Publish(ctx, msgs...)
-	}
+	return func(batch int) error { return bus.Publish(ctx, benchMessages(rabbitType, batch)...) }
 }
 
 // rawRabbit is what a careful hand-written publisher does: one channel in
