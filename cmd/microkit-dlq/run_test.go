@@ -16,8 +16,8 @@ import (
 
 	"github.com/go-microkit/microkit/eventbus"
 	"github.com/go-microkit/microkit/eventbus/rabbitbus"
+	"github.com/go-microkit/microkit/internal/rabbittest"
 	"github.com/go-microkit/microkit/internal/testenv"
-	amqp "github.com/rabbitmq/amqp091-go"
 )
 
 // TestCollectListReplay drives the command against RabbitMQ: a consumer
@@ -209,30 +209,7 @@ func waitFor(t *testing.T, cond func() bool) {
 
 // deleteTopology removes what the test declared on the shared broker.
 func deleteTopology(t *testing.T, url, exchange string) {
-	conn, err := amqp.Dial(url)
-	if err != nil {
-		t.Error(err)
-		return
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Error(err)
-		return
-	}
-	defer ch.Close()
-	for _, q := range []string{
+	rabbittest.DeleteTopology(t, url, exchange,
 		rabbitbus.QueueName(exchange, "microkit-dlq", eventbus.DeadLetterPrefix+">"),
-		rabbitbus.QueueName(exchange, "billing", "order.created"),
-		exchange + ".dead",
-	} {
-		if _, err := ch.QueueDelete(q, false, false, false); err != nil {
-			t.Error(err)
-		}
-	}
-	for _, x := range []string{exchange, exchange + ".dlx"} {
-		if err := ch.ExchangeDelete(x, false, false); err != nil {
-			t.Error(err)
-		}
-	}
+		rabbitbus.QueueName(exchange, "billing", "order.created"))
 }

@@ -12,8 +12,8 @@ import (
 	"github.com/go-microkit/microkit/eventbus"
 	"github.com/go-microkit/microkit/eventbus/outbox"
 	"github.com/go-microkit/microkit/eventbus/rabbitbus"
+	"github.com/go-microkit/microkit/internal/rabbittest"
 	"github.com/go-microkit/microkit/internal/testenv"
-	amqp "github.com/rabbitmq/amqp091-go"
 )
 
 // TestEndToEndRepublishHasOneEffect closes the loop through RabbitMQ: orders
@@ -36,7 +36,9 @@ func TestEndToEndRepublishHasOneEffect(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() { deleteRabbitTopology(t, url, exchange, "billing", "order.created") })
+			t.Cleanup(func() {
+				rabbittest.DeleteTopology(t, url, exchange, rabbitbus.QueueName(exchange, "billing", "order.created"))
+			})
 			defer bus.Close()
 
 			inbox, err := outbox.NewInbox(d.db, d.dialect)
@@ -124,32 +126,5 @@ func TestEndToEndRepublishHasOneEffect(t *testing.T) {
 				t.Fatalf("%d orders invoiced, want %d", n, orders)
 			}
 		})
-	}
-}
-
-// deleteRabbitTopology deletes what a rabbitbus on exchange declared for
-// one group.
-func deleteRabbitTopology(t *testing.T, url, exchange, group, pattern string) {
-	conn, err := amqp.Dial(url)
-	if err != nil {
-		t.Error(err)
-		return
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Error(err)
-		return
-	}
-	defer ch.Close()
-	for _, q := range []string{rabbitbus.QueueName(exchange, group, pattern), exchange + ".dead"} {
-		if _, err := ch.QueueDelete(q, false, false, false); err != nil {
-			t.Error(err)
-		}
-	}
-	for _, x := range []string{exchange, exchange + ".dlx"} {
-		if err := ch.ExchangeDelete(x, false, false); err != nil {
-			t.Error(err)
-		}
 	}
 }
