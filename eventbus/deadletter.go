@@ -20,6 +20,10 @@ const (
 	MetaDeadLetterTime         = "deadletter-time"
 )
 
+// deadLetterPublishTimeout bounds the republish of a parked message, which
+// runs detached from the handler's context.
+const deadLetterPublishTimeout = 10 * time.Second
+
 // DeadLetterPrefix is the type prefix of dead-lettered messages by default:
 // "order.created" is parked as "deadletter.order.created", so a consumer of
 // "deadletter.>" sees every parked message.
@@ -72,6 +76,11 @@ func DeadLetterLogger(l *slog.Logger) DeadLetterOption {
 // redelivered a second later and parked then. The copy's ID is derived from
 // the original's, so a repeated republish is deduplicated by brokers that
 // deduplicate.
+//
+// It is never inlined, so that every Middleware it returns is one function
+// that Router recognizes when it checks the order of a chain.
+//
+//go:noinline
 func DeadLetter(pub Publisher, opts ...DeadLetterOption) Middleware {
 	cfg := deadLetterConfig{
 		typeOf: func(m *Message) string { return DeadLetterPrefix + m.Type },
@@ -84,7 +93,7 @@ func DeadLetter(pub Publisher, opts ...DeadLetterOption) Middleware {
 	return func(next Handler) Handler {
 		return func(ctx context.Context, msg *Message) error {
 			err := next(ctx, msg)
-			if err == nil || !IsPermanent(err) {
+			if FateOf(ctx, err).Settle != SettleTerm {
 				return err
 			}
 			dl := msg.Clone()
@@ -104,7 +113,13 @@ func DeadLetter(pub Publisher, opts ...DeadLetterOption) Middleware {
 				dl.SetMetadata(MetaDeadLetterHandler, info.Handler)
 				dl.SetMetadata(MetaDeadLetterGroup, info.Group)
 			}
-			if perr := pub.Publish(ctx, dl); perr != nil {
+			// The handler's deadline (Timeout) may have passed: parking
+			// gets its own, or a message that timed out would never be
+			// parked and would be redelivered for ever.
+			pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deadLetterPublishTimeout)
+			perr := pub.Publish(pctx, dl)
+			cancel()
+			if perr != nil {
 				return &RetryError{
 					Err:   fmt.Errorf("eventbus: dead-letter %s %s: %w (handler failed: %v)", msg.Type, msg.ID, perr, err),
 					Delay: time.Second,

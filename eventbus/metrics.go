@@ -2,7 +2,6 @@ package eventbus
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -11,7 +10,7 @@ import (
 
 // Metrics records Prometheus metrics of handlers and publishers:
 //
-//	microkit_eventbus_messages_handled_total{handler,outcome}   outcome: ack, retry, permanent, error
+//	microkit_eventbus_messages_handled_total{handler,outcome}   outcome: ack, deadletter, retry, error, permanent
 //	microkit_eventbus_handler_duration_seconds{handler}
 //	microkit_eventbus_messages_published_total{outcome}          outcome: ok, error
 //
@@ -30,7 +29,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
 		handled: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "microkit_eventbus_messages_handled_total",
-			Help: "Messages handled, by handler and outcome (ack, retry, permanent, error).",
+			Help: "Messages handled, by handler and outcome (ack, deadletter, retry, error, permanent).",
 		}, []string{"handler", "outcome"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "microkit_eventbus_handler_duration_seconds",
@@ -50,9 +49,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	return m, nil
 }
 
-// Middleware counts each handler call by outcome and observes its duration.
-// Put it outside DeadLetter to count parked messages as ack (they were dealt
-// with), inside to count them as permanent.
+// Middleware counts each handler call by the outcome of its Fate (see
+// FateOf) and observes its duration. Put it outside DeadLetter, as the
+// recommended chain does, to count parked messages as "deadletter";
+// inside, it counts them as "permanent".
 func (m *Metrics) Middleware() Middleware {
 	return func(next Handler) Handler {
 		return func(ctx context.Context, msg *Message) error {
@@ -63,23 +63,9 @@ func (m *Metrics) Middleware() Middleware {
 			start := time.Now()
 			err := next(ctx, msg)
 			m.duration.WithLabelValues(name).Observe(time.Since(start).Seconds())
-			m.handled.WithLabelValues(name, outcome(err)).Inc()
+			m.handled.WithLabelValues(name, FateOf(ctx, err).Outcome).Inc()
 			return err
 		}
-	}
-}
-
-func outcome(err error) string {
-	var re *RetryError
-	switch {
-	case err == nil:
-		return "ack"
-	case IsPermanent(err):
-		return "permanent"
-	case errors.As(err, &re):
-		return "retry"
-	default:
-		return "error"
 	}
 }
 

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-microkit/microkit/eventbus"
+	"github.com/go-microkit/microkit/eventbus/memory"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -92,4 +94,43 @@ func counters(t *testing.T, reg prometheus.Gatherer) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// TestMetricsOutcomeIsTheFate: the outcome label is the delivery's fate. A
+// handler that asks for its own delay is counted "retry" while attempts
+// are left, and "deadletter" when its last attempt is parked.
+func TestMetricsOutcomeIsTheFate(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	m, err := eventbus.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := newTimers()
+	bus := newBus(t, memory.WithAfterFunc(ts.afterFunc))
+	parked := make(chan struct{}, 1)
+	r := startRouter(t, bus, "g", "job.run", func(context.Context, *eventbus.Message) error {
+		return &eventbus.RetryError{Err: errors.New("busy"), Delay: time.Millisecond}
+	}, eventbus.WithMiddleware(
+		m.Middleware(),
+		eventbus.DeadLetter(eventbus.PublisherFunc(func(context.Context, ...*eventbus.Message) error {
+			parked <- struct{}{}
+			return nil
+		}), eventbus.DeadLetterLogger(quiet())),
+		eventbus.Retry(eventbus.RetryPolicy{MaxAttempts: 2}),
+	))
+	publish(t, bus, "job.run", 1)
+	ts.next(t).f()
+	<-parked
+	if err := r.Close(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	got := counters(t, reg)
+	for series, want := range map[string]float64{
+		"microkit_eventbus_messages_handled_total{handler=job.run,outcome=retry}":      1,
+		"microkit_eventbus_messages_handled_total{handler=job.run,outcome=deadletter}": 1,
+	} {
+		if got[series] != want {
+			t.Errorf("%s = %v, want %v (all: %v)", series, got[series], want, got)
+		}
+	}
 }

@@ -101,6 +101,11 @@ func (e *ExhaustedError) Unwrap() error { return e.Err }
 // broker redelivers the message later; the last attempt's error becomes
 // Permanent(*ExhaustedError). Permanent errors pass through, and so do
 // errors that carry their own delay, except on the last attempt.
+//
+// It is never inlined, so that every Middleware it returns is one function
+// that Router recognizes when it checks the order of a chain.
+//
+//go:noinline
 func Retry(p RetryPolicy) Middleware {
 	return func(next Handler) Handler {
 		return func(ctx context.Context, msg *Message) error {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"time"
 )
@@ -15,9 +16,11 @@ var ErrRouterStarted = errors.New("eventbus: router already started")
 
 // Router subscribes one consumer group to the patterns of its handlers and
 // runs each delivery through the handler's middleware chain, then settles
-// it: nil acks, a *RetryError nacks with its delay, a PermanentError
-// terminates it (logged; put DeadLetter in the chain to park it) and any
-// other error nacks it for immediate redelivery.
+// it by FateOf: nil acks, a PermanentError terminates it (logged; put
+// DeadLetter in the chain to park it), a *RetryError nacks with its delay
+// and any other error nacks it for immediate redelivery. The handler runs
+// under Recover whatever the chain says, so that a panic is a failed
+// attempt that Retry counts.
 //
 // Register handlers, then Start (or Run). Close stops fetching, waits for the
 // handlers in flight, acks those that finished and leaves everything not yet
@@ -62,20 +65,37 @@ func NewRouter(sub Subscriber, group string, opts ...RouterOption) (*Router, err
 			return nil, fmt.Errorf("eventbus: new router: %w", err)
 		}
 	}
+	if err := checkOrder(r.cfg.middleware); err != nil {
+		return nil, fmt.Errorf("eventbus: new router: %w", err)
+	}
 	return r, nil
 }
 
 // Use appends middleware applied around every handler; the first is the
-// outermost. A sound order is Correlate, tracing, metrics, DeadLetter,
-// Retry, Timeout, Recover, so that a panic or a timeout counts as a failed
-// attempt and the last attempt is parked.
+// outermost. The recommended chain is Correlate, tracing, metrics,
+// DeadLetter, Retry, Dedupe (package eventbus/inbox), Timeout: DeadLetter
+// outside Retry parks the last attempt's failure, Dedupe inside Retry and
+// DeadLetter forgets a failed or parked delivery so that its redelivery
+// or replay runs the handler, and Timeout innermost bounds the handler
+// alone. Use returns an error wrapping ErrInvalidOption, and changes
+// nothing, for an order that breaks a guarantee (DeadLetter inside Retry)
+// or a nil middleware.
 func (r *Router) Use(mw ...Middleware) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.started {
 		return ErrRouterStarted
 	}
-	r.cfg.middleware = append(r.cfg.middleware, mw...)
+	chain := append(append([]Middleware(nil), r.cfg.middleware...), mw...)
+	if err := checkOrder(chain); err != nil {
+		return fmt.Errorf("eventbus: use: %w", err)
+	}
+	for _, rt := range r.routes {
+		if err := checkOrder(append(chain[:len(chain):len(chain)], rt.cfg.middleware...)); err != nil {
+			return fmt.Errorf("eventbus: use: handler %s: %w", rt.cfg.name, err)
+		}
+	}
+	r.cfg.middleware = chain
 	return nil
 }
 
@@ -104,6 +124,14 @@ func (r *Router) Handle(pattern string, h Handler, opts ...HandleOption) error {
 		if other.pattern == pattern {
 			return fmt.Errorf("eventbus: handle %s: %w: pattern registered twice", pattern, ErrInvalidOption)
 		}
+		if other.cfg.name == rt.cfg.name {
+			// The name is the handler's identity in dedupe keys, dead
+			// letters and metrics: two handlers may not share it.
+			return fmt.Errorf("eventbus: handle %s: %w: handler name %q taken by %s", pattern, ErrInvalidOption, rt.cfg.name, other.pattern)
+		}
+	}
+	if err := checkOrder(append(r.cfg.middleware[:len(r.cfg.middleware):len(r.cfg.middleware)], rt.cfg.middleware...)); err != nil {
+		return fmt.Errorf("eventbus: handle %s: %w", pattern, err)
 	}
 	r.routes = append(r.routes, rt)
 	return nil
@@ -162,7 +190,7 @@ func (r *Router) Start(ctx context.Context) error {
 	r.handlerCtx, r.cancelHandlers = context.WithCancel(context.Background())
 	r.stopFetch = stopFetch
 	for _, rt := range r.routes {
-		h := rt.handler
+		h := Recover()(rt.handler)
 		mws := append(append([]Middleware(nil), r.cfg.middleware...), rt.cfg.middleware...)
 		for i := len(mws) - 1; i >= 0; i-- {
 			h = mws[i](h)
@@ -273,26 +301,36 @@ func (r *Router) process(rt *route, h Handler, d Delivery) {
 	ctx := &deliveryContext{Context: r.handlerCtx, info: DeliveryInfo{
 		Group: r.group, Pattern: rt.pattern, Handler: rt.cfg.name, Attempt: d.Attempt(), Message: msg,
 	}}
-	err := h(ctx, msg)
-	var (
-		settle error
-		op     string
-	)
-	var retry *RetryError
-	switch {
-	case err == nil:
-		op, settle = "ack", d.Ack(r.handlerCtx)
-	case errors.As(err, &retry):
-		op, settle = "nack", d.Nack(r.handlerCtx, retry.Delay)
-	case IsPermanent(err):
+	err := r.call(ctx, rt, h, msg)
+	fate := FateOf(ctx, err)
+	var settle error
+	switch fate.Settle {
+	case SettleAck:
+		settle = d.Ack(r.handlerCtx)
+	case SettleNack:
+		settle = d.Nack(r.handlerCtx, fate.Delay)
+	default:
 		r.cfg.logger.Error("eventbus: dropping message after permanent failure",
 			"group", r.group, "handler", rt.cfg.name, "type", msg.Type, "id", msg.ID, "error", err)
-		op, settle = "term", d.Term(r.handlerCtx)
-	default:
-		op, settle = "nack", d.Nack(r.handlerCtx, 0)
+		settle = d.Term(r.handlerCtx)
 	}
 	if settle != nil {
 		r.cfg.logger.Warn("eventbus: settling delivery failed; it will be redelivered",
-			"op", op, "group", r.group, "handler", rt.cfg.name, "type", msg.Type, "id", msg.ID, "error", settle)
+			"outcome", fate.Outcome, "group", r.group, "handler", rt.cfg.name, "type", msg.Type, "id", msg.ID, "error", settle)
 	}
+}
+
+// call runs the handler chain. The handler itself runs under Recover (see
+// Start), so that its panics are failed attempts that Retry counts; a panic
+// in middleware, which no policy sees, is logged and the message
+// redelivered a second later rather than crashing the consumer or looping.
+func (r *Router) call(ctx context.Context, rt *route, h Handler, msg *Message) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			r.cfg.logger.Error("eventbus: middleware panicked",
+				"group", r.group, "handler", rt.cfg.name, "type", msg.Type, "id", msg.ID, "panic", v, "stack", string(debug.Stack()))
+			err = &RetryError{Err: &PanicError{Value: v}, Delay: time.Second}
+		}
+	}()
+	return h(ctx, msg)
 }

@@ -69,7 +69,9 @@ type routeConfig struct {
 	middleware  []Middleware
 }
 
-// HandlerName names the handler in logs, metrics and dead-letter metadata.
+// HandlerName names the handler in logs, metrics and dead-letter metadata;
+// with the router's group it is the handler's identity, so it must be
+// unique within a router (Handle refuses a second handler of one name).
 // Default: its pattern.
 func HandlerName(name string) HandleOption {
 	return func(c *routeConfig) error {

@@ -100,12 +100,12 @@ func Middleware(system string, opts ...Option) eventbus.Middleware {
 			ctx, span := c.tracer.StartProcess(ctx, info, msg.Metadata)
 			defer span.End()
 			err := next(ctx, msg)
-			switch {
-			case err == nil && ok && di.DeadLetterReason != "":
+			switch fate := eventbus.FateOf(ctx, err); {
+			case fate.Outcome == "deadletter":
 				tracing.MessageDeadLettered(ctx, di.DeadLetterReason)
-			case err == nil:
+			case fate.Settle == eventbus.SettleAck:
 				tracing.MessageAcked(ctx)
-			case eventbus.IsPermanent(err):
+			case fate.Settle == eventbus.SettleTerm:
 				tracing.MessageDeadLettered(ctx, err.Error())
 				span.SetStatus(codes.Error, err.Error())
 			default:

@@ -1,0 +1,235 @@
+package eventbus_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-microkit/microkit/eventbus"
+	"github.com/go-microkit/microkit/eventbus/memory"
+)
+
+// TestRetryBoundsEveryOutcome: under Retry(MaxAttempts: 3) a message is
+// delivered at most three times whatever its handler does, with or without
+// DeadLetter in the chain; with it, each message that failed for good is
+// parked once.
+func TestRetryBoundsEveryOutcome(t *testing.T) {
+	outcomes := []struct {
+		name  string
+		calls int // deliveries the policy allows for this outcome
+		h     eventbus.Handler
+	}{
+		{"own delay", 3, func(context.Context, *eventbus.Message) error {
+			return &eventbus.RetryError{Err: errors.New("busy"), Delay: time.Millisecond}
+		}},
+		{"plain error", 3, func(context.Context, *eventbus.Message) error { return errors.New("down") }},
+		{"permanent", 1, func(context.Context, *eventbus.Message) error { return eventbus.Permanent(errors.New("poison")) }},
+		{"panic", 3, func(context.Context, *eventbus.Message) error { panic("nil map") }},
+		{"timeout", 3, func(ctx context.Context, _ *eventbus.Message) error {
+			<-ctx.Done()
+			return ctx.Err()
+		}},
+	}
+	for _, parked := range []bool{false, true} {
+		for _, oc := range outcomes {
+			name := oc.name
+			if parked {
+				name += " dead-lettered"
+			}
+			t.Run(name, func(t *testing.T) {
+				ts := newTimers()
+				bus := newBus(t, memory.WithAfterFunc(ts.afterFunc))
+				var deadLetters atomic.Int32
+				var chain []eventbus.Middleware
+				if parked {
+					chain = append(chain, eventbus.DeadLetter(eventbus.PublisherFunc(func(context.Context, ...*eventbus.Message) error {
+						deadLetters.Add(1)
+						return nil
+					}), eventbus.DeadLetterLogger(quiet())))
+				}
+				chain = append(chain,
+					eventbus.Retry(eventbus.RetryPolicy{MaxAttempts: 3, InitialInterval: time.Millisecond}),
+					eventbus.Timeout(time.Millisecond))
+				ran := make(chan struct{}, 8)
+				r := startRouter(t, bus, "g", "job.run", func(ctx context.Context, m *eventbus.Message) error {
+					ran <- struct{}{}
+					return oc.h(ctx, m)
+				}, eventbus.WithMiddleware(chain...))
+				publish(t, bus, "job.run", 1)
+				for i := range oc.calls {
+					if i > 0 {
+						ts.next(t).f() // the redelivery the policy asked for
+					}
+					select {
+					case <-ran:
+					case <-time.After(20 * time.Second):
+						t.Fatalf("delivery %d never ran", i+1)
+					}
+				}
+				// Close waits for the last delivery to be settled.
+				if err := r.Close(ctxT(t)); err != nil {
+					t.Fatal(err)
+				}
+				select {
+				case tm := <-ts.ch:
+					t.Fatalf("after %d deliveries a redelivery in %s was scheduled, want none", oc.calls, tm.d)
+				default:
+				}
+				if want := map[bool]int32{false: 0, true: 1}[parked]; deadLetters.Load() != want {
+					t.Fatalf("%d dead letters, want %d", deadLetters.Load(), want)
+				}
+			})
+		}
+	}
+}
+
+// TestFateOf is the one decision table of a delivery's fate.
+func TestFateOf(t *testing.T) {
+	own := &eventbus.RetryError{Err: errors.New("busy"), Delay: time.Minute}
+	parked := eventbus.ContextWithDelivery(context.Background(), &eventbus.DeliveryInfo{DeadLetterReason: "poison"})
+	tests := []struct {
+		name string
+		ctx  context.Context
+		err  error
+		want eventbus.Fate
+	}{
+		{"handled", context.Background(), nil, eventbus.Fate{Settle: eventbus.SettleAck, Outcome: "ack"}},
+		{"parked", parked, nil, eventbus.Fate{Settle: eventbus.SettleAck, Outcome: "deadletter"}},
+		{"own delay", context.Background(), own, eventbus.Fate{Settle: eventbus.SettleNack, Delay: time.Minute, Outcome: "retry"}},
+		{"plain error", context.Background(), errors.New("x"), eventbus.Fate{Settle: eventbus.SettleNack, Outcome: "error"}},
+		{"permanent", context.Background(), eventbus.Permanent(errors.New("x")), eventbus.Fate{Settle: eventbus.SettleTerm, Outcome: "permanent"}},
+		{"exhausted own delay", context.Background(), eventbus.Permanent(&eventbus.ExhaustedError{Attempts: 2, Err: own}),
+			eventbus.Fate{Settle: eventbus.SettleTerm, Outcome: "permanent"}},
+		{"retry of a permanent", context.Background(), &eventbus.RetryError{Err: eventbus.Permanent(errors.New("x")), Delay: time.Second},
+			eventbus.Fate{Settle: eventbus.SettleTerm, Outcome: "permanent"}},
+		{"negative delay", context.Background(), &eventbus.RetryError{Err: errors.New("x"), Delay: -time.Second},
+			eventbus.Fate{Settle: eventbus.SettleNack, Outcome: "retry"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := eventbus.FateOf(tt.ctx, tt.err); got != tt.want {
+				t.Fatalf("FateOf(%v) = %+v, want %+v", tt.err, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestMiddlewareOrder: an order that breaks a guarantee is refused where
+// it is made, and the recommended one is accepted.
+func TestMiddlewareOrder(t *testing.T) {
+	bus := newBus(t)
+	retry := eventbus.Retry(eventbus.RetryPolicy{MaxAttempts: 2})
+	dead := eventbus.DeadLetter(bus)
+	h := func(context.Context, *eventbus.Message) error { return nil }
+
+	if _, err := eventbus.NewRouter(bus, "g", eventbus.WithMiddleware(retry, dead)); !errors.Is(err, eventbus.ErrInvalidOption) {
+		t.Errorf("NewRouter(Retry, DeadLetter) = %v, want ErrInvalidOption", err)
+	}
+	r, err := eventbus.NewRouter(bus, "g", eventbus.WithMiddleware(eventbus.Correlate(), dead, retry, eventbus.Timeout(time.Second)))
+	if err != nil {
+		t.Fatalf("recommended order refused: %v", err)
+	}
+	if err := r.Use(eventbus.Recover()); err != nil {
+		t.Fatalf("Use(Recover) innermost: %v", err)
+	}
+	if err := r.Use(eventbus.DeadLetter(bus)); !errors.Is(err, eventbus.ErrInvalidOption) {
+		t.Errorf("Use(DeadLetter) after Retry = %v, want ErrInvalidOption", err)
+	}
+	if err := r.Use(nil); !errors.Is(err, eventbus.ErrInvalidOption) {
+		t.Errorf("Use(nil) = %v, want ErrInvalidOption", err)
+	}
+	if err := r.Handle("a.b", h, eventbus.HandlerMiddleware(dead)); !errors.Is(err, eventbus.ErrInvalidOption) {
+		t.Errorf("Handle with DeadLetter inside the router's Retry = %v, want ErrInvalidOption", err)
+	}
+
+	plain, _ := eventbus.NewRouter(bus, "g2")
+	if err := plain.Handle("a.b", h, eventbus.HandlerMiddleware(dead)); err != nil {
+		t.Fatal(err)
+	}
+	if err := plain.Use(retry); !errors.Is(err, eventbus.ErrInvalidOption) {
+		t.Errorf("Use(Retry) around a handler's own DeadLetter = %v, want ErrInvalidOption", err)
+	}
+	if err := plain.Handle("c.d", h, eventbus.HandlerMiddleware(retry)); err != nil {
+		t.Fatalf("a handler's own Retry inside the router's DeadLetter refused: %v", err)
+	}
+}
+
+// TestHandlerNamesAreUnique: the name is the handler's identity (dedupe
+// keys, dead letters, metrics), so a router refuses a second handler of
+// the same name, explicit or by default.
+func TestHandlerNamesAreUnique(t *testing.T) {
+	r, _ := eventbus.NewRouter(newBus(t), "g")
+	h := func(context.Context, *eventbus.Message) error { return nil }
+	if err := r.Handle("order.created", h); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Handle("order.>", h, eventbus.HandlerName("order.created")); !errors.Is(err, eventbus.ErrInvalidOption) {
+		t.Errorf("second handler named order.created = %v, want ErrInvalidOption", err)
+	}
+	if err := r.Handle("order.>", h, eventbus.HandlerName("orders")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMiddlewarePanicIsRedelivered: a panic outside the handler (in
+// middleware, where no policy sees it) does not crash the consumer; the
+// message is redelivered after a second.
+func TestMiddlewarePanicIsRedelivered(t *testing.T) {
+	ts := newTimers()
+	bus := newBus(t, memory.WithAfterFunc(ts.afterFunc))
+	done := make(sink, 1)
+	var calls atomic.Int32
+	startRouter(t, bus, "g", "job.run", done.handler, eventbus.WithMiddleware(func(next eventbus.Handler) eventbus.Handler {
+		return func(ctx context.Context, m *eventbus.Message) error {
+			if calls.Add(1) == 1 {
+				panic("middleware bug")
+			}
+			return next(ctx, m)
+		}
+	}))
+	sent := publish(t, bus, "job.run", 1)
+	tm := ts.next(t)
+	if tm.d != time.Second {
+		t.Fatalf("redelivery after %s, want 1s", tm.d)
+	}
+	tm.f()
+	if got := done.next(t); got.ID != sent.ID {
+		t.Fatalf("handled %s, want %s", got.ID, sent.ID)
+	}
+}
+
+// TestDeadLetterOutlivesTimeout: a handler that used up its Timeout is
+// still parked when Timeout is outside DeadLetter; parking does not run on
+// the expired deadline (which would redeliver the message for ever).
+func TestDeadLetterOutlivesTimeout(t *testing.T) {
+	ts := newTimers()
+	bus := newBus(t, memory.WithAfterFunc(ts.afterFunc))
+	parked := make(chan *eventbus.Message, 1)
+	r := startRouter(t, bus, "g", "job.run", func(ctx context.Context, _ *eventbus.Message) error {
+		<-ctx.Done()
+		return ctx.Err()
+	}, eventbus.WithMiddleware(
+		eventbus.Timeout(time.Millisecond),
+		eventbus.DeadLetter(eventbus.PublisherFunc(func(ctx context.Context, msgs ...*eventbus.Message) error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			parked <- msgs[0]
+			return nil
+		}), eventbus.DeadLetterLogger(quiet())),
+		eventbus.Retry(eventbus.RetryPolicy{MaxAttempts: 1}),
+	))
+	publish(t, bus, "job.run", 1)
+	select {
+	case <-parked:
+	case tm := <-ts.ch:
+		t.Fatalf("redelivery in %s scheduled, want the message parked", tm.d)
+	case <-time.After(20 * time.Second):
+		t.Fatal("never parked")
+	}
+	if err := r.Close(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+}
