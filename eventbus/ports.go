@@ -71,28 +71,28 @@ type SubscribeOption func(*SubscribeSettings)
 // NewSubscribeSettings.
 type SubscribeSettings struct {
 	// Prefetch bounds how many messages an adapter may buffer ahead of
-	// Next. Zero means the adapter's default.
+	// Next. Zero means the adapter's default; WithPrefetch never sets it
+	// to zero.
 	Prefetch int
+
+	prefetchSet bool // WithPrefetch was given, whatever its value
 }
 
 // WithPrefetch bounds how many messages the adapter fetches ahead of Next.
 // A small prefetch spreads work evenly across instances of a group; a large
 // one raises throughput. n must be positive.
 func WithPrefetch(n int) SubscribeOption {
-	return func(s *SubscribeSettings) { s.Prefetch = n }
+	return func(s *SubscribeSettings) { s.Prefetch, s.prefetchSet = n, true }
 }
 
 // NewSubscribeSettings applies opts. It returns an error wrapping
 // ErrInvalidOption when one of them is invalid.
 func NewSubscribeSettings(opts ...SubscribeOption) (SubscribeSettings, error) {
-	s := SubscribeSettings{Prefetch: -1}
+	var s SubscribeSettings
 	for _, o := range opts {
 		o(&s)
 	}
-	switch {
-	case s.Prefetch == -1:
-		s.Prefetch = 0
-	case s.Prefetch <= 0:
+	if s.prefetchSet && s.Prefetch <= 0 {
 		return s, fmt.Errorf("%w: prefetch %d must be positive", ErrInvalidOption, s.Prefetch)
 	}
 	return s, nil

@@ -190,6 +190,10 @@ func TestOptionsRejectInvalid(t *testing.T) {
 	srv := natstest.Run(t)
 	for name, opt := range map[string]natsbus.Option{
 		"stream":          natsbus.WithStream(""),
+		"stream with dot": natsbus.WithStream("EVENTS.v2"),
+		"stream space":    natsbus.WithStream("my events"),
+		"stream wildcard": natsbus.WithStream("EV*"),
+		"nil NATS option": natsbus.WithNATSOptions(nats.Name("x"), nil),
 		"prefix":          natsbus.WithSubjectPrefix("a.*"),
 		"stream config":   natsbus.WithStreamConfig(nil),
 		"ack wait":        natsbus.WithAckWait(0),
@@ -206,6 +210,15 @@ func TestOptionsRejectInvalid(t *testing.T) {
 	}
 	b := connect(t, srv.URL(), natsbus.WithDeliverPolicy(jetstream.DeliverAllPolicy), natsbus.WithMaxAckPending(10),
 		natsbus.WithPrefetch(8), natsbus.WithPublishAttemptTimeout(time.Second), natsbus.WithNATSOptions(nats.Name("test")))
+	for _, n := range []int{0, -1, -64} {
+		// An explicit prefetch is never taken as "the default".
+		if sub, err := b.Subscribe(ctxT(t), "g", "a.b", eventbus.WithPrefetch(n)); !errors.Is(err, eventbus.ErrInvalidOption) {
+			t.Errorf("Subscribe with prefetch %d = %v, want ErrInvalidOption", n, err)
+			if sub != nil {
+				_ = sub.Close()
+			}
+		}
+	}
 	m := &eventbus.Message{ID: "1", Type: "a.b", Metadata: map[string]string{"Nats-Msg-Id": "x"}}
 	if err := b.Publish(ctxT(t), m); !errors.Is(err, eventbus.ErrInvalidMessage) {
 		t.Errorf("reserved metadata key: %v", err)

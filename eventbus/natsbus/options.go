@@ -3,7 +3,9 @@ package natsbus
 import (
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/go-microkit/microkit/eventbus"
 	"github.com/nats-io/nats.go"
@@ -47,11 +49,18 @@ func invalid(format string, args ...any) error {
 	return fmt.Errorf("natsbus: %w: %s", eventbus.ErrInvalidOption, fmt.Sprintf(format, args...))
 }
 
-// WithStream names the JetStream stream. Default "EVENTS".
+// WithStream names the JetStream stream: at most 255 bytes, none of them
+// white space, '.', '*', '>', '/' or '\' (the server would refuse it).
+// Default "EVENTS".
 func WithStream(name string) Option {
 	return func(c *config) error {
-		if name == "" {
-			return invalid("empty stream name")
+		if name == "" || len(name) > 255 {
+			return invalid("stream name %q must have 1 to 255 bytes", name)
+		}
+		for _, r := range name {
+			if unicode.IsSpace(r) || !unicode.IsPrint(r) || strings.ContainsRune(".*>/\\", r) {
+				return invalid("stream name %q: invalid character %q", name, r)
+			}
 		}
 		c.stream = name
 		return nil
@@ -195,9 +204,14 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithNATSOptions adds options to the connection Connect opens (ignored by
-// New). They apply after the bus's own reconnect settings.
+// New). They apply after the bus's own reconnect settings. None may be nil.
 func WithNATSOptions(opts ...nats.Option) Option {
 	return func(c *config) error {
+		for i, o := range opts {
+			if o == nil {
+				return invalid("NATS option %d is nil", i)
+			}
+		}
 		c.natsOpts = append(c.natsOpts, opts...)
 		return nil
 	}

@@ -54,7 +54,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	return m, nil
 }
 
-// WithMetrics makes a relay record its rounds in m. Default: none.
+// WithMetrics makes a relay record its rounds in m. Default, and with a nil
+// m: none.
 func WithMetrics(m *Metrics) Option {
 	return func(c *config) error {
 		c.metrics = m

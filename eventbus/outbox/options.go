@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/go-microkit/microkit/eventbus"
 )
 
 // ErrInvalidOption is wrapped by the error of a constructor given an
-// invalid option.
+// invalid option, along with eventbus.ErrInvalidOption, so that either
+// sentinel matches it.
 var ErrInvalidOption = errors.New("outbox: invalid option")
 
 // DefaultTable and DefaultInboxTable are the default table names.
@@ -58,7 +61,7 @@ func newConfig(opts []Option) (config, error) {
 }
 
 func invalid(format string, args ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidOption}, args...)...)
+	return fmt.Errorf("%w (%w): "+format, append([]any{ErrInvalidOption, eventbus.ErrInvalidOption}, args...)...)
 }
 
 // WithTable sets the outbox table's name. Default DefaultTable.
@@ -136,7 +139,8 @@ func WithPublishTimeout(d time.Duration) Option {
 
 // WithRetention sets how long sent events stay in the outbox before the
 // relay prunes them, and how often it prunes. Default 24h, every minute.
-// A zero interval disables pruning.
+// A zero interval disables pruning; a zero keep prunes every sent event at
+// the next prune. Neither may be negative.
 func WithRetention(keep, every time.Duration) Option {
 	return func(c *config) error {
 		if keep < 0 || every < 0 {
@@ -148,9 +152,13 @@ func WithRetention(keep, every time.Duration) Option {
 }
 
 // WithWaker sets what wakes an idle relay before its poll interval ends,
-// such as pgnotify.Listener on PostgreSQL.
+// such as pgnotify.Listener on PostgreSQL. Default: none, the relay polls.
+// w must not be nil.
 func WithWaker(w Waker) Option {
 	return func(c *config) error {
+		if w == nil {
+			return invalid("nil waker")
+		}
 		c.wakeup = w
 		return nil
 	}

@@ -205,9 +205,12 @@ func TestInvalidOptions(t *testing.T) {
 		"negative keep":     outbox.WithRetention(-time.Second, time.Minute),
 		"nil clock":         outbox.WithClock(nil),
 		"nil logger":        outbox.WithLogger(nil),
+		"nil waker":         outbox.WithWaker(nil),
+		"negative interval": outbox.WithRetention(time.Hour, -time.Second),
 	} {
-		if _, err := outbox.New(opt); !errors.Is(err, outbox.ErrInvalidOption) {
-			t.Errorf("%s: New error %v, want ErrInvalidOption", name, err)
+		_, err := outbox.New(opt)
+		if !errors.Is(err, outbox.ErrInvalidOption) || !errors.Is(err, eventbus.ErrInvalidOption) {
+			t.Errorf("%s: New error %v, want outbox's and eventbus's ErrInvalidOption", name, err)
 		}
 	}
 	if _, err := outbox.NewRelay(nil, outbox.SQLite, nil); !errors.Is(err, outbox.ErrInvalidOption) {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/go-microkit/microkit/eventbus"
+	amqp "github.com/rabbitmq/amqp091-go"
 )
 
 // DefaultExchange is the topic exchange of domain events, as in the seed.
@@ -69,25 +70,29 @@ func WithExchange(name string) Option {
 }
 
 // WithDeadLetter sets the exchange that rejected (terminated) deliveries
-// are dead-lettered to and the queue that keeps them. Default: the
-// exchange's name plus ".dlx" and ".dead".
+// are dead-lettered to and the queue that keeps them, each of 1 to 255
+// bytes. Default: the exchange's name plus ".dlx" and ".dead".
 func WithDeadLetter(exchange, queue string) Option {
 	return func(c *config) error {
-		if exchange == "" || queue == "" {
-			return invalid("dead-letter exchange %q and queue %q must not be empty", exchange, queue)
+		if exchange == "" || queue == "" || len(exchange) > 255 || len(queue) > 255 {
+			return invalid("dead-letter exchange %q and queue %q must have 1 to 255 bytes", exchange, queue)
 		}
 		c.deadExchange, c.deadQueue = exchange, queue
 		return nil
 	}
 }
 
+// MaxPrefetch is the largest prefetch AMQP's basic.qos can carry, for
+// WithPrefetch and eventbus.WithPrefetch alike.
+const MaxPrefetch = 65535
+
 // WithPrefetch sets the default prefetch (basic.qos count) of
 // subscriptions; eventbus.WithPrefetch overrides it per subscription.
-// Default 64. n must be positive.
+// Default 64. n must be in [1, MaxPrefetch].
 func WithPrefetch(n int) Option {
 	return func(c *config) error {
-		if n <= 0 || n > 65535 {
-			return invalid("prefetch %d must be in [1, 65535]", n)
+		if n <= 0 || n > MaxPrefetch {
+			return invalid("prefetch %d must be in [1, %d]", n, MaxPrefetch)
 		}
 		c.prefetch = n
 		return nil
@@ -121,9 +126,17 @@ func WithReconnectBackoff(minPause, maxPause time.Duration) Option {
 
 // WithQueueArguments adds x-arguments to every group queue the bus
 // declares, e.g. {"x-queue-type": "quorum"}. They must match those of a
-// queue that already exists, or Subscribe fails.
+// queue that already exists, or Subscribe fails. Values must be of types
+// AMQP tables carry, and "x-dead-letter-exchange" is the bus's own (set it
+// with WithDeadLetter). nil adds none.
 func WithQueueArguments(args map[string]any) Option {
 	return func(c *config) error {
+		if _, ok := args["x-dead-letter-exchange"]; ok {
+			return invalid("queue argument x-dead-letter-exchange: use WithDeadLetter")
+		}
+		if err := amqp.Table(args).Validate(); err != nil {
+			return invalid("queue arguments: %v", err)
+		}
 		c.queueArgs = args
 		return nil
 	}

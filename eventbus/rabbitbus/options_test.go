@@ -3,6 +3,7 @@ package rabbitbus_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -20,10 +21,32 @@ func TestInvalidOptions(t *testing.T) {
 		"backoff min 0":   rabbitbus.WithReconnectBackoff(0, time.Second),
 		"backoff max<min": rabbitbus.WithReconnectBackoff(time.Second, time.Millisecond),
 		"empty dlx":       rabbitbus.WithDeadLetter("", "q"),
+		"long dead queue": rabbitbus.WithDeadLetter("x", strings.Repeat("q", 256)),
+		"own dlx arg":     rabbitbus.WithQueueArguments(map[string]any{"x-dead-letter-exchange": "elsewhere"}),
+		"bad arg type":    rabbitbus.WithQueueArguments(map[string]any{"x-max-length": uint(10)}),
 	} {
 		_, err := rabbitbus.Dial(context.Background(), "amqp://127.0.0.1:1/", opt)
 		if !errors.Is(err, eventbus.ErrInvalidOption) {
 			t.Errorf("%s: Dial error %v, want ErrInvalidOption", name, err)
+		}
+	}
+}
+
+// TestSubscribeRejectsInvalidPrefetch: an explicit prefetch is never taken
+// as the default, and one basic.qos cannot carry is refused rather than
+// truncated.
+func TestSubscribeRejectsInvalidPrefetch(t *testing.T) {
+	br := newBroker(t)
+	b := br.dial(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, n := range []int{0, -1, rabbitbus.MaxPrefetch + 1} {
+		sub, err := br.subscriber(b).Subscribe(ctx, "prefetch", "a.b", eventbus.WithPrefetch(n))
+		if !errors.Is(err, eventbus.ErrInvalidOption) {
+			t.Errorf("Subscribe with prefetch %d = %v, want ErrInvalidOption", n, err)
+		}
+		if sub != nil {
+			_ = sub.Close()
 		}
 	}
 }

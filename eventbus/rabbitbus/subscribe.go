@@ -41,6 +41,10 @@ func (b *Bus) Subscribe(ctx context.Context, group, pattern string, opts ...even
 	if prefetch == 0 {
 		prefetch = b.cfg.prefetch
 	}
+	if prefetch > MaxPrefetch {
+		// basic.qos would silently truncate it to 16 bits.
+		return nil, fmt.Errorf("rabbitbus: subscribe: %w: prefetch %d must be at most %d", eventbus.ErrInvalidOption, prefetch, MaxPrefetch)
+	}
 	s := &subscription{
 		b:        b,
 		queue:    QueueName(b.cfg.exchange, group, pattern),
