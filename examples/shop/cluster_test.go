@@ -459,12 +459,14 @@ func TestShopClusterCrash(t *testing.T) {
 	}
 
 	// Across processes too, payment faults open the order-service's breaker
-	// and orders fail fast.
+	// and orders fail fast. It trips on a failure rate over the last 10 s,
+	// which still holds the burst's successes: each failing order adds two
+	// failed calls, so 30 orders outweigh the burst.
 	if err := user.Expect(ctx, http.MethodPut, "/api/admin/payment-faults", map[string]any{"error_rate": 1}, http.StatusOK, nil); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; ; i++ {
-		if i == 10 {
+		if i == 30 {
 			t.Fatalf("the breaker did not open after %d failing orders", i)
 		}
 		r, err := user.PlaceOrder(ctx, "", shoptest.Item{ProductID: "p-mouse", Quantity: 1})

@@ -66,7 +66,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	traces := fs.String("trace", env("none", "SHOP_TRACE"), "where spans go: none, stdout, or env (the OTEL_* variables)")
 	quiet := fs.Bool("quiet", false, "log warnings and errors only")
 	rate := fs.Int("rate-limit", 1000, "gateway: requests a minute per user (or IP) on authenticated routes")
-	breakerOpen := fs.Duration("breaker-open", 10*time.Second, "order-service: how long the payment breaker stays open")
+	breakerOpen := fs.Duration("breaker-open", time.Second, "order-service: first open interval of its breakers (doubles on each trip straight after the probes, up to 30s)")
 	sagaLease := fs.Duration("saga-lease", 5*time.Second, "order-service: saga lease, how soon a dead instance's sagas are taken over")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -133,7 +133,9 @@ func handler(deps *platform.Deps, cfg Config) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	set, err := breaker.NewSet("gateway", 64)
+	// One breaker per upstream instance, on the shop's policy: a restarted
+	// instance is back after its first short open interval.
+	set, err := breaker.NewSet("gateway", 64, platform.BreakerOptions(0)...)
 	if err != nil {
 		return nil, err
 	}

@@ -3,7 +3,6 @@ package orders
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -71,7 +70,7 @@ func (s *Service) newSaga() (*saga.Saga[sagaState], error) {
 			Execute: func(ctx context.Context, st *sagaState) error {
 				key, _ := saga.IdempotencyKey(ctx)
 				req := payments.ChargeRequest{Key: key, OrderID: st.OrderID, Customer: st.Customer, AmountCents: st.TotalCents}
-				return s.payment.Execute(ctx, func(ctx context.Context) error {
+				return platform.Guard(ctx, s.payment, func(ctx context.Context) error {
 					return platform.CallJSON(ctx, s.deps.Client, http.MethodPost, s.deps.URL(platform.PaymentService, "/charges"), "", req, nil)
 				})
 			},
@@ -103,20 +102,10 @@ func (s *Service) cancelReason(ctx context.Context) string {
 	return rec.Error
 }
 
-// paymentBreaker counts a decline (402) or a refusal (409) as a success:
-// the payment-service answered, it is healthy.
-func paymentBreaker(openFor time.Duration, opts ...breaker.Option) (*breaker.Breaker, error) {
-	b, err := breaker.New("payment-service", append(opts,
-		breaker.WithConsecutiveFailures(5),
-		breaker.WithOpenDuration(openFor),
-		breaker.WithClassifier(func(err error) breaker.Outcome {
-			if clientError(err) {
-				return breaker.Success
-			}
-			return breaker.DefaultClassifier(err)
-		}))...)
-	if err != nil {
-		return nil, fmt.Errorf("orders: payment breaker: %w", err)
-	}
-	return b, nil
+// paymentBreaker guards the charges on the shop's breaker policy
+// (platform.BreakerOptions): a decline (402) or a refusal (409) is a
+// success, the payment-service answered; firstOpen is its first open
+// interval.
+func paymentBreaker(firstOpen time.Duration, opts ...breaker.Option) (*breaker.Breaker, error) {
+	return platform.NewBreaker("payment-service", firstOpen, opts...)
 }

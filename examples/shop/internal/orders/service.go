@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/go-microkit/microkit/breaker"
-	"github.com/go-microkit/microkit/breaker/breakergrpc"
 	"github.com/go-microkit/microkit/breaker/breakermetrics"
 	"github.com/go-microkit/microkit/eventbus"
 	"github.com/go-microkit/microkit/eventbus/outbox"
@@ -31,8 +30,9 @@ type Config struct {
 	Addr string
 	// Publisher is the bus the outbox relay publishes to. Required.
 	Publisher eventbus.Publisher
-	// BreakerOpen is how long the payment breaker stays open; zero means
-	// 10s.
+	// BreakerOpen is the first open interval of the breakers in front of
+	// the payment-service and the product-service, growing on repeated
+	// trips (platform.BreakerOptions); zero means 1s.
 	BreakerOpen time.Duration
 	// Lease is the saga lease: how soon a dead instance's sagas are taken
 	// over; zero means 5s.
@@ -67,9 +67,6 @@ type Service struct {
 func New(ctx context.Context, deps *platform.Deps, cfg Config) (_ *Service, err error) {
 	if cfg.Publisher == nil {
 		return nil, errors.New("orders: Config.Publisher is required")
-	}
-	if cfg.BreakerOpen == 0 {
-		cfg.BreakerOpen = 10 * time.Second
 	}
 	if cfg.Lease == 0 {
 		cfg.Lease = 5 * time.Second
@@ -108,16 +105,16 @@ func New(ctx context.Context, deps *platform.Deps, cfg Config) (_ *Service, err 
 	if s.payment, err = paymentBreaker(cfg.BreakerOpen, watch...); err != nil {
 		return nil, err
 	}
-	productBreaker, err := breaker.New("product-service", watch...)
+	productBreaker, err := platform.NewBreaker("product-service", cfg.BreakerOpen, watch...)
 	if err != nil {
-		return nil, fmt.Errorf("orders: product breaker: %w", err)
+		return nil, err
 	}
 	cc, err := grpc.NewClient("microkit:///"+deps.Name(platform.ProductGRPC),
 		grpc.WithResolvers(deps.GRPC),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(products.Codec{})),
 		tracinggrpc.DialOption(tracing.Default()),
-		grpc.WithUnaryInterceptor(breakergrpc.UnaryClientInterceptor(breakergrpc.Single(productBreaker))))
+		platform.GRPCBreaker(productBreaker))
 	if err != nil {
 		return nil, fmt.Errorf("orders: product client: %w", err)
 	}

@@ -80,8 +80,8 @@ type Config struct {
 	Seed bool
 	// BcryptCost is the password hashing cost; zero means bcrypt's default.
 	BcryptCost int
-	// BreakerOpen is how long the order-service's payment breaker stays
-	// open; zero means 10s.
+	// BreakerOpen is the first open interval of the order-service's
+	// breakers, growing on repeated trips; zero means 1s.
 	BreakerOpen time.Duration
 	// SagaLease is how soon a dead order-service's sagas are taken over;
 	// zero means 5s.

@@ -1,0 +1,120 @@
+package platform
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-microkit/microkit/breaker"
+	"github.com/go-microkit/microkit/breaker/breakergrpc"
+	"github.com/go-microkit/microkit/discovery"
+	"google.golang.org/grpc"
+)
+
+// The shop's breaker policy. A breaker exists to stop hammering an upstream
+// that is down for a while; it must not turn a short fault into a long
+// outage. So a breaker trips on a failure rate over a short window, never
+// on a handful of failures, opens for about a second at first (a restarted
+// process or a failed-over database is back by then), and only a breaker
+// that trips again straight after its probes opens for longer, doubling up
+// to breakerMaxOpen.
+const (
+	breakerWindow      = 10 * time.Second // the rate rule looks at the calls of the last 10 s
+	breakerBuckets     = 10               // sliding by 1 s
+	breakerMinCalls    = 10               // fewer calls than this decide nothing
+	breakerFailureRate = 0.5              // half of them failed: trip
+	breakerFirstOpen   = time.Second      // the first open interval
+	breakerMaxOpen     = 30 * time.Second // the longest, after repeated trips
+	breakerJitter      = 0.2              // so that instances do not probe in step
+	breakerProbes      = 3                // probes let through when half-open
+	breakerSuccesses   = 2                // of which must succeed to close
+)
+
+// BreakerOptions returns the shop's breaker policy (see the constants
+// above), with firstOpen as the first open interval (zero means one second)
+// and [ClassifyCall] deciding what counts, followed by extra.
+func BreakerOptions(firstOpen time.Duration, extra ...breaker.Option) []breaker.Option {
+	if firstOpen <= 0 {
+		firstOpen = breakerFirstOpen
+	}
+	return append([]breaker.Option{
+		breaker.WithFailureRate(breakerFailureRate),
+		breaker.WithTimeWindow(breakerWindow, breakerBuckets, breakerMinCalls),
+		breaker.WithOpenDuration(firstOpen),
+		breaker.WithOpenBackoff(2, max(breakerMaxOpen, firstOpen), breakerJitter),
+		breaker.WithHalfOpen(breakerProbes, breakerSuccesses),
+		breaker.WithClassifier(ClassifyCall),
+	}, extra...)
+}
+
+// NewBreaker returns a breaker named name on the shop's policy; see
+// [BreakerOptions].
+func NewBreaker(name string, firstOpen time.Duration, extra ...breaker.Option) (*breaker.Breaker, error) {
+	b, err := breaker.New(name, BreakerOptions(firstOpen, extra...)...)
+	if err != nil {
+		return nil, fmt.Errorf("platform: breaker %s: %w", name, err)
+	}
+	return b, nil
+}
+
+// ClassifyCall is the shop's breaker classifier. Only what shows the
+// upstream unhealthy counts as a failure: a transport error, a 5xx answer,
+// the upstream too slow for the call's own timeout. Ignored, because they
+// prove nothing about the upstream: no instance to call yet (the registry
+// has not seen it, or a restart is in progress), and a call whose caller
+// gave up first (its context cancelled or past the caller's deadline; see
+// [Guard]). A 4xx answer is a success: the upstream answered, it refused
+// this request.
+func ClassifyCall(err error) breaker.Outcome {
+	var gu *gaveUpError
+	switch {
+	case errors.As(err, &gu), errors.Is(err, discovery.ErrNoInstances):
+		return breaker.Ignored
+	case StatusOf(err) >= 400 && StatusOf(err) < 500:
+		return breaker.Success
+	}
+	return breaker.DefaultClassifier(err)
+}
+
+// gaveUpError marks the error of a call that ended after its caller's
+// context did: the caller's deadline, not the upstream's health, decided it.
+type gaveUpError struct{ err error }
+
+func (e *gaveUpError) Error() string { return e.err.Error() }
+func (e *gaveUpError) Unwrap() error { return e.err }
+
+// markGaveUp wraps err in a gaveUpError when ctx ended before the call did.
+func markGaveUp(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil {
+		return &gaveUpError{err}
+	}
+	return err
+}
+
+// Guard runs call through b, so that [ClassifyCall] can tell a call cut
+// short by its caller's deadline from one the upstream failed. The error is
+// call's, unchanged for errors.Is and errors.As.
+func Guard(ctx context.Context, b *breaker.Breaker, call func(context.Context) error) error {
+	return b.Execute(ctx, func(ctx context.Context) error { return markGaveUp(ctx, call(ctx)) })
+}
+
+// GRPCBreaker returns the dial option that sends every unary gRPC call
+// through b: Unavailable, DeadlineExceeded, ResourceExhausted and Internal
+// count as failures (breakergrpc.Classify), except when the caller's own
+// context ended first; other codes are answers, and count as successes.
+func GRPCBreaker(b *breaker.Breaker) grpc.DialOption {
+	classify := func(err error) breaker.Outcome {
+		var gu *gaveUpError
+		if errors.As(err, &gu) {
+			return breaker.Ignored
+		}
+		return breakergrpc.Classify(err)
+	}
+	gaveUp := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		return markGaveUp(ctx, invoker(ctx, method, req, reply, cc, opts...))
+	}
+	return grpc.WithChainUnaryInterceptor(
+		breakergrpc.UnaryClientInterceptor(breakergrpc.Single(b), breakergrpc.WithClassifier(classify)),
+		gaveUp)
+}
