@@ -1,7 +1,7 @@
 // Package inbox makes event handlers idempotent with an in-memory record
 // of processed message IDs: [Dedupe] is an eventbus middleware that runs a
-// handler at most once per consumer group and Message.ID within a TTL, so
-// that the broker's at-least-once redeliveries and an outbox relay's
+// handler at most once per consumer group, handler and Message.ID within
+// a TTL, so that the broker's at-least-once redeliveries and an outbox relay's
 // re-publishes have no second effect.
 //
 // It implements the Idempotent Consumer pattern for handlers whose effects

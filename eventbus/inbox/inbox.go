@@ -59,12 +59,16 @@ func WithInFlightDelay(d time.Duration) DedupeOption {
 	}
 }
 
-// Dedupe runs the next handler at most once per message: its key is the
-// consumer group (from the router's DeliveryInfo) and Message.ID. A message
-// already processed is acknowledged without running the handler; one in
-// flight in another worker is redelivered after a delay; a handler that
-// fails (or panics), or whose Commit fails, releases its claim, so the
-// redelivery runs it again.
+// Dedupe runs the next handler at most once per message and handler: its
+// key (see Key) is the consumer group and the handler's name from the
+// router's DeliveryInfo, and Message.ID, so that two handlers of one
+// router that match one message (patterns "order.>" and "order.created")
+// each run once. A message already processed by this handler is
+// acknowledged without running it; one in flight in another worker is
+// redelivered after a delay; a handler that fails (or panics), or whose
+// Commit fails, releases its claim, so the redelivery runs it again. A
+// message that DeadLetter parked inside Dedupe is not marked processed
+// either, so its replay runs the handler.
 func Dedupe(store Store, opts ...DedupeOption) eventbus.Middleware {
 	cfg := dedupeConfig{retryDelay: time.Second}
 	for _, o := range opts {
@@ -93,7 +97,12 @@ func Dedupe(store Store, opts ...DedupeOption) eventbus.Middleware {
 			if err := next(ctx, msg); err != nil {
 				return err
 			}
-			if err := store.Commit(ctx, key); err != nil {
+			if info, ok := eventbus.DeliveryFromContext(ctx); ok && info.DeadLetterReason != "" {
+				return nil // parked, not handled: released by the deferred Abort
+			}
+			// The handler succeeded: its mark must not be lost to the
+			// handler's deadline, or the redelivery would run it twice.
+			if err := store.Commit(context.WithoutCancel(ctx), key); err != nil {
 				// Released by the deferred Abort: the redelivery runs the
 				// handler again rather than finding the message in flight
 				// for ever.
@@ -106,11 +115,15 @@ func Dedupe(store Store, opts ...DedupeOption) eventbus.Middleware {
 }
 
 // Key returns the dedupe key of msg handled with ctx: the consumer group
-// of the delivery in ctx, a NUL byte and the message ID.
+// and the handler's name of the delivery in ctx (see
+// eventbus.DeliveryInfo) and the message ID, separated by NUL bytes. The
+// handler's name is its pattern unless eventbus.HandlerName set another,
+// and a router keeps names unique, so the key identifies one handler of
+// one group. Renaming a handler forgets what it processed.
 func Key(ctx context.Context, msg *eventbus.Message) string {
-	group := ""
+	group, handler := "", ""
 	if info, ok := eventbus.DeliveryFromContext(ctx); ok {
-		group = info.Group
+		group, handler = info.Group, info.Handler
 	}
-	return group + "\x00" + msg.ID
+	return group + "\x00" + handler + "\x00" + msg.ID
 }

@@ -42,24 +42,36 @@ func NewInbox(db *sql.DB, dialect Dialect, opts ...Option) (*Inbox, error) {
 }
 
 // Handler returns an eventbus.Handler that, for each message, begins a
-// transaction, marks the message processed for consumer (usually the
-// consumer group) and runs h in that transaction. If the message was
-// already processed by consumer, h is not run and the delivery is
-// acknowledged; if h fails, everything rolls back, the mark included, and
-// the error goes to the router (retry, dead-letter) as usual.
+// transaction, marks the message processed for the handler and runs h in
+// that transaction. If the handler had processed the message already, h
+// is not run and the delivery is acknowledged; if h fails, everything
+// rolls back, the mark included, and the error goes to the router (retry,
+// dead-letter) as usual.
+//
+// The mark's consumer is consumer (usually the consumer group), then "/"
+// and the handler's name from the router's eventbus.DeliveryInfo (its
+// pattern unless named), so that two handlers of one group that match one
+// message ("order.>" and "order.created") each run once; called outside a
+// router, it is consumer alone. Renaming a handler forgets what it
+// processed.
 //
 // Two deliveries of one message at once are serialized by the mark's
 // primary key: the second waits for the first's transaction and then sees
 // the message processed (or, if the first rolled back, processes it).
 func (in *Inbox) Handler(consumer string, h TxHandler) eventbus.Handler {
 	return func(ctx context.Context, msg *eventbus.Message) error {
-		_, err := in.Process(ctx, consumer, msg, h)
+		key := consumer
+		if info, ok := eventbus.DeliveryFromContext(ctx); ok && info.Handler != "" {
+			key += "/" + info.Handler
+		}
+		_, err := in.Process(ctx, key, msg, h)
 		return err
 	}
 }
 
 // Process handles msg once for consumer, as Handler does, and reports
-// whether h ran (false: the message had been processed already).
+// whether h ran (false: the message had been processed already). consumer
+// is the mark's consumer as given: one per handler.
 func (in *Inbox) Process(ctx context.Context, consumer string, msg *eventbus.Message, h TxHandler) (bool, error) {
 	tx, err := in.db.BeginTx(ctx, nil)
 	if err != nil {
