@@ -462,7 +462,7 @@ func TestShopClusterCrash(t *testing.T) {
 	// and orders fail fast. It trips on a failure rate over the last 10 s,
 	// which still holds the burst's successes: each failing order adds two
 	// failed calls, so 30 orders outweigh the burst.
-	if err := user.Expect(ctx, http.MethodPut, "/api/admin/payment-faults", map[string]any{"error_rate": 1}, http.StatusOK, nil); err != nil {
+	if err := adminClient(t, c.gateway).Expect(ctx, http.MethodPut, "/api/admin/payment-faults", map[string]any{"error_rate": 1}, http.StatusOK, nil); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; ; i++ {

@@ -170,7 +170,7 @@ func TestShopEndToEnd(t *testing.T) {
 	})
 
 	t.Run("payment faults open the breaker and orders fail fast", func(t *testing.T) {
-		if err := c.Expect(ctx, http.MethodPut, "/api/admin/payment-faults", map[string]any{"error_rate": 1}, http.StatusOK, nil); err != nil {
+		if err := adminClient(t, c.Base).Expect(ctx, http.MethodPut, "/api/admin/payment-faults", map[string]any{"error_rate": 1}, http.StatusOK, nil); err != nil {
 			t.Fatal(err)
 		}
 		before := product(t, c, "p-mouse").Stock

@@ -50,6 +50,16 @@ func startShop(t testing.TB) (*shop.Shop, *tracetest.InMemoryExporter) {
 	return sh, exp
 }
 
+// adminClient logs in as the seeded administrator.
+func adminClient(t *testing.T, gatewayURL string) *shoptest.Client {
+	t.Helper()
+	c := &shoptest.Client{Base: gatewayURL}
+	if err := c.Login(t.Context(), shop.DemoAdmin.Email, shop.DemoAdmin.Password); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func waitCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	t.Cleanup(cancel)

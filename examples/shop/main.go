@@ -26,6 +26,7 @@ import (
 	"github.com/go-microkit/microkit/discovery"
 	"github.com/go-microkit/microkit/discovery/consul"
 	"github.com/go-microkit/microkit/examples/shop/internal/shop"
+	"github.com/go-microkit/microkit/examples/shop/internal/users"
 	"github.com/go-microkit/microkit/tracing"
 	"github.com/go-microkit/microkit/tracing/otelsetup"
 	"github.com/hashicorp/consul/api"
@@ -62,7 +63,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	dsn := fs.String("dsn", "", "database of the service: a postgres:// URL or a SQLite path (default: $SHOP_<SERVICE>_DSN, else <data>/<service>.db)")
 	host := fs.String("host", env("127.0.0.1", "SHOP_HOST"), "address the services advertise in the registry")
 	prefix := fs.String("prefix", env("", "SHOP_PREFIX"), "prefix of the service names in the registry, the consumer group and the stream")
-	seed := fs.Bool("seed", true, "seed the demo catalog and the demo user")
+	seed := fs.Bool("seed", true, "seed the demo catalog, the demo user and the administrator")
+	adminPassword := fs.String("admin-password", env(shop.DemoAdmin.Password, "SHOP_ADMIN_PASSWORD"), "user-service: password of the seeded administrator "+shop.DemoAdmin.Email)
 	traces := fs.String("trace", env("none", "SHOP_TRACE"), "where spans go: none, stdout, or env (the OTEL_* variables)")
 	quiet := fs.Bool("quiet", false, "log warnings and errors only")
 	rate := fs.Int("rate-limit", 1000, "gateway: requests a minute per user (or IP) on authenticated routes")
@@ -102,6 +104,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		DataDir: *dataDir, NATSURL: *natsURL, Host: *host, Prefix: *prefix, Seed: *seed,
 		GRPCAddr: *grpcAddr, Logger: logger, DSN: map[string]string{}, Addr: map[string]string{},
 		RatePerMinute: *rate, BreakerOpen: *breakerOpen, SagaLease: *sagaLease,
+		Admin: users.Credentials{Email: shop.DemoAdmin.Email, Password: *adminPassword},
 	}
 	if *prefix != "" {
 		cfg.Stream = strings.ToUpper(strings.ReplaceAll(*prefix, "-", "_")) + "SHOP"
@@ -156,7 +159,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if all {
-		printTour(stdout, sh.GatewayURL(), cfg.DataDir)
+		printTour(stdout, sh.GatewayURL(), cfg.DataDir, cfg.Admin)
 	} else {
 		fmt.Fprintf(stdout, "%s serving on %s\n", name, sh.URL(*service))
 	}
@@ -183,7 +186,7 @@ func setupTracing(ctx context.Context, mode, service string, stdout io.Writer) (
 	return otelsetup.Setup(ctx, opts...)
 }
 
-func printTour(w io.Writer, url, dataDir string) {
+func printTour(w io.Writer, url, dataDir string, admin users.Credentials) {
 	fmt.Fprintf(w, `
 microkit shop is running. Gateway: %[1]s   (data in %[2]s; Ctrl-C stops)
 
@@ -195,8 +198,12 @@ Try:
   curl -s -H "Authorization: Bearer $TOKEN" -X POST %[1]s/api/orders -d '{"items":[{"product_id":"p-laptop","quantity":1}]}'   # over the $1000 limit: declined, cancelled
   curl -s -H "Authorization: Bearer $TOKEN" %[1]s/api/orders/<id>/details
   curl -s -H "Authorization: Bearer $TOKEN" %[1]s/api/notifications
-  curl -s -H "Authorization: Bearer $TOKEN" -X PUT %[1]s/api/admin/payment-faults -d '{"error_rate":1}'   # watch the breaker open
+  curl -s -H "Authorization: Bearer $TOKEN" %[1]s/api/admin/payment-faults   # 403: customers are not administrators
+
+Administrator %[5]s, password %[6]s (-admin-password; its token has the admin role /api/admin/* needs):
+  ADMIN=$(curl -s -X POST %[1]s/api/users/login -d '{"email":"%[5]s","password":"%[6]s"}' | sed 's/.*"token":"\([^"]*\)".*/\1/')
+  curl -s -H "Authorization: Bearer $ADMIN" -X PUT %[1]s/api/admin/payment-faults -d '{"error_rate":1}'   # watch the breaker open
   go run ./examples/shop/cmd/shopload -gateway %[1]s -duration 10s   # restart with -rate-limit 1000000 to measure throughput
 
-`, url, dataDir, shop.DemoUser.Email, shop.DemoUser.Password)
+`, url, dataDir, shop.DemoUser.Email, shop.DemoUser.Password, admin.Email, admin.Password)
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/go-microkit/microkit/breaker"
@@ -144,6 +145,7 @@ func handler(deps *platform.Deps, cfg Config) (http.Handler, error) {
 		return nil, err
 	}
 	private := []gateway.Middleware{auth.Middleware(), limit}
+	admin := append(slices.Clip(private), requireRole(platform.RoleAdmin))
 	retryReads := gateway.RetryPolicy{Attempts: 2, Backoff: 20 * time.Millisecond}
 	routes := []gateway.Route{
 		{Name: "signup", Path: "/api/users/signup", Methods: []string{http.MethodPost}, Target: usersT, StripPrefix: "/api",
@@ -163,9 +165,12 @@ func handler(deps *platform.Deps, cfg Config) (http.Handler, error) {
 		{Name: "notifications", Path: "/api/notifications", Methods: []string{http.MethodGet}, Target: notificationsT,
 			StripPrefix: "/api", Middleware: private, Timeout: 5 * time.Second},
 		{Name: "payment-faults", Path: "/api/admin/payment-faults", Methods: []string{http.MethodGet, http.MethodPut},
-			Target: paymentsT, Rewrite: "/admin/faults", Middleware: private, Timeout: 5 * time.Second},
+			Target: paymentsT, Rewrite: "/admin/faults", Middleware: admin, Timeout: 5 * time.Second},
 	}
-	gw, err := gateway.New(routes, gateway.WithTransport(tracing.Transport(nil)), gateway.WithLogger(deps.Logger))
+	// The role header is the gateway's to set, from a verified token only:
+	// a client's own is stripped on every route, under every spelling.
+	gw, err := gateway.New(routes, gateway.WithTransport(tracing.Transport(nil)), gateway.WithLogger(deps.Logger),
+		gateway.WithStripHeaders(platform.RoleHeader))
 	if err != nil {
 		return nil, err
 	}
@@ -176,18 +181,60 @@ func handler(deps *platform.Deps, cfg Config) (http.Handler, error) {
 	return gateway.Chain(gateway.RequestID(), tracing.Middleware(), gateway.Recover(deps.Logger))(mux), nil
 }
 
+// requireRole lets through the requests whose verified token has role in
+// its users.RoleClaim, passing it on in platform.RoleHeader; the others get
+// 403. It runs after authentication, so the claims are the token's.
+func requireRole(role string) gateway.Middleware {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			var got string
+			if c := jwtauth.ClaimsFrom(r.Context()); c != nil {
+				got, _ = c.All[users.RoleClaim].(string)
+			}
+			if got != role {
+				gateway.WriteError(w, r, http.StatusForbidden, gateway.CodeForbidden, "this route needs the "+role+" role")
+				return
+			}
+			r.Header.Set(platform.RoleHeader, got)
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
 // details is the seed's order-details composition: the order (required),
 // its payments and its notifications (optional: the view is marked partial
-// without them), fetched in parallel under one deadline.
+// without them), fetched in parallel under one deadline, each as the
+// caller, so that every service checks the order is the caller's. An order
+// the caller may not see, or that does not exist, is 404 (the same answer
+// for both, so that details tell nothing about other customers' orders);
+// a required part that failed otherwise is 502, and one that timed out 504.
 func details(deps *platform.Deps) http.Handler {
-	return gateway.ComposeHandler(3*time.Second, func(r *http.Request) []gateway.Part {
-		id := url.PathEscape(r.PathValue("id"))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
 		h := http.Header{}
 		h.Set(gateway.DefaultSubjectHeader, gateway.SubjectFrom(r.Context()))
-		return []gateway.Part{
-			{Name: "order", Required: true, Fetch: gateway.FetchJSON(deps.Client, deps.URL(platform.OrderService, "/orders/"+id), h)},
-			{Name: "payments", Fetch: gateway.FetchJSON(deps.Client, deps.URL(platform.PaymentService, "/charges?order_id="+url.QueryEscape(r.PathValue("id"))), h)},
-			{Name: "notifications", Fetch: gateway.FetchJSON(deps.Client, deps.URL(platform.NotificationService, "/notifications?order_id="+url.QueryEscape(r.PathValue("id"))), h)},
+		h.Set(gateway.RequestIDHeader, gateway.RequestIDFrom(r.Context()))
+		c, err := gateway.Compose(r.Context(), 3*time.Second,
+			gateway.Part{Name: "order", Required: true, Fetch: gateway.FetchJSON(deps.Client, deps.URL(platform.OrderService, "/orders/"+url.PathEscape(id)), h)},
+			gateway.Part{Name: "payments", Fetch: gateway.FetchJSON(deps.Client, deps.URL(platform.PaymentService, "/charges?order_id="+url.QueryEscape(id)), h)},
+			gateway.Part{Name: "notifications", Fetch: gateway.FetchJSON(deps.Client, deps.URL(platform.NotificationService, "/notifications?order_id="+url.QueryEscape(id)), h)},
+		)
+		var upstream *gateway.UpstreamStatusError
+		switch {
+		case errors.As(err, &upstream) && upstream.StatusCode == http.StatusNotFound:
+			gateway.WriteError(w, r, http.StatusNotFound, gateway.CodeNotFound, "no such order")
+		case errors.Is(err, context.DeadlineExceeded):
+			gateway.WriteError(w, r, http.StatusGatewayTimeout, gateway.CodeUpstreamTimeout, "the order did not come in time")
+		case err != nil:
+			deps.Logger.Warn("order details", "order", id, "err", err, "request_id", gateway.RequestIDFrom(r.Context()))
+			gateway.WriteError(w, r, http.StatusBadGateway, gateway.CodeBadGateway, "the order could not be read")
+		default:
+			if c.Partial {
+				for _, f := range c.Failed {
+					w.Header().Add("X-Composite-Partial", f.Part)
+				}
+			}
+			platform.WriteJSON(w, http.StatusOK, c)
 		}
 	})
 }

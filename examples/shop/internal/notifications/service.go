@@ -163,20 +163,28 @@ func (s *Service) handle(ctx context.Context, tx *sql.Tx, msg *eventbus.Message)
 }
 
 func (s *Service) routes() {
+	// GET /notifications lists notifications by ?order_id= and ?customer=.
+	// The authenticated subject, when the gateway passed one, is the
+	// customer whatever the query says: a customer sees only their own
+	// notifications, and another customer's order lists nothing.
 	s.srv.HandleFunc("GET /notifications", func(w http.ResponseWriter, r *http.Request) {
-		q := `SELECT event_id, order_id, customer, kind, message, created_at FROM notifications`
-		var arg string
-		switch {
-		case r.URL.Query().Get("order_id") != "":
-			q, arg = q+` WHERE order_id = ?`, r.URL.Query().Get("order_id")
-		case platform.Subject(r) != "":
-			q, arg = q+` WHERE customer = ?`, platform.Subject(r)
-		default:
-			q, arg = q+` WHERE customer = ?`, r.URL.Query().Get("customer")
+		q := `SELECT event_id, order_id, customer, kind, message, created_at FROM notifications WHERE 1 = 1`
+		var args []any
+		customer, order := r.URL.Query().Get("customer"), r.URL.Query().Get("order_id")
+		if sub := platform.Subject(r); sub != "" {
+			customer = sub
 		}
-		rows, err := s.db.Query(r.Context(), q+` ORDER BY created_at, event_id`, arg)
+		if customer != "" {
+			q += ` AND customer = ?`
+			args = append(args, customer)
+		}
+		if order != "" {
+			q += ` AND order_id = ?`
+			args = append(args, order)
+		}
+		rows, err := s.db.Query(r.Context(), q+` ORDER BY created_at, event_id`, args...)
 		if err != nil {
-			platform.WriteError(w, http.StatusInternalServerError, "internal", err.Error())
+			platform.WriteInternal(w, r, err)
 			return
 		}
 		defer rows.Close()
@@ -185,14 +193,14 @@ func (s *Service) routes() {
 			var n Notification
 			var at int64
 			if err := rows.Scan(&n.EventID, &n.OrderID, &n.Customer, &n.Kind, &n.Message, &at); err != nil {
-				platform.WriteError(w, http.StatusInternalServerError, "internal", err.Error())
+				platform.WriteInternal(w, r, err)
 				return
 			}
 			n.CreatedAt = time.Unix(0, at).UTC()
 			out = append(out, n)
 		}
 		if err := rows.Err(); err != nil {
-			platform.WriteError(w, http.StatusInternalServerError, "internal", err.Error())
+			platform.WriteInternal(w, r, err)
 			return
 		}
 		platform.WriteJSON(w, http.StatusOK, out)

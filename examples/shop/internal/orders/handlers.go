@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/go-microkit/microkit/breaker"
@@ -17,14 +18,55 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// CreateOrderRequest is the body of POST /orders. ID, when set, makes the
-// request idempotent: a retry with the same ID returns the same order.
+// CreateOrderRequest is the body of POST /orders. ID, when set, is an
+// idempotency key: sending the same request again with it returns the
+// order it made (200), and sending a different request with it is refused
+// (409 id_conflict), as payment APIs treat the reuse of a key.
 type CreateOrderRequest struct {
-	// ID, when set, is the order's id and makes retries idempotent.
+	// ID, when set, is the order's id and makes retries idempotent. Order
+	// ids are one namespace for every customer, so an id used by another
+	// customer is refused exactly like one of the caller's own ids reused
+	// for a different order: the answer tells nothing about whose it is.
+	// Ids made by the service (or random ones) never meet.
 	ID string `json:"id,omitempty"`
-	// Items are 1 to 20 lines.
+	// Items are 1 to 20 lines. Lines of the same product are merged into
+	// one (their quantities added).
 	Items []products.Item `json:"items"`
 }
+
+// errIDConflict is the one answer to an order id already used by another
+// order: the caller's own with other items, or another customer's.
+var errIDConflict = &orderError{http.StatusConflict, "id_conflict",
+	"this order id is already used by a different order; send the same items to get that order back, or use a new id"}
+
+// mergeLines checks the quantities and merges the lines of one product
+// (products.MergeItems), so that a product is reserved and priced once.
+func mergeLines(items []products.Item) ([]products.Item, error) {
+	for _, it := range items {
+		if it.Quantity <= 0 || it.Quantity > 1000 {
+			return nil, &orderError{http.StatusBadRequest, "bad_request", "quantities must be 1 to 1000"}
+		}
+	}
+	merged := products.MergeItems(items)
+	for _, it := range merged {
+		if it.Quantity > 1000 {
+			return nil, &orderError{http.StatusBadRequest, "bad_request", "quantities must be 1 to 1000 per product"}
+		}
+	}
+	return merged, nil
+}
+
+// replay answers a request whose id names the stored order o: o itself
+// when it is the caller's and has the same lines, else errIDConflict.
+func replay(o Order, customer string, items []products.Item) (Order, error) {
+	if o.Customer != customer || !slices.Equal(o.Items, items) {
+		return Order{}, errIDConflict
+	}
+	return o, errReplayed
+}
+
+// errReplayed tells the handler that create returned an existing order.
+var errReplayed = errors.New("orders: replayed")
 
 var validID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
@@ -49,11 +91,15 @@ func (s *Service) create(ctx context.Context, customer string, req CreateOrderRe
 	if len(req.Items) == 0 || len(req.Items) > 20 {
 		return Order{}, &orderError{http.StatusBadRequest, "bad_request", "an order has 1 to 20 items"}
 	}
-	if o, err := s.st.get(ctx, req.ID); err == nil {
-		if o.Customer != customer {
-			return Order{}, &orderError{http.StatusConflict, "id_taken", "this order id belongs to another customer"}
-		}
-		return o, nil
+	items, err := mergeLines(req.Items)
+	if err != nil {
+		return Order{}, err
+	}
+	switch o, err := s.st.get(ctx, req.ID); {
+	case err == nil:
+		return replay(o, customer, items)
+	case !errors.Is(err, errNotFound):
+		return Order{}, err
 	}
 	// Fail fast: with the payment breaker open the saga could only
 	// compensate, so do not take stock at all.
@@ -62,16 +108,14 @@ func (s *Service) create(ctx context.Context, customer string, req CreateOrderRe
 			"payment-service is failing: its circuit breaker is open, so orders are refused until it recovers; retry later"}
 	}
 	var total int64
-	for _, it := range req.Items {
-		if it.Quantity <= 0 || it.Quantity > 1000 {
-			return Order{}, &orderError{http.StatusBadRequest, "bad_request", "quantities must be 1 to 1000"}
-		}
+	for _, it := range items {
 		p, err := s.product.GetProduct(ctx, it.ProductID)
 		if status.Code(err) == codes.NotFound {
 			return Order{}, &orderError{http.StatusBadRequest, "unknown_product", fmt.Sprintf("no product %q", it.ProductID)}
 		}
 		if err != nil {
-			return Order{}, &orderError{http.StatusServiceUnavailable, "product_unavailable", "product-service: " + err.Error()}
+			s.deps.Logger.Warn("product-service failed", "product", it.ProductID, "err", err)
+			return Order{}, &orderError{http.StatusServiceUnavailable, "product_unavailable", "the product catalog is unavailable; retry later"}
 		}
 		if p.Stock < it.Quantity {
 			return Order{}, &orderError{http.StatusConflict, "out_of_stock", fmt.Sprintf("only %d of %q left", p.Stock, p.ID)}
@@ -79,13 +123,17 @@ func (s *Service) create(ctx context.Context, customer string, req CreateOrderRe
 		total += p.PriceCents * it.Quantity
 	}
 	now := s.cfg.Now()
-	o := Order{ID: req.ID, Customer: customer, Status: StatusPending, Items: req.Items, TotalCents: total, CreatedAt: now, UpdatedAt: now}
+	o := Order{ID: req.ID, Customer: customer, Status: StatusPending, Items: items, TotalCents: total, CreatedAt: now, UpdatedAt: now}
 	created, err := s.st.create(ctx, o)
 	if err != nil {
 		return Order{}, err
 	}
-	if !created {
-		return s.st.get(ctx, req.ID)
+	if !created { // a concurrent request with this id won
+		stored, err := s.st.get(ctx, req.ID)
+		if err != nil {
+			return Order{}, err
+		}
+		return replay(stored, customer, items)
 	}
 	s.relay.Kick()
 	// The saga outlives a client that hangs up: it is not the client's to
@@ -108,7 +156,7 @@ func (s *Service) routes() {
 	s.srv.HandleFunc("POST /orders", func(w http.ResponseWriter, r *http.Request) {
 		customer := platform.Subject(r)
 		if customer == "" {
-			platform.WriteError(w, http.StatusUnauthorized, "unauthenticated", "no authenticated customer")
+			platform.WriteError(w, r, http.StatusUnauthorized, "unauthenticated", "no authenticated customer")
 			return
 		}
 		var req CreateOrderRequest
@@ -118,10 +166,12 @@ func (s *Service) routes() {
 		o, err := s.create(r.Context(), customer, req)
 		var oe *orderError
 		switch {
+		case errors.Is(err, errReplayed):
+			platform.WriteJSON(w, http.StatusOK, o)
 		case errors.As(err, &oe):
-			platform.WriteError(w, oe.status, oe.code, oe.message)
+			platform.WriteError(w, r, oe.status, oe.code, oe.message)
 		case err != nil:
-			platform.WriteError(w, http.StatusInternalServerError, "internal", err.Error())
+			platform.WriteInternal(w, r, err)
 		default:
 			platform.WriteJSON(w, http.StatusCreated, o)
 		}
@@ -131,9 +181,9 @@ func (s *Service) routes() {
 		sub := platform.Subject(r)
 		switch {
 		case errors.Is(err, errNotFound) || err == nil && sub != "" && o.Customer != sub:
-			platform.WriteError(w, http.StatusNotFound, "not_found", "no such order")
+			platform.WriteError(w, r, http.StatusNotFound, "not_found", "no such order")
 		case err != nil:
-			platform.WriteError(w, http.StatusInternalServerError, "internal", err.Error())
+			platform.WriteInternal(w, r, err)
 		default:
 			platform.WriteJSON(w, http.StatusOK, o)
 		}
@@ -145,7 +195,7 @@ func (s *Service) routes() {
 		}
 		os, err := s.st.list(r.Context(), customer, 1000)
 		if err != nil {
-			platform.WriteError(w, http.StatusInternalServerError, "internal", err.Error())
+			platform.WriteInternal(w, r, err)
 			return
 		}
 		platform.WriteJSON(w, http.StatusOK, os)

@@ -85,10 +85,10 @@ type RefundRequest struct {
 func (s *Service) injected(w http.ResponseWriter, r *http.Request) bool {
 	switch s.faults.apply(r.Context()) {
 	case 503:
-		platform.WriteError(w, http.StatusServiceUnavailable, "down", "payment-service is down (fault injection)")
+		platform.WriteError(w, r, http.StatusServiceUnavailable, "down", "payment-service is down (fault injection)")
 		return true
 	case 500:
-		platform.WriteError(w, http.StatusInternalServerError, "injected", errInjected.Error())
+		platform.WriteError(w, r, http.StatusInternalServerError, "injected", errInjected.Error())
 		return true
 	}
 	return false
@@ -101,7 +101,7 @@ func (s *Service) routes() {
 			return
 		}
 		if req.Key == "" || req.OrderID == "" || req.AmountCents <= 0 {
-			platform.WriteError(w, http.StatusBadRequest, "bad_request", "key, order_id and a positive amount_cents are required")
+			platform.WriteError(w, r, http.StatusBadRequest, "bad_request", "key, order_id and a positive amount_cents are required")
 			return
 		}
 		if s.injected(w, r) {
@@ -114,15 +114,15 @@ func (s *Service) routes() {
 		c, err := s.st.charge(r.Context(), Charge{Key: req.Key, OrderID: req.OrderID, Customer: req.Customer,
 			AmountCents: req.AmountCents, Status: status, CreatedAt: s.cfg.Now()})
 		if err != nil {
-			platform.WriteError(w, http.StatusInternalServerError, "internal", err.Error())
+			platform.WriteInternal(w, r, err)
 			return
 		}
 		switch c.Status {
 		case StatusDeclined:
-			platform.WriteError(w, http.StatusPaymentRequired, "declined",
+			platform.WriteError(w, r, http.StatusPaymentRequired, "declined",
 				fmt.Sprintf("amount %d cents is over the limit of %d cents", c.AmountCents, s.cfg.LimitCents))
 		case StatusRefunded:
-			platform.WriteError(w, http.StatusConflict, "refunded", "this charge key was already refunded")
+			platform.WriteError(w, r, http.StatusConflict, "refunded", "this charge key was already refunded")
 		default:
 			platform.WriteJSON(w, http.StatusOK, c)
 		}
@@ -133,7 +133,7 @@ func (s *Service) routes() {
 			return
 		}
 		if req.Key == "" {
-			platform.WriteError(w, http.StatusBadRequest, "bad_request", "key is required")
+			platform.WriteError(w, r, http.StatusBadRequest, "bad_request", "key is required")
 			return
 		}
 		if s.injected(w, r) {
@@ -141,38 +141,41 @@ func (s *Service) routes() {
 		}
 		c, err := s.st.refund(r.Context(), req.Key, s.cfg.Now())
 		if err != nil {
-			platform.WriteError(w, http.StatusInternalServerError, "internal", err.Error())
+			platform.WriteInternal(w, r, err)
 			return
 		}
 		platform.WriteJSON(w, http.StatusOK, c)
 	})
+	// GET /charges lists charges by ?order_id= and ?customer=. The
+	// authenticated subject, when the gateway passed one, is the customer
+	// whatever the query says: a customer sees only their own charges.
 	s.srv.HandleFunc("GET /charges", func(w http.ResponseWriter, r *http.Request) {
-		col, val := "", ""
-		if v := r.URL.Query().Get("order_id"); v != "" {
-			col, val = "order_id", v
-		} else if v := r.URL.Query().Get("customer"); v != "" {
-			col, val = "customer", v
+		f := chargeFilter{OrderID: r.URL.Query().Get("order_id"), Customer: r.URL.Query().Get("customer")}
+		if sub := platform.Subject(r); sub != "" {
+			f.Customer = sub
 		}
-		cs, err := s.st.list(r.Context(), col, val)
+		cs, err := s.st.list(r.Context(), f)
 		if err != nil {
-			platform.WriteError(w, http.StatusInternalServerError, "internal", err.Error())
+			platform.WriteInternal(w, r, err)
 			return
 		}
 		platform.WriteJSON(w, http.StatusOK, cs)
 	})
-	s.srv.HandleFunc("GET /admin/faults", func(w http.ResponseWriter, r *http.Request) {
+	// The fault switches are for administrators: the gateway passes the
+	// role of a verified token only.
+	s.srv.Handle("GET /admin/faults", platform.RequireRole(platform.RoleAdmin, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		platform.WriteJSON(w, http.StatusOK, s.faults.get())
-	})
-	s.srv.HandleFunc("PUT /admin/faults", func(w http.ResponseWriter, r *http.Request) {
+	})))
+	s.srv.Handle("PUT /admin/faults", platform.RequireRole(platform.RoleAdmin, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var f Faults
 		if !platform.ReadJSON(w, r, &f) {
 			return
 		}
 		if f.ErrorRate < 0 || f.ErrorRate > 1 || f.LatencyMS < 0 {
-			platform.WriteError(w, http.StatusBadRequest, "bad_request", "error_rate must be in [0, 1] and latency_ms not negative")
+			platform.WriteError(w, r, http.StatusBadRequest, "bad_request", "error_rate must be in [0, 1] and latency_ms not negative")
 			return
 		}
 		s.faults.set(f)
 		platform.WriteJSON(w, http.StatusOK, f)
-	})
+	})))
 }

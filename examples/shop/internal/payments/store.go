@@ -79,13 +79,21 @@ func (s *store) refund(ctx context.Context, key string, now time.Time) (Charge, 
 	return s.charge(ctx, Charge{Key: key, Status: StatusRefunded, CreatedAt: now})
 }
 
-func (s *store) list(ctx context.Context, column, value string) ([]Charge, error) {
-	q := `SELECT charge_key, order_id, customer, amount_cents, status, created_at FROM charges`
+// chargeFilter selects charges; an empty field selects any.
+type chargeFilter struct {
+	OrderID, Customer string
+}
+
+func (s *store) list(ctx context.Context, f chargeFilter) ([]Charge, error) {
+	q := `SELECT charge_key, order_id, customer, amount_cents, status, created_at FROM charges WHERE 1 = 1`
 	args := []any{}
-	switch column {
-	case "order_id", "customer":
-		q += ` WHERE ` + column + ` = ?`
-		args = append(args, value)
+	if f.OrderID != "" {
+		q += ` AND order_id = ?`
+		args = append(args, f.OrderID)
+	}
+	if f.Customer != "" {
+		q += ` AND customer = ?`
+		args = append(args, f.Customer)
 	}
 	rows, err := s.db.Query(ctx, q+` ORDER BY created_at, charge_key`, args...)
 	if err != nil {

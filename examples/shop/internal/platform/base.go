@@ -36,7 +36,7 @@ func NewBase(ctx context.Context, deps *Deps, service, dsn, addr string, schema 
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	if b.Server, err = NewServer(deps.Name(service), addr); err != nil {
+	if b.Server, err = NewServer(deps.Name(service), addr, deps.Logger); err != nil {
 		return nil, err
 	}
 	b.Server.Health().AddCheck("db", b.DB.Ping)

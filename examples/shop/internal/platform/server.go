@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/go-microkit/microkit/discovery"
+	"github.com/go-microkit/microkit/gateway"
 	"github.com/go-microkit/microkit/tracing"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
@@ -35,8 +36,12 @@ type Server struct {
 }
 
 // NewServer listens on addr ("127.0.0.1:0" picks a free port) for the
-// service name; Start serves.
-func NewServer(name, addr string) (*Server, error) {
+// service name; Start serves. logger (nil means slog.Default) gets the
+// detail of internal errors (WriteInternal) and panics.
+func NewServer(name, addr string, logger *slog.Logger) (*Server, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("platform: %s: listen %s: %w", name, addr, err)
@@ -58,8 +63,12 @@ func NewServer(name, addr string) (*Server, error) {
 			return false
 		}
 		return true
-	}))(s.mux)
-	s.srv = &http.Server{Handler: traced, ReadHeaderTimeout: 10 * time.Second}
+	}))
+	// The request id comes first, so that every error body and log line
+	// carries the one the gateway forwarded; panics and the mux's own 404
+	// and 405 answer in the JSON error shape too.
+	h := gateway.Chain(gateway.RequestID(), withLogger(logger), traced, gateway.Recover(logger))(jsonMux{s.mux})
+	s.srv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	return s, nil
 }
 

@@ -121,7 +121,7 @@ func (s *Service) routes() {
 	s.srv.HandleFunc("GET /products", func(w http.ResponseWriter, r *http.Request) {
 		ps, err := s.st.list(r.Context())
 		if err != nil {
-			platform.WriteError(w, http.StatusInternalServerError, "internal", err.Error())
+			platform.WriteInternal(w, r, err)
 			return
 		}
 		platform.WriteJSON(w, http.StatusOK, ps)
@@ -130,9 +130,9 @@ func (s *Service) routes() {
 		p, err := s.st.get(r.Context(), r.PathValue("id"))
 		switch {
 		case errors.Is(err, ErrNotFound):
-			platform.WriteError(w, http.StatusNotFound, "not_found", "no such product")
+			platform.WriteError(w, r, http.StatusNotFound, "not_found", "no such product")
 		case err != nil:
-			platform.WriteError(w, http.StatusInternalServerError, "internal", err.Error())
+			platform.WriteInternal(w, r, err)
 		default:
 			platform.WriteJSON(w, http.StatusOK, p)
 		}
@@ -143,23 +143,23 @@ func (s *Service) routes() {
 			return
 		}
 		if req.Key == "" || len(req.Items) == 0 {
-			platform.WriteError(w, http.StatusBadRequest, "bad_request", "key and items are required")
+			platform.WriteError(w, r, http.StatusBadRequest, "bad_request", "key and items are required")
 			return
 		}
 		for _, it := range req.Items {
 			if it.Quantity <= 0 {
-				platform.WriteError(w, http.StatusBadRequest, "bad_request", "quantities must be positive")
+				platform.WriteError(w, r, http.StatusBadRequest, "bad_request", "quantities must be positive")
 				return
 			}
 		}
 		err := s.st.reserve(r.Context(), req.Key, req.Items)
 		switch {
 		case errors.Is(err, ErrOutOfStock):
-			platform.WriteError(w, http.StatusConflict, "out_of_stock", err.Error())
+			platform.WriteError(w, r, http.StatusConflict, "out_of_stock", err.Error())
 		case errors.Is(err, ErrReleased):
-			platform.WriteError(w, http.StatusConflict, "released", err.Error())
+			platform.WriteError(w, r, http.StatusConflict, "released", err.Error())
 		case err != nil:
-			platform.WriteError(w, http.StatusInternalServerError, "internal", err.Error())
+			platform.WriteInternal(w, r, err)
 		default:
 			platform.WriteJSON(w, http.StatusOK, map[string]string{"key": req.Key, "status": "reserved"})
 		}
@@ -168,11 +168,11 @@ func (s *Service) routes() {
 		key, ok := strings.CutSuffix(r.PathValue("key"), "/release")
 		ok = ok && key != ""
 		if !ok {
-			platform.WriteError(w, http.StatusNotFound, "not_found", "unknown action")
+			platform.WriteError(w, r, http.StatusNotFound, "not_found", "unknown action")
 			return
 		}
 		if err := s.st.release(r.Context(), key); err != nil {
-			platform.WriteError(w, http.StatusInternalServerError, "internal", err.Error())
+			platform.WriteInternal(w, r, err)
 			return
 		}
 		platform.WriteJSON(w, http.StatusOK, map[string]string{"key": key, "status": "released"})
@@ -186,6 +186,6 @@ func (s *Service) routes() {
 				return
 			}
 		}
-		platform.WriteError(w, http.StatusInternalServerError, "internal", err.Error())
+		platform.WriteInternal(w, r, err)
 	})
 }

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/go-microkit/microkit/examples/shop/internal/platform"
 )
@@ -27,6 +29,22 @@ type Item struct {
 	ProductID string `json:"product_id"`
 	// Quantity is how many; at least 1.
 	Quantity int64 `json:"quantity"`
+}
+
+// MergeItems returns items with the lines of one product merged into one
+// (their quantities added), sorted by product: the same order however its
+// lines were split or ordered. Stock is taken per product, once.
+func MergeItems(items []Item) []Item {
+	merged := make(map[string]int64, len(items))
+	for _, it := range items {
+		merged[it.ProductID] += it.Quantity
+	}
+	out := make([]Item, 0, len(merged))
+	for id, q := range merged {
+		out = append(out, Item{ProductID: id, Quantity: q})
+	}
+	slices.SortFunc(out, func(a, b Item) int { return strings.Compare(a.ProductID, b.ProductID) })
+	return out
 }
 
 // Errors the store returns.
@@ -101,7 +119,7 @@ func (s *store) reserve(ctx context.Context, key string, items []Item) error {
 		case !errors.Is(err, sql.ErrNoRows):
 			return fmt.Errorf("products: reserve: %w", err)
 		}
-		for _, it := range items {
+		for _, it := range MergeItems(items) {
 			res, err := tx.Exec(ctx, `UPDATE products SET stock = stock - ? WHERE id = ? AND stock >= ?`,
 				it.Quantity, it.ProductID, it.Quantity)
 			if err != nil {

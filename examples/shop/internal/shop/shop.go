@@ -39,8 +39,14 @@ const (
 // upstreams are registered when it takes traffic.
 var All = []string{User, Product, Payment, Notification, Order, Gateway}
 
-// DemoUser is the user seeded in the one-process shop.
+// DemoUser is the customer seeded in the one-process shop.
 var DemoUser = users.Credentials{Email: "demo@shop.test", Password: "demo-password"}
+
+// DemoAdmin is the administrator seeded with the demo data: the only user
+// whose token carries the admin role that /api/admin/* requires. Its
+// password is public, like the demo user's: a shop that takes real traffic
+// runs with Seed off (or its own Config.Admin).
+var DemoAdmin = users.Credentials{Email: "admin@shop.test", Password: "admin-password"}
 
 // Config says which services to run and on what.
 type Config struct {
@@ -76,8 +82,11 @@ type Config struct {
 	// Prefix goes in front of service names in the registry (and of the
 	// consumer group), so that test runs sharing a Consul agent do not meet.
 	Prefix string
-	// Seed creates the demo catalog and DemoUser.
+	// Seed creates the demo catalog, DemoUser and the administrator
+	// (Admin, else DemoAdmin).
 	Seed bool
+	// Admin is the administrator Seed creates; zero means DemoAdmin.
+	Admin users.Credentials
 	// BcryptCost is the password hashing cost; zero means bcrypt's default.
 	BcryptCost int
 	// BreakerOpen is the first open interval of the order-service's
@@ -193,6 +202,10 @@ func Start(ctx context.Context, cfg Config) (_ *Shop, err error) {
 			c := users.Config{DSN: d, Addr: addr, BcryptCost: cfg.BcryptCost}
 			if cfg.Seed {
 				c.Seed = []users.Credentials{DemoUser}
+				c.Admins = []users.Credentials{cfg.Admin}
+				if cfg.Admin == (users.Credentials{}) {
+					c.Admins = []users.Credentials{DemoAdmin}
+				}
 			}
 			s, err := users.New(ctx, deps, c)
 			if err != nil {

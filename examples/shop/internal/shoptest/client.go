@@ -29,6 +29,8 @@ type Client struct {
 type Response struct {
 	// Status is the HTTP status.
 	Status int
+	// Header is the response header.
+	Header http.Header
 	// Body is the raw body.
 	Body []byte
 }
@@ -67,11 +69,18 @@ func (c *Client) Do(ctx context.Context, method, path string, in any) (Response,
 	if err != nil {
 		return Response{}, err
 	}
-	for k, v := range c.Header {
-		req.Header[k] = v
-	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	return c.Send(req)
+}
+
+// Send sends req, a request made by the caller (any body, any header
+// spelling), with the client's Header and token added, and returns the
+// answer; only transport failures are errors.
+func (c *Client) Send(req *http.Request) (Response, error) {
+	for k, v := range c.Header {
+		req.Header[k] = v
 	}
 	if c.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.Token)
@@ -89,7 +98,7 @@ func (c *Client) Do(ctx context.Context, method, path string, in any) (Response,
 	if err != nil {
 		return Response{}, err
 	}
-	return Response{Status: resp.StatusCode, Body: b}, nil
+	return Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
 }
 
 // Expect is Do that wants the status want and decodes the body into out

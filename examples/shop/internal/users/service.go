@@ -20,6 +20,9 @@ import (
 const (
 	Issuer   = "microkit-shop"
 	Audience = "shop-api"
+	// RoleClaim is the claim that carries a user's role; only the users
+	// of Config.Admins have one (platform.RoleAdmin), customers have none.
+	RoleClaim = "role"
 )
 
 // Config configures the user-service.
@@ -34,6 +37,12 @@ type Config struct {
 	BcryptCost int
 	// Seed are users created at start when missing.
 	Seed []Credentials
+	// Admins are users created at start when missing, with the role
+	// platform.RoleAdmin in their tokens. An existing account with one of
+	// these emails gets the role only if its password is the one given
+	// here, so that a customer who signed up with that email first does
+	// not become an administrator.
+	Admins []Credentials
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -64,12 +73,17 @@ type Token struct {
 	ExpiresAt time.Time `json:"expires_at"`
 	// UserID is the token's subject.
 	UserID string `json:"user_id"`
+	// Role is the token's role claim: "admin" for the seeded
+	// administrators, empty for customers.
+	Role string `json:"role,omitempty"`
 }
 
 var schema = []string{
 	`CREATE TABLE IF NOT EXISTS users (id TEXT PRIMARY KEY, email TEXT NOT NULL UNIQUE,
 		password_hash TEXT NOT NULL, created_at BIGINT NOT NULL)`,
 	`CREATE TABLE IF NOT EXISTS signing_keys (kid TEXT PRIMARY KEY, seed TEXT NOT NULL)`,
+	// Roles live apart from users, so that no sign-up path can set one.
+	`CREATE TABLE IF NOT EXISTS user_roles (user_id TEXT PRIMARY KEY, role TEXT NOT NULL)`,
 }
 
 // errEmailTaken is returned by signUp for a known email.
@@ -120,6 +134,11 @@ func New(ctx context.Context, deps *platform.Deps, cfg Config) (_ *Service, err 
 			return nil, err
 		}
 	}
+	for _, c := range cfg.Admins {
+		if err := s.seedAdmin(ctx, c); err != nil {
+			return nil, err
+		}
+	}
 	s.routes()
 	if err := b.Serve(ctx, deps, platform.UserService); err != nil {
 		return nil, err
@@ -153,13 +172,35 @@ func (s *Service) signUp(ctx context.Context, c Credentials) (User, error) {
 	return u, nil
 }
 
+// seedAdmin creates the administrator c when missing and grants it
+// platform.RoleAdmin, provided the account's password is c's.
+func (s *Service) seedAdmin(ctx context.Context, c Credentials) error {
+	if _, err := s.signUp(ctx, c); err != nil && !errors.Is(err, errEmailTaken) {
+		return err
+	}
+	var id, hash string
+	if err := s.db.QueryRow(ctx, `SELECT id, password_hash FROM users WHERE email = ?`, c.Email).Scan(&id, &hash); err != nil {
+		return fmt.Errorf("users: seed admin %s: %w", c.Email, err)
+	}
+	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(c.Password)) != nil {
+		return fmt.Errorf("users: seed admin %s: the account exists with another password; not granting it the admin role", c.Email)
+	}
+	if _, err := s.db.Exec(ctx, `INSERT INTO user_roles (user_id, role) VALUES (?, ?) ON CONFLICT (user_id) DO NOTHING`,
+		id, platform.RoleAdmin); err != nil {
+		return fmt.Errorf("users: seed admin %s: %w", c.Email, err)
+	}
+	return nil
+}
+
 // errBadLogin is the one answer to a wrong email and a wrong password, so
 // that login does not tell which emails exist.
 var errBadLogin = errors.New("users: wrong email or password")
 
 func (s *Service) login(ctx context.Context, c Credentials) (Token, error) {
 	var id, hash string
-	err := s.db.QueryRow(ctx, `SELECT id, password_hash FROM users WHERE email = ?`, c.Email).Scan(&id, &hash)
+	var role sql.NullString
+	err := s.db.QueryRow(ctx, `SELECT u.id, u.password_hash, r.role FROM users u
+		LEFT JOIN user_roles r ON r.user_id = u.id WHERE u.email = ?`, c.Email).Scan(&id, &hash, &role)
 	if errors.Is(err, sql.ErrNoRows) {
 		_ = bcrypt.CompareHashAndPassword(s.dummy, []byte(c.Password))
 		return Token{}, errBadLogin
@@ -172,16 +213,20 @@ func (s *Service) login(ctx context.Context, c Credentials) (Token, error) {
 	}
 	now := s.cfg.Now()
 	exp := now.Add(s.cfg.TokenTTL)
-	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.MapClaims{
+	claims := jwt.MapClaims{
 		"sub": id, "iss": Issuer, "aud": Audience, "email": c.Email,
 		"iat": now.Unix(), "nbf": now.Unix(), "exp": exp.Unix(),
-	})
+	}
+	if role.String != "" {
+		claims[RoleClaim] = role.String
+	}
+	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims)
 	t.Header["kid"] = s.key.id
 	signed, err := t.SignedString(s.key.priv)
 	if err != nil {
 		return Token{}, fmt.Errorf("users: sign: %w", err)
 	}
-	return Token{Token: signed, TokenType: "Bearer", ExpiresAt: exp.UTC().Truncate(time.Second), UserID: id}, nil
+	return Token{Token: signed, TokenType: "Bearer", ExpiresAt: exp.UTC().Truncate(time.Second), UserID: id, Role: role.String}, nil
 }
 
 func validCredentials(c Credentials) error {
@@ -201,15 +246,15 @@ func (s *Service) routes() {
 			return
 		}
 		if err := validCredentials(c); err != nil {
-			platform.WriteError(w, http.StatusBadRequest, "bad_request", err.Error())
+			platform.WriteError(w, r, http.StatusBadRequest, "bad_request", err.Error())
 			return
 		}
 		u, err := s.signUp(r.Context(), c)
 		switch {
 		case errors.Is(err, errEmailTaken):
-			platform.WriteError(w, http.StatusConflict, "email_taken", "this email is already registered")
+			platform.WriteError(w, r, http.StatusConflict, "email_taken", "this email is already registered")
 		case err != nil:
-			platform.WriteError(w, http.StatusInternalServerError, "internal", err.Error())
+			platform.WriteInternal(w, r, err)
 		default:
 			platform.WriteJSON(w, http.StatusCreated, u)
 		}
@@ -222,21 +267,26 @@ func (s *Service) routes() {
 		t, err := s.login(r.Context(), c)
 		switch {
 		case errors.Is(err, errBadLogin):
-			platform.WriteError(w, http.StatusUnauthorized, "bad_credentials", "wrong email or password")
+			platform.WriteError(w, r, http.StatusUnauthorized, "bad_credentials", "wrong email or password")
 		case err != nil:
-			platform.WriteError(w, http.StatusInternalServerError, "internal", err.Error())
+			platform.WriteInternal(w, r, err)
 		default:
 			platform.WriteJSON(w, http.StatusOK, t)
 		}
 	})
 	s.srv.HandleFunc("GET /users/me", func(w http.ResponseWriter, r *http.Request) {
+		sub := platform.Subject(r)
+		if sub == "" {
+			platform.WriteError(w, r, http.StatusUnauthorized, "unauthenticated", "no authenticated user")
+			return
+		}
 		var u User
-		err := s.db.QueryRow(r.Context(), `SELECT id, email FROM users WHERE id = ?`, platform.Subject(r)).Scan(&u.ID, &u.Email)
+		err := s.db.QueryRow(r.Context(), `SELECT id, email FROM users WHERE id = ?`, sub).Scan(&u.ID, &u.Email)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
-			platform.WriteError(w, http.StatusNotFound, "not_found", "no such user")
+			platform.WriteError(w, r, http.StatusNotFound, "not_found", "no such user")
 		case err != nil:
-			platform.WriteError(w, http.StatusInternalServerError, "internal", err.Error())
+			platform.WriteInternal(w, r, err)
 		default:
 			platform.WriteJSON(w, http.StatusOK, u)
 		}

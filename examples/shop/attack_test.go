@@ -1,0 +1,257 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/go-microkit/microkit/examples/shop/internal/shoptest"
+	"github.com/go-microkit/microkit/gateway"
+)
+
+// attack is one request an attacker (or a careless client) sends through
+// the gateway, and the answer the shop must give. Paths, bodies and header
+// values may name the fixture with {alice}, {alice.order}, {bob},
+// {bob.order}: see attackFixture.
+type attack struct {
+	name string
+	// as is who sends it: "alice" and "bob" (customers), "admin" (the
+	// seeded administrator) or "" (no token).
+	as           string
+	method, path string
+	// body is sent as is; "" sends none.
+	body string
+	// chunked hides the body's length (Transfer-Encoding: chunked).
+	chunked bool
+	header  map[string]string
+	want    int
+	// code, when set, is the error code the answer must carry.
+	code string
+	// has and hasNot are texts the body must and must not contain.
+	has, hasNot []string
+	// same groups attacks whose answers must be identical (but for the
+	// request id): an answer that differs tells the attacker something.
+	same string
+}
+
+// leaks are texts no answer may carry: Go types and decoder wording,
+// SQL, and internal addresses or RPC errors.
+var leaks = []string{"Go struct", "struct field", "int64", "json:", "products.Item", "orders.",
+	"UNIQUE", "constraint", "SQL", "sqlite", "pq:", "rpc error", "127.0.0.1", "goroutine"}
+
+const aliceItems = `[{"product_id":"p-keyboard","quantity":1}]`
+
+// big is a JSON body over the services' 1 MiB limit.
+var big = `{"items":` + aliceItems + `,"note":"` + strings.Repeat("x", 2<<20) + `"}`
+
+var attacks = []attack{
+	// Reads by subject: every endpoint, another customer's data.
+	{name: "own order", as: "alice", method: "GET", path: "/api/orders/{alice.order}", want: 200, has: []string{"{alice.order}"}},
+	{name: "another's order", as: "bob", method: "GET", path: "/api/orders/{alice.order}", want: 404, code: "not_found", same: "unseen order"},
+	{name: "unknown order", as: "bob", method: "GET", path: "/api/orders/no-such-order", want: 404, code: "not_found", same: "unseen order"},
+	{name: "another's order with a forged subject header", as: "bob", method: "GET", path: "/api/orders/{alice.order}",
+		header: map[string]string{"X-Auth-Subject": "{alice}", "X_Auth_Subject": "{alice}"}, want: 404},
+	{name: "own order details", as: "alice", method: "GET", path: "/api/orders/{alice.order}/details", want: 200, has: []string{"{alice.order}", "charged"}},
+	{name: "another's order details", as: "bob", method: "GET", path: "/api/orders/{alice.order}/details", want: 404, code: "not_found", same: "unseen details"},
+	{name: "unknown order details", as: "bob", method: "GET", path: "/api/orders/no-such-order/details", want: 404, code: "not_found", same: "unseen details"},
+	{name: "another's orders by query", as: "bob", method: "GET", path: "/api/orders?customer={alice}", want: 200,
+		has: []string{"{bob.order}"}, hasNot: []string{"{alice.order}", "{alice}"}},
+	{name: "own notifications", as: "alice", method: "GET", path: "/api/notifications?order_id={alice.order}", want: 200, has: []string{"order.confirmed"}},
+	{name: "another's notifications by order", as: "bob", method: "GET", path: "/api/notifications?order_id={alice.order}", want: 200,
+		hasNot: []string{"{alice.order}", "{alice}"}},
+	{name: "another's notifications by customer", as: "bob", method: "GET", path: "/api/notifications?customer={alice}", want: 200,
+		hasNot: []string{"{alice.order}", "{alice}"}},
+	{name: "me with a forged subject header", as: "bob", method: "GET", path: "/api/users/me",
+		header: map[string]string{"X-Auth-Subject": "{alice}"}, want: 200, has: []string{"{bob}"}, hasNot: []string{"{alice}"}},
+	{name: "anonymous order", method: "GET", path: "/api/orders/{alice.order}", want: 401},
+	{name: "anonymous details", method: "GET", path: "/api/orders/{alice.order}/details", want: 401},
+	{name: "anonymous notifications", method: "GET", path: "/api/notifications?order_id={alice.order}", want: 401},
+	{name: "anonymous me", method: "GET", path: "/api/users/me", want: 401},
+
+	// Administration is for the administrator only.
+	{name: "customer reads payment faults", as: "alice", method: "GET", path: "/api/admin/payment-faults", want: 403, code: "forbidden"},
+	{name: "customer sets payment faults", as: "alice", method: "PUT", path: "/api/admin/payment-faults", body: `{"down":true}`, want: 403, code: "forbidden"},
+	{name: "customer with a forged role header", as: "alice", method: "PUT", path: "/api/admin/payment-faults", body: `{"down":true}`,
+		header: map[string]string{"X-Auth-Role": "admin", "X_Auth_Role": "admin"}, want: 403},
+	{name: "anonymous sets payment faults", method: "PUT", path: "/api/admin/payment-faults", body: `{"down":true}`, want: 401},
+	{name: "faults unchanged", as: "admin", method: "GET", path: "/api/admin/payment-faults", want: 200, has: []string{`"down":false`}},
+
+	// Order ids: no oracle, and a reused id with another body is refused.
+	{name: "another's order id, same items", as: "bob", method: "POST", path: "/api/orders",
+		body: `{"id":"{alice.order}","items":` + aliceItems + `}`, want: 409, code: "id_conflict", same: "id conflict"},
+	{name: "another's order id, other items", as: "bob", method: "POST", path: "/api/orders",
+		body: `{"id":"{alice.order}","items":[{"product_id":"p-mouse","quantity":1}]}`, want: 409, same: "id conflict"},
+	{name: "own order id, other items", as: "bob", method: "POST", path: "/api/orders",
+		body: `{"id":"{bob.order}","items":[{"product_id":"p-monitor","quantity":1}]}`, want: 409, same: "id conflict"},
+	{name: "own order id, same items", as: "alice", method: "POST", path: "/api/orders",
+		body: `{"id":"{alice.order}","items":` + aliceItems + `}`, want: 200, has: []string{"{alice.order}", "confirmed"}},
+
+	// Duplicate lines are one line, never a database error.
+	{name: "duplicate product lines", as: "alice", method: "POST", path: "/api/orders",
+		body: `{"items":[{"product_id":"p-mouse","quantity":1},{"product_id":"p-mouse","quantity":2}]}`, want: 201,
+		has: []string{`"status":"confirmed"`, `"quantity":3`}},
+	{name: "duplicate lines over the per-product limit", as: "alice", method: "POST", path: "/api/orders",
+		body: `{"items":[{"product_id":"p-mouse","quantity":1000},{"product_id":"p-mouse","quantity":1}]}`, want: 400},
+
+	// Bodies over the limit.
+	{name: "order body over the limit", as: "alice", method: "POST", path: "/api/orders", body: big, want: 413, code: gateway.CodeTooLarge},
+	{name: "chunked order body over the limit", as: "alice", method: "POST", path: "/api/orders", body: big, chunked: true, want: 413},
+	{name: "signup body over the limit", method: "POST", path: "/api/users/signup", body: big, want: 413},
+
+	// Strict JSON, told in JSON terms.
+	{name: "trailing garbage", as: "alice", method: "POST", path: "/api/orders", body: `{"items":` + aliceItems + `} garbage`, want: 400,
+		has: []string{"after the JSON value"}},
+	{name: "two JSON values", as: "alice", method: "POST", path: "/api/orders", body: `{"items":` + aliceItems + `}{}`, want: 400},
+	{name: "unknown field", as: "alice", method: "POST", path: "/api/orders", body: `{"items":` + aliceItems + `,"coupon":"FREE"}`, want: 400,
+		has: []string{`unknown field \"coupon\"`}},
+	{name: "quantity of the wrong type", as: "alice", method: "POST", path: "/api/orders",
+		body: `{"items":[{"product_id":"p-mouse","quantity":"1"}]}`, want: 400, has: []string{"items.quantity", "integer"}},
+	{name: "email of the wrong type", method: "POST", path: "/api/users/login", body: `{"email":1,"password":"x"}`, want: 400},
+	{name: "malformed JSON", method: "POST", path: "/api/users/login", body: `{"email":`, want: 400},
+	{name: "empty body", as: "alice", method: "POST", path: "/api/orders", want: 400},
+	{name: "unknown field on the admin endpoint", as: "admin", method: "PUT", path: "/api/admin/payment-faults", body: `{"dwn":true}`, want: 400},
+
+	// One error shape, whoever made the error (every row checks it; these
+	// are the makers).
+	{name: "gateway: no route", as: "alice", method: "GET", path: "/api/nothing-here", want: 404},
+	{name: "gateway: method not allowed", as: "alice", method: "DELETE", path: "/api/orders", want: 405},
+	{name: "service: no such path", as: "alice", method: "GET", path: "/api/orders/{alice.order}/nothing", want: 404},
+	{name: "service: method not allowed", as: "alice", method: "DELETE", path: "/api/users/me", want: 405},
+}
+
+// attackFixture is the shop the attacks run against: two customers with an
+// order each (alice's confirmed, with its notifications), and the admin.
+type attackFixture struct {
+	base   string
+	tokens map[string]string
+	vars   *strings.Replacer
+}
+
+func newAttackFixture(t *testing.T) *attackFixture {
+	sh, _ := startShop(t)
+	ctx := t.Context()
+	fx := &attackFixture{base: sh.GatewayURL(), tokens: map[string]string{}}
+	ids := map[string]string{}
+	for _, name := range []string{"alice", "bob"} {
+		c := &shoptest.Client{Base: fx.base}
+		if err := c.SignUpAndLogin(ctx, name+"@example.com", name+"-password"); err != nil {
+			t.Fatal(err)
+		}
+		var me struct {
+			ID string `json:"id"`
+		}
+		if err := c.Expect(ctx, "GET", "/api/users/me", nil, http.StatusOK, &me); err != nil {
+			t.Fatal(err)
+		}
+		item := shoptest.Item{ProductID: "p-keyboard", Quantity: 1}
+		if name == "bob" {
+			item.ProductID = "p-mouse"
+		}
+		r, err := c.PlaceOrder(ctx, name+"-order-1", item)
+		if err != nil || r.Status != http.StatusCreated {
+			t.Fatalf("%s's order: %v %d %s", name, err, r.Status, r.Body)
+		}
+		fx.tokens[name], ids[name] = c.Token, me.ID
+		if name == "alice" {
+			waitNotifications(t, c, "alice-order-1", "order.confirmed", "order.created")
+		}
+	}
+	fx.tokens["admin"] = adminClient(t, fx.base).Token
+	fx.vars = strings.NewReplacer("{alice.order}", "alice-order-1", "{bob.order}", "bob-order-1",
+		"{alice}", ids["alice"], "{bob}", ids["bob"])
+	return fx
+}
+
+// send sends a, returning the status, the X-Request-Id answered and the body.
+func (fx *attackFixture) send(t *testing.T, a attack) (int, string, []byte) {
+	var body io.Reader
+	if a.body != "" {
+		body = strings.NewReader(fx.vars.Replace(a.body))
+		if a.chunked {
+			body = io.MultiReader(body) // no Len: sent chunked
+		}
+	}
+	req, err := http.NewRequestWithContext(t.Context(), a.method, fx.base+fx.vars.Replace(a.path), body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range a.header {
+		req.Header[k] = []string{fx.vars.Replace(v)} // as spelled, not canonicalized
+	}
+	c := &shoptest.Client{Token: fx.tokens[a.as]}
+	resp, err := c.Send(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Status, resp.Header.Get(gateway.RequestIDHeader), resp.Body
+}
+
+// TestShopAttacks sends each attack through the gateway of the one-process
+// shop and checks the answer: its status, that it leaks nothing, that an
+// error has the one JSON error shape whoever made it, and that answers
+// meant to be indistinguishable are identical.
+func TestShopAttacks(t *testing.T) {
+	fx := newAttackFixture(t)
+	sameBodies := map[string]string{}
+	sameFirst := map[string]string{}
+	for _, a := range attacks {
+		t.Run(a.name, func(t *testing.T) {
+			status, reqID, body := fx.send(t, a)
+			if status != a.want {
+				t.Fatalf("%s %s as %q: status %d, want %d: %.300s", a.method, a.path, a.as, status, a.want, body)
+			}
+			for _, l := range leaks {
+				if bytes.Contains(body, []byte(l)) {
+					t.Errorf("the answer leaks %q: %.300s", l, body)
+				}
+			}
+			for _, s := range a.has {
+				if s = fx.vars.Replace(s); !bytes.Contains(body, []byte(s)) {
+					t.Errorf("the answer lacks %q: %.300s", s, body)
+				}
+			}
+			for _, s := range a.hasNot {
+				if s = fx.vars.Replace(s); bytes.Contains(body, []byte(s)) {
+					t.Errorf("the answer contains %q: %.300s", s, body)
+				}
+			}
+			if status >= 400 {
+				e := checkErrorShape(t, status, reqID, body)
+				if a.code != "" && e.Code != a.code {
+					t.Errorf("code %q, want %q", e.Code, a.code)
+				}
+				e.RequestID = ""
+				norm, _ := json.Marshal(e)
+				if a.same != "" {
+					if prev, ok := sameBodies[a.same]; !ok {
+						sameBodies[a.same], sameFirst[a.same] = string(norm), a.name
+					} else if prev != string(norm) {
+						t.Errorf("answer %s differs from that of %q: %s; an attacker tells them apart", norm, sameFirst[a.same], prev)
+					}
+				}
+			}
+		})
+	}
+}
+
+// checkErrorShape checks that body is exactly a gateway.ErrorBody: no other
+// member, the HTTP status repeated, a code, a message and the request id
+// the response carries.
+func checkErrorShape(t *testing.T, status int, reqID string, body []byte) gateway.ErrorDetail {
+	t.Helper()
+	var eb gateway.ErrorBody
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&eb); err != nil {
+		t.Errorf("the error body is not the gateway's shape (%v): %.300s", err, body)
+		return eb.Error
+	}
+	e := eb.Error
+	if e.Status != status || e.Code == "" || e.Message == "" || e.RequestID == "" || e.RequestID != reqID {
+		t.Errorf("error %+v for status %d and request id %q: want the status, a code, a message and the request id", e, status, reqID)
+	}
+	return e
+}
