@@ -2,6 +2,8 @@ package eventbus
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +21,15 @@ const (
 	MetaDeadLetterGroup        = "deadletter-group"
 	MetaDeadLetterTime         = "deadletter-time"
 )
+
+// DeadLetterID returns a new ID for a dead letter of the message whose ID
+// is id: id, ".deadletter." and 16 random hex digits, so that it sorts and
+// reads next to the original and is unique per failure.
+func DeadLetterID(id string) string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+).
+	return id + ".deadletter." + hex.EncodeToString(b[:])
+}
 
 // deadLetterPublishTimeout bounds the republish of a parked message, which
 // runs detached from the handler's context.
@@ -73,9 +84,11 @@ func DeadLetterLogger(l *slog.Logger) DeadLetterOption {
 // dead-letter type with the original type and ID, the reason, the attempts,
 // the handler, the group and the time in Metadata, then lets the router
 // acknowledge the original. If the republish fails, the original is
-// redelivered a second later and parked then. The copy's ID is derived from
-// the original's, so a repeated republish is deduplicated by brokers that
-// deduplicate.
+// redelivered a second later and parked then. Each failure gets its own
+// copy, with an ID of its own (see DeadLetterID): the dead letters of one
+// message from two groups, two handlers or a replay that failed again are
+// all kept, never deduplicated against each other by the broker or the
+// dead-letter store. The original's ID stays in MetaDeadLetterOriginalID.
 //
 // It is never inlined, so that every Middleware it returns is one function
 // that Router recognizes when it checks the order of a chain.
@@ -97,7 +110,7 @@ func DeadLetter(pub Publisher, opts ...DeadLetterOption) Middleware {
 				return err
 			}
 			dl := msg.Clone()
-			dl.ID = msg.ID + ".deadletter"
+			dl.ID = DeadLetterID(msg.ID)
 			dl.Type = cfg.typeOf(msg)
 			dl.SetMetadata(MetaDeadLetterReason, err.Error())
 			dl.SetMetadata(MetaDeadLetterOriginalType, msg.Type)

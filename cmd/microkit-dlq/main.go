@@ -6,7 +6,7 @@
 // a collector, which this command can run too:
 //
 //	microkit-dlq -db 'postgres://...' -broker amqp://guest:guest@localhost:5672/ collect
-//	microkit-dlq -db 'postgres://...' list [-type order.>] [-group billing] [-all] [-json]
+//	microkit-dlq -db 'postgres://...' list [-type order.>] [-group billing] [-original ID] [-all] [-json]
 //	microkit-dlq -db 'postgres://...' show ID
 //	microkit-dlq -db 'postgres://...' -broker amqp://... replay ID...
 //	microkit-dlq -db 'postgres://...' delete ID...

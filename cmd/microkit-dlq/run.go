@@ -137,6 +137,7 @@ func list(ctx context.Context, store *dlq.Store, args []string, stdout, stderr i
 	asJSON := fs.Bool("json", false, "one JSON object per line")
 	fs.StringVar(&f.Type, "type", "", "original type pattern, e.g. order.>")
 	fs.StringVar(&f.Group, "group", "", "group the message failed in")
+	fs.StringVar(&f.OriginalID, "original", "", "ID of the message that failed: its entries, one per failure")
 	fs.BoolVar(&f.Replayed, "all", false, "include replayed messages")
 	fs.IntVar(&f.Limit, "limit", 100, "at most this many")
 	if err := fs.Parse(args); err != nil {
@@ -156,9 +157,9 @@ func list(ctx context.Context, store *dlq.Store, args []string, stdout, stderr i
 		return nil
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tTYPE\tGROUP\tATTEMPTS\tPARKED\tREPLAYS\tREASON")
+	fmt.Fprintln(tw, "ID\tTYPE\tGROUP\tHANDLER\tATTEMPTS\tPARKED\tREPLAYS\tREASON")
 	for _, e := range entries {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%d\t%s\n", e.ID, e.OriginalType, e.Group, e.Attempts,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%d\t%s\n", e.ID, e.OriginalType, e.Group, e.Handler, e.Attempts,
 			e.ParkedAt.Format(time.RFC3339), e.Replays, oneLine(e.Reason, 80))
 	}
 	return tw.Flush()

@@ -16,6 +16,12 @@
 //	router, _ := eventbus.NewRouter(bus, "microkit-dlq")
 //	_ = router.Handle(eventbus.DeadLetterPrefix+">", store.Handler())
 //
+// Every failure is an entry of its own, keyed by the dead letter's ID
+// (unique per failure, see eventbus.DeadLetterID): two groups or two
+// handlers that failed on one message leave two entries, and a replay
+// that fails again leaves a new one. [Filter].OriginalID lists the
+// entries of one message.
+//
 // Replay republishes the original message (its type, its ID, its data and
 // metadata, without the dead-letter entries), so every group subscribed to
 // the type gets it again; groups that had handled it deduplicate it on its

@@ -32,7 +32,7 @@ func Example() {
 
 	// What eventbus.DeadLetter publishes for a message that failed for good;
 	// a router running store.Handler() on "deadletter.>" parks it.
-	parked := &eventbus.Message{ID: "evt-7.deadletter", Type: "deadletter.order.created", Data: []byte(`{"orderId":"o-7"}`),
+	parked := &eventbus.Message{ID: "evt-7.deadletter.5c0ffee15c0ffee1", Type: "deadletter.order.created", Data: []byte(`{"orderId":"o-7"}`),
 		Metadata: map[string]string{
 			eventbus.MetaDeadLetterOriginalType: "order.created",
 			eventbus.MetaDeadLetterOriginalID:   "evt-7",
@@ -60,6 +60,6 @@ func Example() {
 	fmt.Println("replayed", d.Message().ID, d.Message().Type, string(d.Message().Data))
 	_ = d.Ack(ctx)
 	// Output:
-	// evt-7.deadletter order.created in billing after 5 attempts: unknown currency XTS
+	// evt-7.deadletter.5c0ffee15c0ffee1 order.created in billing after 5 attempts: unknown currency XTS
 	// replayed evt-7 order.created {"orderId":"o-7"}
 }

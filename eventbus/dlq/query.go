@@ -18,6 +18,9 @@ type Filter struct {
 	Type string
 	// Group, if set, is the group the message failed in.
 	Group string
+	// OriginalID, if set, is the ID of the message that failed: its
+	// entries, one per failure.
+	OriginalID string
 	// Replayed includes entries already replayed.
 	Replayed bool
 	// Limit bounds the result; zero means 100.
@@ -44,6 +47,10 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Entry, error) {
 	if f.Group != "" {
 		args = append(args, f.Group)
 		where = append(where, "grp = "+sqldb.Param(len(args)))
+	}
+	if f.OriginalID != "" {
+		args = append(args, f.OriginalID)
+		where = append(where, "original_id = "+sqldb.Param(len(args)))
 	}
 	if !f.Replayed {
 		where = append(where, "replays = 0")

@@ -2,7 +2,9 @@ package dlq
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -30,7 +32,11 @@ var (
 
 // Entry is one parked message.
 type Entry struct {
-	// ID is the parked message's ID (the original's plus ".deadletter").
+	// ID is the parked message's ID, unique per failure (see
+	// eventbus.DeadLetterID); a dead letter whose ID is taken by another
+	// failure (an older producer that derived it from the original's
+	// alone) gets its ID plus "." and a hash of its group, handler and
+	// time.
 	ID string
 	// OriginalID and OriginalType identify the message that failed.
 	OriginalID   string
@@ -44,9 +50,9 @@ type Entry struct {
 	Handler string
 	// ParkedAt is when it was dead-lettered.
 	ParkedAt time.Time
-	// Replays counts the replays since the message was last parked (a
-	// replay that fails again parks it anew); LastReplayAt is the last
-	// replay's time, zero if never replayed.
+	// Replays counts the replays of this entry; LastReplayAt is the last
+	// replay's time, zero if never replayed. A replay that fails again is
+	// a new failure: a new entry.
 	Replays      int
 	LastReplayAt time.Time
 	// Message is the parked message, dead-letter metadata included.
@@ -133,12 +139,11 @@ func (s *Store) Migrate(ctx context.Context) error {
 	return nil
 }
 
-// Park stores a dead-lettered message (one eventbus.DeadLetter published).
-// Parking a message twice (a redelivery) keeps the first copy. A message
-// parked again later (a replay that failed once more: its dead-letter
-// time is newer) replaces the entry with the new reason, attempts and
-// time and sets Replays back to zero, so that it is listed as waiting
-// again.
+// Park stores a dead-lettered message (one eventbus.DeadLetter published)
+// as a new entry. Parking one dead letter twice (a redelivery of it) keeps
+// the first copy; every other failure, of another group, another handler
+// or a replay that failed again, is an entry of its own, even when its ID
+// collides with another failure's.
 func (s *Store) Park(ctx context.Context, msg *eventbus.Message) error {
 	md := msg.Metadata
 	if md[eventbus.MetaDeadLetterOriginalType] == "" {
@@ -153,20 +158,36 @@ func (s *Store) Park(ctx context.Context, msg *eventbus.Message) error {
 	if err != nil {
 		parked = s.now()
 	}
-	_, err = s.db.ExecContext(ctx, "INSERT INTO "+s.table+
-		" (id, original_id, original_type, reason, attempts, grp, handler, parked_at, envelope)"+
-		" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO UPDATE SET"+
-		" original_id = excluded.original_id, original_type = excluded.original_type, reason = excluded.reason,"+
-		" attempts = excluded.attempts, grp = excluded.grp, handler = excluded.handler,"+
-		" parked_at = excluded.parked_at, envelope = excluded.envelope, replays = 0"+
-		" WHERE "+s.table+".parked_at < excluded.parked_at",
-		msg.ID, md[eventbus.MetaDeadLetterOriginalID], md[eventbus.MetaDeadLetterOriginalType],
-		md[eventbus.MetaDeadLetterReason], attempts, md[eventbus.MetaDeadLetterGroup],
-		md[eventbus.MetaDeadLetterHandler], parked.UnixNano(), env)
-	if err != nil {
-		return fmt.Errorf("dlq: park %s: %w", msg.ID, err)
+	group, handler := md[eventbus.MetaDeadLetterGroup], md[eventbus.MetaDeadLetterHandler]
+	insert := func(id string) (bool, error) {
+		res, err := s.db.ExecContext(ctx, "INSERT INTO "+s.table+
+			" (id, original_id, original_type, reason, attempts, grp, handler, parked_at, envelope)"+
+			" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
+			id, md[eventbus.MetaDeadLetterOriginalID], md[eventbus.MetaDeadLetterOriginalType],
+			md[eventbus.MetaDeadLetterReason], attempts, group, handler, parked.UnixNano(), env)
+		if err != nil {
+			return false, fmt.Errorf("dlq: park %s: %w", id, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return false, fmt.Errorf("dlq: park %s: %w", id, err)
+		}
+		return n == 1, nil
 	}
-	return nil
+	if ok, err := insert(msg.ID); ok || err != nil {
+		return err
+	}
+	existing, err := s.Get(ctx, msg.ID)
+	if err != nil {
+		return fmt.Errorf("dlq: park: %w", err)
+	}
+	if existing.Group == group && existing.Handler == handler && existing.ParkedAt.Equal(parked.UTC()) {
+		return nil // this very dead letter, delivered again
+	}
+	// Another failure under the same ID: keep it under one of its own.
+	h := sha256.Sum256([]byte(group + "\x00" + handler + "\x00" + strconv.FormatInt(parked.UnixNano(), 10)))
+	_, err = insert(msg.ID + "." + hex.EncodeToString(h[:8]))
+	return err
 }
 
 // Handler returns the handler that parks every message it gets; run it in

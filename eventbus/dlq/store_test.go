@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
@@ -199,50 +201,135 @@ func TestInvalidOptions(t *testing.T) {
 	}
 }
 
-// A replayed message that fails again is parked anew: the entry shows the
-// new failure and is listed as waiting, not hidden as already replayed.
-// A redelivered copy of one parking changes nothing.
-func TestReplayedMessageFailingAgainIsListed(t *testing.T) {
+// Every failure is an entry of its own: a redelivered copy of one dead
+// letter changes nothing, and a dead letter whose ID collides with another
+// failure's (a producer that derived it from the original's ID alone:
+// another group, a replay that failed again) is kept beside it.
+func TestParkKeepsEveryFailure(t *testing.T) {
 	for _, be := range backends {
 		t.Run(be.name, func(t *testing.T) {
 			ctx := context.Background()
 			store := be.open(t)
-			bus, _ := memory.New()
-			defer bus.Close()
-			parked := func(reason string, at time.Time) *eventbus.Message {
+			parked := func(group, reason string, at time.Time) *eventbus.Message {
 				return &eventbus.Message{ID: "o1.deadletter", Type: "deadletter.order.created", Metadata: map[string]string{
 					eventbus.MetaDeadLetterOriginalType: "order.created", eventbus.MetaDeadLetterOriginalID: "o1",
 					eventbus.MetaDeadLetterReason: reason, eventbus.MetaDeadLetterAttempts: "3",
-					eventbus.MetaDeadLetterGroup: "billing", eventbus.MetaDeadLetterHandler: "h",
+					eventbus.MetaDeadLetterGroup: group, eventbus.MetaDeadLetterHandler: "h",
 					eventbus.MetaDeadLetterTime: at.Format(time.RFC3339Nano),
 				}}
 			}
 			t1 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
-			for _, m := range []*eventbus.Message{parked("first", t1), parked("first", t1)} {
+			for _, m := range []*eventbus.Message{
+				parked("billing", "first", t1), parked("billing", "first", t1), // one dead letter, delivered twice
+				parked("shipping", "no address", t1),           // another group's
+				parked("billing", "second", t1.Add(time.Hour)), // a replay that failed again
+				parked("billing", "second", t1.Add(time.Hour)),
+			} {
 				if err := store.Park(ctx, m); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if err := store.Replay(ctx, bus, "o1.deadletter"); err != nil {
-				t.Fatal(err)
-			}
-			if err := store.Park(ctx, parked("first", t1)); err != nil { // a late redelivery
-				t.Fatal(err)
-			}
-			if got, _ := store.List(ctx, dlq.Filter{}); len(got) != 0 {
-				t.Fatalf("replayed entry listed as waiting after a redelivered copy: %+v", got)
-			}
-			if err := store.Park(ctx, parked("second", t1.Add(time.Hour))); err != nil {
-				t.Fatal(err)
-			}
-			got, err := store.List(ctx, dlq.Filter{})
+			got, err := store.List(ctx, dlq.Filter{OriginalID: "o1"})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(got) != 1 || got[0].Reason != "second" || !got[0].ParkedAt.Equal(t1.Add(time.Hour)) ||
-				got[0].Replays != 0 || got[0].LastReplayAt.IsZero() {
-				t.Fatalf("after failing again: %+v; want one waiting entry with the second failure and its replay time", got)
+			var reasons []string
+			for _, e := range got {
+				reasons = append(reasons, e.Group+": "+e.Reason)
+			}
+			if want := []string{"billing: first", "shipping: no address", "billing: second"}; !slices.Equal(reasons, want) {
+				t.Fatalf("entries of o1: %q, want %q", reasons, want)
+			}
+			if other, _ := store.List(ctx, dlq.Filter{OriginalID: "o2"}); len(other) != 0 {
+				t.Fatalf("entries of o2: %+v, want none", other)
 			}
 		})
+	}
+}
+
+// TestEveryGroupsFailureIsReplayable runs DeadLetter in two groups that
+// both reject one message: both failures are parked, listed and
+// replayable, and a replay that fails again is parked as a new entry.
+func TestEveryGroupsFailureIsReplayable(t *testing.T) {
+	ctx := context.Background()
+	store := openStore(t)
+	bus, err := memory.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bus.Close()
+	collector, _ := eventbus.NewRouter(bus, "microkit-dlq", eventbus.WithLogger(slog.New(slog.DiscardHandler)))
+	if err := collector.Handle(eventbus.DeadLetterPrefix+">", store.Handler()); err != nil {
+		t.Fatal(err)
+	}
+	if err := collector.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer collector.Close(ctx)
+	for _, group := range []string{"billing", "shipping"} {
+		r, _ := eventbus.NewRouter(bus, group, eventbus.WithMiddleware(
+			eventbus.DeadLetter(bus, eventbus.DeadLetterLogger(slog.New(slog.DiscardHandler)))))
+		if err := r.Handle("order.created", func(context.Context, *eventbus.Message) error {
+			return eventbus.Permanent(errors.New(group + " rejects it"))
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close(ctx)
+	}
+	m, _ := eventbus.NewMessage("order.created", 1)
+	if err := bus.Publish(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	entries := waitEntries(t, store, dlq.Filter{OriginalID: m.ID}, 2)
+	groups := map[string]string{}
+	for _, e := range entries {
+		groups[e.Group] = e.Reason
+	}
+	if groups["billing"] != "billing rejects it" || groups["shipping"] != "shipping rejects it" {
+		t.Fatalf("entries %+v, want one per group with its reason", entries)
+	}
+	// Replaying billing's entry sends the message to both groups again;
+	// both fail again: two new entries, the replayed one kept as replayed.
+	var billing dlq.Entry
+	for _, e := range entries {
+		if e.Group == "billing" {
+			billing = e
+		}
+	}
+	if err := store.Replay(ctx, bus, billing.ID); err != nil {
+		t.Fatal(err)
+	}
+	all := waitEntries(t, store, dlq.Filter{OriginalID: m.ID, Replayed: true}, 4)
+	ids := map[string]bool{}
+	for _, e := range all {
+		ids[e.ID] = true
+	}
+	if len(ids) != 4 {
+		t.Fatalf("entries %+v, want 4 distinct", all)
+	}
+	if waiting, _ := store.List(ctx, dlq.Filter{OriginalID: m.ID}); len(waiting) != 3 {
+		t.Fatalf("%d entries waiting, want 3 (all but the replayed one)", len(waiting))
+	}
+}
+
+// waitEntries polls the store until f lists n entries.
+func waitEntries(t *testing.T, store *dlq.Store, f dlq.Filter, n int) []dlq.Entry {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got, err := store.List(context.Background(), f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) >= n {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d entries of %d after 20s: %+v", len(got), n, got)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
