@@ -2,15 +2,18 @@ package saga
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/cenkalti/backoff/v4"
 )
 
-// compensate undoes every completed step, newest completion first, each
-// retried per its policy. A compensation that fails for good ends the saga
-// in StatusCompensationFailed, loudly: an Error log, EventCompensationFailed
-// and a *CompensationFailedError.
+// compensate undoes every step that may have taken effect (those that
+// completed, and a failed step in doubt), newest first, each retried per
+// its policy. A compensation that fails for good ends the saga in
+// StatusCompensationFailed, loudly: an Error log, EventCompensationFailed
+// and a *CompensationFailedError; by default at once, or after the earlier
+// steps were compensated under WithContinueOnCompensationFailure.
 func (r *run[S]) compensate(ctx context.Context, cause error) error {
 	if r.rec.Status != StatusCompensating {
 		r.rec.Status = StatusCompensating
@@ -26,6 +29,10 @@ func (r *run[S]) compensate(ctx context.Context, cause error) error {
 			}
 		}
 	}
+	var (
+		failed *CompensationFailedError
+		first  int // the step of failed
+	)
 	for {
 		i := r.nextToCompensate()
 		if i < 0 {
@@ -36,21 +43,42 @@ func (r *run[S]) compensate(ctx context.Context, cause error) error {
 			sr.Status = StepCompensated
 			continue
 		}
-		if err := r.compensateStep(ctx, i); err != nil {
-			if _, abort := err.(*abortError); abort {
-				return err
-			}
-			sr.Status, sr.Error = StepCompensationFailed, err.Error()
-			r.rec.Status = StatusCompensationFailed
-			if perr := r.persist(ctx); perr != nil {
-				return perr
-			}
-			failed := &CompensationFailedError{SagaID: r.rec.ID, Saga: r.def.name, Step: sr.Name, Err: err, Cause: cause}
-			r.o.log.Error("saga: compensation failed; the saga needs a human (Orchestrator.Failed lists it)",
-				"saga", r.def.name, "id", r.rec.ID, "step", sr.Name, "err", err, "cause", cause)
-			r.emit(ctx, Event{Kind: EventCompensationFailed, Step: sr.Name, Attempt: sr.CompensateAttempts, Err: failed})
-			return failed
+		err := r.compensateStep(ctx, i)
+		if err == nil {
+			continue
 		}
+		if _, abort := err.(*abortError); abort {
+			return err
+		}
+		sr.Status, sr.Error = StepCompensationFailed, err.Error()
+		r.o.log.Error("saga: compensation failed; the saga needs a human (Orchestrator.Failed lists it)",
+			"saga", r.def.name, "id", r.rec.ID, "step", sr.Name, "err", err, "cause", cause)
+		if failed == nil {
+			first = i
+			failed = &CompensationFailedError{SagaID: r.rec.ID, Saga: r.def.name, Step: sr.Name, Err: err, Cause: cause}
+		}
+		if !r.o.continueCompensating {
+			break
+		}
+	}
+	if failed == nil {
+		// A compensation that failed before a crash, under
+		// WithContinueOnCompensationFailure, still fails the saga.
+		for i, sr := range r.rec.Steps {
+			if sr.Status == StepCompensationFailed {
+				first = i
+				failed = &CompensationFailedError{SagaID: r.rec.ID, Saga: r.def.name, Step: sr.Name, Err: errors.New(sr.Error), Cause: cause}
+				break
+			}
+		}
+	}
+	if failed != nil {
+		r.rec.Status = StatusCompensationFailed
+		if err := r.persist(ctx); err != nil {
+			return err
+		}
+		r.emit(ctx, Event{Kind: EventCompensationFailed, Step: failed.Step, Attempt: r.rec.Steps[first].CompensateAttempts, Err: failed})
+		return failed
 	}
 	r.rec.Status = StatusCompensated
 	if err := r.persist(ctx); err != nil {
@@ -110,20 +138,24 @@ func (r *run[S]) retryCompensation(ctx context.Context, i int, err error, policy
 }
 
 // nextToCompensate returns the step that completed last among those still
-// to compensate, or -1.
+// to compensate, or -1. A failed step with a Seq failed in doubt: it is
+// compensated like a completed one.
 func (r *run[S]) nextToCompensate() int {
 	best, bestSeq := -1, 0
 	for i, sr := range r.rec.Steps {
-		if (sr.Status == StepDone || sr.Status == StepCompensating) && sr.Seq > bestSeq {
+		todo := sr.Status == StepDone || sr.Status == StepCompensating || sr.Status == StepFailed
+		if todo && sr.Seq > bestSeq {
 			best, bestSeq = i, sr.Seq
 		}
 	}
 	return best
 }
 
+// failedStep returns the name of the step whose failure made the saga
+// compensate, or "" (the deadline passed between steps).
 func (r *run[S]) failedStep() string {
 	for _, sr := range r.rec.Steps {
-		if sr.Status == StepFailed {
+		if sr.Failed || sr.Status == StepFailed {
 			return sr.Name
 		}
 	}

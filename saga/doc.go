@@ -3,12 +3,12 @@
 // orchestrator that persists every transition so that a crash, a redeploy or
 // a lost lease never leaves a saga half-done and forgotten.
 //
-// It implements the seed's CreateOrderSaga pattern (create the order,
-// reserve stock, charge the card, confirm; on failure undo the completed
-// steps in reverse order), and adds what the seed lacked: retries with
-// backoff, per-step timeouts, parallel groups, a saga deadline, crash
-// recovery, optimistic concurrency between orchestrator instances, and a
-// loud, terminal CompensationFailed state instead of a log line.
+// It implements the CreateOrderSaga pattern (create the order, reserve
+// stock, charge the card, confirm; on failure undo what was done in reverse
+// order), with retries with backoff, per-step timeouts, parallel groups, a
+// saga deadline, crash recovery, optimistic concurrency between
+// orchestrator instances, and a loud, terminal CompensationFailed state
+// instead of a log line.
 //
 // # Where to start
 //
@@ -33,11 +33,16 @@
 // before the action that follows it; transitions with no action between
 // them share one write, so a 3-step saga costs 4 writes. A step error is
 // retried per the step's Retry policy unless it is wrapped by [Permanent]
-// or rejected by the step's Retryable; then the completed steps are
-// compensated in reverse order of completion, each retried with backoff.
-// When a compensation's retries run out the saga ends
-// [StatusCompensationFailed]: Run returns a [*CompensationFailedError], the
-// orchestrator logs at Error, emits [EventCompensationFailed] and counts
+// or [NotApplied] or rejected by the step's Retryable; then every step that
+// may have taken effect is compensated in reverse order of completion, each
+// retried with backoff. The failed step itself counts as one, first: a
+// timeout, a transport error or a 5xx does not prove that nothing happened
+// (the reply may have been lost), so its compensation runs too unless its
+// error was wrapped by [NotApplied]. When a compensation's retries run out
+// the saga ends [StatusCompensationFailed] (by default at once; after
+// compensating the earlier steps with [WithContinueOnCompensationFailure]):
+// Run returns a [*CompensationFailedError], the orchestrator logs at Error,
+// emits [EventCompensationFailed] and counts
 // microkit_saga_compensation_failed_total, and the saga stays listed by
 // [Orchestrator.Failed] until retried or resolved.
 //

@@ -58,9 +58,42 @@ func IsPermanent(err error) bool {
 	return errors.As(err, &p)
 }
 
+// notAppliedError marks an error that proves a step had no effect.
+type notAppliedError struct{ err error }
+
+func (e *notAppliedError) Error() string { return e.err.Error() }
+func (e *notAppliedError) Unwrap() error { return e.err }
+
+// NotApplied wraps err, returned by a step's Execute, to say that the
+// participant answered definitively that this step has no effect under its
+// idempotency key: a declined card, an item out of stock. The step is not
+// retried and, unlike any other failure, not compensated. NotApplied(nil)
+// is nil.
+//
+// Use it only for the participant's own answer about this key, never for a
+// timeout, a transport error or a 5xx: those prove nothing (the request may
+// have been applied and the reply lost), so the step's compensation runs.
+// A step that failed in doubt on any earlier attempt, or whose attempt was
+// interrupted by a crash, is compensated even when a later attempt returns
+// NotApplied.
+func NotApplied(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &notAppliedError{err: err}
+}
+
+// IsNotApplied reports whether err was wrapped by [NotApplied].
+func IsNotApplied(err error) bool {
+	var n *notAppliedError
+	return errors.As(err, &n)
+}
+
 // CompensatedError is returned by Run when the saga did not complete but was
 // rolled back: Step failed with Err (Step is empty when the deadline passed
-// between steps), and every completed step was compensated.
+// between steps), and every step that may have taken effect was
+// compensated: those that completed and, unless its error was
+// [NotApplied], Step itself.
 type CompensatedError struct {
 	// SagaID and Saga identify the instance and its definition.
 	SagaID, Saga string
@@ -85,7 +118,10 @@ func (e *CompensatedError) Unwrap() error { return e.Err }
 func (e *CompensatedError) Is(target error) bool { return target == ErrCompensated }
 
 // CompensationFailedError is returned by Run when a compensation failed for
-// good: the saga is in StatusCompensationFailed and needs a human.
+// good: the saga is in StatusCompensationFailed and needs a human. With
+// [WithContinueOnCompensationFailure], the earlier steps were compensated
+// nonetheless and Step is the first compensation that failed; the record's
+// steps in StepCompensationFailed list them all.
 type CompensationFailedError struct {
 	// SagaID and Saga identify the instance and its definition.
 	SagaID, Saga string

@@ -16,9 +16,9 @@ type OrderState struct {
 	PaymentID string `json:"payment_id,omitempty"`
 }
 
-// The seed's CreateOrderSaga: create the order, reserve stock, charge the
-// card, confirm. Here the card is declined, so the reservation is released
-// and the order cancelled, in reverse order.
+// The CreateOrderSaga: create the order, reserve stock, charge the card,
+// confirm. Here the card is declined, so the reservation is released and
+// the order cancelled, in reverse order.
 func Example() {
 	createOrder := saga.Step[OrderState]{
 		Name: "create-order",
@@ -46,8 +46,10 @@ func Example() {
 	chargeCard := saga.Step[OrderState]{
 		Name: "charge-card",
 		Execute: func(ctx context.Context, s *OrderState) error {
-			// A decline is a business answer, not an outage: do not retry.
-			return saga.Permanent(errors.New("card declined"))
+			// A decline is the payment service's definitive answer: nothing
+			// was charged, so there is nothing to refund and no point
+			// retrying. A timeout would prove nothing: the refund would run.
+			return saga.NotApplied(errors.New("card declined"))
 		},
 		Compensate: func(ctx context.Context, s *OrderState) error {
 			fmt.Println("refunded", s.PaymentID)

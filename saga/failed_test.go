@@ -61,7 +61,7 @@ func TestCompensationRetryThenCompensationFailed(t *testing.T) {
 	j, ev, rf := &journal{}, &events{}, &refund{}
 	store := saga.NewMemoryStore()
 	o := newOrchestrator(t, store, saga.WithListener(ev))
-	def := mustNew(t, step(j, "reserve", 0, nil), rf.step(j), step(j, "ship", 1, saga.Permanent(errBoom)))
+	def := mustNew(t, step(j, "reserve", 0, nil), rf.step(j), step(j, "ship", 1, saga.NotApplied(errBoom)))
 
 	_, err := def.Run(context.Background(), o, order{}, saga.WithID("o-1"))
 	var failed *saga.CompensationFailedError
@@ -190,12 +190,12 @@ func TestSpans(t *testing.T) {
 	for _, s := range spans {
 		names = append(names, s.Name())
 	}
-	want := []string{"saga step a", "saga step b", "saga compensate a", "saga test"}
+	want := []string{"saga step a", "saga step b", "saga compensate b", "saga compensate a", "saga test"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("spans = %q, want %q", names, want)
 	}
-	root := spans[3]
-	for _, s := range spans[:3] {
+	root := spans[4]
+	for _, s := range spans[:4] {
 		if s.Parent().SpanID() != root.SpanContext().SpanID() {
 			t.Errorf("span %s is not a child of the saga span", s.Name())
 		}

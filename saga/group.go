@@ -10,15 +10,18 @@ import (
 // executeGroup runs the steps of a parallel group at once and awaits them
 // all. Their results are persisted together with the next transition.
 func (r *run[S]) executeGroup(ctx context.Context, todo []int) error {
-	for _, i := range todo {
+	errs := make([]error, len(todo))
+	attempts := make([]int, len(todo))
+	doubts := make([]bool, len(todo))
+	for k, i := range todo {
+		// Found running: interrupted by a crash, so possibly applied.
+		doubts[k] = r.rec.Steps[i].Status == StepRunning
 		r.rec.Steps[i].Status = StepRunning
 		r.rec.Steps[i].Attempts++
 	}
 	if err := r.begin(ctx); err != nil {
 		return err
 	}
-	errs := make([]error, len(todo))
-	attempts := make([]int, len(todo))
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -27,7 +30,7 @@ func (r *run[S]) executeGroup(ctx context.Context, todo []int) error {
 	for k, i := range todo {
 		first := r.rec.Steps[i].Attempts
 		wg.Go(func() {
-			attempts[k], errs[k] = r.runDetached(ctx, i, first)
+			attempts[k], errs[k] = r.runDetached(ctx, i, first, &doubts[k])
 			if errs[k] == nil {
 				mu.Lock()
 				order = append(order, i)
@@ -51,14 +54,13 @@ func (r *run[S]) executeGroup(ctx context.Context, todo []int) error {
 			continue
 		}
 		sr.Error = errs[k].Error()
-		switch _, abort := errs[k].(*abortError); {
-		case abort:
+		if _, abort := errs[k].(*abortError); abort {
 			result = errs[k] // an abort outranks a failure
-		case result == nil:
-			sr.Status = StepFailed
+			continue
+		}
+		r.fail(sr, doubts[k])
+		if result == nil {
 			result = errs[k]
-		default:
-			sr.Status = StepFailed
 		}
 	}
 	return result
@@ -66,8 +68,9 @@ func (r *run[S]) executeGroup(ctx context.Context, todo []int) error {
 
 // runDetached runs step i of a parallel group with its retry policy,
 // without touching the record (its siblings run at the same time); it
-// returns the attempt count reached.
-func (r *run[S]) runDetached(ctx context.Context, i, attempt int) (int, error) {
+// returns the attempt count reached, and sets *doubt when an attempt failed
+// in a way that does not prove it had no effect.
+func (r *run[S]) runDetached(ctx context.Context, i, attempt int, doubt *bool) (int, error) {
 	var policy backoff.BackOff
 	for {
 		r.emit(ctx, Event{Kind: EventStepStarted, Step: r.def.steps[i].Name, Attempt: attempt})
@@ -75,6 +78,7 @@ func (r *run[S]) runDetached(ctx context.Context, i, attempt int) (int, error) {
 		if err == nil {
 			return attempt, nil
 		}
+		*doubt = *doubt || !IsNotApplied(err)
 		if retryErr := r.retry(ctx, i, err, &policy); retryErr != nil {
 			return attempt, retryErr
 		}

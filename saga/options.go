@@ -109,6 +109,26 @@ func WithCompensationRetry(policy func() backoff.BackOff) Option {
 	}
 }
 
+// WithContinueOnCompensationFailure makes a compensation that failed for
+// good not stop the others: the steps before it are still compensated, in
+// reverse order, and then the saga ends StatusCompensationFailed, listed by
+// Failed with every step whose compensation failed in
+// StepCompensationFailed. Use it when the compensations are independent of
+// each other (releasing stock does not need the refund to have happened),
+// so that one participant's outage does not hold the others' resources.
+//
+// The default halts at the first compensation that fails: reverse order is
+// a promise that a compensation runs only once every later step is undone
+// (an order is cancelled only after its payment was refunded), and a
+// halted saga leaves exactly one thing for the operator to fix before
+// RetryCompensation carries on in order.
+func WithContinueOnCompensationFailure() Option {
+	return func(o *Orchestrator) error {
+		o.continueCompensating = true
+		return nil
+	}
+}
+
 // WithRecoverConcurrency sets how many sagas Recover drives at once
 // (default 4).
 func WithRecoverConcurrency(n int) Option {

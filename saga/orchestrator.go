@@ -45,18 +45,19 @@ type leaseHolder interface {
 // It owns a goroutine that renews leases; [Orchestrator.Close] stops it. It
 // is safe for concurrent use.
 type Orchestrator struct {
-	store              Store
-	id                 string
-	lease              time.Duration
-	now                func() time.Time
-	tracer             trace.Tracer
-	globalTracer       bool // tracer comes from the global provider
-	listeners          []Listener
-	log                *slog.Logger
-	compensationRetry  func() backoff.BackOff
-	recoverConcurrency int
-	idPrefix           string        // random per orchestrator
-	idSeq              atomic.Uint64 // atomic: taken once per Run, on the hot path
+	store                Store
+	id                   string
+	lease                time.Duration
+	now                  func() time.Time
+	tracer               trace.Tracer
+	globalTracer         bool // tracer comes from the global provider
+	listeners            []Listener
+	log                  *slog.Logger
+	compensationRetry    func() backoff.BackOff
+	continueCompensating bool // WithContinueOnCompensationFailure
+	recoverConcurrency   int
+	idPrefix             string        // random per orchestrator
+	idSeq                atomic.Uint64 // atomic: taken once per Run, on the hot path
 
 	mu     sync.Mutex
 	defs   map[string]Definition

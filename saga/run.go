@@ -142,6 +142,9 @@ func (r *run[S]) forward(ctx context.Context) error {
 // start (which also records the previous step's completion) before it.
 func (r *run[S]) executeStep(ctx context.Context, i int) error {
 	sr := &r.rec.Steps[i]
+	// A step found running was interrupted by a crash: that attempt may
+	// have taken effect whatever the next one answers.
+	doubt := sr.Status == StepRunning
 	var policy backoff.BackOff
 	for {
 		sr.Status = StepRunning
@@ -165,12 +168,25 @@ func (r *run[S]) executeStep(ctx context.Context, i int) error {
 			return nil
 		}
 		sr.Error = err.Error()
+		doubt = doubt || !IsNotApplied(err)
 		if next != nil {
 			if _, ok := next.(*stepFailure); ok {
-				sr.Status = StepFailed
+				r.fail(sr, doubt)
 			}
 			return next
 		}
+	}
+}
+
+// fail records that the step of sr failed for good. In doubt (an attempt
+// failed in a way that proves nothing: a timeout, a transport error, a lost
+// reply), its effect may have happened, so it gets the next completion Seq:
+// it is compensated first, then the steps that completed before it.
+func (r *run[S]) fail(sr *StepRecord, doubt bool) {
+	sr.Status, sr.Failed = StepFailed, true
+	if doubt {
+		r.seq++
+		sr.Seq = r.seq
 	}
 }
 
@@ -184,7 +200,7 @@ func (r *run[S]) retry(ctx context.Context, i int, err error, policy *backoff.Ba
 	switch {
 	case r.pastDeadline():
 		return &stepFailure{err: fmt.Errorf("%w: %w", ErrDeadlineExceeded, err)}
-	case IsPermanent(err), st.Retryable != nil && !st.Retryable(err), st.Retry == nil:
+	case IsPermanent(err), IsNotApplied(err), st.Retryable != nil && !st.Retryable(err), st.Retry == nil:
 		return &stepFailure{err: err}
 	}
 	if *policy == nil {

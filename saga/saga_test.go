@@ -29,18 +29,45 @@ func TestOrderOfExecutionAndCompensation(t *testing.T) {
 			want: []string{"do a", "do b", "do c"},
 		},
 		{
-			name: "failure compensates completed steps in reverse",
+			name: "a failed step may have taken effect: it is compensated first, then the completed ones in reverse",
 			stages: func(j *journal) []saga.Stage[order] {
 				return []saga.Stage[order]{step(j, "a", 0, nil), step(j, "b", 0, nil), step(j, "c", 1, errBoom)}
+			},
+			want:     []string{"do a", "do b", "fail c", "undo c", "undo b", "undo a"},
+			wantErr:  errBoom,
+			wantStep: "c",
+		},
+		{
+			name: "a permanent error proves nothing: the step is compensated",
+			stages: func(j *journal) []saga.Stage[order] {
+				return []saga.Stage[order]{step(j, "a", 0, nil), step(j, "b", 1, saga.Permanent(errBoom))}
+			},
+			want:     []string{"do a", "fail b", "undo b", "undo a"},
+			wantErr:  errBoom,
+			wantStep: "b",
+		},
+		{
+			name: "a NotApplied failure is not compensated",
+			stages: func(j *journal) []saga.Stage[order] {
+				return []saga.Stage[order]{step(j, "a", 0, nil), step(j, "b", 0, nil), step(j, "c", 1, saga.NotApplied(errBoom))}
 			},
 			want:     []string{"do a", "do b", "fail c", "undo b", "undo a"},
 			wantErr:  errBoom,
 			wantStep: "c",
 		},
 		{
-			name: "failure of the first step compensates nothing",
+			name: "failure of the first step compensates it alone",
 			stages: func(j *journal) []saga.Stage[order] {
 				return []saga.Stage[order]{step(j, "a", 1, errBoom), step(j, "b", 0, nil)}
+			},
+			want:     []string{"fail a", "undo a"},
+			wantErr:  errBoom,
+			wantStep: "a",
+		},
+		{
+			name: "a NotApplied failure of the first step compensates nothing",
+			stages: func(j *journal) []saga.Stage[order] {
+				return []saga.Stage[order]{step(j, "a", 1, saga.NotApplied(errBoom)), step(j, "b", 0, nil)}
 			},
 			want:     []string{"fail a"},
 			wantErr:  errBoom,
@@ -53,7 +80,7 @@ func TestOrderOfExecutionAndCompensation(t *testing.T) {
 				b.Compensate = nil
 				return []saga.Stage[order]{step(j, "a", 0, nil), b, step(j, "c", 1, errBoom)}
 			},
-			want:     []string{"do a", "do b", "fail c", "undo a"},
+			want:     []string{"do a", "do b", "fail c", "undo c", "undo a"},
 			wantErr:  errBoom,
 			wantStep: "c",
 		},
@@ -177,6 +204,35 @@ func TestParallelGroup(t *testing.T) {
 	})
 }
 
+func TestParallelGroupFailureInDoubt(t *testing.T) {
+	// The failed step of a group may have taken effect: it is compensated
+	// first, then its sibling that completed, then the earlier stage.
+	j := &journal{}
+	release := make(chan struct{})
+	sibling := step(j, "sibling", 0, nil)
+	exec := sibling.Execute
+	sibling.Execute = func(ctx context.Context, o *order) error {
+		<-release
+		return exec(ctx, o)
+	}
+	failing := step(j, "failing", 1, errBoom)
+	failExec := failing.Execute
+	failing.Execute = func(ctx context.Context, o *order) error {
+		defer close(release)
+		return failExec(ctx, o)
+	}
+	o := newOrchestrator(t, saga.NewMemoryStore())
+	_, err := mustNew(t, step(j, "a", 0, nil), saga.Parallel(sibling, failing)).Run(context.Background(), o, order{})
+	var ce *saga.CompensatedError
+	if !errors.As(err, &ce) || ce.Step != "failing" {
+		t.Fatalf("Run = %v", err)
+	}
+	want := []string{"do a", "fail failing", "do sibling", "undo failing", "undo sibling", "undo a"}
+	if got := j.list(); !slices.Equal(got, want) {
+		t.Errorf("journal = %q, want %q", got, want)
+	}
+}
+
 func TestRetries(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -187,9 +243,10 @@ func TestRetries(t *testing.T) {
 		wantErr  bool
 	}{
 		{"retried until it succeeds", 2, retries(3), errBoom, []string{"fail b", "fail b", "do b"}, false},
-		{"retries run out", 5, retries(2), errBoom, []string{"fail b", "fail b", "fail b"}, true},
-		{"no policy means one attempt", 1, nil, errBoom, []string{"fail b"}, true},
-		{"permanent error is not retried", 3, retries(5), saga.Permanent(errBoom), []string{"fail b"}, true},
+		{"retries run out", 5, retries(2), errBoom, []string{"fail b", "fail b", "fail b", "undo b"}, true},
+		{"no policy means one attempt", 1, nil, errBoom, []string{"fail b", "undo b"}, true},
+		{"permanent error is not retried", 3, retries(5), saga.Permanent(errBoom), []string{"fail b", "undo b"}, true},
+		{"NotApplied is neither retried nor compensated", 3, retries(5), saga.NotApplied(errBoom), []string{"fail b"}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -215,7 +272,7 @@ func TestRetries(t *testing.T) {
 		if _, err := mustNew(t, b).Run(context.Background(), o, order{}); !errors.Is(err, errBoom) {
 			t.Fatalf("Run = %v", err)
 		}
-		if got := j.list(); !slices.Equal(got, []string{"fail b"}) {
+		if got := j.list(); !slices.Equal(got, []string{"fail b", "undo b"}) {
 			t.Errorf("journal = %q", got)
 		}
 	})

@@ -22,9 +22,15 @@ type Step[S any] struct {
 	// Execute performs the step. It may read and write the state; what it
 	// writes is persisted once it returns nil. It must not keep the pointer.
 	Execute func(ctx context.Context, state *S) error
-	// Compensate undoes a completed Execute. Nil means the step needs no
-	// undoing (a read, a notification). It must tolerate being called for an
-	// Execute whose effect never happened (see RecoverCompensate).
+	// Compensate undoes Execute. Nil means the step needs no undoing (a
+	// read, a notification). It runs for every step that may have taken
+	// effect: one that completed, and also one whose Execute failed or
+	// timed out (the request may have been applied and its reply lost),
+	// unless Execute's error was wrapped by [NotApplied]; and one a crash
+	// interrupted (see RecoverCompensate). So it must accept an idempotency
+	// key whose Execute never took effect, and succeed doing nothing: a
+	// refund of a charge that does not exist is a no-op success, not an
+	// error.
 	Compensate func(ctx context.Context, state *S) error
 	// Timeout bounds each attempt of Execute and of Compensate. Zero means
 	// no bound other than the saga's deadline and the caller's context.
@@ -34,7 +40,8 @@ type Step[S any] struct {
 	// [Permanent] or rejected by Retryable are never retried.
 	Retry func() backoff.BackOff
 	// Retryable classifies Execute's errors: false stops retrying and starts
-	// compensation. Nil means every error but a [Permanent] one is retried.
+	// compensation. Nil means every error but a [Permanent] or [NotApplied]
+	// one is retried.
 	Retryable func(error) bool
 	// CompensateRetry returns a fresh retry policy for Compensate. Nil means
 	// the orchestrator's (see WithCompensationRetry). When it stops, the

@@ -50,8 +50,15 @@ type StepRecord struct {
 	// CompensateAttempts counts the compensations started, across crashes.
 	CompensateAttempts int `json:"c,omitempty"`
 	// Seq is the order in which the step completed (1 first); 0 while it has
-	// not. Compensation runs in decreasing Seq.
+	// not. A step that failed in doubt (its effect may have happened) gets
+	// one when it fails. Compensation runs in decreasing Seq.
 	Seq int `json:"q,omitempty"`
+	// Failed is set on a step whose execution failed for good, which made
+	// the saga compensate. Status then tells the rest: StepFailed with Seq 0
+	// when its error was NotApplied (nothing to undo), else the step is
+	// compensated like a completed one, before the steps that completed
+	// earlier.
+	Failed bool `json:"f,omitempty"`
 	// Error is the last error of the step or of its compensation.
 	Error string `json:"e,omitempty"`
 }

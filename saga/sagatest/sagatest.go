@@ -8,7 +8,8 @@
 //
 // It checks the store contract (create, compare-and-swap update, get, list,
 // copies in and out) and then drives real sagas through an orchestrator
-// over the store: completion, compensation, recovery, and two
+// over the store: completion, compensation (including steps whose outcome
+// is unknown, and compensations that fail), recovery, and two
 // orchestrators recovering the same sagas at once.
 package sagatest
 
@@ -43,6 +44,11 @@ func Run(t *testing.T, newStore func(t *testing.T) saga.Store) {
 		{"SagaCompletes", testSagaCompletes},
 		{"SagaCompensates", testSagaCompensates},
 		{"RecoverTwoOrchestrators", testRecoverTwoOrchestrators},
+		{"FailedStepInDoubtIsCompensated", testFailedStepInDoubtIsCompensated},
+		{"CompensationFailureHaltsByDefault", testCompensationFailureHalts},
+		{"ContinueOnCompensationFailure", testContinueOnCompensationFailure},
+		{"RecoverCompensatesInterruptedStep", testRecoverCompensatesInterruptedStep},
+		{"RecoverHonoursPersistedFailure", testRecoverHonoursPersistedFailure},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
@@ -57,7 +63,7 @@ func record(id string, status saga.Status, created time.Time) *saga.Record {
 		State: []byte(`{"amount":1999,"items":["a","b"]}`),
 		Steps: []saga.StepRecord{
 			{Name: "reserve", Status: saga.StepDone, Attempts: 2, Seq: 1},
-			{Name: "charge", Status: saga.StepRunning, Attempts: 1, Error: "timeout: \"quoted\"\n"},
+			{Name: "charge", Status: saga.StepRunning, Attempts: 1, Failed: true, Error: "timeout: \"quoted\"\n"},
 			{Name: "ship", Status: saga.StepPending},
 		},
 		Owner: "node-1", LeaseUntil: created.Add(30 * time.Second),

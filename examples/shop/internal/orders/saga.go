@@ -38,6 +38,16 @@ func clientError(err error) bool {
 	return st >= 400 && st < 500
 }
 
+// notCharged reports whether err proves that no charge was made: the
+// breaker refused the call before sending it, or the payment-service itself
+// answered with a refusal (4xx) or an injected fault, which it returns
+// before touching any charge.
+func notCharged(err error) bool {
+	var se *platform.StatusError
+	return errors.Is(err, breaker.ErrOpen) || clientError(err) ||
+		errors.As(err, &se) && (se.Code == "injected" || se.Code == "down")
+}
+
 func (s *Service) newSaga() (*saga.Saga[sagaState], error) {
 	return saga.New(SagaName,
 		saga.Step[sagaState]{
@@ -70,9 +80,13 @@ func (s *Service) newSaga() (*saga.Saga[sagaState], error) {
 			Execute: func(ctx context.Context, st *sagaState) error {
 				key, _ := saga.IdempotencyKey(ctx)
 				req := payments.ChargeRequest{Key: key, OrderID: st.OrderID, Customer: st.Customer, AmountCents: st.TotalCents}
-				return platform.Guard(ctx, s.payment, func(ctx context.Context) error {
+				err := platform.Guard(ctx, s.payment, func(ctx context.Context) error {
 					return platform.CallJSON(ctx, s.deps.Client, http.MethodPost, s.deps.URL(platform.PaymentService, "/charges"), "", req, nil)
 				})
+				if notCharged(err) {
+					return saga.NotApplied(err)
+				}
+				return err // a timeout, a transport error: maybe charged, so refunded
 			},
 			Compensate: func(ctx context.Context, st *sagaState) error {
 				key, _ := saga.IdempotencyKey(ctx)
