@@ -6,10 +6,32 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-microkit/microkit/eventbus"
 	"github.com/go-microkit/microkit/eventbus/natsbus"
 	"github.com/go-microkit/microkit/eventbus/natsbus/natstest"
 	"github.com/go-microkit/microkit/eventbus/outbox"
 )
+
+// natsBilling starts an embedded NATS server and returns it with a bus on
+// it (with opts) and the "billing" group's subscription to "order.>", all
+// closed when the test ends.
+func natsBilling(t *testing.T, opts ...natsbus.Option) (*natstest.Server, *natsbus.Bus, eventbus.Subscription) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	srv := natstest.Run(t)
+	bus, err := natsbus.Connect(ctx, srv.URL(), append([]natsbus.Option{natsbus.WithLogger(quiet())}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = bus.Close() })
+	sub, err := bus.Subscribe(ctx, "billing", "order.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Close() })
+	return srv, bus, sub
+}
 
 // TestBrokerDownRoundTimesOut: with the broker down, a publisher that
 // retries until its context ends (natsbus) would hold the relay's round;
@@ -20,17 +42,7 @@ func TestBrokerDownRoundTimesOut(t *testing.T) {
 		t.Run(be.Name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			srv := natstest.Run(t)
-			bus, err := natsbus.Connect(ctx, srv.URL(), natsbus.WithLogger(quiet()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer bus.Close()
-			sub, err := bus.Subscribe(ctx, "billing", "order.>")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sub.Close()
+			srv, bus, sub := natsBilling(t)
 
 			d := be.Open(t)
 			e := orderCreated(t, "order-1", 1)

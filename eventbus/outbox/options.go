@@ -45,7 +45,7 @@ func newConfig(opts []Option) (config, error) {
 		inboxTable:    DefaultInboxTable,
 		batchSize:     100,
 		pollInterval:  time.Second,
-		maxBackoff:    30 * time.Second,
+		maxBackoff:    time.Second,
 		retention:     24 * time.Hour,
 		publishWait:   30 * time.Second,
 		pruneInterval: time.Minute,
@@ -111,7 +111,9 @@ func WithPollInterval(d time.Duration) Option {
 }
 
 // WithMaxBackoff caps the pause of a relay after failed rounds; the pause
-// doubles from the poll interval. Default 30s.
+// is 100ms after the first failure (or d, if shorter) and doubles with each
+// further one. A relay resumes at most d after an outage ends, so keep it
+// short. Default 1s.
 func WithMaxBackoff(d time.Duration) Option {
 	return func(c *config) error {
 		if d <= 0 {

@@ -59,10 +59,37 @@ func NewRelay(db *sql.DB, dialect Dialect, pub eventbus.Publisher, opts ...Optio
 // ErrRunning is returned by Run when the relay already runs.
 var ErrRunning = errors.New("outbox: relay already running")
 
+// firstRetry is the pause after the first failed round of a run of
+// failures; it doubles with each further failure up to the max backoff.
+// Short, because most outages (a database failover, a broker restart) end
+// within a second or two, and the relay should follow at once.
+const firstRetry = 100 * time.Millisecond
+
+// retryPause returns the pause after the n-th consecutive failure (n >= 1):
+// firstRetry doubled n-1 times, at most ceiling.
+func retryPause(n int, ceiling time.Duration) time.Duration {
+	d := min(firstRetry, ceiling)
+	for i := 1; i < n && d < ceiling; i++ {
+		d *= 2
+	}
+	return min(d, ceiling)
+}
+
 // Run publishes events until ctx ends, then returns nil once its round in
 // progress and its waker goroutine are done. It polls every poll interval,
-// at once after a full batch, and when the Waker wakes it; after failed
-// rounds (database or broker down) it backs off up to the max backoff.
+// at once after a full batch, and when the Waker wakes it.
+//
+// After a failed round (database or broker down) it pauses, 100ms after
+// the first failure and twice as long after each further one, up to the
+// max backoff (1s by default), so that it resumes within that of the
+// outage's end; during the pause it pings the database, and resumes at
+// once when a database that did not answer answers again. The pause grows
+// per failed round only: wake-ups during it
+// neither shorten nor lengthen it (a burst of notifications while the
+// broker is down must not turn into a burst of failing rounds). Each
+// failure is logged with the pause that follows it, and the first
+// successful round after failures is logged too.
+//
 // It prunes sent events on the retention schedule.
 func (r *Relay) Run(ctx context.Context) error {
 	r.mu.Lock()
@@ -86,52 +113,92 @@ func (r *Relay) Run(ctx context.Context) error {
 	defer wg.Wait()
 	defer cancel()
 
-	pause := r.cfg.pollInterval
+	failures := 0
 	for ctx.Err() == nil {
 		n, err := r.RelayOnce(ctx)
 		if err == nil {
 			err = r.prune(ctx)
 		}
-		switch {
-		case ctx.Err() != nil:
+		if ctx.Err() != nil {
 			return nil
-		case err != nil:
-			r.cfg.logger.Warn("outbox: relay round failed", "table", r.cfg.table, "error", err, "retry_in", pause)
-			pause = min(2*pause, r.cfg.maxBackoff)
-		case n == r.cfg.batchSize:
+		}
+		if err != nil {
+			failures++
+			pause := retryPause(failures, r.cfg.maxBackoff)
+			r.cfg.logger.Warn("outbox: relay round failed", "table", r.cfg.table, "error", err,
+				"failures", failures, "retry_in", pause)
+			if early := r.pauseAfterFailure(ctx, pause); early > 0 {
+				r.cfg.logger.Info("outbox: database answers again, retrying early", "table", r.cfg.table, "after", early)
+			}
+			continue
+		}
+		if failures > 0 {
+			r.cfg.logger.Info("outbox: relay recovered", "table", r.cfg.table, "failures", failures)
+			failures = 0
+		}
+		if n == r.cfg.batchSize {
 			continue // more are waiting
-		default:
-			pause = r.cfg.pollInterval
 		}
-		t := time.NewTimer(pause)
-		select {
-		case <-ctx.Done():
-		case <-t.C:
-		case <-wake:
-		}
-		t.Stop()
+		sleep(ctx, r.cfg.pollInterval, wake)
 	}
 	return nil
 }
 
-// listen turns the waker's wake-ups into sends on wake until ctx ends.
+// pauseAfterFailure waits pause after a failed round, or until ctx ends.
+// Meanwhile it pings the database every firstRetry, and if the database did
+// not answer and then answers, the pause ends there: the relay resumes as
+// soon as the store is back, not up to a max backoff later. A database that
+// answers the first ping (the broker or a query failed) is not pinged again.
+// It returns how long it waited if it ended early, else 0.
+func (r *Relay) pauseAfterFailure(ctx context.Context, pause time.Duration) time.Duration {
+	start := time.Now()
+	pctx, cancel := context.WithTimeout(ctx, pause)
+	defer cancel()
+	down := false
+	for {
+		err := r.db.PingContext(pctx)
+		switch {
+		case pctx.Err() != nil:
+			return 0
+		case err != nil:
+			down = true
+		case down:
+			return time.Since(start)
+		default:
+			<-pctx.Done()
+			return 0
+		}
+		sleep(pctx, firstRetry, nil)
+	}
+}
+
+// sleep waits for d, or until ctx ends or wake receives.
+func sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	case <-wake:
+	}
+}
+
+// listen turns the waker's wake-ups into sends on wake until ctx ends. A
+// failing waker is retried on the schedule of failed rounds.
 func (r *Relay) listen(ctx context.Context, wake chan<- struct{}) {
-	pause := r.cfg.pollInterval
+	failures := 0
 	for ctx.Err() == nil {
 		if err := r.cfg.wakeup.Wait(ctx); err != nil {
 			if ctx.Err() != nil {
 				return
 			}
-			r.cfg.logger.Warn("outbox: waker failed; polling meanwhile", "error", err)
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(pause):
-			}
-			pause = min(2*pause, r.cfg.maxBackoff)
+			failures++
+			pause := retryPause(failures, r.cfg.maxBackoff)
+			r.cfg.logger.Warn("outbox: waker failed; polling meanwhile", "error", err, "failures", failures, "retry_in", pause)
+			sleep(ctx, pause, nil)
 			continue
 		}
-		pause = r.cfg.pollInterval
+		failures = 0
 		select {
 		case wake <- struct{}{}:
 		default:

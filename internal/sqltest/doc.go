@@ -7,5 +7,8 @@
 // through the search_path of the DSN it is given: the code under test
 // writes plain table names.
 //
+// Fault tests that stop and start PostgreSQL use [StartPostgres] instead: a
+// throwaway cluster of their own on a free loopback port.
+//
 // Importing sqltest registers the "pgx" and "sqlite" database/sql drivers.
 package sqltest
