@@ -58,7 +58,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	dataDir := fs.String("data", env("", "SHOP_DATA_DIR"), "data directory for SQLite files and the embedded NATS store (default: a temporary directory, removed on exit)")
 	addr := fs.String("addr", env("", "SHOP_ADDR"), "listen address of the service (with -service all: of the gateway; default 127.0.0.1:8080 there, a free port otherwise)")
 	grpcAddr := fs.String("grpc-addr", env("", "SHOP_GRPC_ADDR"), "listen address of the product-service's gRPC server (default: a free port)")
-	natsURL := fs.String("nats", env("", "SHOP_NATS_URL", "NATS_URL"), "NATS server URL (default with -service all: an embedded server)")
+	natsURL := fs.String("nats", env("", "SHOP_NATS_URL", "NATS_URL"), "NATS server URL, or the comma-separated URLs of a cluster's servers (default with -service all: an embedded server)")
+	replicas := fs.Int("stream-replicas", 1, "servers of the NATS cluster that keep the event stream (3 survives the loss of one)")
 	consulAddr := fs.String("consul", env("", "CONSUL_HTTP_ADDR"), "Consul agent address; empty means the in-memory registry (only with -service all)")
 	dsn := fs.String("dsn", "", "database of the service: a postgres:// URL or a SQLite path (default: $SHOP_<SERVICE>_DSN, else <data>/<service>.db)")
 	host := fs.String("host", env("127.0.0.1", "SHOP_HOST"), "address the services advertise in the registry")
@@ -103,7 +104,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	cfg := shop.Config{
 		DataDir: *dataDir, NATSURL: *natsURL, Host: *host, Prefix: *prefix, Seed: *seed,
 		GRPCAddr: *grpcAddr, Logger: logger, DSN: map[string]string{}, Addr: map[string]string{},
-		RatePerMinute: *rate, BreakerOpen: *breakerOpen, SagaLease: *sagaLease,
+		RatePerMinute: *rate, BreakerOpen: *breakerOpen, SagaLease: *sagaLease, StreamReplicas: *replicas,
 		Admin: users.Credentials{Email: shop.DemoAdmin.Email, Password: *adminPassword},
 	}
 	if *prefix != "" {

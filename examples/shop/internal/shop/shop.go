@@ -23,6 +23,7 @@ import (
 	"github.com/go-microkit/microkit/examples/shop/internal/products"
 	"github.com/go-microkit/microkit/examples/shop/internal/users"
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // The services Start can run, by the names of the -service flag.
@@ -71,6 +72,9 @@ type Config struct {
 	// Stream and SubjectPrefix name the JetStream stream and its subjects;
 	// zero means "SHOP" and "shop".
 	Stream, SubjectPrefix string
+	// StreamReplicas is how many servers of a JetStream cluster keep the
+	// stream; zero means 1. Three survive the loss of one server.
+	StreamReplicas int
 	// Registry is the service registry; nil means an in-memory one, which
 	// only works with every service in this process.
 	Registry discovery.Registry
@@ -177,7 +181,8 @@ func Start(ctx context.Context, cfg Config) (_ *Shop, err error) {
 			}
 		}
 		bus, err = natsbus.Connect(ctx, url, natsbus.WithStream(cfg.Stream), natsbus.WithSubjectPrefix(cfg.SubjectPrefix),
-			natsbus.WithLogger(cfg.Logger), natsbus.WithAckWait(10*time.Second))
+			natsbus.WithLogger(cfg.Logger), natsbus.WithAckWait(10*time.Second),
+			natsbus.WithStreamConfig(func(sc *jetstream.StreamConfig) { sc.Replicas = max(cfg.StreamReplicas, 1) }))
 		if err != nil {
 			return nil, fmt.Errorf("shop: event bus: %w", err)
 		}
