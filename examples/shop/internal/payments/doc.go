@@ -5,5 +5,5 @@
 // a user can watch breakers open and sagas compensate.
 //
 // Start at [New]; POST /charges, POST /refunds, GET /charges?order_id=,
-// GET and PUT /admin/faults.
+// GET and PUT /admin/faults, for the admin role only (platform.RequireRole).
 package payments

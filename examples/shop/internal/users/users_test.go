@@ -37,22 +37,7 @@ func TestLoginTokenVerifiesWithPublishedJWKS(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "users.db")
 	now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
-	open := func() *Service {
-		db, err := platform.OpenDB(ctx, path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		if err := db.Migrate(ctx, schema...); err != nil {
-			t.Fatal(err)
-		}
-		key, err := loadOrCreateKey(ctx, db)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return &Service{db: db, key: key, dummy: []byte("x"),
-			cfg: Config{TokenTTL: time.Minute, BcryptCost: bcrypt.MinCost, Now: func() time.Time { return now }}}
-	}
+	open := func() *Service { return openService(t, path, now) }
 	s := open()
 	if _, err := s.signUp(ctx, Credentials{"ada@example.com", "correct horse"}); err != nil {
 		t.Fatal(err)
@@ -102,6 +87,90 @@ func TestLoginTokenVerifiesWithPublishedJWKS(t *testing.T) {
 	}
 }
 
+// openService opens (or reopens) the user database at path as a Service
+// whose clock stands at now, without its HTTP server.
+func openService(t *testing.T, path string, now time.Time) *Service {
+	t.Helper()
+	ctx := context.Background()
+	db, err := platform.OpenDB(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(ctx, schema...); err != nil {
+		t.Fatal(err)
+	}
+	key, err := loadOrCreateKey(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Service{db: db, key: key, dummy: []byte("x"),
+		cfg: Config{TokenTTL: time.Minute, BcryptCost: bcrypt.MinCost, Now: func() time.Time { return now }}}
+}
+
 type fixedClock time.Time
 
 func (c fixedClock) Now() time.Time { return time.Time(c) }
+
+// Only the configured administrators get the admin role, in their signed
+// token; a customer who signed up with an administrator's email first,
+// with another password, does not get it, and the service refuses to
+// start rather than leave the shop without the administrator it was told
+// of.
+func TestAdminRoleIsSignedIntoAdminTokensOnly(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	s := openService(t, filepath.Join(t.TempDir(), "users.db"), now)
+	src, err := jwtauth.StaticKeys(jwtauth.Key{ID: s.key.id, Algorithm: jwtauth.EdDSA, Key: s.key.priv.Public()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth, err := jwtauth.New(src, jwtauth.WithClock(fixedClock(now)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	role := func(c Credentials) string {
+		t.Helper()
+		tok, err := s.login(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		claims, err := auth.Verify(ctx, tok.Token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, _ := claims.All[RoleClaim].(string)
+		if r != tok.Role {
+			t.Errorf("token claim %q, answer's role %q", r, tok.Role)
+		}
+		return r
+	}
+
+	admin := Credentials{"admin@example.com", "admin-password"}
+	customer := Credentials{"ada@example.com", "correct horse"}
+	if _, err := s.signUp(ctx, customer); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // seeding again is a no-op
+		if err := s.seedAdmin(ctx, admin); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := role(admin); got != platform.RoleAdmin {
+		t.Errorf("admin's role %q, want %q", got, platform.RoleAdmin)
+	}
+	if got := role(customer); got != "" {
+		t.Errorf("customer's role %q, want none", got)
+	}
+
+	squatter := Credentials{"boss@example.com", "squatter-password"}
+	if _, err := s.signUp(ctx, squatter); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.seedAdmin(ctx, Credentials{squatter.Email, "the-real-password"}); err == nil {
+		t.Error("seeding an administrator over a customer's account with another password succeeded")
+	}
+	if got := role(squatter); got != "" {
+		t.Errorf("the squatter's role %q, want none", got)
+	}
+}
