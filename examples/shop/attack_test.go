@@ -59,6 +59,8 @@ var attacks = []attack{
 	{name: "unknown order details", as: "bob", method: "GET", path: "/api/orders/no-such-order/details", want: 404, code: "not_found", same: "unseen details"},
 	{name: "another's orders by query", as: "bob", method: "GET", path: "/api/orders?customer={alice}", want: 200,
 		has: []string{"{bob.order}"}, hasNot: []string{"{alice.order}", "{alice}"}},
+	{name: "own orders list", as: "bob", method: "GET", path: "/api/orders", want: 200, has: []string{"{bob.order}"}, hasNot: []string{"{alice.order}"}},
+	{name: "own notifications list", as: "bob", method: "GET", path: "/api/notifications", want: 200, hasNot: []string{"{alice.order}", "{alice}"}},
 	{name: "own notifications", as: "alice", method: "GET", path: "/api/notifications?order_id={alice.order}", want: 200, has: []string{"order.confirmed"}},
 	{name: "another's notifications by order", as: "bob", method: "GET", path: "/api/notifications?order_id={alice.order}", want: 200,
 		hasNot: []string{"{alice.order}", "{alice}"}},
