@@ -66,13 +66,20 @@ func rabbitTopology(b *testing.B, url string, bind bool) (exchange, queue string
 type rabbitPublisher func(batch int) error
 
 func microkitRabbit(b *testing.B, url, exchange string) rabbitPublisher {
+	bus := microkitRabbitBus(b, url, exchange)
+	ctx := context.Background()
+	return func(batch int) error { return bus.Publish(ctx, benchMessages(rabbitType, batch)...) }
+}
+
+// microkitRabbitBus dials a rabbitbus on exchange, closed when the
+// benchmark ends.
+func microkitRabbitBus(b *testing.B, url, exchange string) *rabbitbus.Bus {
 	bus, err := rabbitbus.Dial(context.Background(), url, rabbitbus.WithExchange(exchange), rabbitbus.WithLogger(quietSlog()))
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = bus.Close() })
-	ctx := context.Background()
-	return func(batch int) error { return bus.Publish(ctx, benchMessages(rabbitType, batch)...) }
+	return bus
 }
 
 // rawRabbit is what a careful hand-written publisher does: one channel in

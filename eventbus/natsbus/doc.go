@@ -26,6 +26,8 @@
 //   - Shutdown: closing a subscription drains it and naks what it had
 //     fetched but not handed out, so another instance gets it at once.
 //
-// JetStream does not order redeliveries, so the bus does not promise
-// per-subject order.
+// Publish stores the messages of one Subject in their order even when one
+// of them fails and is sent again after later ones were stored: a batch goes
+// out in waves (eventbus.SubjectWaves). JetStream does not order
+// redeliveries, so the bus does not promise per-subject order of delivery.
 package natsbus

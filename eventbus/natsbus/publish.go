@@ -18,6 +18,11 @@ import (
 // synchronously.
 // Through disconnects and broker restarts it retries (the same Nats-Msg-Id,
 // so a retry is never stored twice) until ctx ends.
+//
+// Messages that share a Subject are stored in their order even when one of
+// them fails and is resent: the k-th message of each Subject is published
+// only once the (k-1)-th of every Subject is stored (see eventbus.SubjectWaves).
+// A batch whose Subjects are distinct or empty goes out all at once.
 func (b *Bus) Publish(ctx context.Context, msgs ...*eventbus.Message) error {
 	nms := make([]*nats.Msg, len(msgs))
 	for i, m := range msgs {
@@ -33,6 +38,26 @@ func (b *Bus) Publish(ctx context.Context, msgs ...*eventbus.Message) error {
 	if b.isClosedNow() {
 		return fmt.Errorf("natsbus: publish: %w", eventbus.ErrClosed)
 	}
+	waves := eventbus.SubjectWaves(msgs)
+	if waves == nil {
+		return b.publishWave(ctx, nms)
+	}
+	wave := make([]*nats.Msg, 0, len(nms))
+	for _, idx := range waves {
+		wave = wave[:0]
+		for _, i := range idx {
+			wave = append(wave, nms[i])
+		}
+		if err := b.publishWave(ctx, wave); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// publishWave publishes nms asynchronously, waits for their
+// acknowledgements, and publishes the ones that failed again, in order.
+func (b *Bus) publishWave(ctx context.Context, nms []*nats.Msg) error {
 	pb := newPubBatch(len(nms))
 	for i, nm := range nms {
 		b.acks.add(nm, pb, i) // before publishing: the ack may come first

@@ -12,7 +12,9 @@
 //   - Publish sends persistent messages on a channel in confirm mode and
 //     returns only after the broker confirmed every one of them. While the
 //     broker is unreachable it waits for the connection to come back and
-//     sends again what was not confirmed, until its context ends.
+//     sends again what was not confirmed, until its context ends. The
+//     messages of one Subject reach the queues in their order even then
+//     (eventbus.SubjectWaves).
 //   - Subscribe declares one durable queue per consumer group and pattern,
 //     named by [QueueName], bound to the exchange with the pattern's AMQP
 //     form ("*" stays "*", ">" becomes "#"), and consumes it with manual

@@ -15,6 +15,12 @@ import (
 // or it nacked them) are sent again on the next connection until ctx ends;
 // a message may thus reach the queues twice, and consumers deduplicate on
 // its ID.
+//
+// Messages that share a Subject reach the queues in their order even when
+// one of them is nacked and resent: the k-th message of each Subject is
+// sent only once the (k-1)-th of every Subject is confirmed (see
+// eventbus.SubjectWaves). A batch whose Subjects are distinct or empty goes
+// out all at once.
 func (b *Bus) Publish(ctx context.Context, msgs ...*eventbus.Message) error {
 	for _, m := range msgs {
 		if err := m.Validate(); err != nil {
@@ -27,7 +33,20 @@ func (b *Bus) Publish(ctx context.Context, msgs ...*eventbus.Message) error {
 		pending[i] = encode(m, 1)
 		keys[i] = m.Type
 	}
-	return b.publish(ctx, b.cfg.exchange, keys, pending)
+	waves := eventbus.SubjectWaves(msgs)
+	if waves == nil {
+		return b.publish(ctx, b.cfg.exchange, keys, pending)
+	}
+	for _, idx := range waves {
+		wp, wk := make([]amqp.Publishing, len(idx)), make([]string, len(idx))
+		for j, i := range idx {
+			wp[j], wk[j] = pending[i], keys[i]
+		}
+		if err := b.publish(ctx, b.cfg.exchange, wk, wp); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // publish sends pending to exchange with routing keys keys, confirmed,
