@@ -62,6 +62,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	replicas := fs.Int("stream-replicas", 1, "servers of the NATS cluster that keep the event stream (3 survives the loss of one)")
 	consulAddr := fs.String("consul", env("", "CONSUL_HTTP_ADDR"), "Consul agent address; empty means the in-memory registry (only with -service all)")
 	dsn := fs.String("dsn", "", "database of the service: a postgres:// URL or a SQLite path (default: $SHOP_<SERVICE>_DSN, else <data>/<service>.db)")
+	advertisePort := fs.Int("advertise-port", 0, "with -service: the port to register instead of the listener's (a proxy's in front of it)")
 	host := fs.String("host", env("127.0.0.1", "SHOP_HOST"), "address the services advertise in the registry")
 	prefix := fs.String("prefix", env("", "SHOP_PREFIX"), "prefix of the service names in the registry, the consumer group and the stream")
 	seed := fs.Bool("seed", true, "seed the demo catalog, the demo user and the administrator")
@@ -104,7 +105,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	cfg := shop.Config{
 		DataDir: *dataDir, NATSURL: *natsURL, Host: *host, Prefix: *prefix, Seed: *seed,
 		GRPCAddr: *grpcAddr, Logger: logger, DSN: map[string]string{}, Addr: map[string]string{},
-		RatePerMinute: *rate, BreakerOpen: *breakerOpen, SagaLease: *sagaLease, StreamReplicas: *replicas,
+		RatePerMinute: *rate, BreakerOpen: *breakerOpen, SagaLease: *sagaLease, StreamReplicas: *replicas, AdvertisePort: *advertisePort,
 		Admin: users.Credentials{Email: shop.DemoAdmin.Email, Password: *adminPassword},
 	}
 	if *prefix != "" {

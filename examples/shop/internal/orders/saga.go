@@ -58,14 +58,19 @@ func (s *Service) newSaga() (*saga.Saga[sagaState], error) {
 			},
 		},
 		saga.Step[sagaState]{
-			Name:      "reserve-stock",
-			Timeout:   5 * time.Second,
-			Retry:     retry(3),
-			Retryable: func(err error) bool { return !clientError(err) },
+			Name:    "reserve-stock",
+			Timeout: 5 * time.Second,
+			Retry:   retry(3),
 			Execute: func(ctx context.Context, st *sagaState) error {
 				key, _ := saga.IdempotencyKey(ctx)
-				return platform.CallJSON(ctx, s.deps.Client, http.MethodPost, s.deps.URL(platform.ProductService, "/reservations"), "",
+				err := platform.CallJSON(ctx, s.deps.Client, http.MethodPost, s.deps.URL(platform.ProductService, "/reservations"), "",
 					products.ReserveRequest{Key: key, Items: st.Items}, nil)
+				if clientError(err) {
+					// Out of stock, or released first: the product-service
+					// refused in the transaction that would have reserved.
+					return saga.NotApplied(err)
+				}
+				return err // a timeout, a transport error: maybe reserved, so released
 			},
 			Compensate: func(ctx context.Context, st *sagaState) error {
 				key, _ := saga.IdempotencyKey(ctx)

@@ -45,6 +45,11 @@ type Deps struct {
 	// instance is an HTTP GET of checkURL: how a gRPC port is checked
 	// through its process's /readyz. Nil means Registry.
 	CheckedBy func(checkURL string) (discovery.Registry, error)
+	// AdvertisePort, when not zero, is the port a service's HTTP server
+	// registers instead of its listener's: the port of a proxy or a load
+	// balancer in front of it. It only makes sense with one service in the
+	// process.
+	AdvertisePort int
 }
 
 // NewDeps builds the discovery plumbing over reg.

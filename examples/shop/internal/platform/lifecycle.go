@@ -47,12 +47,17 @@ func (s *Stack) Close(ctx context.Context) error {
 	return s.first
 }
 
-// Serve starts srv, announces it as service and pushes their shutdown
-// (deregister and drain, then stop serving) onto stack.
+// Serve starts srv, announces it as service (at AdvertisePort when set) and
+// pushes their shutdown (deregister and drain, then stop serving) onto
+// stack.
 func (d *Deps) Serve(ctx context.Context, stack *Stack, service string, srv *Server) error {
 	srv.Start()
 	stack.Push(srv.Shutdown)
-	a, err := d.Announce(ctx, service, srv.Port(), srv.Health(), "")
+	port := srv.Port()
+	if d.AdvertisePort != 0 {
+		port = d.AdvertisePort
+	}
+	a, err := d.Announce(ctx, service, port, srv.Health(), "")
 	if err != nil {
 		return err
 	}

@@ -81,6 +81,9 @@ type Config struct {
 	// CheckedBy returns a registry like Registry whose health check reads
 	// checkURL; see platform.Deps.CheckedBy. Nil means Registry.
 	CheckedBy func(checkURL string) (discovery.Registry, error)
+	// AdvertisePort, when not zero, is the port the one service run here
+	// registers instead of its listener's: a proxy's in front of it.
+	AdvertisePort int
 	// Host is the address services advertise; zero means 127.0.0.1.
 	Host string
 	// Prefix goes in front of service names in the registry (and of the
@@ -169,6 +172,10 @@ func Start(ctx context.Context, cfg Config) (_ *Shop, err error) {
 		return nil, err
 	}
 	deps.CheckedBy = cfg.CheckedBy
+	if cfg.AdvertisePort != 0 && len(cfg.Services) != 1 {
+		return nil, fmt.Errorf("shop: an advertised port needs exactly one service, not %v", cfg.Services)
+	}
+	deps.AdvertisePort = cfg.AdvertisePort
 	sh.stack.PushCloser(deps.Close)
 
 	needsBus := slices.Contains(cfg.Services, Order) || slices.Contains(cfg.Services, Notification)

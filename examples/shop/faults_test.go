@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-microkit/microkit/examples/shop/internal/shop"
+	"github.com/go-microkit/microkit/examples/shop/internal/shoptest"
+)
+
+// TestShopFaults runs the multi-process shop on its own Consul agent, with
+// the payment-service and the product-service's HTTP API behind proxies
+// that lose replies and restart, and checks that each fault ends with
+// every effect agreeing with the order's outcome, and soon.
+func TestShopFaults(t *testing.T) {
+	agent := startConsulAgent(t)
+	payment, product := newFaultProxy(t), newFaultProxy(t)
+	c := newCluster(t, clusterConfig{consulAddr: agent.addr(), extra: map[string][]string{
+		shop.Payment: {"-advertise-port", payment.port()},
+		shop.Product: {"-advertise-port", product.port()},
+	}})
+	c.startAll(1)
+	payment.setUpstream(c.urls[shop.Payment])
+	product.setUpstream(c.urls[shop.Product])
+	user := &shoptest.Client{Base: c.gateway, HTTP: &http.Client{Timeout: 40 * time.Second}}
+	warmUp(t, user)
+
+	// A participant applied the step, but its reply was lost and its retries
+	// refused: the outcome is unknown, so the saga undoes it.
+	lostReply := func(p *faultProxy, route, orderID string) func(t *testing.T) {
+		return func(t *testing.T) {
+			before := c.stockOf(t.Context())
+			p.loseReply(route)
+			r, err := user.PlaceOrder(t.Context(), orderID, shoptest.Item{ProductID: "p-keyboard", Quantity: 1})
+			lost := p.heal()
+			var o shoptest.Order
+			if err != nil || r.Status != http.StatusCreated || r.Decode(&o) != nil || o.Status != "cancelled" {
+				t.Fatalf("order with the reply of %s lost: %v %d %s, want 201 cancelled", route, err, r.Status, r.Body)
+			}
+			if lost != 1 {
+				t.Fatalf("the proxy lost %d replies of %s, want 1", lost, route)
+			}
+			c.checkSettled([]*burstOrder{{id: orderID, item: shoptest.Item{ProductID: "p-keyboard", Quantity: 1}}}, before)
+		}
+	}
+	t.Run("a charge whose reply was lost is refunded", func(t *testing.T) {
+		lostReply(payment, "POST /charges", "lost-charge")(t)
+		charges, err := queryPairs(t.Context(), c.db(shop.Payment), `SELECT order_id, status FROM charges WHERE order_id = 'lost-charge'`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := charges["lost-charge"]; !slices.Equal(got, []string{"refunded"}) {
+			t.Fatalf("charges of the order: %v, want the one the proxy let through, refunded", got)
+		}
+	})
+	t.Run("a reservation whose reply was lost is released", func(t *testing.T) {
+		lostReply(product, "POST /reservations", "lost-reservation")(t)
+		res, err := queryPairs(t.Context(), c.db(shop.Product),
+			`SELECT res_key, status FROM reservations WHERE res_key = 'lost-reservation/reserve-stock'`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := res["lost-reservation/reserve-stock"]; !slices.Equal(got, []string{"released"}) {
+			t.Fatalf("reservation of the order: %v, want the one the proxy let through, released", got)
+		}
+	})
+	t.Run("a sub-second restart costs seconds of refused orders", func(t *testing.T) {
+		subSecondRestart(t, user, payment)
+	})
+}
+
+// placed is one order of a steady stream: when it was placed and whether
+// the shop refused it.
+type placed struct {
+	at      time.Time
+	refused bool
+}
+
+// subSecondRestart places orders steadily while the payment-service's
+// listener goes away for half a second, and checks that the shop refuses
+// orders for at most refusalBound after it is back: its breakers open for
+// about a second, not 30.
+func subSecondRestart(t *testing.T, user *shoptest.Client, p *faultProxy) {
+	const (
+		down         = 500 * time.Millisecond
+		refusalBound = 5 * time.Second // the breakers' old open duration was 10-30 s
+		after        = 8 * time.Second // orders placed after the restart
+	)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var mu sync.Mutex
+	var log []placed
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := 0; ctx.Err() == nil; i++ {
+				at := time.Now()
+				r, err := user.PlaceOrder(ctx, fmt.Sprintf("blip-%d-%04d", w, i), shoptest.Item{ProductID: "p-mouse", Quantity: 1})
+				if ctx.Err() != nil {
+					return
+				}
+				var o shoptest.Order
+				ok := err == nil && r.Status == http.StatusCreated && r.Decode(&o) == nil && o.Status == "confirmed"
+				mu.Lock()
+				log = append(log, placed{at, !ok})
+				mu.Unlock()
+			}
+		})
+	}
+	time.Sleep(time.Second)
+	p.blip(down)
+	back := time.Now()
+	time.Sleep(after)
+	cancel()
+	wg.Wait()
+
+	refused := 0
+	var last time.Time
+	for _, o := range log {
+		if o.refused {
+			refused++
+			if o.at.After(last) {
+				last = o.at
+			}
+		}
+	}
+	t.Logf("%d orders, %d refused; the last refused one was placed %v after the listener was back",
+		len(log), refused, last.Sub(back).Round(10*time.Millisecond))
+	if refused > 0 && last.Sub(back) > refusalBound {
+		t.Errorf("orders still refused %v after a %v restart, want at most %v",
+			last.Sub(back).Round(10*time.Millisecond), down, refusalBound)
+	}
+	if countAfter(log, back.Add(refusalBound)) == 0 {
+		t.Errorf("no order was placed more than %v after the restart: the check proves nothing", refusalBound)
+	}
+}
+
+// countAfter returns how many orders were placed after at.
+func countAfter(log []placed, at time.Time) int {
+	n := 0
+	for _, o := range log {
+		if o.at.After(at) {
+			n++
+		}
+	}
+	return n
+}
