@@ -9,15 +9,22 @@ import (
 	"time"
 )
 
+// DefaultRecheckInterval is how often [Announce] checks, on a registry
+// with no TTL check to heartbeat, that the instance is still registered.
+const DefaultRecheckInterval = 5 * time.Second
+
 // Announcement is a registration made by [Announce]: the instance stays
-// registered (and heartbeated, by a goroutine the Announcement owns) until
-// Shutdown. It is safe for concurrent use.
+// registered (heartbeated or rechecked, and registered again when the
+// registry lost it, by a goroutine the Announcement owns) until Shutdown.
+// It is safe for concurrent use.
 type Announcement struct {
 	reg      Registry
 	instance Instance
 	health   *Health
 	logger   *slog.Logger
-	interval time.Duration
+	interval time.Duration // heartbeats, when hb is set
+	recheck  time.Duration // registration checks, when it is not
+	hb       Heartbeater
 
 	cancel context.CancelFunc // stops the heartbeat goroutine
 	done   chan struct{}
@@ -38,6 +45,21 @@ func WithHeartbeatInterval(d time.Duration) AnnounceOption {
 			return fmt.Errorf("%w: negative heartbeat interval %v", ErrInvalidOption, d)
 		}
 		a.interval = d
+		return nil
+	}
+}
+
+// WithRecheckInterval sets how often Announce checks that the instance is
+// still registered, and registers it again if not, on a registry with no
+// TTL check to heartbeat (an HTTP or gRPC check, or none). Zero means
+// DefaultRecheckInterval; a negative interval is invalid. With a TTL check
+// the heartbeat does this job, every heartbeat interval.
+func WithRecheckInterval(d time.Duration) AnnounceOption {
+	return func(a *Announcement) error {
+		if d < 0 {
+			return fmt.Errorf("%w: negative recheck interval %v", ErrInvalidOption, d)
+		}
+		a.recheck = d
 		return nil
 	}
 }
@@ -63,11 +85,17 @@ func WithAnnounceLogger(l *slog.Logger) AnnounceOption {
 	}
 }
 
-// Announce registers instance in reg and keeps it registered: if reg is a
-// [Heartbeater] it heartbeats the TTL check from a goroutine, and registers
-// again whenever the registry has forgotten the instance (a restarted
-// agent). Call Shutdown on the Announcement when the service stops, to
-// deregister before the process exits.
+// Announce registers instance in reg and keeps it registered from a
+// goroutine, on every kind of registry: if reg is a [Heartbeater] with a
+// TTL check it heartbeats every heartbeat interval; otherwise it checks
+// every recheck interval (see WithRecheckInterval) that reg still holds
+// the instance, asking a [RegistrationChecker], or registering again
+// (which is idempotent) on a registry that cannot tell. Whenever the
+// registry has forgotten the instance (an agent restarted empty, a
+// registration reaped) it registers it again: within one interval of the
+// registry being back, plus a round trip. Call Shutdown on the
+// Announcement when the service stops, to deregister before the process
+// exits.
 func Announce(ctx context.Context, reg Registry, instance Instance, opts ...AnnounceOption) (*Announcement, error) {
 	if reg == nil {
 		return nil, fmt.Errorf("discovery: announce: %w: nil registry", ErrInvalidOption)
@@ -78,35 +106,40 @@ func Announce(ctx context.Context, reg Registry, instance Instance, opts ...Anno
 			return nil, fmt.Errorf("discovery: announce: %w", err)
 		}
 	}
+	if a.recheck == 0 {
+		a.recheck = DefaultRecheckInterval
+	}
 	if err := reg.Register(ctx, a.instance); err != nil {
 		return nil, fmt.Errorf("discovery: announce %s: %w", instance.ID, err)
 	}
-	hb, ok := reg.(Heartbeater)
-	if ok && a.interval == 0 {
-		a.interval = hb.HeartbeatInterval()
-	}
-	if !ok || a.interval <= 0 {
-		return a, nil
-	}
-	// A TTL check starts critical; report in at once so that the instance
-	// takes traffic without waiting an interval.
-	if err := a.beat(ctx, hb); err != nil {
-		_ = reg.Deregister(ctx, a.instance.ID)
-		return nil, fmt.Errorf("discovery: announce %s: %w", instance.ID, err)
+	every := a.recheck
+	if hb, ok := reg.(Heartbeater); ok {
+		if a.interval == 0 {
+			a.interval = hb.HeartbeatInterval()
+		}
+		if a.interval > 0 {
+			a.hb, every = hb, a.interval
+			// A TTL check starts critical; report in at once so that the
+			// instance takes traffic without waiting an interval.
+			if err := a.beat(ctx, hb); err != nil {
+				_ = reg.Deregister(ctx, a.instance.ID)
+				return nil, fmt.Errorf("discovery: announce %s: %w", instance.ID, err)
+			}
+		}
 	}
 	loopCtx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	a.done = make(chan struct{})
-	go a.heartbeatLoop(loopCtx, hb)
+	go a.keepLoop(loopCtx, every)
 	return a, nil
 }
 
 // Instance returns the announced instance.
 func (a *Announcement) Instance() Instance { return a.instance.Clone() }
 
-func (a *Announcement) heartbeatLoop(loopCtx context.Context, hb Heartbeater) {
+func (a *Announcement) keepLoop(loopCtx context.Context, every time.Duration) {
 	defer close(a.done)
-	t := time.NewTicker(a.interval)
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
@@ -114,12 +147,28 @@ func (a *Announcement) heartbeatLoop(loopCtx context.Context, hb Heartbeater) {
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(loopCtx, a.interval)
-		if err := a.beat(ctx, hb); err != nil && loopCtx.Err() == nil {
-			a.logger.Warn("discovery: heartbeat failed", "instance", a.instance.ID, "err", err)
+		ctx, cancel := context.WithTimeout(loopCtx, every)
+		if err := a.keep(ctx); err != nil && loopCtx.Err() == nil {
+			a.logger.Warn("discovery: keeping the registration failed; trying again next interval",
+				"instance", a.instance.ID, "err", err)
 		}
 		cancel()
 	}
+}
+
+// keep makes sure, once, that the registry still holds the instance.
+func (a *Announcement) keep(ctx context.Context) error {
+	if a.hb != nil {
+		return a.beat(ctx, a.hb)
+	}
+	if rc, ok := a.reg.(RegistrationChecker); ok {
+		known, err := rc.Registered(ctx, a.instance.ID)
+		if err != nil || known {
+			return err
+		}
+		a.logger.Info("discovery: registry forgot the instance; registering again", "instance", a.instance.ID)
+	}
+	return a.reg.Register(ctx, a.instance)
 }
 
 // beat heartbeats once, registering again if the registry forgot us.
@@ -143,10 +192,8 @@ func (a *Announcement) Shutdown(ctx context.Context) error {
 		if a.health != nil {
 			a.health.Drain()
 		}
-		if a.cancel != nil {
-			a.cancel()
-			<-a.done
-		}
+		a.cancel()
+		<-a.done
 		if err := a.reg.Deregister(ctx, a.instance.ID); err != nil {
 			a.shutErr = fmt.Errorf("discovery: shutdown %s: %w", a.instance.ID, err)
 		}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/go-microkit/microkit/discovery"
@@ -104,6 +105,9 @@ func TestAnnounceErrors(t *testing.T) {
 	}
 	if _, err := discovery.Announce(ctx, memoryWith(t, nil), inst("svc", 0), discovery.WithHeartbeatInterval(-1)); !errors.Is(err, discovery.ErrInvalidOption) {
 		t.Fatalf("negative interval: %v", err)
+	}
+	if _, err := discovery.Announce(ctx, memoryWith(t, nil), inst("svc", 0), discovery.WithRecheckInterval(-1)); !errors.Is(err, discovery.ErrInvalidOption) {
+		t.Fatalf("negative recheck interval: %v", err)
 	}
 }
 
@@ -211,4 +215,106 @@ func TestHealthAnswersDespiteAHungCheck(t *testing.T) {
 		ok, _ := h.Check(context.Background())
 		return ok
 	})
+}
+
+// plainRegistry hides every optional interface of the registry it wraps
+// (no Heartbeater, no RegistrationChecker), and fails every call while
+// down, as an unreachable agent does.
+type plainRegistry struct {
+	reg  *discovery.Memory
+	down atomic.Bool
+}
+
+var errUnreachable = errors.New("registry unreachable")
+
+func (p *plainRegistry) Register(ctx context.Context, in discovery.Instance) error {
+	if p.down.Load() {
+		return errUnreachable
+	}
+	return p.reg.Register(ctx, in)
+}
+
+func (p *plainRegistry) Deregister(ctx context.Context, id string) error {
+	if p.down.Load() {
+		return errUnreachable
+	}
+	return p.reg.Deregister(ctx, id)
+}
+
+func (p *plainRegistry) Instances(ctx context.Context, service string) ([]discovery.Instance, error) {
+	return p.reg.Instances(ctx, service)
+}
+
+func (p *plainRegistry) Watch(ctx context.Context, service string) (discovery.Watcher, error) {
+	return p.reg.Watch(ctx, service)
+}
+
+// checkingRegistry adds Registered (and Memory's zero HeartbeatInterval,
+// as a Consul registry with an HTTP check has) to plainRegistry.
+type checkingRegistry struct{ *plainRegistry }
+
+func (c checkingRegistry) Registered(ctx context.Context, id string) (bool, error) {
+	if c.down.Load() {
+		return false, errUnreachable
+	}
+	return c.reg.Registered(ctx, id)
+}
+
+func (c checkingRegistry) Heartbeat(ctx context.Context, id string) error {
+	return c.reg.Heartbeat(ctx, id)
+}
+
+func (c checkingRegistry) HeartbeatInterval() time.Duration { return c.reg.HeartbeatInterval() }
+
+// Announce keeps the instance registered on every kind of registry: one
+// that forgets it (a lost registration), and one that goes away and comes
+// back empty (a restarted agent) get it back within one recheck interval.
+func TestAnnounceRegistersAgainOnEveryRegistry(t *testing.T) {
+	const every = 2 * time.Second
+	kinds := []struct {
+		name string
+		wrap func(*plainRegistry) discovery.Registry
+	}{
+		{"registration checker with no heartbeats", func(p *plainRegistry) discovery.Registry { return checkingRegistry{p} }},
+		{"registry that cannot tell", func(p *plainRegistry) discovery.Registry { return p }},
+	}
+	for _, kind := range kinds {
+		t.Run(kind.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				ctx := context.Background()
+				plain := &plainRegistry{reg: memoryWith(t, nil)}
+				in := inst("svc", 0)
+				a := must[*discovery.Announcement](t)(discovery.Announce(ctx, kind.wrap(plain), in,
+					discovery.WithRecheckInterval(every), discovery.WithAnnounceLogger(quietLogger)))
+				defer a.Shutdown(ctx)
+				registered := func() bool {
+					ok, err := plain.reg.Registered(ctx, in.ID)
+					return ok && err == nil
+				}
+
+				// A lost registration.
+				if err := plain.reg.Deregister(ctx, in.ID); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(every)
+				synctest.Wait()
+				if !registered() {
+					t.Fatal("not registered again one recheck interval after the registration was lost")
+				}
+
+				// The registry goes away for a while and comes back empty.
+				plain.down.Store(true)
+				time.Sleep(5 * every)
+				if err := plain.reg.Deregister(ctx, in.ID); err != nil {
+					t.Fatal(err)
+				}
+				plain.down.Store(false)
+				time.Sleep(every)
+				synctest.Wait()
+				if !registered() {
+					t.Fatal("not registered again one recheck interval after the registry came back empty")
+				}
+			})
+		})
+	}
 }

@@ -2,9 +2,9 @@
 // over them: the service registry, client-side load balancing and passive
 // health checking patterns.
 //
-// It replaces the seed's ConsulServiceDiscovery, which registered an
-// instance with an HTTP check and asked Consul for the passing instances on
-// every request. Here a request never waits for the registry:
+// It replaces a ConsulServiceDiscovery that registers an instance with an
+// HTTP check and asks Consul for the passing instances on every request.
+// Here a request never waits for the registry:
 //
 //   - [Registry] is the port: Register, Deregister, Instances (healthy
 //     only) and Watch (a stream of complete sets). [Memory] is the
@@ -12,12 +12,15 @@
 //     [ParseStatic] and [StaticFromEnv]), and package discovery/consul the
 //     Consul adapter over blocking queries. Package discovery/discoverytest
 //     is the conformance suite every registry passes.
-//   - [Announce] registers an instance, heartbeats its TTL check and
-//     deregisters it on Shutdown; [Health] serves /healthz and /readyz.
+//   - [Announce] registers an instance, keeps it registered (heartbeats
+//     its TTL check, or rechecks the registration, and registers again
+//     after a registry restart) and deregisters it on Shutdown; [Health]
+//     serves /healthz and /readyz.
 //   - [Resolver] is the client side: one Watch per service feeds an
 //     immutable snapshot that [Resolver.Pick] reads without locks or
 //     allocations. It keeps serving the last known set while the registry
-//     is down, and evicts a service not picked for [WithIdleTimeout]
+//     is down, holds back a sudden empty or near-empty answer for a grace
+//     period ([PanicPolicy]), and evicts a service not picked for [WithIdleTimeout]
 //     (5 minutes by default), so names from redirects or user input do
 //     not pile up goroutines and registry queries. A [Balancer] picks:
 //     [RoundRobin], [Random], [Weighted] or [LeastRequest] (power of two
@@ -32,5 +35,6 @@
 //
 // Start with [NewResolver] and [NewTransport] on the client side and
 // [Announce] on the server side; the examples show both with the memory
-// registry. docs/discovery.md maps the seed's code to this package.
+// registry. docs/discovery.md maps a hand-written Consul client to this
+// package.
 package discovery

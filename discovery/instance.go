@@ -168,6 +168,17 @@ type Heartbeater interface {
 	HeartbeatInterval() time.Duration
 }
 
+// RegistrationChecker is implemented by registries that can tell whether
+// they still hold a registration. [Announce] asks every recheck interval
+// (see WithRecheckInterval) when the registry has no TTL check to
+// heartbeat, and registers the instance again when it is gone (a registry
+// restarted empty, a registration reaped or removed by hand).
+type RegistrationChecker interface {
+	// Registered reports whether the registry holds the instance with
+	// this ID, whatever its health.
+	Registered(ctx context.Context, id string) (bool, error)
+}
+
 // Clock tells the time. Tests inject a fake one so that TTL expiry, outlier
 // ejection and retry budgets are deterministic.
 type Clock interface {

@@ -171,6 +171,18 @@ func (m *Memory) Heartbeat(_ context.Context, id string) error {
 // HeartbeatInterval returns a third of the TTL, or zero without a TTL.
 func (m *Memory) HeartbeatInterval() time.Duration { return m.ttl / 3 }
 
+// Registered reports whether the registry holds the instance with this
+// ID, healthy or not.
+func (m *Memory) Registered(_ context.Context, id string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return false, fmt.Errorf("discovery: registered: %w", ErrClosed)
+	}
+	_, ok := m.entries[id]
+	return ok, nil
+}
+
 // Instances returns the healthy instances of service sorted by ID.
 func (m *Memory) Instances(_ context.Context, service string) ([]Instance, error) {
 	m.mu.Lock()

@@ -9,7 +9,7 @@ import (
 // Metrics are the resolver's Prometheus metrics, all labelled by service:
 //
 //	microkit_discovery_healthy_instances       instances in the last set
-//	microkit_discovery_stale_services          1 while serving the last known set because the registry is unreachable
+//	microkit_discovery_stale_services          1 while serving the last known set: the registry is unreachable, or its answer is held back as suspect (see PanicPolicy)
 //	microkit_discovery_watch_errors_total      failed watch calls
 //	microkit_discovery_ejections_total         outlier ejections
 //	microkit_discovery_ejections_skipped_total ejections refused by MaxEjectedPercent
@@ -40,7 +40,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, label),
 		stale: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "microkit_discovery_stale_services",
-			Help: "1 while the resolver serves the last known set because the registry is unreachable.",
+			Help: "1 while the resolver serves the last known set: the registry is unreachable or its answer is held back as suspect.",
 		}, label),
 		watchErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "microkit_discovery_watch_errors_total",
@@ -73,6 +73,16 @@ func (m *Metrics) updated(service string, n int) {
 	}
 	m.instances.WithLabelValues(service).Set(float64(n))
 	m.stale.WithLabelValues(service).Set(0)
+}
+
+// held records a suspect answer held back: n instances served from the
+// last known set, marked stale.
+func (m *Metrics) held(service string, n int) {
+	if m == nil {
+		return
+	}
+	m.instances.WithLabelValues(service).Set(float64(n))
+	m.stale.WithLabelValues(service).Set(1)
 }
 
 func (m *Metrics) watchError(service string, stale bool) {

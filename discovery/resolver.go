@@ -18,7 +18,9 @@ import (
 // Watch and publishes the set as an immutable snapshot, and Pick reads that
 // snapshot through an atomic pointer and lets the service's Balancer choose.
 // When the registry is unreachable the resolver keeps serving the last set
-// it had (and says so in [Resolver.Status] and the stale metric). Concurrent
+// it had (and says so in [Resolver.Status] and the stale metric), and when
+// the registry answers with no instances, or far fewer than it had, it
+// keeps serving the last set for a grace period (see [PanicPolicy]). Concurrent
 // first lookups of a service share one watch. A service no Pick has asked
 // for in the idle timeout (see [WithIdleTimeout]) is evicted: its watch
 // stops and its metric series go, so that resolving names from redirects or
@@ -34,6 +36,7 @@ type Resolver struct {
 	minBackoff  time.Duration
 	maxBackoff  time.Duration
 	idleTimeout time.Duration // <= 0: never evict
+	panicPolicy PanicPolicy
 
 	// services is read by every Pick without a lock; it is replaced
 	// copy-on-write under mu when a new service is first resolved.
@@ -143,6 +146,7 @@ func NewResolver(reg Registry, opts ...ResolverOption) (*Resolver, error) {
 		maxBackoff:  2 * time.Second,
 		idleTimeout: DefaultIdleTimeout,
 	}
+	r.panicPolicy, _ = PanicPolicy{}.withDefaults()
 	for _, opt := range opts {
 		if err := opt(r); err != nil {
 			return nil, fmt.Errorf("discovery: new resolver: %w", err)
@@ -253,13 +257,20 @@ func (r *Resolver) start(service string) (*serviceState, error) {
 
 // ServiceStatus is what the resolver knows about one service.
 type ServiceStatus struct {
-	// Instances is the last set the registry gave, sorted by ID.
+	// Instances is the set the resolver serves, sorted by ID: the last set
+	// the registry gave or, while an answer is held back, the last accepted
+	// set with that answer's instances.
 	Instances []Instance
 	// Ejected lists the IDs of instances ejected as outliers now.
 	Ejected []string
-	// Stale is true while the registry is unreachable and Instances is
-	// the last known set.
+	// Stale is true while Instances is the last known set rather than the
+	// registry's answer: the registry is unreachable, or its answer is
+	// held back as suspect (see HeldUntil).
 	Stale bool
+	// HeldUntil is, while a suspect answer is held back (see
+	// [PanicPolicy]), when the grace period ends and the answer is taken;
+	// zero otherwise.
+	HeldUntil time.Time
 	// LastError is the last watch error, nil once the watch recovers.
 	LastError error
 }
@@ -271,10 +282,13 @@ func (r *Resolver) Status(service string) ServiceStatus {
 	if st == nil {
 		return ServiceStatus{}
 	}
+	now := r.clock.Now()
+	if snap := st.snap.Load(); snap != nil && !snap.reviewAt.IsZero() && !now.Before(snap.reviewAt) {
+		st.review() // a grace period that ended shows as ended
+	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	out := ServiceStatus{Stale: st.stale, LastError: st.lastErr}
-	now := r.clock.Now()
+	out := ServiceStatus{Stale: st.stale, HeldUntil: st.heldUntil, LastError: st.lastErr}
 	if snap := st.snap.Load(); snap != nil {
 		for _, ep := range snap.all {
 			out.Instances = append(out.Instances, ep.instance.Clone())

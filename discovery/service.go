@@ -43,6 +43,14 @@ type serviceState struct {
 	lastErr   error
 	stale     bool
 	readyOnce sync.Once
+
+	// The panic guard (see PanicPolicy). accepted is the last answer taken
+	// as the truth; while heldUntil is set, held is a suspect answer kept
+	// back until then and the resolver serves accepted plus held.
+	accepted   []Instance
+	held       []Instance
+	heldUntil  time.Time
+	graceTimer *time.Timer
 }
 
 // wait blocks until the first answer of the registry. It fails with
@@ -78,6 +86,7 @@ func (s *serviceState) noInstances() error {
 func (s *serviceState) watchLoop(ctx context.Context) {
 	defer s.r.wg.Done()
 	defer close(s.done) // after the watcher's Close below
+	defer s.stopGrace()
 	var w Watcher
 	defer func() {
 		if w != nil {
@@ -132,10 +141,103 @@ func (s *serviceState) failed(err error) {
 	s.readyOnce.Do(func() { close(s.ready) })
 }
 
-// update installs a new complete set from the registry, keeping the
-// in-flight counts and ejection state of instances that stay.
+// update takes a new complete set from the registry: at once, or, when
+// the panic guard finds it suspect, after the grace period, serving the
+// last accepted set (with the new answer's instances) meanwhile.
 func (s *serviceState) update(set []Instance) {
 	s.mu.Lock()
+	now := s.r.clock.Now()
+	if s.suspectLocked(set, now) {
+		first := s.heldUntil.IsZero()
+		if first {
+			s.heldUntil = now.Add(s.r.panicPolicy.Grace)
+			s.armGraceLocked()
+		}
+		s.held = set
+		served := union(s.accepted, set)
+		s.installLocked(served)
+		s.lastErr = nil
+		s.stale = true
+		s.publishLocked(now)
+		until := s.heldUntil
+		s.mu.Unlock()
+		if first {
+			s.r.logger.Warn("discovery: suspect answer from the registry; serving the last known set until the grace period ends",
+				"service", s.name, "instances", len(set), "last_known", len(s.accepted), "until", until)
+		}
+		s.r.metrics.held(s.name, len(served))
+		s.readyOnce.Do(func() { close(s.ready) })
+		return
+	}
+	s.acceptLocked(set)
+	s.lastErr = nil
+	s.publishLocked(now)
+	s.mu.Unlock()
+	s.r.metrics.updated(s.name, len(set))
+	s.readyOnce.Do(func() { close(s.ready) })
+}
+
+// suspectLocked reports whether the panic guard holds set back: it is empty
+// or below the threshold share of the last accepted set, and the grace
+// period of a hold under way has not ended.
+func (s *serviceState) suspectLocked(set []Instance, now time.Time) bool {
+	p := s.r.panicPolicy
+	switch {
+	case p.Off, s.snap.Load() == nil, len(s.accepted) == 0:
+		return false // nothing known to keep
+	case !s.heldUntil.IsZero() && !now.Before(s.heldUntil):
+		return false // the grace period is over: the answer stands
+	}
+	return len(set)*100 < p.ThresholdPercent*len(s.accepted)
+}
+
+// acceptLocked takes set as the truth and ends any hold.
+func (s *serviceState) acceptLocked(set []Instance) {
+	s.accepted, s.held, s.heldUntil = set, nil, time.Time{}
+	if s.graceTimer != nil {
+		s.graceTimer.Stop()
+		s.graceTimer = nil
+	}
+	s.installLocked(set)
+	s.stale = false
+}
+
+// armGraceLocked makes the end of the grace period take effect even if no
+// Pick and no new answer comes: the held answer is then accepted.
+func (s *serviceState) armGraceLocked() {
+	d := s.heldUntil.Sub(s.r.clock.Now())
+	s.graceTimer = time.AfterFunc(max(d, 0), func() { s.review() })
+}
+
+// stopGrace stops the grace timer; called when the watch ends.
+func (s *serviceState) stopGrace() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.graceTimer != nil {
+		s.graceTimer.Stop()
+		s.graceTimer = nil
+	}
+}
+
+// union returns the instances of a and b by ID, b's version of those in
+// both, sorted by ID.
+func union(a, b []Instance) []Instance {
+	out := slices.Clone(b)
+	for _, in := range a {
+		if !slices.ContainsFunc(b, func(o Instance) bool { return o.ID == in.ID }) {
+			out = append(out, in)
+		}
+	}
+	SortInstances(out)
+	return out
+}
+
+// installLocked makes set the served set, keeping the in-flight counts and
+// ejection state of instances that stay.
+func (s *serviceState) installLocked(set []Instance) {
+	if s.endpoints == nil {
+		return // evicted
+	}
 	next := make(map[string]*Endpoint, len(set))
 	ordered := make([]*Endpoint, 0, len(set))
 	for _, in := range set {
@@ -156,23 +258,31 @@ func (s *serviceState) update(set []Instance) {
 	}
 	s.endpoints = next
 	s.ordered = ordered
-	s.lastErr = nil
-	s.stale = false
-	s.publishLocked(s.r.clock.Now())
-	s.mu.Unlock()
-	s.r.metrics.updated(s.name, len(set))
-	s.readyOnce.Do(func() { close(s.ready) })
 }
 
-// review republishes the snapshot once an ejection has ended.
+// review republishes the snapshot once an ejection or the grace period of
+// a held answer has ended.
 func (s *serviceState) review() *snapshot {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	now := s.r.clock.Now()
-	if snap := s.snap.Load(); snap.reviewAt.IsZero() || now.Before(snap.reviewAt) {
+	snap := s.snap.Load()
+	if snap == nil || snap.reviewAt.IsZero() || now.Before(snap.reviewAt) {
+		s.mu.Unlock()
 		return snap // another goroutine got here first
 	}
-	return s.publishLocked(now)
+	accepted := -1
+	if !s.heldUntil.IsZero() && !now.Before(s.heldUntil) {
+		accepted = len(s.held)
+		s.acceptLocked(s.held)
+	}
+	snap = s.publishLocked(now)
+	s.mu.Unlock()
+	if accepted >= 0 {
+		s.r.logger.Warn("discovery: grace period over; taking the registry's answer", "service", s.name,
+			"instances", accepted)
+		s.r.metrics.updated(s.name, accepted)
+	}
+	return snap
 }
 
 // publishLocked builds and stores a snapshot of the current set at now.
@@ -195,6 +305,9 @@ func (s *serviceState) publishLocked(now time.Time) *snapshot {
 	}
 	if len(active) > 0 {
 		snap.active = active
+	}
+	if !s.heldUntil.IsZero() && (snap.reviewAt.IsZero() || s.heldUntil.Before(snap.reviewAt)) {
+		snap.reviewAt = s.heldUntil
 	}
 	s.snap.Store(snap)
 	return snap

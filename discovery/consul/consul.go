@@ -25,8 +25,9 @@ type Registry struct {
 }
 
 var (
-	_ discovery.Registry    = (*Registry)(nil)
-	_ discovery.Heartbeater = (*Registry)(nil)
+	_ discovery.Registry            = (*Registry)(nil)
+	_ discovery.Heartbeater         = (*Registry)(nil)
+	_ discovery.RegistrationChecker = (*Registry)(nil)
 )
 
 // Option configures a Registry.
@@ -157,6 +158,21 @@ func (r *Registry) Heartbeat(ctx context.Context, id string) error {
 		return fmt.Errorf("consul: heartbeat %s: %w", id, err)
 	}
 	return nil
+}
+
+// Registered reports whether the local agent holds the service with this
+// ID, whatever its checks say. discovery.Announce asks it to find a
+// registration an agent restart or a reaper removed, when there is no TTL
+// check to heartbeat.
+func (r *Registry) Registered(ctx context.Context, id string) (bool, error) {
+	_, _, err := r.client.Agent().Service(id, (&api.QueryOptions{}).WithContext(ctx))
+	switch {
+	case err == nil:
+		return true, nil
+	case isNotFound(err):
+		return false, nil
+	}
+	return false, fmt.Errorf("consul: registered %s: %w", id, err)
 }
 
 // HeartbeatInterval returns a third of the TTL of the TTL check, or zero

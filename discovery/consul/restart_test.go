@@ -3,7 +3,11 @@ package consul_test
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,12 +44,7 @@ func TestAgentRestart(t *testing.T) {
 	}
 	defer ann.Shutdown(ctx)
 
-	r, err := discovery.NewResolver(reg, discovery.WithLogger(quietLogger),
-		discovery.WithWatchBackoff(10*time.Millisecond, 100*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := fastResolver(t, reg)
 	if _, err := r.Pick(ctx, service); err != nil {
 		t.Fatal(err)
 	}
@@ -137,4 +136,90 @@ func TestWatchResetsAnIndexThatGoesBackwards(t *testing.T) {
 		t.Fatal(err)
 	}
 	next(waitTime*3/4, y.ID, z.ID)
+}
+
+// An agent killed and restarted empty, with instances registered with an
+// HTTP check (no heartbeats): Announce registers the instance again within
+// its recheck interval of the agent being back, and the resolver, which
+// gets an empty answer from the new agent first, never serves an empty
+// set meanwhile.
+func TestAgentRestartedEmptyWithHTTPCheck(t *testing.T) {
+	ctx := context.Background()
+	ag := startAgent(t)
+	ready := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) }))
+	defer ready.Close()
+	reg := registryAt(t, ag.addr(), consul.WithHTTPCheck(ready.URL, time.Second), consul.WithWaitTime(2*time.Second))
+	const service = "restart-http"
+	port := ready.Listener.Addr().(*net.TCPAddr).Port
+	in := instance(service, 1, port)
+	const recheck = 500 * time.Millisecond
+	ann, err := discovery.Announce(ctx, reg, in, discovery.WithRecheckInterval(recheck), discovery.WithAnnounceLogger(quietLogger))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ann.Shutdown(ctx)
+	r := fastResolver(t, reg)
+	waitFor(t, 10*time.Second, "the instance passing its HTTP check", func() bool {
+		_, err := r.Pick(ctx, service)
+		return err == nil && len(r.Status(service).Instances) == 1
+	})
+
+	// Pick all along, as a client under load would.
+	stop := make(chan struct{})
+	var picks, failures atomic.Int64
+	var lastErr atomic.Value
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			ep, err := r.Pick(ctx, service)
+			picks.Add(1)
+			if err != nil {
+				failures.Add(1)
+				lastErr.Store(err)
+				continue
+			}
+			ep.Done(nil)
+		}
+	}()
+	defer func() {
+		close(stop)
+		<-done
+	}()
+
+	ag.stop()
+	waitFor(t, 5*time.Second, "the resolver to notice the agent is gone", func() bool { return r.Status(service).Stale })
+	ag.start() // empty: it knows no service
+	restarted := time.Now()
+	client := reg.Client().Agent()
+	waitFor(t, recheck+5*time.Second, "Announce to register the instance again", func() bool {
+		_, _, err := client.Service(in.ID, nil)
+		return err == nil
+	})
+	t.Logf("registered again %v after the agent restarted (recheck interval %v)", time.Since(restarted).Round(time.Millisecond), recheck)
+	waitFor(t, 15*time.Second, "the resolver to take the registry's answer again", func() bool {
+		st := r.Status(service)
+		return !st.Stale && slices.Equal(ids(st.Instances), []string{in.ID})
+	})
+	if n := failures.Load(); n != 0 {
+		t.Fatalf("%d of %d picks failed during the restart; last: %v", n, picks.Load(), lastErr.Load())
+	}
+}
+
+// fastResolver returns a resolver over reg that retries a failed watch
+// within 100ms, closed at the end of the test.
+func fastResolver(t *testing.T, reg discovery.Registry) *discovery.Resolver {
+	t.Helper()
+	r, err := discovery.NewResolver(reg, discovery.WithLogger(quietLogger),
+		discovery.WithWatchBackoff(10*time.Millisecond, 100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close() })
+	return r
 }

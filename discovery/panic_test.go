@@ -1,0 +1,158 @@
+package discovery_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/go-microkit/microkit/discovery"
+)
+
+// shrink deregisters the instances of svc from index keep on.
+func shrink(t *testing.T, reg *discovery.Memory, from, keep int) {
+	t.Helper()
+	for i := keep; i < from; i++ {
+		if err := reg.Deregister(context.Background(), inst("svc", i).ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestPanicThreshold(t *testing.T) {
+	tests := []struct {
+		name        string
+		policy      discovery.PanicPolicy
+		from, to    int
+		wantSuspect bool
+	}{
+		{"empty is suspect", discovery.PanicPolicy{}, 1, 0, true},
+		{"empty from many is suspect", discovery.PanicPolicy{}, 4, 0, true},
+		{"below half is suspect", discovery.PanicPolicy{}, 4, 1, true},
+		{"half is a scale-down", discovery.PanicPolicy{}, 4, 2, false},
+		{"one of two is a scale-down", discovery.PanicPolicy{}, 2, 1, false},
+		{"a higher threshold doubts more", discovery.PanicPolicy{ThresholdPercent: 80}, 5, 3, true},
+		{"at the threshold is taken", discovery.PanicPolicy{ThresholdPercent: 80}, 5, 4, false},
+		{"off takes even the empty set", discovery.PanicPolicy{Off: true}, 3, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var all []discovery.Instance
+				for i := range tt.from {
+					all = append(all, inst("svc", i))
+				}
+				reg := memoryWith(t, nil, all...)
+				r := newResolver(t, reg, discovery.WithPanicPolicy(tt.policy))
+				pickID(t, r, "svc")
+				shrink(t, reg, tt.from, tt.to)
+				synctest.Wait()
+				st := r.Status("svc")
+				if tt.wantSuspect {
+					if !st.Stale || st.HeldUntil.IsZero() || len(st.Instances) != tt.from {
+						t.Fatalf("%d -> %d: status %+v, want the %d known instances held, stale", tt.from, tt.to, st, tt.from)
+					}
+					return
+				}
+				if st.Stale || !st.HeldUntil.IsZero() || len(st.Instances) != tt.to {
+					t.Fatalf("%d -> %d: status %+v, want the answer taken", tt.from, tt.to, st)
+				}
+			})
+		})
+	}
+}
+
+// A registry that suddenly answers empty (an agent restarted empty) does
+// not empty the resolver: it serves the last known set, says it is stale,
+// takes a recovered answer at once, and takes the empty set only when the
+// grace period ends.
+func TestResolverHoldsSuspectAnswers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		reg := memoryWith(t, nil, inst("svc", 0), inst("svc", 1), inst("svc", 2))
+		promReg := prometheus.NewRegistry()
+		metrics := must[*discovery.Metrics](t)(discovery.NewMetrics(promReg))
+		const grace = 10 * time.Second
+		r := newResolver(t, reg, discovery.WithMetrics(metrics), discovery.WithPanicPolicy(discovery.PanicPolicy{Grace: grace}))
+		pickID(t, r, "svc")
+
+		shrink(t, reg, 3, 0) // the registry forgets everything
+		synctest.Wait()
+		start := time.Now()
+		st := r.Status("svc")
+		if !st.Stale || !st.HeldUntil.Equal(start.Add(grace)) || len(st.Instances) != 3 {
+			t.Fatalf("after the empty answer: %+v", st)
+		}
+		if got := metricValue(t, promReg, "microkit_discovery_stale_services", "svc"); got != 1 {
+			t.Errorf("stale metric = %v while holding, want 1", got)
+		}
+		for range 6 {
+			if id := pickID(t, r, "svc"); !slices.Contains([]string{"svc-a", "svc-b", "svc-c"}, id) {
+				t.Fatalf("picked %s", id)
+			}
+		}
+
+		// One instance registers again: 1 of 3 is still suspect, and it is
+		// served along with the known set.
+		if err := reg.Register(ctx, inst("svc", 3)); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if st := r.Status("svc"); !st.Stale || !slices.Equal(ids(st.Instances), []string{"svc-a", "svc-b", "svc-c", "svc-d"}) || !st.HeldUntil.Equal(start.Add(grace)) {
+			t.Fatalf("after a near-empty answer: %+v", st)
+		}
+		// Two of three back: taken at once, the hold ends.
+		for _, i := range []int{0, 1} {
+			if err := reg.Register(ctx, inst("svc", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		synctest.Wait()
+		if st := r.Status("svc"); st.Stale || !st.HeldUntil.IsZero() || !slices.Equal(ids(st.Instances), []string{"svc-a", "svc-b", "svc-d"}) {
+			t.Fatalf("after the recovery: %+v", st)
+		}
+		if got := metricValue(t, promReg, "microkit_discovery_stale_services", "svc"); got != 0 {
+			t.Errorf("stale metric = %v after the recovery, want 0", got)
+		}
+
+		// Empty again, for good this time: held for the grace period, then
+		// taken, with no Pick or answer needed to end it.
+		for _, i := range []int{0, 1, 3} {
+			if err := reg.Deregister(ctx, inst("svc", i).ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		synctest.Wait()
+		time.Sleep(grace - time.Millisecond)
+		synctest.Wait()
+		if st := r.Status("svc"); !st.Stale || len(st.Instances) != 3 {
+			t.Fatalf("just before the grace period ends: %+v", st)
+		}
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		if got := metricValue(t, promReg, "microkit_discovery_stale_services", "svc"); got != 0 {
+			t.Errorf("stale metric = %v once the grace period ended, want 0", got)
+		}
+		if got := metricValue(t, promReg, "microkit_discovery_healthy_instances", "svc"); got != 0 {
+			t.Errorf("instances metric = %v once the grace period ended, want 0", got)
+		}
+		if st := r.Status("svc"); st.Stale || len(st.Instances) != 0 || !st.HeldUntil.IsZero() {
+			t.Fatalf("after the grace period: %+v", st)
+		}
+		if _, err := r.Pick(ctx, "svc"); !errors.Is(err, discovery.ErrNoInstances) {
+			t.Fatalf("Pick after the grace period: %v", err)
+		}
+	})
+}
+
+func TestPanicPolicyValidation(t *testing.T) {
+	for _, p := range []discovery.PanicPolicy{{ThresholdPercent: -1}, {ThresholdPercent: 101}, {Grace: -time.Second}} {
+		if _, err := discovery.NewResolver(memoryWith(t, nil), discovery.WithPanicPolicy(p)); !errors.Is(err, discovery.ErrInvalidOption) {
+			t.Errorf("%+v: %v, want ErrInvalidOption", p, err)
+		}
+	}
+}
