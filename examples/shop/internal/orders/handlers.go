@@ -26,8 +26,10 @@ type CreateOrderRequest struct {
 	// ID, when set, is the order's id and makes retries idempotent. Order
 	// ids are one namespace for every customer, so an id used by another
 	// customer is refused exactly like one of the caller's own ids reused
-	// for a different order: the answer tells nothing about whose it is.
-	// Ids made by the service (or random ones) never meet.
+	// for a different order, and only after the rest of the request was
+	// found valid: the answer tells nothing about whose the id is, and a
+	// malformed request nothing about whether it is taken. Ids made by the
+	// service (or random ones) never meet.
 	ID string `json:"id,omitempty"`
 	// Items are 1 to 20 lines. Lines of the same product are merged into
 	// one (their quantities added).
@@ -95,10 +97,18 @@ func (s *Service) create(ctx context.Context, customer string, req CreateOrderRe
 	if err != nil {
 		return Order{}, err
 	}
-	switch o, err := s.st.get(ctx, req.ID); {
-	case err == nil:
-		return replay(o, customer, items)
-	case !errors.Is(err, errNotFound):
+	// A retry of the caller's own order is answered at once, whatever has
+	// changed since (stock, breakers). Any other use of a taken id is
+	// refused only once the request proved valid in every other way, so
+	// that a malformed probe is answered the same whether the id is taken
+	// or not.
+	existing, err := s.st.get(ctx, req.ID)
+	taken := err == nil
+	if taken {
+		if o, err := replay(existing, customer, items); errors.Is(err, errReplayed) {
+			return o, err
+		}
+	} else if !errors.Is(err, errNotFound) {
 		return Order{}, err
 	}
 	// Fail fast: with the payment breaker open the saga could only
@@ -121,6 +131,9 @@ func (s *Service) create(ctx context.Context, customer string, req CreateOrderRe
 			return Order{}, &orderError{http.StatusConflict, "out_of_stock", fmt.Sprintf("only %d of %q left", p.Stock, p.ID)}
 		}
 		total += p.PriceCents * it.Quantity
+	}
+	if taken {
+		return Order{}, errIDConflict
 	}
 	now := s.cfg.Now()
 	o := Order{ID: req.ID, Customer: customer, Status: StatusPending, Items: items, TotalCents: total, CreatedAt: now, UpdatedAt: now}
