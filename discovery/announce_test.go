@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -317,4 +318,58 @@ func TestAnnounceRegistersAgainOnEveryRegistry(t *testing.T) {
 			})
 		})
 	}
+}
+
+// Probes that arrive while a slow check runs share its run and all get its
+// answer: none is told 503 because another probe is running the check.
+func TestConcurrentReadinessProbesShareOneRun(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := discovery.NewHealth(5 * time.Second)
+		var runs atomic.Int32
+		h.AddCheck("slow-db", func(ctx context.Context) error {
+			runs.Add(1)
+			select {
+			case <-time.After(300 * time.Millisecond):
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+		h.AddCheck("fast", func(context.Context) error { return nil })
+		const probes = 40
+		codes := make([]int, probes)
+		bodies := make([]string, probes)
+		var wg sync.WaitGroup
+		for i := range probes {
+			wg.Go(func() {
+				// A few probes give up early, as a client that hangs up;
+				// that must not fail the run the others wait for.
+				ctx := context.Background()
+				if i%10 == 0 {
+					var cancel context.CancelFunc
+					ctx, cancel = context.WithTimeout(ctx, 10*time.Millisecond)
+					defer cancel()
+				}
+				rec := httptest.NewRecorder()
+				h.ReadinessHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil).WithContext(ctx))
+				codes[i], bodies[i] = rec.Code, rec.Body.String()
+			})
+		}
+		wg.Wait()
+		for i := range probes {
+			if i%10 == 0 {
+				continue // gave up before the check answered
+			}
+			if codes[i] != http.StatusOK {
+				t.Errorf("probe %d: %d %s", i, codes[i], bodies[i])
+			}
+		}
+		if n := runs.Load(); n != 1 {
+			t.Errorf("the check ran %d times for %d simultaneous probes, want once", n, probes)
+		}
+		// Once the run ended, the next probe runs the check again.
+		if ok, report := h.Check(context.Background()); !ok || runs.Load() != 2 {
+			t.Fatalf("later probe: %v %+v after %d runs", ok, report, runs.Load())
+		}
+	})
 }

@@ -15,7 +15,8 @@
 //   - [Announce] registers an instance, keeps it registered (heartbeats
 //     its TTL check, or rechecks the registration, and registers again
 //     after a registry restart) and deregisters it on Shutdown; [Health]
-//     serves /healthz and /readyz.
+//     serves /healthz and /readyz, concurrent probes sharing one run of
+//     each check.
 //   - [Resolver] is the client side: one Watch per service feeds an
 //     immutable snapshot that [Resolver.Pick] reads without locks or
 //     allocations. It keeps serving the last known set while the registry

@@ -3,7 +3,6 @@ package discovery
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -28,12 +27,47 @@ type Health struct {
 	checks map[string]*check
 }
 
-// check is a readiness check and whether a run of it is still going: a
-// check that ignores its context outlives the probe that started it, and
-// later probes report it instead of piling up more runs of it.
+// check is a readiness check and its run in flight, if any. Probes that
+// arrive while a run is going wait for its result instead of starting
+// another: two registrations probing one /readyz at once both get the
+// answer, and a check that ignores its context costs one goroutine, not
+// one per probe.
 type check struct {
-	fn      CheckFunc
-	running atomic.Bool
+	fn CheckFunc
+
+	mu  sync.Mutex
+	run *checkRun // nil when no run is in flight
+}
+
+// checkRun is one run of a check, shared by every probe that joins it.
+type checkRun struct {
+	done chan struct{} // closed when err is set
+	err  error
+}
+
+// join returns the run of c in flight, starting one if none is. The run
+// gets its own context, bounded by timeout and not by the probe that
+// started it: the other probes waiting on it must not see that probe's
+// client go away.
+func (c *check) join(ctx context.Context, timeout time.Duration) *checkRun {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.run != nil {
+		return c.run
+	}
+	r := &checkRun{done: make(chan struct{})}
+	c.run = r
+	go func() {
+		runCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+		err := runCheck(runCtx, c.fn)
+		cancel()
+		c.mu.Lock()
+		c.run = nil
+		c.mu.Unlock()
+		r.err = err
+		close(r.done)
+	}()
+	return r
 }
 
 // NewHealth returns a Health with no checks whose readiness checks each get
@@ -75,9 +109,11 @@ type ReadinessReport struct {
 }
 
 // Check runs every readiness check concurrently and reports whether all
-// passed, with each check's result. It returns within the timeout even if
-// a check ignores its context: that check fails the probe as not
-// answering, and is not started again until its run returns.
+// passed, with each check's result. A check already running for another
+// probe is not started again: this probe waits for that run's result. It
+// returns within the timeout even if a check ignores its context: that
+// check fails the probe as not answering, and is not started again until
+// its run returns.
 func (h *Health) Check(ctx context.Context) (bool, ReadinessReport) {
 	if h.draining.Load() {
 		return false, ReadinessReport{Status: "draining"}
@@ -96,78 +132,35 @@ func (h *Health) Check(ctx context.Context) (bool, ReadinessReport) {
 
 	ctx, cancel := context.WithTimeout(ctx, h.timeout)
 	defer cancel()
-	results := runChecks(ctx, checks)
+	runs := make([]*checkRun, len(checks))
+	for i, c := range checks {
+		runs[i] = c.join(ctx, h.timeout)
+	}
 	report := ReadinessReport{Status: "ready", Checks: make(map[string]string, len(names))}
 	ok := true
 	for i, name := range names {
-		if results[i] != nil {
+		var err error
+		select {
+		case <-runs[i].done:
+			err = runs[i].err
+		case <-ctx.Done():
+			select {
+			case <-runs[i].done: // answered with the deadline
+				err = runs[i].err
+			default:
+				err = fmt.Errorf("check did not answer: %w", ctx.Err())
+			}
+		}
+		if err != nil {
 			ok = false
 			report.Status = "not ready"
-			report.Checks[name] = results[i].Error()
+			report.Checks[name] = err.Error()
 		} else {
 			report.Checks[name] = "ok"
 		}
 	}
 	return ok, report
 }
-
-// checkResult is the answer of the i-th check of a probe.
-type checkResult struct {
-	i   int
-	err error
-}
-
-// runChecks starts each check not still running from an earlier probe and
-// collects their answers until ctx ends; a check that has not answered by
-// then gets an error.
-func runChecks(ctx context.Context, checks []*check) []error {
-	// Buffered for every check, so that a run that answers after the
-	// probe gave up does not block.
-	answers := make(chan checkResult, len(checks))
-	results := make([]error, len(checks))
-	answered := make([]bool, len(checks))
-	pending := 0
-	for i, c := range checks {
-		if !c.running.CompareAndSwap(false, true) {
-			results[i], answered[i] = errStillRunning, true
-			continue
-		}
-		pending++
-		go func() {
-			defer c.running.Store(false)
-			answers <- checkResult{i, runCheck(ctx, c.fn)}
-		}()
-	}
-	for ; pending > 0; pending-- {
-		select {
-		case a := <-answers:
-			results[a.i], answered[a.i] = a.err, true
-			continue
-		case <-ctx.Done():
-		}
-		// Take the answers that came with the deadline, then give up on
-		// the others.
-		for drained := false; !drained; {
-			select {
-			case a := <-answers:
-				results[a.i], answered[a.i] = a.err, true
-			default:
-				drained = true
-			}
-		}
-		for i := range checks {
-			if !answered[i] {
-				results[i] = fmt.Errorf("check did not answer: %w", ctx.Err())
-			}
-		}
-		break
-	}
-	return results
-}
-
-// errStillRunning reports a check whose run from an earlier probe has not
-// returned yet.
-var errStillRunning = errors.New("check did not answer: a previous run is still going")
 
 func runCheck(ctx context.Context, check CheckFunc) (err error) {
 	defer func() {
