@@ -11,5 +11,10 @@
 // held, and, where the adapter's broker can be restarted, no message lost
 // across a broker restart.
 //
-// Start with Config and Run.
+// [RunComposition] is the second suite: seeded, randomized scenarios that
+// combine consumer groups, overlapping handler patterns, middleware orders
+// and handler failures of every kind with consumer crashes and broker
+// restarts, and check the delivery guarantees where those pieces meet.
+//
+// Start with Config, Run and RunComposition.
 package eventbustest

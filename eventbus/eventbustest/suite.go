@@ -41,18 +41,15 @@ type Config struct {
 	// SubscribeOptions are passed to every Subscribe of the suite, e.g. to
 	// shorten an adapter's redelivery timeout.
 	SubscribeOptions []eventbus.SubscribeOption
+	// Seeds is how many fixed seeds RunComposition runs (the test flags
+	// -eventbus.seed and -eventbus.seeds override it). Zero means 3.
+	Seeds int
 }
 
 // Run runs the conformance suite as subtests of t.
 func Run(t *testing.T, cfg Config) {
 	t.Helper()
-	if cfg.Connect == nil {
-		t.Fatal("eventbustest: Config.Connect is required")
-	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = 20 * time.Second
-	}
-	s := &suite{cfg: cfg}
+	s := newSuite(t, cfg)
 	t.Run("PublishConsume", s.publishConsume)
 	t.Run("Patterns", s.patterns)
 	t.Run("FanOutAcrossGroups", s.fanOut)
@@ -73,6 +70,18 @@ func Run(t *testing.T, cfg Config) {
 
 type suite struct {
 	cfg Config
+}
+
+// newSuite checks cfg and fills in its defaults.
+func newSuite(t *testing.T, cfg Config) *suite {
+	t.Helper()
+	if cfg.Connect == nil {
+		t.Fatal("eventbustest: Config.Connect is required")
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 20 * time.Second
+	}
+	return &suite{cfg: cfg}
 }
 
 // connect returns a new instance closed at the end of the test.

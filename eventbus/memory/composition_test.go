@@ -1,0 +1,25 @@
+package memory_test
+
+import (
+	"testing"
+
+	"github.com/go-microkit/microkit/eventbus/eventbustest"
+	"github.com/go-microkit/microkit/eventbus/memory"
+)
+
+// TestComposition runs the composition suite on clients of one bus: each
+// client is a process, and closing it is a crash.
+func TestComposition(t *testing.T) {
+	bus, err := memory.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = bus.Close() })
+	eventbustest.RunComposition(t, eventbustest.Config{
+		Connect: func(t *testing.T) eventbustest.Instance {
+			c := bus.Client()
+			return eventbustest.Instance{Publisher: c, Subscriber: c}
+		},
+		Seeds: 8,
+	})
+}
