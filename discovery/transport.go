@@ -84,8 +84,10 @@ func WithFailureClassifier(isFailure func(*http.Response, error) bool) Transport
 	}
 }
 
-// DefaultIsFailure counts a transport error (except the caller's own
-// cancellation) or a 5xx status as a failure of the instance.
+// DefaultIsFailure counts a transport error (except one matching
+// context.Canceled: the caller's own cancellation, or a client's fault
+// such as a gateway.ClientError for a broken request body) or a 5xx status
+// as a failure of the instance.
 func DefaultIsFailure(resp *http.Response, err error) bool {
 	if err != nil {
 		return !errors.Is(err, context.Canceled)
@@ -116,6 +118,10 @@ func NewTransport(r *Resolver, opts ...TransportOption) (*Transport, error) {
 
 var errInstanceFailed = errors.New("discovery: instance failed the request")
 
+// errNoNews is the outcome of a request whose error says nothing about the
+// instance; as a context.Canceled it is ignored by the outlier breaker.
+var errNoNews = fmt.Errorf("discovery: outcome not counted: %w", context.Canceled)
+
 // RoundTrip resolves req.URL's host as a service name and sends req to one
 // of its instances, retrying on another as described on Transport.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -138,8 +144,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		resp, err := t.base.RoundTrip(out)
 		failed := t.isFailure(resp, err)
+		if !failed && err != nil {
+			// An error that is not the instance's failure (the caller's
+			// cancellation, the client's fault) is no news either way.
+			ep.Done(errNoNews)
+			return nil, err
+		}
 		if !failed {
-			return finishWithBody(resp, ep), err
+			return finishWithBody(resp, ep), nil
 		}
 		ep.Done(errInstanceFailed)
 		retryable := idempotent || (replayable && neverSent(err))

@@ -36,7 +36,8 @@ func recordRoute(ctx context.Context, name string) {
 type match struct {
 	route    string
 	params   Params
-	upstream string // the path forwarded upstream
+	upstream string      // the path forwarded upstream
+	body     *clientBody // the request body, once the route's guard wrapped it
 }
 
 // WithSubject returns a context that carries the authenticated subject (the

@@ -80,6 +80,8 @@ const (
 	CodeUpstreamUnavailable = "upstream_unavailable"
 	CodeUpstreamTimeout     = "upstream_timeout"
 	CodeForbidden           = "forbidden"
+	CodeRequestTimeout      = "request_timeout"
+	CodeClientClosed        = "client_closed_request"
 )
 
 // WriteError writes a JSON ErrorBody with the given status, code and

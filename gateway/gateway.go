@@ -24,6 +24,7 @@ type Gateway struct {
 	routes  []*compiledRoute
 	handler http.Handler
 	cfg     config
+	strip   stripSet
 }
 
 type config struct {
@@ -34,6 +35,7 @@ type config struct {
 	strip      []string
 	clock      Clock
 	flush      time.Duration
+	bodyRead   time.Duration
 }
 
 // Option configures New.
@@ -97,7 +99,10 @@ func WithTrustedProxies(proxies ...string) Option {
 // WithStripHeaders adds request headers that are deleted from every client
 // request before routing, such as headers by which upstreams trust
 // identity, under every spelling an upstream may read as them (see
-// StripHeader). DefaultSubjectHeader is always stripped.
+// StripHeader). They come on top of the headers the gateway always strips
+// (DefaultSubjectHeader, method overrides, URL rewrites) and of the
+// forwarding, client-address and identity headers it strips from clients
+// that are not trusted proxies; docs/gateway.md lists them.
 func WithStripHeaders(names ...string) Option {
 	return func(c *config) error {
 		for _, n := range names {
@@ -106,6 +111,21 @@ func WithStripHeaders(names ...string) Option {
 			}
 			c.strip = append(c.strip, http.CanonicalHeaderKey(n))
 		}
+		return nil
+	}
+}
+
+// WithBodyReadTimeout sets how long a client may take to send a request
+// body on the routes that do not set Route.BodyReadTimeout; zero means
+// DefaultBodyReadTimeout (30 s). A body not received in time is answered
+// 408 and its connection closed, so that slow clients cannot hold
+// connections and upstream calls open. Widen it for uploads, per route.
+func WithBodyReadTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("%w: negative body read timeout %v", ErrInvalidOption, d)
+		}
+		c.bodyRead = d
 		return nil
 	}
 }
@@ -150,7 +170,7 @@ func NewTransport() *http.Transport {
 // a *RouteError (wrapping ErrInvalidOption) naming the route and field, or
 // wraps ErrInvalidOption for a bad option.
 func New(routes []Route, opts ...Option) (*Gateway, error) {
-	cfg := config{logger: slog.Default(), clock: SystemClock, strip: []string{DefaultSubjectHeader}}
+	cfg := config{logger: slog.Default(), clock: SystemClock}
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
 			return nil, err
@@ -159,7 +179,10 @@ func New(routes []Route, opts ...Option) (*Gateway, error) {
 	if cfg.transport == nil {
 		cfg.transport = NewTransport()
 	}
-	g := &Gateway{cfg: cfg}
+	if cfg.bodyRead == 0 {
+		cfg.bodyRead = DefaultBodyReadTimeout
+	}
+	g := &Gateway{cfg: cfg, strip: newStripSet(cfg.strip)}
 	for i, rt := range routes {
 		c, err := compileRoute(i, rt)
 		if err != nil {
@@ -200,6 +223,10 @@ func (g *Gateway) buildHandler(c *compiledRoute) error {
 			return err
 		}
 	}
+	c.bodyTimeout = c.BodyReadTimeout
+	if c.bodyTimeout == 0 {
+		c.bodyTimeout = g.cfg.bodyRead
+	}
 	rp := &httputil.ReverseProxy{
 		Rewrite:       g.rewrite,
 		Transport:     &routeTransport{route: c, base: g.cfg.transport, budget: budget, wait: sleepCtx},
@@ -208,9 +235,19 @@ func (g *Gateway) buildHandler(c *compiledRoute) error {
 		ErrorHandler:  g.proxyError,
 		BufferPool:    sharedBufferPool,
 	}
-	var h http.Handler = rp
+	// Innermost, after the route's middleware has passed the request:
+	// the upgrade policy, and the body's deadline and typed read errors.
+	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.allowUpgrade(r.Header)
+		if body := guardBody(w, r, c.bodyTimeout); body != nil {
+			if m, ok := r.Context().Value(matchKey).(*match); ok {
+				m.body = body
+			}
+		}
+		rp.ServeHTTP(w, r)
+	})
 	if c.Timeout > 0 {
-		h = withTimeout(c.Timeout, rp)
+		h = withTimeout(c.Timeout, h)
 	}
 	c.handler = Chain(c.Middleware...)(h)
 	return nil
@@ -224,8 +261,10 @@ func withTimeout(d time.Duration, next http.Handler) http.Handler {
 	})
 }
 
-// ServeHTTP routes r.
+// ServeHTTP routes r. Before any middleware sees it, the headers the
+// gateway strips are removed (see WithStripHeaders).
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g.sanitize(r)
 	g.handler.ServeHTTP(w, r)
 }
 
@@ -239,7 +278,6 @@ func (g *Gateway) Routes() []string {
 }
 
 func (g *Gateway) serveRoute(w http.ResponseWriter, r *http.Request) {
-	stripHeaders(r.Header, g.cfg.strip)
 	clean, err := CleanPath(r.URL.EscapedPath())
 	if err != nil {
 		WriteError(w, r, http.StatusBadRequest, CodeBadRequest, "malformed request path")

@@ -100,3 +100,14 @@ func decodeError(t testing.TB, b []byte) gateway.ErrorDetail {
 	}
 	return e.Error
 }
+
+// serveFrontDoor serves h on a real loopback server configured by
+// NewServer.
+func serveFrontDoor(t testing.TB, h http.Handler) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config = gateway.NewServer("", h)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv
+}

@@ -183,10 +183,7 @@ func TestNewServerLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewUnstartedServer(g)
-	srv.Config = gateway.NewServer("", g)
-	srv.Start()
-	t.Cleanup(srv.Close)
+	srv := serveFrontDoor(t, g)
 	status, _, _ := do(t, "GET", srv.URL+"/x", http.Header{"X-Big": {strings.Repeat("x", 32<<10)}}, nil)
 	if status != http.StatusRequestHeaderFieldsTooLarge {
 		t.Fatalf("32 KiB of headers: %d", status)

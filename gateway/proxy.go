@@ -13,18 +13,30 @@ import (
 )
 
 // proxyError answers a failed proxy attempt with a JSON error the client can
-// read: 413 for a body over the limit, 503 when no upstream could be tried
-// (no instance, breaker open), 504 on a timeout, 502 otherwise. The cause
-// is logged, never sent to the client.
+// read: the status of the client's own fault (a *ClientError: 400, 408,
+// 413), 503 when no upstream could be tried (no instance, breaker open), 504
+// on a timeout, 502 otherwise. The cause is logged, never sent to the
+// client.
 func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	status, code, msg := classify(err)
-	if r.Context().Err() == context.Canceled && !errors.Is(err, context.DeadlineExceeded) {
-		// The client went away; nobody reads the answer.
-		g.cfg.logger.LogAttrs(r.Context(), slog.LevelDebug, "gateway: client canceled",
-			slog.String("route", RouteFrom(r.Context())), slog.String("error", err.Error()))
-		status = 499
+	var fault *ClientError
+	isFault := errors.As(err, &fault)
+	if !isFault && r.Context().Err() == context.Canceled && !errors.Is(err, context.DeadlineExceeded) {
+		isFault, status = true, StatusClientClosedRequest
 	}
-	if status >= 500 {
+	switch {
+	case isFault:
+		// Logged like the client errors they are, not as upstream
+		// trouble; nobody reads a 499.
+		g.cfg.logger.LogAttrs(r.Context(), slog.LevelInfo, "gateway: client fault",
+			slog.String("route", RouteFrom(r.Context())), slog.Int("status", status),
+			slog.String("error", err.Error()), slog.String("request_id", RequestIDFrom(r.Context())))
+		if status != StatusClientClosedRequest {
+			// The request's framing is broken or unfinished: the
+			// connection cannot carry another request.
+			w.Header().Set("Connection", "close")
+		}
+	case status >= 500:
 		g.cfg.logger.LogAttrs(r.Context(), slog.LevelWarn, "gateway: upstream error",
 			slog.String("route", RouteFrom(r.Context())), slog.Int("status", status),
 			slog.String("error", err.Error()), slog.String("request_id", RequestIDFrom(r.Context())))
@@ -43,9 +55,13 @@ func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 }
 
 func classify(err error) (int, string, string) {
+	var fault *ClientError
 	var tooBig *http.MaxBytesError
 	var netErr net.Error
 	switch {
+	case errors.As(err, &fault):
+		code, msg := fault.code()
+		return fault.Status, code, msg
 	case errors.As(err, &tooBig):
 		return http.StatusRequestEntityTooLarge, CodeTooLarge, "request body too large"
 	case errors.Is(err, ErrNoUpstream), errors.Is(err, ErrUpstreamUnavailable):

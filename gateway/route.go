@@ -39,6 +39,18 @@ type Route struct {
 	// it expires the gateway answers 504. Zero means no timeout beyond the
 	// client's and the server's.
 	Timeout time.Duration
+	// BodyReadTimeout bounds how long the client may take to send the
+	// request body, from the moment the route is matched; a body not
+	// received in time is answered 408 and its connection closed. It never
+	// runs past Timeout. Zero means the gateway's WithBodyReadTimeout
+	// (DefaultBodyReadTimeout unless set); widen it on upload routes.
+	BodyReadTimeout time.Duration
+	// Upgrades are the protocols a client may switch to on this route
+	// (the Upgrade header), such as "websocket"; the gateway then tunnels
+	// the connection to the upstream after the route's middleware passed
+	// the upgrade request. Zero means none: an Upgrade header is removed
+	// and the request proxied as a plain one. "h2c" is never allowed.
+	Upgrades []string
 	// Retry is the retry policy; its zero value makes no retries.
 	Retry RetryPolicy
 	// Breakers guards the upstreams of this route; nil means no breaker.
@@ -93,9 +105,11 @@ func isIdempotent(method string) bool {
 // compiledRoute is a validated Route with its handler.
 type compiledRoute struct {
 	Route
-	pattern Pattern
-	methods []string // upper case; nil means any
-	handler http.Handler
+	pattern     Pattern
+	methods     []string // upper case; nil means any
+	upgrades    []string
+	bodyTimeout time.Duration // resolved: never zero
+	handler     http.Handler
 }
 
 // lists reports whether the route names method, or takes every method.
@@ -148,7 +162,19 @@ func compileRoute(i int, rt Route) (*compiledRoute, error) {
 			return nil, fail("Rewrite", "%v", err)
 		}
 	}
+	for _, u := range rt.Upgrades {
+		u = strings.TrimSpace(u)
+		if u == "" || strings.ContainsAny(u, ", \t/") {
+			return nil, fail("Upgrades", "bad protocol %q", u)
+		}
+		if strings.EqualFold(u, "h2c") {
+			return nil, fail("Upgrades", "h2c is never forwarded")
+		}
+		c.upgrades = append(c.upgrades, u)
+	}
 	switch {
+	case rt.BodyReadTimeout < 0:
+		return nil, fail("BodyReadTimeout", "negative %v", rt.BodyReadTimeout)
 	case rt.Timeout < 0:
 		return nil, fail("Timeout", "negative %v", rt.Timeout)
 	case rt.Retry.Attempts < 0:

@@ -105,10 +105,7 @@ func newFrontDoor(t *testing.T) *frontDoor {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewUnstartedServer(g)
-	srv.Config = gateway.NewServer("", g)
-	srv.Start()
-	t.Cleanup(srv.Close)
+	srv := serveFrontDoor(t, g)
 	f.url = srv.URL
 	return f
 }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -80,12 +81,16 @@ func (t *routeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
+// retryable reports whether an attempt that returned resp and err may be
+// tried again: only a failure of the upstream (attemptOutcome), never the
+// client's fault or cancellation, and a status only when the policy lists
+// it.
 func (t *routeTransport) retryable(req *http.Request, resp *http.Response, err error) bool {
 	if req.Context().Err() != nil {
 		return false
 	}
 	if err != nil {
-		return true
+		return countsAgainstUpstream(attemptOutcome("", nil, nil, err))
 	}
 	return t.route.Retry.retriesStatus(resp.StatusCode)
 }
@@ -119,16 +124,28 @@ func (t *routeTransport) try(req *http.Request, path string) (*http.Response, er
 		req.Host = ""
 	}
 	resp, err := t.base.RoundTrip(req)
-	outcome := err
-	if err == nil && resp.StatusCode >= 500 {
-		outcome = &UpstreamStatusError{Upstream: base.Host, StatusCode: resp.StatusCode}
+	// The proxy hides the body behind wrappers of its own; the route's
+	// guard left it in the match.
+	var body *clientBody
+	if m, ok := ctx.Value(matchKey).(*match); ok {
+		body = m.body
 	}
-	// A client that went away leaves outcome matching context.Canceled,
-	// which says nothing about the upstream: breakers and outlier ejection
+	outcome := attemptOutcome(base.Host, body, resp, err)
+	// The client's fault or cancellation matches context.Canceled, which
+	// says nothing about the upstream: breakers and outlier ejection
 	// ignore it.
 	done(outcome)
 	if bdone != nil {
 		bdone(outcome)
+	}
+	var fault *ClientError
+	if errors.As(outcome, &fault) {
+		// The upstream may have answered a truncated body; the client
+		// gets the status of its own fault instead.
+		if resp != nil {
+			resp.Body.Close()
+		}
+		return nil, fault
 	}
 	return resp, err
 }

@@ -1,0 +1,106 @@
+package discoverytarget_test
+
+import (
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-microkit/microkit/discovery"
+	"github.com/go-microkit/microkit/gateway"
+	"github.com/go-microkit/microkit/gateway/discoverytarget"
+)
+
+// TestClientFaultsDoNotEjectInstances: requests whose clients break their
+// own bodies (a bad chunk, a body cut short) reach an instance but never
+// count toward its ejection, whether the gateway picks the instance
+// (discoverytarget) or a discovery.Transport under the gateway does. One
+// counted failure would eject an instance here.
+func TestClientFaultsDoNotEjectInstances(t *testing.T) {
+	for _, via := range []string{"target", "transport"} {
+		t.Run(via, func(t *testing.T) {
+			var hits [2]atomic.Int64
+			var insts []discovery.Instance
+			for i := range 2 {
+				s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if r.Method == http.MethodGet {
+						hits[i].Add(1) // attacks (POST) may arrive late
+					}
+					if _, err := io.ReadAll(r.Body); err != nil {
+						http.Error(w, "bad body", http.StatusInternalServerError)
+					}
+				}))
+				t.Cleanup(s.Close)
+				insts = append(insts, instance(t, strconv.Itoa(i), s.URL))
+			}
+			reg, err := discovery.NewStatic(insts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := discovery.NewResolver(reg, discovery.WithBalancer(discovery.RoundRobin),
+				discovery.WithOutlierEjection(discovery.OutlierPolicy{ConsecutiveFailures: 1, MaxEjectedPercent: 50, BaseEjectionTime: time.Hour, MaxEjectionTime: time.Hour}),
+				discovery.WithLogger(slog.New(slog.DiscardHandler)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { res.Close() })
+			var target gateway.Target
+			opts := []gateway.Option{gateway.WithLogger(slog.New(slog.DiscardHandler))}
+			if via == "target" {
+				target, _ = discoverytarget.New(res, "orders")
+			} else {
+				target, _ = gateway.StaticTarget("http://orders")
+				tr, err := discovery.NewTransport(res, discovery.WithBaseTransport(gateway.NewTransport()))
+				if err != nil {
+					t.Fatal(err)
+				}
+				opts = append(opts, gateway.WithTransport(tr))
+			}
+			g, err := gateway.New([]gateway.Route{{Path: "/orders/**", Target: target}}, opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := httptest.NewServer(g)
+			t.Cleanup(srv.Close)
+			addr := srv.Listener.Addr().String()
+			for i := range 6 {
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				req := "POST /orders/1 HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\n"
+				if i%2 == 1 {
+					req = "POST /orders/1 HTTP/1.1\r\nHost: gw\r\nContent-Length: 10\r\n\r\nabc"
+				}
+				_, _ = io.WriteString(c, req)
+				_ = c.(*net.TCPConn).CloseWrite()
+				_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+				b, _ := io.ReadAll(c)
+				c.Close()
+				if len(b) < 12 || string(b[9:12]) != "400" {
+					t.Fatalf("attack %d answered %q, want 400", i, b)
+				}
+			}
+			for range 4 {
+				resp, err := http.Get(srv.URL + "/orders/1")
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					t.Fatalf("good request: %d", resp.StatusCode)
+				}
+			}
+			for i := range 2 {
+				if hits[i].Load() != 2 {
+					t.Fatalf("instance %d got %d of 4 good requests: it was ejected", i, hits[i].Load())
+				}
+			}
+		})
+	}
+}
