@@ -102,11 +102,14 @@ func decodeError(t testing.TB, b []byte) gateway.ErrorDetail {
 }
 
 // serveFrontDoor serves h on a real loopback server configured by
-// NewServer.
-func serveFrontDoor(t testing.TB, h http.Handler) *httptest.Server {
+// NewServer, then by tune.
+func serveFrontDoor(t testing.TB, h http.Handler, tune ...func(*http.Server)) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(h)
 	srv.Config = gateway.NewServer("", h)
+	for _, f := range tune {
+		f(srv.Config)
+	}
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return srv
