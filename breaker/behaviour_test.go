@@ -225,7 +225,6 @@ func TestInvalidOptions(t *testing.T) {
 		"nil jitter source":          breaker.WithJitterSource(nil),
 		"nil listener":               breaker.WithListener(nil),
 		"nil observer":               breaker.WithObserver(nil),
-		"window without a rule":      breaker.WithCountWindow(10, 5),
 	}
 	for name, opt := range tests {
 		t.Run(name, func(t *testing.T) {

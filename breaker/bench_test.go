@@ -21,7 +21,8 @@ var benchConfigs = []struct {
 	name string
 	opts []breaker.Option
 }{
-	{"consecutive", nil},
+	{"defaults", nil},
+	{"consecutive", []breaker.Option{breaker.WithConsecutiveFailures(5)}},
 	{"count-window", []breaker.Option{breaker.WithFailureRate(0.5), breaker.WithCountWindow(100, 20)}},
 	{"time-window", []breaker.Option{breaker.WithFailureRate(0.5), breaker.WithTimeWindow(10*time.Second, 10, 20)}},
 	{"count-window+slow", []breaker.Option{breaker.WithFailureRate(0.5), breaker.WithCountWindow(100, 20), breaker.WithSlowCalls(time.Second, 0.5)}},

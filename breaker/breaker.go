@@ -68,9 +68,10 @@ type Counts struct {
 }
 
 // New returns a closed breaker named name (used in errors, metrics and
-// events). Without options it trips after [DefaultConsecutiveFailures]
-// consecutive failures, stays open [DefaultOpenDuration], then lets one
-// probe through. An invalid option makes it return an error wrapping
+// events). Without options it trips when [DefaultFailureRate] of the last
+// [DefaultWindowSize] calls failed (once [DefaultMinCalls] were made),
+// stays open [DefaultOpenDuration] (doubling on repeated trips, up to
+// [DefaultMaxOpenDuration]), then lets one probe through. An invalid option makes it return an error wrapping
 // [ErrInvalidOption].
 func New(name string, opts ...Option) (*Breaker, error) {
 	cfg, err := newConfig(opts)

@@ -35,11 +35,36 @@ func TestTransitions(t *testing.T) {
 			{call: callFail, want: open},
 			{call: callOK, wantErr: errOpen, want: open},
 		}},
-		{"default trips after five failures", nil, []step{
-			{call: callFail, want: closed},
-			{call: callFail, want: closed},
-			{call: callFail, want: closed},
-			{call: callFail, want: closed},
+		{"default: five failures in a row are a blip, not an outage", nil, repeat(step{call: callFail, want: closed}, 5)},
+		{"default trips at half of the calls once twenty were made", nil, append(append(
+			repeat(step{call: callOK, want: closed}, 10),
+			repeat(step{call: callFail, want: closed}, 9)...),
+			step{call: callFail, want: open}, // 10 of 20
+		)},
+		{"default: opens for a second, doubling on each trip after the probes, capped; a close resets it", []breaker.Option{consecutive(1)}, []step{
+			{call: callFail, want: open},
+			{advance: time.Second, call: callFail, want: open}, // the probe fails: 2s
+			{advance: 2*time.Second - 1, call: callOK, wantErr: errOpen, want: open},
+			{advance: 1, call: callFail, want: open},                // 4s
+			{advance: 4 * time.Second, call: callFail, want: open},  // 8s
+			{advance: 8 * time.Second, call: callFail, want: open},  // 16s
+			{advance: 16 * time.Second, call: callFail, want: open}, // 30s, not 32s
+			{advance: 30 * time.Second, call: callOK, want: closed}, // probe succeeds
+			{call: callFail, want: open},                            // a new trip: 1s again
+			{advance: time.Second, call: callOK, want: closed},
+		}},
+		{"calls past the caller's deadline never open", []breaker.Option{consecutive(1)}, []step{
+			{call: callDeadline, want: closed},
+			{call: callDeadline, want: closed},
+			{call: callFail, want: open},
+		}},
+		{"calls never sent never open", []breaker.Option{consecutive(1)}, []step{
+			{call: callNotSent, want: closed},
+			{call: callNotSent, want: closed},
+			{call: callFail, want: open},
+		}},
+		{"a window alone takes the default rate", []breaker.Option{breaker.WithCountWindow(2, 2)}, []step{
+			{call: callOK, want: closed},
 			{call: callFail, want: open},
 		}},
 		{"open turns half-open when the open duration ends, with no traffic", []breaker.Option{consecutive(1), openFor(10 * time.Second)}, []step{
@@ -49,7 +74,7 @@ func TestTransitions(t *testing.T) {
 			{advance: 1, want: halfOpen},
 			{call: callOK, want: closed},
 		}},
-		{"a failed probe opens again for a full open duration", []breaker.Option{consecutive(1), openFor(10 * time.Second)}, []step{
+		{"a failed probe opens again for a full open duration", []breaker.Option{consecutive(1), openFor(10 * time.Second), breaker.WithOpenBackoff(1, 10*time.Second, 0)}, []step{
 			{call: callFail, want: open},
 			{advance: 10 * time.Second, call: callFail, want: open},
 			{advance: 9 * time.Second, call: callOK, wantErr: errOpen, want: open},
@@ -89,8 +114,8 @@ func TestTransitions(t *testing.T) {
 			{advance: time.Second, call: acquire, want: halfOpen},
 			{advance: 5*time.Second - 1, want: halfOpen},
 			{advance: 1, want: open},
-			{call: releaseOK, want: open}, // the late probe belongs to the old period
-			{advance: time.Second, call: callOK, want: closed},
+			{call: releaseOK, want: open},                          // the late probe belongs to the old period
+			{advance: 2 * time.Second, call: callOK, want: closed}, // open twice as long
 		}},
 		{"cancelled calls never open", []breaker.Option{consecutive(1)}, []step{
 			{call: callCancel, want: closed},
@@ -155,7 +180,7 @@ func TestTransitions(t *testing.T) {
 		{"a slow probe counts as failed", []breaker.Option{breaker.WithSlowCalls(time.Second, 1), breaker.WithCountWindow(1, 1), openFor(time.Second)}, []step{
 			{call: callOK, takes: time.Second, want: open},
 			{advance: time.Second, call: callOK, takes: 2 * time.Second, want: open},
-			{advance: time.Second, call: callOK, want: closed},
+			{advance: 2 * time.Second, call: callOK, want: closed}, // open twice as long
 		}},
 	}
 	for _, tt := range tests {
@@ -165,4 +190,13 @@ func TestTransitions(t *testing.T) {
 			runSteps(t, b, clk, tt.steps)
 		})
 	}
+}
+
+// repeat returns n copies of s.
+func repeat(s step, n int) []step {
+	out := make([]step, n)
+	for i := range out {
+		out[i] = s
+	}
+	return out
 }

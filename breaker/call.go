@@ -78,7 +78,7 @@ func (b *Breaker) reject(s State, retryAt time.Time) error {
 
 // Done reports the call's error: nil is a success, anything else is
 // classified by the breaker's [Classifier], except that a call whose ctx
-// was cancelled does not count. ctx is the call's context; it is passed to
+// ended (cancelled or past its deadline) does not count. ctx is the call's context; it is passed to
 // the listeners of a state change this result causes.
 func (pm Permit) Done(ctx context.Context, err error) {
 	if pm.p == nil {
@@ -229,12 +229,14 @@ func (b *Breaker) recordProbe(ctx context.Context, p *period, o Outcome, slow bo
 }
 
 // outcome classifies the error of a call made under ctx: a call whose own
-// context was cancelled never counts, whatever the classifier says.
+// context ended (cancelled, or past the caller's deadline) never counts,
+// whatever the classifier says: the caller gave up, and a caller's short
+// deadline must not open the breaker for everyone.
 func (b *Breaker) outcome(ctx context.Context, err error) Outcome {
 	if err == nil {
 		return Success
 	}
-	if errors.Is(ctx.Err(), context.Canceled) {
+	if ctx.Err() != nil {
 		return Ignored
 	}
 	return b.cfg.classifier(err)
@@ -254,8 +256,8 @@ func (b *Breaker) Allow() (done func(err error), err error) {
 
 // Execute runs fn if the breaker allows it and records its result. It
 // returns fn's error, or an [*OpenError] without running fn. A panic in fn
-// counts as a failure and goes on up. A call whose ctx was cancelled does
-// not count. On a closed breaker it takes no lock and allocates nothing.
+// counts as a failure and goes on up. A call whose ctx ended (cancelled,
+// or past the caller's deadline) does not count. On a closed breaker it takes no lock and allocates nothing.
 func (b *Breaker) Execute(ctx context.Context, fn func(ctx context.Context) error) error {
 	_, err := Do(ctx, b, func(ctx context.Context) (struct{}, error) {
 		return struct{}{}, fn(ctx)

@@ -10,13 +10,16 @@ import (
 // success.
 type Classifier func(err error) Outcome
 
-// DefaultClassifier counts every error as a failure except
-// context.Canceled, which is ignored: a caller giving up says nothing about
-// the dependency's health, and must never open the breaker.
-// context.DeadlineExceeded counts, since a dependency too slow to answer in
-// time is unhealthy.
+// DefaultClassifier counts every error as a failure except those that
+// prove nothing about the dependency's health, which are ignored:
+// context.Canceled (a caller giving up) and errors matching [ErrNotSent]
+// (a call that never reached the dependency, such as discovery's "no
+// instance to call"). context.DeadlineExceeded from a timeout of the call
+// itself counts, since a dependency too slow to answer in time is
+// unhealthy; past the caller's own deadline, Execute, Do and Permit.Done
+// ignore the call before asking the classifier.
 func DefaultClassifier(err error) Outcome {
-	if errors.Is(err, context.Canceled) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, ErrNotSent) {
 		return Ignored
 	}
 	return Failure

@@ -22,15 +22,19 @@
 //
 // # Trip rules
 //
-//   - consecutive failures ([WithConsecutiveFailures], the default with 5);
 //   - failure rate over a sliding window ([WithFailureRate]), count-based
 //     ([WithCountWindow]) or time-based ([WithTimeWindow]), with a minimum
-//     number of calls;
+//     number of calls: the default, half of the last 100 calls once 20
+//     were made;
+//   - consecutive failures ([WithConsecutiveFailures]), for low traffic;
 //   - slow-call rate ([WithSlowCalls]).
 //
-// The open duration is fixed ([WithOpenDuration]) or grows exponentially
-// with jitter on each re-open ([WithOpenBackoff]). A [Classifier] decides
-// which errors count; by default a caller's own cancellation never does.
+// The open duration starts short ([WithOpenDuration], one second by
+// default) and grows exponentially on each re-open, capped, with optional
+// jitter ([WithOpenBackoff]; 30 s by default), so that a short fault costs
+// a short outage. A [Classifier] decides which errors count; by default a
+// caller's own cancellation or deadline never does, nor a call that was
+// never sent ([ErrNotSent]).
 //
 // # Cost
 //

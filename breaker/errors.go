@@ -16,6 +16,12 @@ var (
 	// ErrInvalidOption is wrapped by the error New returns for an invalid
 	// option.
 	ErrInvalidOption = errors.New("breaker: invalid option")
+	// ErrNotSent is matched by errors of calls that never reached the
+	// dependency, so that [DefaultClassifier] ignores them: they prove
+	// nothing about its health. Packages whose errors mean "not sent"
+	// (discovery's ErrNoInstances) match it; wrap your own with
+	// fmt.Errorf("...: %w: %w", err, breaker.ErrNotSent).
+	ErrNotSent = errors.New("breaker: call not sent")
 )
 
 // OpenError is the error returned for a call the breaker rejected. It

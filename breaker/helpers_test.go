@@ -3,6 +3,7 @@ package breaker_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -16,7 +17,10 @@ func newFakeClock() *fakeClock {
 	return breakertest.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 }
 
-var errBoom = errors.New("boom")
+var (
+	errBoom    = errors.New("boom")
+	errNotSent = fmt.Errorf("no instance to call: %w", breaker.ErrNotSent)
+)
 
 func mustNew(t testing.TB, opts ...breaker.Option) *breaker.Breaker {
 	t.Helper()
@@ -35,6 +39,8 @@ const (
 	callOK                        // Execute with a nil error
 	callFail                      // Execute with errBoom
 	callCancel                    // Execute whose own context is cancelled
+	callDeadline                  // Execute past its caller's deadline
+	callNotSent                   // Execute that fails with an error matching ErrNotSent
 	acquire                       // Acquire and hold the permit
 	releaseOK                     // report the oldest held permit as a success
 	releaseFail                   // ... as a failure
@@ -58,11 +64,17 @@ func runSteps(t *testing.T, b *breaker.Breaker, clk *fakeClock, steps []step) {
 		var err error
 		ctx := context.Background()
 		switch s.call {
-		case callOK, callFail, callCancel:
+		case callOK, callFail, callCancel, callDeadline, callNotSent:
 			ran := false
-			if s.call == callCancel {
+			switch s.call {
+			case callCancel:
 				c, cancel := context.WithCancel(ctx)
 				cancel()
+				ctx = c
+			case callDeadline:
+				// A deadline already past: the caller's, not the upstream's.
+				c, cancel := context.WithDeadline(ctx, time.Unix(0, 0))
+				defer cancel()
 				ctx = c
 			}
 			err = b.Execute(ctx, func(ctx context.Context) error {
@@ -71,15 +83,17 @@ func runSteps(t *testing.T, b *breaker.Breaker, clk *fakeClock, steps []step) {
 				switch s.call {
 				case callFail:
 					return errBoom
-				case callCancel:
+				case callCancel, callDeadline:
 					return ctx.Err()
+				case callNotSent:
+					return errNotSent
 				}
 				return nil
 			})
 			if ran != (s.wantErr == nil) {
 				t.Fatalf("step %d: fn ran = %v, want %v", i, ran, s.wantErr == nil)
 			}
-			if errors.Is(err, errBoom) || errors.Is(err, context.Canceled) {
+			if errors.Is(err, errBoom) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, breaker.ErrNotSent) {
 				err = nil // fn's own error, not the breaker's
 			}
 		case acquire:

@@ -10,13 +10,21 @@ import (
 // an error wrapping [ErrInvalidOption].
 type Option func(*config) error
 
-// Defaults used when no option says otherwise.
+// Defaults used when no option says otherwise. Without a trip rule a
+// breaker trips when DefaultFailureRate of the last DefaultWindowSize calls
+// failed, once at least DefaultMinCalls were made; it opens for
+// DefaultOpenDuration at first, doubling on each trip that follows its
+// probes, up to DefaultMaxOpenDuration. A fault that ends within a second
+// costs about a second of refused calls, and only a dependency that stays
+// down is probed less and less often.
 const (
-	DefaultConsecutiveFailures = 5
-	DefaultOpenDuration        = 30 * time.Second
-	DefaultHalfOpenMaxTime     = time.Minute
-	DefaultWindowSize          = 100
-	DefaultMinCalls            = 20
+	DefaultFailureRate     = 0.5
+	DefaultWindowSize      = 100
+	DefaultMinCalls        = 20
+	DefaultOpenDuration    = time.Second
+	DefaultOpenMultiplier  = 2
+	DefaultMaxOpenDuration = 30 * time.Second
+	DefaultHalfOpenMaxTime = time.Minute
 )
 
 type windowKind uint8
@@ -55,7 +63,7 @@ type config struct {
 func defaultConfig() config {
 	return config{
 		openDuration: DefaultOpenDuration,
-		multiplier:   1,
+		multiplier:   DefaultOpenMultiplier,
 		maxProbes:    1,
 		toClose:      1,
 		halfOpenMax:  DefaultHalfOpenMaxTime,
@@ -69,10 +77,10 @@ func invalid(format string, args ...any) error {
 }
 
 // WithConsecutiveFailures trips the breaker after n failures in a row. Zero
-// turns the rule off. When no trip rule is given at all, the breaker trips
-// after [DefaultConsecutiveFailures] consecutive failures. Use it for
-// low-traffic dependencies, where rates over a window mean little, and for
-// outlier ejection of one instance.
+// turns the rule off. Given alone, it replaces the default failure-rate
+// rule. Use it for low-traffic dependencies, where rates over a window
+// mean little, and for outlier ejection of one instance; on a busy
+// dependency a handful of failures in a row is a blip, not an outage.
 func WithConsecutiveFailures(n int) Option {
 	return func(c *config) error {
 		if n < 0 {
@@ -87,7 +95,9 @@ func WithConsecutiveFailures(n int) Option {
 // calls in the sliding window reaches rate (0 < rate <= 1), once the window
 // holds at least its minimum number of calls. Without a window option it
 // uses a count window of [DefaultWindowSize] calls with [DefaultMinCalls].
-// Use it for busy dependencies, where a few scattered failures are normal.
+// When no trip rule is given at all, the breaker uses this rule with
+// [DefaultFailureRate]. Use it for busy dependencies, where a few
+// scattered failures are normal.
 func WithFailureRate(rate float64) Option {
 	return func(c *config) error {
 		if !(rate > 0 && rate <= 1) {
@@ -155,8 +165,10 @@ func WithTimeWindow(length time.Duration, buckets, minCalls int) Option {
 }
 
 // WithOpenDuration sets how long the breaker stays open before it lets
-// probes through (default [DefaultOpenDuration]). It is the base of the
-// backoff when [WithOpenBackoff] is used.
+// probes through the first time (default [DefaultOpenDuration]): the base
+// of the open backoff (see [WithOpenBackoff]). Without WithOpenBackoff it
+// doubles on each trip that follows its probes, up to the larger of d and
+// [DefaultMaxOpenDuration].
 func WithOpenDuration(d time.Duration) Option {
 	return func(c *config) error {
 		if d <= 0 {
@@ -171,8 +183,10 @@ func WithOpenDuration(d time.Duration) Option {
 // consecutive re-open without a healthy close in between, up to max, and
 // shortens each one by a random share of up to jitter (0 <= jitter < 1) so
 // that many clients do not probe in step. A close from half-open resets it
-// to the base duration. Use it for dependencies that take long to recover,
-// and for outlier ejection.
+// to the base duration. The default is multiplier [DefaultOpenMultiplier]
+// up to [DefaultMaxOpenDuration] without jitter; WithOpenBackoff(1, d, 0)
+// with WithOpenDuration(d) keeps the breaker open a fixed d. Set a jitter
+// when a fleet of clients shares a dependency.
 func WithOpenBackoff(multiplier float64, max time.Duration, jitter float64) Option {
 	return func(c *config) error {
 		if !(multiplier >= 1) {
@@ -222,8 +236,10 @@ func WithHalfOpenMaxTime(d time.Duration) Option {
 }
 
 // WithClassifier decides which errors count as failures (default
-// [DefaultClassifier]). Whatever it says, Execute and Do never count a call
-// whose own context was cancelled.
+// [DefaultClassifier]). Whatever it says, Execute, Do and Permit.Done never
+// count a call whose own context ended first (cancelled, or past the
+// caller's deadline): the caller gave up, which says nothing about the
+// dependency.
 func WithClassifier(cl Classifier) Option {
 	return func(c *config) error {
 		if cl == nil {
@@ -294,6 +310,9 @@ func newConfig(opts []Option) (config, error) {
 }
 
 func (c *config) finish() error {
+	if !c.consecutiveOn && c.failureRate == 0 && c.slowThreshold == 0 {
+		c.failureRate = DefaultFailureRate
+	}
 	if c.failureRate > 0 || c.slowThreshold > 0 {
 		if c.window == noWindow {
 			c.window, c.windowSize, c.minCalls = countWindowKind, DefaultWindowSize, DefaultMinCalls
@@ -301,11 +320,8 @@ func (c *config) finish() error {
 	} else if c.window != noWindow {
 		return invalid("a window needs WithFailureRate or WithSlowCalls")
 	}
-	if !c.consecutiveOn && c.failureRate == 0 && c.slowThreshold == 0 {
-		c.consecutive = DefaultConsecutiveFailures
-	}
-	if c.openMax == 0 {
-		c.openMax = c.openDuration
+	if c.openMax == 0 { // no WithOpenBackoff: the default backoff
+		c.openMax = max(DefaultMaxOpenDuration, c.openDuration)
 	}
 	if c.openMax < c.openDuration {
 		return invalid("open backoff max %v < open duration %v", c.openMax, c.openDuration)

@@ -1,8 +1,6 @@
 package breaker
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -136,8 +134,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := t.base.RoundTrip(req)
 	finished = true
 	o := t.classify(resp, err)
-	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
-		o = Ignored // the caller gave up; that says nothing about the server
+	if err != nil && ctx.Err() != nil {
+		o = Ignored // the caller gave up or ran out of time; that says nothing about the server
 	}
 	var retryAfter time.Duration
 	if o == Failure && resp != nil && resp.StatusCode == http.StatusServiceUnavailable && t.maxRetry > 0 {

@@ -74,7 +74,7 @@ func TestTransportFailsAndRecovers(t *testing.T) {
 		{code: 500, wantCode: 500, want: breaker.Open},
 		{code: 200, wantErr: breaker.ErrOpen, want: breaker.Open}, // never reaches the server
 		{advance: 10 * time.Second, code: 500, wantCode: 500, want: breaker.Open},
-		{advance: 10 * time.Second, code: 200, wantCode: 200, want: breaker.Closed},
+		{advance: 20 * time.Second, code: 200, wantCode: 200, want: breaker.Closed}, // open twice as long
 		{code: 200, wantCode: 200, want: breaker.Closed},
 	}
 	for i, s := range steps {
@@ -227,5 +227,26 @@ func TestNewTransportInvalid(t *testing.T) {
 		if !errors.Is(err, breaker.ErrInvalidOption) {
 			t.Errorf("%s: err = %v", name, err)
 		}
+	}
+}
+
+// A request that runs out of its caller's time says nothing about the
+// server: it must not open the breaker.
+func TestTransportIgnoresTheCallersDeadline(t *testing.T) {
+	ts := httptest.NewServer(&flakyServer{})
+	defer ts.Close()
+	b := mustNew(t, consecutive(1))
+	tr, err := breaker.NewTransport(ts.Client().Transport, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), time.Unix(0, 0))
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ts.URL, nil)
+	if _, err := (&http.Client{Transport: tr}).Do(req); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("request past its deadline: %v", err)
+	}
+	if got := b.State(); got != breaker.Closed {
+		t.Fatalf("state %v after a request past the caller's deadline, want closed", got)
 	}
 }

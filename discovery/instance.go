@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/go-microkit/microkit/breaker"
 )
 
 // Sentinel errors that callers branch on with errors.Is.
@@ -20,8 +22,12 @@ var (
 	// ErrInvalidInstance is wrapped when an Instance lacks an ID, Service,
 	// Address or valid Port.
 	ErrInvalidInstance = errors.New("discovery: invalid instance")
-	// ErrNoInstances is wrapped when a service has no healthy instance to pick.
-	ErrNoInstances = errors.New("discovery: no healthy instances")
+	// ErrNoInstances is wrapped when a service has no healthy instance to
+	// pick. It also matches breaker.ErrNotSent: a call with no instance to
+	// go to was never sent, which says nothing about the service's health,
+	// so a breaker's default classifier ignores it rather than trip on a
+	// service that is still starting or re-registering.
+	ErrNoInstances error = noInstancesError{}
 	// ErrReadOnly is returned by registries whose set of instances is fixed,
 	// such as the static registry, on Register and Deregister.
 	ErrReadOnly = errors.New("discovery: registry is read-only")
@@ -33,6 +39,14 @@ var (
 	// Resolver.
 	ErrClosed = errors.New("discovery: closed")
 )
+
+// noInstancesError is ErrNoInstances: a comparable value, so that
+// errors.Is matches it, that also matches breaker.ErrNotSent.
+type noInstancesError struct{}
+
+func (noInstancesError) Error() string { return "discovery: no healthy instances" }
+
+func (noInstancesError) Is(target error) bool { return target == breaker.ErrNotSent }
 
 // Instance is one running copy of a service, reachable at Address:Port.
 type Instance struct {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/go-microkit/microkit/breaker"
 	"github.com/go-microkit/microkit/discovery"
 )
 
@@ -154,5 +155,18 @@ func TestPanicPolicyValidation(t *testing.T) {
 		if _, err := discovery.NewResolver(memoryWith(t, nil), discovery.WithPanicPolicy(p)); !errors.Is(err, discovery.ErrInvalidOption) {
 			t.Errorf("%+v: %v, want ErrInvalidOption", p, err)
 		}
+	}
+}
+
+// No instance to pick is "not sent" for a breaker: a service that is
+// starting or re-registering must not trip its callers' breakers.
+func TestNoInstancesIsNotSentForBreakers(t *testing.T) {
+	r := newResolver(t, memoryWith(t, nil))
+	_, err := r.Pick(context.Background(), "nobody")
+	if !errors.Is(err, discovery.ErrNoInstances) || !errors.Is(err, breaker.ErrNotSent) {
+		t.Fatalf("Pick of an empty service: %v", err)
+	}
+	if got := breaker.DefaultClassifier(err); got != breaker.Ignored {
+		t.Fatalf("DefaultClassifier = %v, want ignored", got)
 	}
 }
