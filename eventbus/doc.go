@@ -18,7 +18,8 @@
 //   - [Router] subscribes a consumer group, runs [Handler]s with bounded
 //     concurrency and acknowledges, retries or dead-letters each delivery
 //     according to the handler's result: nil acks, an error retries and
-//     [Permanent] dead-letters at once. [On] registers a typed handler.
+//     [Permanent] dead-letters at once; [FateOf] is that decision, in one
+//     place. [On] registers a typed handler.
 //   - [Middleware] wraps handlers: [Recover], [Timeout], [Retry],
 //     [DeadLetter], [Correlate] and [Metrics.Middleware]; package
 //     eventbus/eventbustrace adds OpenTelemetry spans from publisher to

@@ -25,7 +25,10 @@ func (e *PanicError) Unwrap() error {
 }
 
 // Recover turns a handler panic into a *PanicError, so that the message is
-// retried and finally dead-lettered instead of crashing the consumer.
+// retried and finally dead-lettered instead of crashing the consumer. The
+// Router already runs every handler under it; put it in a chain to turn
+// panics of the middleware inside it into failed attempts too, or around
+// a handler called without a router.
 func Recover() Middleware {
 	return func(next Handler) Handler {
 		return func(ctx context.Context, msg *Message) (err error) {
