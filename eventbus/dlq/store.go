@@ -1,6 +1,7 @@
 package dlq
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -34,9 +35,8 @@ var (
 type Entry struct {
 	// ID is the parked message's ID, unique per failure (see
 	// eventbus.DeadLetterID); a dead letter whose ID is taken by another
-	// failure (an older producer that derived it from the original's
-	// alone) gets its ID plus "." and a hash of its group, handler and
-	// time.
+	// failure (a producer that derived it from the original's alone) gets
+	// its ID plus "." and 16 hex digits of its content's hash.
 	ID string
 	// OriginalID and OriginalType identify the message that failed.
 	OriginalID   string
@@ -177,15 +177,16 @@ func (s *Store) Park(ctx context.Context, msg *eventbus.Message) error {
 	if ok, err := insert(msg.ID); ok || err != nil {
 		return err
 	}
-	existing, err := s.Get(ctx, msg.ID)
-	if err != nil {
-		return fmt.Errorf("dlq: park: %w", err)
+	var existing []byte
+	if err := s.db.QueryRowContext(ctx, "SELECT envelope FROM "+s.table+" WHERE id = $1", msg.ID).Scan(&existing); err != nil {
+		return fmt.Errorf("dlq: park %s: %w", msg.ID, err)
 	}
-	if existing.Group == group && existing.Handler == handler && existing.ParkedAt.Equal(parked.UTC()) {
+	if bytes.Equal(existing, env) {
 		return nil // this very dead letter, delivered again
 	}
-	// Another failure under the same ID: keep it under one of its own.
-	h := sha256.Sum256([]byte(group + "\x00" + handler + "\x00" + strconv.FormatInt(parked.UnixNano(), 10)))
+	// Another failure under the same ID: keep it under one of its own,
+	// derived from its content so that its own redelivery changes nothing.
+	h := sha256.Sum256(env)
 	_, err = insert(msg.ID + "." + hex.EncodeToString(h[:8]))
 	return err
 }

@@ -240,8 +240,18 @@ func TestParkKeepsEveryFailure(t *testing.T) {
 			if want := []string{"billing: first", "shipping: no address", "billing: second"}; !slices.Equal(reasons, want) {
 				t.Fatalf("entries of o1: %q, want %q", reasons, want)
 			}
-			if other, _ := store.List(ctx, dlq.Filter{OriginalID: "o2"}); len(other) != 0 {
-				t.Fatalf("entries of o2: %+v, want none", other)
+			// Without a dead-letter time (a foreign producer) a redelivered
+			// copy is still recognized as the same dead letter.
+			untimed := parked("billing", "third", t1)
+			untimed.ID, untimed.Metadata[eventbus.MetaDeadLetterOriginalID] = "o2.deadletter", "o2"
+			delete(untimed.Metadata, eventbus.MetaDeadLetterTime)
+			for range 2 {
+				if err := store.Park(ctx, untimed.Clone()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if other, _ := store.List(ctx, dlq.Filter{OriginalID: "o2"}); len(other) != 1 {
+				t.Fatalf("entries of o2 parked twice: %+v, want one", other)
 			}
 		})
 	}

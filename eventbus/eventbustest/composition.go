@@ -24,7 +24,8 @@ var (
 // but reproducible scenario of several consumer groups with overlapping
 // handler patterns ("order.>" with "order.created", "*.created",
 // "order.*"), each group's middleware (DeadLetter, Retry, Dedupe, Timeout,
-// Recover) in a random order split between the router and its handlers,
+// and Recover or not) in a random order split between the router and its
+// handlers,
 // handler calls that succeed, fail, ask for their own delay, fail
 // permanently, panic, time out or crash their consumer, and, where
 // Config.Restart is set, a broker restart in the middle. After each run

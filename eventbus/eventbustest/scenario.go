@@ -115,6 +115,10 @@ func newScenario(seed uint64, withRestart bool) *scenario {
 			gp.refused = true
 			gp.order[d], gp.order[r] = gp.order[r], gp.order[d]
 		}
+		if rng.IntN(2) == 0 {
+			// Without Recover: the router must recover the handler anyway.
+			gp.order = slices.DeleteFunc(gp.order, func(k string) bool { return k == "recover" })
+		}
 		gp.split = rng.IntN(len(gp.order) + 1)
 		sc.groups = append(sc.groups, gp)
 	}
