@@ -195,6 +195,7 @@ func TestSecurity(t *testing.T) {
 		{"wrong audience", "GET", "/api/orders/1", bearer(f.token(t, jwt.SigningMethodHS256, "hs1", secHS, func(c jwt.MapClaims) { c["aud"] = "admin" })), "", 401, ""},
 		{"unknown kid", "GET", "/api/orders/1", bearer(f.token(t, jwt.SigningMethodHS256, "hs9", secHS, nil)), "", 401, ""},
 		{"tampered payload", "GET", "/api/orders/1", bearer(tamper(valid)), "", 401, ""},
+		{"non-canonical signature", "GET", "/api/orders/1", bearer(flipUnusedBits(valid)), "", 401, ""},
 		{"path traversal from the public route", "GET", "/api/products/../orders/1", nil, "", 401, ""},
 		{"encoded dot segments", "GET", "/api/products/%2e%2e/orders/1", nil, "", 401, ""},
 		{"double-encoded dot segments", "GET", "/api/products/%252e%252e/orders/1", nil, "", 400, ""},
@@ -229,6 +230,15 @@ func TestSecurity(t *testing.T) {
 			}
 		})
 	}
+}
+
+// flipUnusedBits changes the unused low bit of the last base64url
+// character of a 32-byte signature (43 characters, 2 unused bits): the same
+// signature bytes, spelled non-canonically.
+func flipUnusedBits(tok string) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	i := strings.IndexByte(alphabet, tok[len(tok)-1])
+	return tok[:len(tok)-1] + string(alphabet[i^1])
 }
 
 func tamper(tok string) string {

@@ -197,6 +197,10 @@ func (a *Authenticator) verify(ctx context.Context, token string) (*Claims, erro
 		jwt.WithLeeway(a.leeway),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
+		// Only the canonical base64url form: otherwise the unused bits
+		// of a segment's last character could be changed and the token
+		// would still verify (a malleable signature).
+		jwt.WithStrictDecoding(),
 	}
 	if a.issuer != "" {
 		opts = append(opts, jwt.WithIssuer(a.issuer))

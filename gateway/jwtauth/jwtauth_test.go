@@ -304,3 +304,56 @@ func jwkJSON(keys ...jwtauth.Key) []byte {
 	b, _ := json.Marshal(map[string]any{"keys": out})
 	return b
 }
+
+// malleate changes the unused low bits of the last base64url character of
+// the token's signature: a non-canonical spelling of the same bytes.
+func malleate(t testing.TB, token string) string {
+	t.Helper()
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	sig := token[strings.LastIndexByte(token, '.')+1:]
+	unused := map[int]int{2: 4, 3: 2}[len(sig)%4]
+	if unused == 0 {
+		t.Fatalf("signature of %d characters has no unused bits", len(sig))
+	}
+	last := strings.IndexByte(alphabet, sig[len(sig)-1])
+	out := token[:len(token)-1] + string(alphabet[last^1])
+	a, _ := base64.RawURLEncoding.DecodeString(sig)
+	b, err := base64.RawURLEncoding.DecodeString(out[strings.LastIndexByte(out, '.')+1:])
+	if err != nil || string(a) != string(b) {
+		t.Fatalf("not the same signature bytes: %v", err)
+	}
+	return out
+}
+
+// TestNonCanonicalSignatureRejected: a valid token whose signature's last
+// character is changed in its unused bits (the same signature bytes in a
+// non-canonical encoding) is rejected, for every algorithm, so that
+// signatures are not malleable.
+func TestNonCanonicalSignatureRejected(t *testing.T) {
+	src, err := jwtauth.StaticKeys(allKeys(t)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newAuth(t, src)
+	for _, tt := range []struct {
+		name string
+		m    jwt.SigningMethod
+		kid  string
+		key  any
+	}{
+		{"HS256", jwt.SigningMethodHS256, "hs", hsSecret},
+		{"RS256", jwt.SigningMethodRS256, "rs", rsaKey},
+		{"ES256", jwt.SigningMethodES256, "es", ecKey},
+		{"EdDSA", jwt.SigningMethodEdDSA, "ed", edKey},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			good := sign(t, tt.m, tt.kid, tt.key, claims(nil))
+			if _, err := a.Verify(context.Background(), good); err != nil {
+				t.Fatalf("the canonical token: %v", err)
+			}
+			if _, err := a.Verify(context.Background(), malleate(t, good)); !errors.Is(err, jwtauth.ErrInvalidToken) {
+				t.Fatalf("the malleated token: %v, want ErrInvalidToken", err)
+			}
+		})
+	}
+}

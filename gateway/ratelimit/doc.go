@@ -10,6 +10,10 @@
 // X-Forwarded-For only through trusted proxies ([gateway.ClientIP]), so a
 // client cannot dodge its limit by sending that header.
 //
+// [FailureLimit] limits failed authentications per client address: put it
+// in front of gateway/jwtauth, so that a flood of bad tokens gets 429 while
+// valid tokens never spend that budget.
+//
 // Answers carry RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset; a
 // denied request gets 429 with Retry-After. Time is injectable ([WithClock],
 // [Local.AllowAt]).

@@ -97,11 +97,9 @@ func Middleware(l Limiter, opts ...MiddlewareOption) (gateway.Middleware, error)
 	if l == nil {
 		return nil, fmt.Errorf("%w: nil limiter", ErrInvalidOption)
 	}
-	cfg := mwConfig{key: BySubjectOrClientIP(gateway.ClientIP{}), logger: slog.Default(), failOpen: true}
-	for _, o := range opts {
-		if err := o(&cfg); err != nil {
-			return nil, err
-		}
+	cfg, err := newMWConfig(BySubjectOrClientIP(gateway.ClientIP{}), opts)
+	if err != nil {
+		return nil, err
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -132,6 +130,17 @@ func Middleware(l Limiter, opts ...MiddlewareOption) (gateway.Middleware, error)
 			next.ServeHTTP(w, r)
 		})
 	}, nil
+}
+
+// newMWConfig applies opts over the defaults, keying by key.
+func newMWConfig(key KeyFunc, opts []MiddlewareOption) (mwConfig, error) {
+	cfg := mwConfig{key: key, logger: slog.Default(), failOpen: true}
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return mwConfig{}, err
+		}
+	}
+	return cfg, nil
 }
 
 func ceilSeconds(d time.Duration) int {

@@ -180,3 +180,13 @@ func Example() {
 	// 200 remaining=0 retry-after=""
 	// 429 remaining=0 retry-after="30"
 }
+
+func TestFailureLimitOptions(t *testing.T) {
+	if _, err := ratelimit.FailureLimit(nil); !errors.Is(err, ratelimit.ErrInvalidOption) {
+		t.Fatalf("nil limiter: %v", err)
+	}
+	l, _ := ratelimit.NewLocal(ratelimit.PerMinute(1))
+	if _, err := ratelimit.FailureLimit(l, ratelimit.WithKeyFunc(nil)); !errors.Is(err, ratelimit.ErrInvalidOption) {
+		t.Fatalf("nil key func: %v", err)
+	}
+}
