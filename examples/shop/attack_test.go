@@ -38,9 +38,12 @@ type attack struct {
 }
 
 // leaks are texts no answer may carry: Go types and decoder wording,
-// SQL, and internal addresses or RPC errors.
+// SQL, internal addresses, service names, status lines, the error prefixes
+// of the shop's packages, and RPC errors.
 var leaks = []string{"Go struct", "struct field", "int64", "json:", "products.Item", "orders.",
-	"UNIQUE", "constraint", "SQL", "sqlite", "pq:", "rpc error", "127.0.0.1", "goroutine"}
+	"UNIQUE", "constraint", "SQL", "sqlite", "pq:", "rpc error", "127.0.0.1", "goroutine",
+	"http://", "https://", "-service", "status 4", "status 5", "breaker", "injected",
+	"payments:", "products:", "orders:", "users:", "platform:", "saga:"}
 
 const aliceItems = `[{"product_id":"p-keyboard","quantity":1}]`
 
@@ -72,6 +75,22 @@ var attacks = []attack{
 	{name: "anonymous details", method: "GET", path: "/api/orders/{alice.order}/details", want: 401},
 	{name: "anonymous notifications", method: "GET", path: "/api/notifications?order_id={alice.order}", want: 401},
 	{name: "anonymous me", method: "GET", path: "/api/users/me", want: 401},
+
+	// Why an order was cancelled: a code and words for the customer, in
+	// the order, its details and its notification (every row checks that
+	// no internal address, service name or error text leaks).
+	{name: "declined order's reason", as: "alice", method: "GET", path: "/api/orders/{alice.declined}", want: 200,
+		has: []string{`"status":"cancelled"`, `"code":"payment_declined"`, "declined"}},
+	{name: "declined order's details", as: "alice", method: "GET", path: "/api/orders/{alice.declined}/details", want: 200,
+		has: []string{`"code":"payment_declined"`, "Your order {alice.declined} was cancelled. The payment was declined"}},
+	{name: "declined order's notification", as: "alice", method: "GET", path: "/api/notifications?order_id={alice.declined}", want: 200,
+		has: []string{"order.cancelled", "Your order {alice.declined} was cancelled. The payment was declined"}},
+	{name: "failed payment's reason", as: "alice", method: "GET", path: "/api/orders/{alice.unpaid}", want: 200,
+		has: []string{`"status":"cancelled"`, `"code":"service_unavailable"`}},
+	{name: "failed payment's notification", as: "alice", method: "GET", path: "/api/notifications?order_id={alice.unpaid}", want: 200,
+		has: []string{"order.cancelled", "Your order {alice.unpaid} was cancelled. The shop could not complete the order"}},
+	{name: "orders list with reasons", as: "alice", method: "GET", path: "/api/orders", want: 200,
+		has: []string{"payment_declined", "service_unavailable"}},
 
 	// Administration is for the administrator only.
 	{name: "customer reads payment faults", as: "alice", method: "GET", path: "/api/admin/payment-faults", want: 403, code: "forbidden"},
@@ -134,6 +153,9 @@ var attacks = []attack{
 
 // attackFixture is the shop the attacks run against: two customers with an
 // order each (alice's confirmed, with its notifications), and the admin.
+// Alice also has an order the payment declined ({alice.declined}) and one
+// cancelled while the payment-service failed every charge
+// ({alice.unpaid}).
 type attackFixture struct {
 	base   string
 	tokens map[string]string
@@ -167,12 +189,38 @@ func newAttackFixture(t *testing.T) *attackFixture {
 		fx.tokens[name], ids[name] = c.Token, me.ID
 		if name == "alice" {
 			waitNotifications(t, c, "alice-order-1", "order.confirmed", "order.created")
+			cancelledOrders(t, c)
 		}
 	}
 	fx.tokens["admin"] = adminClient(t, fx.base).Token
 	fx.vars = strings.NewReplacer("{alice.order}", "alice-order-1", "{bob.order}", "bob-order-1",
+		"{alice.declined}", "alice-declined", "{alice.unpaid}", "alice-unpaid",
 		"{alice}", ids["alice"], "{bob}", ids["bob"])
 	return fx
+}
+
+// cancelledOrders places alice's two cancelled orders: alice-declined, over
+// the payment limit, and alice-unpaid, while the administrator has every
+// charge fail.
+func cancelledOrders(t *testing.T, c *shoptest.Client) {
+	ctx := t.Context()
+	place := func(id, product string) {
+		r, err := c.PlaceOrder(ctx, id, shoptest.Item{ProductID: product, Quantity: 1})
+		if err != nil || r.Status != http.StatusCreated || !bytes.Contains(r.Body, []byte(`"status":"cancelled"`)) {
+			t.Fatalf("order %s: %v %d %s", id, err, r.Status, r.Body)
+		}
+		waitNotifications(t, c, id, "order.cancelled", "order.created")
+	}
+	place("alice-declined", "p-laptop")
+	admin := adminClient(t, c.Base)
+	faults := func(rate int) {
+		if err := admin.Expect(ctx, http.MethodPut, "/api/admin/payment-faults", map[string]int{"error_rate": rate}, http.StatusOK, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	faults(1)
+	place("alice-unpaid", "p-mouse")
+	faults(0)
 }
 
 // send sends a, returning the status, the X-Request-Id answered and the body.
@@ -213,11 +261,7 @@ func TestShopAttacks(t *testing.T) {
 			if status != a.want {
 				t.Fatalf("%s %s as %q: status %d, want %d: %.300s", a.method, a.path, a.as, status, a.want, body)
 			}
-			for _, l := range leaks {
-				if bytes.Contains(body, []byte(l)) {
-					t.Errorf("the answer leaks %q: %.300s", l, body)
-				}
-			}
+			checkNoLeak(t, body)
 			for _, s := range a.has {
 				if s = fx.vars.Replace(s); !bytes.Contains(body, []byte(s)) {
 					t.Errorf("the answer lacks %q: %.300s", s, body)
@@ -244,6 +288,16 @@ func TestShopAttacks(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// checkNoLeak fails t if body carries one of the leaks.
+func checkNoLeak(t *testing.T, body []byte) {
+	t.Helper()
+	for _, l := range leaks {
+		if bytes.Contains(body, []byte(l)) {
+			t.Errorf("the answer leaks %q: %.300s", l, body)
+		}
 	}
 }
 

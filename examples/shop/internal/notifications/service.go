@@ -141,7 +141,11 @@ func text(kind string, e orders.OrderEvent) string {
 	case orders.EventConfirmed:
 		return fmt.Sprintf("Your order %s is confirmed and paid ($%.2f).", e.OrderID, float64(e.TotalCents)/100)
 	default:
-		return fmt.Sprintf("Your order %s was cancelled: %s", e.OrderID, e.Reason)
+		// Only the customer-facing Reason, never an error's text.
+		if e.Reason == nil {
+			return fmt.Sprintf("Your order %s was cancelled.", e.OrderID)
+		}
+		return fmt.Sprintf("Your order %s was cancelled. %s", e.OrderID, e.Reason.Message)
 	}
 }
 

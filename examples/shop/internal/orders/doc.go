@@ -12,6 +12,10 @@
 //	charge-payment (payment-service POST /charges behind a breaker; compensation refunds)
 //	confirm        (order confirmed + order.confirmed, in one transaction)
 //
+// A cancelled order carries a [Reason]: a code and a sentence for the
+// customer, decided where a step failed (reason.go). The technical error
+// stays in the saga record and the log.
+//
 // Every participant dedupes on the step's idempotency key, so the recovery
 // loop can finish, after a crash, the sagas a dead process left in flight.
 //

@@ -115,7 +115,7 @@ func (s *Service) create(ctx context.Context, customer string, req CreateOrderRe
 	// compensate, so do not take stock at all.
 	if st := s.payment.State(); st == breaker.Open || st == breaker.ForcedOpen {
 		return Order{}, &orderError{http.StatusServiceUnavailable, "payment_unavailable",
-			"payment-service is failing: its circuit breaker is open, so orders are refused until it recovers; retry later"}
+			"payments are unavailable just now, so no order is taken; retry later"}
 	}
 	var total int64
 	for _, it := range items {

@@ -61,7 +61,7 @@ func (s *Service) newSaga() (*saga.Saga[sagaState], error) {
 			Name:    "reserve-stock",
 			Timeout: 5 * time.Second,
 			Retry:   retry(3),
-			Execute: func(ctx context.Context, st *sagaState) error {
+			Execute: s.noteFailure(func(ctx context.Context, st *sagaState) error {
 				key, _ := saga.IdempotencyKey(ctx)
 				err := platform.CallJSON(ctx, s.deps.Client, http.MethodPost, s.deps.URL(platform.ProductService, "/reservations"), "",
 					products.ReserveRequest{Key: key, Items: st.Items}, nil)
@@ -71,7 +71,7 @@ func (s *Service) newSaga() (*saga.Saga[sagaState], error) {
 					return saga.NotApplied(err)
 				}
 				return err // a timeout, a transport error: maybe reserved, so released
-			},
+			}),
 			Compensate: func(ctx context.Context, st *sagaState) error {
 				key, _ := saga.IdempotencyKey(ctx)
 				return platform.CallJSON(ctx, s.deps.Client, http.MethodPost, s.deps.URL(platform.ProductService, "/reservations/"+key+"/release"), "", nil, nil)
@@ -82,7 +82,7 @@ func (s *Service) newSaga() (*saga.Saga[sagaState], error) {
 			Timeout:   5 * time.Second,
 			Retry:     retry(2),
 			Retryable: func(err error) bool { return !clientError(err) && !errors.Is(err, breaker.ErrOpen) },
-			Execute: func(ctx context.Context, st *sagaState) error {
+			Execute: s.noteFailure(func(ctx context.Context, st *sagaState) error {
 				key, _ := saga.IdempotencyKey(ctx)
 				req := payments.ChargeRequest{Key: key, OrderID: st.OrderID, Customer: st.Customer, AmountCents: st.TotalCents}
 				err := platform.Guard(ctx, s.payment, func(ctx context.Context) error {
@@ -92,7 +92,7 @@ func (s *Service) newSaga() (*saga.Saga[sagaState], error) {
 					return saga.NotApplied(err)
 				}
 				return err // a timeout, a transport error: maybe charged, so refunded
-			},
+			}),
 			Compensate: func(ctx context.Context, st *sagaState) error {
 				key, _ := saga.IdempotencyKey(ctx)
 				// Refunds go around the breaker: an open breaker must not
@@ -105,20 +105,10 @@ func (s *Service) newSaga() (*saga.Saga[sagaState], error) {
 			Name:  "confirm",
 			Retry: retry(3),
 			Execute: func(ctx context.Context, st *sagaState) error {
-				return s.st.settle(ctx, st.OrderID, StatusConfirmed, "")
+				return s.st.settle(ctx, st.OrderID, StatusConfirmed, nil)
 			},
 		},
 	)
-}
-
-// cancelReason is why the saga compensates, as the saga store recorded it.
-func (s *Service) cancelReason(ctx context.Context) string {
-	id, _ := saga.SagaID(ctx)
-	rec, err := s.sagas.Get(ctx, id)
-	if err != nil || rec.Error == "" {
-		return "cancelled"
-	}
-	return rec.Error
 }
 
 // paymentBreaker guards the charges on the shop's breaker policy

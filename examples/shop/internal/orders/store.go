@@ -40,8 +40,8 @@ type Order struct {
 	Items []products.Item `json:"items"`
 	// TotalCents is the order total in cents.
 	TotalCents int64 `json:"total_cents"`
-	// Reason says why a cancelled order was cancelled.
-	Reason string `json:"reason,omitempty"`
+	// Reason says why a cancelled order was cancelled; nil for the others.
+	Reason *Reason `json:"reason,omitempty"`
 	// CreatedAt is when it was stored.
 	CreatedAt time.Time `json:"created_at"`
 	// UpdatedAt is when its status last changed.
@@ -58,8 +58,8 @@ type OrderEvent struct {
 	TotalCents int64 `json:"total_cents"`
 	// Status is pending, confirmed or cancelled.
 	Status string `json:"status"`
-	// Reason says why a cancelled order was cancelled.
-	Reason string `json:"reason,omitempty"`
+	// Reason says why a cancelled order was cancelled; nil for the others.
+	Reason *Reason `json:"reason,omitempty"`
 }
 
 var schema = []string{
@@ -68,6 +68,7 @@ var schema = []string{
 		items TEXT NOT NULL, total_cents BIGINT NOT NULL, reason TEXT NOT NULL,
 		created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)`,
 	`CREATE INDEX IF NOT EXISTS orders_customer ON orders (customer, created_at)`,
+	failureSchema,
 }
 
 var errNotFound = errors.New("orders: not found")
@@ -81,11 +82,12 @@ const orderColumns = `id, customer, status, items, total_cents, reason, created_
 
 func scanOrder(row interface{ Scan(...any) error }) (Order, error) {
 	var o Order
-	var items string
+	var items, reason string
 	var created, updated int64
-	if err := row.Scan(&o.ID, &o.Customer, &o.Status, &items, &o.TotalCents, &o.Reason, &created, &updated); err != nil {
+	if err := row.Scan(&o.ID, &o.Customer, &o.Status, &items, &o.TotalCents, &reason, &created, &updated); err != nil {
 		return o, err
 	}
+	o.Reason = parseReason(reason)
 	if err := json.Unmarshal([]byte(items), &o.Items); err != nil {
 		return o, fmt.Errorf("orders: stored items of %s: %w", o.ID, err)
 	}
@@ -168,10 +170,11 @@ func (s *store) create(ctx context.Context, o Order) (bool, error) {
 	return created, nil
 }
 
-// settle moves a pending order to status (confirmed or cancelled) with its
-// event, in one transaction. Settling an order already in that status is a
-// no-op; one in the other final status is an error.
-func (s *store) settle(ctx context.Context, id, status, reason string) error {
+// settle moves a pending order to status (confirmed or cancelled, with
+// reason) with its event, in one transaction, and drops the failure noted
+// for it. Settling an order already in that status is a no-op; one in the
+// other final status is an error.
+func (s *store) settle(ctx context.Context, id, status string, reason *Reason) error {
 	return s.db.Tx(ctx, func(tx *platform.Tx) error {
 		o, err := scanOrder(tx.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders WHERE id = ?`, id))
 		if err != nil {
@@ -186,7 +189,10 @@ func (s *store) settle(ctx context.Context, id, status, reason string) error {
 		}
 		now := s.now()
 		if _, err := tx.Exec(ctx, `UPDATE orders SET status = ?, reason = ?, updated_at = ? WHERE id = ?`,
-			status, reason, now.UnixNano(), id); err != nil {
+			status, reason.column(), now.UnixNano(), id); err != nil {
+			return fmt.Errorf("orders: settle %s: %w", id, err)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM order_failures WHERE order_id = ?`, id); err != nil {
 			return fmt.Errorf("orders: settle %s: %w", id, err)
 		}
 		o.Status, o.Reason = status, reason

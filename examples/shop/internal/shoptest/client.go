@@ -162,8 +162,24 @@ type Order struct {
 	Items []Item `json:"items"`
 	// TotalCents is the order total in cents.
 	TotalCents int64 `json:"total_cents"`
-	// Reason says why a cancelled order was cancelled.
-	Reason string `json:"reason"`
+	// Reason says why a cancelled order was cancelled; nil for the others.
+	Reason *Reason `json:"reason"`
+}
+
+// Reason is why an order was cancelled, as the customer reads it.
+type Reason struct {
+	// Code is stable, e.g. payment_declined.
+	Code string `json:"code"`
+	// Message is for people.
+	Message string `json:"message"`
+}
+
+// String returns the code and the message; "none" for nil.
+func (r *Reason) String() string {
+	if r == nil {
+		return "none"
+	}
+	return r.Code + ": " + r.Message
 }
 
 // Product is a catalog entry.

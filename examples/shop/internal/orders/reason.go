@@ -1,0 +1,182 @@
+package orders
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/go-microkit/microkit/examples/shop/internal/platform"
+	"github.com/go-microkit/microkit/saga"
+)
+
+// Reason is why an order was cancelled, in the words its customer reads:
+// a stable Code a client can branch on and a short Message for people. It
+// is decided where the saga fails, from the failure's kind, and never
+// carries the failure's text (service addresses, status lines, Go or SQL
+// errors): that detail stays in the saga record and the service's log, for
+// operators.
+type Reason struct {
+	// Code is one of the Reason… constants.
+	Code string `json:"code"`
+	// Message says what happened and what the customer may do.
+	Message string `json:"message"`
+}
+
+// The codes of a Reason.
+const (
+	// ReasonPaymentDeclined: the payment-service declined the charge.
+	ReasonPaymentDeclined = "payment_declined"
+	// ReasonOutOfStock: an item could not be reserved for want of stock.
+	ReasonOutOfStock = "out_of_stock"
+	// ReasonServiceUnavailable: a service the order needs failed or did
+	// not answer in time; the same order may succeed later.
+	ReasonServiceUnavailable = "service_unavailable"
+	// ReasonNotCompleted: any other failure.
+	ReasonNotCompleted = "not_completed"
+)
+
+// reasons holds the one Reason of each code. A cancelled order has been
+// compensated in full, so "nothing kept" is true of every one.
+var reasons = map[string]Reason{
+	ReasonPaymentDeclined: {ReasonPaymentDeclined,
+		"The payment was declined, so nothing was charged."},
+	ReasonOutOfStock: {ReasonOutOfStock,
+		"An item ran out of stock before it could be reserved; nothing was charged."},
+	ReasonServiceUnavailable: {ReasonServiceUnavailable,
+		"The shop could not complete the order just now; nothing was charged. Please try again later."},
+	ReasonNotCompleted: {ReasonNotCompleted,
+		"The order could not be completed; nothing was charged."},
+}
+
+// reasonOf returns the Reason of code.
+func reasonOf(code string) *Reason {
+	r := reasons[code]
+	return &r
+}
+
+// reasonFor classifies the error of a saga step. Only refusals the
+// participants state in their API (a 402 decline, a 409 out_of_stock) are
+// told apart; a failure of the shop itself (a transport error, a 5xx, a
+// timeout, an open breaker) is ReasonServiceUnavailable, and a refusal
+// that is no fault of the customer's (a malformed request, a released
+// reservation) ReasonNotCompleted.
+func reasonFor(err error) *Reason {
+	se, ok := errors.AsType[*platform.StatusError](err)
+	switch {
+	case ok && se.Status == http.StatusPaymentRequired:
+		return reasonOf(ReasonPaymentDeclined)
+	case ok && se.Status == http.StatusConflict && se.Code == ReasonOutOfStock:
+		return reasonOf(ReasonOutOfStock)
+	case ok && se.Status >= 400 && se.Status < 500:
+		return reasonOf(ReasonNotCompleted)
+	}
+	return reasonOf(ReasonServiceUnavailable)
+}
+
+// UnmarshalJSON decodes a Reason object. A plain string, the form of events
+// published before reasons had codes, becomes ReasonNotCompleted: its text
+// was the technical error and is not shown.
+func (r *Reason) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		*r = reasons[ReasonNotCompleted]
+		return nil
+	}
+	type plain Reason
+	return json.Unmarshal(b, (*plain)(r))
+}
+
+// column is r as the orders table stores it: JSON, or "" for none.
+func (r *Reason) column() string {
+	if r == nil {
+		return ""
+	}
+	b, _ := json.Marshal(r) // two strings: cannot fail
+	return string(b)
+}
+
+// parseReason reads a reason column. Text that is not a Reason (rows
+// written before reasons had codes held the technical error) becomes
+// ReasonNotCompleted, so that it is never shown.
+func parseReason(s string) *Reason {
+	if s == "" {
+		return nil
+	}
+	var r Reason
+	if json.Unmarshal([]byte(s), &r) != nil || r.Code == "" {
+		return reasonOf(ReasonNotCompleted)
+	}
+	return &r
+}
+
+// noteFailure wraps a step's Execute: when it fails, the Reason of its
+// error is stored with the pending order, so that the compensation that
+// cancels it (in this process, or after a crash in another) tells the
+// customer why. A later success makes the note moot: a confirmed order
+// shows no reason.
+func (s *Service) noteFailure(exec func(context.Context, *sagaState) error) func(context.Context, *sagaState) error {
+	return func(ctx context.Context, st *sagaState) error {
+		err := exec(ctx, st)
+		if err == nil {
+			return nil
+		}
+		// The step's own context may be what ran out.
+		nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if nerr := s.st.noteFailure(nctx, st.OrderID, reasonFor(err)); nerr != nil {
+			s.deps.Logger.Warn("cannot note why the order failed; it will be cancelled as not completed",
+				"order", st.OrderID, "err", nerr)
+		}
+		return err
+	}
+}
+
+// cancelReason is the Reason the saga cancels its order with: the one
+// noted where it failed, else ReasonNotCompleted. The technical error goes
+// to the log (and stays in the saga record), never to the customer.
+func (s *Service) cancelReason(ctx context.Context) *Reason {
+	id, _ := saga.SagaID(ctx)
+	r, err := s.st.notedFailure(ctx, id)
+	if err != nil {
+		s.deps.Logger.Warn("cannot read why the order failed", "order", id, "err", err)
+	}
+	if r == nil {
+		r = reasonOf(ReasonNotCompleted)
+	}
+	cause := "unknown"
+	if rec, err := s.sagas.Get(ctx, id); err == nil && rec.Error != "" {
+		cause = rec.Error
+	}
+	s.deps.Logger.Info("cancelling the order", "order", id, "reason", r.Code, "cause", cause)
+	return r
+}
+
+// failureSchema keeps the Reason noted for a pending order until the order
+// is settled.
+const failureSchema = `CREATE TABLE IF NOT EXISTS order_failures (order_id TEXT PRIMARY KEY, reason TEXT NOT NULL)`
+
+// noteFailure stores r as the reason of the pending order id, replacing an
+// earlier note.
+func (s *store) noteFailure(ctx context.Context, id string, r *Reason) error {
+	if _, err := s.db.Exec(ctx, `INSERT INTO order_failures (order_id, reason) VALUES (?, ?)
+		ON CONFLICT (order_id) DO UPDATE SET reason = excluded.reason`, id, r.column()); err != nil {
+		return fmt.Errorf("orders: note failure of %s: %w", id, err)
+	}
+	return nil
+}
+
+// notedFailure returns the Reason noted for the order id, or nil.
+func (s *store) notedFailure(ctx context.Context, id string) (*Reason, error) {
+	var col string
+	err := s.db.QueryRow(ctx, `SELECT reason FROM order_failures WHERE order_id = ?`, id).Scan(&col)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("orders: noted failure of %s: %w", id, err)
+	}
+	return parseReason(col), nil
+}

@@ -1,0 +1,88 @@
+package orders
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"testing"
+
+	"github.com/go-microkit/microkit/breaker"
+	"github.com/go-microkit/microkit/examples/shop/internal/platform"
+	"github.com/go-microkit/microkit/saga"
+)
+
+func TestReasonFor(t *testing.T) {
+	call := func(err error) error { return fmt.Errorf("POST http://payment-service/charges: %w", err) }
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"decline", call(&platform.StatusError{Status: 402, Code: "declined", Message: "amount 129900 cents is over the limit"}), ReasonPaymentDeclined},
+		{"decline marked not applied", saga.NotApplied(call(&platform.StatusError{Status: 402})), ReasonPaymentDeclined},
+		{"out of stock", saga.NotApplied(call(&platform.StatusError{Status: 409, Code: "out_of_stock"})), ReasonOutOfStock},
+		{"reservation released first", call(&platform.StatusError{Status: 409, Code: "released"}), ReasonNotCompleted},
+		{"malformed participant request", call(&platform.StatusError{Status: 400, Code: "bad_request"}), ReasonNotCompleted},
+		{"payment-service fault", call(&platform.StatusError{Status: 500, Code: "injected"}), ReasonServiceUnavailable},
+		{"payment-service down", call(&platform.StatusError{Status: 503, Code: "down"}), ReasonServiceUnavailable},
+		{"open breaker", saga.NotApplied(fmt.Errorf("guard: %w", breaker.ErrOpen)), ReasonServiceUnavailable},
+		{"connection refused", call(&net.OpError{Op: "dial", Err: errors.New("connection refused")}), ReasonServiceUnavailable},
+		{"step timeout", call(context.DeadlineExceeded), ReasonServiceUnavailable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := reasonFor(tt.err)
+			if got.Code != tt.want || got.Message != reasons[tt.want].Message {
+				t.Fatalf("reasonFor(%v) = %+v, want %s", tt.err, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestReasonStoredForms checks how a reason is read back: the column and
+// the event payload written by this code, and the plain technical text of
+// rows and events written before reasons had codes, which must never be
+// shown.
+func TestReasonStoredForms(t *testing.T) {
+	legacy := "POST http://payment-service/charges: status 402: declined: amount 129900 cents is over the limit"
+	declined := reasonOf(ReasonPaymentDeclined)
+	tests := []struct {
+		name   string
+		column string
+		want   *Reason
+	}{
+		{"none", "", nil},
+		{"a reason", declined.column(), declined},
+		{"legacy technical text", legacy, reasonOf(ReasonNotCompleted)},
+		{"JSON without a code", `{"message":"x"}`, reasonOf(ReasonNotCompleted)},
+	}
+	for _, tt := range tests {
+		t.Run("column/"+tt.name, func(t *testing.T) {
+			got := parseReason(tt.column)
+			if (got == nil) != (tt.want == nil) || got != nil && *got != *tt.want {
+				t.Fatalf("parseReason(%q) = %+v, want %+v", tt.column, got, tt.want)
+			}
+		})
+	}
+	events := []struct {
+		name, payload string
+		want          *Reason
+	}{
+		{"a reason", `{"order_id":"o-1","reason":` + declined.column() + `}`, declined},
+		{"no reason", `{"order_id":"o-1"}`, nil},
+		{"legacy string", `{"order_id":"o-1","reason":` + fmt.Sprintf("%q", legacy) + `}`, reasonOf(ReasonNotCompleted)},
+	}
+	for _, tt := range events {
+		t.Run("event/"+tt.name, func(t *testing.T) {
+			var e OrderEvent
+			if err := json.Unmarshal([]byte(tt.payload), &e); err != nil {
+				t.Fatal(err)
+			}
+			if (e.Reason == nil) != (tt.want == nil) || e.Reason != nil && *e.Reason != *tt.want {
+				t.Fatalf("reason %+v, want %+v", e.Reason, tt.want)
+			}
+		})
+	}
+}
