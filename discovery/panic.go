@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -75,4 +76,84 @@ func WithPanicPolicy(p PanicPolicy) ResolverOption {
 		r.panicPolicy = p
 		return nil
 	}
+}
+
+// PanicGuard applies a [PanicPolicy] to the answers of one service's
+// watch: the [Resolver] keeps one per service, and package
+// discovery/grpcresolver one per gRPC target. It holds no goroutine and
+// reads no clock: the caller passes the time, and calls Expire when the
+// hold it was given ends. It is not safe for concurrent use.
+type PanicGuard struct {
+	policy    PanicPolicy
+	accepted  []Instance // the last answer taken
+	held      []Instance // a suspect answer held back, while heldUntil is set
+	heldUntil time.Time
+}
+
+// NewPanicGuard returns a guard with policy p (zero fields take their
+// defaults); an invalid policy is an error wrapping ErrInvalidOption.
+func NewPanicGuard(p PanicPolicy) (*PanicGuard, error) {
+	p, err := p.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("discovery: panic guard: %w", err)
+	}
+	return &PanicGuard{policy: p}, nil
+}
+
+// Admit takes the registry's answer set, received at now, and returns the
+// set to serve: set itself, or, when set is suspect, the last accepted set
+// together with set's instances (set's version of those in both), sorted
+// by ID. heldUntil is then when the hold ends (see Expire), and zero when
+// set was taken. A hold keeps the end it got at its first suspect answer.
+func (g *PanicGuard) Admit(set []Instance, now time.Time) (serve []Instance, heldUntil time.Time) {
+	if !g.suspect(set, now) {
+		g.accepted, g.held, g.heldUntil = set, nil, time.Time{}
+		return set, time.Time{}
+	}
+	if g.heldUntil.IsZero() {
+		g.heldUntil = now.Add(g.policy.Grace)
+	}
+	g.held = set
+	return union(g.accepted, set), g.heldUntil
+}
+
+// suspect reports whether set is empty or below the threshold share of
+// the last accepted set, within the grace period of a hold under way.
+func (g *PanicGuard) suspect(set []Instance, now time.Time) bool {
+	switch {
+	case g.policy.Off, len(g.accepted) == 0:
+		return false // nothing known to keep
+	case !g.heldUntil.IsZero() && !now.Before(g.heldUntil):
+		return false // the grace period is over: the answer stands
+	}
+	return len(set)*100 < g.policy.ThresholdPercent*len(g.accepted)
+}
+
+// Expire ends a hold whose grace period is over at now: it takes the held
+// answer and returns it with ok true. Otherwise ok is false and nothing
+// changes.
+func (g *PanicGuard) Expire(now time.Time) (set []Instance, ok bool) {
+	if g.heldUntil.IsZero() || now.Before(g.heldUntil) {
+		return nil, false
+	}
+	set = g.held
+	g.accepted, g.held, g.heldUntil = set, nil, time.Time{}
+	return set, true
+}
+
+// HeldUntil returns when the current hold ends, or zero when no answer is
+// held back.
+func (g *PanicGuard) HeldUntil() time.Time { return g.heldUntil }
+
+// union returns the instances of a and b by ID, b's version of those in
+// both, sorted by ID.
+func union(a, b []Instance) []Instance {
+	out := slices.Clone(b)
+	for _, in := range a {
+		if !slices.ContainsFunc(b, func(o Instance) bool { return o.ID == in.ID }) {
+			out = append(out, in)
+		}
+	}
+	SortInstances(out)
+	return out
 }

@@ -247,6 +247,7 @@ func (r *Resolver) start(service string) (*serviceState, error) {
 		done:      make(chan struct{}),
 		idleSince: r.clock.Now(),
 		endpoints: map[string]*Endpoint{},
+		guard:     &PanicGuard{policy: r.panicPolicy},
 	}
 	r.services.Store(old.with(st))
 	r.wg.Add(1)
@@ -288,7 +289,7 @@ func (r *Resolver) Status(service string) ServiceStatus {
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	out := ServiceStatus{Stale: st.stale, HeldUntil: st.heldUntil, LastError: st.lastErr}
+	out := ServiceStatus{Stale: st.stale, HeldUntil: st.guard.HeldUntil(), LastError: st.lastErr}
 	if snap := st.snap.Load(); snap != nil {
 		for _, ep := range snap.all {
 			out.Instances = append(out.Instances, ep.instance.Clone())

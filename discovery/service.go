@@ -44,12 +44,9 @@ type serviceState struct {
 	stale     bool
 	readyOnce sync.Once
 
-	// The panic guard (see PanicPolicy). accepted is the last answer taken
-	// as the truth; while heldUntil is set, held is a suspect answer kept
-	// back until then and the resolver serves accepted plus held.
-	accepted   []Instance
-	held       []Instance
-	heldUntil  time.Time
+	// guard holds back suspect answers (see PanicPolicy); graceTimer ends
+	// a hold when no Pick or answer comes to do it.
+	guard      *PanicGuard
 	graceTimer *time.Timer
 }
 
@@ -146,90 +143,46 @@ func (s *serviceState) failed(err error) {
 // last accepted set (with the new answer's instances) meanwhile.
 func (s *serviceState) update(set []Instance) {
 	s.mu.Lock()
-	now := s.r.clock.Now()
-	if s.suspectLocked(set, now) {
-		first := s.heldUntil.IsZero()
-		if first {
-			s.heldUntil = now.Add(s.r.panicPolicy.Grace)
-			s.armGraceLocked()
-		}
-		s.held = set
-		served := union(s.accepted, set)
-		s.installLocked(served)
-		s.lastErr = nil
-		s.stale = true
-		s.publishLocked(now)
-		until := s.heldUntil
-		s.mu.Unlock()
-		if first {
-			s.r.logger.Warn("discovery: suspect answer from the registry; serving the last known set until the grace period ends",
-				"service", s.name, "instances", len(set), "last_known", len(s.accepted), "until", until)
-		}
-		s.r.metrics.held(s.name, len(served))
-		s.readyOnce.Do(func() { close(s.ready) })
-		return
+	wasHeld := !s.guard.HeldUntil().IsZero()
+	serve, until := s.guard.Admit(set, s.r.clock.Now())
+	held := !until.IsZero()
+	switch {
+	case held && !wasHeld:
+		s.graceTimer = time.AfterFunc(max(until.Sub(s.r.clock.Now()), 0), func() { s.review() })
+	case !held:
+		s.stopGraceLocked()
 	}
-	s.acceptLocked(set)
+	s.installLocked(serve)
 	s.lastErr = nil
-	s.publishLocked(now)
+	s.stale = held
+	s.publishLocked(s.r.clock.Now())
 	s.mu.Unlock()
-	s.r.metrics.updated(s.name, len(set))
+	switch {
+	case !held:
+		s.r.metrics.updated(s.name, len(set))
+	case !wasHeld:
+		s.r.logger.Warn("discovery: suspect answer from the registry; serving the last known set until the grace period ends",
+			"service", s.name, "instances", len(set), "serving", len(serve), "until", until)
+		fallthrough
+	default:
+		s.r.metrics.held(s.name, len(serve))
+	}
 	s.readyOnce.Do(func() { close(s.ready) })
 }
 
-// suspectLocked reports whether the panic guard holds set back: it is empty
-// or below the threshold share of the last accepted set, and the grace
-// period of a hold under way has not ended.
-func (s *serviceState) suspectLocked(set []Instance, now time.Time) bool {
-	p := s.r.panicPolicy
-	switch {
-	case p.Off, s.snap.Load() == nil, len(s.accepted) == 0:
-		return false // nothing known to keep
-	case !s.heldUntil.IsZero() && !now.Before(s.heldUntil):
-		return false // the grace period is over: the answer stands
-	}
-	return len(set)*100 < p.ThresholdPercent*len(s.accepted)
-}
-
-// acceptLocked takes set as the truth and ends any hold.
-func (s *serviceState) acceptLocked(set []Instance) {
-	s.accepted, s.held, s.heldUntil = set, nil, time.Time{}
+// stopGraceLocked stops the grace timer, if any.
+func (s *serviceState) stopGraceLocked() {
 	if s.graceTimer != nil {
 		s.graceTimer.Stop()
 		s.graceTimer = nil
 	}
-	s.installLocked(set)
-	s.stale = false
-}
-
-// armGraceLocked makes the end of the grace period take effect even if no
-// Pick and no new answer comes: the held answer is then accepted.
-func (s *serviceState) armGraceLocked() {
-	d := s.heldUntil.Sub(s.r.clock.Now())
-	s.graceTimer = time.AfterFunc(max(d, 0), func() { s.review() })
 }
 
 // stopGrace stops the grace timer; called when the watch ends.
 func (s *serviceState) stopGrace() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.graceTimer != nil {
-		s.graceTimer.Stop()
-		s.graceTimer = nil
-	}
-}
-
-// union returns the instances of a and b by ID, b's version of those in
-// both, sorted by ID.
-func union(a, b []Instance) []Instance {
-	out := slices.Clone(b)
-	for _, in := range a {
-		if !slices.ContainsFunc(b, func(o Instance) bool { return o.ID == in.ID }) {
-			out = append(out, in)
-		}
-	}
-	SortInstances(out)
-	return out
+	s.stopGraceLocked()
 }
 
 // installLocked makes set the served set, keeping the in-flight counts and
@@ -271,9 +224,11 @@ func (s *serviceState) review() *snapshot {
 		return snap // another goroutine got here first
 	}
 	accepted := -1
-	if !s.heldUntil.IsZero() && !now.Before(s.heldUntil) {
-		accepted = len(s.held)
-		s.acceptLocked(s.held)
+	if set, ok := s.guard.Expire(now); ok {
+		accepted = len(set)
+		s.installLocked(set)
+		s.stale = false
+		s.stopGraceLocked()
 	}
 	snap = s.publishLocked(now)
 	s.mu.Unlock()
@@ -306,8 +261,8 @@ func (s *serviceState) publishLocked(now time.Time) *snapshot {
 	if len(active) > 0 {
 		snap.active = active
 	}
-	if !s.heldUntil.IsZero() && (snap.reviewAt.IsZero() || s.heldUntil.Before(snap.reviewAt)) {
-		snap.reviewAt = s.heldUntil
+	if until := s.guard.HeldUntil(); !until.IsZero() && (snap.reviewAt.IsZero() || until.Before(snap.reviewAt)) {
+		snap.reviewAt = until
 	}
 	s.snap.Store(snap)
 	return snap

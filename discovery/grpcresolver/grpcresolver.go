@@ -31,6 +31,7 @@ type Builder struct {
 	logger        *slog.Logger
 	minBackoff    time.Duration
 	maxBackoff    time.Duration
+	panicPolicy   discovery.PanicPolicy
 }
 
 var _ resolver.Builder = (*Builder)(nil)
@@ -57,6 +58,22 @@ func WithLogger(l *slog.Logger) Option {
 			return fmt.Errorf("%w: nil logger", discovery.ErrInvalidOption)
 		}
 		b.logger = l
+		return nil
+	}
+}
+
+// WithPanicPolicy sets how the resolver treats a sudden empty or
+// near-empty answer from the registry (see discovery.PanicPolicy): by
+// default it keeps handing gRPC the last known set for the grace period,
+// as discovery.Resolver does, so that a registry restarted empty does not
+// empty the client's address list. An invalid policy is an error wrapping
+// discovery.ErrInvalidOption.
+func WithPanicPolicy(p discovery.PanicPolicy) Option {
+	return func(b *Builder) error {
+		if _, err := discovery.NewPanicGuard(p); err != nil {
+			return err
+		}
+		b.panicPolicy = p
 		return nil
 	}
 }
@@ -95,7 +112,11 @@ func (b *Builder) Build(target resolver.Target, cc resolver.ClientConn, _ resolv
 	if service == "" {
 		return nil, fmt.Errorf("grpcresolver: target %q names no service", target.URL.String())
 	}
-	r := &watchResolver{b: b, service: service, cc: cc, done: make(chan struct{})}
+	guard, err := discovery.NewPanicGuard(b.panicPolicy) // checked by WithPanicPolicy
+	if err != nil {
+		return nil, fmt.Errorf("grpcresolver: %w", err)
+	}
+	r := &watchResolver{b: b, service: service, cc: cc, guard: guard, done: make(chan struct{})}
 	if b.serviceConfig != "" {
 		r.config = cc.ParseServiceConfig(b.serviceConfig)
 		if r.config.Err != nil {
@@ -117,6 +138,13 @@ type watchResolver struct {
 	cancel  context.CancelFunc
 	done    chan struct{}
 	once    sync.Once
+
+	// mu serialises the state updates of the watch goroutine and of the
+	// grace timer, which ends a hold of the panic guard.
+	mu     sync.Mutex
+	guard  *discovery.PanicGuard
+	timer  *time.Timer
+	closed bool
 }
 
 func (r *watchResolver) run(ctx context.Context) {
@@ -144,9 +172,8 @@ func (r *watchResolver) run(ctx context.Context) {
 		}
 		if err == nil {
 			backoff = r.b.minBackoff
-			err = r.cc.UpdateState(r.state(set))
-			if err == nil || errors.Is(err, balancer.ErrBadResolverState) && len(set) == 0 {
-				continue // an empty set is the registry's answer, not our error
+			if err = r.admit(set); err == nil {
+				continue
 			}
 		}
 		if errors.Is(err, discovery.ErrClosed) && w != nil {
@@ -166,6 +193,53 @@ func (r *watchResolver) run(ctx context.Context) {
 		}
 		backoff = min(2*backoff, r.b.maxBackoff)
 	}
+}
+
+// admit passes the registry's answer through the panic guard and hands
+// gRPC the set to serve; while a suspect answer is held back, a timer
+// hands gRPC the answer when the grace period ends.
+func (r *watchResolver) admit(set []discovery.Instance) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	wasHeld := !r.guard.HeldUntil().IsZero()
+	serve, until := r.guard.Admit(set, time.Now())
+	switch {
+	case until.IsZero() && r.timer != nil:
+		r.timer.Stop()
+		r.timer = nil
+	case !until.IsZero() && !wasHeld:
+		r.b.logger.Warn("grpcresolver: suspect answer from the registry; keeping the last known set until the grace period ends",
+			"service", r.service, "instances", len(set), "serving", len(serve), "until", until)
+		r.timer = time.AfterFunc(time.Until(until), r.expire)
+	}
+	return r.updateLocked(serve)
+}
+
+// expire ends a hold whose grace period is over.
+func (r *watchResolver) expire() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return
+	}
+	set, ok := r.guard.Expire(time.Now())
+	if !ok {
+		return
+	}
+	r.timer = nil
+	r.b.logger.Warn("grpcresolver: grace period over; taking the registry's answer", "service", r.service, "instances", len(set))
+	if err := r.updateLocked(set); err != nil {
+		r.cc.ReportError(fmt.Errorf("grpcresolver: %s: %w", r.service, err))
+	}
+}
+
+// updateLocked hands gRPC set; the caller holds mu.
+func (r *watchResolver) updateLocked(set []discovery.Instance) error {
+	err := r.cc.UpdateState(r.state(set))
+	if errors.Is(err, balancer.ErrBadResolverState) && len(set) == 0 {
+		return nil // an empty set is the registry's answer, not our error
+	}
+	return err
 }
 
 // state converts a set to gRPC's resolver state, one endpoint per
@@ -198,6 +272,12 @@ func (r *watchResolver) ResolveNow(resolver.ResolveNowOptions) {}
 // Close stops the watch and waits for its goroutine; it is idempotent.
 func (r *watchResolver) Close() {
 	r.once.Do(func() {
+		r.mu.Lock()
+		r.closed = true
+		if r.timer != nil {
+			r.timer.Stop()
+		}
+		r.mu.Unlock()
 		r.cancel()
 		<-r.done
 	})

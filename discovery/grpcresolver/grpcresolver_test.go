@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -137,5 +138,91 @@ func TestBuilderErrors(t *testing.T) {
 	}
 	if err == nil {
 		t.Fatal("a service config naming an unknown policy must fail")
+	}
+}
+
+// emptyRegistry reports when its watcher is asked again after answering
+// with an empty set: the resolver has then handed that answer to gRPC.
+type emptyRegistry struct {
+	*discovery.Memory
+	handled atomic.Bool
+}
+
+func (e *emptyRegistry) Watch(ctx context.Context, service string) (discovery.Watcher, error) {
+	w, err := e.Memory.Watch(ctx, service)
+	return &emptyWatcher{Watcher: w, handled: &e.handled}, err
+}
+
+type emptyWatcher struct {
+	discovery.Watcher
+	handled   *atomic.Bool
+	lastEmpty bool // only the resolver's goroutine calls Next
+}
+
+func (w *emptyWatcher) Next(ctx context.Context) ([]discovery.Instance, error) {
+	if w.lastEmpty {
+		w.handled.Store(true)
+	}
+	set, err := w.Watcher.Next(ctx)
+	w.lastEmpty = err == nil && len(set) == 0
+	return set, err
+}
+
+// A registry that suddenly answers empty (an agent restarted empty) does
+// not empty the client: it keeps the last known set for the grace period,
+// and takes the empty answer only when the grace period ends.
+func TestEmptyAnswerIsHeldForTheGracePeriod(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		grace     time.Duration
+		wantEmpty bool
+	}{
+		{"within the grace period", time.Hour, false},
+		{"after the grace period", 50 * time.Millisecond, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			a, b := startServer(t, "greeter", "a"), startServer(t, "greeter", "b")
+			mem, err := discovery.NewMemory()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer mem.Close()
+			reg := &emptyRegistry{Memory: mem}
+			for _, in := range []discovery.Instance{a, b} {
+				if err := reg.Register(ctx, in); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c := newClient(t, reg, grpcresolver.WithPanicPolicy(discovery.PanicPolicy{Grace: tt.grace}))
+			waitFor(t, "both servers to take calls", func() bool { return len(served(t, c, 20)) == 2 })
+
+			for _, in := range []discovery.Instance{a, b} {
+				if err := reg.Deregister(ctx, in.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+			waitFor(t, "the empty answer to be handled", reg.handled.Load)
+			if !tt.wantEmpty {
+				if got := served(t, c, 10); got[a.Addr()]+got[b.Addr()] != 10 {
+					t.Fatalf("after an empty answer: %v", got)
+				}
+				return
+			}
+			waitFor(t, "calls to fail once the empty set is taken", func() bool {
+				cctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+				defer cancel()
+				_, err := c.Check(cctx, &healthpb.HealthCheckRequest{})
+				return err != nil
+			})
+		})
+	}
+}
+
+func TestPanicPolicyIsValidated(t *testing.T) {
+	reg, _ := discovery.NewMemory()
+	defer reg.Close()
+	if _, err := grpcresolver.NewBuilder(reg, grpcresolver.WithPanicPolicy(discovery.PanicPolicy{ThresholdPercent: 101})); !errors.Is(err, discovery.ErrInvalidOption) {
+		t.Fatalf("invalid policy: %v", err)
 	}
 }
