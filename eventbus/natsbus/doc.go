@@ -23,6 +23,11 @@
 //     consumer restarts. A delivery not settled within the ack wait (a
 //     killed consumer) is redelivered to another instance. MaxDeliver is an
 //     optional backstop behind the router's dead-lettering.
+//   - Flow control: a subscription holds at most its prefetch ahead of
+//     Next, pulled through jetstream's Consume into a queue whose callback
+//     waits while it is full, so a slow handler never makes the client drop
+//     deliveries as a slow consumer (which would leave them unacked until
+//     the ack wait).
 //   - Shutdown: closing a subscription drains it and naks what it had
 //     fetched but not handed out, so another instance gets it at once.
 //

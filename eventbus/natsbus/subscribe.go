@@ -6,17 +6,27 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strconv"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-microkit/microkit/eventbus"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Subscribe creates (or updates) the durable pull consumer of (group,
 // pattern) and starts pulling from it.
+//
+// Messages are pulled with jetstream's Consume, whose callback queues each
+// for Next and waits while the queue is full: at most the prefetch waits
+// ahead of Next (half of it requested from the server, half in the queue),
+// and what the server sends beyond it (status messages, the re-pull after a
+// reconnect) waits in the subscription's pending list instead of being
+// dropped. (jetstream's Messages iterator
+// buffers into a channel of exactly the prefetch, which status messages and
+// the re-pull after a reconnect overflow under a slow handler: the client
+// then drops deliveries as a slow consumer, and they come back only after
+// the ack wait.)
 func (b *Bus) Subscribe(ctx context.Context, group, pattern string, opts ...eventbus.SubscribeOption) (eventbus.Subscription, error) {
 	if err := eventbus.ValidateGroup(group); err != nil {
 		return nil, fmt.Errorf("natsbus: subscribe: %w", err)
@@ -35,24 +45,58 @@ func (b *Bus) Subscribe(ctx context.Context, group, pattern string, opts ...even
 	if prefetch == 0 {
 		prefetch = b.cfg.prefetch
 	}
-	s := &subscription{b: b, group: group, pattern: pattern, prefetch: prefetch}
-	iter, err := s.open(ctx)
+	// Half of the prefetch waits in msgs, ready for Next without a goroutine
+	// switch per message; the other half is pulled by the consume.
+	s := &subscription{b: b, group: group, pattern: pattern, pull: prefetch - prefetch/2,
+		msgs: make(chan jetstream.Msg, prefetch/2), ended: make(chan jetstream.ConsumeContext), done: make(chan struct{})}
+	cc, err := s.open(ctx)
 	if err != nil {
 		return nil, err
 	}
-	s.iter = iter
+	s.cc = cc
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.isClosed {
-		iter.Stop()
+		s.close()
 		return nil, fmt.Errorf("natsbus: subscribe: %w", eventbus.ErrClosed)
 	}
 	b.subs[s] = struct{}{}
 	return s, nil
 }
 
-// open creates (or updates) the group's durable consumer and starts pulling.
-func (s *subscription) open(ctx context.Context) (jetstream.MessagesContext, error) {
+// DurableName is the JetStream durable consumer name of a consumer group:
+// the group, then a hash of the pattern, since patterns hold characters
+// consumer names cannot.
+func DurableName(group, pattern string) string {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(pattern))
+	return group + "_" + strconv.FormatUint(h.Sum64(), 36)
+}
+
+// subscription consumes one durable consumer. Its Consume callback (on
+// nats.go's delivery goroutine for the subscription) hands messages to Next
+// over msgs; a watcher goroutine per consume reports on ended when that
+// consume stopped for good, and Next reopens it. close stops both.
+type subscription struct {
+	b        *Bus
+	group    string
+	pattern  string
+	pull     int                           // messages the consume requests ahead
+	msgs     chan jetstream.Msg            // holds the rest of the prefetch; the callback waits when it is full
+	ended    chan jetstream.ConsumeContext // a consume that stopped
+	done     chan struct{}                 // closed by close
+	once     sync.Once
+	watchers sync.WaitGroup
+
+	mu     sync.Mutex
+	cc     jetstream.ConsumeContext
+	failed jetstream.ConsumeContext // a stopped consume that reopen failed to replace
+	closed bool
+}
+
+// open creates (or updates) the group's durable consumer and starts
+// consuming it.
+func (s *subscription) open(ctx context.Context) (jetstream.ConsumeContext, error) {
 	b := s.b
 	cons, err := b.js.CreateOrUpdateConsumer(ctx, b.cfg.stream, jetstream.ConsumerConfig{
 		Durable:       DurableName(s.group, s.pattern),
@@ -67,87 +111,110 @@ func (s *subscription) open(ctx context.Context) (jetstream.MessagesContext, err
 	if err != nil {
 		return nil, fmt.Errorf("natsbus: subscribe %s %s: %w", s.group, s.pattern, err)
 	}
-	iter, err := cons.Messages(jetstream.PullMaxMessages(s.prefetch))
+	cc, err := cons.Consume(s.hand, jetstream.PullMaxMessages(s.pull), jetstream.ConsumeErrHandler(s.consumeError))
 	if err != nil {
 		return nil, fmt.Errorf("natsbus: subscribe %s %s: %w", s.group, s.pattern, err)
 	}
-	return iter, nil
+	s.watchers.Go(func() {
+		select {
+		case <-cc.Closed():
+		case <-s.done:
+			return
+		}
+		select {
+		case s.ended <- cc:
+		case <-s.done:
+		}
+	})
+	return cc, nil
 }
 
-// reopen replaces a pull that the server ended (its consumer was deleted,
-// or lost with a broker that kept no state) with a new one on a recreated
-// consumer, unless another worker already did.
-func (s *subscription) reopen(ctx context.Context, old jetstream.MessagesContext) error {
+// hand gives m to a Next call, or, once the subscription is closing, naks
+// it so that another instance of the group gets it at once.
+func (s *subscription) hand(m jetstream.Msg) {
+	select {
+	case s.msgs <- m:
+	case <-s.done:
+		_ = m.Nak()
+	}
+}
+
+// consumeError ends a consume whose consumer may be gone (deleted by an
+// operator, or lost with a broker that kept no state; no responders also
+// while JetStream starts), so that Next recreates it. It drains rather than
+// stops: what the consume holds is still handed out, not dropped unacked
+// until the ack wait. Other errors (missed heartbeats, a reconnect) the
+// consume recovers from itself.
+func (s *subscription) consumeError(cc jetstream.ConsumeContext, err error) {
+	if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) ||
+		errors.Is(err, nats.ErrNoResponders) {
+		cc.Drain()
+		return
+	}
+	s.b.cfg.logger.Debug("natsbus: consume", "group", s.group, "pattern", s.pattern, "error", err)
+}
+
+// reopen replaces a consume that stopped with a new one on a recreated
+// consumer, unless it was replaced already.
+func (s *subscription) reopen(ctx context.Context, old jetstream.ConsumeContext) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return eventbus.ErrClosed
 	}
-	if s.iter != old {
+	if s.cc != old {
 		return nil
 	}
-	iter, err := s.open(ctx)
+	cc, err := s.open(ctx)
 	if err != nil {
 		return err
 	}
-	old.Stop()
-	s.iter = iter
+	s.cc = cc
 	s.b.cfg.logger.Warn("natsbus: consumer recreated", "group", s.group, "pattern", s.pattern)
 	return nil
 }
 
-func (s *subscription) current() (jetstream.MessagesContext, bool) {
+// recover reopens the stopped consume cc, or remembers it for the next
+// call if that fails.
+func (s *subscription) recover(ctx context.Context, cc jetstream.ConsumeContext) error {
+	if s.b.nc.IsClosed() {
+		return fmt.Errorf("natsbus: next: %w", eventbus.ErrClosed)
+	}
+	err := s.reopen(ctx, cc)
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.iter, s.closed
-}
-
-// DurableName is the JetStream durable consumer name of a consumer group:
-// the group, then a hash of the pattern, since patterns hold characters
-// consumer names cannot.
-func DurableName(group, pattern string) string {
-	h := fnv.New64a()
-	_, _ = h.Write([]byte(pattern))
-	return group + "_" + strconv.FormatUint(h.Sum64(), 36)
-}
-
-type subscription struct {
-	b        *Bus
-	group    string
-	pattern  string
-	prefetch int
-	once     sync.Once
-
-	mu     sync.Mutex
-	iter   jetstream.MessagesContext
-	closed bool
+	s.failed = nil
+	if err != nil && !errors.Is(err, eventbus.ErrClosed) {
+		s.failed = cc
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("natsbus: next: reopening the consumer: %w", err)
+	}
+	return nil
 }
 
 func (s *subscription) Next(ctx context.Context) (eventbus.Delivery, error) {
-	for {
-		if err := ctx.Err(); err != nil {
+	s.mu.Lock()
+	failed := s.failed
+	s.mu.Unlock()
+	if failed != nil {
+		if err := s.recover(ctx, failed); err != nil {
 			return nil, err
 		}
-		iter, closed := s.current()
-		if closed {
+	}
+	for {
+		var m jetstream.Msg
+		select {
+		case m = <-s.msgs:
+		case cc := <-s.ended:
+			if err := s.recover(ctx, cc); err != nil {
+				return nil, err
+			}
+			continue
+		case <-s.done:
 			return nil, fmt.Errorf("natsbus: next: %w", eventbus.ErrClosed)
-		}
-		m, err := iter.Next(jetstream.NextContext(ctx))
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			if _, closed := s.current(); closed || s.b.nc.IsClosed() {
-				return nil, fmt.Errorf("natsbus: next: %w", eventbus.ErrClosed)
-			}
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || errors.Is(err, jetstream.ErrConsumerDeleted) ||
-				errors.Is(err, jetstream.ErrConsumerNotFound) {
-				if rerr := s.reopen(ctx, iter); rerr != nil {
-					return nil, fmt.Errorf("natsbus: next: %w (reopening after: %w)", rerr, err)
-				}
-				continue
-			}
-			return nil, fmt.Errorf("natsbus: next: %w", err)
+		case <-ctx.Done():
+			return nil, ctx.Err()
 		}
 		attempt, fallbackID, ok := s.ackInfo(m)
 		if !ok {
@@ -167,57 +234,8 @@ func (s *subscription) Next(ctx context.Context) (eventbus.Delivery, error) {
 	}
 }
 
-// ackInfo returns the delivery count of m and, for a message without
-// Nats-Msg-Id (a foreign producer), an ID made of its stream and sequence.
-// The count is read from the reply subject without allocating
-// (jetstream.Msg.Metadata allocates per message, and consuming is a hot
-// path); the documented parser is the fallback.
-func (s *subscription) ackInfo(m jetstream.Msg) (attempt int, fallbackID string, ok bool) {
-	needID := m.Headers().Get(jetstream.MsgIDHeader) == ""
-	if n, ok := numDelivered(m.Reply()); ok && !needID {
-		return n, "", true
-	}
-	md, err := m.Metadata()
-	if err != nil {
-		return 0, "", false
-	}
-	if needID {
-		fallbackID = md.Stream + "-" + strconv.FormatUint(md.Sequence.Stream, 10)
-	}
-	return int(md.NumDelivered), fallbackID, true
-}
-
-// numDelivered parses the delivery count from a JetStream ack subject:
-// $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending> (9
-// tokens), or with <domain>.<account hash> after ACK and a trailing token
-// (11 or more).
-func numDelivered(reply string) (int, bool) {
-	rest, ok := strings.CutPrefix(reply, "$JS.ACK.")
-	if !ok {
-		return 0, false
-	}
-	var pos int
-	switch tokens := strings.Count(rest, ".") + 3; {
-	case tokens == 9:
-		pos = 2
-	case tokens >= 11:
-		pos = 4
-	default:
-		return 0, false
-	}
-	for range pos {
-		_, rest, _ = strings.Cut(rest, ".")
-	}
-	tok, _, _ := strings.Cut(rest, ".")
-	n, err := strconv.Atoi(tok)
-	if err != nil || n < 1 {
-		return 0, false
-	}
-	return n, true
-}
-
-// Close drains the subscription and naks what it fetched but did not hand
-// out, so that another instance of the group gets it at once.
+// Close stops consuming and naks what was pulled but not handed out, so
+// that another instance of the group gets it at once.
 func (s *subscription) Close() error {
 	s.b.forget(s)
 	s.close()
@@ -228,70 +246,25 @@ func (s *subscription) close() {
 	s.once.Do(func() {
 		s.mu.Lock()
 		s.closed = true
-		iter := s.iter
+		cc := s.cc
 		s.mu.Unlock()
-		iter.Drain()
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
+		close(s.done) // from now on the callback naks
+		cc.Drain()
+		t := time.NewTimer(2 * time.Second)
+		defer t.Stop()
+		select {
+		case <-cc.Closed():
+		case <-t.C:
+			cc.Stop()
+		}
+		s.watchers.Wait()
 		for {
-			m, err := iter.Next(jetstream.NextContext(ctx))
-			if err != nil {
-				if ctx.Err() != nil {
-					iter.Stop()
-				}
+			select {
+			case m := <-s.msgs:
+				_ = m.Nak()
+			default:
 				return
 			}
-			_ = m.Nak()
 		}
 	})
-}
-
-// delivery is one JetStream delivery.
-type delivery struct {
-	m       jetstream.Msg
-	msg     *eventbus.Message
-	attempt int
-	confirm bool
-	settled atomic.Bool // settled once; the server would reject a second ack anyway, silently
-}
-
-func (d *delivery) Message() *eventbus.Message { return d.msg }
-
-func (d *delivery) Attempt() int { return d.attempt }
-
-func (d *delivery) Ack(ctx context.Context) error {
-	if !d.settled.CompareAndSwap(false, true) {
-		return eventbus.ErrStaleDelivery
-	}
-	var err error
-	if d.confirm {
-		err = d.m.DoubleAck(ctx)
-	} else {
-		err = d.m.Ack()
-	}
-	return wrap("ack", err)
-}
-
-func (d *delivery) Nack(_ context.Context, delay time.Duration) error {
-	if !d.settled.CompareAndSwap(false, true) {
-		return eventbus.ErrStaleDelivery
-	}
-	if delay > 0 {
-		return wrap("nak", d.m.NakWithDelay(delay))
-	}
-	return wrap("nak", d.m.Nak())
-}
-
-func (d *delivery) Term(context.Context) error {
-	if !d.settled.CompareAndSwap(false, true) {
-		return eventbus.ErrStaleDelivery
-	}
-	return wrap("term", d.m.Term())
-}
-
-func wrap(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	return fmt.Errorf("natsbus: %s: %w", op, err)
 }
