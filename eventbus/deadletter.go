@@ -35,6 +35,15 @@ func DeadLetterID(id string) string {
 // runs detached from the handler's context.
 const deadLetterPublishTimeout = 10 * time.Second
 
+// MetaReplay is the metadata key of a replayed message: a value unique to
+// the replay (package eventbus/dlq sets the dead letter's ID and the
+// replay's number). The message keeps its ID, so that consumers that
+// handled it deduplicate it; adapters whose broker drops a message whose
+// ID it saw within a window (natsbus: JetStream's duplicate window)
+// deduplicate a replay on its ID and this value instead, so that a replay
+// is not taken for a copy of the original.
+const MetaReplay = "replay"
+
 // DeadLetterPrefix is the type prefix of dead-lettered messages by default:
 // "order.created" is parked as "deadletter.order.created", so a consumer of
 // "deadletter.>" sees every parked message.

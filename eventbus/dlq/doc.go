@@ -25,7 +25,8 @@
 // Replay republishes the original message (its type, its ID, its data and
 // metadata, without the dead-letter entries), so every group subscribed to
 // the type gets it again; groups that had handled it deduplicate it on its
-// ID (package eventbus/inbox, outbox.Inbox). Brokers that deduplicate on
-// the ID within a window (NATS JetStream, two minutes by default) drop a
-// replay inside that window.
+// ID (package eventbus/inbox, outbox.Inbox). It carries
+// eventbus.MetaReplay, unique to the replay, on which natsbus deduplicates
+// it instead of its ID: JetStream, which drops a message whose ID it saw
+// within its duplicate window, takes it as new.
 package dlq

@@ -214,7 +214,8 @@ func Original(parked *eventbus.Message) (*eventbus.Message, error) {
 	m := parked.Clone()
 	m.ID, m.Type = id, typ
 	for _, k := range []string{eventbus.MetaDeadLetterReason, eventbus.MetaDeadLetterOriginalType, eventbus.MetaDeadLetterOriginalID,
-		eventbus.MetaDeadLetterAttempts, eventbus.MetaDeadLetterHandler, eventbus.MetaDeadLetterGroup, eventbus.MetaDeadLetterTime} {
+		eventbus.MetaDeadLetterAttempts, eventbus.MetaDeadLetterHandler, eventbus.MetaDeadLetterGroup, eventbus.MetaDeadLetterTime,
+		eventbus.MetaReplay} {
 		delete(m.Metadata, k)
 	}
 	if len(m.Metadata) == 0 {
@@ -235,6 +236,9 @@ func (s *Store) Replay(ctx context.Context, pub eventbus.Publisher, ids ...strin
 		if err != nil {
 			return fmt.Errorf("dlq: replay: %w", err)
 		}
+		// Unique per replay, so that a broker that deduplicates on IDs
+		// does not drop it as a copy of the original (or of a replay).
+		m.SetMetadata(eventbus.MetaReplay, e.ID+"#"+strconv.Itoa(e.Replays+1))
 		if err := pub.Publish(ctx, m); err != nil {
 			return fmt.Errorf("dlq: replay %s: %w", id, err)
 		}

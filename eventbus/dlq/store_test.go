@@ -150,8 +150,8 @@ func testParkListReplay(t *testing.T, open func(*testing.T, ...dlq.Option) *dlq.
 	select {
 	case m := <-handled:
 		if m.ID != poison.ID || m.Type != poison.Type || string(m.Data) != string(poison.Data) || m.Subject != poison.Subject ||
-			len(m.Metadata) != 1 || m.Metadata["traceparent"] != "00-abc" {
-			t.Fatalf("replayed %+v, want the original %+v", m, poison)
+			len(m.Metadata) != 2 || m.Metadata["traceparent"] != "00-abc" || m.Metadata[eventbus.MetaReplay] != e.ID+"#1" {
+			t.Fatalf("replayed %+v, want the original %+v with the replay's mark", m, poison)
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("the replayed message was not handled")

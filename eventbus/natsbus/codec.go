@@ -50,7 +50,7 @@ func encode(prefix string, m *eventbus.Message) (*nats.Msg, error) {
 		vals = append(vals, v)
 		h[k] = vals[len(vals)-1 : len(vals) : len(vals)]
 	}
-	set(jetstream.MsgIDHeader, m.ID)
+	set(jetstream.MsgIDHeader, msgID(m.ID, m.Metadata[eventbus.MetaReplay]))
 	if m.Source != "" {
 		set(headerSource, m.Source)
 	}
@@ -130,8 +130,23 @@ func decode(prefix, subject string, h nats.Header, data []byte, id string) (*eve
 			m.Metadata[k] = v
 		}
 	}
+	if r := m.Metadata[eventbus.MetaReplay]; r != "" {
+		m.ID = strings.TrimSuffix(m.ID, replaySeparator+r)
+	}
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
 	return m, nil
+}
+
+// replaySeparator joins a replayed message's ID and its eventbus.MetaReplay
+// value in its Nats-Msg-Id: JetStream would drop a replay inside its
+// duplicate window as a copy of the original otherwise. decode strips it.
+const replaySeparator = "/replay/"
+
+func msgID(id, replay string) string {
+	if replay == "" {
+		return id
+	}
+	return id + replaySeparator + replay
 }
