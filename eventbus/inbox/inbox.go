@@ -39,7 +39,10 @@ type Store interface {
 // ErrInFlight is wrapped by the error Dedupe returns for a delivery whose
 // message is being handled by another delivery at the same time; the
 // router redelivers it later, when it will be skipped or (if the other
-// failed) handled.
+// failed) handled. Under Retry it counts as a failed attempt: a duplicate
+// that finds its message in flight on its last attempt is parked by
+// DeadLetter with this reason, never lost, even if the other delivery
+// then handles the message.
 var ErrInFlight = errors.New("inbox: message in flight")
 
 // DedupeOption configures Dedupe.
