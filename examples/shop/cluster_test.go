@@ -533,13 +533,13 @@ func TestShopClusterCrash(t *testing.T) {
 
 	// Across processes too, payment faults open the order-service's breaker
 	// and orders fail fast. It trips on a failure rate over the last 10 s,
-	// which still holds the burst's successes: each failing order adds two
-	// failed calls, so 30 orders outweigh the burst.
+	// which still holds the burst's successes (some fifty calls): each
+	// failing order adds one failed charge, so a hundred outweigh them.
 	if err := adminClient(t, c.gateway).Expect(ctx, http.MethodPut, "/api/admin/payment-faults", map[string]any{"error_rate": 1}, http.StatusOK, nil); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; ; i++ {
-		if i == 30 {
+		if i == 100 {
 			t.Fatalf("the breaker did not open after %d failing orders", i)
 		}
 		r, err := user.PlaceOrder(ctx, "", shoptest.Item{ProductID: "p-mouse", Quantity: 1})
