@@ -72,6 +72,90 @@ func TestShopFaults(t *testing.T) {
 	t.Run("a sub-second restart costs seconds of refused orders", func(t *testing.T) {
 		subSecondRestart(t, user, payment)
 	})
+	t.Run("concurrent readiness probes all succeed", func(t *testing.T) {
+		concurrentProbes(t, c.urls[shop.Product]+"/readyz")
+	})
+	// Last: it restarts the registry under everything.
+	t.Run("a registry restarted empty is filled again", func(t *testing.T) {
+		registryRestart(t, c, agent, user)
+	})
+}
+
+// concurrentProbes sends rounds of simultaneous GETs of a readiness URL, as
+// a registry's checks and a load balancer's do, and wants every one to
+// answer 200: a probe must never fail because another one is running.
+func concurrentProbes(t *testing.T, url string) {
+	const rounds, probes = 10, 20
+	client := &http.Client{Timeout: 10 * time.Second}
+	failed := 0
+	for range rounds {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		start := make(chan struct{})
+		for range probes {
+			wg.Go(func() {
+				<-start
+				resp, err := client.Get(url)
+				ok := err == nil && resp.StatusCode == http.StatusOK
+				if err == nil {
+					resp.Body.Close()
+				}
+				if !ok {
+					mu.Lock()
+					failed++
+					mu.Unlock()
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+	}
+	if failed > 0 {
+		t.Errorf("%d of %d concurrent readiness probes of a healthy service failed", failed, rounds*probes)
+	}
+}
+
+// registryRestart kills the shop's Consul agent and starts it again empty,
+// as a crashed agent without persistence comes back. While it is down the
+// shop serves from its resolvers' last sets; once it is back, every service
+// registers again and orders are confirmed, within registryBound.
+func registryRestart(t *testing.T, c *cluster, agent *consulAgent, user *shoptest.Client) {
+	// Announce rechecks its registration every 5 s; a new registration
+	// passes after its first check (every 1 s), and watches see it at once.
+	const registryBound = 20 * time.Second
+	agent.kill()
+	r, err := user.PlaceOrder(t.Context(), "", shoptest.Item{ProductID: "p-mouse", Quantity: 1})
+	var o shoptest.Order
+	if err != nil || r.Status != http.StatusCreated || r.Decode(&o) != nil || o.Status != "confirmed" {
+		t.Errorf("order with the registry down: %v %d %s, want 201 confirmed from the resolvers' last sets", err, r.Status, r.Body)
+	}
+	agent.start()
+	ctx, cancel := context.WithTimeout(t.Context(), registryBound)
+	defer cancel()
+	services := []string{"user-service", "product-service", "product-grpc", "payment-service", "notification-service", "order-service"}
+	err = shoptest.Eventually(ctx, 200*time.Millisecond, func() error {
+		for _, svc := range services {
+			entries, _, err := agent.client().Health().Service(c.run+"-"+svc, "", true, nil)
+			if err != nil {
+				return err
+			}
+			if len(entries) != 1 {
+				return fmt.Errorf("%s has %d passing instances, want 1", svc, len(entries))
+			}
+		}
+		r, err := user.PlaceOrder(ctx, "", shoptest.Item{ProductID: "p-mouse", Quantity: 1})
+		if err != nil {
+			return err
+		}
+		var o shoptest.Order
+		if r.Status != http.StatusCreated || r.Decode(&o) != nil || o.Status != "confirmed" {
+			return fmt.Errorf("order: %d %s", r.Status, r.Body)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("%v after the registry restarted empty: %v", registryBound, err)
+	}
 }
 
 // placed is one order of a steady stream: when it was placed and whether

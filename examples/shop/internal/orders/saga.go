@@ -85,7 +85,7 @@ func (s *Service) newSaga() (*saga.Saga[sagaState], error) {
 			Execute: s.noteFailure(func(ctx context.Context, st *sagaState) error {
 				key, _ := saga.IdempotencyKey(ctx)
 				req := payments.ChargeRequest{Key: key, OrderID: st.OrderID, Customer: st.Customer, AmountCents: st.TotalCents}
-				err := platform.Guard(ctx, s.payment, func(ctx context.Context) error {
+				err := s.payment.Execute(ctx, func(ctx context.Context) error {
 					return platform.CallJSON(ctx, s.deps.Client, http.MethodPost, s.deps.URL(platform.PaymentService, "/charges"), "", req, nil)
 				})
 				if notCharged(err) {

@@ -8,11 +8,13 @@ import (
 
 	"github.com/go-microkit/microkit/breaker"
 	"github.com/go-microkit/microkit/breaker/breakergrpc"
-	"github.com/go-microkit/microkit/discovery"
 	"google.golang.org/grpc"
 )
 
-// The shop's breaker policy. A breaker exists to stop hammering an upstream
+// The shop's breaker policy: the breaker package's defaults, but over a
+// time window rather than the last 100 calls (an instance of the shop sees
+// bursts and lulls, and a lull must not keep stale calls deciding), with a
+// lower minimum, three probes and jitter. A breaker exists to stop hammering an upstream
 // that is down for a while; it must not turn a short fault into a long
 // outage. So a breaker trips on a failure rate over a short window, never
 // on a handful of failures, opens for about a second at first (a restarted
@@ -20,15 +22,15 @@ import (
 // that trips again straight after its probes opens for longer, doubling up
 // to breakerMaxOpen.
 const (
-	breakerWindow      = 10 * time.Second // the rate rule looks at the calls of the last 10 s
-	breakerBuckets     = 10               // sliding by 1 s
-	breakerMinCalls    = 10               // fewer calls than this decide nothing
-	breakerFailureRate = 0.5              // half of them failed: trip
-	breakerFirstOpen   = time.Second      // the first open interval
-	breakerMaxOpen     = 30 * time.Second // the longest, after repeated trips
-	breakerJitter      = 0.2              // so that instances do not probe in step
-	breakerProbes      = 3                // probes let through when half-open
-	breakerSuccesses   = 2                // of which must succeed to close
+	breakerWindow      = 10 * time.Second               // the rate rule looks at the calls of the last 10 s
+	breakerBuckets     = 10                             // sliding by 1 s
+	breakerMinCalls    = 10                             // fewer calls than this decide nothing
+	breakerFailureRate = breaker.DefaultFailureRate     // half of them failed: trip
+	breakerFirstOpen   = breaker.DefaultOpenDuration    // the first open interval, 1 s
+	breakerMaxOpen     = breaker.DefaultMaxOpenDuration // the longest, after repeated trips
+	breakerJitter      = 0.2                            // so that instances do not probe in step
+	breakerProbes      = 3                              // probes let through when half-open
+	breakerSuccesses   = 2                              // of which must succeed to close
 )
 
 // BreakerOptions returns the shop's breaker policy (see the constants
@@ -58,23 +60,31 @@ func NewBreaker(name string, firstOpen time.Duration, extra ...breaker.Option) (
 	return b, nil
 }
 
-// ClassifyCall is the shop's breaker classifier. Only what shows the
-// upstream unhealthy counts as a failure: a transport error, a 5xx answer,
-// the upstream too slow for the call's own timeout. Ignored, because they
-// prove nothing about the upstream: no instance to call yet (the registry
-// has not seen it, or a restart is in progress), and a call whose caller
-// gave up first (its context cancelled or past the caller's deadline; see
-// [Guard]). A 4xx answer is a success: the upstream answered, it refused
-// this request.
+// ClassifyCall is the shop's breaker classifier for HTTP calls. Only what
+// shows the upstream unhealthy counts as a failure: a transport error, a
+// 5xx answer, the upstream too slow for the call's own timeout. A 4xx
+// answer is a success: the upstream answered, it refused this request.
+// What proves nothing about the upstream is ignored, by
+// breaker.DefaultClassifier and the breaker itself: no instance to call yet
+// (discovery.ErrNoInstances, a breaker.ErrNotSent), and a call whose caller
+// gave up first (its context cancelled or past its own deadline).
 func ClassifyCall(err error) breaker.Outcome {
-	var gu *gaveUpError
-	switch {
-	case errors.As(err, &gu), errors.Is(err, discovery.ErrNoInstances):
-		return breaker.Ignored
-	case StatusOf(err) >= 400 && StatusOf(err) < 500:
+	if st := StatusOf(err); st >= 400 && st < 500 {
 		return breaker.Success
 	}
 	return breaker.DefaultClassifier(err)
+}
+
+// classifyGRPC is breakergrpc.Classify, except that a call marked by
+// markGaveUp is ignored: the interceptor ignores a caller's cancellation
+// but not its deadline, and a caller's short deadline must not open the
+// breaker for every caller.
+func classifyGRPC(err error) breaker.Outcome {
+	var gu *gaveUpError
+	if errors.As(err, &gu) {
+		return breaker.Ignored
+	}
+	return breakergrpc.Classify(err)
 }
 
 // gaveUpError marks the error of a call that ended after its caller's
@@ -92,29 +102,15 @@ func markGaveUp(ctx context.Context, err error) error {
 	return err
 }
 
-// Guard runs call through b, so that [ClassifyCall] can tell a call cut
-// short by its caller's deadline from one the upstream failed. The error is
-// call's, unchanged for errors.Is and errors.As.
-func Guard(ctx context.Context, b *breaker.Breaker, call func(context.Context) error) error {
-	return b.Execute(ctx, func(ctx context.Context) error { return markGaveUp(ctx, call(ctx)) })
-}
-
 // GRPCBreaker returns the dial option that sends every unary gRPC call
 // through b: Unavailable, DeadlineExceeded, ResourceExhausted and Internal
-// count as failures (breakergrpc.Classify), except when the caller's own
-// context ended first; other codes are answers, and count as successes.
+// count as failures, except when the caller's own context ended first;
+// other codes are answers, and count as successes.
 func GRPCBreaker(b *breaker.Breaker) grpc.DialOption {
-	classify := func(err error) breaker.Outcome {
-		var gu *gaveUpError
-		if errors.As(err, &gu) {
-			return breaker.Ignored
-		}
-		return breakergrpc.Classify(err)
-	}
 	gaveUp := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 		return markGaveUp(ctx, invoker(ctx, method, req, reply, cc, opts...))
 	}
 	return grpc.WithChainUnaryInterceptor(
-		breakergrpc.UnaryClientInterceptor(breakergrpc.Single(b), breakergrpc.WithClassifier(classify)),
+		breakergrpc.UnaryClientInterceptor(breakergrpc.Single(b), breakergrpc.WithClassifier(classifyGRPC)),
 		gaveUp)
 }

@@ -10,11 +10,11 @@ import (
 
 	"github.com/go-microkit/microkit/breaker"
 	"github.com/go-microkit/microkit/discovery"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 func TestClassifyCall(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
 	for _, tc := range []struct {
 		name string
 		err  error
@@ -26,11 +26,32 @@ func TestClassifyCall(t *testing.T) {
 		{"4xx is an answer", fmt.Errorf("POST /charges: %w", &StatusError{Status: 402}), breaker.Success},
 		{"no instance yet", fmt.Errorf("resolve: %w", discovery.ErrNoInstances), breaker.Ignored},
 		{"caller cancelled", context.Canceled, breaker.Ignored},
-		{"caller's deadline", markGaveUp(ctx, errors.New("connection reset")), breaker.Ignored},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := ClassifyCall(tc.err); got != tc.want {
 				t.Errorf("ClassifyCall(%v) = %v, want %v", tc.err, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestClassifyGRPC(t *testing.T) {
+	ended, cancel := context.WithTimeout(context.Background(), 0)
+	defer cancel()
+	unavailable := status.Error(codes.Unavailable, "connection refused")
+	for _, tc := range []struct {
+		name string
+		err  error
+		want breaker.Outcome
+	}{
+		{"unavailable", markGaveUp(context.Background(), unavailable), breaker.Failure},
+		{"its own deadline", status.Error(codes.DeadlineExceeded, "slow"), breaker.Failure},
+		{"an answer", status.Error(codes.NotFound, "no such product"), breaker.Success},
+		{"the caller's deadline", markGaveUp(ended, status.Error(codes.DeadlineExceeded, "caller gave up")), breaker.Ignored},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := classifyGRPC(tc.err); got != tc.want {
+				t.Errorf("classifyGRPC(%v) = %v, want %v", tc.err, got, tc.want)
 			}
 		})
 	}
@@ -48,7 +69,7 @@ func TestBreakerPolicyRecoversAsFastAsTheFault(t *testing.T) {
 		ctx := context.Background()
 		down := errors.New("connection refused")
 		call := func(err error) error {
-			return Guard(ctx, b, func(context.Context) error { return err })
+			return b.Execute(ctx, func(context.Context) error { return err })
 		}
 		// A few failures among successes decide nothing.
 		for range breakerMinCalls - 1 {
@@ -98,7 +119,7 @@ func TestBreakerPolicyRecoversAsFastAsTheFault(t *testing.T) {
 		defer cancel()
 		<-gone.Done()
 		for range 3 * breakerMinCalls {
-			_ = Guard(gone, b, func(context.Context) error { return down })
+			_ = b.Execute(gone, func(context.Context) error { return down })
 			_ = call(fmt.Errorf("pick: %w", discovery.ErrNoInstances))
 		}
 		if b.State() != breaker.Closed {
