@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -14,14 +15,71 @@ import (
 	"github.com/go-microkit/microkit/discovery"
 )
 
-// shrink deregisters the instances of svc from index keep on.
-func shrink(t *testing.T, reg *discovery.Memory, from, keep int) {
-	t.Helper()
-	for i := keep; i < from; i++ {
-		if err := reg.Deregister(context.Background(), inst("svc", i).ID); err != nil {
-			t.Fatal(err)
+// answerRegistry answers every watch with the complete set last given to
+// answer: each call is one answer, as a restarted agent's empty catalog
+// is, however fast the watcher reads.
+type answerRegistry struct {
+	mu      sync.Mutex
+	set     []discovery.Instance
+	changed chan struct{} // closed and replaced on each answer
+}
+
+func newAnswerRegistry(set ...discovery.Instance) *answerRegistry {
+	return &answerRegistry{set: set, changed: make(chan struct{})}
+}
+
+func (a *answerRegistry) answer(set ...discovery.Instance) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.set = set
+	close(a.changed)
+	a.changed = make(chan struct{})
+}
+
+func (a *answerRegistry) Register(context.Context, discovery.Instance) error {
+	return discovery.ErrReadOnly
+}
+
+func (a *answerRegistry) Deregister(context.Context, string) error { return discovery.ErrReadOnly }
+
+func (a *answerRegistry) Instances(context.Context, string) ([]discovery.Instance, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Clone(a.set), nil
+}
+
+func (a *answerRegistry) Watch(context.Context, string) (discovery.Watcher, error) {
+	return &answerWatcher{reg: a}, nil
+}
+
+type answerWatcher struct {
+	reg  *answerRegistry
+	wait chan struct{} // nil before the first answer
+}
+
+func (w *answerWatcher) Next(ctx context.Context) ([]discovery.Instance, error) {
+	if w.wait != nil {
+		select {
+		case <-w.wait:
+		case <-ctx.Done():
+			return nil, ctx.Err()
 		}
 	}
+	w.reg.mu.Lock()
+	defer w.reg.mu.Unlock()
+	w.wait = w.reg.changed
+	return slices.Clone(w.reg.set), nil
+}
+
+func (w *answerWatcher) Close() error { return nil }
+
+// first returns the first n instances of svc.
+func first(n int) []discovery.Instance {
+	var out []discovery.Instance
+	for i := range n {
+		out = append(out, inst("svc", i))
+	}
+	return out
 }
 
 func TestPanicThreshold(t *testing.T) {
@@ -43,14 +101,10 @@ func TestPanicThreshold(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				var all []discovery.Instance
-				for i := range tt.from {
-					all = append(all, inst("svc", i))
-				}
-				reg := memoryWith(t, nil, all...)
+				reg := newAnswerRegistry(first(tt.from)...)
 				r := newResolver(t, reg, discovery.WithPanicPolicy(tt.policy))
 				pickID(t, r, "svc")
-				shrink(t, reg, tt.from, tt.to)
+				reg.answer(first(tt.to)...)
 				synctest.Wait()
 				st := r.Status("svc")
 				if tt.wantSuspect {
@@ -74,14 +128,14 @@ func TestPanicThreshold(t *testing.T) {
 func TestResolverHoldsSuspectAnswers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		reg := memoryWith(t, nil, inst("svc", 0), inst("svc", 1), inst("svc", 2))
+		reg := newAnswerRegistry(first(3)...)
 		promReg := prometheus.NewRegistry()
 		metrics := must[*discovery.Metrics](t)(discovery.NewMetrics(promReg))
 		const grace = 10 * time.Second
 		r := newResolver(t, reg, discovery.WithMetrics(metrics), discovery.WithPanicPolicy(discovery.PanicPolicy{Grace: grace}))
 		pickID(t, r, "svc")
 
-		shrink(t, reg, 3, 0) // the registry forgets everything
+		reg.answer() // the registry forgets everything
 		synctest.Wait()
 		start := time.Now()
 		st := r.Status("svc")
@@ -99,19 +153,13 @@ func TestResolverHoldsSuspectAnswers(t *testing.T) {
 
 		// One instance registers again: 1 of 3 is still suspect, and it is
 		// served along with the known set.
-		if err := reg.Register(ctx, inst("svc", 3)); err != nil {
-			t.Fatal(err)
-		}
+		reg.answer(inst("svc", 3))
 		synctest.Wait()
 		if st := r.Status("svc"); !st.Stale || !slices.Equal(ids(st.Instances), []string{"svc-a", "svc-b", "svc-c", "svc-d"}) || !st.HeldUntil.Equal(start.Add(grace)) {
 			t.Fatalf("after a near-empty answer: %+v", st)
 		}
 		// Two of three back: taken at once, the hold ends.
-		for _, i := range []int{0, 1} {
-			if err := reg.Register(ctx, inst("svc", i)); err != nil {
-				t.Fatal(err)
-			}
-		}
+		reg.answer(inst("svc", 0), inst("svc", 1), inst("svc", 3))
 		synctest.Wait()
 		if st := r.Status("svc"); st.Stale || !st.HeldUntil.IsZero() || !slices.Equal(ids(st.Instances), []string{"svc-a", "svc-b", "svc-d"}) {
 			t.Fatalf("after the recovery: %+v", st)
@@ -122,11 +170,7 @@ func TestResolverHoldsSuspectAnswers(t *testing.T) {
 
 		// Empty again, for good this time: held for the grace period, then
 		// taken, with no Pick or answer needed to end it.
-		for _, i := range []int{0, 1, 3} {
-			if err := reg.Deregister(ctx, inst("svc", i).ID); err != nil {
-				t.Fatal(err)
-			}
-		}
+		reg.answer()
 		synctest.Wait()
 		time.Sleep(grace - time.Millisecond)
 		synctest.Wait()
