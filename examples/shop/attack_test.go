@@ -100,6 +100,34 @@ var attacks = []attack{
 	{name: "anonymous sets payment faults", method: "PUT", path: "/api/admin/payment-faults", body: `{"down":true}`, want: 401},
 	{name: "faults unchanged", as: "admin", method: "GET", path: "/api/admin/payment-faults", want: 200, has: []string{`"down":false`}},
 
+	// Accounts: sign-up and login tell nobody which emails are registered.
+	// A registered email is answered like a new one and keeps its account
+	// and password; an unknown email and a wrong password get one answer.
+	{name: "sign-up, new email", method: "POST", path: "/api/users/signup",
+		body: `{"email":"carol@example.com","password":"carol-password"}`, want: 202, same: "sign-up"},
+	{name: "sign-up, registered email", method: "POST", path: "/api/users/signup",
+		body: `{"email":"alice@example.com","password":"mallory-password"}`, want: 202, same: "sign-up"},
+	{name: "sign-up, registered email and its password", method: "POST", path: "/api/users/signup",
+		body: `{"email":"alice@example.com","password":"alice-password"}`, want: 202, same: "sign-up"},
+	{name: "sign-up, the administrator's email", method: "POST", path: "/api/users/signup",
+		body: `{"email":"admin@shop.test","password":"mallory-password"}`, want: 202, same: "sign-up"},
+	{name: "sign-up, the new email again", method: "POST", path: "/api/users/signup",
+		body: `{"email":"carol@example.com","password":"carol-password"}`, want: 202, same: "sign-up"},
+	{name: "login, the new account", method: "POST", path: "/api/users/login",
+		body: `{"email":"carol@example.com","password":"carol-password"}`, want: 200, has: []string{`"token"`}},
+	{name: "login, registered account keeps its password", method: "POST", path: "/api/users/login",
+		body: `{"email":"alice@example.com","password":"alice-password"}`, want: 200, has: []string{`"user_id":"{alice}"`}},
+	{name: "login, administrator keeps its password and role", method: "POST", path: "/api/users/login",
+		body: `{"email":"admin@shop.test","password":"admin-password"}`, want: 200, has: []string{`"role":"admin"`}},
+	{name: "login, the password of a sign-up over a registered email", method: "POST", path: "/api/users/login",
+		body: `{"email":"alice@example.com","password":"mallory-password"}`, want: 401, code: "bad_credentials", same: "bad login"},
+	{name: "login, wrong password", method: "POST", path: "/api/users/login",
+		body: `{"email":"alice@example.com","password":"wrong-password"}`, want: 401, same: "bad login"},
+	{name: "login, unknown email", method: "POST", path: "/api/users/login",
+		body: `{"email":"nobody@example.com","password":"alice-password"}`, want: 401, same: "bad login"},
+	{name: "login, not an email", method: "POST", path: "/api/users/login",
+		body: `{"email":"nobody","password":"alice-password"}`, want: 401, same: "bad login"},
+
 	// Order ids: no oracle, and a reused id with another body is refused.
 	{name: "another's order id, same items", as: "bob", method: "POST", path: "/api/orders",
 		body: `{"id":"{alice.order}","items":` + aliceItems + `}`, want: 409, code: "id_conflict", same: "id conflict"},
@@ -255,6 +283,16 @@ func TestShopAttacks(t *testing.T) {
 	fx := newAttackFixture(t)
 	sameBodies := map[string]string{}
 	sameFirst := map[string]string{}
+	// checkSame checks that the answer (without its request id) is that of
+	// the first attack of its group.
+	checkSame := func(t *testing.T, a attack, answer string) {
+		t.Helper()
+		if prev, ok := sameBodies[a.same]; !ok {
+			sameBodies[a.same], sameFirst[a.same] = answer, a.name
+		} else if prev != answer {
+			t.Errorf("answer %s differs from that of %q: %s; an attacker tells them apart", answer, sameFirst[a.same], prev)
+		}
+	}
 	for _, a := range attacks {
 		t.Run(a.name, func(t *testing.T) {
 			status, reqID, body := fx.send(t, a)
@@ -272,6 +310,9 @@ func TestShopAttacks(t *testing.T) {
 					t.Errorf("the answer contains %q: %.300s", s, body)
 				}
 			}
+			if status < 400 && a.same != "" {
+				checkSame(t, a, string(body))
+			}
 			if status >= 400 {
 				e := checkErrorShape(t, status, reqID, body)
 				if a.code != "" && e.Code != a.code {
@@ -280,11 +321,7 @@ func TestShopAttacks(t *testing.T) {
 				e.RequestID = ""
 				norm, _ := json.Marshal(e)
 				if a.same != "" {
-					if prev, ok := sameBodies[a.same]; !ok {
-						sameBodies[a.same], sameFirst[a.same] = string(norm), a.name
-					} else if prev != string(norm) {
-						t.Errorf("answer %s differs from that of %q: %s; an attacker tells them apart", norm, sameFirst[a.same], prev)
-					}
+					checkSame(t, a, string(norm))
 				}
 			}
 		})

@@ -117,15 +117,12 @@ func (c *Client) Expect(ctx context.Context, method, path string, in any, want i
 	return nil
 }
 
-// SignUpAndLogin creates the user (an existing email is fine) and logs in.
+// SignUpAndLogin signs the user up (202 Accepted, whether the email is new
+// or registered already) and logs in.
 func (c *Client) SignUpAndLogin(ctx context.Context, email, password string) error {
 	creds := map[string]string{"email": email, "password": password}
-	r, err := c.Do(ctx, http.MethodPost, "/api/users/signup", creds)
-	if err != nil {
-		return err
-	}
-	if r.Status != http.StatusCreated && r.Status != http.StatusConflict {
-		return fmt.Errorf("sign up: status %d: %s", r.Status, r.Body)
+	if err := c.Expect(ctx, http.MethodPost, "/api/users/signup", creds, http.StatusAccepted, nil); err != nil {
+		return fmt.Errorf("sign up: %w", err)
 	}
 	return c.Login(ctx, email, password)
 }

@@ -86,8 +86,26 @@ var schema = []string{
 	`CREATE TABLE IF NOT EXISTS user_roles (user_id TEXT PRIMARY KEY, role TEXT NOT NULL)`,
 }
 
-// errEmailTaken is returned by signUp for a known email.
+// errEmailTaken is returned by signUp for a known email. It never reaches
+// a client: see SignUpAnswer.
 var errEmailTaken = errors.New("users: email already registered")
+
+// SignUpAnswer is the answer (202 Accepted) to every valid sign-up, whether
+// its email was new or already registered, so that sign-up does not tell
+// which emails have accounts. A new email gets its account; a registered
+// one keeps its account and password, untouched. Both run the same work
+// (hashing the password dominates), so they also take about as long. A
+// shop that sends email would write to the address here: a welcome, or a
+// note that someone tried to sign up with it.
+type SignUpAnswer struct {
+	// Status is "accepted".
+	Status string `json:"status"`
+	// Message tells the client what to do next.
+	Message string `json:"message"`
+}
+
+var signUpAnswer = SignUpAnswer{Status: "accepted",
+	Message: "if this email was not registered, its account is ready: log in with this email and password"}
 
 // Service is a running user-service. Close stops it.
 type Service struct {
@@ -96,7 +114,9 @@ type Service struct {
 	db    *platform.DB
 	key   signingKey
 	dummy []byte
-	srv   *platform.Server
+	// compare checks a password against a hash; tests count its calls.
+	compare func(hash, password []byte) error
+	srv     *platform.Server
 }
 
 // New opens the database, loads (or makes) the signing key, creates the
@@ -120,7 +140,7 @@ func New(ctx context.Context, deps *platform.Deps, cfg Config) (_ *Service, err 
 			err = errors.Join(err, b.Close(context.WithoutCancel(ctx)))
 		}
 	}()
-	s := &Service{cfg: cfg, base: b, db: b.DB, srv: b.Server}
+	s := &Service{cfg: cfg, base: b, db: b.DB, srv: b.Server, compare: bcrypt.CompareHashAndPassword}
 	if s.key, err = loadOrCreateKey(ctx, s.db); err != nil {
 		return nil, err
 	}
@@ -182,7 +202,7 @@ func (s *Service) seedAdmin(ctx context.Context, c Credentials) error {
 	if err := s.db.QueryRow(ctx, `SELECT id, password_hash FROM users WHERE email = ?`, c.Email).Scan(&id, &hash); err != nil {
 		return fmt.Errorf("users: seed admin %s: %w", c.Email, err)
 	}
-	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(c.Password)) != nil {
+	if s.compare([]byte(hash), []byte(c.Password)) != nil {
 		return fmt.Errorf("users: seed admin %s: the account exists with another password; not granting it the admin role", c.Email)
 	}
 	if _, err := s.db.Exec(ctx, `INSERT INTO user_roles (user_id, role) VALUES (?, ?) ON CONFLICT (user_id) DO NOTHING`,
@@ -196,20 +216,31 @@ func (s *Service) seedAdmin(ctx context.Context, c Credentials) error {
 // that login does not tell which emails exist.
 var errBadLogin = errors.New("users: wrong email or password")
 
+// login checks c and signs a token. An unknown email and a wrong password
+// do the same work, one bcrypt comparison at the configured cost (against
+// a dummy hash for an unknown email), so that neither the answer nor its
+// time tells them apart. A hash made at another cost (before the cost was
+// changed) is remade at the configured one on the next successful login,
+// so that its account stops standing out.
 func (s *Service) login(ctx context.Context, c Credentials) (Token, error) {
 	var id, hash string
 	var role sql.NullString
 	err := s.db.QueryRow(ctx, `SELECT u.id, u.password_hash, r.role FROM users u
 		LEFT JOIN user_roles r ON r.user_id = u.id WHERE u.email = ?`, c.Email).Scan(&id, &hash, &role)
 	if errors.Is(err, sql.ErrNoRows) {
-		_ = bcrypt.CompareHashAndPassword(s.dummy, []byte(c.Password))
+		_ = s.compare(s.dummy, []byte(c.Password))
 		return Token{}, errBadLogin
 	}
 	if err != nil {
 		return Token{}, fmt.Errorf("users: login: %w", err)
 	}
-	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(c.Password)) != nil {
+	if s.compare([]byte(hash), []byte(c.Password)) != nil {
 		return Token{}, errBadLogin
+	}
+	if cost, err := bcrypt.Cost([]byte(hash)); err == nil && cost != s.cfg.BcryptCost {
+		if err := s.rehash(ctx, id, c.Password); err != nil {
+			return Token{}, err
+		}
 	}
 	now := s.cfg.Now()
 	exp := now.Add(s.cfg.TokenTTL)
@@ -227,6 +258,18 @@ func (s *Service) login(ctx context.Context, c Credentials) (Token, error) {
 		return Token{}, fmt.Errorf("users: sign: %w", err)
 	}
 	return Token{Token: signed, TokenType: "Bearer", ExpiresAt: exp.UTC().Truncate(time.Second), UserID: id, Role: role.String}, nil
+}
+
+// rehash stores password's hash at the configured cost for user id.
+func (s *Service) rehash(ctx context.Context, id, password string) error {
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.cfg.BcryptCost)
+	if err != nil {
+		return fmt.Errorf("users: hash: %w", err)
+	}
+	if _, err := s.db.Exec(ctx, `UPDATE users SET password_hash = ? WHERE id = ?`, string(hash), id); err != nil {
+		return fmt.Errorf("users: rehash %s: %w", id, err)
+	}
+	return nil
 }
 
 func validCredentials(c Credentials) error {
@@ -249,15 +292,12 @@ func (s *Service) routes() {
 			platform.WriteError(w, r, http.StatusBadRequest, "bad_request", err.Error())
 			return
 		}
-		u, err := s.signUp(r.Context(), c)
-		switch {
-		case errors.Is(err, errEmailTaken):
-			platform.WriteError(w, r, http.StatusConflict, "email_taken", "this email is already registered")
-		case err != nil:
+		// A registered email is answered like a new one: see SignUpAnswer.
+		if _, err := s.signUp(r.Context(), c); err != nil && !errors.Is(err, errEmailTaken) {
 			platform.WriteInternal(w, r, err)
-		default:
-			platform.WriteJSON(w, http.StatusCreated, u)
+			return
 		}
+		platform.WriteJSON(w, http.StatusAccepted, signUpAnswer)
 	})
 	s.srv.HandleFunc("POST /users/login", func(w http.ResponseWriter, r *http.Request) {
 		var c Credentials

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -104,7 +105,11 @@ func openService(t *testing.T, path string, now time.Time) *Service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Service{db: db, key: key, dummy: []byte("x"),
+	dummy, err := bcrypt.GenerateFromPassword([]byte("no such user"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Service{db: db, key: key, dummy: dummy, compare: bcrypt.CompareHashAndPassword,
 		cfg: Config{TokenTTL: time.Minute, BcryptCost: bcrypt.MinCost, Now: func() time.Time { return now }}}
 }
 
@@ -172,5 +177,67 @@ func TestAdminRoleIsSignedIntoAdminTokensOnly(t *testing.T) {
 	}
 	if got := role(squatter); got != "" {
 		t.Errorf("the squatter's role %q, want none", got)
+	}
+}
+
+// An unknown email and a wrong password get the same error after the same
+// work, one bcrypt comparison at the configured cost, so that neither the
+// answer nor its time tells which emails have accounts; an account whose
+// hash was made at an older cost gets it remade on its next successful
+// login, after which it no longer stands out.
+func TestLoginWorkDoesNotTellAccountsApart(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "users.db")
+	now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	old := openService(t, path, now)
+	oldCost := Credentials{"old@example.com", "old-password"}
+	if _, err := old.signUp(ctx, oldCost); err != nil {
+		t.Fatal(err)
+	}
+	s := openService(t, path, now)
+	s.cfg.BcryptCost = bcrypt.MinCost + 1
+	var err error
+	if s.dummy, err = bcrypt.GenerateFromPassword([]byte("no such user"), s.cfg.BcryptCost); err != nil {
+		t.Fatal(err)
+	}
+	var costs []int
+	s.compare = func(hash, password []byte) error {
+		c, _ := bcrypt.Cost(hash)
+		costs = append(costs, c)
+		return bcrypt.CompareHashAndPassword(hash, password)
+	}
+	ada := Credentials{"ada@example.com", "correct horse"}
+	if _, err := s.signUp(ctx, ada); err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		name string
+		c    Credentials
+		ok   bool
+	}{
+		{"unknown email", Credentials{"bob@example.com", "correct horse"}, false},
+		{"wrong password", Credentials{ada.Email, "wrong horse"}, false},
+		{"right password", ada, true},
+		{"password over 72 bytes", Credentials{ada.Email, string(make([]byte, 100))}, false},
+		{"unknown email, password over 72 bytes", Credentials{"bob@example.com", string(make([]byte, 100))}, false},
+		{"older hash, right password", oldCost, true},
+		{"older hash remade, wrong password", Credentials{oldCost.Email, "wrong horse"}, false},
+		{"older hash remade, right password", oldCost, true},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			costs = nil
+			_, err := s.login(ctx, st.c)
+			if st.ok != (err == nil) || !st.ok && !errors.Is(err, errBadLogin) {
+				t.Fatalf("login = %v, want ok %v or errBadLogin", err, st.ok)
+			}
+			want := []int{s.cfg.BcryptCost}
+			if st.name == "older hash, right password" {
+				want = []int{bcrypt.MinCost} // the last time it stands out
+			}
+			if !slices.Equal(costs, want) {
+				t.Fatalf("bcrypt comparisons at costs %v, want %v", costs, want)
+			}
+		})
 	}
 }
