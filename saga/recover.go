@@ -24,7 +24,10 @@ type RecoverResult struct {
 // compare-and-swap, then drives
 // it to its end: a step started but not recorded done runs again with the
 // same idempotency key, or is compensated if its OnRecover says so; a
-// compensation in progress continues. It drives up to
+// compensation in progress continues. The interrupted attempt may have
+// taken effect, so if the step's re-run fails it is compensated, even when
+// the re-run's error is NotApplied; a step recorded failed is compensated
+// unless its failure was recorded as NotApplied. It drives up to
 // WithRecoverConcurrency sagas at once and returns when all are done.
 //
 // Sagas that end CompensationFailed are counted, logged and reported to the
