@@ -64,7 +64,7 @@ func BenchmarkWatchPropagation(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(2*b.N), "ns/change")
 }
 
-// BenchmarkLookup compares the seed's way, a Consul health query per
+// BenchmarkLookup compares the naive way, a Consul health query per
 // request, with the resolver's snapshot read, against the same agent and
 // the same three passing instances.
 func BenchmarkLookup(b *testing.B) {

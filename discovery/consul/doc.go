@@ -1,7 +1,7 @@
 // Package consul is the Consul adapter of [discovery.Registry], on
 // github.com/hashicorp/consul/api.
 //
-// It is the seed's ConsulServiceDiscovery done properly: [Registry.Register]
+// It is a ConsulServiceDiscovery done properly: [Registry.Register]
 // registers through the local agent with an HTTP, gRPC or TTL check (see
 // [WithHTTPCheck], [WithGRPCCheck], [WithTTLCheck]) and
 // DeregisterCriticalServiceAfter, and is idempotent;

@@ -1,6 +1,7 @@
 // Package discoverytest is the conformance suite of [discovery.Registry]:
 // every registry (memory, static, Consul, and yours) runs [Run] from its
-// tests and must pass it.
+// tests and must pass it. A registry that is a [discovery.Heartbeater] or
+// a [discovery.RegistrationChecker] is checked as one too.
 //
 //	func TestConformance(t *testing.T) {
 //		discoverytest.Run(t, discoverytest.Harness{
@@ -86,6 +87,9 @@ func Run(t *testing.T, h Harness) {
 	t.Run("InvalidInstanceIsRejected", s.invalid)
 	if hb, ok := h.New(t, nil).(discovery.Heartbeater); ok && hb.HeartbeatInterval() > 0 {
 		t.Run("HeartbeatKeepsAnInstanceAndKnowsNoStranger", s.heartbeat)
+	}
+	if _, ok := h.New(t, nil).(discovery.RegistrationChecker); ok {
+		t.Run("RegisteredFollowsRegisterAndDeregister", s.registered)
 	}
 }
 
@@ -239,6 +243,28 @@ func (s *suite) heartbeat(t *testing.T) {
 	noError(t, hb.Heartbeat(ctx, a[0].ID))
 	s.eventuallyInstances(t, reg, svc, a)
 	errorIs(t, hb.Heartbeat(ctx, UniqueService("stranger")), discovery.ErrNotFound)
+}
+
+// registered checks RegistrationChecker, which Announce relies on to find
+// a registration the registry lost.
+func (s *suite) registered(t *testing.T) {
+	reg, _, a := s.seeded(t, "conf-registered", 1)
+	rc := reg.(discovery.RegistrationChecker)
+	ctx := context.Background()
+	known := func(id string, want bool) {
+		t.Helper()
+		got, err := rc.Registered(ctx, id)
+		noError(t, err)
+		if got != want {
+			t.Fatalf("Registered(%s) = %v, want %v", id, got, want)
+		}
+	}
+	known(a[0].ID, true)
+	known(UniqueService("stranger"), false)
+	noError(t, reg.Deregister(ctx, a[0].ID))
+	known(a[0].ID, false)
+	noError(t, reg.Register(ctx, a[0]))
+	known(a[0].ID, true)
 }
 
 func (s *suite) invalid(t *testing.T) {
