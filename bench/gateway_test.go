@@ -107,6 +107,14 @@ func fullGateway(fatal func(...any), upstream string, layers gatewayLayers) http
 	if err != nil {
 		fatal(err)
 	}
+	failures, err := ratelimit.NewLocal(ratelimit.Rate{Requests: 10, Per: time.Minute})
+	if err != nil {
+		fatal(err)
+	}
+	failLimit, err := ratelimit.FailureLimit(failures)
+	if err != nil {
+		fatal(err)
+	}
 	set, err := breaker.NewSet("gateway", 64)
 	if err != nil {
 		fatal(err)
@@ -120,6 +128,11 @@ func fullGateway(fatal func(...any), upstream string, layers gatewayLayers) http
 		fatal(err)
 	}
 	route := gateway.Route{Name: "orders", Path: "/api/orders/{id}", Target: target}
+	// The recommended order: failed authentications limited per address,
+	// then authentication, then the limit per user.
+	if layers.limit {
+		route.Middleware = append(route.Middleware, failLimit)
+	}
 	if layers.auth {
 		route.Middleware = append(route.Middleware, auth.Middleware())
 	}
@@ -315,7 +328,11 @@ func serveGatewayChild(name, upstream string) {
 	if err != nil {
 		fatal(err)
 	}
-	srv := &http.Server{Handler: gatewayVariants[i].front(fatal, upstream)}
+	h := gatewayVariants[i].front(fatal, upstream)
+	srv := &http.Server{Handler: h}
+	if name != "bare-reverseproxy" {
+		srv = gateway.NewServer("", h) // the gateway as documented
+	}
 	go func() { _ = srv.Serve(ln) }()
 	fmt.Printf("http://%s\n", ln.Addr())
 	_, _ = io.Copy(io.Discard, os.Stdin)

@@ -116,11 +116,7 @@ func (b *clientBody) Close() error { return b.body.Close() }
 // wait. It returns nil when the client is not at fault.
 func clientFaultOf(body *clientBody, err error) *ClientError {
 	if body == nil {
-		var ce *ClientError
-		if errors.As(err, &ce) {
-			return ce
-		}
-		return nil
+		return asClientError(err)
 	}
 	if f := body.fault.Load(); f != nil {
 		return f
@@ -179,4 +175,17 @@ func guardBody(w http.ResponseWriter, r *http.Request, timeout time.Duration) *c
 	cb := &clientBody{body: r.Body}
 	r.Body = cb
 	return cb
+}
+
+// asClientError returns the *ClientError in err's chain, or nil; it costs
+// nothing when err is nil, as on every successful attempt.
+func asClientError(err error) *ClientError {
+	if err == nil {
+		return nil
+	}
+	var ce *ClientError
+	if errors.As(err, &ce) {
+		return ce
+	}
+	return nil
 }

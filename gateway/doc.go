@@ -24,11 +24,22 @@
 //     mismatch answers 405 rather than falling back to a catch-all.
 //   - The proxy is httputil.ReverseProxy in Rewrite mode: hop-by-hop headers
 //     are dropped, X-Forwarded-* and Forwarded are set, and the client's own
-//     X-Forwarded-For is kept only from trusted proxies
+//     forwarding headers are kept only from trusted proxies
 //     ([WithTrustedProxies], [ClientIP]).
-//   - [DefaultSubjectHeader] (and any header given to [WithStripHeaders]) is
-//     deleted from every client request before routing, so the identity
-//     header that gateway/jwtauth sets for upstreams cannot be forged.
+//   - Before any middleware runs, the gateway strips, under every spelling,
+//     the headers an upstream may read as identity ([DefaultSubjectHeader],
+//     [WithStripHeaders]), as another method or URL (method overrides,
+//     X-Original-URL), and, from clients that are not trusted proxies, as
+//     the client's address or forwarding information (X-Real-IP,
+//     X-Forwarded-Prefix, ...); and it drops the headers a client names in
+//     Connection, which then keeps only close, keep-alive and upgrade.
+//   - Protocol upgrades pass only on routes that list the protocol
+//     (Route.Upgrades); h2c never does.
+//   - A client's broken, oversized, slow or abandoned request body is a
+//     [ClientError] answered 400, 408 or 413 (499 in the log when the
+//     client left), and never counts against the upstream: breakers,
+//     outlier ejection and retries see it as no news. Each route bounds the
+//     time to receive a body (Route.BodyReadTimeout).
 //   - Upstream failures become JSON errors ([ErrorBody]): 502, 503 (no
 //     upstream, breaker open), 504 (timeout); details go to the log only.
 //   - Retries ([RetryPolicy]) happen only for idempotent methods without a

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"log"
+	"net/http"
 	"os"
 	"time"
 
@@ -34,19 +35,29 @@ func Example_main() {
 	shared, _ := redislimit.New(rdb, ratelimit.PerMinute(100)) // falls back to local when Redis is down
 	trusted, _ := gateway.NewClientIP("10.0.0.0/8")            // the load balancer in front
 	limit, _ := ratelimit.Middleware(shared, ratelimit.WithKeyFunc(ratelimit.BySubjectOrClientIP(trusted)))
+	byIP := ratelimit.ByClientIP(trusted)
+	failLimit, _ := ratelimit.FailureLimit(shared, ratelimit.WithKeyFunc(func(r *http.Request) string {
+		return "authfail:" + byIP(r) // 100 failed logins a minute per address, apart from the request budget
+	}))
 	breakers, _ := breaker.NewSet("gateway", 1024, breaker.WithFailureRate(0.5), breaker.WithCountWindow(20, 10))
 	perHost, _ := gateway.BreakerSet(breakers)
 
-	service := func(path, name string, mw ...gateway.Middleware) gateway.Route {
+	// Middleware order: failed authentications per address, then
+	// authentication, then the limit per user (or address), then the body
+	// limit.
+	service := func(path, name string, authenticated bool) gateway.Route {
 		t, _ := discoverytarget.New(resolver, name)
+		mw := []gateway.Middleware{limit, gateway.BodyLimit(1 << 20)}
+		if authenticated {
+			mw = append([]gateway.Middleware{failLimit, auth.Middleware()}, mw...)
+		}
 		return gateway.Route{Path: path, Target: t, StripPrefix: "/api", Timeout: 5 * time.Second,
-			Retry: gateway.RetryPolicy{Attempts: 2}, Breakers: perHost,
-			Middleware: append(mw, limit, gateway.BodyLimit(1<<20))}
+			Retry: gateway.RetryPolicy{Attempts: 2}, Breakers: perHost, Middleware: mw}
 	}
 	g, err := gateway.New([]gateway.Route{
-		service("/api/users/**", "user-service", auth.Middleware()),
-		service("/api/orders/**", "order-service", auth.Middleware()),
-		service("/api/products/**", "product-service"),
+		service("/api/users/**", "user-service", true),
+		service("/api/orders/**", "order-service", true),
+		service("/api/products/**", "product-service", false),
 	}, gateway.WithTrustedProxies("10.0.0.0/8"),
 		gateway.WithMiddleware(gateway.RequestID(), gateway.AccessLog(nil, nil), gateway.Recover(nil), tracing.Middleware()),
 		gateway.WithTransport(gatewaytrace.Propagate(gateway.NewTransport()))) // or tracing.Transport for client spans

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -138,8 +137,7 @@ func (t *routeTransport) try(req *http.Request, path string) (*http.Response, er
 	if bdone != nil {
 		bdone(outcome)
 	}
-	var fault *ClientError
-	if errors.As(outcome, &fault) {
+	if fault := asClientError(outcome); fault != nil {
 		// The upstream may have answered a truncated body; the client
 		// gets the status of its own fault instead.
 		if resp != nil {

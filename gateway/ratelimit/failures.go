@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/go-microkit/microkit/gateway"
 )
@@ -18,7 +19,9 @@ const maxSpentKeys = 100_000
 // key's budget is spent its requests get 429 (with Retry-After) without
 // reaching the wrapped handler, until l allows that key again. Put it in
 // front of authentication (gateway/jwtauth), keyed by client address (the
-// default is ByClientIP with no trusted proxy; see WithKeyFunc): a flood
+// default is ByClientIP with no trusted proxy, prefixed "authfail:" so
+// that a limiter shared with Middleware keeps the two budgets apart; see
+// WithKeyFunc): a flood
 // of bad tokens from one address is cut off after l's burst, while clients
 // whose tokens verify never spend the budget. WithLogger and
 // WithFailClosed apply as for Middleware.
@@ -31,7 +34,8 @@ func FailureLimit(l Limiter, opts ...MiddlewareOption) (gateway.Middleware, erro
 	if l == nil {
 		return nil, fmt.Errorf("%w: nil limiter", ErrInvalidOption)
 	}
-	cfg, err := newMWConfig(ByClientIP(gateway.ClientIP{}), opts)
+	byIP := ByClientIP(gateway.ClientIP{})
+	cfg, err := newMWConfig(func(r *http.Request) string { return "authfail:" + byIP(r) }, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -44,16 +48,19 @@ type failureLimit struct {
 	cfg   mwConfig
 	mu    sync.Mutex
 	spent map[string]struct{} // keys whose last decision was a denial
+	// nSpent is len(spent), read without the lock on every request: while
+	// no key is over budget (the usual case) a request costs no key and no
+	// lock.
+	nSpent atomic.Int64
 }
 
 func (f *failureLimit) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		key := f.cfg.key(r)
-		if key == "" {
-			next.ServeHTTP(w, r)
-			return
+		var key string
+		if f.nSpent.Load() > 0 {
+			key = f.cfg.key(r)
 		}
-		if f.isSpent(key) {
+		if key != "" && f.isSpent(key) {
 			// Ask the limiter again: its tokens may have come back. A
 			// denial takes no token; an allowance takes one, so that a
 			// key coming back from its limit has one failure less to
@@ -79,6 +86,11 @@ func (f *failureLimit) middleware(next http.Handler) http.Handler {
 		if sw.status != http.StatusUnauthorized {
 			return
 		}
+		if key == "" {
+			if key = f.cfg.key(r); key == "" {
+				return // exempt
+			}
+		}
 		d, err := f.l.Allow(r.Context(), key)
 		if err != nil {
 			f.cfg.logger.LogAttrs(r.Context(), slog.LevelWarn, "ratelimit: limiter error", slog.String("error", err.Error()))
@@ -100,6 +112,7 @@ func (f *failureLimit) isSpent(key string) bool {
 func (f *failureLimit) setSpent(key string, spent bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	defer func() { f.nSpent.Store(int64(len(f.spent))) }()
 	if !spent {
 		delete(f.spent, key)
 		return

@@ -14,7 +14,8 @@ import (
 var routeFields = map[string]string{
 	"Path": "path", "Methods": "methods", "Target": "target", "StripPrefix": "strip_prefix",
 	"Rewrite": "rewrite", "Timeout": "timeout", "Retry.Attempts": "retry", "Retry.Backoff": "retry",
-	"Retry.Statuses": "retry", "Middleware": "middleware",
+	"Retry.Statuses": "retry", "Middleware": "middleware", "BodyReadTimeout": "body_read_timeout",
+	"Upgrades": "upgrades",
 }
 
 func parseRoute(at string, n *yaml.Node, reg Registry) (gateway.Route, error) {
@@ -51,6 +52,10 @@ func parseRoute(at string, n *yaml.Node, reg Registry) (gateway.Route, error) {
 			err = v.Decode(&r.Rewrite)
 		case "timeout":
 			r.Timeout, err = decodeDuration(v)
+		case "body_read_timeout":
+			r.BodyReadTimeout, err = decodeDuration(v)
+		case "upgrades":
+			err = v.Decode(&r.Upgrades)
 		case "retry":
 			err = parseRetry(field, v, &r.Retry)
 		case "breaker":

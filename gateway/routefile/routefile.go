@@ -16,6 +16,8 @@
 //	    strip_prefix: /api
 //	    rewrite: /v2/{**}
 //	    timeout: 2s
+//	    body_read_timeout: 5m       # for uploads; default 30s
+//	    upgrades: [websocket]       # default none
 //	    retry: {attempts: 2, statuses: [502, 503], backoff: 50ms}
 //	    breaker: true               # Registry.Breakers for this route
 //	    middleware: [auth, limit]   # Registry.Middleware, outermost first

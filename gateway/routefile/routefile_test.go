@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-microkit/microkit/breaker"
 	"github.com/go-microkit/microkit/gateway"
@@ -58,6 +59,8 @@ routes:
     target: ` + up.URL + `
     strip_prefix: /api
     timeout: 2s
+    body_read_timeout: 5m
+    upgrades: [websocket]
     retry: {attempts: 2, statuses: [502, 503], backoff: 10ms}
     breaker: true
     middleware: [a, b]
@@ -67,7 +70,7 @@ routes:
 `
 	jsonDoc := `{"routes": [
   {"name": "users", "path": "/api/users/**", "methods": ["GET", "POST"], "target": "` + up.URL + `",
-   "strip_prefix": "/api", "timeout": "2s", "retry": {"attempts": 2}, "breaker": true, "middleware": ["a", "b"]},
+   "strip_prefix": "/api", "timeout": "2s", "body_read_timeout": "5m", "upgrades": ["websocket"], "retry": {"attempts": 2}, "breaker": true, "middleware": ["a", "b"]},
   {"path": "/api/orders/{id}", "service": "orders", "rewrite": "/v2/orders/{id}"}
 ]}`
 	for name, doc := range map[string]string{"routes.yaml": yamlDoc, "routes.json": jsonDoc} {
@@ -80,7 +83,8 @@ routes:
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(routes) != 2 || routes[0].Name != "users" || routes[0].Breakers == nil || routes[0].Retry.Attempts != 2 {
+			if len(routes) != 2 || routes[0].Name != "users" || routes[0].Breakers == nil || routes[0].Retry.Attempts != 2 ||
+				routes[0].BodyReadTimeout != 5*time.Minute || len(routes[0].Upgrades) != 1 {
 				t.Fatalf("routes %+v", routes)
 			}
 			g, err := gateway.New(routes, gateway.WithLogger(slog.New(slog.DiscardHandler)))
@@ -133,6 +137,8 @@ func TestErrorsNameLineAndField(t *testing.T) {
 		{"strip prefix", "routes:\n  - path: /a/b\n    target: http://h\n    strip_prefix: /x\n", 4, "routes[0].strip_prefix"},
 		{"duplicate route", "routes:\n  - path: /a\n    target: http://h\n    methods: [GET]\n  - path: /a\n    target: http://h\n", 5, "routes[1].path"},
 		{"equivalent route", "routes:\n  - path: /a/{id}\n    target: http://h\n    methods: [GET]\n  - path: /a/{key}\n    target: http://h\n    methods: [get]\n", 5, "routes[1].path"},
+		{"h2c upgrade", "routes:\n  - path: /a\n    target: http://h\n    upgrades: [h2c]\n", 4, "routes[0].upgrades"},
+		{"bad body read timeout", "routes:\n  - path: /a\n    target: http://h\n    body_read_timeout: -1s\n", 4, "routes[0].body_read_timeout"},
 		{"methods type", "routes:\n  - path: /a\n    target: http://h\n    methods: {a: 1}\n", 4, "routes[0].methods"},
 	}
 	for _, tt := range tests {
