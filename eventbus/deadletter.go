@@ -98,6 +98,9 @@ func DeadLetterLogger(l *slog.Logger) DeadLetterOption {
 // message from two groups, two handlers or a replay that failed again are
 // all kept, never deduplicated against each other by the broker or the
 // dead-letter store. The original's ID stays in MetaDeadLetterOriginalID.
+// Parking is at least once: if the acknowledgement that follows it is
+// lost, the redelivery is parked again (under Retry, without running the
+// handler past its last attempt).
 //
 // It is never inlined, so that every Middleware it returns is one function
 // that Router recognizes when it checks the order of a chain.

@@ -233,3 +233,20 @@ func TestDeadLetterOutlivesTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRetryNeverRunsPastThePolicy: a delivery past MaxAttempts (the last
+// failure's parking or ack was lost) is parked without running the
+// handler.
+func TestRetryNeverRunsPastThePolicy(t *testing.T) {
+	ran := false
+	h := eventbus.Retry(eventbus.RetryPolicy{MaxAttempts: 3})(func(context.Context, *eventbus.Message) error {
+		ran = true
+		return nil
+	})
+	ctx := eventbus.ContextWithDelivery(context.Background(), &eventbus.DeliveryInfo{Attempt: 4})
+	err := h(ctx, &eventbus.Message{ID: "1", Type: "a"})
+	var ex *eventbus.ExhaustedError
+	if ran || !eventbus.IsPermanent(err) || !errors.As(err, &ex) || ex.Attempts != 4 || !errors.Is(err, eventbus.ErrNoAttemptLeft) {
+		t.Fatalf("attempt 4 of 3: handler ran %v, err %v; want not run, permanent ErrNoAttemptLeft", ran, err)
+	}
+}

@@ -81,6 +81,12 @@ func (p RetryPolicy) Delay(attempt int) (time.Duration, bool) {
 	return d, true
 }
 
+// ErrNoAttemptLeft is the failure of an ExhaustedError for a delivery
+// past the policy's last attempt: the broker redelivered the message
+// because the last attempt's failure was not settled, and Retry parks it
+// without running the handler again.
+var ErrNoAttemptLeft = errors.New("eventbus: redelivered after the last attempt, handler not run")
+
 // ExhaustedError is the permanent error Retry returns when a message failed
 // its last attempt.
 type ExhaustedError struct {
@@ -100,7 +106,11 @@ func (e *ExhaustedError) Unwrap() error { return e.Err }
 // MaxAttempts becomes a *RetryError with the policy's delay, so that the
 // broker redelivers the message later; the last attempt's error becomes
 // Permanent(*ExhaustedError). Permanent errors pass through, and so do
-// errors that carry their own delay, except on the last attempt.
+// errors that carry their own delay, except on the last attempt. A
+// delivery past MaxAttempts (the last failure was not settled: parking
+// failed, an ack was lost) does not run the handler: it fails with
+// Permanent(*ExhaustedError) wrapping ErrNoAttemptLeft, so the handler
+// never runs more often than the policy allows.
 //
 // It is never inlined, so that every Middleware it returns is one function
 // that Router recognizes when it checks the order of a chain.
@@ -109,11 +119,17 @@ func (e *ExhaustedError) Unwrap() error { return e.Err }
 func Retry(p RetryPolicy) Middleware {
 	return func(next Handler) Handler {
 		return func(ctx context.Context, msg *Message) error {
+			attempt := attemptFrom(ctx)
+			if attempt > p.maxAttempts() {
+				// The last attempt's failure was not settled (its parking
+				// failed, its ack was lost, its consumer died): park it
+				// without running the handler past the policy.
+				return Permanent(&ExhaustedError{Attempts: attempt, Err: ErrNoAttemptLeft})
+			}
 			err := next(ctx, msg)
 			if err == nil || IsPermanent(err) {
 				return err
 			}
-			attempt := attemptFrom(ctx)
 			d, ok := p.Delay(attempt)
 			if !ok {
 				return Permanent(&ExhaustedError{Attempts: attempt, Err: err})

@@ -31,9 +31,10 @@ var (
 // Config.Restart is set, a broker restart in the middle. After each run
 // it checks that each (group, handler) handled each message exactly once,
 // or that the message is in the dead-letter consumer once per failure
-// with that failure as its reason; that nothing was redelivered past the
-// retry policy (except once per lost acknowledgement, crash or restart
-// while the message was pending); and that nothing was lost.
+// with that failure as its reason (exactly one of the two, unless an
+// acknowledgement was lost, a consumer crashed or the broker restarted
+// while the message was pending); that no handler ran past the retry
+// policy's attempts; and that nothing was lost.
 //
 // It runs Config.Seeds fixed seeds (1, 2, ...). The test flags
 // -eventbus.seed=N (one seed: what a failure prints to replay it) and
