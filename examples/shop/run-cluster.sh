@@ -76,13 +76,16 @@ if [ -z "$bin" ]; then
   go build -o "$bin" .
 fi
 
-# free_port prints a loopback port nothing listens on.
+# free_port sets port to a loopback port nothing listens on and no earlier
+# call picked, below Linux's ephemeral range (32768 and up), so that no
+# outgoing connection takes it before the server binds it.
+picked=" "
 free_port() {
-  local p
   while :; do
-    p=$((20000 + RANDOM % 30000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      echo "$p"
+    port=$((20000 + RANDOM % 12000))
+    [[ $picked == *" $port "* ]] && continue
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      picked+="$port "
       return
     fi
   done
@@ -105,9 +108,9 @@ replicas=1
 if ((nats_nodes > 0)); then
   ports=() routes=() mons=()
   for ((i = 0; i < nats_nodes; i++)); do
-    ports+=("$(free_port)")
-    routes+=("$(free_port)")
-    mons+=("$(free_port)")
+    free_port && ports+=("$port")
+    free_port && routes+=("$port")
+    free_port && mons+=("$port")
   done
   urls=()
   for ((i = 0; i < nats_nodes; i++)); do
