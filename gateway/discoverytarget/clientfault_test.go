@@ -1,12 +1,15 @@
 package discoverytarget_test
 
 import (
+	"bytes"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -103,4 +106,90 @@ func TestClientFaultsDoNotEjectInstances(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestClientFaultsDoNotHideFailures: a client fault between two failures
+// of an instance is no news, not a success that starts its count of
+// failures over, so an attacker cannot keep a failing instance in rotation
+// by interleaving broken requests (discovery.Transport under the gateway;
+// two failures in a row eject).
+func TestClientFaultsDoNotHideFailures(t *testing.T) {
+	var insts []discovery.Instance
+	for i := range 2 {
+		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.ReadAll(r.Body)
+			w.WriteHeader(http.StatusInternalServerError) // a failing instance
+		}))
+		t.Cleanup(s.Close)
+		insts = append(insts, instance(t, strconv.Itoa(i), s.URL))
+	}
+	reg, err := discovery.NewStatic(insts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log syncBuffer
+	res, err := discovery.NewResolver(reg, discovery.WithBalancer(discovery.RoundRobin),
+		discovery.WithOutlierEjection(discovery.OutlierPolicy{ConsecutiveFailures: 2, MaxEjectedPercent: 50}),
+		discovery.WithLogger(slog.New(slog.NewTextHandler(&log, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { res.Close() })
+	tr, err := discovery.NewTransport(res, discovery.WithBaseTransport(gateway.NewTransport()), discovery.WithMaxAttempts(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	target, _ := gateway.StaticTarget("http://orders")
+	g, err := gateway.New([]gateway.Route{{Path: "/orders/**", Target: target}},
+		gateway.WithTransport(tr), gateway.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(g)
+	t.Cleanup(srv.Close)
+	addr := srv.Listener.Addr().String()
+	// Round robin over two instances: each sees fail, client fault, fail.
+	for range 2 {
+		for range 2 {
+			resp, err := http.Get(srv.URL + "/orders/1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+		}
+		for range 2 {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = io.WriteString(c, "POST /orders/1 HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\n")
+			_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			b, _ := io.ReadAll(c)
+			c.Close()
+			if len(b) < 12 || string(b[9:12]) != "400" {
+				t.Fatalf("attack answered %q, want 400", b)
+			}
+		}
+	}
+	if !strings.Contains(log.String(), "ejecting outlier") {
+		t.Fatalf("no instance was ejected after two failures in a row; log:\n%s", log.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
