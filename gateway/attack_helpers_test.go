@@ -207,10 +207,16 @@ func (c *rawConn) send(s string) {
 	}
 }
 
-// response reads one response; its body is read and returned.
+// response reads one final response, skipping interim (1xx) ones other
+// than 101; its body is read and returned.
 func (c *rawConn) response() (*http.Response, []byte) {
 	c.t.Helper()
 	resp, err := http.ReadResponse(c.br, nil)
+	for err == nil && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
+		// 100 Continue may come twice: from the gateway when it reads the
+		// body, and relayed from the upstream.
+		resp, err = http.ReadResponse(c.br, nil)
+	}
 	if err != nil {
 		c.t.Fatalf("no response: %v", err)
 	}
