@@ -141,8 +141,9 @@ func WithMaxAckPending(n int) Option {
 	}
 }
 
-// WithPrefetch sets how many messages a subscription pulls ahead when its
-// Subscribe call does not say. Default 64.
+// WithPrefetch sets how many messages a subscription holds ahead of Next
+// (half requested from the server, half queued) when its Subscribe call
+// does not say. Default 64.
 func WithPrefetch(n int) Option {
 	return func(c *config) error {
 		if n <= 0 {

@@ -90,7 +90,7 @@ type subscription struct {
 
 	mu     sync.Mutex
 	cc     jetstream.ConsumeContext
-	failed jetstream.ConsumeContext // a stopped consume that reopen failed to replace
+	failed jetstream.ConsumeContext // a stopped consume left to replace when a Next call ended
 	closed bool
 }
 
@@ -174,23 +174,44 @@ func (s *subscription) reopen(ctx context.Context, old jetstream.ConsumeContext)
 	return nil
 }
 
-// recover reopens the stopped consume cc, or remembers it for the next
-// call if that fails.
+// recover replaces the stopped consume cc, retrying with backoff while the
+// server refuses (JetStream still starting after a restart) until ctx ends
+// or the subscription closes. If ctx ends first, the next call resumes.
 func (s *subscription) recover(ctx context.Context, cc jetstream.ConsumeContext) error {
-	if s.b.nc.IsClosed() {
-		return fmt.Errorf("natsbus: next: %w", eventbus.ErrClosed)
+	pause := 50 * time.Millisecond
+	for {
+		if s.b.nc.IsClosed() {
+			return fmt.Errorf("natsbus: next: %w", eventbus.ErrClosed)
+		}
+		err := s.reopen(ctx, cc)
+		if err == nil {
+			s.setFailed(nil)
+			return nil
+		}
+		if errors.Is(err, eventbus.ErrClosed) {
+			return fmt.Errorf("natsbus: next: %w", err)
+		}
+		s.b.cfg.logger.Warn("natsbus: recreating the consumer failed", "group", s.group, "pattern", s.pattern,
+			"error", err, "retry_in", pause)
+		t := time.NewTimer(pause)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			s.setFailed(cc)
+			return ctx.Err()
+		case <-s.done:
+			t.Stop()
+			return fmt.Errorf("natsbus: next: %w", eventbus.ErrClosed)
+		}
+		pause = min(2*pause, time.Second)
 	}
-	err := s.reopen(ctx, cc)
+}
+
+func (s *subscription) setFailed(cc jetstream.ConsumeContext) {
 	s.mu.Lock()
-	s.failed = nil
-	if err != nil && !errors.Is(err, eventbus.ErrClosed) {
-		s.failed = cc
-	}
+	s.failed = cc
 	s.mu.Unlock()
-	if err != nil {
-		return fmt.Errorf("natsbus: next: reopening the consumer: %w", err)
-	}
-	return nil
 }
 
 func (s *subscription) Next(ctx context.Context) (eventbus.Delivery, error) {
