@@ -77,14 +77,16 @@ func (b *Breaker) reject(s State, retryAt time.Time) error {
 }
 
 // Done reports the call's error: nil is a success, anything else is
-// classified by the breaker's [Classifier], except that a call whose ctx
-// ended (cancelled or past its deadline) does not count. ctx is the call's context; it is passed to
-// the listeners of a state change this result causes.
+// classified by the breaker's [Classifier], except that a call whose
+// caller cancelled ctx does not count. A deadline that passed while the
+// call was in flight counts like any failure: the dependency did not
+// answer in the time it was given. ctx is the call's context; it is passed
+// to the listeners of a state change this result causes.
 func (pm Permit) Done(ctx context.Context, err error) {
 	if pm.p == nil {
 		return
 	}
-	pm.Record(ctx, pm.b.outcome(ctx, err), 0)
+	pm.Record(ctx, pm.b.outcome(ctx, err, false), 0)
 }
 
 // Record reports the call's outcome directly, for callers that classify
@@ -228,18 +230,37 @@ func (b *Breaker) recordProbe(ctx context.Context, p *period, o Outcome, slow bo
 	b.mu.Unlock()
 }
 
-// outcome classifies the error of a call made under ctx: a call whose own
-// context ended (cancelled, or past the caller's deadline) never counts,
-// whatever the classifier says: the caller gave up, and a caller's short
-// deadline must not open the breaker for everyone.
-func (b *Breaker) outcome(ctx context.Context, err error) Outcome {
+// outcome classifies the error of a call made under ctx. Two kinds of call
+// never count, whatever the classifier says: one whose caller cancelled
+// ctx (the caller walked away) and one whose ctx had already ended when it
+// started (expiredAtStart: the caller's time was spent before the
+// dependency saw the call). A deadline that passes while the call is in
+// flight does count: a hung dependency shows itself exactly that way, and
+// ignoring it would keep the breaker closed while callers pile up.
+func (b *Breaker) outcome(ctx context.Context, err error, expiredAtStart bool) Outcome {
 	if err == nil {
 		return Success
 	}
-	if ctx.Err() != nil {
+	if expiredAtStart || errors.Is(ctx.Err(), context.Canceled) {
 		return Ignored
 	}
 	return b.cfg.classifier(err)
+}
+
+// ended reports whether ctx is already done, without the lock that
+// ctx.Err takes on some contexts; a context that can never end costs one
+// nil check.
+func ended(ctx context.Context) bool {
+	done := ctx.Done()
+	if done == nil {
+		return false
+	}
+	select {
+	case <-done:
+		return true
+	default:
+		return false
+	}
 }
 
 // Allow is the two-step form for middleware: it asks leave for one call
@@ -256,8 +277,10 @@ func (b *Breaker) Allow() (done func(err error), err error) {
 
 // Execute runs fn if the breaker allows it and records its result. It
 // returns fn's error, or an [*OpenError] without running fn. A panic in fn
-// counts as a failure and goes on up. A call whose ctx ended (cancelled,
-// or past the caller's deadline) does not count. On a closed breaker it takes no lock and allocates nothing.
+// counts as a failure and goes on up. A call the caller cancelled, or
+// whose ctx had already ended when it started, does not count; a deadline
+// that passes while fn runs does. On a closed breaker it takes no lock and
+// allocates nothing.
 func (b *Breaker) Execute(ctx context.Context, fn func(ctx context.Context) error) error {
 	_, err := Do(ctx, b, func(ctx context.Context) (struct{}, error) {
 		return struct{}{}, fn(ctx)
@@ -302,6 +325,7 @@ func Do[T any](ctx context.Context, b *Breaker, fn func(ctx context.Context) (T,
 		c.pm.start = b.clk.now()
 	}
 	defer c.unfinished()
+	expiredAtStart := ended(ctx)
 	v, err := fn(ctx)
 	c.finished = true
 	if err == nil && c.pm.p.state == Closed && b.obs == nil {
@@ -317,7 +341,7 @@ func Do[T any](ctx context.Context, b *Breaker, fn func(ctx context.Context) (T,
 		b.recordClosed(ctx, c.pm.p, false, slow, now, 0)
 		return v, nil
 	}
-	c.pm.Record(ctx, b.outcome(ctx, err), 0)
+	c.pm.Record(ctx, b.outcome(ctx, err, expiredAtStart), 0)
 	return v, err
 }
 

@@ -14,10 +14,10 @@ type Classifier func(err error) Outcome
 // prove nothing about the dependency's health, which are ignored:
 // context.Canceled (a caller giving up) and errors matching [ErrNotSent]
 // (a call that never reached the dependency, such as discovery's "no
-// instance to call"). context.DeadlineExceeded from a timeout of the call
-// itself counts, since a dependency too slow to answer in time is
-// unhealthy; past the caller's own deadline, Execute, Do and Permit.Done
-// ignore the call before asking the classifier.
+// instance to call"). context.DeadlineExceeded counts, since a dependency
+// too slow to answer in the time it was given is unhealthy; a call whose
+// ctx had already ended before it started is ignored by Execute, Do and
+// the Transport before the classifier is asked.
 func DefaultClassifier(err error) Outcome {
 	if errors.Is(err, context.Canceled) || errors.Is(err, ErrNotSent) {
 		return Ignored

@@ -33,8 +33,10 @@
 // default) and grows exponentially on each re-open, capped, with optional
 // jitter ([WithOpenBackoff]; 30 s by default), so that a short fault costs
 // a short outage. A [Classifier] decides which errors count; by default a
-// caller's own cancellation or deadline never does, nor a call that was
-// never sent ([ErrNotSent]).
+// caller's own cancellation never does, nor a call whose deadline was spent
+// before it started, nor one that was never sent ([ErrNotSent]); a
+// deadline that passes while the call is in flight does, since that is how
+// a hung dependency shows itself.
 //
 // # Cost
 //

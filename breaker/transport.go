@@ -1,6 +1,8 @@
 package breaker
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -131,11 +133,15 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	finished := false
 	defer pm.failUnfinished(ctx, &finished)
+	expiredAtStart := ended(ctx)
 	resp, err := t.base.RoundTrip(req)
 	finished = true
 	o := t.classify(resp, err)
-	if err != nil && ctx.Err() != nil {
-		o = Ignored // the caller gave up or ran out of time; that says nothing about the server
+	if err != nil && (expiredAtStart || errors.Is(ctx.Err(), context.Canceled)) {
+		// The caller walked away, or its time was spent before the server
+		// saw the request: that says nothing about the server. A deadline
+		// that passed in flight does count: the server did not answer.
+		o = Ignored
 	}
 	var retryAfter time.Duration
 	if o == Failure && resp != nil && resp.StatusCode == http.StatusServiceUnavailable && t.maxRetry > 0 {
