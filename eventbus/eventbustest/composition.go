@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -96,7 +97,8 @@ func (s *suite) compose(t *testing.T, seed uint64) {
 	t.Logf("scenario %s", sc.describe())
 	defer func() {
 		if t.Failed() {
-			t.Logf("replay: go test -race -run '^%s$' -eventbus.seed=%d", t.Name(), seed)
+			dir, _ := os.Getwd() // the package under test
+			t.Logf("replay: go test -race %s -run '^%s$' -eventbus.seed=%d", dir, t.Name(), seed)
 		}
 	}()
 
