@@ -103,3 +103,27 @@ func ExampleMatch() {
 	// false
 	// true
 }
+
+// How the router settles a delivery for each result of its handler chain.
+// On the last attempt, Retry turns even a handler's own delay into a
+// permanent failure, and permanence wins.
+func ExampleFateOf() {
+	ctx := context.Background()
+	busy := &eventbus.RetryError{Err: errors.New("ledger busy"), Delay: time.Second}
+	for _, err := range []error{
+		nil,
+		errors.New("connection reset"),
+		busy,
+		eventbus.Permanent(errors.New("unknown currency")),
+		eventbus.Permanent(&eventbus.ExhaustedError{Attempts: 5, Err: busy}),
+	} {
+		f := eventbus.FateOf(ctx, err)
+		fmt.Println(f.Outcome, f.Delay)
+	}
+	// Output:
+	// ack 0s
+	// error 0s
+	// retry 1s
+	// permanent 0s
+	// permanent 0s
+}
