@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/go-microkit/microkit/examples/shop/internal/platform"
+	"github.com/go-microkit/microkit/examples/shop/internal/shop"
 	"github.com/go-microkit/microkit/examples/shop/internal/shoptest"
 	"github.com/go-microkit/microkit/gateway"
 )
@@ -171,6 +173,26 @@ var attacks = []attack{
 	{name: "empty body", as: "alice", method: "POST", path: "/api/orders", want: 400},
 	{name: "unknown field on the admin endpoint", as: "admin", method: "PUT", path: "/api/admin/payment-faults", body: `{"dwn":true}`, want: 400},
 
+	// Paths are the gateway's to route, cleaned or refused with its JSON
+	// errors, never redirected; an order id that no order can have never
+	// reaches a service's URL.
+	{name: "dot segments to an internal endpoint", method: "GET", path: "/api/products/../stock", want: 404, code: "not_found"},
+	{name: "dot segments to another route", as: "alice", method: "GET", path: "/api/orders/../admin/payment-faults", want: 403, code: "forbidden"},
+	{name: "dot segments to details", as: "alice", method: "GET", path: "/api/orders/x/../{alice.order}/details", want: 200, has: []string{"charged"}},
+	{name: "empty segment before details", as: "alice", method: "GET", path: "/api/orders//details", want: 404},
+	{name: "escaped dot segment as the details' order id", as: "alice", method: "GET", path: "/api/orders/%2e%2e/details", want: 404, code: "not_found"},
+	{name: "escaped slash in the details' order id", as: "alice", method: "GET", path: "/api/orders/..%2fcharges/details", want: 400, code: "bad_request"},
+	{name: "escaped control character in the details' order id", as: "alice", method: "GET", path: "/api/orders/a%00/details", want: 400, code: "bad_request"},
+	{name: "escaped dots in the details' order id", as: "alice", method: "GET", path: "/api/orders/%2e./details", want: 404, code: "not_found"},
+	{name: "a details' order id no order can have", as: "alice", method: "GET", path: "/api/orders/a%20b/details", want: 404, code: "not_found", same: "unseen details"},
+	{name: "dot segments to the key set", method: "GET", path: "/.well-known/jwks.json/..", want: 404},
+
+	// A client's own input comes back only when it is plain.
+	{name: "control characters in a product id", as: "alice", method: "POST", path: "/api/orders",
+		body: `{"items":[{"product_id":"p-\u0000<b>","quantity":1}]}`, want: 400, code: "unknown_product", hasNot: []string{`\x00`, `\u0000`, "<b>", `\u003cb`}},
+	{name: "a long product id", as: "alice", method: "POST", path: "/api/orders",
+		body: `{"items":[{"product_id":"` + strings.Repeat("p", 5000) + `","quantity":1}]}`, want: 400, code: "unknown_product", hasNot: []string{strings.Repeat("p", 100)}},
+
 	// One error shape, whoever made the error (every row checks it; these
 	// are the makers).
 	{name: "gateway: no route", as: "alice", method: "GET", path: "/api/nothing-here", want: 404},
@@ -251,6 +273,10 @@ func cancelledOrders(t *testing.T, c *shoptest.Client) {
 	faults(0)
 }
 
+// noRedirects is a client that shows the attacks the gateway's answer
+// itself: a redirect is an answer too.
+var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
 // send sends a, returning the status, the X-Request-Id answered and the body.
 func (fx *attackFixture) send(t *testing.T, a attack) (int, string, []byte) {
 	var body io.Reader
@@ -267,7 +293,7 @@ func (fx *attackFixture) send(t *testing.T, a attack) (int, string, []byte) {
 	for k, v := range a.header {
 		req.Header[k] = []string{fx.vars.Replace(v)} // as spelled, not canonicalized
 	}
-	c := &shoptest.Client{Token: fx.tokens[a.as]}
+	c := &shoptest.Client{Token: fx.tokens[a.as], HTTP: noRedirects}
 	resp, err := c.Send(req)
 	if err != nil {
 		t.Fatal(err)
@@ -355,4 +381,64 @@ func checkErrorShape(t *testing.T, status int, reqID string, body []byte) gatewa
 		t.Errorf("error %+v for status %d and request id %q: want the status, a code, a message and the request id", e, status, reqID)
 	}
 	return e
+}
+
+// TestServiceRefusalsLeakNothing calls the services' own ports, as the
+// saga and the composition do, and checks that their refusals, which the
+// order-service classifies and logs, are worded for people too: no Go
+// error text, no package prefix, no service name. The steps run in order.
+func TestServiceRefusalsLeakNothing(t *testing.T) {
+	sh, _ := startShop(t)
+	admin := map[string]string{platform.RoleHeader: platform.RoleAdmin}
+	steps := []struct {
+		name, service, method, path, body string
+		header                            map[string]string
+		want                              int
+		code                              string
+	}{
+		{"reservation out of stock", shop.Product, "POST", "/reservations",
+			`{"key":"k-1","items":[{"product_id":"p-mouse","quantity":2000000}]}`, nil, 409, "out_of_stock"},
+		{"release before the reservation", shop.Product, "POST", "/reservations/k-2/release", "", nil, 200, ""},
+		{"reservation released first", shop.Product, "POST", "/reservations",
+			`{"key":"k-2","items":[{"product_id":"p-mouse","quantity":1}]}`, nil, 409, "released"},
+		{"payments down", shop.Payment, "PUT", "/admin/faults", `{"down":true}`, admin, 200, ""},
+		{"charge while down", shop.Payment, "POST", "/charges",
+			`{"key":"k-3","order_id":"o-3","customer":"u-1","amount_cents":100}`, nil, 503, "down"},
+		{"charges failing", shop.Payment, "PUT", "/admin/faults", `{"error_rate":1}`, admin, 200, ""},
+		{"charge failing", shop.Payment, "POST", "/charges",
+			`{"key":"k-4","order_id":"o-4","customer":"u-1","amount_cents":100}`, nil, 500, "injected"},
+		{"faults off", shop.Payment, "PUT", "/admin/faults", `{}`, admin, 200, ""},
+		{"charge over the limit", shop.Payment, "POST", "/charges",
+			`{"key":"k-5","order_id":"o-5","customer":"u-1","amount_cents":100000000}`, nil, 402, "declined"},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			var body io.Reader
+			if st.body != "" {
+				body = strings.NewReader(st.body)
+			}
+			req, err := http.NewRequestWithContext(t.Context(), st.method, sh.URL(st.service)+st.path, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range st.header {
+				req.Header.Set(k, v)
+			}
+			resp, err := (&shoptest.Client{}).Send(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.Status != st.want {
+				t.Fatalf("status %d, want %d: %s", resp.Status, st.want, resp.Body)
+			}
+			// "injected" is a code of the payment-service's API, which only
+			// its callers inside the shop read; its message is checked.
+			checkNoLeak(t, bytes.ReplaceAll(resp.Body, []byte(`"code":"injected"`), nil))
+			if st.code != "" {
+				if e := checkErrorShape(t, resp.Status, resp.Header.Get(gateway.RequestIDHeader), resp.Body); e.Code != st.code {
+					t.Errorf("code %q, want %q", e.Code, st.code)
+				}
+			}
+		})
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-microkit/microkit/breaker"
+	"github.com/go-microkit/microkit/examples/shop/internal/orders"
 	"github.com/go-microkit/microkit/examples/shop/internal/platform"
 	"github.com/go-microkit/microkit/examples/shop/internal/users"
 	"github.com/go-microkit/microkit/gateway"
@@ -176,10 +177,30 @@ func handler(deps *platform.Deps, cfg Config) (http.Handler, error) {
 	}
 
 	mux := http.NewServeMux()
-	mux.Handle("GET /api/orders/{id}/details", gateway.Chain(private...)(details(deps)))
-	mux.Handle("/", gw)
-	return gateway.Chain(gateway.RequestID(), tracing.Middleware(), gateway.Recover(deps.Logger))(mux), nil
+	mux.Handle(detailsPattern, gateway.Chain(private...)(details(deps)))
+	// The details composition is matched on the path as the gateway cleans
+	// it (gateway.CleanPath), like the gateway's own routes, so that a path
+	// means the same on both; every other request, a malformed path
+	// included, is the gateway's, with its JSON errors, never the mux's
+	// redirects to a cleaned path.
+	front := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if clean, err := gateway.CleanPath(r.URL.EscapedPath()); err == nil {
+			u := *r.URL
+			u.Path, u.RawPath = clean, ""
+			cr := r.WithContext(r.Context())
+			cr.URL = &u
+			if _, pattern := mux.Handler(cr); pattern == detailsPattern {
+				mux.ServeHTTP(w, cr)
+				return
+			}
+		}
+		gw.ServeHTTP(w, r)
+	})
+	return gateway.Chain(gateway.RequestID(), tracing.Middleware(), gateway.Recover(deps.Logger))(front), nil
 }
+
+// detailsPattern is the route of the order-details composition.
+const detailsPattern = "GET /api/orders/{id}/details"
 
 // requireRole lets through the requests whose verified token has role in
 // its users.RoleClaim, passing it on in platform.RoleHeader; the others get
@@ -211,6 +232,13 @@ func requireRole(role string) gateway.Middleware {
 func details(deps *platform.Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.PathValue("id")
+		// The id goes into the URLs of internal calls: one that no order
+		// can have (a dot segment, an escaped slash) is an unknown order,
+		// and never reaches a service.
+		if !orders.ValidID(id) {
+			gateway.WriteError(w, r, http.StatusNotFound, gateway.CodeNotFound, "no such order")
+			return
+		}
 		h := http.Header{}
 		h.Set(gateway.DefaultSubjectHeader, gateway.SubjectFrom(r.Context()))
 		h.Set(gateway.RequestIDHeader, gateway.RequestIDFrom(r.Context()))

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/go-microkit/microkit/breaker"
@@ -72,6 +73,11 @@ var errReplayed = errors.New("orders: replayed")
 
 var validID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
+// ValidID reports whether id can be an order's id: 1 to 64 letters,
+// digits, - or _. No order has any other id, so a caller that builds a URL
+// from an id it was given refuses the others as unknown orders.
+func ValidID(id string) bool { return validID.MatchString(id) }
+
 // orderError is an answer of the create handler other than the order.
 type orderError struct {
 	status        int
@@ -87,7 +93,7 @@ func (s *Service) create(ctx context.Context, customer string, req CreateOrderRe
 	if req.ID == "" {
 		req.ID = "o-" + eventbus.NewID()
 	}
-	if !validID.MatchString(req.ID) {
+	if !ValidID(req.ID) {
 		return Order{}, &orderError{http.StatusBadRequest, "bad_request", "id must be 1 to 64 letters, digits, - or _"}
 	}
 	if len(req.Items) == 0 || len(req.Items) > 20 {
@@ -121,7 +127,13 @@ func (s *Service) create(ctx context.Context, customer string, req CreateOrderRe
 	for _, it := range items {
 		p, err := s.product.GetProduct(ctx, it.ProductID)
 		if status.Code(err) == codes.NotFound {
-			return Order{}, &orderError{http.StatusBadRequest, "unknown_product", fmt.Sprintf("no product %q", it.ProductID)}
+			// The id is echoed only when it is a plain one: the answer
+			// must not carry control characters or megabytes back.
+			msg := "a product_id names no product of the catalog"
+			if ValidID(it.ProductID) {
+				msg = "no product " + strconv.Quote(it.ProductID)
+			}
+			return Order{}, &orderError{http.StatusBadRequest, "unknown_product", msg}
 		}
 		if err != nil {
 			s.deps.Logger.Warn("product-service failed", "product", it.ProductID, "err", err)

@@ -2,7 +2,6 @@ package payments
 
 import (
 	"context"
-	"errors"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -18,8 +17,6 @@ type Faults struct {
 	// Down makes every charge and refund answer 503.
 	Down bool `json:"down"`
 }
-
-var errInjected = errors.New("payments: injected fault")
 
 // faultState holds the current Faults. It is safe for concurrent use.
 type faultState struct {

@@ -85,10 +85,10 @@ type RefundRequest struct {
 func (s *Service) injected(w http.ResponseWriter, r *http.Request) bool {
 	switch s.faults.apply(r.Context()) {
 	case 503:
-		platform.WriteError(w, r, http.StatusServiceUnavailable, "down", "payment-service is down (fault injection)")
+		platform.WriteError(w, r, http.StatusServiceUnavailable, "down", "payments are down (fault injection)")
 		return true
 	case 500:
-		platform.WriteError(w, r, http.StatusInternalServerError, "injected", errInjected.Error())
+		platform.WriteError(w, r, http.StatusInternalServerError, "injected", "this call failed (fault injection)")
 		return true
 	}
 	return false

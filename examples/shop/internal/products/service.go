@@ -155,9 +155,9 @@ func (s *Service) routes() {
 		err := s.st.reserve(r.Context(), req.Key, req.Items)
 		switch {
 		case errors.Is(err, ErrOutOfStock):
-			platform.WriteError(w, r, http.StatusConflict, "out_of_stock", err.Error())
+			platform.WriteError(w, r, http.StatusConflict, "out_of_stock", "not enough stock for every item")
 		case errors.Is(err, ErrReleased):
-			platform.WriteError(w, r, http.StatusConflict, "released", err.Error())
+			platform.WriteError(w, r, http.StatusConflict, "released", "this reservation was released already")
 		case err != nil:
 			platform.WriteInternal(w, r, err)
 		default:
