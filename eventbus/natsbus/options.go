@@ -142,8 +142,8 @@ func WithMaxAckPending(n int) Option {
 }
 
 // WithPrefetch sets how many messages a subscription holds ahead of Next
-// (half requested from the server, half queued) when its Subscribe call
-// does not say. Default 64.
+// (three quarters requested from the server, a quarter queued) when its
+// Subscribe call does not say. Default 64.
 func WithPrefetch(n int) Option {
 	return func(c *config) error {
 		if n <= 0 {

@@ -19,14 +19,14 @@ import (
 //
 // Messages are pulled with jetstream's Consume, whose callback queues each
 // for Next and waits while the queue is full: at most the prefetch waits
-// ahead of Next (half of it requested from the server, half in the queue),
-// and what the server sends beyond it (status messages, the re-pull after a
-// reconnect) waits in the subscription's pending list instead of being
-// dropped. (jetstream's Messages iterator
-// buffers into a channel of exactly the prefetch, which status messages and
-// the re-pull after a reconnect overflow under a slow handler: the client
-// then drops deliveries as a slow consumer, and they come back only after
-// the ack wait.)
+// ahead of Next (three quarters requested from the server, a quarter in
+// the queue), and what the server sends beyond it (status messages, the
+// re-pull after a reconnect) waits in the subscription's pending list
+// instead of being dropped. (jetstream's Messages iterator buffers into a
+// channel of exactly the prefetch, which status messages and the re-pull
+// after a reconnect overflow under a slow handler: the client then drops
+// deliveries as a slow consumer, and they come back only after the ack
+// wait.)
 func (b *Bus) Subscribe(ctx context.Context, group, pattern string, opts ...eventbus.SubscribeOption) (eventbus.Subscription, error) {
 	if err := eventbus.ValidateGroup(group); err != nil {
 		return nil, fmt.Errorf("natsbus: subscribe: %w", err)
@@ -45,10 +45,11 @@ func (b *Bus) Subscribe(ctx context.Context, group, pattern string, opts ...even
 	if prefetch == 0 {
 		prefetch = b.cfg.prefetch
 	}
-	// Half of the prefetch waits in msgs, ready for Next without a goroutine
-	// switch per message; the other half is pulled by the consume.
-	s := &subscription{b: b, group: group, pattern: pattern, pull: prefetch - prefetch/2,
-		msgs: make(chan jetstream.Msg, prefetch/2), ended: make(chan jetstream.ConsumeContext), done: make(chan struct{})}
+	// A quarter of the prefetch waits in msgs, ready for Next without a
+	// goroutine switch per message; the consume pulls the rest, in requests
+	// as large as the prefetch allows (fewer requests, fewer stalls).
+	s := &subscription{b: b, group: group, pattern: pattern, pull: prefetch - prefetch/4,
+		msgs: make(chan jetstream.Msg, prefetch/4), ended: make(chan jetstream.ConsumeContext), done: make(chan struct{})}
 	cc, err := s.open(ctx)
 	if err != nil {
 		return nil, err
