@@ -11,16 +11,16 @@ import (
 	"google.golang.org/grpc"
 )
 
-// The shop's breaker policy: the breaker package's defaults, but over a
-// time window rather than the last 100 calls (an instance of the shop sees
-// bursts and lulls, and a lull must not keep stale calls deciding), with a
-// lower minimum, three probes and jitter. A breaker exists to stop hammering an upstream
-// that is down for a while; it must not turn a short fault into a long
-// outage. So a breaker trips on a failure rate over a short window, never
-// on a handful of failures, opens for about a second at first (a restarted
-// process or a failed-over database is back by then), and only a breaker
-// that trips again straight after its probes opens for longer, doubling up
-// to breakerMaxOpen.
+// The shop's breaker policy. A breaker exists to stop hammering an
+// upstream that is down for a while; it must not turn a short fault into a
+// long outage. So a breaker trips on a failure rate over a short window,
+// never on a handful of failures, opens for about a second at first (a
+// restarted process or a failed-over database is back by then), and only a
+// breaker that trips again straight after its probes opens for longer,
+// doubling up to breakerMaxOpen. These are the breaker package's defaults,
+// except for a time window rather than the last 100 calls (an instance sees
+// bursts and lulls, and calls from before a lull must not decide after it),
+// a lower minimum of calls, three probes and jitter.
 const (
 	breakerWindow      = 10 * time.Second               // the rate rule looks at the calls of the last 10 s
 	breakerBuckets     = 10                             // sliding by 1 s
@@ -44,7 +44,7 @@ func BreakerOptions(firstOpen time.Duration, extra ...breaker.Option) []breaker.
 		breaker.WithFailureRate(breakerFailureRate),
 		breaker.WithTimeWindow(breakerWindow, breakerBuckets, breakerMinCalls),
 		breaker.WithOpenDuration(firstOpen),
-		breaker.WithOpenBackoff(2, max(breakerMaxOpen, firstOpen), breakerJitter),
+		breaker.WithOpenBackoff(breaker.DefaultOpenMultiplier, max(breakerMaxOpen, firstOpen), breakerJitter),
 		breaker.WithHalfOpen(breakerProbes, breakerSuccesses),
 		breaker.WithClassifier(ClassifyCall),
 	}, extra...)
