@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/go-microkit/microkit/breaker"
+	"github.com/go-microkit/microkit/breaker/breakergrpc"
 	"github.com/go-microkit/microkit/breaker/breakermetrics"
 	"github.com/go-microkit/microkit/eventbus"
 	"github.com/go-microkit/microkit/eventbus/outbox"
@@ -114,7 +115,7 @@ func New(ctx context.Context, deps *platform.Deps, cfg Config) (_ *Service, err 
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(products.Codec{})),
 		tracinggrpc.DialOption(tracing.Default()),
-		platform.GRPCBreaker(productBreaker))
+		grpc.WithUnaryInterceptor(breakergrpc.UnaryClientInterceptor(breakergrpc.Single(productBreaker))))
 	if err != nil {
 		return nil, fmt.Errorf("orders: product client: %w", err)
 	}

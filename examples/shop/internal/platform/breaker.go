@@ -1,14 +1,10 @@
 package platform
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/go-microkit/microkit/breaker"
-	"github.com/go-microkit/microkit/breaker/breakergrpc"
-	"google.golang.org/grpc"
 )
 
 // The shop's breaker policy. A breaker exists to stop hammering an
@@ -62,55 +58,15 @@ func NewBreaker(name string, firstOpen time.Duration, extra ...breaker.Option) (
 
 // ClassifyCall is the shop's breaker classifier for HTTP calls. Only what
 // shows the upstream unhealthy counts as a failure: a transport error, a
-// 5xx answer, the upstream too slow for the call's own timeout. A 4xx
+// 5xx answer, the upstream too slow for the time the call was given. A 4xx
 // answer is a success: the upstream answered, it refused this request.
 // What proves nothing about the upstream is ignored, by
 // breaker.DefaultClassifier and the breaker itself: no instance to call yet
-// (discovery.ErrNoInstances, a breaker.ErrNotSent), and a call whose caller
-// gave up first (its context cancelled or past its own deadline).
+// (discovery.ErrNoInstances, a breaker.ErrNotSent), a call its caller
+// cancelled, and one whose caller's deadline had passed before it started.
 func ClassifyCall(err error) breaker.Outcome {
 	if st := StatusOf(err); st >= 400 && st < 500 {
 		return breaker.Success
 	}
 	return breaker.DefaultClassifier(err)
-}
-
-// classifyGRPC is breakergrpc.Classify, except that a call marked by
-// markGaveUp is ignored: the interceptor ignores a caller's cancellation
-// but not its deadline, and a caller's short deadline must not open the
-// breaker for every caller.
-func classifyGRPC(err error) breaker.Outcome {
-	var gu *gaveUpError
-	if errors.As(err, &gu) {
-		return breaker.Ignored
-	}
-	return breakergrpc.Classify(err)
-}
-
-// gaveUpError marks the error of a call that ended after its caller's
-// context did: the caller's deadline, not the upstream's health, decided it.
-type gaveUpError struct{ err error }
-
-func (e *gaveUpError) Error() string { return e.err.Error() }
-func (e *gaveUpError) Unwrap() error { return e.err }
-
-// markGaveUp wraps err in a gaveUpError when ctx ended before the call did.
-func markGaveUp(ctx context.Context, err error) error {
-	if err != nil && ctx.Err() != nil {
-		return &gaveUpError{err}
-	}
-	return err
-}
-
-// GRPCBreaker returns the dial option that sends every unary gRPC call
-// through b: Unavailable, DeadlineExceeded, ResourceExhausted and Internal
-// count as failures, except when the caller's own context ended first;
-// other codes are answers, and count as successes.
-func GRPCBreaker(b *breaker.Breaker) grpc.DialOption {
-	gaveUp := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-		return markGaveUp(ctx, invoker(ctx, method, req, reply, cc, opts...))
-	}
-	return grpc.WithChainUnaryInterceptor(
-		breakergrpc.UnaryClientInterceptor(breakergrpc.Single(b), breakergrpc.WithClassifier(classifyGRPC)),
-		gaveUp)
 }

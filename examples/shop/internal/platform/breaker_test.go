@@ -10,8 +10,6 @@ import (
 
 	"github.com/go-microkit/microkit/breaker"
 	"github.com/go-microkit/microkit/discovery"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 func TestClassifyCall(t *testing.T) {
@@ -30,28 +28,6 @@ func TestClassifyCall(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := ClassifyCall(tc.err); got != tc.want {
 				t.Errorf("ClassifyCall(%v) = %v, want %v", tc.err, got, tc.want)
-			}
-		})
-	}
-}
-
-func TestClassifyGRPC(t *testing.T) {
-	ended, cancel := context.WithTimeout(context.Background(), 0)
-	defer cancel()
-	unavailable := status.Error(codes.Unavailable, "connection refused")
-	for _, tc := range []struct {
-		name string
-		err  error
-		want breaker.Outcome
-	}{
-		{"unavailable", markGaveUp(context.Background(), unavailable), breaker.Failure},
-		{"its own deadline", status.Error(codes.DeadlineExceeded, "slow"), breaker.Failure},
-		{"an answer", status.Error(codes.NotFound, "no such product"), breaker.Success},
-		{"the caller's deadline", markGaveUp(ended, status.Error(codes.DeadlineExceeded, "caller gave up")), breaker.Ignored},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := classifyGRPC(tc.err); got != tc.want {
-				t.Errorf("classifyGRPC(%v) = %v, want %v", tc.err, got, tc.want)
 			}
 		})
 	}
@@ -113,7 +89,8 @@ func TestBreakerPolicyRecoversAsFastAsTheFault(t *testing.T) {
 		if d := openFor(); d > breakerFirstOpen {
 			t.Fatalf("open interval after a healthy close %v, want at most %v", d, breakerFirstOpen)
 		}
-		// Errors that prove nothing about the upstream never open it.
+		// Calls that prove nothing about the upstream never open it: no
+		// instance to call, a caller whose time ran out before the call.
 		b.Reset(ctx)
 		gone, cancel := context.WithTimeout(ctx, time.Millisecond)
 		defer cancel()
