@@ -55,6 +55,7 @@ var untrustedStripped = []string{
 type stripSet struct {
 	names  map[string]stripClass
 	maxLen int
+	long   []string // names longer than maxNormLen (WithStripHeaders), always stripped
 }
 
 func newStripSet(extra []string) stripSet {
@@ -63,7 +64,9 @@ func newStripSet(extra []string) stripSet {
 		var buf [maxNormLen]byte
 		k, ok := normHeaderName(buf[:0], n)
 		if !ok {
-			k = []byte(strings.ToLower(strings.ReplaceAll(n, "_", "-")))
+			s.long = append(s.long, n)
+			s.maxLen = max(s.maxLen, len(n))
+			return
 		}
 		if s.names[string(k)] != stripAlways {
 			s.names[string(k)] = c
@@ -111,6 +114,11 @@ func (s stripSet) class(key string) stripClass {
 	var buf [maxNormLen]byte
 	k, ok := normHeaderName(buf[:0], key)
 	if !ok {
+		for _, n := range s.long {
+			if sameHeaderName(key, n) {
+				return stripAlways
+			}
+		}
 		return 0
 	}
 	return s.names[string(k)]
