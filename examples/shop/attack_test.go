@@ -442,3 +442,55 @@ func TestServiceRefusalsLeakNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestAuthFailuresAreLimited floods the gateway from one address with the
+// three kinds of failed authentication, ten of each: bad tokens, no token,
+// wrong passwords. The thirty failures of the budget, and the one that
+// finds it spent, are answered 401; then that address gets 429 with
+// Retry-After, even with a valid token, until the budget refills. The
+// steps run in order.
+func TestAuthFailuresAreLimited(t *testing.T) {
+	sh, _ := startShop(t)
+	base := sh.GatewayURL()
+	valid := &shoptest.Client{Base: base}
+	if err := valid.SignUpAndLogin(t.Context(), "ada@example.com", "ada-password"); err != nil {
+		t.Fatal(err)
+	}
+	badToken := &shoptest.Client{Base: base, Token: valid.Token[:len(valid.Token)-4] + "AAAA"}
+	anonymous := &shoptest.Client{Base: base}
+	wrongLogin := map[string]string{"email": "ada@example.com", "password": "guess-password"}
+	steps := []struct {
+		name   string
+		c      *shoptest.Client
+		method string
+		path   string
+		body   any
+		times  int
+		want   int
+	}{
+		{"a valid token spends nothing", valid, "GET", "/api/orders", nil, 40, 200},
+		{"bad tokens", badToken, "GET", "/api/orders", nil, 10, 401},
+		{"no token", anonymous, "GET", "/api/orders/o-1/details", nil, 10, 401},
+		{"wrong passwords", anonymous, "POST", "/api/users/login", wrongLogin, 10, 401},
+		{"the failure that finds the budget spent", anonymous, "POST", "/api/users/login", wrongLogin, 1, 401},
+		{"the next wrong password", anonymous, "POST", "/api/users/login", wrongLogin, 1, 429},
+		{"the next bad token", badToken, "GET", "/api/orders", nil, 1, 429},
+		{"a valid token from the same address", valid, "GET", "/api/orders", nil, 1, 429},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			for i := range st.times {
+				r, err := st.c.Do(t.Context(), st.method, st.path, st.body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.Status != st.want {
+					t.Fatalf("request %d: status %d, want %d: %s", i+1, r.Status, st.want, r.Body)
+				}
+				if r.Status == http.StatusTooManyRequests && r.Header.Get("Retry-After") == "" {
+					t.Errorf("429 without Retry-After")
+				}
+			}
+		})
+	}
+}

@@ -30,6 +30,11 @@ type Config struct {
 	// routes; zero means 1000. The seed had 100, which a load test of one
 	// user exhausts in a second.
 	RatePerMinute int
+	// AuthFailuresPerMinute is how many failed authentications (401
+	// answers: a bad or missing token, a wrong login) a client address may
+	// have a minute, all at once at most; once spent, its every request
+	// gets 429 until the budget refills. Zero means 30.
+	AuthFailuresPerMinute int
 }
 
 // Gateway is the running gateway. Close stops it.
@@ -44,6 +49,9 @@ type Gateway struct {
 func New(ctx context.Context, deps *platform.Deps, cfg Config) (_ *Gateway, err error) {
 	if cfg.RatePerMinute == 0 {
 		cfg.RatePerMinute = 1000
+	}
+	if cfg.AuthFailuresPerMinute == 0 {
+		cfg.AuthFailuresPerMinute = 30
 	}
 	g := &Gateway{done: make(chan struct{})}
 	defer func() {
@@ -135,6 +143,19 @@ func handler(deps *platform.Deps, cfg Config) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Failed authentications are limited per address, in front of
+	// authentication: guessing tokens or passwords (and so probing which
+	// accounts exist) gets 429 after a few tries, while clients whose
+	// tokens verify never spend that budget.
+	failures, err := ratelimit.NewLocal(ratelimit.PerMinute(cfg.AuthFailuresPerMinute))
+	if err != nil {
+		return nil, err
+	}
+	byIP := ratelimit.ByClientIP(clientIP)
+	failLimit, err := ratelimit.FailureLimit(failures, ratelimit.WithKeyFunc(byIP))
+	if err != nil {
+		return nil, err
+	}
 	// One breaker per upstream instance, on the shop's policy: a restarted
 	// instance is back after its first short open interval.
 	set, err := breaker.NewSet("gateway", 64, platform.BreakerOptions(0)...)
@@ -145,14 +166,14 @@ func handler(deps *platform.Deps, cfg Config) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	private := []gateway.Middleware{auth.Middleware(), limit}
+	private := []gateway.Middleware{failLimit, auth.Middleware(), limit}
 	admin := append(slices.Clip(private), requireRole(platform.RoleAdmin))
 	retryReads := gateway.RetryPolicy{Attempts: 2, Backoff: 20 * time.Millisecond}
 	routes := []gateway.Route{
 		{Name: "signup", Path: "/api/users/signup", Methods: []string{http.MethodPost}, Target: usersT, StripPrefix: "/api",
 			Middleware: []gateway.Middleware{limit}, Timeout: 10 * time.Second},
 		{Name: "login", Path: "/api/users/login", Methods: []string{http.MethodPost}, Target: usersT, StripPrefix: "/api",
-			Middleware: []gateway.Middleware{limit}, Timeout: 10 * time.Second},
+			Middleware: []gateway.Middleware{failLimit, limit}, Timeout: 10 * time.Second},
 		{Name: "users", Path: "/api/users/**", Target: usersT, StripPrefix: "/api", Middleware: private, Timeout: 5 * time.Second},
 		{Name: "jwks", Path: "/.well-known/jwks.json", Methods: []string{http.MethodGet}, Target: usersT},
 		{Name: "products", Path: "/api/products/**", Methods: []string{http.MethodGet}, Target: productsT, StripPrefix: "/api",
