@@ -2,6 +2,8 @@ package gateway_test
 
 import (
 	"encoding/json"
+	"errors"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -108,4 +110,37 @@ func TestClientFaultsNeverCountAgainstTheUpstream(t *testing.T) {
 		t.Fatalf("after the attacks a good request got %d: %s", resp.StatusCode, body)
 	}
 	a.o.waitLogged(t, `"status":499`)
+}
+
+// TestBodyReadTimeoutIsAPolicy: the body read timeout is the gateway's
+// (WithBodyReadTimeout) unless a route widens it (Route.BodyReadTimeout,
+// for uploads): the same slow body gets 408 on one route and through on the
+// other. Negative values are invalid.
+func TestBodyReadTimeoutIsAPolicy(t *testing.T) {
+	up := echoUpstream(t, "up")
+	target := mustTarget(t, up.URL)
+	g, err := gateway.New([]gateway.Route{
+		{Path: "/api/**", Target: target},
+		{Path: "/upload/**", Target: target, BodyReadTimeout: time.Minute},
+	}, gateway.WithBodyReadTimeout(50*time.Millisecond), gateway.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := serveFrontDoor(t, g).Listener.Addr().String()
+	for path, want := range map[string]int{"/api/1": http.StatusRequestTimeout, "/upload/1": http.StatusOK} {
+		c := dialRaw(t, addr)
+		c.send("POST " + path + " HTTP/1.1\r\nHost: gw\r\nContent-Length: 4\r\n\r\nab")
+		// Well past the gateway's 50 ms, well within the route's minute.
+		time.Sleep(500 * time.Millisecond)
+		_, _ = c.conn.Write([]byte("cd"))
+		if resp, body := c.response(); resp.StatusCode != want {
+			t.Errorf("%s: status %d, want %d: %s", path, resp.StatusCode, want, body)
+		}
+	}
+	if _, err := gateway.New(nil, gateway.WithBodyReadTimeout(-time.Second)); !errors.Is(err, gateway.ErrInvalidOption) {
+		t.Errorf("negative WithBodyReadTimeout: %v", err)
+	}
+	if err := (gateway.Route{Path: "/a", Target: target, BodyReadTimeout: -time.Second}).Validate(); !errors.Is(err, gateway.ErrInvalidOption) {
+		t.Errorf("negative Route.BodyReadTimeout: %v", err)
+	}
 }
