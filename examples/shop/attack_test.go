@@ -186,6 +186,13 @@ var attacks = []attack{
 	{name: "escaped dots in the details' order id", as: "alice", method: "GET", path: "/api/orders/%2e./details", want: 404, code: "not_found"},
 	{name: "a details' order id no order can have", as: "alice", method: "GET", path: "/api/orders/a%20b/details", want: 404, code: "not_found", same: "unseen details"},
 	{name: "dot segments to the key set", method: "GET", path: "/.well-known/jwks.json/..", want: 404},
+	{name: "a service's metrics", method: "GET", path: "/metrics", want: 404, code: "not_found"},
+	{name: "a service's readiness through dot segments", as: "alice", method: "GET", path: "/api/users/../../readyz", want: 404, code: "not_found"},
+	{name: "the product-service's reservations", as: "alice", method: "POST", path: "/api/products/../reservations",
+		body: `{"key":"k","items":[{"product_id":"p-mouse","quantity":1}]}`, want: 404, code: "not_found"},
+	{name: "the payment-service's charges", as: "alice", method: "GET", path: "/api/orders/../charges", want: 404, code: "not_found"},
+	{name: "the payment-service's refunds", as: "alice", method: "POST", path: "/api/admin/payment-faults/../../refunds",
+		body: `{"key":"alice-order-1/charge-payment"}`, want: 404, code: "not_found"},
 
 	// A client's own input comes back only when it is plain.
 	{name: "control characters in a product id", as: "alice", method: "POST", path: "/api/orders",
