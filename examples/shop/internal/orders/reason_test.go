@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/go-microkit/microkit/breaker"
+	"github.com/go-microkit/microkit/eventbus/outbox"
 	"github.com/go-microkit/microkit/examples/shop/internal/platform"
 	"github.com/go-microkit/microkit/saga"
 )
@@ -61,7 +64,7 @@ func TestReasonStoredForms(t *testing.T) {
 	for _, tt := range tests {
 		t.Run("column/"+tt.name, func(t *testing.T) {
 			got := parseReason(tt.column)
-			if (got == nil) != (tt.want == nil) || got != nil && *got != *tt.want {
+			if !sameReason(got, tt.want) {
 				t.Fatalf("parseReason(%q) = %+v, want %+v", tt.column, got, tt.want)
 			}
 		})
@@ -80,9 +83,72 @@ func TestReasonStoredForms(t *testing.T) {
 			if err := json.Unmarshal([]byte(tt.payload), &e); err != nil {
 				t.Fatal(err)
 			}
-			if (e.Reason == nil) != (tt.want == nil) || e.Reason != nil && *e.Reason != *tt.want {
+			if !sameReason(e.Reason, tt.want) {
 				t.Fatalf("reason %+v, want %+v", e.Reason, tt.want)
 			}
 		})
 	}
 }
+
+// TestFailureNotes follows the reason noted for a pending order through the
+// store: a later failure replaces an earlier one, cancelling stores the
+// reason with the order, and settling (either way) drops the note, so a
+// confirmed order shows none.
+func TestFailureNotes(t *testing.T) {
+	ctx := t.Context()
+	db, err := platform.OpenDB(ctx, filepath.Join(t.TempDir(), "orders.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(ctx, schema...); err != nil {
+		t.Fatal(err)
+	}
+	if err := outbox.Migrate(ctx, db.SQL(), dialect(db)); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	st := &store{db: db, now: func() time.Time { return now }}
+	for _, id := range []string{"o-cancelled", "o-confirmed"} {
+		if _, err := st.create(ctx, Order{ID: id, Customer: "u-1", Status: StatusPending, CreatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	declined, unavailable := reasonOf(ReasonPaymentDeclined), reasonOf(ReasonServiceUnavailable)
+	steps := []struct {
+		name string
+		do   func() error
+		id   string
+		// noted is the note expected after the step; reason the order's.
+		noted, reason *Reason
+	}{
+		{"first failure", func() error { return st.noteFailure(ctx, "o-cancelled", unavailable) }, "o-cancelled", unavailable, nil},
+		{"a later failure replaces it", func() error { return st.noteFailure(ctx, "o-cancelled", declined) }, "o-cancelled", declined, nil},
+		{"cancelled with the note", func() error { return st.settle(ctx, "o-cancelled", StatusCancelled, declined) }, "o-cancelled", nil, declined},
+		{"a failed attempt", func() error { return st.noteFailure(ctx, "o-confirmed", unavailable) }, "o-confirmed", unavailable, nil},
+		{"then confirmed", func() error { return st.settle(ctx, "o-confirmed", StatusConfirmed, nil) }, "o-confirmed", nil, nil},
+	}
+	for _, s := range steps {
+		t.Run(s.name, func(t *testing.T) {
+			if err := s.do(); err != nil {
+				t.Fatal(err)
+			}
+			noted, err := st.notedFailure(ctx, s.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !sameReason(noted, s.noted) {
+				t.Errorf("noted %+v, want %+v", noted, s.noted)
+			}
+			o, err := st.get(ctx, s.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !sameReason(o.Reason, s.reason) {
+				t.Errorf("order's reason %+v, want %+v", o.Reason, s.reason)
+			}
+		})
+	}
+}
+
+func sameReason(a, b *Reason) bool { return a == nil && b == nil || a != nil && b != nil && *a == *b }
