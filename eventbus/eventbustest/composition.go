@@ -189,11 +189,16 @@ func (c *composition) start(t *testing.T, g groupPlan, store inbox.Store) *membe
 	in := c.s.connect(t)
 	dead := eventbus.DecoratePublisher(in.Publisher, func(ctx context.Context, msgs ...*eventbus.Message) error {
 		err := in.Publisher.Publish(ctx, msgs...)
-		if err == nil {
-			for _, m := range msgs {
-				c.l.published(deliveryKey{m.Metadata[eventbus.MetaDeadLetterOriginalID], m.Metadata[eventbus.MetaDeadLetterGroup],
-					m.Metadata[eventbus.MetaDeadLetterHandler]}, m.ID)
+		for _, m := range msgs {
+			k := deliveryKey{m.Metadata[eventbus.MetaDeadLetterOriginalID], m.Metadata[eventbus.MetaDeadLetterGroup],
+				m.Metadata[eventbus.MetaDeadLetterHandler]}
+			if err != nil {
+				// The dead letter may be stored all the same (its
+				// confirmation lost): the message is parked again.
+				c.l.disturb(k)
+				continue
 			}
+			c.l.published(k, m.ID)
 		}
 		return err
 	})

@@ -108,6 +108,14 @@ func (l *ledger) collect(m *eventbus.Message) {
 	l.poke()
 }
 
+// disturb records that k's redelivery may repeat work: a publish or
+// settle whose outcome was lost.
+func (l *ledger) disturb(k deliveryKey) {
+	l.mu.Lock()
+	l.disturbed[k]++
+	l.mu.Unlock()
+}
+
 // delivered records a delivery handed out for k.
 func (l *ledger) delivered(k deliveryKey) {
 	l.mu.Lock()
@@ -124,7 +132,7 @@ func (l *ledger) settled(k deliveryKey, err error) {
 	defer l.mu.Unlock()
 	l.outstanding[k]--
 	if err != nil {
-		l.disturbed[k]++
+		l.disturbed[k]++ // redelivered: the invariant allows it once more
 	}
 }
 
