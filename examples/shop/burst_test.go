@@ -21,6 +21,7 @@ type burstOrder struct {
 	item     shoptest.Item
 	answered time.Time
 	status   string
+	refused  time.Time // when an attempt last got no answer or an error
 }
 
 // newBurst returns n orders named prefix-000...: every fifth a laptop, over
@@ -61,6 +62,7 @@ func placeAll(ctx context.Context, t *testing.T, user *shoptest.Client, orders [
 						o.answered, o.status = time.Now(), got.Status
 						break
 					}
+					o.refused = time.Now()
 					if ctx.Err() != nil {
 						t.Errorf("order %s never answered: %v %d %s", o.id, err, r.Status, r.Body)
 						return

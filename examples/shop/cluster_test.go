@@ -72,6 +72,7 @@ func (l *logBuffer) String() string {
 // servers of the environment.
 type clusterConfig struct {
 	natsURL    string              // a server or a cluster's comma-separated URLs
+	pgURL      string              // a PostgreSQL database
 	consulAddr string              // a Consul agent's HTTP address
 	extra      map[string][]string // more flags, by service
 }
@@ -112,7 +113,10 @@ func newCluster(t *testing.T, cfgs ...clusterConfig) *cluster {
 		cfg.consulAddr = testenv.Addr(t, "CONSUL_HTTP_ADDR")
 	}
 	natsURL := cfg.natsURL
-	pgURL := testenv.Addr(t, "MICROKIT_POSTGRES_URL")
+	pgURL := cfg.pgURL
+	if pgURL == "" {
+		pgURL = testenv.Addr(t, "MICROKIT_POSTGRES_URL")
+	}
 
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)

@@ -13,14 +13,16 @@ import (
 	"github.com/go-microkit/microkit/examples/shop/internal/shoptest"
 )
 
-// TestShopFaults runs the multi-process shop on its own Consul agent, with
-// the payment-service and the product-service's HTTP API behind proxies
-// that lose replies and restart, and checks that each fault ends with
+// TestShopFaults runs the multi-process shop on its own Consul agent and
+// its own PostgreSQL server, with the payment-service and the
+// product-service's HTTP API behind proxies that lose replies and restart,
+// and checks that each fault ends with
 // every effect agreeing with the order's outcome, and soon.
 func TestShopFaults(t *testing.T) {
 	agent := startConsulAgent(t)
+	pg := startPostgres(t)
 	payment, product := newFaultProxy(t), newFaultProxy(t)
-	c := newCluster(t, clusterConfig{consulAddr: agent.addr(), extra: map[string][]string{
+	c := newCluster(t, clusterConfig{consulAddr: agent.addr(), pgURL: pg.url(), extra: map[string][]string{
 		shop.Payment: {"-advertise-port", payment.port()},
 		shop.Product: {"-advertise-port", product.port()},
 	}})
@@ -72,6 +74,9 @@ func TestShopFaults(t *testing.T) {
 	t.Run("a sub-second restart costs seconds of refused orders", func(t *testing.T) {
 		subSecondRestart(t, user, payment)
 	})
+	t.Run("a database crash costs seconds and loses nothing", func(t *testing.T) {
+		databaseCrash(t, c, pg, user)
+	})
 	t.Run("concurrent readiness probes all succeed", func(t *testing.T) {
 		concurrentProbes(t, c.urls[shop.Product]+"/readyz")
 	})
@@ -79,6 +84,62 @@ func TestShopFaults(t *testing.T) {
 	t.Run("a registry restarted empty is filled again", func(t *testing.T) {
 		registryRestart(t, c, agent, user)
 	})
+}
+
+// databaseCrash crashes and restarts the PostgreSQL server of every
+// service in the middle of a burst of orders, each retried under its id
+// until answered: commits in flight are lost, so some steps end with an
+// unknown outcome. Every order still settles with its effects agreeing,
+// and no order is refused more than refusalBound after the server is back
+// (a longer outage would show: the clients keep retrying until answered).
+func databaseCrash(t *testing.T, c *cluster, pg *pgServer, user *shoptest.Client) {
+	const refusalBound = 5 * time.Second
+	before := c.stockOf(t.Context())
+	orders := newBurst("pg", 240)
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	var crash sync.Once
+	var back time.Time
+	crashed := make(chan struct{})
+	placeAll(ctx, t, user, orders, 8, func(answered int) {
+		if answered < len(orders)/3 {
+			return
+		}
+		crash.Do(func() {
+			go func() {
+				defer close(crashed)
+				if err := pg.crashRestart(); err != nil {
+					t.Error(err)
+				}
+				back = time.Now()
+			}()
+		})
+	})
+	select {
+	case <-crashed:
+	case <-ctx.Done():
+		t.Fatal("the burst ended before the database crashed")
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+	var last time.Time
+	refused := 0
+	for _, o := range orders {
+		if !o.refused.IsZero() {
+			refused++
+			if o.refused.After(last) {
+				last = o.refused
+			}
+		}
+	}
+	t.Logf("%d orders, %d refused at least once; the last refusal %v after the database was back",
+		len(orders), refused, last.Sub(back).Round(10*time.Millisecond))
+	if last.Sub(back) > refusalBound {
+		t.Errorf("orders still refused %v after the database was back, want at most %v",
+			last.Sub(back).Round(10*time.Millisecond), refusalBound)
+	}
+	c.checkSettled(orders, before)
 }
 
 // concurrentProbes sends rounds of simultaneous GETs of a readiness URL, as
