@@ -20,8 +20,8 @@ import (
 )
 
 // startShop runs the one-process shop on free ports with spans going to an
-// in-memory exporter.
-func startShop(t testing.TB) (*shop.Shop, *tracetest.InMemoryExporter) {
+// in-memory exporter; each tune changes the configuration first.
+func startShop(t testing.TB, tune ...func(*shop.Config)) (*shop.Shop, *tracetest.InMemoryExporter) {
 	t.Helper()
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
@@ -29,14 +29,18 @@ func startShop(t testing.TB) (*shop.Shop, *tracetest.InMemoryExporter) {
 	otel.SetTextMapPropagator(propagation.TraceContext{})
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
 
-	sh, err := shop.Start(t.Context(), shop.Config{
+	cfg := shop.Config{
 		DataDir:     t.TempDir(),
 		Addr:        map[string]string{shop.Gateway: "127.0.0.1:0"},
 		Seed:        true,
 		BcryptCost:  bcrypt.MinCost,
 		BreakerOpen: 10 * time.Minute, // stays open for the rest of the test
 		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	}
+	for _, f := range tune {
+		f(&cfg)
+	}
+	sh, err := shop.Start(t.Context(), cfg)
 	if err != nil {
 		t.Fatalf("start: %v", err)
 	}

@@ -70,6 +70,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	traces := fs.String("trace", env("none", "SHOP_TRACE"), "where spans go: none, stdout, or env (the OTEL_* variables)")
 	quiet := fs.Bool("quiet", false, "log warnings and errors only")
 	rate := fs.Int("rate-limit", 1000, "gateway: requests a minute per user (or IP) on authenticated routes")
+	authFailures := fs.Int("auth-failures", 30, "gateway: failed authentications (bad tokens, wrong logins) a minute per client address before 429")
 	breakerOpen := fs.Duration("breaker-open", time.Second, "order-service: first open interval of its breakers (doubles on each trip straight after the probes, up to 30s)")
 	sagaLease := fs.Duration("saga-lease", 5*time.Second, "order-service: saga lease, how soon a dead instance's sagas are taken over")
 	if err := fs.Parse(args); err != nil {
@@ -105,7 +106,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	cfg := shop.Config{
 		DataDir: *dataDir, NATSURL: *natsURL, Host: *host, Prefix: *prefix, Seed: *seed,
 		GRPCAddr: *grpcAddr, Logger: logger, DSN: map[string]string{}, Addr: map[string]string{},
-		RatePerMinute: *rate, BreakerOpen: *breakerOpen, SagaLease: *sagaLease, StreamReplicas: *replicas, AdvertisePort: *advertisePort,
+		RatePerMinute: *rate, AuthFailuresPerMinute: *authFailures, BreakerOpen: *breakerOpen, SagaLease: *sagaLease, StreamReplicas: *replicas, AdvertisePort: *advertisePort,
 		Admin: users.Credentials{Email: shop.DemoAdmin.Email, Password: *adminPassword},
 	}
 	if *prefix != "" {

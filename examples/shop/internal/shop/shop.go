@@ -104,6 +104,10 @@ type Config struct {
 	SagaLease time.Duration
 	// RatePerMinute is the gateway's per-user limit; zero means 1000.
 	RatePerMinute int
+	// AuthFailuresPerMinute is the gateway's budget of failed
+	// authentications per client address; zero means 30 (see
+	// gatewaysvc.Config).
+	AuthFailuresPerMinute int
 	// Logger logs; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -255,7 +259,8 @@ func Start(ctx context.Context, cfg Config) (_ *Shop, err error) {
 			}
 			url, closer = s.URL(), s.Close
 		case Gateway:
-			g, err := gatewaysvc.New(ctx, deps, gatewaysvc.Config{Addr: addr, RatePerMinute: cfg.RatePerMinute})
+			g, err := gatewaysvc.New(ctx, deps, gatewaysvc.Config{Addr: addr, RatePerMinute: cfg.RatePerMinute,
+				AuthFailuresPerMinute: cfg.AuthFailuresPerMinute})
 			if err != nil {
 				return nil, err
 			}
