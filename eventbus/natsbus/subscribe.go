@@ -134,6 +134,11 @@ func (s *subscription) open(ctx context.Context) (jetstream.ConsumeContext, erro
 // it so that another instance of the group gets it at once.
 func (s *subscription) hand(m jetstream.Msg) {
 	select {
+	case s.msgs <- m: // the queue has room: the common case, a cheap select
+		return
+	default:
+	}
+	select {
 	case s.msgs <- m:
 	case <-s.done:
 		_ = m.Nak()
@@ -215,6 +220,21 @@ func (s *subscription) setFailed(cc jetstream.ConsumeContext) {
 	s.mu.Unlock()
 }
 
+// wait blocks for the next queued message, or replaces a consume that
+// stopped (returning nil), until ctx ends or the subscription closes.
+func (s *subscription) wait(ctx context.Context) (jetstream.Msg, error) {
+	select {
+	case m := <-s.msgs:
+		return m, nil
+	case cc := <-s.ended:
+		return nil, s.recover(ctx, cc)
+	case <-s.done:
+		return nil, fmt.Errorf("natsbus: next: %w", eventbus.ErrClosed)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
 func (s *subscription) Next(ctx context.Context) (eventbus.Delivery, error) {
 	s.mu.Lock()
 	failed := s.failed
@@ -227,16 +247,18 @@ func (s *subscription) Next(ctx context.Context) (eventbus.Delivery, error) {
 	for {
 		var m jetstream.Msg
 		select {
-		case m = <-s.msgs:
-		case cc := <-s.ended:
-			if err := s.recover(ctx, cc); err != nil {
+		case m = <-s.msgs: // queued already: the common case under load, a cheap select
+		default:
+			m = nil
+		}
+		if m == nil {
+			var err error
+			if m, err = s.wait(ctx); err != nil {
 				return nil, err
 			}
-			continue
-		case <-s.done:
-			return nil, fmt.Errorf("natsbus: next: %w", eventbus.ErrClosed)
-		case <-ctx.Done():
-			return nil, ctx.Err()
+			if m == nil {
+				continue // a consume was replaced
+			}
 		}
 		attempt, fallbackID, ok := s.ackInfo(m)
 		if !ok {
