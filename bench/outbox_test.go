@@ -108,7 +108,7 @@ func commitOrders(ctx context.Context, db *sql.DB, n int) error {
 }
 
 // BenchmarkOutboxCommit: one transaction per op with one order and its
-// event (the seed's handler), and with 10 of each.
+// event (a "create order" handler), and with 10 of each.
 func BenchmarkOutboxCommit(b *testing.B) {
 	for _, be := range outboxBackends {
 		for _, per := range []int{1, 10} {

@@ -18,7 +18,8 @@ func BenchmarkCleanPath(b *testing.B) {
 	}
 }
 
-// BenchmarkMatch routes among 30 routes of the seed's shape.
+// BenchmarkMatch routes among 30 routes shaped like a shop's
+// (/api/<service>/** prefixes).
 func BenchmarkMatch(b *testing.B) {
 	tg, _ := StaticTarget("http://127.0.0.1:1")
 	var routes []Route

@@ -1,8 +1,12 @@
 // Package gateway is an API gateway built from net/http middleware: the
-// API-gateway and API-composition patterns of the seed shop, whose gateway
-// routes /api/users/**, /api/orders/** and /api/products/** to services,
+// API-gateway and API-composition patterns. A typical shop's gateway routes
+// /api/users/**, /api/orders/** and /api/products/** to services,
 // authenticates some routes, rate-limits 100 requests a minute per user or
-// IP, and composes an order-details view from three services.
+// IP, and composes an order-details view from three services. A first
+// hand-written gateway does this with a proxy call per route and breaks on
+// what production sends it: unclean paths that dodge a route's auth, a slow
+// part that stalls the whole composed view, retries that multiply an
+// outage. This package handles each of those.
 //
 // It is a library, not a product. Start at [New]: it takes a list of
 // [Route] values (declared in Go, or loaded from a YAML or JSON file with

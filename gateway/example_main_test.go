@@ -19,7 +19,7 @@ import (
 	"github.com/go-microkit/microkit/tracing"
 )
 
-// The seed's gateway as a main.go: discovered services, JWT auth from the
+// A shop's gateway as a main.go: discovered services, JWT auth from the
 // identity provider's JWKS, 100 requests a minute per user or IP shared by
 // all instances through Redis, a breaker per upstream, retries, tracing.
 // (Compile-only: it needs the services, Redis and the identity provider.)

@@ -13,7 +13,7 @@ import (
 	"github.com/go-microkit/microkit/gateway"
 )
 
-// The seed's gateway: three services behind one front door, with paths
+// A shop's gateway: three services behind one front door, with paths
 // cleaned before routing.
 func Example() {
 	service := func(name string) *httptest.Server {
@@ -61,9 +61,9 @@ func Example() {
 	// /api/nope -> 404 {"error":{"status":404,"code":"not_found","message":"no route for this path","request_id":"req-1"}}
 }
 
-// OrderDetailsComposer from the seed: the order and the user are required,
-// the products are optional; when the product service is too slow the view
-// is still served, marked partial.
+// An order-details view composed from three services: the order and the
+// user are required, the products are optional; when the product service
+// is too slow the view is still served, marked partial.
 func ExampleCompose() {
 	order := func(ctx context.Context) (any, error) { return map[string]any{"id": "o1", "user": "u1"}, nil }
 	user := func(ctx context.Context) (any, error) { return map[string]any{"id": "u1", "name": "Ada"}, nil }

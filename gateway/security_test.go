@@ -31,7 +31,7 @@ var (
 	secIssuer = "https://idp.example"
 )
 
-// frontDoor is the seed's gateway as a real server: /api/orders/** needs a
+// frontDoor is a shop's gateway as a real server: /api/orders/** needs a
 // JWT, /api/products/** is public; both are rate-limited (per user, else
 // per client IP) and body-limited, behind NewServer's header limit.
 type frontDoor struct {

@@ -1,6 +1,7 @@
 // Package tracing carries one trace across every hop a request takes in a
 // microservice system (HTTP, gRPC and the message bus) and gives Go's
-// idiomatic form of the seed's @traced decorator.
+// idiomatic form of a @traced method decorator (a span around a call,
+// ended with the call's outcome).
 //
 // # Where to start
 //

@@ -67,7 +67,7 @@ func RunComposition(t *testing.T, cfg Config) {
 	}
 }
 
-// composition is one seed's run.
+// composition is the run of one random seed.
 type composition struct {
 	s      *suite
 	sc     *scenario

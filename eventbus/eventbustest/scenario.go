@@ -55,7 +55,7 @@ const (
 // The middleware a scenario orders at random.
 var middlewareKinds = []string{"deadletter", "retry", "dedupe", "timeout", "recover"}
 
-// scenario is one seed's plan: groups, their handlers and middleware
+// scenario is the plan drawn from one random seed: groups, their handlers and middleware
 // orders, the messages, and what each handler call does.
 type scenario struct {
 	seed    uint64

@@ -14,7 +14,7 @@ import (
 	_ "modernc.org/sqlite"
 )
 
-// The seed's order handler without the dual write: the order and its
+// A "create order" handler without the dual write: the order and its
 // OrderCreated event commit together, and the relay publishes the event.
 // On the consuming side, the inbox makes a redelivery harmless.
 func Example() {

@@ -57,7 +57,7 @@ func (d *database) count(t testing.TB, query string, args ...any) int {
 	return n
 }
 
-// orderCreated is the seed's event.
+// orderCreated is an order.created event for orderID.
 func orderCreated(t testing.TB, orderID string, n int) *eventbus.Message {
 	t.Helper()
 	m, err := eventbus.NewMessage("order.created", map[string]any{"orderId": orderID, "n": n})
@@ -68,8 +68,8 @@ func orderCreated(t testing.TB, orderID string, n int) *eventbus.Message {
 	return m
 }
 
-// createOrder saves an order and its events in one transaction: the
-// seed's handler without the dual write.
+// createOrder saves an order and its events in one transaction: a
+// "create order" handler without the dual write.
 func createOrder(ctx context.Context, db *sql.DB, orderID string, events ...*eventbus.Message) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {

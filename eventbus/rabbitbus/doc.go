@@ -3,8 +3,8 @@
 // an eventbus.Subscriber, so a service uses it exactly like the memory or
 // NATS bus and the eventbus.Router runs on it unchanged.
 //
-// It implements the seed's own broker topology: one durable topic exchange
-// (default "domain_events") with the event type as the routing key.
+// It uses the common RabbitMQ topology for domain events: one durable topic
+// exchange (default "domain_events") with the event type as the routing key.
 //
 // Where to start: [Dial] connects and declares the exchanges; Publish and
 // Subscribe do the rest.

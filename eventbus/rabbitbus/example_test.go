@@ -9,7 +9,7 @@ import (
 	"github.com/go-microkit/microkit/eventbus/rabbitbus"
 )
 
-// A service publishes OrderCreated to the seed's "domain_events" exchange
+// A service publishes OrderCreated to the "domain_events" exchange
 // and consumes it in the "billing" group with a router. It needs a broker,
 // so the example only compiles.
 func Example() {

@@ -9,7 +9,8 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
-// DefaultExchange is the topic exchange of domain events, as in the seed.
+// DefaultExchange is the topic exchange of domain events, the name most
+// RabbitMQ services of this shape use.
 const DefaultExchange = "domain_events"
 
 // Option configures a Bus.

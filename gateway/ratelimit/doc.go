@@ -1,5 +1,5 @@
 // Package ratelimit is the rate-limiting middleware of the gateway: a token
-// bucket per key, the seed's "100 requests a minute per user or IP".
+// bucket per key, for rules such as "100 requests a minute per user or IP".
 //
 // Start at [Middleware] with a [Limiter]: [NewLocal] keeps the buckets in
 // process on golang.org/x/time/rate with bounded memory; package

@@ -35,7 +35,8 @@ func ByClientIP(ip gateway.ClientIP) KeyFunc {
 
 // BySubjectOrClientIP keys on the authenticated subject
 // (gateway.SubjectFrom, set by jwtauth) and falls back to the client
-// address for anonymous requests: the seed's "100 a minute per user or IP".
+// address for anonymous requests: the classic gateway rule "100 requests a
+// minute per user, or per IP when nobody is signed in".
 func BySubjectOrClientIP(ip gateway.ClientIP) KeyFunc {
 	byIP := ByClientIP(ip)
 	return func(r *http.Request) string {

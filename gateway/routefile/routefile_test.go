@@ -51,7 +51,7 @@ func TestLoadAndServe(t *testing.T) {
 		_, _ = io.WriteString(w, r.URL.Path+" "+strings.Join(r.Header.Values("X-Chain"), ","))
 	}))
 	t.Cleanup(up.Close)
-	yamlDoc := `# the seed's routes
+	yamlDoc := `# a shop's routes
 routes:
   - name: users
     path: /api/users/**

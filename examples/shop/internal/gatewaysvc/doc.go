@@ -1,7 +1,7 @@
 // Package gatewaysvc is the shop's API gateway, built on package gateway:
-// the seed's routes (users and orders behind JWT auth and a per-user rate
+// the shop's routes (users and orders behind JWT auth and a per-user rate
 // limit, products public, /api/admin/* for tokens with the admin role
-// only), discovered upstreams with per-upstream breakers, and the seed's
+// only), discovered upstreams with per-upstream breakers, and the
 // order-details composition at GET /api/orders/{id}/details.
 //
 // Start at [New].

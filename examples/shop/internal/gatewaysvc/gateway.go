@@ -27,8 +27,8 @@ type Config struct {
 	// port.
 	Addr string
 	// RatePerMinute is the per-user (or per-IP) limit on authenticated
-	// routes; zero means 1000. The seed had 100, which a load test of one
-	// user exhausts in a second.
+	// routes; zero means 1000. The textbook 100 is exhausted by a load test
+	// of one user in a second.
 	RatePerMinute int
 	// AuthFailuresPerMinute is how many failed authentications (401
 	// answers: a bad or missing token, a wrong login) a client address may
@@ -243,7 +243,7 @@ func requireRole(role string) gateway.Middleware {
 	}
 }
 
-// details is the seed's order-details composition: the order (required),
+// details is the order-details composition: the order (required),
 // its payments and its notifications (optional: the view is marked partial
 // without them), fetched in parallel under one deadline, each as the
 // caller, so that every service checks the order is the caller's. An order

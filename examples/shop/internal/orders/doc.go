@@ -1,5 +1,9 @@
-// Package orders is the shop's order-service, the seed's CreateOrderHandler
-// and CreateOrderSaga made durable.
+// Package orders is the shop's order-service: the classic "create order"
+// handler and order saga made durable. The naive handler saves the order
+// and then publishes its event (a crash between the two loses the event)
+// and runs the saga in memory (a crash mid-saga leaves stock reserved and
+// money charged); here the event commits with the order and the saga is
+// recovered from its store.
 //
 // POST /orders validates the items through the product-service's gRPC
 // ProductService (discovery + breaker), stores the pending order and its

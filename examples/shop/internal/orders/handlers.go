@@ -87,8 +87,8 @@ type orderError struct {
 // Error returns the message.
 func (e *orderError) Error() string { return e.message }
 
-// create is the seed's CreateOrderHandler: validate, store with its event,
-// run the saga.
+// create handles "create order": validate, store the order with its event
+// in one transaction, run the saga.
 func (s *Service) create(ctx context.Context, customer string, req CreateOrderRequest) (Order, error) {
 	if req.ID == "" {
 		req.ID = "o-" + eventbus.NewID()

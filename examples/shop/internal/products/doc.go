@@ -1,5 +1,5 @@
 // Package products is the shop's product-service: the catalog and its stock,
-// served over REST (GET /products, GET /products/{id}) and over the seed's
+// served over REST (GET /products, GET /products/{id}) and over a
 // gRPC ProductService (GetProduct, CheckStock), plus the stock reservation
 // and release the order saga calls, idempotent by key
 // (POST /reservations, POST /reservations/{key}/release).

@@ -60,7 +60,7 @@ type CheckStockResponse struct {
 	Stock int64 `json:"stock"`
 }
 
-// ProductServer is the server side of the seed's ProductService.
+// ProductServer is the server side of the gRPC ProductService.
 type ProductServer interface {
 	// GetProduct returns one product, or NotFound.
 	GetProduct(ctx context.Context, req *GetProductRequest) (*Product, error)
