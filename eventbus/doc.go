@@ -13,8 +13,9 @@
 //   - [Message] is the envelope (CloudEvents attributes, Data, Metadata);
 //     [NewMessage] builds one from a JSON payload and [Decode] reads it back.
 //   - [Publisher] and [Subscriber] are the ports. Adapters implement them:
-//     package eventbus/memory (in-process, the default and the test double)
-//     and package eventbus/natsbus (NATS JetStream).
+//     package eventbus/memory (in-process, the default and the test double),
+//     package eventbus/natsbus (NATS JetStream) and package
+//     eventbus/rabbitbus (RabbitMQ).
 //   - [Router] subscribes a consumer group, runs [Handler]s with bounded
 //     concurrency and acknowledges, retries or dead-letters each delivery
 //     according to the handler's result: nil acks, an error retries and
@@ -24,6 +25,11 @@
 //     [DeadLetter], [Correlate] and [Metrics.Middleware]; package
 //     eventbus/eventbustrace adds OpenTelemetry spans from publisher to
 //     handler.
+//   - Around the bus: package eventbus/outbox writes events in the
+//     business transaction and relays them (the transactional outbox), with
+//     an SQL inbox for consumers; package eventbus/inbox is an in-memory
+//     dedupe middleware; package eventbus/dlq keeps dead letters in SQL to
+//     list and replay them (command cmd/microkit-dlq).
 //   - Package eventbus/eventbustest is the conformance suite every adapter
 //     passes.
 //

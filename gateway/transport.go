@@ -10,8 +10,8 @@ import (
 )
 
 // Breakers guards the upstreams of a route with one circuit breaker per
-// upstream host. It is the port to a breaker implementation; see
-// gateway/gwbreaker for the adapter to microkit's breaker package.
+// upstream host. It is the port to a breaker implementation;
+// [BreakerSet] adapts a breaker.Set from package breaker to it.
 // Implementations are safe for concurrent use.
 type Breakers interface {
 	// Allow asks the breaker of upstream ("host:port") whether a call may

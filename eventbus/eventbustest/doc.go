@@ -1,6 +1,6 @@
 // Package eventbustest is the conformance suite of eventbus adapters: one
 // exported Run that every adapter's tests call against a real broker
-// (package eventbus/memory and eventbus/natsbus do; a RabbitMQ adapter will).
+// (packages eventbus/memory, eventbus/natsbus and eventbus/rabbitbus do).
 //
 // It checks what eventbus promises: publish and consume with every envelope
 // field intact, pattern matching, fan-out across consumer groups and
