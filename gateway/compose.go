@@ -141,20 +141,18 @@ func Compose(ctx context.Context, timeout time.Duration, parts ...Part) (*Compos
 // ComposeHandler serves a composition as JSON: parts builds the parts for
 // each request (path parameters are in ParamsFrom). It answers 200 with the
 // Composite, also for a partial one (the header X-Composite-Partial then
-// lists the failed parts), 504 when a required part timed out and 502 when
-// one failed otherwise.
+// lists the failed parts). When a required part failed it answers in the
+// gateway's JSON error shape (see [ComposeStatus]): a required part's
+// definitive refusal (404, 410, 401, 403) passes through as that status,
+// so that the details of an order that does not exist are 404; an
+// upstream's 503 or no upstream at all is 503, a timeout 504, any other
+// failure 502.
 func ComposeHandler(timeout time.Duration, parts func(r *http.Request) []Part) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := Compose(r.Context(), timeout, parts(r)...)
-		switch {
-		case errors.Is(err, context.DeadlineExceeded):
-			WriteError(w, r, http.StatusGatewayTimeout, CodeUpstreamTimeout, "a required part timed out")
-			return
-		case errors.Is(err, ErrInvalidOption):
-			WriteError(w, r, http.StatusInternalServerError, CodeInternal, "bad composition")
-			return
-		case err != nil:
-			WriteError(w, r, http.StatusBadGateway, CodeBadGateway, "a required part failed")
+		if err != nil {
+			status, code, msg := ComposeStatus(r.Context(), err)
+			WriteError(w, r, status, code, msg)
 			return
 		}
 		body, err := json.Marshal(c)
@@ -172,6 +170,49 @@ func ComposeHandler(timeout time.Duration, parts func(r *http.Request) []Part) h
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
 		_, _ = w.Write(body)
 	})
+}
+
+// ComposeStatus says how to answer a failed composition, the error of
+// [Compose] under ctx, the request's context: the HTTP status, the
+// [ErrorDetail] code and a message for the client, which never carries the
+// cause. A required part's definitive client-error answer (an
+// *UpstreamStatusError with 404, 410, 401 or 403) is that status: the
+// resource is missing or not the caller's, which is not the gateway's
+// failure and must not read as one. An upstream's 503, ErrNoUpstream and
+// ErrUpstreamUnavailable are 503; a timeout is 504; a client that went
+// away is 499 (for the logs); invalid parts are 500; anything else,
+// another status or a transport error, is 502. Handlers that compose with
+// Compose themselves use it to answer like [ComposeHandler].
+func ComposeStatus(ctx context.Context, err error) (status int, code, message string) {
+	var upstream *UpstreamStatusError
+	if errors.As(err, &upstream) {
+		switch upstream.StatusCode {
+		case http.StatusNotFound:
+			return http.StatusNotFound, CodeNotFound, "not found"
+		case http.StatusGone:
+			return http.StatusGone, CodeGone, "gone"
+		case http.StatusUnauthorized:
+			return http.StatusUnauthorized, CodeUnauthorized, "not authorized"
+		case http.StatusForbidden:
+			return http.StatusForbidden, CodeForbidden, "forbidden"
+		case http.StatusServiceUnavailable:
+			return http.StatusServiceUnavailable, CodeUpstreamUnavailable, "a required part is unavailable"
+		}
+		return http.StatusBadGateway, CodeBadGateway, "a required part failed"
+	}
+	switch {
+	case errors.Is(err, ErrInvalidOption):
+		return http.StatusInternalServerError, CodeInternal, "bad composition"
+	case errors.Is(ctx.Err(), context.Canceled) && !errors.Is(err, context.DeadlineExceeded):
+		return StatusClientClosedRequest, CodeClientClosed, "the client closed the request"
+	}
+	switch status, code, _ := classify(err); status {
+	case http.StatusGatewayTimeout:
+		return status, code, "a required part timed out"
+	case http.StatusServiceUnavailable:
+		return status, code, "a required part is unavailable"
+	}
+	return http.StatusBadGateway, CodeBadGateway, "a required part failed"
 }
 
 // FetchJSON returns a Part Fetch that GETs url with client (nil means

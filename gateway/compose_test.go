@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"testing"
 	"time"
 
@@ -106,7 +108,7 @@ func TestComposeHandler(t *testing.T) {
 	order := backend(`{"id":"o1"}`, 200)
 	user := backend(`{"id":"u1"}`, 200)
 	hung := backend("", 0)
-	broken := backend("oops", 500)
+	status := func(code int) *httptest.Server { return backend(`{"error":{}}`, code) }
 	// Timeouts are short only where a backend hangs, so that a slow
 	// machine cannot turn a healthy backend into a timeout.
 	const long, short = time.Minute, 10 * time.Millisecond
@@ -115,12 +117,21 @@ func TestComposeHandler(t *testing.T) {
 		optional, required *httptest.Server
 		overall, optTime   time.Duration
 		status             int
+		code               string
 		partial            string
 	}{
-		{"complete", user, order, long, long, 200, ""},
-		{"optional hangs", hung, order, long, short, 200, "products"},
-		{"required broken", user, broken, long, long, 502, ""},
-		{"required hangs", user, hung, short, long, 504, ""},
+		{"complete", user, order, long, long, 200, "", ""},
+		{"optional hangs", hung, order, long, short, 200, "", "products"},
+		{"optional not found", status(404), order, long, long, 200, "", "products"},
+		{"required not found", user, status(404), long, long, 404, gateway.CodeNotFound, ""},
+		{"required gone", user, status(410), long, long, 410, gateway.CodeGone, ""},
+		{"required unauthorized", user, status(401), long, long, 401, gateway.CodeUnauthorized, ""},
+		{"required forbidden", user, status(403), long, long, 403, gateway.CodeForbidden, ""},
+		{"required bad request is the gateway's", user, status(400), long, long, 502, gateway.CodeBadGateway, ""},
+		{"required conflict", user, status(409), long, long, 502, gateway.CodeBadGateway, ""},
+		{"required broken", user, status(500), long, long, 502, gateway.CodeBadGateway, ""},
+		{"required unavailable", user, status(503), long, long, 503, gateway.CodeUpstreamUnavailable, ""},
+		{"required hangs", user, hung, short, long, 504, gateway.CodeUpstreamTimeout, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -138,7 +149,9 @@ func TestComposeHandler(t *testing.T) {
 				t.Fatalf("partial header %q", w.Header().Get("X-Composite-Partial"))
 			}
 			if tt.status != 200 {
-				decodeError(t, w.Body.Bytes())
+				if e := decodeError(t, w.Body.Bytes()); e.Status != tt.status || e.Code != tt.code {
+					t.Fatalf("error %+v, want status %d code %q", e, tt.status, tt.code)
+				}
 				return
 			}
 			var c struct {
@@ -147,6 +160,38 @@ func TestComposeHandler(t *testing.T) {
 			}
 			if err := json.Unmarshal(w.Body.Bytes(), &c); err != nil || string(c.Data["order"]) != `{"id":"o1"}` || c.Partial != (tt.partial != "") {
 				t.Fatalf("body %s (%v)", w.Body, err)
+			}
+		})
+	}
+}
+
+// Errors that carry no upstream status: no upstream to ask is 503, a
+// transport failure 502, a client that went away 499, and a cancelled
+// request is never blamed on a part.
+func TestComposeStatus(t *testing.T) {
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	refused := &url.Error{Op: "Get", URL: "http://x", Err: &net.OpError{Op: "dial", Err: errors.New("connection refused")}}
+	tests := []struct {
+		name   string
+		ctx    context.Context
+		err    error
+		status int
+		code   string
+	}{
+		{"no upstream", context.Background(), gateway.ErrNoUpstream, 503, gateway.CodeUpstreamUnavailable},
+		{"breaker open", context.Background(), gateway.ErrUpstreamUnavailable, 503, gateway.CodeUpstreamUnavailable},
+		{"refused", context.Background(), refused, 502, gateway.CodeBadGateway},
+		{"deadline", context.Background(), context.DeadlineExceeded, 504, gateway.CodeUpstreamTimeout},
+		{"client gone", cancelled, context.Canceled, gateway.StatusClientClosedRequest, gateway.CodeClientClosed},
+		{"bad parts", context.Background(), gateway.ErrInvalidOption, 500, gateway.CodeInternal},
+		{"not found wrapped", context.Background(), &gateway.PartError{Part: "order", Err: &gateway.UpstreamStatusError{StatusCode: 404}}, 404, gateway.CodeNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, code, msg := gateway.ComposeStatus(tt.ctx, tt.err)
+			if status != tt.status || code != tt.code || msg == "" {
+				t.Fatalf("got %d %q %q, want %d %q", status, code, msg, tt.status, tt.code)
 			}
 		})
 	}

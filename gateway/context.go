@@ -38,6 +38,7 @@ type match struct {
 	params   Params
 	upstream string      // the path forwarded upstream
 	body     *clientBody // the request body, once the route's guard wrapped it
+	response http.Header // the response headers the gateway set before proxying
 }
 
 // WithSubject returns a context that carries the authenticated subject (the

@@ -71,6 +71,7 @@ const (
 	CodeBadRequest          = "bad_request"
 	CodeUnauthorized        = "unauthorized"
 	CodeNotFound            = "not_found"
+	CodeGone                = "gone"
 	CodeMethodNotAllowed    = "method_not_allowed"
 	CodeTooLarge            = "payload_too_large"
 	CodeHeadersTooLarge     = "headers_too_large"

@@ -228,21 +228,24 @@ func (g *Gateway) buildHandler(c *compiledRoute) error {
 		c.bodyTimeout = g.cfg.bodyRead
 	}
 	rp := &httputil.ReverseProxy{
-		Rewrite:       g.rewrite,
-		Transport:     &routeTransport{route: c, base: g.cfg.transport, budget: budget, wait: sleepCtx},
-		FlushInterval: g.cfg.flush,
-		ErrorLog:      slog.NewLogLogger(g.cfg.logger.Handler(), slog.LevelWarn),
-		ErrorHandler:  g.proxyError,
-		BufferPool:    sharedBufferPool,
+		Rewrite:        g.rewrite,
+		Transport:      &routeTransport{route: c, base: g.cfg.transport, budget: budget, wait: sleepCtx},
+		FlushInterval:  g.cfg.flush,
+		ErrorLog:       slog.NewLogLogger(g.cfg.logger.Handler(), slog.LevelWarn),
+		ErrorHandler:   g.proxyError,
+		BufferPool:     sharedBufferPool,
+		ModifyResponse: dropOwnedHeaders,
 	}
 	// Innermost, after the route's middleware has passed the request:
 	// the upgrade policy, and the body's deadline and typed read errors.
 	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c.allowUpgrade(r.Header)
-		if body := guardBody(w, r, c.bodyTimeout); body != nil {
-			if m, ok := r.Context().Value(matchKey).(*match); ok {
-				m.body = body
-			}
+		m, _ := r.Context().Value(matchKey).(*match)
+		if m != nil {
+			m.response = w.Header()
+		}
+		if body := guardBody(w, r, c.bodyTimeout); body != nil && m != nil {
+			m.body = body
 		}
 		rp.ServeHTTP(w, r)
 	})

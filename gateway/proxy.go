@@ -100,3 +100,24 @@ func (b *bufferPool) Put(buf []byte) {
 
 // sharedBufferPool keeps up to 256 spare buffers (8 MiB).
 var sharedBufferPool = &bufferPool{free: make(chan []byte, 256)}
+
+// dropOwnedHeaders removes from an upstream's response every header that
+// the gateway's middleware already set on the response before proxying
+// (X-Request-Id, the CORS headers): the proxy adds the upstream's headers
+// to the gateway's, so an upstream that echoes the request id, or answers
+// CORS itself, would otherwise send the client two values, which clients
+// read as one invalid or comma-joined value. The gateway's value wins.
+// Vary and Set-Cookie are lists to which both sides contribute, and are
+// kept from both.
+func dropOwnedHeaders(resp *http.Response) error {
+	m, _ := resp.Request.Context().Value(matchKey).(*match)
+	if m == nil {
+		return nil
+	}
+	for k := range m.response {
+		if k != "Vary" && k != "Set-Cookie" {
+			delete(resp.Header, k)
+		}
+	}
+	return nil
+}

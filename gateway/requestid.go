@@ -2,10 +2,8 @@ package gateway
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
+	"math/rand/v2"
 	"net/http"
-	"sync/atomic"
 )
 
 // RequestIDHeader is the header that carries the request id to upstreams
@@ -14,9 +12,16 @@ const RequestIDHeader = "X-Request-Id"
 
 // RequestID gives every request an id: the client's X-Request-Id when it is
 // a plausible id (1 to 64 characters of letters, digits, '-', '_', '.'),
-// else a new one. The id goes into the request context (RequestIDFrom),
-// the request header forwarded upstream, the response header, and the JSON
-// error bodies.
+// else a new random one of 16 hex digits. The id goes into the request
+// context (RequestIDFrom), the request header forwarded upstream, the
+// response header (once: an upstream's echo of it is not repeated), and
+// the JSON error bodies.
+//
+// A client's id is kept so that it can find its own request in support
+// logs, and so that a service behind a gateway adopts the gateway's id.
+// It is a label, not a key: any client can send any id, so logs and
+// traces must not treat it as unique or as proof of anything. The charset
+// and length keep it from forging log lines or headers.
 func RequestID() Middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -44,26 +49,18 @@ func validRequestID(id string) bool {
 	return true
 }
 
-// Request ids are a random per-process prefix plus a counter: unique, and
-// far cheaper than reading crypto/rand for every request.
-var (
-	idPrefix  = newIDPrefix()
-	idCounter atomic.Uint64
-)
-
-func newIDPrefix() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
-	return hex.EncodeToString(b[:])
-}
-
+// newRequestID returns 16 lowercase hex digits of a fresh 64-bit random
+// number. Ids must not be a counter: a client that could read one off its
+// own responses would learn how many requests the service took between two
+// of its own. math/rand/v2's top-level functions draw from the runtime's
+// ChaCha8 generator, seeded per process from the operating system and
+// unpredictable from its output, and cost no system call, unlike
+// crypto/rand; the id only has to be unguessable and unique, not a key.
 func newRequestID() string {
-	var buf [16 + 1 + 16]byte
-	copy(buf[:], idPrefix)
-	buf[16] = '-'
-	n := idCounter.Add(1)
+	var buf [16]byte
+	n := rand.Uint64()
 	const digits = "0123456789abcdef"
-	for i := len(buf) - 1; i > 16; i-- {
+	for i := len(buf) - 1; i >= 0; i-- {
 		buf[i] = digits[n&0xf]
 		n >>= 4
 	}

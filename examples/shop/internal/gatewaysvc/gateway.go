@@ -243,47 +243,36 @@ func requireRole(role string) gateway.Middleware {
 	}
 }
 
-// details is the order-details composition: the order (required),
-// its payments and its notifications (optional: the view is marked partial
+// details is the order-details composition: the order (required), its
+// payments and its notifications (optional: the view is marked partial
 // without them), fetched in parallel under one deadline, each as the
-// caller, so that every service checks the order is the caller's. An order
-// the caller may not see, or that does not exist, is 404 (the same answer
-// for both, so that details tell nothing about other customers' orders);
-// a required part that failed otherwise is 502, and one that timed out 504.
+// caller, so that every service checks the order is the caller's. The
+// order service answers 404 both for an order that does not exist and for
+// another customer's, and gateway.ComposeHandler passes a required part's
+// 404 through, so details tell nothing about other customers' orders; a
+// required part that failed otherwise is 502, one that timed out 504.
 func details(deps *platform.Deps) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	compose := gateway.ComposeHandler(3*time.Second, func(r *http.Request) []gateway.Part {
 		id := r.PathValue("id")
-		// The id goes into the URLs of internal calls: one that no order
-		// can have (a dot segment, an escaped slash) is an unknown order,
-		// and never reaches a service.
-		if !orders.ValidID(id) {
-			gateway.WriteError(w, r, http.StatusNotFound, gateway.CodeNotFound, "no such order")
-			return
-		}
 		h := http.Header{}
 		h.Set(gateway.DefaultSubjectHeader, gateway.SubjectFrom(r.Context()))
 		h.Set(gateway.RequestIDHeader, gateway.RequestIDFrom(r.Context()))
-		c, err := gateway.Compose(r.Context(), 3*time.Second,
-			gateway.Part{Name: "order", Required: true, Fetch: gateway.FetchJSON(deps.Client, deps.URL(platform.OrderService, "/orders/"+url.PathEscape(id)), h)},
-			gateway.Part{Name: "payments", Fetch: gateway.FetchJSON(deps.Client, deps.URL(platform.PaymentService, "/charges?order_id="+url.QueryEscape(id)), h)},
-			gateway.Part{Name: "notifications", Fetch: gateway.FetchJSON(deps.Client, deps.URL(platform.NotificationService, "/notifications?order_id="+url.QueryEscape(id)), h)},
-		)
-		var upstream *gateway.UpstreamStatusError
-		switch {
-		case errors.As(err, &upstream) && upstream.StatusCode == http.StatusNotFound:
-			gateway.WriteError(w, r, http.StatusNotFound, gateway.CodeNotFound, "no such order")
-		case errors.Is(err, context.DeadlineExceeded):
-			gateway.WriteError(w, r, http.StatusGatewayTimeout, gateway.CodeUpstreamTimeout, "the order did not come in time")
-		case err != nil:
-			deps.Logger.Warn("order details", "order", id, "err", err, "request_id", gateway.RequestIDFrom(r.Context()))
-			gateway.WriteError(w, r, http.StatusBadGateway, gateway.CodeBadGateway, "the order could not be read")
-		default:
-			if c.Partial {
-				for _, f := range c.Failed {
-					w.Header().Add("X-Composite-Partial", f.Part)
-				}
-			}
-			platform.WriteJSON(w, http.StatusOK, c)
+		return []gateway.Part{
+			{Name: "order", Required: true, Fetch: gateway.FetchJSON(deps.Client, deps.URL(platform.OrderService, "/orders/"+url.PathEscape(id)), h)},
+			{Name: "payments", Fetch: gateway.FetchJSON(deps.Client, deps.URL(platform.PaymentService, "/charges?order_id="+url.QueryEscape(id)), h)},
+			{Name: "notifications", Fetch: gateway.FetchJSON(deps.Client, deps.URL(platform.NotificationService, "/notifications?order_id="+url.QueryEscape(id)), h)},
 		}
+	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The id goes into the URLs of internal calls: one that no order
+		// can have (a dot segment, an escaped slash) is an unknown order,
+		// answered like the composition answers one, and never reaches a
+		// service.
+		if !orders.ValidID(r.PathValue("id")) {
+			status, code, msg := gateway.ComposeStatus(r.Context(), &gateway.UpstreamStatusError{StatusCode: http.StatusNotFound})
+			gateway.WriteError(w, r, status, code, msg)
+			return
+		}
+		compose.ServeHTTP(w, r)
 	})
 }
