@@ -2,10 +2,13 @@
 // side by side in one run.
 //
 // It is a nested module so that the rivals (sony/gobreaker, failsafe-go,
-// watermill, ...) never become dependencies of microkit's users. Run it with
+// watermill, ...) never become dependencies of microkit's users.
 //
-//	cd bench && go test -run '^$' -bench . -benchmem -count 10 -cpu 1,2 | tee new.txt
-//	benchstat new.txt
+// run.sh reproduces the table of ratios to the rivals: it runs the
+// benchmarks in interleaved rounds, every system once per round in its own
+// process, and prints the medians and the median per-round ratios:
 //
-// docs/benchmarks.md records the method and the figures.
+//	bench/run.sh -rounds 8
+//
+// docs/benchmarks.md describes the method and gives the figures.
 package bench
