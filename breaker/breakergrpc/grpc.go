@@ -97,12 +97,27 @@ func (e *OpenError) GRPCStatus() *status.Status {
 	return status.New(codes.Unavailable, e.Err.Error())
 }
 
-// outcome classifies err, ignoring it when the caller cancelled ctx.
-func (o *options) outcome(ctx context.Context, err error) breaker.Outcome {
-	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
+// outcome classifies err by the breaker package's rule: a call whose
+// caller cancelled ctx does not count, nor one whose ctx had already ended
+// when it started (expiredAtStart: the caller's time was spent before the
+// server saw the call, and gRPC fails it with DeadlineExceeded without
+// sending it). A deadline that passes while the call is in flight counts
+// as a failure by Classify: a hung server shows itself exactly that way.
+func (o *options) outcome(ctx context.Context, err error, expiredAtStart bool) breaker.Outcome {
+	if err != nil && (expiredAtStart || errors.Is(ctx.Err(), context.Canceled)) {
 		return breaker.Ignored
 	}
 	return o.classify(err)
+}
+
+// ended reports whether ctx is already done.
+func ended(ctx context.Context) bool {
+	select {
+	case <-ctx.Done():
+		return true
+	default:
+		return false
+	}
 }
 
 // UnaryClientInterceptor returns an interceptor that sends each unary call
@@ -122,9 +137,10 @@ func UnaryClientInterceptor(pick Picker, opts ...Option) grpc.UnaryClientInterce
 				pm.Record(ctx, breaker.Failure, 0)
 			}
 		}()
+		expired := ended(ctx)
 		err = invoker(ctx, method, req, reply, cc, callOpts...)
 		finished = true
-		pm.Record(ctx, o.outcome(ctx, err), 0)
+		pm.Record(ctx, o.outcome(ctx, err, expired), 0)
 		return err
 	}
 }
@@ -144,15 +160,16 @@ func StreamClientInterceptor(pick Picker, opts ...Option) grpc.StreamClientInter
 		if err != nil {
 			return nil, &OpenError{Err: err}
 		}
+		expired := ended(ctx)
 		cs, err := streamer(ctx, desc, cc, method, callOpts...)
 		if err != nil {
-			pm.Record(ctx, o.outcome(ctx, err), 0)
+			pm.Record(ctx, o.outcome(ctx, err, expired), 0)
 			return nil, err
 		}
 		// The outcome is judged against the caller's ctx: the stream's own
 		// context is cancelled whenever the stream ends, even by an error.
 		s := &stream{ClientStream: cs, report: func(err error) {
-			pm.Record(ctx, o.outcome(ctx, err), 0)
+			pm.Record(ctx, o.outcome(ctx, err, expired), 0)
 		}}
 		// A caller that cancels ctx and stops reading would otherwise
 		// never report. Only cancellation is watched: its outcome is

@@ -39,7 +39,14 @@ func (s *server) handle(_ any, stream grpc.ServerStream) error {
 func start(t *testing.T, opts ...grpc.DialOption) (*server, *grpc.ClientConn) {
 	t.Helper()
 	srv := &server{}
-	gs := grpc.NewServer(grpc.UnknownServiceHandler(srv.handle))
+	return srv, serve(t, srv.handle, opts...)
+}
+
+// serve starts a real gRPC server on loopback that answers every method
+// with handle, and returns a client connection to it.
+func serve(t *testing.T, handle grpc.StreamHandler, opts ...grpc.DialOption) *grpc.ClientConn {
+	t.Helper()
+	gs := grpc.NewServer(grpc.UnknownServiceHandler(handle))
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +58,7 @@ func start(t *testing.T, opts ...grpc.DialOption) (*server, *grpc.ClientConn) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cc.Close() })
-	return srv, cc
+	return cc
 }
 
 func TestClassify(t *testing.T) {
