@@ -28,7 +28,12 @@ func TestBurstAtSlowHandlerDropsNothing(t *testing.T) {
 			if errors.Is(err, nats.ErrSlowConsumer) {
 				slow.Add(1)
 			}
-		}), nats.ReconnectHandler(func(*nats.Conn) { reconnected <- struct{}{} })))
+		}), nats.ReconnectHandler(func(*nats.Conn) {
+			select {
+			case reconnected <- struct{}{}:
+			default: // one is enough; never block nats.go's callbacks
+			}
+		})))
 	ctx := ctxT(t)
 	sub, err := b.Subscribe(ctx, "notify", "burst.>", eventbus.WithPrefetch(4))
 	if err != nil {
