@@ -27,7 +27,9 @@
 //     [RoundRobin], [Random], [Weighted] or [LeastRequest] (power of two
 //     choices on requests in flight, the default). [WithOutlierEjection]
 //     ejects an instance after consecutive failures for a growing time,
-//     Envoy style, capped at a share of the set.
+//     Envoy style, capped at a share of the set. [WithListener] reports
+//     what the resolver does ([Event]); package discovery/discoverymetrics
+//     turns that into Prometheus metrics.
 //   - [Transport] is an http.RoundTripper for URLs like
 //     http://product-service/products/1: it resolves, balances, reports
 //     outcomes for ejection and retries idempotent requests on another

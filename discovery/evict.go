@@ -1,6 +1,7 @@
 package discovery
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -21,10 +22,11 @@ var errEvicted = errors.New("discovery: service evicted while picking")
 
 // WithIdleTimeout sets how long a service may go without a Pick before it is
 // evicted: its watch stops (the goroutine ends and the registry query with
-// it), its state and metric series are dropped, and the next Pick starts it
-// afresh, waiting for the registry's first answer as a first Pick does. A
-// sweep every d/4 evicts the services not picked for d, so a service goes
-// between d and 1.25×d after its last Pick. A service is never evicted while
+// it), its state is dropped and listeners hear [EventEvicted] (the metrics of
+// package discovery/discoverymetrics delete the service's series), and the
+// next Pick starts it afresh, waiting for the registry's first answer as a
+// first Pick does. A sweep every d/4 evicts the services not picked for
+// d, so a service goes between d and 1.25×d after its last Pick. A service is never evicted while
 // a Pick of it is under way or one of its endpoints has a request in
 // flight, nor while its registry is unreachable and it still has a last
 // known set to serve. Zero means [DefaultIdleTimeout]; a negative d turns
@@ -116,7 +118,7 @@ func (r *Resolver) EvictIdle() int {
 		// finds no set to eject it from, so it records nothing.
 		st.endpoints = nil
 		st.mu.Unlock()
-		r.metrics.forget(st.name)
+		r.emit(context.Background(), Event{Kind: EventEvicted, Service: st.name})
 		r.logger.Debug("discovery: evicted idle service", "service", st.name)
 	}
 	return len(evicted)

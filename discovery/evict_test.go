@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/go-microkit/microkit/discovery"
 	"github.com/go-microkit/microkit/internal/testclock"
 )
@@ -48,24 +46,22 @@ func (w *countedWatcher) Close() error {
 }
 
 // evictionSetup is a resolver with a one-minute idle timeout on a manual
-// clock, over a memory registry holding svc-a, with metrics.
+// clock, over a memory registry holding svc-a, with a listener.
 type evictionSetup struct {
-	clock   *testclock.Clock
-	mem     *discovery.Memory
-	reg     *watchCounter
-	prom    *prometheus.Registry
-	r       *discovery.Resolver
-	metrics *discovery.Metrics
+	clock  *testclock.Clock
+	mem    *discovery.Memory
+	reg    *watchCounter
+	r      *discovery.Resolver
+	events *events
 }
 
 func newEvictionSetup(t *testing.T, opts ...discovery.ResolverOption) *evictionSetup {
 	t.Helper()
-	s := &evictionSetup{clock: testclock.New(), prom: prometheus.NewRegistry()}
+	s := &evictionSetup{clock: testclock.New(), events: &events{}}
 	s.mem = memoryWith(t, nil, inst("svc", 0))
 	s.reg = &watchCounter{Registry: s.mem}
-	s.metrics = must[*discovery.Metrics](t)(discovery.NewMetrics(s.prom))
 	opts = append([]discovery.ResolverOption{discovery.WithClock(s.clock), discovery.WithIdleTimeout(idle),
-		discovery.WithMetrics(s.metrics)}, opts...)
+		discovery.WithListener(s.events)}, opts...)
 	s.r = newResolver(t, s.reg, opts...)
 	return s
 }
@@ -85,8 +81,8 @@ func TestResolverEvictsIdleService(t *testing.T) {
 	if got := s.r.Services(); !slices.Equal(got, []string{"svc"}) || s.reg.open.Load() != 1 {
 		t.Fatalf("services %v, open watches %d", got, s.reg.open.Load())
 	}
-	if !hasSeries(t, s.prom, "microkit_discovery_healthy_instances", "svc") {
-		t.Fatal("no healthy_instances series after the first pick")
+	if e, ok := s.events.served("svc"); !ok || e.Kind != discovery.EventUpdated || e.Instances != 1 {
+		t.Fatalf("last event after the first pick: %+v, %v", e, ok)
 	}
 
 	s.clock.Advance(idle - time.Nanosecond)
@@ -103,9 +99,8 @@ func TestResolverEvictsIdleService(t *testing.T) {
 	if st := s.r.Status("svc"); len(st.Instances) != 0 || st.Stale || st.LastError != nil {
 		t.Fatalf("status of an evicted service: %+v", st)
 	}
-	if hasSeries(t, s.prom, "microkit_discovery_healthy_instances", "svc") ||
-		hasSeries(t, s.prom, "microkit_discovery_stale_services", "svc") {
-		t.Fatal("metric series of the evicted service remain")
+	if e, _ := s.events.last("svc"); e.Kind != discovery.EventEvicted || s.events.count(discovery.EventEvicted, "svc") != 1 {
+		t.Fatalf("last event of the evicted service: %+v", e)
 	}
 
 	// The next Pick starts the service afresh.
@@ -115,8 +110,8 @@ func TestResolverEvictsIdleService(t *testing.T) {
 	if s.reg.open.Load() != 1 || s.reg.started.Load() != 2 {
 		t.Fatalf("open %d, started %d watches after the pick that follows eviction", s.reg.open.Load(), s.reg.started.Load())
 	}
-	if got := metricValue(t, s.prom, "microkit_discovery_healthy_instances", "svc"); got != 1 {
-		t.Fatalf("healthy_instances = %v after the service came back", got)
+	if e, _ := s.events.last("svc"); e.Kind != discovery.EventUpdated || e.Instances != 1 {
+		t.Fatalf("last event after the service came back: %+v", e)
 	}
 }
 
@@ -263,35 +258,17 @@ func TestResolverEvictionBoundsUnknownNames(t *testing.T) {
 	if got := len(s.r.Services()); got != names || s.reg.open.Load() != names {
 		t.Fatalf("following %d services with %d watches, want %d", got, s.reg.open.Load(), names)
 	}
-	if !hasSeries(t, s.prom, "microkit_discovery_healthy_instances", "unknown-999") {
-		t.Fatal("no series for an unknown name")
+	if _, ok := s.events.served("unknown-999"); !ok {
+		t.Fatal("no event for an unknown name")
 	}
 	s.clock.Advance(idle)
 	s.evict(t, names)
 	if got := len(s.r.Services()); got != 0 || s.reg.open.Load() != 0 {
 		t.Fatalf("following %d services with %d watches after eviction", got, s.reg.open.Load())
 	}
-	if series := discoverySeries(t, s.prom); len(series) != 0 {
-		t.Fatalf("%d series left after eviction, first %s", len(series), series[0])
+	if following := s.events.following(); len(following) != 0 {
+		t.Fatalf("%d services not reported evicted, first %s", len(following), following[0])
 	}
-}
-
-// discoverySeries returns every series in reg as "name{service}".
-func discoverySeries(t testing.TB, reg prometheus.Gatherer) []string {
-	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, f := range families {
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				out = append(out, f.GetName()+"{"+l.GetValue()+"}")
-			}
-		}
-	}
-	return out
 }
 
 func TestResolverIdleEvictionOff(t *testing.T) {

@@ -3,10 +3,10 @@ package discovery_test
 import (
 	"context"
 	"log/slog"
+	"slices"
+	"sync"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/go-microkit/microkit/discovery"
 )
@@ -59,43 +59,66 @@ func ids(instances []discovery.Instance) []string {
 	return out
 }
 
-// metricValue returns the value of the gauge or counter name{service=...}
-// gathered from reg, or 0 if it has no such series.
-func metricValue(t testing.TB, reg prometheus.Gatherer, name, service string) float64 {
-	t.Helper()
-	v, _ := metricSeries(t, reg, name, service)
-	return v
+// events is a Listener that keeps every event a resolver reports.
+type events struct {
+	mu  sync.Mutex
+	all []discovery.Event
 }
 
-// hasSeries reports whether reg has the series name{service=...}.
-func hasSeries(t testing.TB, reg prometheus.Gatherer, name, service string) bool {
-	t.Helper()
-	_, ok := metricSeries(t, reg, name, service)
-	return ok
+func (e *events) OnEvent(_ context.Context, ev discovery.Event) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.all = append(e.all, ev)
 }
 
-func metricSeries(t testing.TB, reg prometheus.Gatherer, name, service string) (float64, bool) {
-	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "service" && l.GetValue() == service {
-					if m.GetGauge() != nil {
-						return m.GetGauge().GetValue(), true
-					}
-					return m.GetCounter().GetValue(), true
-				}
-			}
+// count returns how many events of kind service had.
+func (e *events) count(kind discovery.EventKind, service string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := 0
+	for _, ev := range e.all {
+		if ev.Kind == kind && ev.Service == service {
+			n++
 		}
 	}
-	return 0, false
+	return n
+}
+
+// last returns the last event of service among kinds (any kind if none
+// are given), and whether there was one.
+func (e *events) last(service string, kinds ...discovery.EventKind) (discovery.Event, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for i := len(e.all) - 1; i >= 0; i-- {
+		if ev := e.all[i]; ev.Service == service && (len(kinds) == 0 || slices.Contains(kinds, ev.Kind)) {
+			return ev, true
+		}
+	}
+	return discovery.Event{}, false
+}
+
+// served returns the last event of service that says which set the
+// resolver serves (updated, held or a failed watch).
+func (e *events) served(service string) (discovery.Event, bool) {
+	return e.last(service, discovery.EventUpdated, discovery.EventHeld, discovery.EventWatchFailed)
+}
+
+// following returns the services whose last event is not their eviction.
+func (e *events) following() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	last := map[string]discovery.EventKind{}
+	for _, ev := range e.all {
+		last[ev.Service] = ev.Kind
+	}
+	var out []string
+	for service, kind := range last {
+		if kind != discovery.EventEvicted {
+			out = append(out, service)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // quietLogger drops the warnings that fault tests provoke on purpose.

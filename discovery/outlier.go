@@ -113,14 +113,14 @@ func (s *serviceState) eject(ctx context.Context, ep *Endpoint, until time.Time)
 	}
 	if ejected >= s.r.outlier.maxEjected(len(s.ordered)) {
 		s.mu.Unlock()
-		s.r.metrics.ejectionSkipped(s.name)
+		s.r.emit(ctx, Event{Kind: EventEjectionSkipped, Service: s.name, Instance: ep.instance.ID})
 		ep.br.Reset(ctx)
 		return
 	}
 	ep.ejectedUntil = until
 	s.publishLocked(now)
 	s.mu.Unlock()
-	s.r.metrics.ejected(s.name)
+	s.r.emit(ctx, Event{Kind: EventEjected, Service: s.name, Instance: ep.instance.ID})
 	s.r.logger.Warn("discovery: ejecting outlier", "service", s.name, "instance", ep.instance.ID,
 		"addr", ep.addr, "until", until)
 }

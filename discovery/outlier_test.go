@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/go-microkit/microkit/discovery"
 	"github.com/go-microkit/microkit/internal/testclock"
 )
@@ -18,22 +16,21 @@ var errBoom = errors.New("boom")
 // outlierFixture is a resolver over four instances with outlier ejection
 // on a fake clock.
 type outlierFixture struct {
-	t       *testing.T
-	r       *discovery.Resolver
-	clock   *testclock.Clock
-	reg     *discovery.Memory
-	metrics *prometheus.Registry
+	t      *testing.T
+	r      *discovery.Resolver
+	clock  *testclock.Clock
+	reg    *discovery.Memory
+	events *events
 }
 
 func newOutlierFixture(t *testing.T, p discovery.OutlierPolicy) *outlierFixture {
 	clock := testclock.New()
 	reg := memoryWith(t, nil, inst("svc", 0), inst("svc", 1), inst("svc", 2), inst("svc", 3))
-	promReg := prometheus.NewRegistry()
-	m := must[*discovery.Metrics](t)(discovery.NewMetrics(promReg))
+	ev := &events{}
 	r := newResolver(t, reg, discovery.WithBalancer(discovery.RoundRobin), discovery.WithClock(clock),
-		discovery.WithOutlierEjection(p), discovery.WithMetrics(m))
+		discovery.WithOutlierEjection(p), discovery.WithListener(ev))
 	pickID(t, r, "svc")
-	return &outlierFixture{t: t, r: r, clock: clock, reg: reg, metrics: promReg}
+	return &outlierFixture{t: t, r: r, clock: clock, reg: reg, events: ev}
 }
 
 // fail records n failures of the instance id, picking until the balancer
@@ -123,8 +120,8 @@ func TestOutlierEjectionAndReturnWithGrowingTime(t *testing.T) {
 			t.Fatalf("%s: ejected %v, want %v", s.name, got, s.ejected)
 		}
 	}
-	if got := metricValue(t, f.metrics, "microkit_discovery_ejections_total", "svc"); got != 4 {
-		t.Fatalf("ejections_total = %v, want 4", got)
+	if got := f.events.count(discovery.EventEjected, "svc"); got != 4 {
+		t.Fatalf("%d ejection events, want 4", got)
 	}
 }
 
@@ -156,8 +153,8 @@ func TestOutlierEjectionNeverExceedsTheCap(t *testing.T) {
 			f.fail(id, 1)
 		}
 		f.expectEjected("cap "+string(rune('0'+tt.max)), order[:tt.max]...)
-		if got := metricValue(t, f.metrics, "microkit_discovery_ejections_skipped_total", "svc"); got != float64(4-tt.max) {
-			t.Fatalf("percent %d: skipped = %v, want %d", tt.percent, got, 4-tt.max)
+		if got := f.events.count(discovery.EventEjectionSkipped, "svc"); got != 4-tt.max {
+			t.Fatalf("percent %d: %d skipped ejections, want %d", tt.percent, got, 4-tt.max)
 		}
 	}
 }

@@ -9,8 +9,6 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/go-microkit/microkit/breaker"
 	"github.com/go-microkit/microkit/discovery"
 )
@@ -129,10 +127,9 @@ func TestResolverHoldsSuspectAnswers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
 		reg := newAnswerRegistry(first(3)...)
-		promReg := prometheus.NewRegistry()
-		metrics := must[*discovery.Metrics](t)(discovery.NewMetrics(promReg))
+		ev := &events{}
 		const grace = 10 * time.Second
-		r := newResolver(t, reg, discovery.WithMetrics(metrics), discovery.WithPanicPolicy(discovery.PanicPolicy{Grace: grace}))
+		r := newResolver(t, reg, discovery.WithListener(ev), discovery.WithPanicPolicy(discovery.PanicPolicy{Grace: grace}))
 		pickID(t, r, "svc")
 
 		reg.answer() // the registry forgets everything
@@ -142,8 +139,8 @@ func TestResolverHoldsSuspectAnswers(t *testing.T) {
 		if !st.Stale || !st.HeldUntil.Equal(start.Add(grace)) || len(st.Instances) != 3 {
 			t.Fatalf("after the empty answer: %+v", st)
 		}
-		if got := metricValue(t, promReg, "microkit_discovery_stale_services", "svc"); got != 1 {
-			t.Errorf("stale metric = %v while holding, want 1", got)
+		if e, _ := ev.served("svc"); e.Kind != discovery.EventHeld || !e.Stale || e.Instances != 3 {
+			t.Errorf("last event while holding: %+v", e)
 		}
 		for range 6 {
 			if id := pickID(t, r, "svc"); !slices.Contains([]string{"svc-a", "svc-b", "svc-c"}, id) {
@@ -164,8 +161,8 @@ func TestResolverHoldsSuspectAnswers(t *testing.T) {
 		if st := r.Status("svc"); st.Stale || !st.HeldUntil.IsZero() || !slices.Equal(ids(st.Instances), []string{"svc-a", "svc-b", "svc-d"}) {
 			t.Fatalf("after the recovery: %+v", st)
 		}
-		if got := metricValue(t, promReg, "microkit_discovery_stale_services", "svc"); got != 0 {
-			t.Errorf("stale metric = %v after the recovery, want 0", got)
+		if e, _ := ev.served("svc"); e.Kind != discovery.EventUpdated || e.Stale || e.Instances != 3 {
+			t.Errorf("last event after the recovery: %+v", e)
 		}
 
 		// Empty again, for good this time: held for the grace period, then
@@ -179,11 +176,8 @@ func TestResolverHoldsSuspectAnswers(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 		synctest.Wait()
-		if got := metricValue(t, promReg, "microkit_discovery_stale_services", "svc"); got != 0 {
-			t.Errorf("stale metric = %v once the grace period ended, want 0", got)
-		}
-		if got := metricValue(t, promReg, "microkit_discovery_healthy_instances", "svc"); got != 0 {
-			t.Errorf("instances metric = %v once the grace period ended, want 0", got)
+		if e, _ := ev.served("svc"); e.Kind != discovery.EventUpdated || e.Stale || e.Instances != 0 {
+			t.Errorf("last event once the grace period ended: %+v", e)
 		}
 		if st := r.Status("svc"); st.Stale || len(st.Instances) != 0 || !st.HeldUntil.IsZero() {
 			t.Fatalf("after the grace period: %+v", st)

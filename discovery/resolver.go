@@ -18,12 +18,12 @@ import (
 // Watch and publishes the set as an immutable snapshot, and Pick reads that
 // snapshot through an atomic pointer and lets the service's Balancer choose.
 // When the registry is unreachable the resolver keeps serving the last set
-// it had (and says so in [Resolver.Status] and the stale metric), and when
+// it had (and says so in [Resolver.Status] and to its [Listener]s), and when
 // the registry answers with no instances, or far fewer than it had, it
 // keeps serving the last set for a grace period (see [PanicPolicy]). Concurrent
 // first lookups of a service share one watch. A service no Pick has asked
 // for in the idle timeout (see [WithIdleTimeout]) is evicted: its watch
-// stops and its metric series go, so that resolving names from redirects or
+// stops and its listeners hear [EventEvicted], so that resolving names from redirects or
 // user input cannot grow goroutines and registry queries without bound. A
 // Resolver is safe for concurrent use; Close stops its goroutines.
 type Resolver struct {
@@ -31,7 +31,7 @@ type Resolver struct {
 	clock       Clock
 	newBalancer func() Balancer
 	outlier     outlierConfig
-	metrics     *Metrics
+	listeners   []Listener
 	logger      *slog.Logger
 	minBackoff  time.Duration
 	maxBackoff  time.Duration
@@ -94,11 +94,15 @@ func WithClock(c Clock) ResolverOption {
 	}
 }
 
-// WithMetrics records the resolver's metrics in m (see [NewMetrics]). The
-// default records none.
-func WithMetrics(m *Metrics) ResolverOption {
+// WithListener adds a listener of the resolver's events, such as the
+// Prometheus metrics of package discovery/discoverymetrics; nil is
+// invalid. It may be given several times.
+func WithListener(l Listener) ResolverOption {
 	return func(r *Resolver) error {
-		r.metrics = m
+		if l == nil {
+			return fmt.Errorf("%w: nil listener", ErrInvalidOption)
+		}
+		r.listeners = append(r.listeners, l)
 		return nil
 	}
 }

@@ -9,10 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/go-microkit/microkit/discovery"
-	"github.com/go-microkit/microkit/tracing"
 )
 
 // countingRegistry is a real registry that counts Watch calls.
@@ -105,14 +102,13 @@ func TestResolverKeepsInFlightAcrossUpdates(t *testing.T) {
 func TestResolverServesLastKnownSetWhenRegistryFails(t *testing.T) {
 	ctx := context.Background()
 	reg := memoryWith(t, nil, inst("svc", 0))
-	promReg := prometheus.NewRegistry()
-	metrics := must[*discovery.Metrics](t)(discovery.NewMetrics(promReg))
-	r := newResolver(t, reg, discovery.WithMetrics(metrics), discovery.WithWatchBackoff(time.Millisecond, time.Millisecond))
+	ev := &events{}
+	r := newResolver(t, reg, discovery.WithListener(ev), discovery.WithWatchBackoff(time.Millisecond, time.Millisecond))
 	if id := pickID(t, r, "svc"); id != "svc-a" {
 		t.Fatalf("picked %s", id)
 	}
-	if got := metricValue(t, promReg, "microkit_discovery_stale_services", "svc"); got != 0 {
-		t.Fatalf("stale = %v before the failure", got)
+	if e, _ := ev.served("svc"); e.Kind != discovery.EventUpdated || e.Stale {
+		t.Fatalf("last event before the failure: %+v", e)
 	}
 
 	_ = reg.Close() // the registry is gone: every watch call fails
@@ -124,12 +120,10 @@ func TestResolverServesLastKnownSetWhenRegistryFails(t *testing.T) {
 	if id := pickID(t, r, "svc"); id != "svc-a" {
 		t.Fatalf("picked %s from the last known set", id)
 	}
-	if got := metricValue(t, promReg, "microkit_discovery_stale_services", "svc"); got != 1 {
-		t.Fatalf("stale metric = %v, want 1", got)
-	}
-	if err := tracing.CheckRegistry(promReg); err != nil {
-		t.Fatal(err)
-	}
+	waitFor(t, "the listener to hear", func() bool {
+		e, _ := ev.served("svc")
+		return e.Kind == discovery.EventWatchFailed && e.Stale && errors.Is(e.Err, discovery.ErrClosed)
+	})
 	// A service never resolved before has no last known set.
 	if _, err := r.Pick(ctx, "other"); !errors.Is(err, discovery.ErrNoInstances) || !errors.Is(err, discovery.ErrClosed) {
 		t.Fatalf("Pick of a new service with the registry down: %v", err)

@@ -132,7 +132,7 @@ func (s *serviceState) failed(err error) {
 	s.stale = s.snap.Load() != nil
 	stale := s.stale
 	s.mu.Unlock()
-	s.r.metrics.watchError(s.name, stale)
+	s.r.emit(context.Background(), Event{Kind: EventWatchFailed, Service: s.name, Stale: stale, Err: err})
 	s.r.logger.Warn("discovery: watch failed; serving the last known set", "service", s.name,
 		"stale", stale, "err", err)
 	s.readyOnce.Do(func() { close(s.ready) })
@@ -159,13 +159,13 @@ func (s *serviceState) update(set []Instance) {
 	s.mu.Unlock()
 	switch {
 	case !held:
-		s.r.metrics.updated(s.name, len(set))
+		s.r.emit(context.Background(), Event{Kind: EventUpdated, Service: s.name, Instances: len(set)})
 	case !wasHeld:
 		s.r.logger.Warn("discovery: suspect answer from the registry; serving the last known set until the grace period ends",
 			"service", s.name, "instances", len(set), "serving", len(serve), "until", until)
 		fallthrough
 	default:
-		s.r.metrics.held(s.name, len(serve))
+		s.r.emit(context.Background(), Event{Kind: EventHeld, Service: s.name, Instances: len(serve), Stale: true})
 	}
 	s.readyOnce.Do(func() { close(s.ready) })
 }
@@ -235,7 +235,7 @@ func (s *serviceState) review() *snapshot {
 	if accepted >= 0 {
 		s.r.logger.Warn("discovery: grace period over; taking the registry's answer", "service", s.name,
 			"instances", accepted)
-		s.r.metrics.updated(s.name, accepted)
+		s.r.emit(context.Background(), Event{Kind: EventUpdated, Service: s.name, Instances: accepted})
 	}
 	return snap
 }

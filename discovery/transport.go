@@ -166,7 +166,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
 			_ = resp.Body.Close()
 		}
-		t.resolver.metrics.retried(service)
+		t.resolver.emit(ctx, Event{Kind: EventRetried, Service: service, Instance: ep.instance.ID})
 		prev = ep
 	}
 }

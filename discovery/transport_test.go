@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/go-microkit/microkit/discovery"
 	"github.com/go-microkit/microkit/internal/testclock"
 )
@@ -47,9 +45,9 @@ func newServer(t *testing.T, name string) *server {
 }
 
 type transportFixture struct {
-	client  *http.Client
-	r       *discovery.Resolver
-	metrics *prometheus.Registry
+	client *http.Client
+	r      *discovery.Resolver
+	events *events
 }
 
 func newTransportFixture(t *testing.T, ropts []discovery.ResolverOption, topts []discovery.TransportOption, servers ...*server) *transportFixture {
@@ -58,12 +56,11 @@ func newTransportFixture(t *testing.T, ropts []discovery.ResolverOption, topts [
 	for _, s := range servers {
 		instances = append(instances, instanceOf(t, "product-service", s.name, s.Server))
 	}
-	promReg := prometheus.NewRegistry()
-	m := must[*discovery.Metrics](t)(discovery.NewMetrics(promReg))
-	ropts = append([]discovery.ResolverOption{discovery.WithBalancer(discovery.RoundRobin), discovery.WithMetrics(m)}, ropts...)
+	ev := &events{}
+	ropts = append([]discovery.ResolverOption{discovery.WithBalancer(discovery.RoundRobin), discovery.WithListener(ev)}, ropts...)
 	r := newResolver(t, memoryWith(t, nil, instances...), ropts...)
 	tr := must[*discovery.Transport](t)(discovery.NewTransport(r, topts...))
-	return &transportFixture{client: &http.Client{Transport: tr}, r: r, metrics: promReg}
+	return &transportFixture{client: &http.Client{Transport: tr}, r: r, events: ev}
 }
 
 func (f *transportFixture) do(t *testing.T, method, url, body string, header ...string) (int, string) {
@@ -142,8 +139,8 @@ func TestTransportRetriesIdempotentRequestsElsewhere(t *testing.T) {
 			t.Fatalf("retried body arrived as %q", b)
 		}
 	}
-	if got := metricValue(t, f.metrics, "microkit_discovery_retries_total", "product-service"); got < 6 {
-		t.Fatalf("retries_total = %v, want at least 6", got)
+	if got := f.events.count(discovery.EventRetried, "product-service"); got < 6 {
+		t.Fatalf("%d retry events, want at least 6", got)
 	}
 }
 

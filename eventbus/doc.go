@@ -22,9 +22,9 @@
 //     [Permanent] dead-letters at once; [FateOf] is that decision, in one
 //     place. [On] registers a typed handler.
 //   - [Middleware] wraps handlers: [Recover], [Timeout], [Retry],
-//     [DeadLetter], [Correlate] and [Metrics.Middleware]; package
-//     eventbus/eventbustrace adds OpenTelemetry spans from publisher to
-//     handler.
+//     [DeadLetter] and [Correlate]; package eventbus/eventbusmetrics
+//     counts deliveries in Prometheus and package eventbus/eventbustrace
+//     adds OpenTelemetry spans from publisher to handler.
 //   - Around the bus: package eventbus/outbox writes events in the
 //     business transaction and relays them (the transactional outbox), with
 //     an SQL inbox for consumers; package eventbus/inbox is an in-memory

@@ -12,7 +12,7 @@ import (
 	"github.com/go-microkit/microkit/breaker"
 	"github.com/go-microkit/microkit/breaker/breakermetrics"
 	"github.com/go-microkit/microkit/breaker/breakertest"
-	"github.com/go-microkit/microkit/tracing"
+	"github.com/go-microkit/microkit/internal/metricstest"
 	"github.com/prometheus/client_golang/prometheus"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -61,7 +61,7 @@ func TestMetricsAndSpanEvents(t *testing.T) {
 	compareMetrics(t, reg, want)
 	// Every series of every state is present: the names follow the house
 	// convention.
-	if err := tracing.CheckRegistry(reg); err != nil {
+	if err := metricstest.CheckRegistry(reg); err != nil {
 		t.Fatal(err)
 	}
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-microkit/microkit/examples/shop/internal/shop"
 	"github.com/go-microkit/microkit/examples/shop/internal/shoptest"
+	"github.com/go-microkit/microkit/internal/metricstest"
 	"github.com/go-microkit/microkit/tracing"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -252,7 +253,7 @@ func serverSpan(nameContains string) func(s sdktrace.ReadOnlySpan) bool {
 }
 
 // checkMetricNames parses a /metrics page and checks every microkit_ family
-// against the house naming convention (tracing.CheckMetricName): the shop
+// against the house naming convention (metricstest.CheckMetricName): the shop
 // wires every package's metrics, so this covers them all.
 func checkMetricNames(t *testing.T, svc string, page []byte) {
 	t.Helper()
@@ -265,7 +266,7 @@ func checkMetricNames(t *testing.T, svc string, page []byte) {
 		if !strings.HasPrefix(name, tracing.MetricNamespace+"_") {
 			continue
 		}
-		if err := tracing.CheckMetricName(name, f.GetType() == dto.MetricType_COUNTER); err != nil {
+		if err := metricstest.CheckMetricName(name, f.GetType() == dto.MetricType_COUNTER); err != nil {
 			t.Errorf("%s: %v", svc, err)
 		}
 	}

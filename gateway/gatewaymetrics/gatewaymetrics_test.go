@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-microkit/microkit/gateway"
 	"github.com/go-microkit/microkit/gateway/gatewaymetrics"
+	"github.com/go-microkit/microkit/internal/metricstest"
 	"github.com/go-microkit/microkit/tracing"
 )
 
@@ -61,7 +62,7 @@ func TestMetricsAndTracing(t *testing.T) {
 	if got := requests(t, reg, "none", "GET", "404"); got != 1 {
 		t.Fatalf("unmatched 404s = %v, want 1", got)
 	}
-	if err := tracing.CheckRegistry(reg); err != nil {
+	if err := metricstest.CheckRegistry(reg); err != nil {
 		t.Fatal(err)
 	}
 	var names []string

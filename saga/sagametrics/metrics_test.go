@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/cenkalti/backoff/v4"
+	"github.com/go-microkit/microkit/internal/metricstest"
 	"github.com/go-microkit/microkit/saga"
 	"github.com/go-microkit/microkit/saga/sagametrics"
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,6 +56,9 @@ func TestMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	if err := metricstest.CheckRegistry(reg); err != nil {
+		t.Error(err)
+	}
 	got, series := map[string]float64{}, 0
 	families, err := reg.Gather()
 	if err != nil {

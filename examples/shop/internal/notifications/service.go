@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go-microkit/microkit/eventbus"
+	"github.com/go-microkit/microkit/eventbus/eventbusmetrics"
 	"github.com/go-microkit/microkit/eventbus/eventbustrace"
 	"github.com/go-microkit/microkit/eventbus/outbox"
 	"github.com/go-microkit/microkit/examples/shop/internal/orders"
@@ -89,7 +90,7 @@ func New(ctx context.Context, deps *platform.Deps, cfg Config) (_ *Service, err 
 		}
 	}()
 	s := &Service{cfg: cfg, base: b, db: b.DB, srv: b.Server}
-	metrics, err := eventbus.NewMetrics(s.srv.Metrics())
+	metrics, err := eventbusmetrics.New(s.srv.Metrics())
 	if err != nil {
 		return nil, fmt.Errorf("notifications: metrics: %w", err)
 	}
