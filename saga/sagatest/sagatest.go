@@ -1,16 +1,3 @@
-// Package sagatest is the conformance suite that every [saga.Store] must
-// pass. A store's test calls [Run] with a function that returns a fresh,
-// empty store:
-//
-//	func TestConformance(t *testing.T) {
-//		sagatest.Run(t, func(t *testing.T) saga.Store { return newEmptyStore(t) })
-//	}
-//
-// It checks the store contract (create, compare-and-swap update, get, list,
-// copies in and out) and then drives real sagas through an orchestrator
-// over the store: completion, compensation (including steps whose outcome
-// is unknown, and compensations that fail), recovery, and two
-// orchestrators recovering the same sagas at once.
 package sagatest
 
 import (
