@@ -26,6 +26,7 @@
 # every core: run it on a machine that is otherwise idle.
 set -euo pipefail
 cd "$(dirname "$0")"
+self=$PWD/$(basename "$0")
 
 rounds=8
 benchtime=
@@ -36,7 +37,7 @@ while [ $# -gt 0 ]; do
     -rounds) rounds=$2; shift 2 ;;
     -benchtime) benchtime=$2; shift 2 ;;
     -out) out=$2; shift 2 ;;
-    -h | -help | --help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    -h | -help | --help) sed -n '2,/^set -e/p' "$self" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     -*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
     *) groups+=("$1"); shift ;;
   esac
@@ -150,15 +151,17 @@ BEGIN {
     cpus[cpu] = 1; if (round + 0 > maxround) maxround = round + 0
     for (i = 4; i < nf; i += 2) v[name, cpu, f[i + 1], round] = f[i]
   }
-  printf "%-58s %-32s %3s %12s %12s %9s  %s\n", "microkit vs rival", "metric", "cpu", "microkit", "rival", "ratio", "range (rounds)"
+  printf "%-58s %-32s %3s %12s %12s %9s  %-22s %s\n", "microkit vs rival", "metric", "cpu", "microkit", "rival", "ratio", "range (rounds)", "allocs/op"
 }
 {
   split($0, c, "|")
   for (cpu in cpus) {
-    n = 0; nm = 0; nr = 0; lo = ""; hi = ""
+    n = 0; nm = 0; nr = 0; nma = 0; nra = 0; lo = ""; hi = ""
     for (r = 1; r <= maxround; r++) {
       if ((c[1], cpu, c[2], r) in v) mk[++nm] = v[c[1], cpu, c[2], r]
       if ((c[3], cpu, c[4], r) in v) rv[++nr] = v[c[3], cpu, c[4], r]
+      if ((c[1], cpu, "allocs/op", r) in v) ma[++nma] = v[c[1], cpu, "allocs/op", r]
+      if ((c[3], cpu, "allocs/op", r) in v) ra[++nra] = v[c[3], cpu, "allocs/op", r]
       if (((c[1], cpu, c[2], r) in v) && ((c[3], cpu, c[4], r) in v) && v[c[3], cpu, c[4], r] + 0 != 0) {
         x = v[c[1], cpu, c[2], r] / v[c[3], cpu, c[4], r]; ratio[++n] = x
         if (lo == "" || x < lo) lo = x; if (hi == "" || x > hi) hi = x
@@ -170,7 +173,8 @@ BEGIN {
     else if (match(c[1], /.*\//) && substr(c[3], 1, RLENGTH) == substr(c[1], 1, RLENGTH))
       label = substr(c[1], 1, RLENGTH - 1) ": " substr(c[1], RLENGTH + 1) " / " substr(c[3], RLENGTH + 1)
     metric = c[2] == c[4] ? c[2] : c[2] " / " c[4]
-    printf "%-58s %-32s %3s %12s %12s %8.3fx  %.3f-%.3f (%d)\n", label, metric, cpu, num(median(mk, nm)), num(median(rv, nr)), median(ratio, n), lo, hi, n
+    allocs = nma && nra ? num(median(ma, nma)) " / " num(median(ra, nra)) : "-"
+    printf "%-58s %-32s %3s %12s %12s %8.3fx  %-22s %s\n", label, metric, cpu, num(median(mk, nm)), num(median(rv, nr)), median(ratio, n), sprintf("%.3f-%.3f (%d)", lo, hi, n), allocs
     shown++
   }
 }
