@@ -3,54 +3,72 @@
 // keep its promise when production misbehaves (a broker restart, a lost
 // reply, a slow instance, a crash mid-transaction). This package holds no
 // code; it says where to start. Import only the packages you need: a core
-// package compiles nothing of NATS, RabbitMQ, Consul or a database driver,
-// which live in adapter subpackages.
+// package compiles nothing of NATS, RabbitMQ, Consul, Prometheus or a
+// database driver, which live in subpackages of their own.
 //
 // # Packages
 //
 // Calls between services:
 //
-//   - breaker: circuit breaker for any call (consecutive failures, failure
-//     and slow-call rates, half-open probes); HTTP transport and keyed sets.
-//     breaker/breakergrpc for gRPC clients, breaker/breakermetrics for
-//     Prometheus.
-//   - discovery: service registry port, self-registration and health
-//     handlers, a watch-backed resolver, load balancers, outlier ejection, an
-//     HTTP transport. discovery/consul is the Consul registry,
-//     discovery/grpcresolver the gRPC resolver.
-//   - gateway: an API gateway and API composition built from net/http
-//     middleware. gateway/jwtauth, gateway/ratelimit (and its Redis-backed
-//     redislimit), gateway/discoverytarget, gateway/routefile,
-//     gateway/gatewaymetrics and gateway/gatewaytrace add to it.
+//   - breaker: circuit breaker for any call, with an HTTP transport and keyed
+//     sets.
+//   - breaker/breakergrpc: a breaker in front of gRPC client calls.
+//   - breaker/breakermetrics: Prometheus metrics and span events for
+//     breakers.
+//   - breaker/breakertest: a manual clock for tests of code that uses
+//     breakers.
+//   - discovery: registry port, self-registration, health handlers, resolver,
+//     balancers, outlier ejection.
+//   - discovery/consul: the Consul registry.
+//   - discovery/grpcresolver: gRPC clients resolved through a registry.
+//   - discovery/discoverymetrics: Prometheus metrics for the resolver.
+//   - discovery/discoverytest: the conformance suite every registry passes.
+//   - gateway: API gateway and API composition from net/http middleware.
+//   - gateway/jwtauth: JWT bearer authentication.
+//   - gateway/ratelimit: per-user or per-IP rate limits, and limits on failed
+//     logins.
+//   - gateway/ratelimit/redislimit: one rate-limit budget shared by every
+//     gateway instance.
+//   - gateway/discoverytarget: routes to a discovered service.
+//   - gateway/routefile: routes from a YAML or JSON file.
+//   - gateway/gatewaymetrics: Prometheus metrics per route.
+//   - gateway/gatewaytrace: trace context to upstreams without a client span
+//     per call.
 //
 // Events between services:
 //
 //   - eventbus: message envelope, Publisher and Subscriber ports, a Router
-//     with consumer groups, retries and dead letters. Adapters:
-//     eventbus/memory (in process), eventbus/natsbus (NATS JetStream),
-//     eventbus/rabbitbus (RabbitMQ); eventbus/eventbustrace traces them.
-//   - eventbus/outbox: transactional outbox (events committed with the
-//     business change, then relayed) and an SQL inbox for idempotent
-//     consumers. eventbus/inbox is an in-memory dedupe middleware;
-//     eventbus/dlq and the command cmd/microkit-dlq list and replay dead
-//     letters.
+//     with consumer groups.
+//   - eventbus/memory: the in-process bus, also the test double.
+//   - eventbus/natsbus: the NATS JetStream adapter.
+//   - eventbus/natsbus/natstest: an embedded, restartable nats-server for
+//     tests.
+//   - eventbus/rabbitbus: the RabbitMQ adapter.
+//   - eventbus/outbox: transactional outbox and SQL inbox.
+//   - eventbus/outbox/pgnotify: wakes the outbox relay through PostgreSQL
+//     LISTEN/NOTIFY.
+//   - eventbus/inbox: in-memory dedupe middleware.
+//   - eventbus/dlq: dead letters kept in SQL, listed and replayed.
+//   - eventbus/eventbusmetrics: Prometheus metrics for handlers and
+//     publishers.
+//   - eventbus/eventbustrace: one trace from publisher through the broker to
+//     the handler.
+//   - eventbus/eventbustest: the conformance suite every adapter passes.
+//   - cmd/microkit-dlq: the command line for dead letters.
 //
 // Consistency across services:
 //
-//   - saga: durable orchestrated sagas with compensations, retries, parallel
-//     groups and crash recovery. saga/sqlstore stores them in PostgreSQL or
-//     SQLite; saga/sagametrics exports metrics.
+//   - saga: durable orchestrated sagas with compensations and crash recovery.
+//   - saga/sqlstore: the saga store on PostgreSQL or SQLite.
+//   - saga/sagametrics: Prometheus metrics for sagas.
+//   - saga/sagatest: the conformance suite every saga store passes.
 //
 // Observability:
 //
-//   - tracing: one trace across HTTP, gRPC and the message bus, a span
-//     around any function, trace ids on log records, Prometheus helpers.
-//     tracing/otelsetup installs OpenTelemetry in one call;
-//     tracing/tracinggrpc traces gRPC.
-//
-// Testing: each port has a conformance suite that every implementation
-// passes, for yours too: eventbus/eventbustest, discovery/discoverytest,
-// saga/sagatest. breaker/breakertest has a manual clock.
+//   - tracing: one trace across HTTP, gRPC and the bus; a span around any
+//     function.
+//   - tracing/otelsetup: OpenTelemetry installed in one call.
+//   - tracing/tracinggrpc: traced gRPC clients and servers.
 //
 // # Which package do I need
 //

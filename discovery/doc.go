@@ -2,9 +2,10 @@
 // over them: the service registry, client-side load balancing and passive
 // health checking patterns.
 //
-// It replaces a ConsulServiceDiscovery that registers an instance with an
-// HTTP check and asks Consul for the passing instances on every request.
-// Here a request never waits for the registry:
+// A first implementation registers an instance with an HTTP check and asks
+// Consul for the passing instances on every request, so every request waits
+// for a registry round trip and fails while the registry is down. Here a
+// request never waits for the registry:
 //
 //   - [Registry] is the port: Register, Deregister, Instances (healthy
 //     only) and Watch (a stream of complete sets). [Memory] is the

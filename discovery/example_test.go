@@ -32,7 +32,7 @@ func ExampleTransport() {
 	})
 	defer a.Shutdown(ctx)
 
-	// Client side: a ProductServiceClient becomes an http.Client.
+	// Client side: a product-service client is an http.Client.
 	resolver, _ := discovery.NewResolver(reg,
 		discovery.WithOutlierEjection(discovery.OutlierPolicy{ConsecutiveFailures: 5}))
 	defer resolver.Close()

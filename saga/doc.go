@@ -3,12 +3,13 @@
 // orchestrator that persists every transition so that a crash, a redeploy or
 // a lost lease never leaves a saga half-done and forgotten.
 //
-// It implements the CreateOrderSaga pattern (create the order, reserve
-// stock, charge the card, confirm; on failure undo what was done in reverse
-// order), with retries with backoff, per-step timeouts, parallel groups, a
-// saga deadline, crash recovery, optimistic concurrency between
-// orchestrator instances, and a loud, terminal CompensationFailed state
-// instead of a log line.
+// A first saga runs its steps in order (create the order, reserve stock,
+// charge the card, confirm) and on failure undoes what was done in reverse
+// order, in memory: a crash mid-saga forgets it, and a failed compensation
+// is a log line. This package persists every transition and adds retries
+// with backoff, per-step timeouts, parallel groups, a saga deadline, crash
+// recovery, optimistic concurrency between orchestrator instances, and a
+// loud, terminal CompensationFailed state instead of the log line.
 //
 // # Where to start
 //

@@ -8,7 +8,7 @@ import (
 	"github.com/go-microkit/microkit/saga"
 )
 
-// OrderState is what the CreateOrderSaga's steps read and write; it is
+// OrderState is what the create-order saga's steps read and write; it is
 // persisted as JSON after every step.
 type OrderState struct {
 	OrderID   string `json:"order_id"`
@@ -16,7 +16,7 @@ type OrderState struct {
 	PaymentID string `json:"payment_id,omitempty"`
 }
 
-// The CreateOrderSaga: create the order, reserve stock, charge the card,
+// A create-order saga: create the order, reserve stock, charge the card,
 // confirm. Here the card is declined, so the reservation is released and
 // the order cancelled, in reverse order.
 func Example() {

@@ -1,8 +1,9 @@
 // Package consul is the Consul adapter of [discovery.Registry], on
 // github.com/hashicorp/consul/api.
 //
-// It is a ConsulServiceDiscovery done properly: [Registry.Register]
-// registers through the local agent with an HTTP, gRPC or TTL check (see
+// A first Consul client registers on start-up, never deregisters, and
+// queries Consul on every request. Here [Registry.Register] registers
+// through the local agent with an HTTP, gRPC or TTL check (see
 // [WithHTTPCheck], [WithGRPCCheck], [WithTTLCheck]) and
 // DeregisterCriticalServiceAfter, and is idempotent;
 // [Registry.Instances] asks for the passing instances; [Registry.Watch]
