@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-microkit/microkit/discovery"
 	"github.com/go-microkit/microkit/discovery/consul"
+	"github.com/go-microkit/microkit/internal/consultest"
 )
 
 // Stopping the agent leaves the resolver serving the last set (and saying
@@ -22,10 +23,10 @@ import (
 // the watch, and Announce registers the instance again.
 func TestAgentRestart(t *testing.T) {
 	ctx := context.Background()
-	ag := startAgent(t)
+	ag := consultest.StartAgent(t)
 	// A long wait time: if the watch did not reset its index after the
 	// restart, its blocking query would hang far past the test's bounds.
-	reg := registryAt(t, ag.addr(), consul.WithTTLCheck(10*time.Second), consul.WithWaitTime(5*time.Minute))
+	reg := registryAt(t, ag.Addr(), consul.WithTTLCheck(10*time.Second), consul.WithWaitTime(5*time.Minute))
 	const service = "restart"
 
 	// Push the agent's raft index up, so that the restarted agent's index
@@ -52,7 +53,7 @@ func TestAgentRestart(t *testing.T) {
 		return slices.Equal(ids(r.Status(service).Instances), []string{a.ID})
 	})
 
-	ag.stop()
+	ag.Kill()
 	waitFor(t, 5*time.Second, "the resolver to notice the agent is gone", func() bool { return r.Status(service).Stale })
 	for range 10 {
 		ep, err := r.Pick(ctx, service)
@@ -62,7 +63,7 @@ func TestAgentRestart(t *testing.T) {
 		ep.Done(nil)
 	}
 
-	ag.start() // a dev agent starts empty: Announce must register again
+	ag.Start(t) // a dev agent starts empty: Announce must register again
 	b := instance(service, 2, 9202)
 	annB, err := discovery.Announce(ctx, reg, b, discovery.WithHeartbeatInterval(time.Hour))
 	if err != nil {
@@ -85,13 +86,13 @@ func TestAgentRestart(t *testing.T) {
 // the watcher must reset so that it sees the new agent's changes at once.
 func TestWatchResetsAnIndexThatGoesBackwards(t *testing.T) {
 	ctx := context.Background()
-	ag := startAgent(t)
+	ag := consultest.StartAgent(t)
 	// The old index makes the first query after the restart wait the whole
 	// wait time; the reset then makes the next change show at once. A
 	// watcher that kept the old index would wait the full time again, past
 	// the last step's bound.
 	const waitTime = 4 * time.Second
-	reg := registryAt(t, ag.addr(), consul.WithWaitTime(waitTime))
+	reg := registryAt(t, ag.Addr(), consul.WithWaitTime(waitTime))
 	const service = "backwards"
 	kv := reg.Client().KV()
 	for i := range 60 {
@@ -124,8 +125,8 @@ func TestWatchResetsAnIndexThatGoesBackwards(t *testing.T) {
 	}
 	next(10*time.Second, x.ID)
 
-	ag.stop()
-	ag.start() // between two Next calls: the watcher sees no error
+	ag.Kill()
+	ag.Start(t) // between two Next calls: the watcher sees no error
 	if err := reg.Register(ctx, y); err != nil {
 		t.Fatal(err)
 	}
@@ -145,10 +146,10 @@ func TestWatchResetsAnIndexThatGoesBackwards(t *testing.T) {
 // set meanwhile.
 func TestAgentRestartedEmptyWithHTTPCheck(t *testing.T) {
 	ctx := context.Background()
-	ag := startAgent(t)
+	ag := consultest.StartAgent(t)
 	ready := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) }))
 	defer ready.Close()
-	reg := registryAt(t, ag.addr(), consul.WithHTTPCheck(ready.URL, time.Second), consul.WithWaitTime(2*time.Second))
+	reg := registryAt(t, ag.Addr(), consul.WithHTTPCheck(ready.URL, time.Second), consul.WithWaitTime(2*time.Second))
 	const service = "restart-http"
 	port := ready.Listener.Addr().(*net.TCPAddr).Port
 	in := instance(service, 1, port)
@@ -192,9 +193,9 @@ func TestAgentRestartedEmptyWithHTTPCheck(t *testing.T) {
 		<-done
 	}()
 
-	ag.stop()
+	ag.Kill()
 	waitFor(t, 5*time.Second, "the resolver to notice the agent is gone", func() bool { return r.Status(service).Stale })
-	ag.start() // empty: it knows no service
+	ag.Start(t) // empty: it knows no service
 	restarted := time.Now()
 	client := reg.Client().Agent()
 	waitFor(t, recheck+5*time.Second, "Announce to register the instance again", func() bool {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-microkit/microkit/examples/shop/internal/shop"
 	"github.com/go-microkit/microkit/examples/shop/internal/shoptest"
+	"github.com/go-microkit/microkit/internal/consultest"
 	"github.com/go-microkit/microkit/internal/sqltest"
 )
 
@@ -20,10 +21,10 @@ import (
 // and checks that each fault ends with
 // every effect agreeing with the order's outcome, and soon.
 func TestShopFaults(t *testing.T) {
-	agent := startConsulAgent(t)
+	agent := consultest.StartAgent(t)
 	pg := sqltest.StartPostgres(t)
 	payment, product := newFaultProxy(t), newFaultProxy(t)
-	c := newCluster(t, clusterConfig{consulAddr: agent.addr(), pgURL: pg.DSN(), extra: map[string][]string{
+	c := newCluster(t, clusterConfig{consulAddr: agent.Addr(), pgURL: pg.DSN(), extra: map[string][]string{
 		shop.Payment: {"-advertise-port", payment.port()},
 		shop.Product: {"-advertise-port", product.port()},
 	}})
@@ -178,23 +179,23 @@ func concurrentProbes(t *testing.T, url string) {
 // as a crashed agent without persistence comes back. While it is down the
 // shop serves from its resolvers' last sets; once it is back, every service
 // registers again and orders are confirmed, within registryBound.
-func registryRestart(t *testing.T, c *cluster, agent *consulAgent, user *shoptest.Client) {
+func registryRestart(t *testing.T, c *cluster, agent *consultest.Agent, user *shoptest.Client) {
 	// Announce rechecks its registration every 5 s; a new registration
 	// passes after its first check (every 1 s), and watches see it at once.
 	const registryBound = 20 * time.Second
-	agent.kill()
+	agent.Kill()
 	r, err := user.PlaceOrder(t.Context(), "", shoptest.Item{ProductID: "p-mouse", Quantity: 1})
 	var o shoptest.Order
 	if err != nil || r.Status != http.StatusCreated || r.Decode(&o) != nil || o.Status != "confirmed" {
 		t.Errorf("order with the registry down: %v %d %s, want 201 confirmed from the resolvers' last sets", err, r.Status, r.Body)
 	}
-	agent.start()
+	agent.Start(t)
 	ctx, cancel := context.WithTimeout(t.Context(), registryBound)
 	defer cancel()
 	services := []string{"user-service", "product-service", "product-grpc", "payment-service", "notification-service", "order-service"}
 	err = shoptest.Eventually(ctx, 200*time.Millisecond, func() error {
 		for _, svc := range services {
-			entries, _, err := agent.client().Health().Service(c.run+"-"+svc, "", true, nil)
+			entries, _, err := agent.Client(t).Health().Service(c.run+"-"+svc, "", true, nil)
 			if err != nil {
 				return err
 			}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/go-microkit/microkit/examples/shop/internal/shop"
 	"github.com/go-microkit/microkit/examples/shop/internal/shoptest"
+	"github.com/go-microkit/microkit/internal/consultest"
 	"github.com/go-microkit/microkit/internal/testenv"
 	"github.com/hashicorp/consul/api"
 )
@@ -36,7 +37,7 @@ func TestRunClusterScript(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	agent := startConsulAgent(t)
+	agent := consultest.StartAgent(t)
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	prefix := "r" + hex.EncodeToString(b) + "-"
@@ -55,7 +56,7 @@ func TestRunClusterScript(t *testing.T) {
 	const limit = 20
 	cmd := exec.Command("bash", "run-cluster.sh", "-rate-limit", fmt.Sprint(limit))
 	cmd.Env = append(os.Environ(), "SHOP_INSTANCES=2", "SHOP_NATS_CLUSTER=3", "SHOP_PREFIX="+prefix,
-		"CONSUL_HTTP_ADDR="+agent.addr(), "SHOP_PG_URL="+pgURL, "SHOP_BIN="+bin, "TMPDIR="+tmp,
+		"CONSUL_HTTP_ADDR="+agent.Addr(), "SHOP_PG_URL="+pgURL, "SHOP_BIN="+bin, "TMPDIR="+tmp,
 		fmt.Sprintf("SHOP_ADDR=127.0.0.1:%d", freePort(t)))
 	// Its own process group, as a shell gives a foreground job: Ctrl-C is
 	// a SIGINT to the group.
@@ -112,7 +113,7 @@ func TestRunClusterScript(t *testing.T) {
 	}
 	// Ready means ready: every instance already passes its check.
 	for _, svc := range []string{"user-service", "product-service", "product-grpc", "payment-service", "notification-service", "order-service"} {
-		entries, _, err := agent.client().Health().Service(prefix+svc, "", true, nil)
+		entries, _, err := agent.Client(t).Health().Service(prefix+svc, "", true, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -156,7 +157,7 @@ func TestRunClusterScript(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	services, _, err := agent.client().Catalog().Services((&api.QueryOptions{}).WithContext(ctx))
+	services, _, err := agent.Client(t).Catalog().Services((&api.QueryOptions{}).WithContext(ctx))
 	if err != nil {
 		t.Fatal(err)
 	}
