@@ -1,0 +1,23 @@
+// Command microkit-dlq lists the messages that eventbus consumers
+// dead-lettered, with their reason, and replays chosen ones to their
+// original type once the cause is fixed.
+//
+// Dead-lettered messages are kept in a SQL table (package eventbus/dlq) by
+// a collector, which this command can run too:
+//
+//	microkit-dlq -db 'postgres://...' -broker amqp://guest:guest@localhost:5672/ collect
+//	microkit-dlq -db 'postgres://...' list [-type order.>] [-group billing] [-original ID] [-all] [-json]
+//	microkit-dlq -db 'postgres://...' show ID
+//	microkit-dlq -db 'postgres://...' -broker amqp://... replay ID...
+//	microkit-dlq -db 'postgres://...' delete ID...
+//	microkit-dlq -db FILE -broker amqp://... broker-list
+//	microkit-dlq -db FILE -broker amqp://... broker-replay ID...
+//
+// broker-list and broker-replay work on RabbitMQ's own dead-letter queue
+// (deliveries rejected with Delivery.Term), not on the table.
+//
+// -db is a PostgreSQL URL (postgres:// or postgresql://, through pgx) or a
+// SQLite file path. -broker is a RabbitMQ (amqp://, amqps://) or NATS
+// (nats://) URL; -exchange names the RabbitMQ exchange (default
+// domain_events) and -stream the NATS stream.
+package main
