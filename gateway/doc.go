@@ -46,6 +46,9 @@
 //     time to receive a body (Route.BodyReadTimeout).
 //   - Upstream failures become JSON errors ([ErrorBody]): 502, 503 (no
 //     upstream, breaker open), 504 (timeout); details go to the log only.
+//   - A response header the gateway's middleware set (X-Request-Id, CORS)
+//     is sent once, with the gateway's value, even when the upstream sends
+//     it too.
 //   - Retries ([RetryPolicy]) happen only for idempotent methods without a
 //     body and within a [RetryBudget].
 //
@@ -68,7 +71,8 @@
 //
 // [Compose] fans out to several backends in parallel under one deadline
 // and merges the results, marking a response partial when an optional part
-// failed; [ComposeHandler] serves it.
+// failed; [ComposeHandler] serves it, passing a required part's 404, 410,
+// 401 or 403 through as that status ([ComposeStatus]).
 //
 // docs/gateway.md is the guide, with the table of the security tests.
 package gateway

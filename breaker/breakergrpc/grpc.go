@@ -148,10 +148,11 @@ func UnaryClientInterceptor(pick Picker, opts ...Option) grpc.UnaryClientInterce
 // StreamClientInterceptor returns an interceptor that sends each stream
 // through the breaker pick chooses. A stream counts once: by the error
 // that fails to open it, or when it ends, by the error RecvMsg returns
-// (io.EOF being a success) or SendMsg returns. A stream the caller
-// abandons by cancelling its ctx, without reading it to the end, counts
-// as ignored, so that a half-open probe gives its slot back; a stream
-// abandoned without cancelling holds its slot until the breaker's
+// (io.EOF being a success) or SendMsg returns, or when its ctx ends first.
+// A stream the caller abandons by cancelling its ctx, without reading it to
+// the end, counts as ignored, so that a half-open probe gives its slot
+// back; one whose deadline passes first counts as a failure; a stream
+// abandoned with a ctx that never ends holds its slot until the breaker's
 // half-open time runs out.
 func StreamClientInterceptor(pick Picker, opts ...Option) grpc.StreamClientInterceptor {
 	o := newOptions(opts)
@@ -171,13 +172,14 @@ func StreamClientInterceptor(pick Picker, opts ...Option) grpc.StreamClientInter
 		s := &stream{ClientStream: cs, report: func(err error) {
 			pm.Record(ctx, o.outcome(ctx, err, expired), 0)
 		}}
-		// A caller that cancels ctx and stops reading would otherwise
-		// never report. Only cancellation is watched: its outcome is
-		// Ignored whoever reports first, while a deadline racing RecvMsg
-		// could hide a real failure.
+		// A caller that stops reading when ctx ends would otherwise never
+		// report. ctx's end is the stream's end, judged as gRPC reports
+		// it: a cancellation is ignored, a deadline that passed in flight
+		// is a failure (a stream not done in the time it was given), as
+		// RecvMsg would have said.
 		s.stop = context.AfterFunc(ctx, func() {
-			if errors.Is(ctx.Err(), context.Canceled) && s.done.CompareAndSwap(false, true) {
-				s.report(ctx.Err())
+			if s.done.CompareAndSwap(false, true) {
+				s.report(status.FromContextError(ctx.Err()).Err())
 			}
 		})
 		return s, nil

@@ -22,6 +22,32 @@ type outcomes chan breaker.Outcome
 func (o outcomes) Call(out breaker.Outcome, _ bool)               { o <- out }
 func (o outcomes) Transition(context.Context, breaker.Transition) {}
 
+// next returns the next outcome recorded; the wait is bounded only so that
+// a call that never counts fails the test instead of hanging it.
+func (o outcomes) next(t *testing.T) breaker.Outcome {
+	t.Helper()
+	select {
+	case out := <-o:
+		return out
+	case <-time.After(10 * time.Second):
+		t.Fatal("no outcome recorded")
+		return 0
+	}
+}
+
+// observed returns a breaker that one failure opens, and the outcomes it
+// records.
+func observed(t *testing.T) (*breaker.Breaker, outcomes) {
+	t.Helper()
+	got := make(outcomes, 4)
+	b, err := breaker.New("grpc", breaker.WithConsecutiveFailures(1), breaker.WithOpenDuration(time.Hour),
+		breaker.WithObserver(func(string) breaker.Observer { return got }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, got
+}
+
 // blockingServer answers every call with code, or, with code Unknown,
 // tells arrived that the call reached it and waits until the client gives
 // up on it.
@@ -113,12 +139,7 @@ func TestOutcomeFollowsTheBreakerRule(t *testing.T) {
 	for _, tt := range tests {
 		for _, kind := range []string{"unary", "stream"} {
 			t.Run(tt.name+"/"+kind, func(t *testing.T) {
-				got := make(outcomes, 4)
-				b, err := breaker.New("grpc", breaker.WithConsecutiveFailures(1), breaker.WithOpenDuration(time.Hour),
-					breaker.WithObserver(func(string) breaker.Observer { return got }))
-				if err != nil {
-					t.Fatal(err)
-				}
+				b, got := observed(t)
 				srv := &blockingServer{code: tt.code, arrived: make(chan struct{}, 1)}
 				cc := serve(t, srv.handle,
 					grpc.WithUnaryInterceptor(breakergrpc.UnaryClientInterceptor(breakergrpc.Single(b))),
@@ -139,13 +160,8 @@ func TestOutcomeFollowsTheBreakerRule(t *testing.T) {
 				if status.Code(callErr) != tt.got {
 					t.Fatalf("call: %v, want code %v", callErr, tt.got)
 				}
-				select {
-				case o := <-got:
-					if o != tt.want {
-						t.Fatalf("outcome %v, want %v", o, tt.want)
-					}
-				case <-time.After(10 * time.Second):
-					t.Fatal("no outcome recorded")
+				if o := got.next(t); o != tt.want {
+					t.Fatalf("outcome %v, want %v", o, tt.want)
 				}
 				if wantState := map[bool]breaker.State{true: breaker.Open, false: breaker.Closed}[tt.want == breaker.Failure]; b.State() != wantState {
 					t.Fatalf("state %v, want %v", b.State(), wantState)
@@ -181,5 +197,42 @@ func streamCall(ctx context.Context, cc *grpc.ClientConn) error {
 			}
 			return err
 		}
+	}
+}
+
+// A stream whose caller stops reading counts when its ctx ends: ignored
+// when the caller cancelled it, a failure when its deadline passed, without
+// another RecvMsg.
+func TestAbandonedStreamCountsWhenItsContextEnds(t *testing.T) {
+	tests := []struct {
+		name string
+		ctx  func() (context.Context, func())
+		want breaker.Outcome
+	}{
+		{"cancelled", func() (context.Context, func()) { return context.WithCancel(context.Background()) }, breaker.Ignored},
+		{"deadline passed", func() (context.Context, func()) {
+			ctx := newExpiring()
+			return ctx, ctx.expire
+		}, breaker.Failure},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, got := observed(t)
+			srv := &blockingServer{code: codes.Unknown, arrived: make(chan struct{}, 1)}
+			cc := serve(t, srv.handle, grpc.WithStreamInterceptor(breakergrpc.StreamClientInterceptor(breakergrpc.Single(b))))
+			ctx, end := tt.ctx()
+			cs, err := cc.NewStream(ctx, &grpc.StreamDesc{ClientStreams: true, ServerStreams: true}, "/test.Svc/Stream")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cs.SendMsg(&emptypb.Empty{}); err != nil {
+				t.Fatal(err)
+			}
+			<-srv.arrived
+			end() // and never read again
+			if o := got.next(t); o != tt.want {
+				t.Fatalf("outcome %v, want %v", o, tt.want)
+			}
+		})
 	}
 }
