@@ -18,7 +18,7 @@ const DefaultRecheckInterval = 5 * time.Second
 // registry lost it, by a goroutine the Announcement owns) until Shutdown.
 // It is safe for concurrent use.
 type Announcement struct {
-	reg      Registry
+	reg      Registrar
 	instance Instance
 	health   *Health
 	logger   *slog.Logger
@@ -96,7 +96,7 @@ func WithAnnounceLogger(l *slog.Logger) AnnounceOption {
 // registry being back, plus a round trip. Call Shutdown on the
 // Announcement when the service stops, to deregister before the process
 // exits.
-func Announce(ctx context.Context, reg Registry, instance Instance, opts ...AnnounceOption) (*Announcement, error) {
+func Announce(ctx context.Context, reg Registrar, instance Instance, opts ...AnnounceOption) (*Announcement, error) {
 	if reg == nil {
 		return nil, fmt.Errorf("discovery: announce: %w: nil registry", ErrInvalidOption)
 	}

@@ -94,10 +94,6 @@ func TestAnnounceWithoutHeartbeats(t *testing.T) {
 
 func TestAnnounceErrors(t *testing.T) {
 	ctx := context.Background()
-	static := must[*discovery.Static](t)(discovery.NewStatic(nil))
-	if _, err := discovery.Announce(ctx, static, inst("svc", 0)); !errors.Is(err, discovery.ErrReadOnly) {
-		t.Fatalf("static: %v", err)
-	}
 	if _, err := discovery.Announce(ctx, memoryWith(t, nil), discovery.Instance{}); !errors.Is(err, discovery.ErrInvalidInstance) {
 		t.Fatalf("invalid instance: %v", err)
 	}

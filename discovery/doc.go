@@ -7,12 +7,14 @@
 // for a registry round trip and fails while the registry is down. Here a
 // request never waits for the registry:
 //
-//   - [Registry] is the port: Register, Deregister, Instances (healthy
-//     only) and Watch (a stream of complete sets). [Memory] is the
-//     in-process registry with TTL heartbeats, [Static] a fixed list (see
-//     [ParseStatic] and [StaticFromEnv]), and package discovery/consul the
-//     Consul adapter over blocking queries. Package discovery/discoverytest
-//     is the conformance suite every registry passes.
+//   - [Instancer] is the read port (Instances, healthy only, and Watch, a
+//     stream of complete sets) and [Registrar] the write port (Register,
+//     Deregister); a [Registry] is both. [Memory] is the in-process
+//     registry with TTL heartbeats, [Static] a fixed list and an Instancer
+//     only (see [ParseStatic] and [StaticFromEnv]), and package
+//     discovery/consul the Consul adapter over blocking queries. Package
+//     discovery/discoverytest is the conformance suite every registry
+//     passes.
 //   - [Announce] registers an instance, keeps it registered (heartbeats
 //     its TTL check, or rechecks the registration, and registers again
 //     after a registry restart) and deregisters it on Shutdown; [Health]

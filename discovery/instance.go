@@ -28,9 +28,6 @@ var (
 	// so a breaker's default classifier ignores it rather than trip on a
 	// service that is still starting or re-registering.
 	ErrNoInstances error = noInstancesError{}
-	// ErrReadOnly is returned by registries whose set of instances is fixed,
-	// such as the static registry, on Register and Deregister.
-	ErrReadOnly = errors.New("discovery: registry is read-only")
 	// ErrNotFound is returned by Heartbeat for an instance ID the registry
 	// does not know (for example after a registry restart); the caller
 	// registers the instance again.
@@ -140,21 +137,36 @@ func EqualSets(a, b []Instance) bool {
 	return slices.EqualFunc(a, b, Instance.Equal)
 }
 
-// Registry is the port to a service registry: Consul, the static list, or the
-// in-process memory registry. Implementations are safe for concurrent use.
-type Registry interface {
-	// Register adds the instance or, when its ID is known, replaces it:
-	// registering twice is not an error.
-	Register(ctx context.Context, instance Instance) error
-	// Deregister removes the instance with the given ID. Removing an
-	// unknown ID is not an error, so that shutdown paths may retry.
-	Deregister(ctx context.Context, id string) error
+// Instancer is the read port of a service registry, all a [Resolver] needs:
+// Consul, the static list ([Static]) or the in-process [Memory] registry.
+// Implementations are safe for concurrent use.
+type Instancer interface {
 	// Instances returns the healthy instances of service sorted by ID; an
 	// unknown service has none, which is not an error.
 	Instances(ctx context.Context, service string) ([]Instance, error)
 	// Watch starts a stream of the complete healthy set of service. The
 	// context bounds only the setup; the Watcher lives until Close.
 	Watch(ctx context.Context, service string) (Watcher, error)
+}
+
+// Registrar is the write port of a service registry, all [Announce] needs.
+// A registry whose set is fixed, like [Static], does not implement it.
+// Implementations are safe for concurrent use.
+type Registrar interface {
+	// Register adds the instance or, when its ID is known, replaces it:
+	// registering twice is not an error.
+	Register(ctx context.Context, instance Instance) error
+	// Deregister removes the instance with the given ID. Removing an
+	// unknown ID is not an error, so that shutdown paths may retry.
+	Deregister(ctx context.Context, id string) error
+}
+
+// Registry is a service registry that is both read and written: Consul or
+// the in-process [Memory] registry, for a process that announces its own
+// instances and resolves others'.
+type Registry interface {
+	Instancer
+	Registrar
 }
 
 // Watcher is a stream of complete instance sets of one service.

@@ -9,7 +9,7 @@ import (
 
 // Memory is the process-local registry: the embedded default for a service
 // mesh that runs in one process, and the reference implementation of
-// Registry that tests use. With a TTL, an instance is healthy only while it
+// [Registry] that tests use. With a TTL, an instance is healthy only while it
 // heartbeats; [Announce] does that. Memory is safe for concurrent use.
 type Memory struct {
 	clock      Clock

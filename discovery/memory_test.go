@@ -14,7 +14,7 @@ import (
 
 func TestMemoryConformance(t *testing.T) {
 	discoverytest.Run(t, discoverytest.Harness{
-		New: func(t *testing.T, seed []discovery.Instance) discovery.Registry {
+		New: func(t *testing.T, seed []discovery.Instance) discovery.Instancer {
 			return memoryWith(t, nil, seed...)
 		},
 	})
@@ -22,7 +22,7 @@ func TestMemoryConformance(t *testing.T) {
 
 func TestMemoryWithTTLConformance(t *testing.T) {
 	discoverytest.Run(t, discoverytest.Harness{
-		New: func(t *testing.T, seed []discovery.Instance) discovery.Registry {
+		New: func(t *testing.T, seed []discovery.Instance) discovery.Instancer {
 			// A TTL on a clock that never moves: nothing expires.
 			return memoryWith(t, []discovery.MemoryOption{discovery.WithTTL(time.Second), discovery.WithMemoryClock(testclock.New())}, seed...)
 		},

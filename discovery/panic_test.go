@@ -34,12 +34,6 @@ func (a *answerRegistry) answer(set ...discovery.Instance) {
 	a.changed = make(chan struct{})
 }
 
-func (a *answerRegistry) Register(context.Context, discovery.Instance) error {
-	return discovery.ErrReadOnly
-}
-
-func (a *answerRegistry) Deregister(context.Context, string) error { return discovery.ErrReadOnly }
-
 func (a *answerRegistry) Instances(context.Context, string) ([]discovery.Instance, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()

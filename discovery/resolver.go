@@ -27,7 +27,7 @@ import (
 // user input cannot grow goroutines and registry queries without bound. A
 // Resolver is safe for concurrent use; Close stops its goroutines.
 type Resolver struct {
-	reg         Registry
+	reg         Instancer
 	clock       Clock
 	newBalancer func() Balancer
 	outlier     outlierConfig
@@ -136,8 +136,8 @@ func WithWatchBackoff(minimum, maximum time.Duration) ResolverOption {
 	}
 }
 
-// NewResolver returns a resolver over reg.
-func NewResolver(reg Registry, opts ...ResolverOption) (*Resolver, error) {
+// NewResolver returns a resolver over reg, which it only reads.
+func NewResolver(reg Instancer, opts ...ResolverOption) (*Resolver, error) {
 	if reg == nil {
 		return nil, fmt.Errorf("discovery: new resolver: %w: nil registry", ErrInvalidOption)
 	}

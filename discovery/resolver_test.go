@@ -23,7 +23,7 @@ func (c *countingRegistry) Watch(ctx context.Context, service string) (discovery
 	return c.Registry.Watch(ctx, service)
 }
 
-func newResolver(t testing.TB, reg discovery.Registry, opts ...discovery.ResolverOption) *discovery.Resolver {
+func newResolver(t testing.TB, reg discovery.Instancer, opts ...discovery.ResolverOption) *discovery.Resolver {
 	t.Helper()
 	opts = append([]discovery.ResolverOption{discovery.WithLogger(quietLogger)}, opts...)
 	r := must[*discovery.Resolver](t)(discovery.NewResolver(reg, opts...))

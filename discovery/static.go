@@ -13,8 +13,8 @@ import (
 // Static is a fixed, read-only registry: the instances given at construction,
 // all healthy, forever. Use it for development, for tests, and for
 // deployments where addresses come from configuration (see [ParseStatic]).
-// Register and Deregister return ErrReadOnly. Static is safe for concurrent
-// use.
+// It is an [Instancer] only: having no writes, it is no [Registrar]. Static
+// is safe for concurrent use.
 type Static struct {
 	byService map[string][]Instance
 
@@ -114,16 +114,6 @@ func parseStaticAddr(service, addr string) (Instance, error) {
 		return Instance{}, err
 	}
 	return in, nil
-}
-
-// Register returns ErrReadOnly.
-func (s *Static) Register(context.Context, Instance) error {
-	return fmt.Errorf("discovery: register: %w", ErrReadOnly)
-}
-
-// Deregister returns ErrReadOnly.
-func (s *Static) Deregister(context.Context, string) error {
-	return fmt.Errorf("discovery: deregister: %w", ErrReadOnly)
 }
 
 // Instances returns the instances of service sorted by ID.

@@ -11,13 +11,21 @@ import (
 
 func TestStaticConformance(t *testing.T) {
 	discoverytest.Run(t, discoverytest.Harness{
-		ReadOnly: true,
-		New: func(t *testing.T, seed []discovery.Instance) discovery.Registry {
+		New: func(t *testing.T, seed []discovery.Instance) discovery.Instancer {
 			reg := must[*discovery.Static](t)(discovery.NewStatic(seed))
 			t.Cleanup(func() { _ = reg.Close() })
 			return reg
 		},
 	})
+}
+
+// A fixed list has no writes: Static is a read port only, so that passing
+// it where a registry is written (Announce) does not compile.
+func TestStaticIsNoRegistrar(t *testing.T) {
+	var reg discovery.Instancer = must[*discovery.Static](t)(discovery.NewStatic(nil))
+	if _, ok := reg.(discovery.Registrar); ok {
+		t.Fatal("Static implements Registrar")
+	}
 }
 
 func TestParseStatic(t *testing.T) {

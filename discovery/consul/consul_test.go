@@ -34,7 +34,7 @@ func conformanceHarness(reg *consul.Registry, beat bool) discoverytest.Harness {
 		// Agent registrations reach the catalog in milliseconds; the bound
 		// is for a CI machine running every package at once.
 		Settle: 5 * time.Second,
-		New: func(t *testing.T, seed []discovery.Instance) discovery.Registry {
+		New: func(t *testing.T, seed []discovery.Instance) discovery.Instancer {
 			c := &cleaningRegistry{Registry: reg, t: t, beat: beat}
 			for _, in := range seed {
 				if err := c.Register(context.Background(), in); err != nil {

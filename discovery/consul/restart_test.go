@@ -214,7 +214,7 @@ func TestAgentRestartedEmptyWithHTTPCheck(t *testing.T) {
 
 // fastResolver returns a resolver over reg that retries a failed watch
 // within 100ms, closed at the end of the test.
-func fastResolver(t *testing.T, reg discovery.Registry) *discovery.Resolver {
+func fastResolver(t *testing.T, reg discovery.Instancer) *discovery.Resolver {
 	t.Helper()
 	r, err := discovery.NewResolver(reg, discovery.WithLogger(quietLogger),
 		discovery.WithWatchBackoff(10*time.Millisecond, 100*time.Millisecond))

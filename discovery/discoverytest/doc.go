@@ -1,11 +1,13 @@
-// Package discoverytest is the conformance suite of [discovery.Registry]:
-// every registry (memory, static, Consul, and yours) runs [Run] from its
-// tests and must pass it. A registry that is a [discovery.Heartbeater] or
-// a [discovery.RegistrationChecker] is checked as one too.
+// Package discoverytest is the conformance suite of the registry ports of
+// package discovery: every registry (memory, static, Consul, and yours)
+// runs [Run] from its tests and must pass it. Every registry is checked as
+// a [discovery.Instancer]; one that is also a [discovery.Registrar] (a
+// [discovery.Registry]) is checked for writes, and one that is a
+// [discovery.Heartbeater] or a [discovery.RegistrationChecker] as one too.
 //
 //	func TestConformance(t *testing.T) {
 //		discoverytest.Run(t, discoverytest.Harness{
-//			New: func(t *testing.T, seed []discovery.Instance) discovery.Registry {
+//			New: func(t *testing.T, seed []discovery.Instance) discovery.Instancer {
 //				reg, _ := discovery.NewMemory()
 //				for _, in := range seed {
 //					_ = reg.Register(context.Background(), in)

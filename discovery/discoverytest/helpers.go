@@ -19,8 +19,18 @@ func seed(prefix string, n int) (string, []discovery.Instance) {
 	return svc, out
 }
 
+// newRegistry returns a fresh registry of seed that the suite may write.
+func (s *suite) newRegistry(t *testing.T, seed []discovery.Instance) discovery.Registry {
+	t.Helper()
+	reg, ok := s.New(t, seed).(discovery.Registry)
+	if !ok {
+		t.Fatal("the registry is no discovery.Registrar")
+	}
+	return reg
+}
+
 // watch starts a watch closed at the end of the test.
-func (s *suite) watch(t *testing.T, reg discovery.Registry, service string) discovery.Watcher {
+func (s *suite) watch(t *testing.T, reg discovery.Instancer, service string) discovery.Watcher {
 	t.Helper()
 	w, err := reg.Watch(context.Background(), service)
 	noError(t, err)
@@ -30,7 +40,7 @@ func (s *suite) watch(t *testing.T, reg discovery.Registry, service string) disc
 
 // seeded returns a registry holding n instances of a fresh service, once
 // Instances shows them.
-func (s *suite) seeded(t *testing.T, prefix string, n int) (discovery.Registry, string, []discovery.Instance) {
+func (s *suite) seeded(t *testing.T, prefix string, n int) (discovery.Instancer, string, []discovery.Instance) {
 	t.Helper()
 	svc, a := seed(prefix, n)
 	reg := s.New(t, a)
@@ -39,7 +49,7 @@ func (s *suite) seeded(t *testing.T, prefix string, n int) (discovery.Registry, 
 }
 
 // eventuallyInstances waits until Instances(service) equals want.
-func (s *suite) eventuallyInstances(t *testing.T, reg discovery.Registry, service string, want []discovery.Instance) {
+func (s *suite) eventuallyInstances(t *testing.T, reg discovery.Instancer, service string, want []discovery.Instance) {
 	t.Helper()
 	var got []discovery.Instance
 	var err error

@@ -1,5 +1,5 @@
 // Package grpcresolver makes grpc.NewClient("microkit:///product-service")
-// resolve through a [discovery.Registry], the gRPC counterpart of
+// resolve through a [discovery.Instancer], the gRPC counterpart of
 // [discovery.Transport].
 //
 // A [Builder] is a gRPC resolver.Builder for the "microkit" scheme: each

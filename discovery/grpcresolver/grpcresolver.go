@@ -26,7 +26,7 @@ const DefaultLoadBalancingConfig = `{"loadBalancingConfig":[{"least_request_expe
 
 // Builder builds resolvers over a registry. It is safe for concurrent use.
 type Builder struct {
-	reg           discovery.Registry
+	reg           discovery.Instancer
 	serviceConfig string
 	logger        *slog.Logger
 	minBackoff    time.Duration
@@ -79,7 +79,7 @@ func WithPanicPolicy(p discovery.PanicPolicy) Option {
 }
 
 // NewBuilder returns a Builder over reg.
-func NewBuilder(reg discovery.Registry, opts ...Option) (*Builder, error) {
+func NewBuilder(reg discovery.Instancer, opts ...Option) (*Builder, error) {
 	if reg == nil {
 		return nil, fmt.Errorf("grpcresolver: new builder: %w: nil registry", discovery.ErrInvalidOption)
 	}

@@ -35,7 +35,7 @@ func startServer(t *testing.T, service, id string) discovery.Instance {
 	return discovery.Instance{ID: id, Service: service, Address: "127.0.0.1", Port: addr.Port}
 }
 
-func newClient(t *testing.T, reg discovery.Registry, opts ...grpcresolver.Option) healthpb.HealthClient {
+func newClient(t *testing.T, reg discovery.Instancer, opts ...grpcresolver.Option) healthpb.HealthClient {
 	t.Helper()
 	opts = append([]grpcresolver.Option{grpcresolver.WithLogger(slog.New(slog.DiscardHandler))}, opts...)
 	b, err := grpcresolver.NewBuilder(reg, opts...)
