@@ -75,6 +75,28 @@ func ExampleResolver_Pick() {
 	// 10.0.0.1:9000
 }
 
+// A listener hears what the resolver does: here, that it took the first
+// set of a service. Package discoverymetrics is such a listener, for
+// Prometheus.
+func ExampleWithListener() {
+	ctx := context.Background()
+	reg, _ := discovery.NewStatic([]discovery.Instance{
+		{ID: "a", Service: "users", Address: "10.0.0.1", Port: 9000},
+	})
+	r, _ := discovery.NewResolver(reg, discovery.WithListener(discovery.ListenerFunc(func(_ context.Context, e discovery.Event) {
+		fmt.Println(e.Kind, e.Service, e.Instances)
+	})))
+	defer r.Close()
+	ep, err := r.Pick(ctx, "users")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ep.Done(nil)
+	// Output:
+	// updated users 1
+}
+
 // With a TTL, an instance stays healthy only while it heartbeats; Announce
 // heartbeats for it.
 func ExampleMemory_ttl() {

@@ -199,6 +199,7 @@ func TestNewResolverValidatesOptions(t *testing.T) {
 		"percent above 100":   discovery.WithOutlierEjection(discovery.OutlierPolicy{MaxEjectedPercent: 101}),
 		"max below base time": discovery.WithOutlierEjection(discovery.OutlierPolicy{BaseEjectionTime: 2, MaxEjectionTime: 1}),
 		"idle under a second": discovery.WithIdleTimeout(time.Second - 1),
+		"nil listener":        discovery.WithListener(nil),
 	} {
 		if _, err := discovery.NewResolver(reg, opt); !errors.Is(err, discovery.ErrInvalidOption) {
 			t.Errorf("%s: %v", name, err)
