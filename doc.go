@@ -17,7 +17,7 @@
 //     breakers.
 //   - breaker/breakertest: a manual clock for tests of code that uses
 //     breakers.
-//   - discovery: registry port, self-registration, health handlers, resolver,
+//   - discovery: registry ports, self-registration, health handlers, resolver,
 //     balancers, outlier ejection.
 //   - discovery/consul: the Consul registry.
 //   - discovery/grpcresolver: gRPC clients resolved through a registry.
