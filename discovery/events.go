@@ -74,9 +74,9 @@ type Event struct {
 // discovery/discoverymetrics) or alerts. OnEvent is called synchronously,
 // outside the resolver's locks, from the goroutine that caused the event:
 // a watch goroutine, a request or the idle sweep, several at once, so it
-// must be safe for concurrent use and return quickly. ctx is the request's
-// context for EventEjected and EventRetried, and a background context
-// otherwise.
+// must be safe for concurrent use and return quickly. ctx is the context
+// of the request whose outcome caused EventEjected, EventEjectionSkipped
+// and EventRetried, and a background context otherwise.
 type Listener interface {
 	OnEvent(ctx context.Context, e Event)
 }
