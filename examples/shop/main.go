@@ -25,6 +25,7 @@ import (
 
 	"github.com/go-microkit/microkit/discovery"
 	"github.com/go-microkit/microkit/discovery/consul"
+	"github.com/go-microkit/microkit/examples/shop/internal/platform"
 	"github.com/go-microkit/microkit/examples/shop/internal/shop"
 	"github.com/go-microkit/microkit/examples/shop/internal/users"
 	"github.com/go-microkit/microkit/tracing"
@@ -72,6 +73,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	rate := fs.Int("rate-limit", 1000, "gateway: requests a minute per user (or IP) on authenticated routes")
 	authFailures := fs.Int("auth-failures", 30, "gateway: failed authentications (bad tokens, wrong logins) a minute per client address before 429")
 	breakerOpen := fs.Duration("breaker-open", time.Second, "order-service: first open interval of its breakers (doubles on each trip straight after the probes, up to 30s)")
+	startupWait := fs.Duration("startup-wait", platform.DefaultStartupWait, "how long a service waits at start-up for the NATS servers and the stream (a cluster still starting) before it gives up")
 	sagaLease := fs.Duration("saga-lease", 5*time.Second, "order-service: saga lease, how soon a dead instance's sagas are taken over")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -106,7 +108,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	cfg := shop.Config{
 		DataDir: *dataDir, NATSURL: *natsURL, Host: *host, Prefix: *prefix, Seed: *seed,
 		GRPCAddr: *grpcAddr, Logger: logger, DSN: map[string]string{}, Addr: map[string]string{},
-		RatePerMinute: *rate, AuthFailuresPerMinute: *authFailures, BreakerOpen: *breakerOpen, SagaLease: *sagaLease, StreamReplicas: *replicas, AdvertisePort: *advertisePort,
+		RatePerMinute: *rate, AuthFailuresPerMinute: *authFailures, BreakerOpen: *breakerOpen, SagaLease: *sagaLease, StartupWait: *startupWait, StreamReplicas: *replicas, AdvertisePort: *advertisePort,
 		Admin: users.Credentials{Email: shop.DemoAdmin.Email, Password: *adminPassword},
 	}
 	if *prefix != "" {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,13 +22,16 @@ import (
 // free loopback ports, stopped and removed when the test ends.
 type natsCluster struct {
 	t     *testing.T
+	mu    sync.Mutex // guards the nodes' cmd
 	nodes []*natsNode
 }
 
 type natsNode struct {
 	name        string
 	port, route int
-	cmd         *exec.Cmd
+	bin         string
+	args        []string
+	cmd         *exec.Cmd // nil until started, and once killed
 	log         logBuffer
 }
 
@@ -46,6 +50,18 @@ func freePort(t testing.TB) int {
 // and waits until the cluster has a JetStream meta leader.
 func startNATSCluster(t *testing.T, n int) *natsCluster {
 	t.Helper()
+	c := newNATSCluster(t, n)
+	for i := range n {
+		c.start(i)
+	}
+	c.waitJetStream()
+	return c
+}
+
+// newNATSCluster prepares a cluster of n nodes that know each other's
+// routes; start starts them.
+func newNATSCluster(t *testing.T, n int) *natsCluster {
+	t.Helper()
 	bin, err := exec.LookPath("nats-server")
 	if err != nil {
 		t.Fatalf("the NATS cluster needs nats-server on PATH: %v", err)
@@ -62,15 +78,14 @@ func startNATSCluster(t *testing.T, n int) *natsCluster {
 				routes = append(routes, "nats://127.0.0.1:"+strconv.Itoa(o.route))
 			}
 		}
-		nd.cmd = exec.Command(bin, "-a", "127.0.0.1", "-p", strconv.Itoa(nd.port), "-n", nd.name,
+		nd.args = []string{"-a", "127.0.0.1", "-p", strconv.Itoa(nd.port), "-n", nd.name,
 			"-js", "-sd", filepath.Join(dir, nd.name), "--cluster_name", "shoptest",
-			"--cluster", "nats://127.0.0.1:"+strconv.Itoa(nd.route), "--routes", strings.Join(routes, ","))
-		nd.cmd.Stdout, nd.cmd.Stderr = &nd.log, &nd.log
-		if err := nd.cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
+			"--cluster", "nats://127.0.0.1:" + strconv.Itoa(nd.route), "--routes", strings.Join(routes, ",")}
+		nd.bin = bin
 	}
 	t.Cleanup(func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
 		for _, nd := range c.nodes {
 			if nd.cmd != nil {
 				_ = nd.cmd.Process.Kill()
@@ -81,12 +96,33 @@ func startNATSCluster(t *testing.T, n int) *natsCluster {
 			}
 		}
 	})
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	return c
+}
+
+// start starts node i. It is safe to call from any goroutine.
+func (c *natsCluster) start(i int) {
+	c.t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	nd := c.nodes[i]
+	cmd := exec.Command(nd.bin, nd.args...)
+	cmd.Stdout, cmd.Stderr = &nd.log, &nd.log
+	if err := cmd.Start(); err != nil {
+		c.t.Errorf("nats-server %s: %v", nd.name, err) // start may run in another goroutine than the test's
+		return
+	}
+	nd.cmd = cmd
+}
+
+// waitJetStream waits until JetStream answers through the cluster: it has
+// a meta leader.
+func (c *natsCluster) waitJetStream() {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(c.t.Context(), 60*time.Second)
 	defer cancel()
 	if err := shoptest.Eventually(ctx, 200*time.Millisecond, c.jetStreamReady); err != nil {
-		t.Fatalf("the NATS cluster did not elect a JetStream leader: %v", err)
+		c.t.Fatalf("the NATS cluster did not elect a JetStream leader: %v", err)
 	}
-	return c
 }
 
 // jetStreamReady reports an error until JetStream answers through the
@@ -118,6 +154,8 @@ func (c *natsCluster) URL() string {
 
 // kill sends SIGKILL to node i, as a crash would.
 func (c *natsCluster) kill(i int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	nd := c.nodes[i]
 	_ = nd.cmd.Process.Signal(syscall.SIGKILL)
 	_ = nd.cmd.Wait()

@@ -117,7 +117,9 @@ func New(ctx context.Context, deps *platform.Deps, cfg Config) (_ *Service, err 
 			return nil, fmt.Errorf("notifications: handle %s: %w", typ, err)
 		}
 	}
-	if err := s.router.Start(ctx); err != nil {
+	// The consumers live on the stream's leader, which a cluster may still
+	// be electing: wait for it.
+	if err := deps.WaitFor(ctx, "the consumers of "+cfg.Group, s.router.Start); err != nil {
 		return nil, fmt.Errorf("notifications: start consumers: %w", err)
 	}
 	b.Stack.Push(s.router.Close)

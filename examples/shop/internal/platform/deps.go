@@ -50,6 +50,9 @@ type Deps struct {
 	// balancer in front of it. It only makes sense with one service in the
 	// process.
 	AdvertisePort int
+	// StartupWait bounds how long WaitFor waits at start-up for the broker
+	// and the stream; zero means DefaultStartupWait.
+	StartupWait time.Duration
 }
 
 // NewDeps builds the discovery plumbing over reg.

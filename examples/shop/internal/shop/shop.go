@@ -108,6 +108,10 @@ type Config struct {
 	// authentications per client address; zero means 30 (see
 	// gatewaysvc.Config).
 	AuthFailuresPerMinute int
+	// StartupWait bounds how long a service waits at start-up for the
+	// NATS servers and the stream (a cluster that is still starting);
+	// zero means platform.DefaultStartupWait.
+	StartupWait time.Duration
 	// Logger logs; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -176,6 +180,7 @@ func Start(ctx context.Context, cfg Config) (_ *Shop, err error) {
 		return nil, err
 	}
 	deps.CheckedBy = cfg.CheckedBy
+	deps.StartupWait = cfg.StartupWait
 	if cfg.AdvertisePort != 0 && len(cfg.Services) != 1 {
 		return nil, fmt.Errorf("shop: an advertised port needs exactly one service, not %v", cfg.Services)
 	}
@@ -191,9 +196,15 @@ func Start(ctx context.Context, cfg Config) (_ *Shop, err error) {
 				return nil, err
 			}
 		}
-		bus, err = natsbus.Connect(ctx, url, natsbus.WithStream(cfg.Stream), natsbus.WithSubjectPrefix(cfg.SubjectPrefix),
-			natsbus.WithLogger(cfg.Logger), natsbus.WithAckWait(10*time.Second),
-			natsbus.WithStreamConfig(func(sc *jetstream.StreamConfig) { sc.Replicas = max(cfg.StreamReplicas, 1) }))
+		// A cluster that is still starting refuses the stream for a moment
+		// (a peer not yet joined, no leader yet): wait for it.
+		err = deps.WaitFor(ctx, "the NATS stream "+cfg.Stream, func(ctx context.Context) error {
+			var err error
+			bus, err = natsbus.Connect(ctx, url, natsbus.WithStream(cfg.Stream), natsbus.WithSubjectPrefix(cfg.SubjectPrefix),
+				natsbus.WithLogger(cfg.Logger), natsbus.WithAckWait(10*time.Second),
+				natsbus.WithStreamConfig(func(sc *jetstream.StreamConfig) { sc.Replicas = max(cfg.StreamReplicas, 1) }))
+			return err
+		})
 		if err != nil {
 			return nil, fmt.Errorf("shop: event bus: %w", err)
 		}
