@@ -72,11 +72,20 @@ func (s *store) get(ctx context.Context, key string) (Charge, error) {
 
 // refund marks the charge under key refunded, once. A key never charged
 // gets a refunded tombstone, so that a late charge with it is refused.
+//
+// The tombstone is inserted before the update, not after: under
+// PostgreSQL's READ COMMITTED an update run while the charge of key is
+// still in flight sees no row and changes nothing, and the charge would
+// then commit and stay charged. The insert instead waits for the in-flight
+// charge to commit or roll back, and the update after it sees the outcome.
 func (s *store) refund(ctx context.Context, key string, now time.Time) (Charge, error) {
+	if _, err := s.charge(ctx, Charge{Key: key, Status: StatusRefunded, CreatedAt: now}); err != nil {
+		return Charge{}, fmt.Errorf("payments: refund: %w", err)
+	}
 	if _, err := s.db.Exec(ctx, `UPDATE charges SET status = 'refunded' WHERE charge_key = ? AND status = 'charged'`, key); err != nil {
 		return Charge{}, fmt.Errorf("payments: refund: %w", err)
 	}
-	return s.charge(ctx, Charge{Key: key, Status: StatusRefunded, CreatedAt: now})
+	return s.get(ctx, key)
 }
 
 // chargeFilter selects charges; an empty field selects any.

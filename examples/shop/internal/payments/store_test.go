@@ -9,18 +9,25 @@ import (
 	"github.com/go-microkit/microkit/examples/shop/internal/platform"
 )
 
-// Charge and refund steps on one store: each step's stored status after it.
-func TestChargesAndRefundsAreIdempotentByKey(t *testing.T) {
-	ctx := context.Background()
-	db, err := platform.OpenDB(ctx, filepath.Join(t.TempDir(), "payments.db"))
+// openStore opens the database at dsn, closed when the test ends, and
+// returns a store on it with the schema migrated.
+func openStore(t *testing.T, dsn string) *store {
+	t.Helper()
+	db, err := platform.OpenDB(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	if err := db.Migrate(ctx, schema...); err != nil {
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(context.Background(), schema...); err != nil {
 		t.Fatal(err)
 	}
-	st := &store{db: db}
+	return &store{db: db}
+}
+
+// Charge and refund steps on one store: each step's stored status after it.
+func TestChargesAndRefundsAreIdempotentByKey(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, filepath.Join(t.TempDir(), "payments.db"))
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	charge := func(key string, cents int64) (Charge, error) {
 		return st.charge(ctx, Charge{Key: key, OrderID: "o", Customer: "c", AmountCents: cents, Status: StatusCharged, CreatedAt: at})

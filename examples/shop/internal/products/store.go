@@ -61,6 +61,10 @@ var schema = []string{
 	`CREATE TABLE IF NOT EXISTS reservations (
 		res_key TEXT NOT NULL, product_id TEXT NOT NULL, quantity BIGINT NOT NULL,
 		status TEXT NOT NULL, PRIMARY KEY (res_key, product_id))`,
+	// One row per key, claimed by whichever of reserve and release comes
+	// first: the primary key makes the second wait until the first commits.
+	`CREATE TABLE IF NOT EXISTS reservation_keys (
+		res_key TEXT PRIMARY KEY, status TEXT NOT NULL)`,
 }
 
 type store struct{ db *platform.DB }
@@ -109,11 +113,28 @@ func (s *store) get(ctx context.Context, id string) (Product, error) {
 // returns the first outcome without touching stock again.
 func (s *store) reserve(ctx context.Context, key string, items []Item) error {
 	return s.db.Tx(ctx, func(tx *platform.Tx) error {
+		claimed, err := claim(ctx, tx, key, "reserved")
+		if err != nil {
+			return fmt.Errorf("products: reserve: %w", err)
+		}
+		if !claimed {
+			// A reserve or release of key committed first (or was in flight,
+			// and the claim waited for it): its outcome stands.
+			var status string
+			if err := tx.QueryRow(ctx, `SELECT status FROM reservation_keys WHERE res_key = ?`, key).Scan(&status); err != nil {
+				return fmt.Errorf("products: reserve: %w", err)
+			}
+			if status == "released" {
+				return ErrReleased
+			}
+			return nil
+		}
+		// Reservations stored without a key row keep their outcome.
 		var status string
-		err := tx.QueryRow(ctx, `SELECT status FROM reservations WHERE res_key = ? LIMIT 1`, key).Scan(&status)
+		err = tx.QueryRow(ctx, `SELECT status FROM reservations WHERE res_key = ? LIMIT 1`, key).Scan(&status)
 		switch {
 		case err == nil && status == "released":
-			return ErrReleased
+			return ErrReleased // rolls the claim back
 		case err == nil:
 			return nil
 		case !errors.Is(err, sql.ErrNoRows):
@@ -137,11 +158,34 @@ func (s *store) reserve(ctx context.Context, key string, items []Item) error {
 	})
 }
 
+// claim inserts key's row in reservation_keys with status and reports
+// whether it did; false means another reserve or release of key claimed it
+// first. Reserve and release both claim before they read, so that they
+// serialize: under PostgreSQL's READ COMMITTED a release that only read the
+// reservations would see none while a reserve of the same key is still in
+// flight, record the key released, and let the reserve commit stock that
+// nobody gives back. The insert instead waits for the in-flight claim to
+// commit or roll back, and the statements after it see the outcome.
+func claim(ctx context.Context, tx *platform.Tx, key, status string) (bool, error) {
+	res, err := tx.Exec(ctx, `INSERT INTO reservation_keys (res_key, status) VALUES (?, ?)
+		ON CONFLICT (res_key) DO NOTHING`, key, status)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
 // release puts the stock reserved under key back, once. Releasing a key
-// never reserved leaves a tombstone, so that a late reserve with that key
+// never reserved records it released, so that a late reserve with that key
 // is refused rather than taking stock nobody will release.
 func (s *store) release(ctx context.Context, key string) error {
 	return s.db.Tx(ctx, func(tx *platform.Tx) error {
+		// Claimed or not, the reservations read below are final: a reserve
+		// of key in flight has committed or rolled back by now.
+		if _, err := claim(ctx, tx, key, "released"); err != nil {
+			return fmt.Errorf("products: release: %w", err)
+		}
 		rows, err := tx.Query(ctx, `SELECT product_id, quantity FROM reservations
 			WHERE res_key = ? AND status = 'reserved'`, key)
 		if err != nil {
@@ -165,12 +209,11 @@ func (s *store) release(ctx context.Context, key string) error {
 				return fmt.Errorf("products: release: %w", err)
 			}
 		}
-		if _, err := tx.Exec(ctx, `UPDATE reservations SET status = 'released' WHERE res_key = ?`, key); err != nil {
-			return fmt.Errorf("products: release: %w", err)
-		}
-		if len(items) == 0 {
-			if _, err := tx.Exec(ctx, `INSERT INTO reservations (res_key, product_id, quantity, status)
-				VALUES (?, '', 0, 'released') ON CONFLICT (res_key, product_id) DO NOTHING`, key); err != nil {
+		for _, q := range []string{
+			`UPDATE reservations SET status = 'released' WHERE res_key = ?`,
+			`UPDATE reservation_keys SET status = 'released' WHERE res_key = ?`,
+		} {
+			if _, err := tx.Exec(ctx, q, key); err != nil {
 				return fmt.Errorf("products: release: %w", err)
 			}
 		}
