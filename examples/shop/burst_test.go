@@ -115,9 +115,24 @@ func lastAnswer(orders []*burstOrder) time.Time {
 	return last
 }
 
-// stockOf reads the stock of every product from the product database.
+// stockOf waits until no order in the order database is pending, then
+// reads the stock of every product from the product database. An order
+// still settling, such as one an earlier step placed and whose client gave
+// up waiting, moves the stock when it settles, and the snapshot must not
+// count it as the step's own.
 func (c *cluster) stockOf(ctx context.Context) map[string]int64 {
 	c.t.Helper()
+	wait, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if err := shoptest.Eventually(wait, 100*time.Millisecond, func() error {
+		pending, err := queryPairs(wait, c.db("order"), `SELECT id, status FROM orders WHERE status = 'pending'`)
+		if err == nil && len(pending) > 0 {
+			err = fmt.Errorf("%d orders pending: %v", len(pending), pending)
+		}
+		return err
+	}); err != nil {
+		c.t.Fatalf("the shop did not settle: %v", err)
+	}
 	rows, err := c.db("product").QueryContext(ctx, `SELECT id, stock FROM products`)
 	if err != nil {
 		c.t.Fatal(err)
