@@ -50,8 +50,8 @@ type Deps struct {
 	// balancer in front of it. It only makes sense with one service in the
 	// process.
 	AdvertisePort int
-	// StartupWait bounds how long WaitFor waits at start-up for the broker
-	// and the stream; zero means DefaultStartupWait.
+	// StartupWait bounds how long WaitFor waits at start-up for the
+	// broker, the stream and the registry; zero means DefaultStartupWait.
 	StartupWait time.Duration
 }
 
@@ -115,7 +115,15 @@ func (d *Deps) Announce(ctx context.Context, service string, port int, health *d
 	if health != nil {
 		opts = append(opts, discovery.WithHealth(health))
 	}
-	a, err := discovery.Announce(ctx, reg, inst, append(opts, discovery.WithAnnounceLogger(d.Logger))...)
+	opts = append(opts, discovery.WithAnnounceLogger(d.Logger))
+	// A registry agent that is still starting (or restarting) refuses the
+	// first registration: wait for it rather than exit.
+	var a *discovery.Announcement
+	err := d.WaitFor(ctx, "the registry to register "+inst.ID, func(ctx context.Context) error {
+		var err error
+		a, err = discovery.Announce(ctx, reg, inst, opts...)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("platform: announce %s: %w", name, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+	"github.com/go-microkit/microkit/discovery"
 	"github.com/go-microkit/microkit/eventbus"
 )
 
@@ -15,12 +16,13 @@ import (
 // waited on for the whole bound.
 const attemptTimeout = 10 * time.Second
 
-// DefaultStartupWait is how long a service waits at start-up for a broker
-// or a stream that is not ready yet when Deps.StartupWait is zero.
+// DefaultStartupWait is how long a service waits at start-up for a broker,
+// a stream or a registry that is not ready yet when Deps.StartupWait is zero.
 const DefaultStartupWait = time.Minute
 
 // WaitFor runs try until it succeeds, and is how a service reaches what it
-// depends on at start-up. A broker that is still starting, a JetStream
+// depends on at start-up. A broker or a registry agent that is still
+// starting, a JetStream
 // cluster whose peers have not all joined ("no suitable peers for
 // placement"), a stream whose leader is still being elected: each answers
 // an error for a moment and then works, and a service that exited on the
@@ -28,8 +30,8 @@ const DefaultStartupWait = time.Minute
 // retries with exponential backoff (50 ms growing to 2 s), logging what it
 // waits for and why at each failure, for at most d.StartupWait (zero means
 // DefaultStartupWait), then returns the last error. An error wrapping
-// eventbus.ErrInvalidOption is returned at once: waiting cannot fix a
-// wrong configuration. try gets a context that ends with the attempt (at
+// eventbus.ErrInvalidOption or discovery.ErrInvalidOption is returned at
+// once: waiting cannot fix a wrong configuration. try gets a context that ends with the attempt (at
 // most 10 s) or the wait.
 func (d *Deps) WaitFor(ctx context.Context, what string, try func(context.Context) error) error {
 	bound := d.StartupWait
@@ -54,7 +56,7 @@ func (d *Deps) WaitFor(ctx context.Context, what string, try func(context.Contex
 			return nil
 		}
 		last = err
-		if errors.Is(err, eventbus.ErrInvalidOption) {
+		if invalid(err) {
 			return backoff.Permanent(err)
 		}
 		return err
@@ -70,11 +72,16 @@ func (d *Deps) WaitFor(ctx context.Context, what string, try func(context.Contex
 	if last == nil {
 		last = err
 	}
-	if errors.Is(last, eventbus.ErrInvalidOption) {
+	if invalid(last) {
 		return last
 	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("platform: waiting for %s: %w", what, errors.Join(ctx.Err(), last))
 	}
 	return fmt.Errorf("platform: %s not ready after %v (%d attempts): %w", what, time.Since(start).Round(time.Millisecond), attempts, last)
+}
+
+// invalid reports a configuration error, which no wait fixes.
+func invalid(err error) bool {
+	return errors.Is(err, eventbus.ErrInvalidOption) || errors.Is(err, discovery.ErrInvalidOption)
 }

@@ -9,6 +9,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/go-microkit/microkit/discovery"
 	"github.com/go-microkit/microkit/eventbus"
 )
 
@@ -70,6 +71,44 @@ func TestWaitForCancelled(t *testing.T) {
 		err := d.WaitFor(ctx, "the stream", func(context.Context) error { return errNotReady })
 		if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, errNotReady) {
 			t.Fatalf("WaitFor = %v, want the context's error and the last attempt's", err)
+		}
+	})
+}
+
+// flakyRegistry refuses the first registrations, as an agent still
+// starting does.
+type flakyRegistry struct {
+	*discovery.Memory
+	refuse int // registrations still to refuse
+}
+
+func (r *flakyRegistry) Register(ctx context.Context, in discovery.Instance) error {
+	if r.refuse > 0 {
+		r.refuse--
+		return errors.New("connection refused")
+	}
+	return r.Memory.Register(ctx, in)
+}
+
+// A service whose registry refuses its first registrations waits and
+// registers instead of exiting.
+func TestAnnounceWaitsForTheRegistry(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		mem, err := discovery.NewMemory()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer mem.Close()
+		reg := &flakyRegistry{Memory: mem, refuse: 3}
+		d := &Deps{Logger: slog.New(slog.DiscardHandler), Registry: reg, Host: "127.0.0.1"}
+		a, err := d.Announce(t.Context(), PaymentService, 8080, nil, "")
+		if err != nil {
+			t.Fatalf("Announce = %v, want a registration once the registry answers", err)
+		}
+		defer a.Shutdown(context.Background())
+		ins, err := mem.Instances(t.Context(), PaymentService)
+		if err != nil || len(ins) != 1 || reg.refuse != 0 {
+			t.Fatalf("instances %v (%v) after %d refusals left, want the one announced", ins, err, reg.refuse)
 		}
 	})
 }
