@@ -18,8 +18,8 @@
 //     durable as the business rows, or roll it back and they never existed.
 //   - [NewRelay] and [Relay.Run] publish committed events through any
 //     eventbus.Publisher in order per Subject and mark them sent; on
-//     PostgreSQL several relays share the work with FOR UPDATE SKIP LOCKED,
-//     and package eventbus/outbox/pgnotify wakes them with LISTEN/NOTIFY
+//     PostgreSQL several relays may serve one table, one publishing at a
+//     time under an advisory lock and the others standing by, and package eventbus/outbox/pgnotify wakes them with LISTEN/NOTIFY
 //     instead of waiting for the next poll. Sent rows are pruned on a
 //     schedule.
 //   - [NewInbox] and [Inbox.Handler] wrap a handler that takes the *sql.Tx

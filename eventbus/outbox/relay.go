@@ -24,9 +24,12 @@ type Waker interface {
 
 // Relay publishes the events of an outbox table and marks them sent. It is
 // safe for concurrent use: Run may be called once at a time, RelayOnce any
-// time. On PostgreSQL any number of relays (in one process or many) share
-// one table: each round locks its rows with FOR UPDATE SKIP LOCKED, so an
-// event is published by one relay. On SQLite run one relay per database.
+// time. On PostgreSQL any number of relays (in one process or many) may
+// serve one table: one publishes at a time (each round takes an advisory
+// lock named after the table, and locks its rows with FOR UPDATE SKIP
+// LOCKED), the others stand by and take over within a poll interval, so
+// an event is published by one relay and each subject stays in order. On
+// SQLite run one relay per database.
 type Relay struct {
 	db      *sql.DB
 	dialect Dialect
@@ -241,6 +244,23 @@ func (r *Relay) relayOnce(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("outbox: relay: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
+	// One relay publishes from a table at a time: the round holds a
+	// transaction-scoped advisory lock named after the table, and a relay
+	// that cannot take it has nothing to do this round. Row locks alone
+	// keep two relays from publishing one row, but not from publishing two
+	// rows of one subject out of order when their rounds interleave; the
+	// other relays stand by and take over within a poll interval when the
+	// active one stops or its connection drops.
+	var active bool
+	// The key is the pair (outbox relays, schema-qualified table), so that
+	// services whose outboxes share a database but not a schema never wait
+	// for each other.
+	if err := tx.QueryRowContext(ctx, relayLockQuery, r.cfg.table).Scan(&active); err != nil {
+		return 0, fmt.Errorf("outbox: relay: lock: %w", err)
+	}
+	if !active {
+		return 0, nil
+	}
 	rows, err := r.fetch(ctx, tx, " FOR UPDATE SKIP LOCKED")
 	if err != nil {
 		return 0, err
@@ -254,6 +274,10 @@ func (r *Relay) relayOnce(ctx context.Context) (int, error) {
 	}
 	return n, perr
 }
+
+// relayLockQuery takes the advisory lock that lets one relay at a time
+// publish from the table named by $1 in the current schema.
+const relayLockQuery = "SELECT pg_try_advisory_xact_lock(hashtext('microkit.outbox.relay'), hashtext(current_schema() || '.' || $1))"
 
 // querier is *sql.DB or *sql.Tx.
 type querier interface {

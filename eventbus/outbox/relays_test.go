@@ -69,3 +69,36 @@ func TestTwoRelaysPublishOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestOneRelayPublishesAtATime: while another relay's round holds the
+// table's relay lock, a relay publishes nothing (interleaved rounds could
+// put one subject's events out of order), and it takes over as soon as the
+// lock is free.
+func TestOneRelayPublishesAtATime(t *testing.T) {
+	d := openPostgres(t)
+	ctx := context.Background()
+	bus := newBus(t)
+	got := collect(t, bus, "order.>")
+	r := newRelay(t, d, bus)
+	if err := createOrder(ctx, d.db, "order-1", orderCreated(t, "order-1", 0)); err != nil {
+		t.Fatal(err)
+	}
+	other, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = other.Rollback() }()
+	if _, err := other.ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtext('microkit.outbox.relay'), hashtext(current_schema() || '.' || $1))", outbox.DefaultTable); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := r.RelayOnce(ctx); n != 0 || err != nil {
+		t.Fatalf("RelayOnce while another relay is active = %d, %v; want 0, nil", n, err)
+	}
+	if err := other.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := r.RelayOnce(ctx); n != 1 || err != nil {
+		t.Fatalf("RelayOnce once the other relay stopped = %d, %v; want 1, nil", n, err)
+	}
+	got.waitFor(t, 1)
+}
