@@ -244,17 +244,16 @@ func (r *Relay) relayOnce(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("outbox: relay: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	// One relay publishes from a table at a time: the round holds a
-	// transaction-scoped advisory lock named after the table, and a relay
-	// that cannot take it has nothing to do this round. Row locks alone
-	// keep two relays from publishing one row, but not from publishing two
-	// rows of one subject out of order when their rounds interleave; the
-	// other relays stand by and take over within a poll interval when the
-	// active one stops or its connection drops.
+	// One relay publishes from a table at a time: it holds a
+	// transaction-scoped advisory lock keyed by (outbox relays, schema and
+	// table), so services whose outboxes share a database but not a schema
+	// never wait for each other. A relay that cannot take the lock returns
+	// with nothing published. Row locks alone keep two relays from
+	// publishing one row, but not from publishing two rows of one subject
+	// out of order when their transactions interleave; the other relays
+	// stand by and take over within a poll interval when the active one
+	// stops or its connection drops.
 	var active bool
-	// The key is the pair (outbox relays, schema-qualified table), so that
-	// services whose outboxes share a database but not a schema never wait
-	// for each other.
 	if err := tx.QueryRowContext(ctx, relayLockQuery, r.cfg.table).Scan(&active); err != nil {
 		return 0, fmt.Errorf("outbox: relay: lock: %w", err)
 	}
