@@ -74,7 +74,7 @@ func microkitRabbit(b *testing.B, url, exchange string) rabbitPublisher {
 // microkitRabbitBus dials a rabbitbus on exchange, closed when the
 // benchmark ends.
 func microkitRabbitBus(b *testing.B, url, exchange string) *rabbitbus.Bus {
-	bus, err := rabbitbus.Dial(context.Background(), url, rabbitbus.WithExchange(exchange), rabbitbus.WithLogger(quietSlog()))
+	bus, err := rabbitbus.Connect(context.Background(), url, rabbitbus.WithExchange(exchange), rabbitbus.WithLogger(quietSlog()))
 	if err != nil {
 		b.Fatal(err)
 	}

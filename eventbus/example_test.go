@@ -23,14 +23,13 @@ func ExampleRouter() {
 	bus, _ := memory.New()
 	defer bus.Close()
 
-	r, _ := eventbus.NewRouter(bus, "billing")
-	_ = r.Use(
+	r, _ := eventbus.NewRouter(bus, "billing", eventbus.WithMiddleware(
 		eventbus.Correlate(),
 		eventbus.DeadLetter(bus),
 		eventbus.Retry(eventbus.RetryPolicy{MaxAttempts: 3, InitialInterval: time.Millisecond}),
 		eventbus.Timeout(5*time.Second),
 		eventbus.Recover(),
-	)
+	))
 	invoiced := make(chan string)
 	_ = eventbus.On(r, "order.created", func(ctx context.Context, e OrderCreated) error {
 		invoiced <- fmt.Sprintf("invoice for %s: %d", e.OrderID, e.Total)

@@ -1,6 +1,7 @@
 package eventbus
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -59,6 +60,25 @@ func NewMessage(eventType string, payload any) (*Message, error) {
 		DataContentType: JSONContentType,
 		Data:            data,
 	}, nil
+}
+
+// PublishEvent publishes one event in one call through pub, any adapter
+// or decorated publisher: a message built by NewMessage (eventType, payload
+// as JSON, a fresh ID, the current time). It returns the message it
+// published, for its ID. An event that needs a Subject, a Source or
+// Metadata is built with NewMessage and published with Publish.
+func PublishEvent(ctx context.Context, pub Publisher, eventType string, payload any) (*Message, error) {
+	if pub == nil {
+		return nil, fmt.Errorf("eventbus: publish event %s: %w: nil publisher", eventType, ErrInvalidOption)
+	}
+	msg, err := NewMessage(eventType, payload)
+	if err != nil {
+		return nil, err
+	}
+	if err := pub.Publish(ctx, msg); err != nil {
+		return nil, err
+	}
+	return msg, nil
 }
 
 // Decode unmarshals the JSON payload of msg into a T. It returns an error,

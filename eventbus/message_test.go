@@ -1,6 +1,7 @@
 package eventbus_test
 
 import (
+	"context"
 	"errors"
 	"regexp"
 	"testing"
@@ -113,5 +114,45 @@ func TestValidate(t *testing.T) {
 		if (err == nil) != tt.ok || (err != nil && !errors.Is(err, eventbus.ErrInvalidMessage)) {
 			t.Errorf("%s: Validate() = %v", tt.name, err)
 		}
+	}
+}
+
+// TestPublishEvent: one call builds the message and publishes it; a
+// subscriber decodes the payload; an invalid type or payload publishes
+// nothing.
+func TestPublishEvent(t *testing.T) {
+	bus := newBus(t)
+	got := make(sink, 1)
+	startRouter(t, bus, "billing", "order.created", got.handler)
+
+	sent, err := eventbus.PublishEvent(ctxT(t), bus, "order.created", orderCreated{OrderID: "o-7", Total: 9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := got.next(t)
+	if m.ID != sent.ID || m.Type != "order.created" || m.DataContentType != eventbus.JSONContentType || m.Time.IsZero() {
+		t.Fatalf("received %+v, published %+v", m, sent)
+	}
+	if e, err := eventbus.Decode[orderCreated](m); err != nil || e != (orderCreated{OrderID: "o-7", Total: 9}) {
+		t.Fatalf("Decode = %+v, %v", e, err)
+	}
+
+	var calls int
+	count := eventbus.PublisherFunc(func(context.Context, ...*eventbus.Message) error { calls++; return nil })
+	if _, err := eventbus.PublishEvent(ctxT(t), count, "bad type!", 1); !errors.Is(err, eventbus.ErrInvalidMessage) {
+		t.Errorf("invalid type: %v", err)
+	}
+	if _, err := eventbus.PublishEvent(ctxT(t), count, "a.b", func() {}); err == nil {
+		t.Error("unencodable payload published")
+	}
+	if calls != 0 {
+		t.Errorf("%d publishes of invalid events", calls)
+	}
+	if _, err := eventbus.PublishEvent(ctxT(t), nil, "a.b", 1); !errors.Is(err, eventbus.ErrInvalidOption) {
+		t.Errorf("nil publisher: %v", err)
+	}
+	failing := eventbus.PublisherFunc(func(context.Context, ...*eventbus.Message) error { return eventbus.ErrClosed })
+	if _, err := eventbus.PublishEvent(ctxT(t), failing, "a.b", 1); !errors.Is(err, eventbus.ErrClosed) {
+		t.Errorf("publish error lost: %v", err)
 	}
 }

@@ -68,8 +68,8 @@ func ContextWithCorrelationID(ctx context.Context, id string) context.Context {
 	return context.WithValue(ctx, correlationKey{}, id)
 }
 
-// CorrelationID returns the correlation id carried by ctx, or "".
-func CorrelationID(ctx context.Context) string {
+// CorrelationIDFromContext returns the correlation id carried by ctx, or "".
+func CorrelationIDFromContext(ctx context.Context) string {
 	id, _ := ctx.Value(correlationKey{}).(string)
 	return id
 }
@@ -117,7 +117,7 @@ func DecoratePublisher(inner Publisher, publish PublisherFunc) Publisher {
 // in the messages' Metadata.
 func CorrelatedPublisher(p Publisher) Publisher {
 	return DecoratePublisher(p, func(ctx context.Context, msgs ...*Message) error {
-		if id := CorrelationID(ctx); id != "" {
+		if id := CorrelationIDFromContext(ctx); id != "" {
 			for _, m := range msgs {
 				if m != nil && m.Metadata[MetaCorrelationID] == "" {
 					m.SetMetadata(MetaCorrelationID, id)

@@ -80,7 +80,8 @@ type SubscribeSettings struct {
 
 // WithPrefetch bounds how many messages the adapter fetches ahead of Next.
 // A small prefetch spreads work evenly across instances of a group; a large
-// one raises throughput. n must be positive.
+// one raises throughput. n must be positive. Prefetch is not handler
+// concurrency: see eventbus.WithConcurrency.
 func WithPrefetch(n int) SubscribeOption {
 	return func(s *SubscribeSettings) { s.Prefetch, s.prefetchSet = n, true }
 }

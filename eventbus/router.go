@@ -10,8 +10,8 @@ import (
 	"time"
 )
 
-// ErrRouterStarted is returned by Handle and Use after Start, and by a
-// second Start.
+// ErrRouterStarted is returned by Handle after Start, and by a second
+// Start.
 var ErrRouterStarted = errors.New("eventbus: router already started")
 
 // Router subscribes one consumer group to the patterns of its handlers and
@@ -69,34 +69,6 @@ func NewRouter(sub Subscriber, group string, opts ...RouterOption) (*Router, err
 		return nil, fmt.Errorf("eventbus: new router: %w", err)
 	}
 	return r, nil
-}
-
-// Use appends middleware applied around every handler; the first is the
-// outermost. The recommended chain is Correlate, tracing, metrics,
-// DeadLetter, Retry, Dedupe (package eventbus/inbox), Timeout: DeadLetter
-// outside Retry parks the last attempt's failure, Dedupe inside Retry and
-// DeadLetter forgets a failed or parked delivery so that its redelivery
-// or replay runs the handler, and Timeout innermost bounds the handler
-// alone. Use returns an error wrapping ErrInvalidOption, and changes
-// nothing, for an order that breaks a guarantee (DeadLetter inside Retry)
-// or a nil middleware.
-func (r *Router) Use(mw ...Middleware) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.started {
-		return ErrRouterStarted
-	}
-	chain := append(append([]Middleware(nil), r.cfg.middleware...), mw...)
-	if err := checkOrder(chain); err != nil {
-		return fmt.Errorf("eventbus: use: %w", err)
-	}
-	for _, rt := range r.routes {
-		if err := checkOrder(append(chain[:len(chain):len(chain)], rt.cfg.middleware...)); err != nil {
-			return fmt.Errorf("eventbus: use: handler %s: %w", rt.cfg.name, err)
-		}
-	}
-	r.cfg.middleware = chain
-	return nil
 }
 
 // Handle registers h for the messages whose type matches pattern. Each

@@ -20,7 +20,6 @@ func TestRouterRejectsMisuse(t *testing.T) {
 	}
 	for name, opt := range map[string]eventbus.RouterOption{
 		"concurrency": eventbus.WithConcurrency(0),
-		"logger":      eventbus.WithLogger(nil),
 	} {
 		if _, err := eventbus.NewRouter(bus, "g", opt); !errors.Is(err, eventbus.ErrInvalidOption) {
 			t.Errorf("%s: %v", name, err)
@@ -53,9 +52,6 @@ func TestRouterRejectsMisuse(t *testing.T) {
 	}
 	if err := r.Handle("late", noop); !errors.Is(err, eventbus.ErrRouterStarted) {
 		t.Errorf("Handle after Start: %v", err)
-	}
-	if err := r.Use(eventbus.Recover()); !errors.Is(err, eventbus.ErrRouterStarted) {
-		t.Errorf("Use after Start: %v", err)
 	}
 	if err := r.Start(ctxT(t)); !errors.Is(err, eventbus.ErrRouterStarted) {
 		t.Errorf("second Start: %v", err)
@@ -190,5 +186,31 @@ func TestPermanentHelpers(t *testing.T) {
 	pe := &eventbus.PanicError{Value: base}
 	if !errors.Is(pe, base) {
 		t.Fatal("PanicError does not unwrap an error value")
+	}
+}
+
+// TestNilOptionArgumentsMeanDefaults: a nil logger is slog.Default() and
+// nil middleware is none; the router runs and logs a dropped message
+// instead of failing or panicking.
+func TestNilOptionArgumentsMeanDefaults(t *testing.T) {
+	bus := newBus(t)
+	done := make(chan struct{})
+	r, err := eventbus.NewRouter(bus, "g", eventbus.WithLogger(nil), eventbus.WithMiddleware(nil, eventbus.Recover(), nil))
+	if err != nil {
+		t.Fatalf("NewRouter with nil arguments: %v", err)
+	}
+	if err := r.Handle("a.b", func(context.Context, *eventbus.Message) error {
+		defer close(done)
+		return eventbus.Permanent(errors.New("logged by the default logger"))
+	}, eventbus.HandlerMiddleware(nil)); err != nil {
+		t.Fatalf("Handle with nil middleware: %v", err)
+	}
+	if err := r.Start(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, bus, "a.b", 1)
+	<-done
+	if err := r.Close(ctxT(t)); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -11,8 +11,9 @@ import (
 // an error wrapped by Permanent to have it dead-lettered or dropped.
 type Handler func(ctx context.Context, msg *Message) error
 
-// Middleware wraps a Handler with cross-cutting behaviour. The first
-// middleware given to Router.Use is the outermost.
+// Middleware wraps a Handler with cross-cutting behaviour. A router takes
+// its chain from WithMiddleware (every handler) and HandlerMiddleware (one
+// handler); the first middleware given is the outermost.
 type Middleware func(Handler) Handler
 
 // RouterOption configures a Router.
@@ -25,22 +26,27 @@ type routerConfig struct {
 }
 
 // WithLogger sets the logger for delivery errors the router cannot return to
-// anyone (failed acks, fetch errors, dropped permanent failures). Default
-// slog.Default().
+// anyone (failed acks, fetch errors, dropped permanent failures). Default,
+// and with nil, slog.Default().
 func WithLogger(l *slog.Logger) RouterOption {
 	return func(c *routerConfig) error {
-		if l == nil {
-			return fmt.Errorf("%w: nil logger", ErrInvalidOption)
+		if l != nil {
+			c.logger = l
 		}
-		c.logger = l
 		return nil
 	}
 }
 
-// WithConcurrency sets how many messages each handler runs at once unless
-// its Handle call says otherwise. Default 1. Adapters that promise
-// per-subject order (the memory bus) keep it at any concurrency. n must be
-// positive.
+// WithConcurrency sets how many messages each handler runs at once (its
+// worker goroutines) unless its Handle call says otherwise
+// (HandlerConcurrency). Default 1. Adapters that promise per-subject order
+// (the memory bus) keep it at any concurrency. n must be positive.
+//
+// Concurrency is not prefetch: prefetch (WithPrefetch, HandlerPrefetch and
+// the adapters' WithPrefetch) bounds how many messages the broker hands a
+// subscription ahead of its workers, which spreads or concentrates work
+// across the instances of a group; concurrency bounds how many of them
+// this process handles at the same time.
 func WithConcurrency(n int) RouterOption {
 	return func(c *routerConfig) error {
 		if n <= 0 {
@@ -51,12 +57,31 @@ func WithConcurrency(n int) RouterOption {
 	}
 }
 
-// WithMiddleware adds middleware around every handler, as Router.Use does.
+// WithMiddleware adds middleware around every handler; the first is the
+// outermost, and a handler's own (HandlerMiddleware) runs inside it. The
+// recommended chain is Correlate, tracing, metrics, DeadLetter, Retry,
+// Dedupe (package eventbus/inbox), Timeout: DeadLetter outside Retry parks
+// the last attempt's failure, Dedupe inside Retry and DeadLetter forgets a
+// failed or parked delivery so that its redelivery or replay runs the
+// handler, and Timeout innermost bounds the handler alone. NewRouter (and
+// Handle, for a handler's own middleware) returns an error wrapping
+// ErrInvalidOption for an order that breaks a guarantee (DeadLetter inside
+// Retry). Nil entries are skipped.
 func WithMiddleware(mw ...Middleware) RouterOption {
 	return func(c *routerConfig) error {
-		c.middleware = append(c.middleware, mw...)
+		c.middleware = appendMiddleware(c.middleware, mw)
 		return nil
 	}
+}
+
+// appendMiddleware appends the non-nil entries of mw to chain.
+func appendMiddleware(chain, mw []Middleware) []Middleware {
+	for _, m := range mw {
+		if m != nil {
+			chain = append(chain, m)
+		}
+	}
+	return chain
 }
 
 // HandleOption configures one handler registration.
@@ -83,8 +108,8 @@ func HandlerName(name string) HandleOption {
 	}
 }
 
-// HandlerConcurrency sets how many messages this handler runs at once.
-// n must be positive.
+// HandlerConcurrency sets how many messages this handler runs at once,
+// overriding WithConcurrency. n must be positive.
 func HandlerConcurrency(n int) HandleOption {
 	return func(c *routeConfig) error {
 		if n <= 0 {
@@ -95,8 +120,9 @@ func HandlerConcurrency(n int) HandleOption {
 	}
 }
 
-// HandlerPrefetch sets how many messages the adapter may buffer ahead for
-// this handler (see WithPrefetch). Default: the adapter's default.
+// HandlerPrefetch sets how many messages the adapter may buffer ahead of
+// this handler's workers (see WithPrefetch and, for the difference,
+// WithConcurrency). Default: the adapter's default.
 func HandlerPrefetch(n int) HandleOption {
 	return func(c *routeConfig) error {
 		if n <= 0 {
@@ -108,10 +134,11 @@ func HandlerPrefetch(n int) HandleOption {
 }
 
 // HandlerMiddleware adds middleware around this handler only, inside the
-// router's middleware.
+// router's (WithMiddleware); the first is the outermost. Nil entries are
+// skipped.
 func HandlerMiddleware(mw ...Middleware) HandleOption {
 	return func(c *routeConfig) error {
-		c.middleware = append(c.middleware, mw...)
+		c.middleware = appendMiddleware(c.middleware, mw)
 		return nil
 	}
 }

@@ -119,7 +119,7 @@ func connect(ctx context.Context, g globals) (bus, error) {
 	defer cancel()
 	switch {
 	case strings.HasPrefix(g.broker, "amqp://"), strings.HasPrefix(g.broker, "amqps://"):
-		return rabbitbus.Dial(ctx, g.broker, rabbitbus.WithExchange(g.exchange), rabbitbus.WithLogger(quiet))
+		return rabbitbus.Connect(ctx, g.broker, rabbitbus.WithExchange(g.exchange), rabbitbus.WithLogger(quiet))
 	case strings.HasPrefix(g.broker, "nats://"):
 		opts := []natsbus.Option{natsbus.WithLogger(quiet)}
 		if g.stream != "" {

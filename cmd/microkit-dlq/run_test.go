@@ -43,7 +43,7 @@ func TestCollectListReplay(t *testing.T) {
 	})
 	defer func() { stopCollect(); wg.Wait() }()
 
-	bus, err := rabbitbus.Dial(ctx, url, rabbitbus.WithExchange(exchange), rabbitbus.WithLogger(slog.New(slog.DiscardHandler)))
+	bus, err := rabbitbus.Connect(ctx, url, rabbitbus.WithExchange(exchange), rabbitbus.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +136,7 @@ func TestBrokerListReplay(t *testing.T) {
 	base := []string{"-db", filepath.Join(t.TempDir(), "dlq.db"), "-broker", url, "-exchange", exchange}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	bus, err := rabbitbus.Dial(ctx, url, rabbitbus.WithExchange(exchange), rabbitbus.WithLogger(slog.New(slog.DiscardHandler)))
+	bus, err := rabbitbus.Connect(ctx, url, rabbitbus.WithExchange(exchange), rabbitbus.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,19 +59,16 @@ func TestOneTraceFromPublisherToHandler(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			sr, tp, tr := recorder(t)
 			pub := eventbustrace.Publisher(b, name, eventbustrace.WithTracer(tr))
-			r, err := eventbus.NewRouter(b, "billing", eventbus.WithLogger(slog.New(slog.DiscardHandler)))
+			r, err := eventbus.NewRouter(b, "billing", eventbus.WithLogger(slog.New(slog.DiscardHandler)), eventbus.WithMiddleware(
+				eventbustrace.Middleware(name, eventbustrace.WithTracer(tr)),
+				eventbus.DeadLetter(pub, eventbus.DeadLetterLogger(slog.New(slog.DiscardHandler))),
+				eventbus.Retry(eventbus.RetryPolicy{MaxAttempts: 2, InitialInterval: time.Millisecond, RandomizationFactor: -1}),
+			))
 			if err != nil {
 				t.Fatal(err)
 			}
 			handled := make(chan trace.SpanContext, 1)
 			attempts := 0
-			if err := r.Use(
-				eventbustrace.Middleware(name, eventbustrace.WithTracer(tr)),
-				eventbus.DeadLetter(pub, eventbus.DeadLetterLogger(slog.New(slog.DiscardHandler))),
-				eventbus.Retry(eventbus.RetryPolicy{MaxAttempts: 2, InitialInterval: time.Millisecond, RandomizationFactor: -1}),
-			); err != nil {
-				t.Fatal(err)
-			}
 			if err := r.Handle("order.>", func(ctx context.Context, m *eventbus.Message) error {
 				attempts++
 				if attempts == 1 {
@@ -143,9 +140,9 @@ func TestDeadLetterEvent(t *testing.T) {
 	sr, _, tr := recorder(t)
 	b, _ := memory.New()
 	defer b.Close()
-	r, _ := eventbus.NewRouter(b, "g", eventbus.WithLogger(slog.New(slog.DiscardHandler)))
-	_ = r.Use(eventbustrace.Middleware("memory", eventbustrace.WithTracer(tr)),
-		eventbus.DeadLetter(b, eventbus.DeadLetterLogger(slog.New(slog.DiscardHandler))))
+	r, _ := eventbus.NewRouter(b, "g", eventbus.WithLogger(slog.New(slog.DiscardHandler)), eventbus.WithMiddleware(
+		eventbustrace.Middleware("memory", eventbustrace.WithTracer(tr)),
+		eventbus.DeadLetter(b, eventbus.DeadLetterLogger(slog.New(slog.DiscardHandler)))))
 	done := make(chan struct{})
 	_ = r.Handle("job.run", func(ctx context.Context, m *eventbus.Message) error {
 		defer close(done)

@@ -25,8 +25,8 @@ func ExamplePublisher() {
 	defer bus.Close()
 	pub := eventbustrace.Publisher(bus, "memory", eventbustrace.WithTracer(tr))
 
-	r, _ := eventbus.NewRouter(bus, "billing")
-	_ = r.Use(eventbustrace.Middleware("memory", eventbustrace.WithTracer(tr)))
+	r, _ := eventbus.NewRouter(bus, "billing",
+		eventbus.WithMiddleware(eventbustrace.Middleware("memory", eventbustrace.WithTracer(tr))))
 	done := make(chan struct{})
 	_ = r.Handle("order.created", func(ctx context.Context, msg *eventbus.Message) error {
 		close(done)

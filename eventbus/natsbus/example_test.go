@@ -21,8 +21,8 @@ func ExampleConnect() {
 	}
 	defer bus.Close()
 
-	r, _ := eventbus.NewRouter(bus, "billing", eventbus.WithConcurrency(8))
-	_ = r.Use(eventbus.DeadLetter(bus), eventbus.Retry(eventbus.RetryPolicy{MaxAttempts: 5}), eventbus.Recover())
+	r, _ := eventbus.NewRouter(bus, "billing", eventbus.WithConcurrency(8), eventbus.WithMiddleware(
+		eventbus.DeadLetter(bus), eventbus.Retry(eventbus.RetryPolicy{MaxAttempts: 5}), eventbus.Recover()))
 	_ = r.Handle("order.created", func(ctx context.Context, msg *eventbus.Message) error {
 		log.Printf("order %s", msg.Subject)
 		return nil

@@ -193,23 +193,22 @@ func TestOptionsRejectInvalid(t *testing.T) {
 		"stream with dot": natsbus.WithStream("EVENTS.v2"),
 		"stream space":    natsbus.WithStream("my events"),
 		"stream wildcard": natsbus.WithStream("EV*"),
-		"nil NATS option": natsbus.WithNATSOptions(nats.Name("x"), nil),
 		"prefix":          natsbus.WithSubjectPrefix("a.*"),
-		"stream config":   natsbus.WithStreamConfig(nil),
 		"ack wait":        natsbus.WithAckWait(0),
 		"max deliver":     natsbus.WithMaxDeliver(0),
 		"max ack pending": natsbus.WithMaxAckPending(0),
 		"prefetch":        natsbus.WithPrefetch(-1),
 		"deliver policy":  natsbus.WithDeliverPolicy(jetstream.DeliverByStartSequencePolicy),
 		"attempt timeout": natsbus.WithPublishAttemptTimeout(0),
-		"logger":          natsbus.WithLogger(nil),
 	} {
 		if _, err := natsbus.Connect(ctxT(t), srv.URL(), opt); !errors.Is(err, eventbus.ErrInvalidOption) {
 			t.Errorf("%s: %v, want ErrInvalidOption", name, err)
 		}
 	}
 	b := connect(t, srv.URL(), natsbus.WithDeliverPolicy(jetstream.DeliverAllPolicy), natsbus.WithMaxAckPending(10),
-		natsbus.WithPrefetch(8), natsbus.WithPublishAttemptTimeout(time.Second), natsbus.WithNATSOptions(nats.Name("test")))
+		natsbus.WithPrefetch(8), natsbus.WithPublishAttemptTimeout(time.Second), natsbus.WithNATSOptions(nats.Name("test"), nil),
+		// A nil argument means the default.
+		natsbus.WithLogger(nil), natsbus.WithStreamConfig(nil))
 	for _, n := range []int{0, -1, -64} {
 		// An explicit prefetch is never taken as "the default".
 		if sub, err := b.Subscribe(ctxT(t), "g", "a.b", eventbus.WithPrefetch(n)); !errors.Is(err, eventbus.ErrInvalidOption) {

@@ -91,13 +91,12 @@ func WithBindStream() Option {
 // WithStreamConfig lets edit adjust the provisioned stream's configuration
 // (retention, limits, replicas) before it is created or updated. The default
 // is file storage, limits retention with a 7-day MaxAge and a 2-minute
-// duplicate window.
+// duplicate window; a nil edit keeps it.
 func WithStreamConfig(edit func(*jetstream.StreamConfig)) Option {
 	return func(c *config) error {
-		if edit == nil {
-			return invalid("nil stream config editor")
+		if edit != nil {
+			c.streamEdit = edit
 		}
-		c.streamEdit = edit
 		return nil
 	}
 }
@@ -193,27 +192,26 @@ func WithConfirmedAcks() Option {
 }
 
 // WithLogger sets the logger for reconnects, publish retries and undecodable
-// messages. Default slog.Default().
+// messages. Default, and with nil, slog.Default().
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) error {
-		if l == nil {
-			return invalid("nil logger")
+		if l != nil {
+			c.logger = l
 		}
-		c.logger = l
 		return nil
 	}
 }
 
 // WithNATSOptions adds options to the connection Connect opens (ignored by
-// New). They apply after the bus's own reconnect settings. None may be nil.
+// New). They apply after the bus's own reconnect settings. Nil entries are
+// skipped.
 func WithNATSOptions(opts ...nats.Option) Option {
 	return func(c *config) error {
-		for i, o := range opts {
-			if o == nil {
-				return invalid("NATS option %d is nil", i)
+		for _, o := range opts {
+			if o != nil {
+				c.natsOpts = append(c.natsOpts, o)
 			}
 		}
-		c.natsOpts = append(c.natsOpts, opts...)
 		return nil
 	}
 }

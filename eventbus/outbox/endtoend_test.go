@@ -32,7 +32,7 @@ func TestEndToEndRepublishHasOneEffect(t *testing.T) {
 				t.Fatal(err)
 			}
 			exchange := "microkit_outbox_e2e_" + strings.ToLower(rand.Text()[:10])
-			bus, err := rabbitbus.Dial(ctx, url, rabbitbus.WithExchange(exchange), rabbitbus.WithLogger(quiet()))
+			bus, err := rabbitbus.Connect(ctx, url, rabbitbus.WithExchange(exchange), rabbitbus.WithLogger(quiet()))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -32,13 +32,13 @@ type Bus struct {
 	isClosed bool
 }
 
-// Dial connects to the broker at url (amqp://user:pass@host:port/vhost),
+// Connect connects to the broker at url (amqp://user:pass@host:port/vhost),
 // declares the exchange, the dead-letter exchange and its queue, and
 // returns a bus that keeps the connection up until Close. While the broker
-// refuses connections (it is starting or restarting) Dial retries with the
+// refuses connections (it is starting or restarting) Connect retries with the
 // reconnect backoff; it fails with the last error when ctx ends, and at once
 // for a URL it cannot parse or credentials the broker rejects.
-func Dial(ctx context.Context, url string, opts ...Option) (*Bus, error) {
+func Connect(ctx context.Context, url string, opts ...Option) (*Bus, error) {
 	cfg, err := configure(opts)
 	if err != nil {
 		return nil, err

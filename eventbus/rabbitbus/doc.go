@@ -6,7 +6,7 @@
 // It uses the common RabbitMQ topology for domain events: one durable topic
 // exchange (default "domain_events") with the event type as the routing key.
 //
-// Where to start: [Dial] connects and declares the exchanges; Publish and
+// Where to start: [Connect] connects and declares the exchanges; Publish and
 // Subscribe do the rest.
 //
 //   - Publish sends persistent messages on a channel in confirm mode and

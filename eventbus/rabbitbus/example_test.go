@@ -14,7 +14,7 @@ import (
 // so the example only compiles.
 func Example() {
 	ctx := context.Background()
-	bus, err := rabbitbus.Dial(ctx, "amqp://guest:guest@127.0.0.1:5672/")
+	bus, err := rabbitbus.Connect(ctx, "amqp://guest:guest@127.0.0.1:5672/")
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -43,7 +43,7 @@ func (br *broker) dial(t *testing.T, opts ...rabbitbus.Option) *rabbitbus.Bus {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	opts = append([]rabbitbus.Option{rabbitbus.WithExchange(br.exchange), rabbitbus.WithLogger(slog.New(slog.DiscardHandler))}, opts...)
-	b, err := rabbitbus.Dial(ctx, br.url, opts...)
+	b, err := rabbitbus.Connect(ctx, br.url, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -100,14 +100,13 @@ func WithPrefetch(n int) Option {
 	}
 }
 
-// WithLogger sets the logger of connection losses and reconnects. Default
-// slog.Default().
+// WithLogger sets the logger of connection losses and reconnects. Default,
+// and with nil, slog.Default().
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) error {
-		if l == nil {
-			return invalid("nil logger")
+		if l != nil {
+			c.logger = l
 		}
-		c.logger = l
 		return nil
 	}
 }

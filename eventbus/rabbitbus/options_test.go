@@ -17,7 +17,6 @@ func TestInvalidOptions(t *testing.T) {
 		"empty exchange":  rabbitbus.WithExchange(""),
 		"zero prefetch":   rabbitbus.WithPrefetch(0),
 		"huge prefetch":   rabbitbus.WithPrefetch(70000),
-		"nil logger":      rabbitbus.WithLogger(nil),
 		"backoff min 0":   rabbitbus.WithReconnectBackoff(0, time.Second),
 		"backoff max<min": rabbitbus.WithReconnectBackoff(time.Second, time.Millisecond),
 		"empty dlx":       rabbitbus.WithDeadLetter("", "q"),
@@ -25,9 +24,9 @@ func TestInvalidOptions(t *testing.T) {
 		"own dlx arg":     rabbitbus.WithQueueArguments(map[string]any{"x-dead-letter-exchange": "elsewhere"}),
 		"bad arg type":    rabbitbus.WithQueueArguments(map[string]any{"x-max-length": uint(10)}),
 	} {
-		_, err := rabbitbus.Dial(context.Background(), "amqp://127.0.0.1:1/", opt)
+		_, err := rabbitbus.Connect(context.Background(), "amqp://127.0.0.1:1/", opt)
 		if !errors.Is(err, eventbus.ErrInvalidOption) {
-			t.Errorf("%s: Dial error %v, want ErrInvalidOption", name, err)
+			t.Errorf("%s: Connect error %v, want ErrInvalidOption", name, err)
 		}
 	}
 }
@@ -51,17 +50,17 @@ func TestSubscribeRejectsInvalidPrefetch(t *testing.T) {
 	}
 }
 
-// TestDialRetriesUntilContextEnds: with nothing listening, Dial keeps
+// TestConnectRetriesUntilContextEnds: with nothing listening, Connect keeps
 // retrying (a broker that is starting) and returns the connection error
 // when its context ends.
-func TestDialRetriesUntilContextEnds(t *testing.T) {
+func TestConnectRetriesUntilContextEnds(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	_, err := rabbitbus.Dial(ctx, "amqp://guest:guest@127.0.0.1:1/", rabbitbus.WithReconnectBackoff(10*time.Millisecond, 50*time.Millisecond))
+	_, err := rabbitbus.Connect(ctx, "amqp://guest:guest@127.0.0.1:1/", rabbitbus.WithReconnectBackoff(10*time.Millisecond, 50*time.Millisecond))
 	if !errors.Is(err, syscall.ECONNREFUSED) {
-		t.Fatalf("Dial to a closed port = %v, want connection refused", err)
+		t.Fatalf("Connect to a closed port = %v, want connection refused", err)
 	}
 	if ctx.Err() == nil {
-		t.Fatal("Dial gave up before its context ended")
+		t.Fatal("Connect gave up before its context ended")
 	}
 }
