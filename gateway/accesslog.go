@@ -38,7 +38,7 @@ func AccessLog(logger *slog.Logger, clock Clock) Middleware {
 				slog.Int64("bytes", rw.bytes),
 				slog.Duration("duration", clock.Now().Sub(start)),
 				slog.String("client", r.RemoteAddr),
-				slog.String("request_id", RequestIDFrom(r.Context())),
+				slog.String("request_id", RequestIDFromContext(r.Context())),
 			)
 		})
 	}

@@ -139,7 +139,7 @@ func Compose(ctx context.Context, timeout time.Duration, parts ...Part) (*Compos
 }
 
 // ComposeHandler serves a composition as JSON: parts builds the parts for
-// each request (path parameters are in ParamsFrom). It answers 200 with the
+// each request (path parameters are in r.PathValue). It answers 200 with the
 // Composite, also for a partial one (the header X-Composite-Partial then
 // lists the failed parts). When a required part failed it answers in the
 // gateway's JSON error shape (see [ComposeStatus]): a required part's

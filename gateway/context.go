@@ -35,44 +35,35 @@ func recordRoute(ctx context.Context, name string) {
 // match is what routing found; one context value carries both fields.
 type match struct {
 	route    string
-	params   Params
 	upstream string      // the path forwarded upstream
 	body     *clientBody // the request body, once the route's guard wrapped it
 	response http.Header // the response headers the gateway set before proxying
 }
 
-// WithSubject returns a context that carries the authenticated subject (the
-// user id). Authentication middleware such as jwtauth sets it; rate
-// limiting keys on it.
-func WithSubject(ctx context.Context, subject string) context.Context {
+// ContextWithSubject returns a context that carries the authenticated
+// subject (the user id). Authentication middleware such as jwtauth sets
+// it; rate limiting keys on it.
+func ContextWithSubject(ctx context.Context, subject string) context.Context {
 	return context.WithValue(ctx, subjectKey, subject)
 }
 
-// SubjectFrom returns the authenticated subject, or "" for an anonymous
+// SubjectFromContext returns the authenticated subject, or "" for an anonymous
 // request.
-func SubjectFrom(ctx context.Context) string {
+func SubjectFromContext(ctx context.Context) string {
 	s, _ := ctx.Value(subjectKey).(string)
 	return s
 }
 
-// RequestIDFrom returns the request id set by the RequestID middleware, or
-// "".
-func RequestIDFrom(ctx context.Context) string {
+// RequestIDFromContext returns the request id set by the RequestID
+// middleware, or "".
+func RequestIDFromContext(ctx context.Context) string {
 	s, _ := ctx.Value(requestIDKey).(string)
 	return s
 }
 
-// ParamsFrom returns the path parameters the matched route captured.
-func ParamsFrom(ctx context.Context) Params {
-	if m, ok := ctx.Value(matchKey).(*match); ok {
-		return m.params
-	}
-	return nil
-}
-
-// RouteFrom returns the name of the route that matched the request, or ""
-// outside a route.
-func RouteFrom(ctx context.Context) string {
+// RouteFromContext returns the name of the route that matched the request,
+// or "" outside a route.
+func RouteFromContext(ctx context.Context) string {
 	if m, ok := ctx.Value(matchKey).(*match); ok {
 		return m.route
 	}

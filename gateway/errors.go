@@ -91,7 +91,7 @@ const (
 func WriteError(w http.ResponseWriter, r *http.Request, status int, code, message string) {
 	body := ErrorBody{Error: ErrorDetail{Status: status, Code: code, Message: message}}
 	if r != nil {
-		body.Error.RequestID = RequestIDFrom(r.Context())
+		body.Error.RequestID = RequestIDFromContext(r.Context())
 	}
 	b, _ := json.Marshal(body) // cannot fail: only strings and ints
 	h := w.Header()

@@ -298,9 +298,15 @@ func (g *Gateway) serveRoute(w http.ResponseWriter, r *http.Request) {
 	}
 	recordRoute(r.Context(), rt.Name)
 	// Like http.ServeMux, tell the middleware outside routing (tracing
-	// names its spans after it) which pattern matched.
+	// names its spans after it) which pattern matched, and set the
+	// captured parameters as the request's path values, so that a handler
+	// reads them with r.PathValue whether a gateway or a ServeMux routed
+	// it.
 	r.Pattern = rt.pattern.raw
-	m := &match{route: rt.Name, params: params, upstream: rt.upstreamPath(clean, params)}
+	for _, p := range params {
+		r.SetPathValue(p.Name, p.Value)
+	}
+	m := &match{route: rt.Name, upstream: rt.upstreamPath(clean, params)}
 	rt.handler.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), matchKey, m)))
 }
 

@@ -48,7 +48,7 @@ func Recover(logger *slog.Logger) Middleware {
 				logger.LogAttrs(r.Context(), slog.LevelError, "gateway: panic",
 					slog.String("panic", fmt.Sprint(v)), slog.String("stack", string(buf)),
 					slog.String("method", r.Method), slog.String("path", r.URL.Path),
-					slog.String("request_id", RequestIDFrom(r.Context())))
+					slog.String("request_id", RequestIDFromContext(r.Context())))
 				if !rw.wroteHeader {
 					WriteError(rw, r, http.StatusInternalServerError, CodeInternal, "internal error")
 				}

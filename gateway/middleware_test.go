@@ -41,7 +41,7 @@ func TestChainOrder(t *testing.T) {
 func TestRequestID(t *testing.T) {
 	var got string
 	h := gateway.RequestID()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got = gateway.RequestIDFrom(r.Context())
+		got = gateway.RequestIDFromContext(r.Context())
 		if r.Header.Get(gateway.RequestIDHeader) != got {
 			t.Errorf("header %q, context %q", r.Header.Get(gateway.RequestIDHeader), got)
 		}

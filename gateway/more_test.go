@@ -44,25 +44,25 @@ func TestClientIP(t *testing.T) {
 	}
 }
 
-// TestRouteContext: route middleware sees the route's name and the
-// captured parameters.
+// TestRouteContext: route middleware sees the route's name, and the
+// captured parameters as the request's path values.
 func TestRouteContext(t *testing.T) {
 	up := echoUpstream(t, "up")
-	var route string
-	var params gateway.Params
+	var route, id, tail, nope, pattern string
 	peek := func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			route, params = gateway.RouteFrom(r.Context()), gateway.ParamsFrom(r.Context())
+			route, pattern = gateway.RouteFromContext(r.Context()), r.Pattern
+			id, tail, nope = r.PathValue("id"), r.PathValue("**"), r.PathValue("nope")
 			next.ServeHTTP(w, r)
 		})
 	}
 	gw := mustGateway(t, []gateway.Route{{Name: "item", Path: "/orders/{id}/items/**", Target: mustTarget(t, up.URL),
 		Middleware: []gateway.Middleware{peek}}}, gateway.WithFlushInterval(-1))
-	if status, _, _ := do(t, "GET", gw.URL+"/orders/42/items/a/b", nil, nil); status != 200 {
+	if status, _, _ := do(t, "GET", gw.URL+"/orders/4%202/items/a/b", nil, nil); status != 200 {
 		t.Fatalf("status %d", status)
 	}
-	if route != "item" || params.Get("id") != "42" || params.Get("**") != "a/b" || params.Get("nope") != "" {
-		t.Fatalf("route %q params %v", route, params)
+	if route != "item" || pattern != "/orders/{id}/items/**" || id != "4 2" || tail != "a/b" || nope != "" {
+		t.Fatalf("route %q pattern %q id %q tail %q nope %q", route, pattern, id, tail, nope)
 	}
 }
 

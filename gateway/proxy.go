@@ -29,8 +29,8 @@ func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 		// Logged like the client errors they are, not as upstream
 		// trouble; nobody reads a 499.
 		g.cfg.logger.LogAttrs(r.Context(), slog.LevelInfo, "gateway: client fault",
-			slog.String("route", RouteFrom(r.Context())), slog.Int("status", status),
-			slog.String("error", err.Error()), slog.String("request_id", RequestIDFrom(r.Context())))
+			slog.String("route", RouteFromContext(r.Context())), slog.Int("status", status),
+			slog.String("error", err.Error()), slog.String("request_id", RequestIDFromContext(r.Context())))
 		if status != StatusClientClosedRequest {
 			// The request's framing is broken or unfinished: the
 			// connection cannot carry another request.
@@ -38,8 +38,8 @@ func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 		}
 	case status >= 500:
 		g.cfg.logger.LogAttrs(r.Context(), slog.LevelWarn, "gateway: upstream error",
-			slog.String("route", RouteFrom(r.Context())), slog.Int("status", status),
-			slog.String("error", err.Error()), slog.String("request_id", RequestIDFrom(r.Context())))
+			slog.String("route", RouteFromContext(r.Context())), slog.Int("status", status),
+			slog.String("error", err.Error()), slog.String("request_id", RequestIDFromContext(r.Context())))
 	}
 	if status == http.StatusServiceUnavailable {
 		retry := 1

@@ -13,7 +13,7 @@ const RequestIDHeader = "X-Request-Id"
 // RequestID gives every request an id: the client's X-Request-Id when it is
 // a plausible id (1 to 64 characters of letters, digits, '-', '_', '.'),
 // else a new random one of 16 hex digits. The id goes into the request
-// context (RequestIDFrom), the request header forwarded upstream, the
+// context (RequestIDFromContext), the request header forwarded upstream, the
 // response header (once: an upstream's echo of it is not repeated), and
 // the JSON error bodies.
 //

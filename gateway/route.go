@@ -16,7 +16,11 @@ type Route struct {
 	// the route's Path.
 	Name string
 	// Path is the pattern, e.g. "/api/users/**" or "/api/orders/{id}"; see
-	// Pattern. Required.
+	// Pattern. Required. The parameters it captures are set as the
+	// request's path values, as http.ServeMux sets them: the route's
+	// middleware reads r.PathValue("id"), and r.PathValue("**") for the
+	// tail, so that a handler reads them the same way under a gateway and
+	// under a ServeMux.
 	Path string
 	// Methods are the allowed methods; zero means every method. GET
 	// implies HEAD. Another method gets 405 with an Allow header.

@@ -264,16 +264,16 @@ func claimsFrom(mc jwt.MapClaims) (*Claims, error) {
 
 type claimsKey struct{}
 
-// ClaimsFrom returns the verified claims the middleware stored, or nil.
-func ClaimsFrom(ctx context.Context) *Claims {
+// ClaimsFromContext returns the verified claims the middleware stored, or nil.
+func ClaimsFromContext(ctx context.Context) *Claims {
 	c, _ := ctx.Value(claimsKey{}).(*Claims)
 	return c
 }
 
 // Middleware verifies the request's bearer token. It first deletes the
 // subject header from the request, whatever happens next. On success it
-// sets the subject header for the upstream, the claims (ClaimsFrom) and
-// the subject (gateway.SubjectFrom) in the context. On failure it answers
+// sets the subject header for the upstream, the claims (ClaimsFromContext) and
+// the subject (gateway.SubjectFromContext) in the context. On failure it answers
 // 401 with a WWW-Authenticate: Bearer challenge and a JSON error; the
 // reason is generic so that it tells an attacker little.
 func (a *Authenticator) Middleware() gateway.Middleware {
@@ -296,7 +296,7 @@ func (a *Authenticator) Middleware() gateway.Middleware {
 			}
 			r.Header.Set(a.subjectHeader, c.Subject)
 			unlistConnection(r.Header, a.subjectHeader)
-			ctx := gateway.WithSubject(context.WithValue(r.Context(), claimsKey{}, c), c.Subject)
+			ctx := gateway.ContextWithSubject(context.WithValue(r.Context(), claimsKey{}, c), c.Subject)
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}

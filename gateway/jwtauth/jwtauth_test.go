@@ -198,7 +198,7 @@ func TestMiddleware(t *testing.T) {
 			if v, ok := r.Header["X_auth_subject"]; ok {
 				gotHeader += " and X_auth_subject " + strings.Join(v, ",")
 			}
-			gotClaims = jwtauth.ClaimsFrom(r.Context())
+			gotClaims = jwtauth.ClaimsFromContext(r.Context())
 			gotCtx = ""
 			if gotClaims != nil {
 				gotCtx = gotClaims.Subject

@@ -34,13 +34,13 @@ func ByClientIP(ip gateway.ClientIP) KeyFunc {
 }
 
 // BySubjectOrClientIP keys on the authenticated subject
-// (gateway.SubjectFrom, set by jwtauth) and falls back to the client
+// (gateway.SubjectFromContext, set by jwtauth) and falls back to the client
 // address for anonymous requests: the classic gateway rule "100 requests a
 // minute per user, or per IP when nobody is signed in".
 func BySubjectOrClientIP(ip gateway.ClientIP) KeyFunc {
 	byIP := ByClientIP(ip)
 	return func(r *http.Request) string {
-		if s := gateway.SubjectFrom(r.Context()); s != "" {
+		if s := gateway.SubjectFromContext(r.Context()); s != "" {
 			return "user:" + s
 		}
 		return byIP(r)

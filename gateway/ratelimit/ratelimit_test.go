@@ -120,7 +120,7 @@ func TestMiddleware(t *testing.T) {
 			r.Header.Set("X-Forwarded-For", xff)
 		}
 		if subject != "" {
-			r = r.WithContext(gateway.WithSubject(r.Context(), subject))
+			r = r.WithContext(gateway.ContextWithSubject(r.Context(), subject))
 		}
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, r)

@@ -230,7 +230,7 @@ func requireRole(role string) gateway.Middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			var got string
-			if c := jwtauth.ClaimsFrom(r.Context()); c != nil {
+			if c := jwtauth.ClaimsFromContext(r.Context()); c != nil {
 				got, _ = c.All[users.RoleClaim].(string)
 			}
 			if got != role {
@@ -255,8 +255,8 @@ func details(deps *platform.Deps) http.Handler {
 	compose := gateway.ComposeHandler(3*time.Second, func(r *http.Request) []gateway.Part {
 		id := r.PathValue("id")
 		h := http.Header{}
-		h.Set(gateway.DefaultSubjectHeader, gateway.SubjectFrom(r.Context()))
-		h.Set(gateway.RequestIDHeader, gateway.RequestIDFrom(r.Context()))
+		h.Set(gateway.DefaultSubjectHeader, gateway.SubjectFromContext(r.Context()))
+		h.Set(gateway.RequestIDHeader, gateway.RequestIDFromContext(r.Context()))
 		return []gateway.Part{
 			{Name: "order", Required: true, Fetch: gateway.FetchJSON(deps.Client, deps.URL(platform.OrderService, "/orders/"+url.PathEscape(id)), h)},
 			{Name: "payments", Fetch: gateway.FetchJSON(deps.Client, deps.URL(platform.PaymentService, "/charges?order_id="+url.QueryEscape(id)), h)},

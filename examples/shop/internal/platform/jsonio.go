@@ -42,7 +42,7 @@ func WriteError(w http.ResponseWriter, r *http.Request, status int, code, messag
 func WriteInternal(w http.ResponseWriter, r *http.Request, err error) {
 	loggerFrom(r.Context()).LogAttrs(r.Context(), slog.LevelError, "request failed",
 		slog.String("method", r.Method), slog.String("path", r.URL.Path),
-		slog.String("request_id", gateway.RequestIDFrom(r.Context())), slog.String("err", err.Error()))
+		slog.String("request_id", gateway.RequestIDFromContext(r.Context())), slog.String("err", err.Error()))
 	WriteError(w, r, http.StatusInternalServerError, gateway.CodeInternal, "internal error; retry later, or report the request id")
 }
 
