@@ -153,19 +153,22 @@ func (s *suite) compose(t *testing.T, seed uint64) {
 		}
 	}
 	// Drain: the routers settle what they hold; then every dead letter
-	// published reaches the collector.
+	// published reaches the collector. The drain has a Timeout of its own:
+	// it is a second liveness bound, not a share of the first one, which a
+	// slow machine may have spent almost entirely on the scenario.
 	c.draining.Store(true)
 	for _, m := range members {
 		if err := m.router.Close(s.ctx(t)); err != nil {
 			t.Errorf("router close: %v", err)
 		}
 	}
+	deadline.Reset(s.cfg.Timeout)
 	for c.l.uncollected() > 0 {
 		select {
 		case <-c.l.notify:
 		case <-tick.C:
 		case <-deadline.C:
-			t.Fatalf("after %s, %d dead letters published but not delivered", s.cfg.Timeout, c.l.uncollected())
+			t.Fatalf("%s after the routers closed, %d dead letters published but not delivered", s.cfg.Timeout, c.l.uncollected())
 		}
 	}
 	for _, v := range c.l.check() {

@@ -112,7 +112,8 @@ func (s *subscription) open(ctx context.Context) (jetstream.ConsumeContext, erro
 	if err != nil {
 		return nil, fmt.Errorf("natsbus: subscribe %s %s: %w", s.group, s.pattern, err)
 	}
-	cc, err := cons.Consume(s.hand, jetstream.PullMaxMessages(s.pull), jetstream.ConsumeErrHandler(s.consumeError))
+	cc, err := cons.Consume(s.hand, jetstream.PullMaxMessages(s.pull), jetstream.PullExpiry(pullExpiry),
+		jetstream.ConsumeErrHandler(s.consumeError))
 	if err != nil {
 		return nil, fmt.Errorf("natsbus: subscribe %s %s: %w", s.group, s.pattern, err)
 	}
@@ -129,6 +130,14 @@ func (s *subscription) open(ctx context.Context) (jetstream.ConsumeContext, erro
 	})
 	return cc, nil
 }
+
+// pullExpiry bounds each pull request the consume keeps open. A pull the
+// server lost without the client seeing a disconnect is noticed only when
+// two heartbeats (half the expiry each) are missed: with jetstream's default
+// of 30 s a subscription could sit idle that long with messages waiting.
+// 5 s bounds that stall; the price is one re-pull every 5 s per idle
+// subscription, a few hundred bytes.
+const pullExpiry = 5 * time.Second
 
 // hand gives m to a Next call, or, once the subscription is closing, naks
 // it so that another instance of the group gets it at once.
