@@ -11,7 +11,10 @@
 // It is a library, not a product. Start at [New]: it takes a list of
 // [Route] values (declared in Go, or loaded from a YAML or JSON file with
 // package gateway/routefile) and returns a [Gateway], an http.Handler to
-// serve with [NewServer] or to mount in an existing server.
+// serve with [NewServer] or to mount in an existing server. A route
+// proxies to a [Target], or serves a local Handler (a composition, a
+// health check) through the same routing and middleware. Handlers read the
+// captured path parameters with r.PathValue, as under http.ServeMux.
 //
 //	users, _ := gateway.StaticTarget("http://users:8080")
 //	g, err := gateway.New([]gateway.Route{

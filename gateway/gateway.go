@@ -227,6 +227,10 @@ func (g *Gateway) buildHandler(c *compiledRoute) error {
 	if c.bodyTimeout == 0 {
 		c.bodyTimeout = g.cfg.bodyRead
 	}
+	if c.Route.Handler != nil {
+		c.setHandler(serveLocal(c))
+		return nil
+	}
 	rp := &httputil.ReverseProxy{
 		Rewrite:        g.rewrite,
 		Transport:      &routeTransport{route: c, base: g.cfg.transport, budget: budget, wait: sleepCtx},
@@ -249,11 +253,37 @@ func (g *Gateway) buildHandler(c *compiledRoute) error {
 		}
 		rp.ServeHTTP(w, r)
 	})
+	c.setHandler(h)
+	return nil
+}
+
+// setHandler wraps the innermost handler of route c, the proxy or its
+// local Handler, in the route's timeout and middleware.
+func (c *compiledRoute) setHandler(h http.Handler) {
 	if c.Timeout > 0 {
 		h = withTimeout(c.Timeout, h)
 	}
 	c.handler = Chain(c.Middleware...)(h)
-	return nil
+}
+
+// serveLocal is the innermost handler of a Handler route: the upgrade
+// policy and the body's deadline as on a proxied route, then the route's
+// Handler with the path it would have forwarded, so that the handler and
+// the router agree on what the path is.
+func serveLocal(c *compiledRoute) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.allowUpgrade(r.Header)
+		guardBody(w, r, c.bodyTimeout)
+		if m, _ := r.Context().Value(matchKey).(*match); m != nil {
+			r2 := new(http.Request)
+			*r2 = *r
+			u := *r.URL
+			u.Path, u.RawPath = m.upstream, ""
+			r2.URL = &u
+			r = r2
+		}
+		c.Route.Handler.ServeHTTP(w, r)
+	})
 }
 
 func withTimeout(d time.Duration, next http.Handler) http.Handler {

@@ -10,7 +10,8 @@ import (
 )
 
 // Route sends the requests whose cleaned path matches Path (and whose method
-// is in Methods) to Target, through the route's own middleware.
+// is in Methods) to Target, or serves them with Handler, through the
+// route's own middleware.
 type Route struct {
 	// Name identifies the route in logs, metrics and errors; zero means
 	// the route's Path.
@@ -26,8 +27,20 @@ type Route struct {
 	// implies HEAD. Another method gets 405 with an Allow header.
 	Methods []string
 	// Target picks the upstream; see StaticTarget and the discovery
-	// adapter. Required.
+	// adapter. A route has either a Target or a Handler.
 	Target Target
+	// Handler serves the route in process instead of proxying it: a
+	// composition (ComposeHandler), a health check, a console. It is
+	// routed like a proxied route, after the same header stripping and
+	// path cleaning, through the gateway's and the route's middleware,
+	// with the route's Timeout as its context's deadline (the handler must
+	// heed it: the gateway does not cut it off), BodyReadTimeout and
+	// Upgrades. It sees the path that would have been forwarded, cleaned
+	// (with StripPrefix or Rewrite applied), and the captured parameters
+	// as path values (r.PathValue). Retry, Breakers and PreserveHost
+	// concern upstreams; New rejects them on a Handler route. A route has
+	// either a Target or a Handler.
+	Handler http.Handler
 	// StripPrefix is removed from the front of the path before it is
 	// forwarded, e.g. "/api" turns "/api/users/7" into "/users/7"; zero
 	// means no stripping. It must be a prefix of every path Path matches.
@@ -142,8 +155,17 @@ func compileRoute(i int, rt Route) (*compiledRoute, error) {
 	if err != nil {
 		return nil, fail("Path", "%v", err)
 	}
-	if rt.Target == nil {
-		return nil, fail("Target", "required")
+	switch {
+	case rt.Target == nil && rt.Handler == nil:
+		return nil, fail("Target", "required: a Target or a Handler")
+	case rt.Target != nil && rt.Handler != nil:
+		return nil, fail("Handler", "a route has a Target or a Handler, not both")
+	case rt.Handler != nil && rt.Retry.Attempts != 0:
+		return nil, fail("Retry.Attempts", "a Handler route has no upstream to retry")
+	case rt.Handler != nil && rt.Breakers != nil:
+		return nil, fail("Breakers", "a Handler route has no upstream to guard")
+	case rt.Handler != nil && rt.PreserveHost:
+		return nil, fail("PreserveHost", "a Handler route forwards no Host")
 	}
 	c := &compiledRoute{Route: rt, pattern: p}
 	c.Name = name
@@ -246,7 +268,8 @@ func patternCaptures(p Pattern, name string) bool {
 	return false
 }
 
-// upstreamPath is the path forwarded for a request on this route.
+// upstreamPath is the path forwarded for a request on this route, or, on a
+// Handler route, the path its handler sees.
 func (r *compiledRoute) upstreamPath(clean string, params Params) string {
 	if r.Rewrite != "" {
 		var b strings.Builder

@@ -5,14 +5,16 @@
 //	routefile: line 7: routes[1].timeout: invalid duration "2x"
 //
 // Start at [Load] or [Parse] with a [Registry], which maps the names a file
-// uses (middleware, services, breakers) to Go values. The format:
+// uses (middleware, services, breakers, in-process handlers) to Go values.
+// The format:
 //
 //	routes:
 //	  - name: users                 # optional; defaults to the path
 //	    path: /api/users/**         # required
 //	    methods: [GET, POST]        # optional; default all
 //	    target: http://users:8080   # a static URL, or:
-//	    service: user-service       #   a discovered service (Registry.Service)
+//	    service: user-service       #   a discovered service (Registry.Service), or:
+//	    handler: order-details      #   served in process (Registry.Handlers)
 //	    strip_prefix: /api
 //	    rewrite: /v2/{**}
 //	    timeout: 2s

@@ -15,7 +15,7 @@ var routeFields = map[string]string{
 	"Path": "path", "Methods": "methods", "Target": "target", "StripPrefix": "strip_prefix",
 	"Rewrite": "rewrite", "Timeout": "timeout", "Retry.Attempts": "retry", "Retry.Backoff": "retry",
 	"Retry.Statuses": "retry", "Middleware": "middleware", "BodyReadTimeout": "body_read_timeout",
-	"Upgrades": "upgrades",
+	"Upgrades": "upgrades", "Handler": "handler", "Breakers": "breaker", "PreserveHost": "preserve_host",
 }
 
 func parseRoute(at string, n *yaml.Node, reg Registry) (gateway.Route, error) {
@@ -24,7 +24,7 @@ func parseRoute(at string, n *yaml.Node, reg Registry) (gateway.Route, error) {
 		return r, &Error{Line: n.Line, Field: at, Err: errors.New("want a mapping")}
 	}
 	lines := map[string]int{}
-	var target, service *yaml.Node
+	var target, service, handler *yaml.Node
 	breaker := false
 	var breakerLine int
 	for i := 0; i+1 < len(n.Content); i += 2 {
@@ -46,6 +46,8 @@ func parseRoute(at string, n *yaml.Node, reg Registry) (gateway.Route, error) {
 			target = v
 		case "service":
 			service = v
+		case "handler":
+			handler = v
 		case "strip_prefix":
 			err = v.Decode(&r.StripPrefix)
 		case "rewrite":
@@ -77,7 +79,7 @@ func parseRoute(at string, n *yaml.Node, reg Registry) (gateway.Route, error) {
 			return r, &Error{Line: v.Line, Field: field, Err: err}
 		}
 	}
-	if err := setTarget(at, n, target, service, reg, &r); err != nil {
+	if err := setTarget(at, n, target, service, handler, reg, &r); err != nil {
 		return r, err
 	}
 	if breaker {
@@ -113,10 +115,33 @@ func parseRoute(at string, n *yaml.Node, reg Registry) (gateway.Route, error) {
 	return r, nil
 }
 
-func setTarget(at string, n, target, service *yaml.Node, reg Registry, r *gateway.Route) error {
+// setTarget sets the route's Target from "target" or "service", or its
+// Handler from "handler": exactly one of them.
+func setTarget(at string, n, target, service, handler *yaml.Node, reg Registry, r *gateway.Route) error {
+	given := 0
+	for _, v := range []*yaml.Node{target, service, handler} {
+		if v != nil {
+			given++
+		}
+	}
 	switch {
-	case target != nil && service != nil:
-		return &Error{Line: service.Line, Field: at + ".service", Err: errors.New("give either target or service, not both")}
+	case given > 1:
+		// Point at the last of them: a target given, then another.
+		field, v := "service", service
+		if handler != nil {
+			field, v = "handler", handler
+		}
+		return &Error{Line: v.Line, Field: at + "." + field, Err: errors.New("give one of target, service and handler")}
+	case handler != nil:
+		var name string
+		if err := handler.Decode(&name); err != nil || name == "" {
+			return &Error{Line: handler.Line, Field: at + ".handler", Err: errors.New("want a handler name")}
+		}
+		h, ok := reg.Handlers[name]
+		if !ok || h == nil {
+			return &Error{Line: handler.Line, Field: at + ".handler", Err: fmt.Errorf("unknown handler %q", name)}
+		}
+		r.Handler = h
 	case target != nil:
 		var u string
 		if err := target.Decode(&u); err != nil {
@@ -141,7 +166,7 @@ func setTarget(at string, n, target, service *yaml.Node, reg Registry, r *gatewa
 		}
 		r.Target = t
 	default:
-		return &Error{Line: n.Line, Field: at, Err: errors.New("needs a target or a service")}
+		return &Error{Line: n.Line, Field: at, Err: errors.New("needs a target, a service or a handler")}
 	}
 	return nil
 }

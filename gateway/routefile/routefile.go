@@ -3,6 +3,7 @@ package routefile
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -45,6 +46,11 @@ type Registry struct {
 	// Breakers returns the breakers of a route, for "breaker: true"; nil
 	// makes "breaker: true" an error.
 	Breakers func(route string) (gateway.Breakers, error)
+	// Handlers by name, for "handler": routes the gateway serves in
+	// process (gateway.Route.Handler), such as a composition or a health
+	// check. The file names one; the Go program provides it. A name
+	// missing here is an error.
+	Handlers map[string]http.Handler
 }
 
 // Load reads and parses the route file at path.

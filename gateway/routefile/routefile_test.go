@@ -29,6 +29,9 @@ func registry(t testing.TB, services map[string]string) routefile.Registry {
 	}
 	return routefile.Registry{
 		Middleware: map[string]gateway.Middleware{"a": tag("a"), "b": tag("b")},
+		Handlers: map[string]http.Handler{"health": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.WriteString(w, "healthy at "+r.URL.Path+" "+strings.Join(r.Header.Values("X-Chain"), ","))
+		})},
 		Service: func(name string) (gateway.Target, error) {
 			u, ok := services[name]
 			if !ok {
@@ -67,11 +70,15 @@ routes:
   - path: /api/orders/{id}
     service: orders
     rewrite: /v2/orders/{id}
+  - path: /healthz
+    handler: health
+    middleware: [b]
 `
 	jsonDoc := `{"routes": [
   {"name": "users", "path": "/api/users/**", "methods": ["GET", "POST"], "target": "` + up.URL + `",
    "strip_prefix": "/api", "timeout": "2s", "body_read_timeout": "5m", "upgrades": ["websocket"], "retry": {"attempts": 2}, "breaker": true, "middleware": ["a", "b"]},
-  {"path": "/api/orders/{id}", "service": "orders", "rewrite": "/v2/orders/{id}"}
+  {"path": "/api/orders/{id}", "service": "orders", "rewrite": "/v2/orders/{id}"},
+  {"path": "/healthz", "handler": "health", "middleware": ["b"]}
 ]}`
 	for name, doc := range map[string]string{"routes.yaml": yamlDoc, "routes.json": jsonDoc} {
 		t.Run(name, func(t *testing.T) {
@@ -83,7 +90,7 @@ routes:
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(routes) != 2 || routes[0].Name != "users" || routes[0].Breakers == nil || routes[0].Retry.Attempts != 2 ||
+			if len(routes) != 3 || routes[0].Name != "users" || routes[0].Breakers == nil || routes[0].Retry.Attempts != 2 ||
 				routes[0].BodyReadTimeout != 5*time.Minute || len(routes[0].Upgrades) != 1 {
 				t.Fatalf("routes %+v", routes)
 			}
@@ -93,7 +100,7 @@ routes:
 			}
 			srv := httptest.NewServer(g)
 			defer srv.Close()
-			for path, want := range map[string]string{"/api/users/7": "/users/7 a,b", "/api/orders/9": "/v2/orders/9 "} {
+			for path, want := range map[string]string{"/api/users/7": "/users/7 a,b", "/api/orders/9": "/v2/orders/9 ", "/healthz": "healthy at /healthz b"} {
 				resp, err := http.Get(srv.URL + path)
 				if err != nil {
 					t.Fatal(err)
@@ -130,6 +137,11 @@ func TestErrorsNameLineAndField(t *testing.T) {
 		{"bad target", "routes:\n  - path: /a\n    target: ftp://h\n", 3, "routes[0].target"},
 		{"no target", "routes:\n  - path: /a\n", 2, "routes[0]"},
 		{"both targets", "routes:\n  - path: /a\n    target: http://h\n    service: s\n", 4, "routes[0].service"},
+		{"target and handler", "routes:\n  - path: /a\n    target: http://h\n    handler: health\n", 4, "routes[0].handler"},
+		{"unknown handler", "routes:\n  - path: /a\n    handler: nope\n", 3, "routes[0].handler"},
+		{"retry on a handler", "routes:\n  - path: /a\n    handler: health\n    retry: {attempts: 1}\n", 4, "routes[0].retry"},
+		{"breaker on a handler", "routes:\n  - path: /a\n    handler: health\n    breaker: true\n", 4, "routes[0].breaker"},
+		{"preserve host on a handler", "routes:\n  - path: /a\n    handler: health\n    preserve_host: true\n", 4, "routes[0].preserve_host"},
 		{"unknown service", "routes:\n  - path: /a\n    service: nope\n", 3, "routes[0].service"},
 		{"unknown middleware", "routes:\n  - path: /a\n    target: http://h\n    middleware:\n      - a\n      - c\n", 6, "routes[0].middleware[1]"},
 		{"bad retry key", "routes:\n  - path: /a\n    target: http://h\n    retry:\n      tries: 2\n", 5, "routes[0].retry.tries"},
@@ -161,6 +173,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("routes:\n  - path: /api/users/**\n    target: http://h:1\n    strip_prefix: /api\n"))
 	f.Add([]byte(`{"routes":[{"path":"/a/{id}","target":"http://h","rewrite":"/b/{id}","retry":{"attempts":1}}]}`))
 	f.Add([]byte("routes:\n  - path: /a\n    service: s\n    middleware: [a]\n    breaker: true\n"))
+	f.Add([]byte("routes:\n  - path: /h/{id}\n    handler: health\n    strip_prefix: /h\n"))
 	f.Add([]byte("routes: [\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		routes, err := routefile.Parse(data, registry(t, map[string]string{"s": "http://127.0.0.1:1"}))

@@ -184,6 +184,9 @@ func handler(deps *platform.Deps, cfg Config) (http.Handler, error) {
 			StripPrefix: "/api", Middleware: private, Timeout: 35 * time.Second, Retry: retryReads},
 		{Name: "order", Path: "/api/orders/**", Methods: []string{http.MethodGet}, Target: ordersT,
 			StripPrefix: "/api", Middleware: private, Timeout: 5 * time.Second, Retry: retryReads},
+		// Served by the gateway itself; more specific than "order".
+		{Name: "order-details", Path: "/api/orders/{id}/details", Methods: []string{http.MethodGet}, Handler: details(deps),
+			Middleware: private, Timeout: 3 * time.Second},
 		{Name: "notifications", Path: "/api/notifications", Methods: []string{http.MethodGet}, Target: notificationsT,
 			StripPrefix: "/api", Middleware: private, Timeout: 5 * time.Second},
 		{Name: "payment-faults", Path: "/api/admin/payment-faults", Methods: []string{http.MethodGet, http.MethodPut},
@@ -192,36 +195,13 @@ func handler(deps *platform.Deps, cfg Config) (http.Handler, error) {
 	// The role header is the gateway's to set, from a verified token only:
 	// a client's own is stripped on every route, under every spelling.
 	gw, err := gateway.New(routes, gateway.WithTransport(tracing.Transport(nil)), gateway.WithLogger(deps.Logger),
-		gateway.WithStripHeaders(platform.RoleHeader))
+		gateway.WithStripHeaders(platform.RoleHeader),
+		gateway.WithMiddleware(gateway.RequestID(), tracing.Middleware(), gateway.Recover(deps.Logger)))
 	if err != nil {
 		return nil, err
 	}
-
-	mux := http.NewServeMux()
-	mux.Handle(detailsPattern, gateway.Chain(private...)(details(deps)))
-	// The details composition is matched on the path as the gateway cleans
-	// it (gateway.CleanPath), like the gateway's own routes, so that a path
-	// means the same on both; every other request, a malformed path
-	// included, is the gateway's, with its JSON errors, never the mux's
-	// redirects to a cleaned path.
-	front := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if clean, err := gateway.CleanPath(r.URL.EscapedPath()); err == nil {
-			u := *r.URL
-			u.Path, u.RawPath = clean, ""
-			cr := r.WithContext(r.Context())
-			cr.URL = &u
-			if _, pattern := mux.Handler(cr); pattern == detailsPattern {
-				mux.ServeHTTP(w, cr)
-				return
-			}
-		}
-		gw.ServeHTTP(w, r)
-	})
-	return gateway.Chain(gateway.RequestID(), tracing.Middleware(), gateway.Recover(deps.Logger))(front), nil
+	return gw, nil
 }
-
-// detailsPattern is the route of the order-details composition.
-const detailsPattern = "GET /api/orders/{id}/details"
 
 // requireRole lets through the requests whose verified token has role in
 // its users.RoleClaim, passing it on in platform.RoleHeader; the others get
@@ -252,7 +232,7 @@ func requireRole(role string) gateway.Middleware {
 // 404 through, so details tell nothing about other customers' orders; a
 // required part that failed otherwise is 502, one that timed out 504.
 func details(deps *platform.Deps) http.Handler {
-	compose := gateway.ComposeHandler(3*time.Second, func(r *http.Request) []gateway.Part {
+	compose := gateway.ComposeHandler(0, func(r *http.Request) []gateway.Part {
 		id := r.PathValue("id")
 		h := http.Header{}
 		h.Set(gateway.DefaultSubjectHeader, gateway.SubjectFromContext(r.Context()))
