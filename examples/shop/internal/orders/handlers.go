@@ -14,6 +14,7 @@ import (
 	"github.com/go-microkit/microkit/eventbus"
 	"github.com/go-microkit/microkit/examples/shop/internal/platform"
 	"github.com/go-microkit/microkit/examples/shop/internal/products"
+	"github.com/go-microkit/microkit/examples/shop/internal/products/productpb"
 	"github.com/go-microkit/microkit/saga"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -125,7 +126,7 @@ func (s *Service) create(ctx context.Context, customer string, req CreateOrderRe
 	}
 	var total int64
 	for _, it := range items {
-		p, err := s.product.GetProduct(ctx, it.ProductID)
+		p, err := s.product.GetProduct(ctx, &productpb.GetProductRequest{Id: it.ProductID})
 		if status.Code(err) == codes.NotFound {
 			// The id is echoed only when it is a plain one: the answer
 			// must not carry control characters or megabytes back.
@@ -139,10 +140,10 @@ func (s *Service) create(ctx context.Context, customer string, req CreateOrderRe
 			s.deps.Logger.Warn("product-service failed", "product", it.ProductID, "err", err)
 			return Order{}, &orderError{http.StatusServiceUnavailable, "product_unavailable", "the product catalog is unavailable; retry later"}
 		}
-		if p.Stock < it.Quantity {
-			return Order{}, &orderError{http.StatusConflict, "out_of_stock", fmt.Sprintf("only %d of %q left", p.Stock, p.ID)}
+		if p.GetStock() < it.Quantity {
+			return Order{}, &orderError{http.StatusConflict, "out_of_stock", fmt.Sprintf("only %d of %q left", p.GetStock(), p.GetId())}
 		}
-		total += p.PriceCents * it.Quantity
+		total += p.GetPriceCents() * it.Quantity
 	}
 	if taken {
 		return Order{}, errIDConflict

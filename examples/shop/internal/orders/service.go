@@ -13,7 +13,7 @@ import (
 	"github.com/go-microkit/microkit/eventbus"
 	"github.com/go-microkit/microkit/eventbus/outbox"
 	"github.com/go-microkit/microkit/examples/shop/internal/platform"
-	"github.com/go-microkit/microkit/examples/shop/internal/products"
+	"github.com/go-microkit/microkit/examples/shop/internal/products/productpb"
 	"github.com/go-microkit/microkit/saga"
 	"github.com/go-microkit/microkit/saga/sagametrics"
 	"github.com/go-microkit/microkit/saga/sqlstore"
@@ -54,7 +54,7 @@ type Service struct {
 	orch    *saga.Orchestrator
 	rescuer *saga.Orchestrator
 	payment *breaker.Breaker
-	product *products.Client
+	product productpb.ProductServiceClient
 	relay   *relay
 	base    *platform.Base
 	srv     *platform.Server
@@ -113,14 +113,13 @@ func New(ctx context.Context, deps *platform.Deps, cfg Config) (_ *Service, err 
 	cc, err := grpc.NewClient("microkit:///"+deps.Name(platform.ProductGRPC),
 		grpc.WithResolvers(deps.GRPC),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(products.Codec{})),
 		tracinggrpc.DialOption(tracing.Default()),
 		grpc.WithUnaryInterceptor(breakergrpc.UnaryClientInterceptor(breakergrpc.Single(productBreaker))))
 	if err != nil {
 		return nil, fmt.Errorf("orders: product client: %w", err)
 	}
 	b.Stack.PushCloser(cc.Close)
-	s.product = products.NewClient(cc)
+	s.product = productpb.NewProductServiceClient(cc)
 
 	if err := outbox.Migrate(ctx, db.SQL(), dialect(db)); err != nil {
 		return nil, fmt.Errorf("orders: outbox: %w", err)

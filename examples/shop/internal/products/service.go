@@ -11,7 +11,6 @@ import (
 	"github.com/go-microkit/microkit/examples/shop/internal/platform"
 	"github.com/go-microkit/microkit/tracing"
 	"github.com/go-microkit/microkit/tracing/tracinggrpc"
-	"google.golang.org/grpc"
 )
 
 // Config configures the product-service.
@@ -66,8 +65,7 @@ func New(ctx context.Context, deps *platform.Deps, cfg Config) (_ *Service, err 
 	if err != nil {
 		return nil, fmt.Errorf("products: listen grpc: %w", err)
 	}
-	gs := grpc.NewServer(grpc.ForceServerCodecV2(Codec{}), tracinggrpc.ServerOption(tracing.Default()))
-	gs.RegisterService(&ServiceDesc, grpcServer{st: s.st})
+	gs := newGRPCServer(s.st, tracinggrpc.ServerOption(tracing.Default()))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -79,7 +77,7 @@ func New(ctx context.Context, deps *platform.Deps, cfg Config) (_ *Service, err 
 		return nil
 	})
 	// The gRPC port is healthy when the process is ready: its check reads
-	// the HTTP server's /readyz (the JSON codec rules out gRPC health).
+	// the HTTP server's /readyz, the one readiness signal of the process.
 	check := fmt.Sprintf("http://%s/readyz", net.JoinHostPort(deps.Host, fmt.Sprint(b.Server.Port())))
 	a, err := deps.Announce(ctx, platform.ProductGRPC, ln.Addr().(*net.TCPAddr).Port, nil, check)
 	if err != nil {
