@@ -22,6 +22,8 @@ func TestNoProviderCostsNoMoreThanTheNoopAPI(t *testing.T) {
 	ctx := context.Background()
 	info := tracing.MessageInfo{System: "nats", Destination: "orders.created", ID: "m-1", BodySize: 9, ConsumerGroup: "billing", Attempt: 2}
 	md := map[string]string{}
+	traced := tracing.Traced(tr, "ReserveStock", nop)
+	tracedCall := tracing.TracedCall(tr, "PriceItem", func(_ context.Context, n int) (int, error) { return n * 100, nil })
 
 	baseline := testing.AllocsPerRun(200, func() {
 		_, span := tracer.Start(ctx, "op")
@@ -35,6 +37,8 @@ func TestNoProviderCostsNoMoreThanTheNoopAPI(t *testing.T) {
 		{"Call", func() {
 			_, _ = tracing.CallWith(ctx, tr, "PriceOrder", func(context.Context) (int, error) { return 1, nil })
 		}},
+		{"Traced", func() { _ = traced(ctx) }},
+		{"TracedCall", func() { _, _ = tracedCall(ctx, 2) }},
 		{"StartPublish+Inject", func() {
 			ctx, span := tr.StartPublish(ctx, info)
 			tr.Inject(ctx, md)

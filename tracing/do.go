@@ -11,8 +11,12 @@ import (
 // Do runs fn inside a span called name, the Go form of a @traced method:
 // fn receives a ctx that holds the span, so that spans fn starts are its
 // children. When fn returns an error, the span records it as an exception
-// and gets status Error. When fn panics, the span records the panic, gets
-// status Error and ends, and the panic continues up the stack.
+// and gets status Error. When fn returns nil, Do leaves the status Unset:
+// by OpenTelemetry's convention instrumentation does not claim success,
+// which is the application's call; fn may set it with
+// trace.SpanFromContext(ctx).SetStatus(codes.Ok, ""), and Do keeps it. When
+// fn panics, the span records the panic, gets status Error and ends, and
+// the panic continues up the stack.
 //
 // opts are passed to the span start, e.g. trace.WithAttributes or
 // trace.WithSpanKind. Do uses the global providers; with none installed it
@@ -27,8 +31,12 @@ func Call[T any](ctx context.Context, name string, fn func(context.Context) (T, 
 	return CallWith(ctx, defaultTracer, name, fn, opts...)
 }
 
-// CallWith is [Call] with spans from t instead of the global provider.
+// CallWith is [Call] with spans from t instead of the global provider. A nil
+// t means [Default].
 func CallWith[T any](ctx context.Context, t *Tracer, name string, fn func(context.Context) (T, error), opts ...trace.SpanStartOption) (T, error) {
+	if t == nil {
+		t = defaultTracer
+	}
 	ctx, span := t.otelTracer().Start(ctx, name, opts...)
 	returned := false
 	defer func() {
@@ -57,6 +65,29 @@ func (t *Tracer) Do(ctx context.Context, name string, fn func(context.Context) e
 	returned = true
 	finish(span, err)
 	return err
+}
+
+// Traced returns a function of fn's shape that runs fn inside a span called
+// name from t, as [Tracer.Do] does: the decorator applied once, where a
+// function value is stored or handed on (a handler in a table, a
+// dependency given as a func) rather than called in place. A nil t means
+// [Default], the global providers. opts are passed to every span start.
+func Traced(t *Tracer, name string, fn func(context.Context) error, opts ...trace.SpanStartOption) func(context.Context) error {
+	if t == nil {
+		t = defaultTracer
+	}
+	return func(ctx context.Context) error { return t.Do(ctx, name, fn, opts...) }
+}
+
+// TracedCall is [Traced] for a function that takes an argument and returns
+// a value, the shape of a request handler or a repository method: each call
+// of the returned function runs fn inside a span called name from t, as
+// [CallWith] does, and returns what fn returns.
+func TracedCall[A, R any](t *Tracer, name string, fn func(context.Context, A) (R, error), opts ...trace.SpanStartOption) func(context.Context, A) (R, error) {
+	return func(ctx context.Context, a A) (R, error) {
+		// CallWith only calls its fn, so this closure stays on the stack.
+		return CallWith(ctx, t, name, func(ctx context.Context) (R, error) { return fn(ctx, a) }, opts...)
+	}
 }
 
 // finish records err, if any, and ends span.

@@ -56,14 +56,31 @@ func TestDoNested(t *testing.T) {
 	}
 }
 
-func TestDoSuccessLeavesStatusUnset(t *testing.T) {
-	tr, rec, _ := newRecorded(t)
-	if err := tr.Do(t.Context(), "Ping", func(context.Context) error { return nil }); err != nil {
-		t.Fatal(err)
+// The status Do gives a span: Unset on success (OpenTelemetry leaves Ok to
+// the application), Error on an error, and an Ok that fn set stays, even
+// when fn then fails, for the SDK treats Ok as final.
+func TestDoStatus(t *testing.T) {
+	setOK := func(ctx context.Context) { trace.SpanFromContext(ctx).SetStatus(codes.Ok, "") }
+	tests := []struct {
+		name       string
+		fn         func(context.Context) error
+		want       codes.Code
+		exceptions int
+	}{
+		{"success", func(context.Context) error { return nil }, codes.Unset, 0},
+		{"error", func(context.Context) error { return errOutOfStock }, codes.Error, 1},
+		{"ok set by fn", func(ctx context.Context) error { setOK(ctx); return nil }, codes.Ok, 0},
+		{"ok set by fn, then an error", func(ctx context.Context) error { setOK(ctx); return errOutOfStock }, codes.Ok, 1},
 	}
-	span := spanNamed(t, rec, "Ping")
-	if span.Status().Code != codes.Unset || len(span.Events()) != 0 {
-		t.Errorf("status %v, events %v; want Unset and none", span.Status(), span.Events())
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr, rec, _ := newRecorded(t)
+			_ = tr.Do(t.Context(), "Ping", tt.fn)
+			span := spanNamed(t, rec, "Ping")
+			if span.Status().Code != tt.want || len(span.Events()) != tt.exceptions {
+				t.Errorf("status %v, events %v; want %v and %d exception(s)", span.Status(), span.Events(), tt.want, tt.exceptions)
+			}
+		})
 	}
 }
 

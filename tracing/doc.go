@@ -7,7 +7,10 @@
 //
 //   - [Do] and [Call] run a function inside a span: the @traced decorator,
 //     in Go. A returned error marks the span as failed; a panic ends the span
-//     and keeps panicking.
+//     and keeps panicking. A success leaves the span's status Unset, as
+//     OpenTelemetry asks of instrumentation; the function may set Ok itself.
+//     [Traced] and [TracedCall] wrap a function value once and return one
+//     of the same signature, for handlers and dependencies passed as funcs.
 //   - [Middleware] and [Transport] trace HTTP servers and clients, built on
 //     otelhttp, with spans named after the ServeMux route ("GET /orders/{id}");
 //     [SetRoute] does the same for other routers.
@@ -34,5 +37,6 @@
 // (otel.GetTracerProvider, otel.GetTextMapPropagator), which otelsetup.Setup
 // installs. With none installed every helper is a no-op that allocates no
 // more than the OpenTelemetry no-op API does. [New] builds a [Tracer] bound
-// to explicit providers instead.
+// to explicit providers instead, or one whose spans carry the service's own
+// instrumentation scope ([WithInstrumentationScope]) rather than [ScopeName].
 package tracing

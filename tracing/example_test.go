@@ -76,3 +76,36 @@ func ExampleStartProcess() {
 	// links to send: true
 	// events: ack
 }
+
+// TracedCall wraps a function value once: the result has the same
+// signature, and each call runs in a span.
+func ExampleTracedCall() {
+	rec := tracetest.NewSpanRecorder()
+	tr, err := tracing.New(
+		tracing.WithTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))),
+		tracing.WithInstrumentationScope("example.com/shop/orders", "1.4.0"),
+	)
+	if err != nil {
+		panic(err)
+	}
+	price := func(_ context.Context, sku string) (int, error) {
+		if sku == "" {
+			return 0, errors.New("no sku")
+		}
+		return 2900, nil
+	}
+
+	tracedPrice := tracing.TracedCall(tr, "PriceItem", price)
+	cents, err := tracedPrice(context.Background(), "p-mouse")
+	fmt.Println(cents, err)
+	_, err = tracedPrice(context.Background(), "")
+	fmt.Println(err)
+	for _, s := range rec.Ended() {
+		fmt.Printf("%s (%s): %s\n", s.Name(), s.InstrumentationScope().Name, s.Status().Code)
+	}
+	// Output:
+	// 2900 <nil>
+	// no sku
+	// PriceItem (example.com/shop/orders): Unset
+	// PriceItem (example.com/shop/orders): Error
+}

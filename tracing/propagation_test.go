@@ -119,9 +119,7 @@ func TestNewInvalidOptions(t *testing.T) {
 		opt  tracing.Option
 	}{
 		{"nil option", nil},
-		{"nil tracer provider", tracing.WithTracerProvider(nil)},
-		{"nil meter provider", tracing.WithMeterProvider(nil)},
-		{"nil propagator", tracing.WithPropagator(nil)},
+		{"scope version without a name", tracing.WithInstrumentationScope("", "1.0.0")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -12,11 +12,12 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// ScopeName is the instrumentation scope of every span this package starts.
+// ScopeName is the instrumentation scope of the spans this package starts,
+// unless a Tracer is given a scope of its own ([WithInstrumentationScope]).
 const ScopeName = "github.com/go-microkit/microkit/tracing"
 
 // ErrInvalidOption is wrapped by the error [New] returns when an option is
-// invalid, such as a nil provider.
+// invalid, such as a nil Option.
 var ErrInvalidOption = errors.New("tracing: invalid option")
 
 // Option configures a [Tracer] built by [New].
@@ -26,41 +27,54 @@ type config struct {
 	tracerProvider trace.TracerProvider
 	meterProvider  metric.MeterProvider
 	propagator     propagation.TextMapPropagator
+	scopeName      string
+	scopeVersion   string
 }
 
 // WithTracerProvider makes the Tracer start its spans from tp instead of the
-// global provider (otel.GetTracerProvider). A nil tp is invalid.
+// global provider (otel.GetTracerProvider). A nil tp means the global one.
 func WithTracerProvider(tp trace.TracerProvider) Option {
 	return func(c *config) error {
-		if tp == nil {
-			return fmt.Errorf("%w: nil TracerProvider", ErrInvalidOption)
-		}
 		c.tracerProvider = tp
 		return nil
 	}
 }
 
 // WithMeterProvider makes the HTTP and gRPC helpers record their metrics on mp
-// instead of the global provider (otel.GetMeterProvider). A nil mp is invalid.
+// instead of the global provider (otel.GetMeterProvider). A nil mp means the
+// global one.
 func WithMeterProvider(mp metric.MeterProvider) Option {
 	return func(c *config) error {
-		if mp == nil {
-			return fmt.Errorf("%w: nil MeterProvider", ErrInvalidOption)
-		}
 		c.meterProvider = mp
 		return nil
 	}
 }
 
 // WithPropagator makes the Tracer inject and extract trace context with p
-// instead of the global propagator (otel.GetTextMapPropagator). A nil p is
-// invalid.
+// instead of the global propagator (otel.GetTextMapPropagator). A nil p
+// means the global one.
 func WithPropagator(p propagation.TextMapPropagator) Option {
 	return func(c *config) error {
-		if p == nil {
-			return fmt.Errorf("%w: nil TextMapPropagator", ErrInvalidOption)
-		}
 		c.propagator = p
+		return nil
+	}
+}
+
+// WithInstrumentationScope names the instrumentation scope of the spans the
+// Tracer starts itself ([Tracer.Do], [CallWith], [Traced], [TracedCall],
+// [Tracer.StartPublish], [Tracer.StartProcess]), so that a service's own
+// spans carry its name (its module or package path, by OpenTelemetry's
+// convention) and version instead of microkit's. The HTTP and gRPC spans
+// keep the scopes of otelhttp and otelgrpc, which start them.
+//
+// An empty name means the default, [ScopeName] with [Version]; a version
+// without a name is invalid. An empty version leaves the scope unversioned.
+func WithInstrumentationScope(name, version string) Option {
+	return func(c *config) error {
+		if name == "" && version != "" {
+			return fmt.Errorf("%w: instrumentation scope version %q without a name", ErrInvalidOption, version)
+		}
+		c.scopeName, c.scopeVersion = name, version
 		return nil
 	}
 }
@@ -80,6 +94,8 @@ type Tracer struct {
 	meterProvider  metric.MeterProvider
 	propagator     propagation.TextMapPropagator
 	tracer         trace.Tracer
+	scopeName      string
+	scopeVersion   string
 
 	// global caches the tracer of the global provider. It is read on every
 	// span start (the hot path of Do), so it is an atomic pointer rather than
@@ -104,30 +120,37 @@ func New(opts ...Option) (*Tracer, error) {
 			return nil, err
 		}
 	}
+	if c.scopeName == "" {
+		c.scopeName, c.scopeVersion = ScopeName, Version
+	}
 	t := &Tracer{
 		tracerProvider: c.tracerProvider,
 		meterProvider:  c.meterProvider,
 		propagator:     c.propagator,
+		scopeName:      c.scopeName,
+		scopeVersion:   c.scopeVersion,
 	}
 	if c.tracerProvider != nil {
-		t.tracer = newTracer(c.tracerProvider)
+		t.tracer = t.newTracer(c.tracerProvider)
 	}
 	return t, nil
 }
 
 // defaultTracer backs the package-level functions: it follows the globals.
-var defaultTracer = &Tracer{}
+var defaultTracer = &Tracer{scopeName: ScopeName, scopeVersion: Version}
 
 // Default returns the Tracer behind the package-level functions, which
 // follows the global OpenTelemetry providers.
 func Default() *Tracer { return defaultTracer }
 
-func newTracer(tp trace.TracerProvider) trace.Tracer {
-	return tp.Tracer(ScopeName, trace.WithInstrumentationVersion(Version))
+// newTracer returns the trace.Tracer of t's instrumentation scope from tp.
+func (t *Tracer) newTracer(tp trace.TracerProvider) trace.Tracer {
+	return tp.Tracer(t.scopeName, trace.WithInstrumentationVersion(t.scopeVersion))
 }
 
 // Version is the version of this instrumentation, reported as the
-// instrumentation scope version of its spans.
+// instrumentation scope version of its spans unless a Tracer is given a
+// scope of its own ([WithInstrumentationScope]).
 const Version = "0.1.0"
 
 // otelTracer returns the trace.Tracer to start spans with.
@@ -139,7 +162,7 @@ func (t *Tracer) otelTracer() trace.Tracer {
 	if g := t.global.Load(); g != nil && g.provider == tp {
 		return g.tracer
 	}
-	tr := newTracer(tp)
+	tr := t.newTracer(tp)
 	// Only a comparable provider can be cached: comparing two values of one
 	// uncomparable dynamic type would panic. Pointer providers (the SDK's)
 	// and empty structs (noop) are comparable. The value is checked, not
