@@ -15,8 +15,6 @@
 //   - breaker/breakergrpc: a breaker in front of gRPC client calls.
 //   - breaker/breakermetrics: Prometheus metrics and span events for
 //     breakers.
-//   - breaker/breakertest: a manual clock for tests of code that uses
-//     breakers.
 //   - discovery: registry ports, self-registration, health handlers, resolver,
 //     balancers, outlier ejection.
 //   - discovery/consul: the Consul registry.

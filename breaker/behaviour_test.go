@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/go-microkit/microkit/breaker"
@@ -35,107 +36,111 @@ func TestOpenBackoff(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clk := newFakeClock()
-			b := mustNew(t, breaker.WithClock(clk), consecutive(1), openFor(time.Second),
-				breaker.WithOpenBackoff(2, 5*time.Second, tt.jitter),
-				breaker.WithJitterSource(func() float64 { return tt.random }))
-			oe := openError(t, b)
-			for i, want := range tt.want {
-				if got := oe.RetryAt.Sub(clk.Now()); got != want {
-					t.Fatalf("open %d: open for %v, want %v", i, got, want)
+			synctest.Test(t, func(t *testing.T) {
+				b := mustNew(t, consecutive(1), openFor(time.Second),
+					breaker.WithOpenBackoff(2, 5*time.Second, tt.jitter),
+					breaker.WithJitterSource(func() float64 { return tt.random }))
+				oe := openError(t, b)
+				for i, want := range tt.want {
+					if got := time.Until(oe.RetryAt); got != want {
+						t.Fatalf("open %d: open for %v, want %v", i, got, want)
+					}
+					time.Sleep(want)
+					oe = openError(t, b) // the probe fails: open again, longer
 				}
-				clk.Advance(want)
-				oe = openError(t, b) // the probe fails: open again, longer
-			}
-			// A healthy close resets the backoff.
-			clk.Advance(oe.RetryAt.Sub(clk.Now()))
-			if err := b.Execute(context.Background(), func(context.Context) error { return nil }); err != nil {
-				t.Fatal(err)
-			}
-			if got := openError(t, b).RetryAt.Sub(clk.Now()); got != tt.want[0] {
-				t.Fatalf("after a close: open for %v, want %v", got, tt.want[0])
-			}
+				// A healthy close resets the backoff.
+				time.Sleep(time.Until(oe.RetryAt))
+				if err := b.Execute(context.Background(), func(context.Context) error { return nil }); err != nil {
+					t.Fatal(err)
+				}
+				if got := time.Until(openError(t, b).RetryAt); got != tt.want[0] {
+					t.Fatalf("after a close: open for %v, want %v", got, tt.want[0])
+				}
+			})
 		})
 	}
 }
 
 func TestRetryAfterHintSetsOpenDuration(t *testing.T) {
-	clk := newFakeClock()
-	b := mustNew(t, breaker.WithClock(clk), consecutive(1), openFor(time.Second))
-	pm, err := b.Acquire()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pm.Record(context.Background(), breaker.Failure, 42*time.Second)
-	_, err = b.Acquire()
-	var oe *breaker.OpenError
-	if !errors.As(err, &oe) || oe.RetryAt.Sub(clk.Now()) != 42*time.Second {
-		t.Fatalf("err = %v, want open for 42s", err)
-	}
-	if got := oe.RetryAfter(clk.Now()); got != 42*time.Second {
-		t.Fatalf("RetryAfter = %v", got)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		b := mustNew(t, consecutive(1), openFor(time.Second))
+		pm, err := b.Acquire()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pm.Record(context.Background(), breaker.Failure, 42*time.Second)
+		_, err = b.Acquire()
+		var oe *breaker.OpenError
+		if !errors.As(err, &oe) || time.Until(oe.RetryAt) != 42*time.Second {
+			t.Fatalf("err = %v, want open for 42s", err)
+		}
+		if got := oe.RetryAfter(time.Now()); got != 42*time.Second {
+			t.Fatalf("RetryAfter = %v", got)
+		}
+	})
 }
 
 func TestOperator(t *testing.T) {
-	ctx := context.Background()
-	clk := newFakeClock()
-	b := mustNew(t, breaker.WithClock(clk), consecutive(1))
-	b.ForceOpen(ctx)
-	clk.Advance(time.Hour)
-	err := b.Execute(ctx, func(context.Context) error { return nil })
-	var oe *breaker.OpenError
-	if !errors.As(err, &oe) || !errors.Is(err, breaker.ErrOpen) || oe.State != breaker.ForcedOpen || !oe.RetryAt.IsZero() {
-		t.Fatalf("forced open: err = %#v", err)
-	}
-	b.Disable(ctx)
-	for range 3 {
-		if err := b.Execute(ctx, func(context.Context) error { return errBoom }); err != errBoom {
-			t.Fatalf("disabled: err = %v", err)
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		b := mustNew(t, consecutive(1))
+		b.ForceOpen(ctx)
+		time.Sleep(time.Hour)
+		err := b.Execute(ctx, func(context.Context) error { return nil })
+		var oe *breaker.OpenError
+		if !errors.As(err, &oe) || !errors.Is(err, breaker.ErrOpen) || oe.State != breaker.ForcedOpen || !oe.RetryAt.IsZero() {
+			t.Fatalf("forced open: err = %#v", err)
 		}
-	}
-	if got := b.State(); got != breaker.Disabled {
-		t.Fatalf("state = %v, want disabled", got)
-	}
-	b.Reset(ctx)
-	if got := b.State(); got != breaker.Closed {
-		t.Fatalf("state = %v, want closed", got)
-	}
-	_ = b.Execute(ctx, func(context.Context) error { return errBoom })
-	if got := b.State(); got != breaker.Open {
-		t.Fatalf("state = %v, want open", got)
-	}
+		b.Disable(ctx)
+		for range 3 {
+			if err := b.Execute(ctx, func(context.Context) error { return errBoom }); err != errBoom {
+				t.Fatalf("disabled: err = %v", err)
+			}
+		}
+		if got := b.State(); got != breaker.Disabled {
+			t.Fatalf("state = %v, want disabled", got)
+		}
+		b.Reset(ctx)
+		if got := b.State(); got != breaker.Closed {
+			t.Fatalf("state = %v, want closed", got)
+		}
+		_ = b.Execute(ctx, func(context.Context) error { return errBoom })
+		if got := b.State(); got != breaker.Open {
+			t.Fatalf("state = %v, want open", got)
+		}
+	})
 }
 
 type ctxKey struct{}
 
 func TestListenersRunInOrderOutsideTheLock(t *testing.T) {
-	clk := newFakeClock()
-	var got []string
-	var b *breaker.Breaker
-	record := func(tag string) breaker.Listener {
-		return func(ctx context.Context, tr breaker.Transition) {
-			// Calling back into the breaker must not deadlock.
-			_ = b.State()
-			_ = b.Counts()
-			got = append(got, tag+":"+tr.From.String()+">"+tr.To.String()+":"+string(tr.Reason)+":"+ctxValue(ctx))
+	synctest.Test(t, func(t *testing.T) {
+		var got []string
+		var b *breaker.Breaker
+		record := func(tag string) breaker.Listener {
+			return func(ctx context.Context, tr breaker.Transition) {
+				// Calling back into the breaker must not deadlock.
+				_ = b.State()
+				_ = b.Counts()
+				got = append(got, tag+":"+tr.From.String()+">"+tr.To.String()+":"+string(tr.Reason)+":"+ctxValue(ctx))
+			}
 		}
-	}
-	b = mustNew(t, breaker.WithClock(clk), consecutive(1), openFor(time.Second),
-		breaker.WithListener(record("a")), breaker.WithListener(record("b")))
-	ctx := context.WithValue(context.Background(), ctxKey{}, "call-1")
-	_ = b.Execute(ctx, func(context.Context) error { return errBoom })
-	clk.Advance(time.Second)
-	_ = b.State()
-	_ = b.Execute(context.WithValue(context.Background(), ctxKey{}, "call-2"), func(context.Context) error { return nil })
-	want := []string{
-		"a:closed>open:consecutive-failures:call-1", "b:closed>open:consecutive-failures:call-1",
-		"a:open>half-open:open-duration-elapsed:", "b:open>half-open:open-duration-elapsed:",
-		"a:half-open>closed:probes-succeeded:call-2", "b:half-open>closed:probes-succeeded:call-2",
-	}
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Fatalf("listener calls:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
+		b = mustNew(t, consecutive(1), openFor(time.Second),
+			breaker.WithListener(record("a")), breaker.WithListener(record("b")))
+		ctx := context.WithValue(context.Background(), ctxKey{}, "call-1")
+		_ = b.Execute(ctx, func(context.Context) error { return errBoom })
+		time.Sleep(time.Second)
+		_ = b.State()
+		_ = b.Execute(context.WithValue(context.Background(), ctxKey{}, "call-2"), func(context.Context) error { return nil })
+		want := []string{
+			"a:closed>open:consecutive-failures:call-1", "b:closed>open:consecutive-failures:call-1",
+			"a:open>half-open:open-duration-elapsed:", "b:open>half-open:open-duration-elapsed:",
+			"a:half-open>closed:probes-succeeded:call-2", "b:half-open>closed:probes-succeeded:call-2",
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("listener calls:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	})
 }
 
 func ctxValue(ctx context.Context) string {
@@ -144,15 +149,16 @@ func ctxValue(ctx context.Context) string {
 }
 
 func TestTransitionCarriesTimes(t *testing.T) {
-	clk := newFakeClock()
-	var tr breaker.Transition
-	b := mustNew(t, breaker.WithClock(clk), consecutive(1), openFor(3*time.Second),
-		breaker.WithListener(func(_ context.Context, t breaker.Transition) { tr = t }))
-	b2 := b.Name()
-	_ = b.Execute(context.Background(), func(context.Context) error { return errBoom })
-	if tr.Name != b2 || !tr.At.Equal(clk.Now()) || !tr.OpenUntil.Equal(clk.Now().Add(3*time.Second)) {
-		t.Fatalf("transition = %+v", tr)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		var tr breaker.Transition
+		b := mustNew(t, consecutive(1), openFor(3*time.Second),
+			breaker.WithListener(func(_ context.Context, t breaker.Transition) { tr = t }))
+		b2 := b.Name()
+		_ = b.Execute(context.Background(), func(context.Context) error { return errBoom })
+		if tr.Name != b2 || !tr.At.Equal(time.Now()) || !tr.OpenUntil.Equal(time.Now().Add(3*time.Second)) {
+			t.Fatalf("transition = %+v", tr)
+		}
+	})
 }
 
 func TestOpenError(t *testing.T) {
@@ -180,25 +186,26 @@ func TestOpenError(t *testing.T) {
 }
 
 func TestPanicCountsAsFailureAndFreesTheProbe(t *testing.T) {
-	clk := newFakeClock()
-	b := mustNew(t, breaker.WithClock(clk), consecutive(1), openFor(time.Second))
-	mustPanic := func() {
-		defer func() {
-			if recover() == nil {
-				t.Fatal("no panic")
-			}
-		}()
-		_ = b.Execute(context.Background(), func(context.Context) error { panic("boom") })
-	}
-	mustPanic()
-	if got := b.State(); got != breaker.Open {
-		t.Fatalf("after a panic: %v, want open", got)
-	}
-	clk.Advance(time.Second)
-	mustPanic() // a panicking probe fails; it does not keep its slot
-	if got := b.State(); got != breaker.Open {
-		t.Fatalf("after a panicking probe: %v, want open", got)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		b := mustNew(t, consecutive(1), openFor(time.Second))
+		mustPanic := func() {
+			defer func() {
+				if recover() == nil {
+					t.Fatal("no panic")
+				}
+			}()
+			_ = b.Execute(context.Background(), func(context.Context) error { panic("boom") })
+		}
+		mustPanic()
+		if got := b.State(); got != breaker.Open {
+			t.Fatalf("after a panic: %v, want open", got)
+		}
+		time.Sleep(time.Second)
+		mustPanic() // a panicking probe fails; it does not keep its slot
+		if got := b.State(); got != breaker.Open {
+			t.Fatalf("after a panicking probe: %v, want open", got)
+		}
+	})
 }
 
 func TestInvalidOptions(t *testing.T) {
@@ -266,21 +273,47 @@ func TestClassifier(t *testing.T) {
 }
 
 func TestCounts(t *testing.T) {
-	ctx := context.Background()
-	clk := newFakeClock()
-	b := mustNew(t, breaker.WithClock(clk), consecutive(10), breaker.WithFailureRate(1), breaker.WithSlowCalls(time.Second, 1), breaker.WithCountWindow(4, 4))
-	for _, fail := range []bool{true, false, true, true, true, false} {
-		_ = b.Execute(ctx, func(context.Context) error {
-			if fail {
-				clk.Advance(time.Second)
-				return errBoom
-			}
-			return nil
-		})
-	}
-	// The window holds the last four: F F F S.
-	want := breaker.Counts{Calls: 4, Failures: 3, Slow: 3}
-	if got := b.Counts(); got != want {
-		t.Fatalf("counts = %+v, want %+v", got, want)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		b := mustNew(t, consecutive(10), breaker.WithFailureRate(1), breaker.WithSlowCalls(time.Second, 1), breaker.WithCountWindow(4, 4))
+		for _, fail := range []bool{true, false, true, true, true, false} {
+			_ = b.Execute(ctx, func(context.Context) error {
+				if fail {
+					time.Sleep(time.Second)
+					return errBoom
+				}
+				return nil
+			})
+		}
+		// The window holds the last four: F F F S.
+		want := breaker.Counts{Calls: 4, Failures: 3, Slow: 3}
+		if got := b.Counts(); got != want {
+			t.Fatalf("counts = %+v, want %+v", got, want)
+		}
+	})
+}
+
+// TestProbeAfterOpenDuration is the test docs/breaker.md shows for code
+// that uses a breaker: in a synctest bubble, time.Sleep moves the clock the
+// breaker reads.
+func TestProbeAfterOpenDuration(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, err := breaker.New("db", breaker.WithConsecutiveFailures(1),
+			breaker.WithOpenDuration(10*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = b.Execute(t.Context(), func(context.Context) error { return errors.New("down") })
+		if got := b.State(); got != breaker.Open {
+			t.Fatalf("state %v, want open", got)
+		}
+		time.Sleep(10*time.Second - 1)
+		if got := b.State(); got != breaker.Open {
+			t.Fatalf("state %v a nanosecond early, want open", got)
+		}
+		time.Sleep(time.Nanosecond)
+		if got := b.State(); got != breaker.HalfOpen {
+			t.Fatalf("state %v, want half-open", got)
+		}
+	})
 }

@@ -2,6 +2,7 @@ package breaker_test
 
 import (
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/go-microkit/microkit/breaker"
@@ -185,9 +186,9 @@ func TestTransitions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clk := newFakeClock()
-			b := mustNew(t, append([]breaker.Option{breaker.WithClock(clk)}, tt.opts...)...)
-			runSteps(t, b, clk, tt.steps)
+			synctest.Test(t, func(t *testing.T) {
+				runSteps(t, mustNew(t, tt.opts...), tt.steps)
+			})
 		})
 	}
 }

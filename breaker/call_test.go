@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/go-microkit/microkit/breaker"
@@ -91,47 +92,49 @@ func TestFallbackSkippedWhenTheCallerCancelled(t *testing.T) {
 }
 
 func TestAllow(t *testing.T) {
-	clk := newFakeClock()
-	b := mustNew(t, breaker.WithClock(clk), consecutive(2), openFor(time.Second))
-	for range 2 {
+	synctest.Test(t, func(t *testing.T) {
+		b := mustNew(t, consecutive(2), openFor(time.Second))
+		for range 2 {
+			done, err := b.Allow()
+			if err != nil {
+				t.Fatal(err)
+			}
+			done(errBoom)
+		}
+		if _, err := b.Allow(); !errors.Is(err, breaker.ErrOpen) {
+			t.Fatalf("err = %v, want ErrOpen", err)
+		}
+		time.Sleep(time.Second)
 		done, err := b.Allow()
 		if err != nil {
 			t.Fatal(err)
 		}
-		done(errBoom)
-	}
-	if _, err := b.Allow(); !errors.Is(err, breaker.ErrOpen) {
-		t.Fatalf("err = %v, want ErrOpen", err)
-	}
-	clk.Advance(time.Second)
-	done, err := b.Allow()
-	if err != nil {
-		t.Fatal(err)
-	}
-	done(context.Canceled) // gives the probe slot back
-	done, err = b.Allow()
-	if err != nil {
-		t.Fatalf("slot not given back: %v", err)
-	}
-	done(nil)
-	if got := b.State(); got != breaker.Closed {
-		t.Fatalf("state = %v, want closed", got)
-	}
+		done(context.Canceled) // gives the probe slot back
+		done, err = b.Allow()
+		if err != nil {
+			t.Fatalf("slot not given back: %v", err)
+		}
+		done(nil)
+		if got := b.State(); got != breaker.Closed {
+			t.Fatalf("state = %v, want closed", got)
+		}
+	})
 }
 
 func TestRecordingRejectedCountsNothing(t *testing.T) {
-	clk := newFakeClock()
-	b := mustNew(t, breaker.WithClock(clk), consecutive(1), openFor(time.Second))
-	_ = b.Execute(context.Background(), func(context.Context) error { return errBoom })
-	clk.Advance(time.Second)
-	pm, err := b.Acquire()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pm.Record(context.Background(), breaker.Rejected, 0) // not an outcome: gives the slot back
-	if c := b.Counts(); b.State() != breaker.HalfOpen || c.Probes != 0 || c.ProbeSuccesses != 0 {
-		t.Fatalf("state %v, counts %+v", b.State(), c)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		b := mustNew(t, consecutive(1), openFor(time.Second))
+		_ = b.Execute(context.Background(), func(context.Context) error { return errBoom })
+		time.Sleep(time.Second)
+		pm, err := b.Acquire()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pm.Record(context.Background(), breaker.Rejected, 0) // not an outcome: gives the slot back
+		if c := b.Counts(); b.State() != breaker.HalfOpen || c.Probes != 0 || c.ProbeSuccesses != 0 {
+			t.Fatalf("state %v, counts %+v", b.State(), c)
+		}
+	})
 }
 
 func TestZeroPermitReportsNothing(t *testing.T) {

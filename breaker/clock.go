@@ -1,51 +1,39 @@
 package breaker
 
-import (
-	"time"
-	_ "unsafe" // for go:linkname to runtime.nanotime
-)
+import "time"
 
-// Clock tells the breaker the time. Inject one with [WithClock] so that tests
-// step through open durations and windows at fixed instants instead of
-// sleeping. A Clock must be safe for concurrent use.
+// Clock tells the breaker the time, for a caller that keeps its own clock.
+// A Clock must be safe for concurrent use. Without one the breaker reads the
+// time package, which a testing/synctest bubble fakes.
 type Clock interface {
 	Now() time.Time
 }
 
-// nanotime is the runtime's monotonic clock. time.Now reads the wall clock
-// as well and costs about twice as much; the breaker only needs durations,
-// and the success path with a time-based rule reads the clock once per call,
-// so the cheaper source matters there. The runtime marks nanotime as
-// linkname-accessible because so much code depends on it.
-//
-//go:linkname nanotime runtime.nanotime
-func nanotime() int64
-
-// clock turns the configured time source into nanoseconds since the
-// breaker's epoch (monotonic) and back into wall time for errors and events.
+// clock keeps the breaker's time as nanoseconds since its epoch, the moment
+// it was made, so that periods and windows store plain int64s that atomics
+// can hold. By default it reads time through the time package: time.Since
+// on an epoch with a monotonic reading costs about as much as the runtime's
+// monotonic clock alone, and it follows the fake clock of a testing/synctest
+// bubble, so that tests step through open durations and windows with
+// time.Sleep.
 type clock struct {
-	src       Clock // nil: use nanotime
-	epoch     time.Time
-	epochMono int64
+	src   Clock // nil: the time package
+	epoch time.Time
 }
 
 func newClock(src Clock) clock {
 	if src != nil {
 		return clock{src: src, epoch: src.Now()}
 	}
-	return clock{epoch: time.Now(), epochMono: nanotime()}
+	return clock{epoch: time.Now()}
 }
 
 // now returns the nanoseconds elapsed since the epoch.
 func (c *clock) now() int64 {
-	if c.src == nil {
-		return nanotime() - c.epochMono
+	if c.src != nil {
+		return int64(c.src.Now().Sub(c.epoch))
 	}
-	return c.srcNow()
-}
-
-func (c *clock) srcNow() int64 {
-	return int64(c.src.Now().Sub(c.epoch))
+	return int64(time.Since(c.epoch))
 }
 
 // wall converts nanoseconds since the epoch to a time.Time.

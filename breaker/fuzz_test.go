@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/go-microkit/microkit/breaker"
@@ -18,75 +19,76 @@ func FuzzStateMachine(f *testing.F) {
 	f.Add([]byte{3, 3, 3, 3, 4, 100, 5, 2, 6, 4, 250, 4, 250, 0})
 	f.Add([]byte{0, 1, 0, 1, 1, 1, 2, 2, 4, 50, 5, 5, 7, 6, 4, 110, 0})
 	f.Fuzz(func(t *testing.T, ops []byte) {
-		const (
-			threshold = 3
-			size      = 4
-			minCalls  = 2
-			maxProbes = 2
-			openDur   = time.Second
-			openMax   = 8 * time.Second
-			halfMax   = 5 * time.Second
-			slow      = time.Second
-		)
-		ctx := context.Background()
-		clk := newFakeClock()
-		var trs []breaker.Transition
-		b := mustNew(t, breaker.WithClock(clk), consecutive(threshold),
-			breaker.WithFailureRate(0.5), breaker.WithSlowCalls(slow, 0.5), breaker.WithCountWindow(size, minCalls),
-			openFor(openDur), breaker.WithOpenBackoff(2, openMax, 0.5), breaker.WithHalfOpen(maxProbes, maxProbes),
-			breaker.WithHalfOpenMaxTime(halfMax),
-			breaker.WithListener(func(_ context.Context, tr breaker.Transition) { trs = append(trs, tr) }))
-		var held []breaker.Permit
-		for i := 0; i < len(ops); i++ {
-			before := b.State()
-			op := ops[i] % 8
-			switch op {
-			case 0, 1, 2, 3: // a call: ok, failed, cancelled, slow
-				ran := false
-				err := b.Execute(ctx, func(context.Context) error {
-					ran = true
-					switch op {
-					case 1:
-						return errBoom
-					case 2:
-						return context.Canceled
-					case 3:
-						clk.Advance(slow)
+		synctest.Test(t, func(t *testing.T) {
+			const (
+				threshold = 3
+				size      = 4
+				minCalls  = 2
+				maxProbes = 2
+				openDur   = time.Second
+				openMax   = 8 * time.Second
+				halfMax   = 5 * time.Second
+				slow      = time.Second
+			)
+			ctx := context.Background()
+			var trs []breaker.Transition
+			b := mustNew(t, consecutive(threshold),
+				breaker.WithFailureRate(0.5), breaker.WithSlowCalls(slow, 0.5), breaker.WithCountWindow(size, minCalls),
+				openFor(openDur), breaker.WithOpenBackoff(2, openMax, 0.5), breaker.WithHalfOpen(maxProbes, maxProbes),
+				breaker.WithHalfOpenMaxTime(halfMax),
+				breaker.WithListener(func(_ context.Context, tr breaker.Transition) { trs = append(trs, tr) }))
+			var held []breaker.Permit
+			for i := 0; i < len(ops); i++ {
+				before := b.State()
+				op := ops[i] % 8
+				switch op {
+				case 0, 1, 2, 3: // a call: ok, failed, cancelled, slow
+					ran := false
+					err := b.Execute(ctx, func(context.Context) error {
+						ran = true
+						switch op {
+						case 1:
+							return errBoom
+						case 2:
+							return context.Canceled
+						case 3:
+							time.Sleep(slow)
+						}
+						return nil
+					})
+					var oe *breaker.OpenError
+					switch {
+					case ran && (before == breaker.Open || before == breaker.ForcedOpen):
+						t.Fatalf("op %d: call ran while %v", i, before)
+					case !ran && !errors.As(err, &oe):
+						t.Fatalf("op %d: call did not run, err %v", i, err)
+					case oe != nil && oe.State == breaker.Open && !oe.RetryAt.After(time.Now()):
+						t.Fatalf("op %d: open until %v, now %v", i, oe.RetryAt, time.Now())
+					case op == 2 && before == breaker.Closed && b.State() != breaker.Closed:
+						t.Fatalf("op %d: a cancelled call opened the breaker", i)
 					}
-					return nil
-				})
-				var oe *breaker.OpenError
-				switch {
-				case ran && (before == breaker.Open || before == breaker.ForcedOpen):
-					t.Fatalf("op %d: call ran while %v", i, before)
-				case !ran && !errors.As(err, &oe):
-					t.Fatalf("op %d: call did not run, err %v", i, err)
-				case oe != nil && oe.State == breaker.Open && !oe.RetryAt.After(clk.Now()):
-					t.Fatalf("op %d: open until %v, now %v", i, oe.RetryAt, clk.Now())
-				case op == 2 && before == breaker.Closed && b.State() != breaker.Closed:
-					t.Fatalf("op %d: a cancelled call opened the breaker", i)
-				}
-			case 4: // advance the clock
-				if i+1 < len(ops) {
-					i++
-					clk.Advance(time.Duration(ops[i]) * 20 * time.Millisecond)
-				}
-			case 5: // acquire and hold
-				if pm, err := b.Acquire(); err == nil && pm.Probe() {
-					held = append(held, pm)
-				}
-			case 6, 7: // release a held probe
-				if len(held) > 0 {
-					o := breaker.Success
-					if op == 7 {
-						o = breaker.Failure
+				case 4: // advance the clock
+					if i+1 < len(ops) {
+						i++
+						time.Sleep(time.Duration(ops[i]) * 20 * time.Millisecond)
 					}
-					held[0].Record(ctx, o, 0)
-					held = held[1:]
+				case 5: // acquire and hold
+					if pm, err := b.Acquire(); err == nil && pm.Probe() {
+						held = append(held, pm)
+					}
+				case 6, 7: // release a held probe
+					if len(held) > 0 {
+						o := breaker.Success
+						if op == 7 {
+							o = breaker.Failure
+						}
+						held[0].Record(ctx, o, 0)
+						held = held[1:]
+					}
 				}
+				checkInvariants(t, i, b, &trs, time.Now())
 			}
-			checkInvariants(t, i, b, &trs, clk.Now())
-		}
+		})
 	})
 }
 

@@ -8,14 +8,7 @@ import (
 	"time"
 
 	"github.com/go-microkit/microkit/breaker"
-	"github.com/go-microkit/microkit/breaker/breakertest"
 )
-
-type fakeClock = breakertest.Clock
-
-func newFakeClock() *fakeClock {
-	return breakertest.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
-}
 
 var (
 	errBoom    = errors.New("boom")
@@ -48,19 +41,20 @@ const (
 )
 
 type step struct {
-	advance time.Duration // move the clock first
+	advance time.Duration // time that passes first
 	call    callKind
-	takes   time.Duration // how long the call takes (clock moves inside it)
+	takes   time.Duration // how long the call takes (time passes inside it)
 	wantErr error         // nil, breaker.ErrOpen or breaker.ErrTooManyProbes
 	want    breaker.State // the state after the step
 }
 
-// runSteps drives b through steps with clk, checking each.
-func runSteps(t *testing.T, b *breaker.Breaker, clk *fakeClock, steps []step) {
+// runSteps drives b through steps, checking each. It runs in a synctest
+// bubble, made with b, so that its sleeps move a fake clock at once.
+func runSteps(t *testing.T, b *breaker.Breaker, steps []step) {
 	t.Helper()
 	var held []breaker.Permit
 	for i, s := range steps {
-		clk.Advance(s.advance)
+		time.Sleep(s.advance)
 		var err error
 		ctx := context.Background()
 		switch s.call {
@@ -79,7 +73,7 @@ func runSteps(t *testing.T, b *breaker.Breaker, clk *fakeClock, steps []step) {
 			}
 			err = b.Execute(ctx, func(ctx context.Context) error {
 				ran = true
-				clk.Advance(s.takes)
+				time.Sleep(s.takes)
 				switch s.call {
 				case callFail:
 					return errBoom
@@ -104,7 +98,7 @@ func runSteps(t *testing.T, b *breaker.Breaker, clk *fakeClock, steps []step) {
 			}
 		case releaseOK, releaseFail, releaseIgnore:
 			o := map[callKind]breaker.Outcome{releaseOK: breaker.Success, releaseFail: breaker.Failure, releaseIgnore: breaker.Ignored}[s.call]
-			clk.Advance(s.takes)
+			time.Sleep(s.takes)
 			held[0].Record(ctx, o, 0)
 			held = held[1:]
 		}

@@ -250,8 +250,9 @@ func WithClassifier(cl Classifier) Option {
 	}
 }
 
-// WithClock injects the time source (default: the runtime's monotonic
-// clock), so tests can step through time.
+// WithClock makes the breaker read the time from clk instead of the time
+// package. Tests need no clock: they run in a testing/synctest bubble,
+// whose fake time the breaker follows.
 func WithClock(clk Clock) Option {
 	return func(c *config) error {
 		if clk == nil {

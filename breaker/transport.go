@@ -34,14 +34,15 @@ func DefaultStatusClassifier(resp *http.Response, err error) Outcome {
 // circuit breaker: while the breaker is open, requests fail at once with an
 // error matching [ErrOpen] instead of reaching the server. A 503 response's
 // Retry-After header sets the open duration if that response opens the
-// breaker. The time a request takes, for the slow-call rule, runs until
-// the response headers arrive. A Transport is safe for concurrent use.
+// breaker; a Retry-After date is read against the response's Date header,
+// or against time.Now when it has none. The time a request takes, for the
+// slow-call rule, runs until the response headers arrive. A Transport is
+// safe for concurrent use.
 type Transport struct {
 	base     http.RoundTripper
 	pick     func(*http.Request) *Breaker
 	classify StatusClassifier
 	maxRetry time.Duration
-	now      func() time.Time
 }
 
 // TransportOption configures a Transport.
@@ -67,18 +68,6 @@ func WithMaxRetryAfter(d time.Duration) TransportOption {
 			return invalid("max retry-after %v < 0", d)
 		}
 		t.maxRetry = d
-		return nil
-	}
-}
-
-// WithTransportClock sets the clock that Retry-After dates are read
-// against when the response has no Date header (default time.Now).
-func WithTransportClock(now func() time.Time) TransportOption {
-	return func(t *Transport) error {
-		if now == nil {
-			return invalid("nil transport clock")
-		}
-		t.now = now
 		return nil
 	}
 }
@@ -111,7 +100,6 @@ func newTransport(base http.RoundTripper, pick func(*http.Request) *Breaker, opt
 		pick:     pick,
 		classify: DefaultStatusClassifier,
 		maxRetry: DefaultMaxRetryAfter,
-		now:      time.Now,
 	}
 	for _, o := range opts {
 		if err := o(t); err != nil {
@@ -156,7 +144,7 @@ func (t *Transport) retryAfter(resp *http.Response) time.Duration {
 	if v == "" {
 		return 0
 	}
-	now := t.now()
+	now := time.Now()
 	if date, err := http.ParseTime(resp.Header.Get("Date")); err == nil {
 		now = date
 	}

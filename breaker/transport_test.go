@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/go-microkit/microkit/breaker"
@@ -17,22 +18,28 @@ import (
 // flakyServer answers with the status in code (200 by default) and
 // counts the requests that reach it.
 type flakyServer struct {
-	code       atomic.Int64
-	retryAfter atomic.Value // string
-	hits       atomic.Int64
+	code atomic.Int64
+	hits atomic.Int64
 }
 
 func (s *flakyServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.hits.Add(1)
-	if ra, _ := s.retryAfter.Load().(string); ra != "" {
-		w.Header().Set("Retry-After", ra)
-	}
 	code := int(s.code.Load())
 	if code == 0 {
 		code = http.StatusOK
 	}
 	w.WriteHeader(code)
 	_, _ = io.WriteString(w, http.StatusText(code))
+}
+
+// inMemory is an http.RoundTripper that serves each request with a handler
+// in the same process, for tests that run in a synctest bubble.
+type inMemory struct{ h http.Handler }
+
+func (m inMemory) RoundTrip(r *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	m.h.ServeHTTP(rec, r)
+	return rec.Result(), nil
 }
 
 func get(t *testing.T, c *http.Client, url string) (int, error) {
@@ -46,52 +53,54 @@ func get(t *testing.T, c *http.Client, url string) (int, error) {
 	return resp.StatusCode, nil
 }
 
+// TestTransportFailsAndRecovers steps a Transport through trips and open
+// durations in a synctest bubble; the upstream is served in memory, since
+// network I/O does not let a bubble's clock move.
 func TestTransportFailsAndRecovers(t *testing.T) {
-	srv := &flakyServer{}
-	ts := httptest.NewServer(srv)
-	defer ts.Close()
-	clk := newFakeClock()
-	b := mustNew(t, breaker.WithClock(clk), consecutive(3), openFor(10*time.Second))
-	tr, err := breaker.NewTransport(ts.Client().Transport, b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &http.Client{Transport: tr}
+	synctest.Test(t, func(t *testing.T) {
+		srv := &flakyServer{}
+		b := mustNew(t, consecutive(3), openFor(10*time.Second))
+		tr, err := breaker.NewTransport(inMemory{srv}, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &http.Client{Transport: tr}
 
-	steps := []struct {
-		advance  time.Duration
-		code     int
-		wantCode int
-		wantErr  error
-		want     breaker.State
-	}{
-		{code: 200, wantCode: 200, want: breaker.Closed},
-		{code: 404, wantCode: 404, want: breaker.Closed}, // 4xx: the server is fine
-		{code: 404, wantCode: 404, want: breaker.Closed},
-		{code: 404, wantCode: 404, want: breaker.Closed},
-		{code: 500, wantCode: 500, want: breaker.Closed},
-		{code: 502, wantCode: 502, want: breaker.Closed},
-		{code: 500, wantCode: 500, want: breaker.Open},
-		{code: 200, wantErr: breaker.ErrOpen, want: breaker.Open}, // never reaches the server
-		{advance: 10 * time.Second, code: 500, wantCode: 500, want: breaker.Open},
-		{advance: 20 * time.Second, code: 200, wantCode: 200, want: breaker.Closed}, // open twice as long
-		{code: 200, wantCode: 200, want: breaker.Closed},
-	}
-	for i, s := range steps {
-		clk.Advance(s.advance)
-		srv.code.Store(int64(s.code))
-		hits := srv.hits.Load()
-		code, err := get(t, c, ts.URL)
-		if !errors.Is(err, s.wantErr) || (err == nil) != (s.wantErr == nil) || code != s.wantCode {
-			t.Fatalf("step %d: %d, %v; want %d, %v", i, code, err, s.wantCode, s.wantErr)
+		steps := []struct {
+			advance  time.Duration
+			code     int
+			wantCode int
+			wantErr  error
+			want     breaker.State
+		}{
+			{code: 200, wantCode: 200, want: breaker.Closed},
+			{code: 404, wantCode: 404, want: breaker.Closed}, // 4xx: the server is fine
+			{code: 404, wantCode: 404, want: breaker.Closed},
+			{code: 404, wantCode: 404, want: breaker.Closed},
+			{code: 500, wantCode: 500, want: breaker.Closed},
+			{code: 502, wantCode: 502, want: breaker.Closed},
+			{code: 500, wantCode: 500, want: breaker.Open},
+			{code: 200, wantErr: breaker.ErrOpen, want: breaker.Open}, // never reaches the server
+			{advance: 10 * time.Second, code: 500, wantCode: 500, want: breaker.Open},
+			{advance: 20 * time.Second, code: 200, wantCode: 200, want: breaker.Closed}, // open twice as long
+			{code: 200, wantCode: 200, want: breaker.Closed},
 		}
-		if reached := srv.hits.Load() > hits; reached != (s.wantErr == nil) {
-			t.Fatalf("step %d: request reached the server: %v", i, reached)
+		for i, s := range steps {
+			time.Sleep(s.advance)
+			srv.code.Store(int64(s.code))
+			hits := srv.hits.Load()
+			code, err := get(t, c, "http://upstream/")
+			if !errors.Is(err, s.wantErr) || (err == nil) != (s.wantErr == nil) || code != s.wantCode {
+				t.Fatalf("step %d: %d, %v; want %d, %v", i, code, err, s.wantCode, s.wantErr)
+			}
+			if reached := srv.hits.Load() > hits; reached != (s.wantErr == nil) {
+				t.Fatalf("step %d: request reached the server: %v", i, reached)
+			}
+			if got := b.State(); got != s.want {
+				t.Fatalf("step %d: state %v, want %v", i, got, s.want)
+			}
 		}
-		if got := b.State(); got != s.want {
-			t.Fatalf("step %d: state %v, want %v", i, got, s.want)
-		}
-	}
+	})
 }
 
 func TestTransportTransportErrorsAreFailures(t *testing.T) {
@@ -138,58 +147,68 @@ func TestTransportCancelledRequestsDoNotCount(t *testing.T) {
 	}
 }
 
+// TestTransportHonoursRetryAfter checks the open duration a 503's
+// Retry-After sets, in seconds or as a date; a date is read against the
+// response's Date header, or against time.Now when the response has none.
 func TestTransportHonoursRetryAfter(t *testing.T) {
-	srv := &flakyServer{}
-	srv.code.Store(503)
-	ts := httptest.NewServer(srv)
-	defer ts.Close()
 	tests := []struct {
-		name, header string
-		max          time.Duration
-		want         time.Duration
+		name             string
+		retryAfter, date func(now time.Time) string // header values; "" leaves it out
+		max              time.Duration
+		want             time.Duration
 	}{
-		{"seconds", "120", breaker.DefaultMaxRetryAfter, 2 * time.Minute},
-		{"capped", "86400", breaker.DefaultMaxRetryAfter, breaker.DefaultMaxRetryAfter},
-		{"date against the Date header", "", breaker.DefaultMaxRetryAfter, 0}, // filled below
-		{"ignored when max is zero", "120", 0, 10 * time.Second},
-		{"garbage falls back", "soon", breaker.DefaultMaxRetryAfter, 10 * time.Second},
+		{"seconds", fixed("120"), fixed(""), breaker.DefaultMaxRetryAfter, 2 * time.Minute},
+		{"capped", fixed("86400"), fixed(""), breaker.DefaultMaxRetryAfter, breaker.DefaultMaxRetryAfter},
+		{"date against the Date header", httpDate(time.Hour + 90*time.Second), httpDate(time.Hour), breaker.DefaultMaxRetryAfter, 90 * time.Second},
+		{"date against now without a Date header", httpDate(90 * time.Second), fixed(""), breaker.DefaultMaxRetryAfter, 90 * time.Second},
+		{"date in the past falls back", httpDate(-time.Second), fixed(""), breaker.DefaultMaxRetryAfter, 10 * time.Second},
+		{"ignored when max is zero", fixed("120"), fixed(""), 0, 10 * time.Second},
+		{"garbage falls back", fixed("soon"), fixed(""), breaker.DefaultMaxRetryAfter, 10 * time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			header, want := tt.header, tt.want
-			if header == "" {
-				// The server's Date header is its "now"; a date 90s later.
-				header = time.Now().UTC().Add(90 * time.Second).Truncate(time.Second).Format(http.TimeFormat)
-				want = -1
-			}
-			srv.retryAfter.Store(header)
-			clk := newFakeClock()
-			b := mustNew(t, breaker.WithClock(clk), consecutive(1), openFor(10*time.Second))
-			tr, err := breaker.NewTransport(ts.Client().Transport, b, breaker.WithMaxRetryAfter(tt.max))
-			if err != nil {
-				t.Fatal(err)
-			}
-			c := &http.Client{Transport: tr}
-			if code, err := get(t, c, ts.URL); code != 503 || err != nil {
-				t.Fatalf("%d, %v", code, err)
-			}
-			_, err = get(t, c, ts.URL)
-			var oe *breaker.OpenError
-			if !errors.As(err, &oe) {
-				t.Fatalf("err = %v, want an OpenError", err)
-			}
-			got := oe.RetryAt.Sub(clk.Now())
-			if want == -1 {
-				if got < 85*time.Second || got > 95*time.Second {
-					t.Fatalf("open for %v, want about 90s", got)
+			synctest.Test(t, func(t *testing.T) {
+				up := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					now := time.Now()
+					if v := tt.retryAfter(now); v != "" {
+						w.Header().Set("Retry-After", v)
+					}
+					if v := tt.date(now); v != "" {
+						w.Header().Set("Date", v)
+					}
+					w.WriteHeader(http.StatusServiceUnavailable)
+				})
+				b := mustNew(t, consecutive(1), openFor(10*time.Second))
+				tr, err := breaker.NewTransport(inMemory{up}, b, breaker.WithMaxRetryAfter(tt.max))
+				if err != nil {
+					t.Fatal(err)
 				}
-				return
-			}
-			if got != want {
-				t.Fatalf("open for %v, want %v", got, want)
-			}
+				c := &http.Client{Transport: tr}
+				if code, err := get(t, c, "http://upstream/"); code != 503 || err != nil {
+					t.Fatalf("%d, %v", code, err)
+				}
+				_, err = get(t, c, "http://upstream/")
+				var oe *breaker.OpenError
+				if !errors.As(err, &oe) {
+					t.Fatalf("err = %v, want an OpenError", err)
+				}
+				if got := time.Until(oe.RetryAt); got != tt.want {
+					t.Fatalf("open for %v, want %v", got, tt.want)
+				}
+			})
 		})
 	}
+}
+
+// fixed returns a header value that does not depend on the time.
+func fixed(v string) func(time.Time) string {
+	return func(time.Time) string { return v }
+}
+
+// httpDate returns a header value d after the time it is given, as an HTTP
+// date.
+func httpDate(d time.Duration) func(time.Time) string {
+	return func(now time.Time) string { return now.Add(d).UTC().Format(http.TimeFormat) }
 }
 
 func TestHostTransportKeysByHost(t *testing.T) {
@@ -222,7 +241,6 @@ func TestNewTransportInvalid(t *testing.T) {
 		"nil set":        func() error { _, err := breaker.NewHostTransport(nil, nil); return err }(),
 		"nil classifier": func() error { _, err := breaker.NewTransport(nil, b, breaker.WithStatusClassifier(nil)); return err }(),
 		"negative max":   func() error { _, err := breaker.NewTransport(nil, b, breaker.WithMaxRetryAfter(-1)); return err }(),
-		"nil clock":      func() error { _, err := breaker.NewTransport(nil, b, breaker.WithTransportClock(nil)); return err }(),
 	} {
 		if !errors.Is(err, breaker.ErrInvalidOption) {
 			t.Errorf("%s: err = %v", name, err)

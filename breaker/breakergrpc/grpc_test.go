@@ -5,13 +5,13 @@ import (
 	"errors"
 	"io"
 	"net"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go-microkit/microkit/breaker"
 	"github.com/go-microkit/microkit/breaker/breakergrpc"
-	"github.com/go-microkit/microkit/breaker/breakertest"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -170,18 +170,24 @@ func TestStreamInterceptorPerMethod(t *testing.T) {
 	}
 }
 
-// halfOpen returns a breaker that is half-open with one probe slot, on a
-// clock that only moves when told.
+// halfOpen returns a breaker that is half-open with one probe slot. The
+// tests that use it talk to a real gRPC server, whose network I/O a synctest
+// bubble cannot wait for, so it runs on real time: its first open duration
+// is a nanosecond, over as soon as the clock has moved, while a failed probe
+// opens it again for a thousand seconds (the backoff multiplies by 10^12),
+// and its half-open period lasts longer than any test.
 func halfOpen(t *testing.T) *breaker.Breaker {
 	t.Helper()
-	clk := breakertest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	b, err := breaker.New("grpc", breaker.WithClock(clk), breaker.WithConsecutiveFailures(1),
-		breaker.WithOpenDuration(time.Second), breaker.WithHalfOpen(1, 1))
+	b, err := breaker.New("grpc", breaker.WithConsecutiveFailures(1),
+		breaker.WithOpenDuration(time.Nanosecond), breaker.WithOpenBackoff(1e12, time.Hour, 0),
+		breaker.WithHalfOpen(1, 1), breaker.WithHalfOpenMaxTime(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
 	_ = b.Execute(context.Background(), func(context.Context) error { return errors.New("down") })
-	clk.Advance(time.Second)
+	for b.State() == breaker.Open {
+		runtime.Gosched() // until the clock has moved a nanosecond
+	}
 	if got := b.State(); got != breaker.HalfOpen {
 		t.Fatalf("state %v, want half-open", got)
 	}

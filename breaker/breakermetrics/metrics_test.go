@@ -7,11 +7,11 @@ import (
 	"maps"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/go-microkit/microkit/breaker"
 	"github.com/go-microkit/microkit/breaker/breakermetrics"
-	"github.com/go-microkit/microkit/breaker/breakertest"
 	"github.com/go-microkit/microkit/internal/metricstest"
 	"github.com/prometheus/client_golang/prometheus"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -21,69 +21,70 @@ import (
 var errBoom = errors.New("boom")
 
 func TestMetricsAndSpanEvents(t *testing.T) {
-	reg := prometheus.NewPedanticRegistry()
-	m, err := breakermetrics.New(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	clk := breakertest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	b, err := breaker.New("payments", breaker.WithObserver(m.Observer), breaker.WithClock(clk),
-		breaker.WithConsecutiveFailures(2), breaker.WithOpenDuration(time.Second),
-		breaker.WithSlowCalls(time.Second, 1), breaker.WithCountWindow(100, 100))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
-	ctx, span := tp.Tracer("test").Start(context.Background(), "checkout")
+	synctest.Test(t, func(t *testing.T) {
+		reg := prometheus.NewPedanticRegistry()
+		m, err := breakermetrics.New(reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := breaker.New("payments", breaker.WithObserver(m.Observer),
+			breaker.WithConsecutiveFailures(2), breaker.WithOpenDuration(time.Second),
+			breaker.WithSlowCalls(time.Second, 1), breaker.WithCountWindow(100, 100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := tracetest.NewSpanRecorder()
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+		ctx, span := tp.Tracer("test").Start(context.Background(), "checkout")
 
-	_ = b.Execute(ctx, func(context.Context) error { return nil })
-	_ = b.Execute(ctx, func(context.Context) error { clk.Advance(time.Second); return nil }) // slow
-	_ = b.Execute(ctx, func(context.Context) error { return context.Canceled })
-	_ = b.Execute(ctx, func(context.Context) error { return errBoom })
-	_ = b.Execute(ctx, func(context.Context) error { return errBoom }) // opens
-	_ = b.Execute(ctx, func(context.Context) error { return nil })     // rejected
-	span.End()
+		_ = b.Execute(ctx, func(context.Context) error { return nil })
+		_ = b.Execute(ctx, func(context.Context) error { time.Sleep(time.Second); return nil }) // slow
+		_ = b.Execute(ctx, func(context.Context) error { return context.Canceled })
+		_ = b.Execute(ctx, func(context.Context) error { return errBoom })
+		_ = b.Execute(ctx, func(context.Context) error { return errBoom }) // opens
+		_ = b.Execute(ctx, func(context.Context) error { return nil })     // rejected
+		span.End()
 
-	want := map[string]float64{
-		`microkit_breaker_calls_total{breaker="payments",outcome="failure"}`:             2,
-		`microkit_breaker_calls_total{breaker="payments",outcome="ignored"}`:             1,
-		`microkit_breaker_calls_total{breaker="payments",outcome="rejected"}`:            1,
-		`microkit_breaker_calls_total{breaker="payments",outcome="success"}`:             2,
-		`microkit_breaker_slow_calls_total{breaker="payments"}`:                          1,
-		`microkit_breaker_circuit_state{breaker="payments",state="closed"}`:              0,
-		`microkit_breaker_circuit_state{breaker="payments",state="disabled"}`:            0,
-		`microkit_breaker_circuit_state{breaker="payments",state="forced-open"}`:         0,
-		`microkit_breaker_circuit_state{breaker="payments",state="half-open"}`:           0,
-		`microkit_breaker_circuit_state{breaker="payments",state="open"}`:                1,
-		`microkit_breaker_transitions_total{breaker="payments",from="closed",to="open"}`: 1,
-	}
-	compareMetrics(t, reg, want)
-	// Every series of every state is present: the names follow the house
-	// convention.
-	if err := metricstest.CheckRegistry(reg); err != nil {
-		t.Fatal(err)
-	}
+		want := map[string]float64{
+			`microkit_breaker_calls_total{breaker="payments",outcome="failure"}`:             2,
+			`microkit_breaker_calls_total{breaker="payments",outcome="ignored"}`:             1,
+			`microkit_breaker_calls_total{breaker="payments",outcome="rejected"}`:            1,
+			`microkit_breaker_calls_total{breaker="payments",outcome="success"}`:             2,
+			`microkit_breaker_slow_calls_total{breaker="payments"}`:                          1,
+			`microkit_breaker_circuit_state{breaker="payments",state="closed"}`:              0,
+			`microkit_breaker_circuit_state{breaker="payments",state="disabled"}`:            0,
+			`microkit_breaker_circuit_state{breaker="payments",state="forced-open"}`:         0,
+			`microkit_breaker_circuit_state{breaker="payments",state="half-open"}`:           0,
+			`microkit_breaker_circuit_state{breaker="payments",state="open"}`:                1,
+			`microkit_breaker_transitions_total{breaker="payments",from="closed",to="open"}`: 1,
+		}
+		compareMetrics(t, reg, want)
+		// Every series of every state is present: the names follow the house
+		// convention.
+		if err := metricstest.CheckRegistry(reg); err != nil {
+			t.Fatal(err)
+		}
 
-	spans := rec.Ended()
-	if len(spans) != 1 {
-		t.Fatalf("%d spans", len(spans))
-	}
-	events := spans[0].Events()
-	if len(events) != 1 || events[0].Name != breakermetrics.SpanEventName {
-		t.Fatalf("events = %+v", events)
-	}
-	attrs := map[string]string{}
-	for _, kv := range events[0].Attributes {
-		attrs[string(kv.Key)] = kv.Value.String()
-	}
-	if attrs["breaker.name"] != "payments" || attrs["breaker.from"] != "closed" || attrs["breaker.to"] != "open" ||
-		attrs["breaker.reason"] != "consecutive-failures" || attrs["breaker.open_until"] != "2026-01-01T00:00:02.000Z" {
-		t.Fatalf("attributes = %v", attrs)
-	}
-	if !events[0].Time.Equal(clk.Now()) {
-		t.Fatalf("event at %v, want %v", events[0].Time, clk.Now())
-	}
+		spans := rec.Ended()
+		if len(spans) != 1 {
+			t.Fatalf("%d spans", len(spans))
+		}
+		events := spans[0].Events()
+		if len(events) != 1 || events[0].Name != breakermetrics.SpanEventName {
+			t.Fatalf("events = %+v", events)
+		}
+		attrs := map[string]string{}
+		for _, kv := range events[0].Attributes {
+			attrs[string(kv.Key)] = kv.Value.String()
+		}
+		if attrs["breaker.name"] != "payments" || attrs["breaker.from"] != "closed" || attrs["breaker.to"] != "open" ||
+			attrs["breaker.reason"] != "consecutive-failures" || attrs["breaker.open_until"] != "2000-01-01T00:00:02.000Z" {
+			t.Fatalf("attributes = %v", attrs)
+		}
+		if !events[0].Time.Equal(time.Now()) {
+			t.Fatalf("event at %v, want %v", events[0].Time, time.Now())
+		}
+	})
 }
 
 func TestWithoutSpanEventsAndConstLabels(t *testing.T) {
