@@ -38,7 +38,7 @@ func microkitResolver(b *testing.B, newBalancer func() discovery.Balancer) *disc
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { _ = r.Close() })
+	b.Cleanup(func() { _ = r.Close(context.Background()) })
 	ep, err := r.Pick(context.Background(), "svc") // loads the snapshot
 	if err != nil {
 		b.Fatal(err)

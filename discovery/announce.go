@@ -15,7 +15,7 @@ const DefaultRecheckInterval = 5 * time.Second
 
 // Announcement is a registration made by [Announce]: the instance stays
 // registered (heartbeated or rechecked, and registered again when the
-// registry lost it, by a goroutine the Announcement owns) until Shutdown.
+// registry lost it, by a goroutine the Announcement owns) until Close.
 // It is safe for concurrent use.
 type Announcement struct {
 	reg      Registrar
@@ -27,10 +27,11 @@ type Announcement struct {
 	hb       Heartbeater
 
 	cancel context.CancelFunc // stops the heartbeat goroutine
-	done   chan struct{}
+	done   chan struct{}      // closed when the heartbeat goroutine has returned
 
-	once    sync.Once
-	shutErr error
+	closeOnce sync.Once
+	closed    chan struct{} // closed when the first Close has finished
+	closeErr  error         // the first Close's result, set before closed
 }
 
 // AnnounceOption configures Announce.
@@ -64,7 +65,7 @@ func WithRecheckInterval(d time.Duration) AnnounceOption {
 	}
 }
 
-// WithHealth makes Shutdown fail h's readiness (so the HTTP check and load
+// WithHealth makes Close fail h's readiness (so the HTTP check and load
 // balancers stop sending traffic) before it deregisters.
 func WithHealth(h *Health) AnnounceOption {
 	return func(a *Announcement) error {
@@ -93,14 +94,13 @@ func WithAnnounceLogger(l *slog.Logger) AnnounceOption {
 // (which is idempotent) on a registry that cannot tell. Whenever the
 // registry has forgotten the instance (an agent restarted empty, a
 // registration reaped) it registers it again: within one interval of the
-// registry being back, plus a round trip. Call Shutdown on the
-// Announcement when the service stops, to deregister before the process
-// exits.
+// registry being back, plus a round trip. Call Close on the Announcement
+// when the service stops, to deregister before the process exits.
 func Announce(ctx context.Context, reg Registrar, instance Instance, opts ...AnnounceOption) (*Announcement, error) {
 	if reg == nil {
 		return nil, fmt.Errorf("discovery: announce: %w: nil registry", ErrInvalidOption)
 	}
-	a := &Announcement{reg: reg, instance: instance.Clone(), logger: slog.Default()}
+	a := &Announcement{reg: reg, instance: instance.Clone(), logger: slog.Default(), closed: make(chan struct{})}
 	for _, opt := range opts {
 		if err := opt(a); err != nil {
 			return nil, fmt.Errorf("discovery: announce: %w", err)
@@ -184,19 +184,31 @@ func (a *Announcement) beat(ctx context.Context, hb Heartbeater) error {
 	return hb.Heartbeat(ctx, a.instance.ID)
 }
 
-// Shutdown fails readiness (see WithHealth), stops the heartbeats and
-// deregisters the instance. It is idempotent: later calls return the first
-// call's result.
-func (a *Announcement) Shutdown(ctx context.Context) error {
-	a.once.Do(func() {
-		if a.health != nil {
-			a.health.Drain()
+// Close fails readiness (see WithHealth), stops the heartbeats, waits for
+// their goroutine and deregisters the instance, all within ctx: when ctx
+// ends first it returns an error wrapping ctx's. It is idempotent and safe
+// to call concurrently: later calls wait for the first (within their own
+// ctx) and return its result.
+func (a *Announcement) Close(ctx context.Context) error {
+	first := false
+	a.closeOnce.Do(func() { first = true })
+	if !first {
+		if err := awaitClosed(ctx, a.closed, "announcement "+a.instance.ID); err != nil {
+			return err
 		}
-		a.cancel()
-		<-a.done
-		if err := a.reg.Deregister(ctx, a.instance.ID); err != nil {
-			a.shutErr = fmt.Errorf("discovery: shutdown %s: %w", a.instance.ID, err)
-		}
-	})
-	return a.shutErr
+		return a.closeErr
+	}
+	defer close(a.closed)
+	if a.health != nil {
+		a.health.Drain()
+	}
+	a.cancel()
+	if err := awaitClosed(ctx, a.done, "announcement "+a.instance.ID); err != nil {
+		a.closeErr = err
+		return err
+	}
+	if err := a.reg.Deregister(ctx, a.instance.ID); err != nil {
+		a.closeErr = fmt.Errorf("discovery: close announcement %s: deregister: %w", a.instance.ID, err)
+	}
+	return a.closeErr
 }

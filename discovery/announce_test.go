@@ -28,53 +28,100 @@ func (h *heartbeatCounter) Heartbeat(ctx context.Context, id string) error {
 }
 
 func TestAnnounceHeartbeatsReregistersAndDeregisters(t *testing.T) {
-	ctx := context.Background()
-	reg := &heartbeatCounter{Memory: memoryWith(t, []discovery.MemoryOption{discovery.WithTTL(time.Hour)})}
-	health := discovery.NewHealth(0)
-	in := inst("orders", 0)
-	a, err := discovery.Announce(ctx, reg, in, discovery.WithHeartbeatInterval(time.Millisecond),
-		discovery.WithHealth(health), discovery.WithAnnounceLogger(quietLogger))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := must[[]discovery.Instance](t)(reg.Instances(ctx, "orders")); len(got) != 1 || !got[0].Equal(in) || !a.Instance().Equal(in) {
-		t.Fatalf("after Announce: %v (announced %v)", got, a.Instance())
-	}
-	if reg.beats.Load() < 1 {
-		t.Fatal("Announce must heartbeat at once: a TTL check starts critical")
-	}
-	waitFor(t, "heartbeats", func() bool { return reg.beats.Load() >= 5 })
+	synctest.Test(t, func(t *testing.T) {
+		const every = time.Second
+		ctx := context.Background()
+		reg := &heartbeatCounter{Memory: memoryWith(t, []discovery.MemoryOption{discovery.WithTTL(time.Hour)})}
+		health := discovery.NewHealth(0)
+		in := inst("orders", 0)
+		a, err := discovery.Announce(ctx, reg, in, discovery.WithHeartbeatInterval(every),
+			discovery.WithHealth(health), discovery.WithAnnounceLogger(quietLogger))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := must[[]discovery.Instance](t)(reg.Instances(ctx, "orders")); len(got) != 1 || !got[0].Equal(in) || !a.Instance().Equal(in) {
+			t.Fatalf("after Announce: %v (announced %v)", got, a.Instance())
+		}
+		if n := reg.beats.Load(); n != 1 {
+			t.Fatalf("%d heartbeats from Announce, want 1: a TTL check starts critical", n)
+		}
+		advance(5 * every)
+		if n := reg.beats.Load(); n != 6 {
+			t.Fatalf("%d heartbeats five intervals after Announce, want 6", n)
+		}
 
-	// The registry forgets the instance (an agent restart): the next
-	// heartbeat finds it gone and registers again.
-	if err := reg.Memory.Deregister(ctx, in.ID); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "re-registration", func() bool {
-		got, _ := reg.Instances(ctx, "orders")
-		return len(got) == 1
+		// The registry forgets the instance (an agent restart): the next
+		// heartbeat finds it gone and registers again.
+		if err := reg.Memory.Deregister(ctx, in.ID); err != nil {
+			t.Fatal(err)
+		}
+		advance(every)
+		if got, _ := reg.Instances(ctx, "orders"); len(got) != 1 {
+			t.Fatalf("one interval after the registry forgot the instance: %v", ids(got))
+		}
+
+		if ok, _ := health.Check(ctx); !ok {
+			t.Fatal("ready before Close")
+		}
+		if err := a.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Close(ctx); err != nil {
+			t.Fatal("second Close:", err)
+		}
+		if got := must[[]discovery.Instance](t)(reg.Instances(ctx, "orders")); len(got) != 0 {
+			t.Fatalf("after Close: %v", got)
+		}
+		if ok, report := health.Check(ctx); ok || report.Status != "draining" {
+			t.Fatalf("readiness after Close: %v %+v", ok, report)
+		}
+		beats := reg.beats.Load()
+		advance(20 * every)
+		if reg.beats.Load() != beats {
+			t.Fatal("heartbeats after Close")
+		}
 	})
+}
 
-	if ok, _ := health.Check(ctx); !ok {
-		t.Fatal("ready before shutdown")
-	}
-	if err := a.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Shutdown(ctx); err != nil {
-		t.Fatal("second Shutdown:", err)
-	}
-	if got := must[[]discovery.Instance](t)(reg.Instances(ctx, "orders")); len(got) != 0 {
-		t.Fatalf("after Shutdown: %v", got)
-	}
-	if ok, report := health.Check(ctx); ok || report.Status != "draining" {
-		t.Fatalf("readiness after Shutdown: %v %+v", ok, report)
-	}
-	beats := reg.beats.Load()
-	time.Sleep(20 * time.Millisecond) // twenty intervals: none may come
-	if reg.beats.Load() != beats {
-		t.Fatal("heartbeats after Shutdown")
-	}
+// stuckRegistry is a registry whose Deregister ignores its context and
+// returns only once released, as a call into a hung agent may.
+type stuckRegistry struct {
+	*discovery.Memory
+	release chan struct{}
+}
+
+func (s stuckRegistry) Deregister(ctx context.Context, id string) error {
+	<-s.release
+	return s.Memory.Deregister(ctx, id)
+}
+
+// Close gives up when its context ends; a concurrent Close waits for the
+// first within its own context, and a later one returns the first's result.
+func TestAnnouncementCloseHonoursContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		reg := stuckRegistry{Memory: memoryWith(t, nil), release: make(chan struct{})}
+		a := must[*discovery.Announcement](t)(discovery.Announce(context.Background(), reg, inst("svc", 0),
+			discovery.WithAnnounceLogger(quietLogger)))
+		first := make(chan error, 1)
+		go func() { first <- a.Close(context.Background()) }()
+		synctest.Wait() // the first Close is stuck in Deregister
+
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if err := a.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("concurrent Close past its deadline: %v", err)
+		}
+		close(reg.release)
+		if err := <-first; err != nil {
+			t.Fatalf("first Close: %v", err)
+		}
+		if err := a.Close(context.Background()); err != nil {
+			t.Fatalf("Close after the first finished: %v", err)
+		}
+		if got := must[[]discovery.Instance](t)(reg.Instances(context.Background(), "svc")); len(got) != 0 {
+			t.Fatalf("after Close: %v", ids(got))
+		}
+	})
 }
 
 func TestAnnounceWithoutHeartbeats(t *testing.T) {
@@ -84,11 +131,11 @@ func TestAnnounceWithoutHeartbeats(t *testing.T) {
 	if got := must[[]discovery.Instance](t)(reg.Instances(ctx, "svc")); len(got) != 1 {
 		t.Fatalf("after Announce: %v", got)
 	}
-	if err := a.Shutdown(ctx); err != nil {
+	if err := a.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if got := must[[]discovery.Instance](t)(reg.Instances(ctx, "svc")); len(got) != 0 {
-		t.Fatalf("after Shutdown: %v", got)
+		t.Fatalf("after Close: %v", got)
 	}
 }
 
@@ -283,7 +330,7 @@ func TestAnnounceRegistersAgainOnEveryRegistry(t *testing.T) {
 				in := inst("svc", 0)
 				a := must[*discovery.Announcement](t)(discovery.Announce(ctx, kind.wrap(plain), in,
 					discovery.WithRecheckInterval(every), discovery.WithAnnounceLogger(quietLogger)))
-				defer a.Shutdown(ctx)
+				defer a.Close(ctx)
 				registered := func() bool {
 					ok, err := plain.reg.Registered(ctx, in.ID)
 					return ok && err == nil

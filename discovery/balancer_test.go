@@ -149,14 +149,14 @@ func TestP2CSendsLessToASlowInstanceThanRoundRobin(t *testing.T) {
 
 func ExampleLeastRequest() {
 	reg, _ := discovery.NewMemory()
-	defer reg.Close()
+	defer reg.Close(context.Background())
 	for i := range 2 {
 		_ = reg.Register(context.Background(), discovery.Instance{
 			ID: fmt.Sprint("cart-", i), Service: "cart", Address: "10.0.0.1", Port: 8080 + i,
 		})
 	}
 	r, _ := discovery.NewResolver(reg, discovery.WithBalancer(discovery.LeastRequest))
-	defer r.Close()
+	defer r.Close(context.Background())
 
 	busy, _ := r.Pick(context.Background(), "cart") // a request in flight
 	next, _ := r.Pick(context.Background(), "cart")

@@ -31,7 +31,6 @@ type RetryBudget struct {
 	ratio     int64
 	perSecond int64
 	capacity  int64
-	clock     Clock
 
 	mu      sync.Mutex
 	balance int64
@@ -40,9 +39,8 @@ type RetryBudget struct {
 
 const milli = 1000
 
-// NewRetryBudget returns a budget that starts full of its reserve. A nil
-// clock means SystemClock.
-func NewRetryBudget(p RetryBudgetPolicy, clock Clock) (*RetryBudget, error) {
+// NewRetryBudget returns a budget that starts full of its reserve.
+func NewRetryBudget(p RetryBudgetPolicy) (*RetryBudget, error) {
 	if p.Ratio < 0 || p.Ratio > 1 {
 		return nil, fmt.Errorf("discovery: new retry budget: %w: ratio %v not in [0, 1]", ErrInvalidOption, p.Ratio)
 	}
@@ -55,17 +53,13 @@ func NewRetryBudget(p RetryBudgetPolicy, clock Clock) (*RetryBudget, error) {
 	case p.MinPerSecond < 0:
 		p.MinPerSecond = 0
 	}
-	if clock == nil {
-		clock = SystemClock
-	}
 	b := &RetryBudget{
 		ratio:     int64(math.Round(p.Ratio * milli)),
 		perSecond: int64(math.Round(p.MinPerSecond * milli)),
 		capacity:  int64(math.Round(max(10, p.MinPerSecond) * milli)),
-		clock:     clock,
 	}
 	b.balance = b.perSecond
-	b.last = clock.Now()
+	b.last = time.Now()
 	return b, nil
 }
 
@@ -91,7 +85,7 @@ func (b *RetryBudget) TryWithdraw() bool {
 }
 
 func (b *RetryBudget) refillLocked() {
-	now := b.clock.Now()
+	now := time.Now()
 	elapsed := now.Sub(b.last)
 	if elapsed <= 0 {
 		return

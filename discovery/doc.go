@@ -17,7 +17,7 @@
 //     passes.
 //   - [Announce] registers an instance, keeps it registered (heartbeats
 //     its TTL check, or rechecks the registration, and registers again
-//     after a registry restart) and deregisters it on Shutdown; [Health]
+//     after a registry restart) and deregisters it on Close; [Health]
 //     serves /healthz and /readyz, concurrent probes sharing one run of
 //     each check.
 //   - [Resolver] is the client side: one Watch per service feeds an

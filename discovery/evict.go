@@ -66,32 +66,26 @@ func (r *Resolver) janitor(stop <-chan struct{}) {
 		case <-stop:
 			return
 		case <-t.C:
-			r.EvictIdle()
+			r.evictIdle()
 		}
 	}
 }
 
-// EvictIdle runs one eviction sweep at the resolver's clock's now and
-// returns how many services it evicted. A service picked since the previous
-// sweep counts as in use from now; one not picked for the idle timeout
-// since is evicted, unless something pins it (see [WithIdleTimeout]).
-// EvictIdle waits for the evicted watches to end. The resolver's own sweep
-// goroutine calls it every idle timeout/4; tests with a fake clock call it
-// after advancing the clock. It does nothing when eviction is off or the
-// resolver is closed.
-func (r *Resolver) EvictIdle() int {
-	if r.idleTimeout <= 0 {
-		return 0
-	}
+// evictIdle runs one eviction sweep, every idle timeout/4 from the sweep
+// goroutine. A service picked since the previous sweep counts as in use
+// from now; one not picked for the idle timeout since is evicted, unless
+// something pins it (see [WithIdleTimeout]). evictIdle waits for the
+// evicted watches to end. It does nothing once the resolver is closed.
+func (r *Resolver) evictIdle() {
 	// Holding r.mu keeps start from making a new state for a name until
 	// the old one's goroutine has ended and its series are deleted, so
 	// that the old goroutine cannot write into the new state's series.
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
-		return 0
+		return
 	}
-	now := r.clock.Now()
+	now := time.Now()
 	index := r.services.Load()
 	var evicted []*serviceState
 	for _, st := range index.all {
@@ -105,7 +99,7 @@ func (r *Resolver) EvictIdle() int {
 		}
 	}
 	if len(evicted) == 0 {
-		return 0
+		return
 	}
 	r.services.Store(index.without(evicted))
 	for _, st := range evicted {
@@ -121,7 +115,6 @@ func (r *Resolver) EvictIdle() int {
 		r.emit(context.Background(), Event{Kind: EventEvicted, Service: st.name})
 		r.logger.Debug("discovery: evicted idle service", "service", st.name)
 	}
-	return len(evicted)
 }
 
 // tryEvict marks s evicted unless a Pick is waiting on it, one of its

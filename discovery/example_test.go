@@ -18,7 +18,7 @@ import (
 func ExampleTransport() {
 	ctx := context.Background()
 	reg, _ := discovery.NewMemory()
-	defer reg.Close()
+	defer reg.Close(ctx)
 
 	// Server side: an instance of product-service announces itself.
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -30,12 +30,12 @@ func ExampleTransport() {
 	a, _ := discovery.Announce(ctx, reg, discovery.Instance{
 		ID: "product-1", Service: "product-service", Address: host, Port: p,
 	})
-	defer a.Shutdown(ctx)
+	defer a.Close(ctx)
 
 	// Client side: a product-service client is an http.Client.
 	resolver, _ := discovery.NewResolver(reg,
 		discovery.WithOutlierEjection(discovery.OutlierPolicy{ConsecutiveFailures: 5}))
-	defer resolver.Close()
+	defer resolver.Close(ctx)
 	transport, _ := discovery.NewTransport(resolver)
 	client := &http.Client{Transport: transport, Timeout: 5 * time.Second}
 
@@ -59,7 +59,7 @@ func ExampleResolver_Pick() {
 		{ID: "b", Service: "users", Address: "10.0.0.2", Port: 9000},
 	})
 	r, _ := discovery.NewResolver(reg, discovery.WithBalancer(discovery.RoundRobin))
-	defer r.Close()
+	defer r.Close(ctx)
 	for range 3 {
 		ep, err := r.Pick(ctx, "users")
 		if err != nil {
@@ -86,7 +86,7 @@ func ExampleWithListener() {
 	r, _ := discovery.NewResolver(reg, discovery.WithListener(discovery.ListenerFunc(func(_ context.Context, e discovery.Event) {
 		fmt.Println(e.Kind, e.Service, e.Instances)
 	})))
-	defer r.Close()
+	defer r.Close(ctx)
 	ep, err := r.Pick(ctx, "users")
 	if err != nil {
 		fmt.Println(err)
@@ -102,14 +102,14 @@ func ExampleWithListener() {
 func ExampleMemory_ttl() {
 	ctx := context.Background()
 	reg, _ := discovery.NewMemory(discovery.WithTTL(3 * time.Second))
-	defer reg.Close()
+	defer reg.Close(ctx)
 	a, _ := discovery.Announce(ctx, reg, discovery.Instance{
 		ID: "orders-1", Service: "orders", Address: "127.0.0.1", Port: 8080,
 	})
 	got, _ := reg.Instances(ctx, "orders")
 	fmt.Println(len(got), got[0].ID)
 
-	_ = a.Shutdown(ctx) // deregisters
+	_ = a.Close(ctx) // deregisters
 	got, _ = reg.Instances(ctx, "orders")
 	fmt.Println(len(got))
 	// Output:

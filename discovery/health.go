@@ -88,7 +88,7 @@ func (h *Health) AddCheck(name string, fn CheckFunc) {
 }
 
 // Drain makes readiness fail from now on, so that traffic moves away before
-// the service stops. [Announcement.Shutdown] calls it.
+// the service stops. [Announcement.Close] calls it.
 func (h *Health) Drain() { h.draining.Store(true) }
 
 // LivenessHandler answers 200 "ok" to every request: the process is alive

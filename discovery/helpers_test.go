@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/go-microkit/microkit/discovery"
@@ -22,6 +23,14 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
+}
+
+// advance moves a testing/synctest bubble's clock on by d and waits until
+// every goroutine that woke up has blocked again, so that the test sees
+// what the sweeps and timers due by then have done.
+func advance(d time.Duration) {
+	time.Sleep(d)
+	synctest.Wait()
 }
 
 func must[T any](t testing.TB) func(T, error) T {
@@ -42,7 +51,7 @@ func inst(service string, n int) discovery.Instance {
 func memoryWith(t testing.TB, opts []discovery.MemoryOption, instances ...discovery.Instance) *discovery.Memory {
 	t.Helper()
 	reg := must[*discovery.Memory](t)(discovery.NewMemory(opts...))
-	t.Cleanup(func() { _ = reg.Close() })
+	t.Cleanup(func() { _ = reg.Close(context.Background()) })
 	for _, in := range instances {
 		if err := reg.Register(context.Background(), in); err != nil {
 			t.Fatal(err)

@@ -204,16 +204,3 @@ type RegistrationChecker interface {
 	// this ID, whatever its health.
 	Registered(ctx context.Context, id string) (bool, error)
 }
-
-// Clock tells the time. Tests inject a fake one so that TTL expiry, outlier
-// ejection and retry budgets are deterministic.
-type Clock interface {
-	Now() time.Time
-}
-
-type systemClock struct{}
-
-func (systemClock) Now() time.Time { return time.Now() }
-
-// SystemClock is the real wall clock, the default everywhere.
-var SystemClock Clock = systemClock{}

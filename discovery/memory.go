@@ -12,7 +12,6 @@ import (
 // [Registry] that tests use. With a TTL, an instance is healthy only while it
 // heartbeats; [Announce] does that. Memory is safe for concurrent use.
 type Memory struct {
-	clock      Clock
 	ttl        time.Duration
 	sweepEvery time.Duration
 
@@ -46,24 +45,15 @@ func WithTTL(ttl time.Duration) MemoryOption {
 	}
 }
 
-// WithMemoryClock sets the clock that TTLs are measured on; nil is invalid.
-// The default is SystemClock.
-func WithMemoryClock(c Clock) MemoryOption {
-	return func(m *Memory) error {
-		if c == nil {
-			return fmt.Errorf("%w: nil clock", ErrInvalidOption)
-		}
-		m.clock = c
-		return nil
-	}
-}
-
 // WithSweepInterval sets how often a background goroutine expires instances
-// whose TTL has passed and wakes watchers. Zero means a quarter of the TTL;
-// a negative interval disables the goroutine, and expiry then happens only
-// on calls and on [Memory.Sweep].
+// whose TTL has passed and wakes the watchers of their services; calls that
+// read the registry expire them too. Zero means a quarter of the TTL; a
+// negative interval is invalid.
 func WithSweepInterval(d time.Duration) MemoryOption {
 	return func(m *Memory) error {
+		if d < 0 {
+			return fmt.Errorf("%w: negative sweep interval %v", ErrInvalidOption, d)
+		}
 		m.sweepEvery = d
 		return nil
 	}
@@ -73,7 +63,6 @@ func WithSweepInterval(d time.Duration) MemoryOption {
 // a sweeper goroutine that Close stops.
 func NewMemory(opts ...MemoryOption) (*Memory, error) {
 	m := &Memory{
-		clock:   SystemClock,
 		entries: make(map[string]*memoryEntry),
 		changed: make(chan struct{}),
 	}
@@ -83,9 +72,9 @@ func NewMemory(opts ...MemoryOption) (*Memory, error) {
 		}
 	}
 	if m.sweepEvery == 0 {
-		m.sweepEvery = m.ttl / 4
+		m.sweepEvery = max(m.ttl/4, 1)
 	}
-	if m.ttl > 0 && m.sweepEvery > 0 {
+	if m.ttl > 0 {
 		m.stop = make(chan struct{})
 		m.done = make(chan struct{})
 		go m.sweepLoop()
@@ -102,7 +91,7 @@ func (m *Memory) sweepLoop() {
 		case <-m.stop:
 			return
 		case <-t.C:
-			m.Sweep()
+			m.sweep()
 		}
 	}
 }
@@ -127,7 +116,7 @@ func (m *Memory) Register(_ context.Context, in Instance) error {
 		changed = true
 	}
 	e.instance = in.Clone()
-	e.lastBeat = m.clock.Now()
+	e.lastBeat = time.Now()
 	e.healthy = true
 	if changed {
 		m.broadcastLocked()
@@ -160,7 +149,7 @@ func (m *Memory) Heartbeat(_ context.Context, id string) error {
 	if !ok {
 		return fmt.Errorf("discovery: heartbeat %q: %w", id, ErrNotFound)
 	}
-	e.lastBeat = m.clock.Now()
+	e.lastBeat = time.Now()
 	if !e.healthy {
 		e.healthy = true
 		m.broadcastLocked()
@@ -194,10 +183,9 @@ func (m *Memory) Instances(_ context.Context, service string) ([]Instance, error
 	return m.setLocked(service), nil
 }
 
-// Sweep marks instances whose TTL has passed on the registry's clock as
-// unhealthy and wakes watchers. The sweeper goroutine calls it; tests with a
-// fake clock call it after advancing the clock.
-func (m *Memory) Sweep() {
+// sweep marks instances whose TTL has passed as unhealthy and wakes
+// watchers; the sweeper goroutine calls it.
+func (m *Memory) sweep() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if !m.closed {
@@ -209,7 +197,7 @@ func (m *Memory) sweepLocked() {
 	if m.ttl <= 0 {
 		return
 	}
-	now := m.clock.Now()
+	now := time.Now()
 	changed := false
 	for _, e := range m.entries {
 		if e.healthy && now.Sub(e.lastBeat) >= m.ttl {
@@ -249,22 +237,24 @@ func (m *Memory) Watch(_ context.Context, service string) (Watcher, error) {
 	return &memoryWatcher{m: m, service: service, closed: make(chan struct{})}, nil
 }
 
-// Close stops the sweeper, wakes every watcher with ErrClosed and makes
-// further calls fail; it is idempotent.
-func (m *Memory) Close() error {
+// Close wakes every watcher with ErrClosed, makes further calls fail, and
+// stops the sweeper goroutine, waiting for it until ctx ends (then it
+// returns an error wrapping ctx's). It is idempotent and safe to call
+// concurrently.
+func (m *Memory) Close(ctx context.Context) error {
 	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
+	if !m.closed {
+		m.closed = true
+		m.broadcastLocked()
+		if m.stop != nil {
+			close(m.stop)
+		}
+	}
+	m.mu.Unlock()
+	if m.done == nil {
 		return nil
 	}
-	m.closed = true
-	m.broadcastLocked()
-	m.mu.Unlock()
-	if m.stop != nil {
-		close(m.stop)
-		<-m.done
-	}
-	return nil
+	return awaitClosed(ctx, m.done, "memory registry")
 }
 
 // memoryWatcher is one stream over a Memory registry. Next must not be

@@ -82,9 +82,9 @@ func (r *Resolver) newBreaker(svc *serviceState, ep *Endpoint) *breaker.Breaker 
 				svc.eject(ctx, ep, t.OpenUntil)
 			}
 		}),
-	}
-	if r.clock != SystemClock {
-		opts = append(opts, breaker.WithClock(r.clock))
+		// The ejection ends when time.Now passes OpenUntil, so the breaker
+		// must count its open time on the same clock.
+		breaker.WithClock(timeNow{}),
 	}
 	b, err := breaker.New(svc.name+"/"+ep.instance.ID, opts...)
 	if err != nil {
@@ -104,7 +104,7 @@ func (s *serviceState) eject(ctx context.Context, ep *Endpoint, until time.Time)
 		s.mu.Unlock()
 		return // no longer in the set
 	}
-	now := s.r.clock.Now()
+	now := time.Now()
 	ejected := 0
 	for _, e := range s.ordered {
 		if e != ep && e.isEjected(now) {
@@ -124,3 +124,10 @@ func (s *serviceState) eject(ctx context.Context, ep *Endpoint, until time.Time)
 	s.r.logger.Warn("discovery: ejecting outlier", "service", s.name, "instance", ep.instance.ID,
 		"addr", ep.addr, "until", until)
 }
+
+// timeNow is the breaker's clock: the time package's, which the resolver
+// compares ejection ends with (the breaker's default, the runtime's
+// monotonic counter, runs apart from it in a testing/synctest bubble).
+type timeNow struct{}
+
+func (timeNow) Now() time.Time { return time.Now() }

@@ -23,12 +23,12 @@ import (
 // keeps serving the last set for a grace period (see [PanicPolicy]). Concurrent
 // first lookups of a service share one watch. A service no Pick has asked
 // for in the idle timeout (see [WithIdleTimeout]) is evicted: its watch
-// stops and its listeners hear [EventEvicted], so that resolving names from redirects or
-// user input cannot grow goroutines and registry queries without bound. A
-// Resolver is safe for concurrent use; Close stops its goroutines.
+// stops and its listeners hear [EventEvicted], so that resolving names from
+// redirects or user input cannot grow goroutines and registry queries
+// without bound. A Resolver is safe for concurrent use; Close stops its
+// goroutines and waits for them.
 type Resolver struct {
 	reg         Instancer
-	clock       Clock
 	newBalancer func() Balancer
 	outlier     outlierConfig
 	listeners   []Listener
@@ -46,6 +46,7 @@ type Resolver struct {
 	closed      bool
 	janitorStop chan struct{} // closed by Close; nil until the janitor starts
 	wg          sync.WaitGroup
+	stopped     chan struct{} // closed when every goroutine has ended after Close
 }
 
 // ResolverOption configures a Resolver.
@@ -78,18 +79,6 @@ func WithOutlierEjection(p OutlierPolicy) ResolverOption {
 			return fmt.Errorf("%w: outlier policy: %w", ErrInvalidOption, err)
 		}
 		r.outlier = outlierConfig{OutlierPolicy: p, enabled: true}
-		return nil
-	}
-}
-
-// WithClock sets the clock of ejection times; nil is invalid. The default
-// is SystemClock.
-func WithClock(c Clock) ResolverOption {
-	return func(r *Resolver) error {
-		if c == nil {
-			return fmt.Errorf("%w: nil clock", ErrInvalidOption)
-		}
-		r.clock = c
 		return nil
 	}
 }
@@ -143,7 +132,6 @@ func NewResolver(reg Instancer, opts ...ResolverOption) (*Resolver, error) {
 	}
 	r := &Resolver{
 		reg:         reg,
-		clock:       SystemClock,
 		newBalancer: LeastRequest,
 		logger:      slog.Default(),
 		minBackoff:  50 * time.Millisecond,
@@ -197,7 +185,7 @@ func (r *Resolver) pick(ctx context.Context, service string, avoid *Endpoint) (*
 				return nil, err
 			}
 		}
-		if !snap.reviewAt.IsZero() && !r.clock.Now().Before(snap.reviewAt) {
+		if !snap.reviewAt.IsZero() && !time.Now().Before(snap.reviewAt) {
 			snap = st.review()
 		}
 		eps := snap.active
@@ -249,7 +237,7 @@ func (r *Resolver) start(service string) (*serviceState, error) {
 		balancer:  r.newBalancer(),
 		ready:     make(chan struct{}),
 		done:      make(chan struct{}),
-		idleSince: r.clock.Now(),
+		idleSince: time.Now(),
 		endpoints: map[string]*Endpoint{},
 		guard:     &PanicGuard{policy: r.panicPolicy},
 	}
@@ -287,7 +275,7 @@ func (r *Resolver) Status(service string) ServiceStatus {
 	if st == nil {
 		return ServiceStatus{}
 	}
-	now := r.clock.Now()
+	now := time.Now()
 	if snap := st.snap.Load(); snap != nil && !snap.reviewAt.IsZero() && !now.Before(snap.reviewAt) {
 		st.review() // a grace period that ended shows as ended
 	}
@@ -318,25 +306,31 @@ func (r *Resolver) Services() []string {
 }
 
 // Close stops every watch and the eviction sweep and waits for their
-// goroutines; it is idempotent. Pick then fails with ErrClosed for services
-// not resolved before, and keeps serving the last snapshot for the others,
-// which are no longer evicted.
-func (r *Resolver) Close() error {
+// goroutines until ctx ends; it then returns an error wrapping ctx's, and
+// the goroutines still end once the registry's watch calls return. Close is
+// idempotent and safe to call concurrently: every call waits for the same
+// goroutines. Pick then fails with ErrClosed for services not resolved
+// before, and keeps serving the last snapshot for the others, which are no
+// longer evicted.
+func (r *Resolver) Close(ctx context.Context) error {
 	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
-		return nil
+	if !r.closed {
+		r.closed = true
+		if r.janitorStop != nil {
+			close(r.janitorStop)
+		}
+		for _, st := range r.services.Load().all {
+			st.cancel()
+		}
+		r.stopped = make(chan struct{})
+		go func(stopped chan<- struct{}) {
+			r.wg.Wait()
+			close(stopped)
+		}(r.stopped)
 	}
-	r.closed = true
-	if r.janitorStop != nil {
-		close(r.janitorStop)
-	}
-	for _, st := range r.services.Load().all {
-		st.cancel()
-	}
+	stopped := r.stopped
 	r.mu.Unlock()
-	r.wg.Wait()
-	return nil
+	return awaitClosed(ctx, stopped, "resolver")
 }
 
 var errNotYet = errors.New("discovery: no answer from the registry yet")

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/go-microkit/microkit/discovery"
@@ -27,7 +28,7 @@ func newResolver(t testing.TB, reg discovery.Instancer, opts ...discovery.Resolv
 	t.Helper()
 	opts = append([]discovery.ResolverOption{discovery.WithLogger(quietLogger)}, opts...)
 	r := must[*discovery.Resolver](t)(discovery.NewResolver(reg, opts...))
-	t.Cleanup(func() { _ = r.Close() })
+	t.Cleanup(func() { _ = r.Close(context.Background()) })
 	return r
 }
 
@@ -111,7 +112,7 @@ func TestResolverServesLastKnownSetWhenRegistryFails(t *testing.T) {
 		t.Fatalf("last event before the failure: %+v", e)
 	}
 
-	_ = reg.Close() // the registry is gone: every watch call fails
+	_ = reg.Close(ctx) // the registry is gone: every watch call fails
 	waitFor(t, "the resolver to notice", func() bool { return r.Status("svc").Stale })
 	st := r.Status("svc")
 	if !errors.Is(st.LastError, discovery.ErrClosed) || len(st.Instances) != 1 {
@@ -147,10 +148,10 @@ func TestResolverClose(t *testing.T) {
 	ctx := context.Background()
 	r := newResolver(t, memoryWith(t, nil, inst("svc", 0)))
 	pickID(t, r, "svc")
-	if err := r.Close(); err != nil {
+	if err := r.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Close(); err != nil {
+	if err := r.Close(ctx); err != nil {
 		t.Fatal("second Close:", err)
 	}
 	if _, err := r.Pick(ctx, "new"); !errors.Is(err, discovery.ErrClosed) {
@@ -159,6 +160,57 @@ func TestResolverClose(t *testing.T) {
 	if id := pickID(t, r, "svc"); id != "svc-a" {
 		t.Fatalf("Pick of a known service after Close: %s", id)
 	}
+}
+
+// deafRegistry is a registry whose watches ignore their context: Next
+// returns only once released, as a call into a hung agent may.
+type deafRegistry struct {
+	discovery.Registry
+	release chan struct{}
+}
+
+func (d deafRegistry) Watch(ctx context.Context, service string) (discovery.Watcher, error) {
+	w, err := d.Registry.Watch(ctx, service)
+	return deafWatcher{Watcher: w, release: d.release}, err
+}
+
+type deafWatcher struct {
+	discovery.Watcher
+	release chan struct{}
+}
+
+func (w deafWatcher) Next(ctx context.Context) ([]discovery.Instance, error) {
+	<-w.release
+	return w.Watcher.Next(ctx)
+}
+
+// Close waits for the watch goroutines only until its context ends; a
+// later Close, once they have ended, reports a clean stop.
+func TestResolverCloseHonoursContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		reg := deafRegistry{Registry: memoryWith(t, nil, inst("svc", 0)), release: make(chan struct{})}
+		r := newResolver(t, reg)
+		picked := make(chan error, 1)
+		go func() {
+			_, err := r.Pick(context.Background(), "svc")
+			picked <- err
+		}()
+		synctest.Wait() // the watch goroutine is stuck in Next
+
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if err := r.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Close past its deadline: %v", err)
+		}
+		close(reg.release)
+		if err := r.Close(context.Background()); err != nil {
+			t.Fatalf("Close once the watch returned: %v", err)
+		}
+		// The Pick that waited for the registry's first answer is released.
+		if err := <-picked; !errors.Is(err, discovery.ErrClosed) || !errors.Is(err, discovery.ErrNoInstances) {
+			t.Fatalf("Pick waiting across Close: %v", err)
+		}
+	})
 }
 
 func TestResolverFirstPickHonoursContext(t *testing.T) {
@@ -191,7 +243,6 @@ func TestNewResolverValidatesOptions(t *testing.T) {
 	reg := memoryWith(t, nil)
 	for name, opt := range map[string]discovery.ResolverOption{
 		"nil balancer":        discovery.WithBalancer(nil),
-		"nil clock":           discovery.WithClock(nil),
 		"nil logger":          discovery.WithLogger(nil),
 		"negative backoff":    discovery.WithWatchBackoff(-1, 0),
 		"inverted backoff":    discovery.WithWatchBackoff(2, 1),

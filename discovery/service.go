@@ -84,6 +84,7 @@ func (s *serviceState) watchLoop(ctx context.Context) {
 	defer s.r.wg.Done()
 	defer close(s.done) // after the watcher's Close below
 	defer s.stopGrace()
+	defer s.endWaits()
 	var w Watcher
 	defer func() {
 		if w != nil {
@@ -126,6 +127,17 @@ func (s *serviceState) watchLoop(ctx context.Context) {
 	}
 }
 
+// endWaits releases the Picks still waiting for a first answer when the
+// watch ends without one: the resolver was closed under them.
+func (s *serviceState) endWaits() {
+	s.readyOnce.Do(func() {
+		s.mu.Lock()
+		s.lastErr = ErrClosed
+		s.mu.Unlock()
+		close(s.ready)
+	})
+}
+
 func (s *serviceState) failed(err error) {
 	s.mu.Lock()
 	s.lastErr = err
@@ -143,19 +155,20 @@ func (s *serviceState) failed(err error) {
 // last accepted set (with the new answer's instances) meanwhile.
 func (s *serviceState) update(set []Instance) {
 	s.mu.Lock()
+	now := time.Now()
 	wasHeld := !s.guard.HeldUntil().IsZero()
-	serve, until := s.guard.Admit(set, s.r.clock.Now())
+	serve, until := s.guard.Admit(set, now)
 	held := !until.IsZero()
 	switch {
 	case held && !wasHeld:
-		s.graceTimer = time.AfterFunc(max(until.Sub(s.r.clock.Now()), 0), func() { s.review() })
+		s.graceTimer = time.AfterFunc(max(until.Sub(now), 0), func() { s.review() })
 	case !held:
 		s.stopGraceLocked()
 	}
 	s.installLocked(serve)
 	s.lastErr = nil
 	s.stale = held
-	s.publishLocked(s.r.clock.Now())
+	s.publishLocked(now)
 	s.mu.Unlock()
 	switch {
 	case !held:
@@ -217,7 +230,7 @@ func (s *serviceState) installLocked(set []Instance) {
 // a held answer has ended.
 func (s *serviceState) review() *snapshot {
 	s.mu.Lock()
-	now := s.r.clock.Now()
+	now := time.Now()
 	snap := s.snap.Load()
 	if snap == nil || snap.reviewAt.IsZero() || now.Before(snap.reviewAt) {
 		s.mu.Unlock()

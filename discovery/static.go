@@ -134,8 +134,9 @@ func (s *Static) Watch(_ context.Context, service string) (Watcher, error) {
 }
 
 // Close makes further calls fail with ErrClosed and wakes watchers; it is
-// idempotent.
-func (s *Static) Close() error {
+// idempotent. Static runs no goroutine, so Close never waits and ignores
+// ctx, which it takes so that every registry closes alike.
+func (s *Static) Close(_ context.Context) error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
 		s.closed = true

@@ -13,7 +13,7 @@ func TestStaticConformance(t *testing.T) {
 	discoverytest.Run(t, discoverytest.Harness{
 		New: func(t *testing.T, seed []discovery.Instance) discovery.Instancer {
 			reg := must[*discovery.Static](t)(discovery.NewStatic(seed))
-			t.Cleanup(func() { _ = reg.Close() })
+			t.Cleanup(func() { _ = reg.Close(context.Background()) })
 			return reg
 		},
 	})

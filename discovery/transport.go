@@ -107,7 +107,7 @@ func NewTransport(r *Resolver, opts ...TransportOption) (*Transport, error) {
 		}
 	}
 	if t.budget == nil {
-		b, err := NewRetryBudget(RetryBudgetPolicy{}, r.clock)
+		b, err := NewRetryBudget(RetryBudgetPolicy{})
 		if err != nil {
 			return nil, err
 		}

@@ -10,10 +10,10 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/go-microkit/microkit/discovery"
-	"github.com/go-microkit/microkit/internal/testclock"
 )
 
 // server is a real HTTP instance that answers with its name, or with
@@ -161,10 +161,9 @@ func TestTransportRetriesAPostThatNeverLeft(t *testing.T) {
 func TestTransportRetryBudget(t *testing.T) {
 	bad, good := newServer(t, "bad"), newServer(t, "good")
 	bad.status.Store(http.StatusInternalServerError)
-	clock := testclock.New()
 	// Half a retry per request and no reserve: every second request that
 	// fails may be retried.
-	budget := must[*discovery.RetryBudget](t)(discovery.NewRetryBudget(discovery.RetryBudgetPolicy{Ratio: 0.5, MinPerSecond: -1}, clock))
+	budget := must[*discovery.RetryBudget](t)(discovery.NewRetryBudget(discovery.RetryBudgetPolicy{Ratio: 0.5, MinPerSecond: -1}))
 	f := newTransportFixture(t, nil, []discovery.TransportOption{discovery.WithRetryBudget(budget)}, bad, good)
 	// Round robin starts at bad, then good, then bad...: requests 1 and 3
 	// hit bad first. Request 1 has 0.5 in the budget: no retry. Request 3
@@ -180,30 +179,31 @@ func TestTransportRetryBudget(t *testing.T) {
 }
 
 func TestRetryBudgetReserveRefills(t *testing.T) {
-	clock := testclock.New()
-	b := must[*discovery.RetryBudget](t)(discovery.NewRetryBudget(discovery.RetryBudgetPolicy{Ratio: 0.1, MinPerSecond: 2}, clock))
-	steps := []struct {
-		advanceSec int
-		deposits   int
-		want       []bool
-	}{
-		{want: []bool{true, true, false}},                // starts with the reserve of 2
-		{deposits: 10, want: []bool{true, false}},        // 10 requests earn 1
-		{advanceSec: 1, want: []bool{true, true, false}}, // 1s refills 2
-		{advanceSec: 60, want: []bool{true, true, true}}, // capped at 10, not 120
-	}
-	for i, s := range steps {
-		clock.Advance(time.Duration(s.advanceSec) * time.Second)
-		for range s.deposits {
-			b.Deposit()
+	synctest.Test(t, func(t *testing.T) {
+		b := must[*discovery.RetryBudget](t)(discovery.NewRetryBudget(discovery.RetryBudgetPolicy{Ratio: 0.1, MinPerSecond: 2}))
+		steps := []struct {
+			advanceSec int
+			deposits   int
+			want       []bool
+		}{
+			{want: []bool{true, true, false}},                // starts with the reserve of 2
+			{deposits: 10, want: []bool{true, false}},        // 10 requests earn 1
+			{advanceSec: 1, want: []bool{true, true, false}}, // 1s refills 2
+			{advanceSec: 60, want: []bool{true, true, true}}, // capped at 10, not 120
 		}
-		for j, want := range s.want {
-			if got := b.TryWithdraw(); got != want {
-				t.Fatalf("step %d withdraw %d: %v, want %v", i, j, got, want)
+		for i, s := range steps {
+			time.Sleep(time.Duration(s.advanceSec) * time.Second)
+			for range s.deposits {
+				b.Deposit()
+			}
+			for j, want := range s.want {
+				if got := b.TryWithdraw(); got != want {
+					t.Fatalf("step %d withdraw %d: %v, want %v", i, j, got, want)
+				}
 			}
 		}
-	}
-	if _, err := discovery.NewRetryBudget(discovery.RetryBudgetPolicy{Ratio: 2}, nil); !errors.Is(err, discovery.ErrInvalidOption) {
+	})
+	if _, err := discovery.NewRetryBudget(discovery.RetryBudgetPolicy{Ratio: 2}); !errors.Is(err, discovery.ErrInvalidOption) {
 		t.Fatalf("ratio 2: %v", err)
 	}
 }

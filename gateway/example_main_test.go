@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"context"
 	"log"
 	"net/http"
 	"os"
@@ -26,7 +27,7 @@ import (
 func Example_main() {
 	reg, _ := discovery.StaticFromEnv("SERVICES") // or discovery/consul
 	resolver, _ := discovery.NewResolver(reg, discovery.WithOutlierEjection(discovery.OutlierPolicy{}))
-	defer resolver.Close()
+	defer resolver.Close(context.Background())
 
 	jwks, _ := jwtauth.NewJWKS(os.Getenv("JWKS_URL"))
 	auth, _ := jwtauth.New(jwks, jwtauth.WithIssuer(os.Getenv("JWT_ISSUER")), jwtauth.WithAudience("shop"),

@@ -35,7 +35,7 @@ func BenchmarkWatchPropagation(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer r.Close()
+	defer r.Close(context.Background())
 	if _, err := r.Pick(ctx, service); err != nil {
 		b.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func BenchmarkLookup(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer r.Close()
+		defer r.Close(context.Background())
 		ep, err := r.Pick(ctx, service) // starts the watch
 		if err != nil {
 			b.Fatal(err)

@@ -77,13 +77,13 @@ func TestFailingCheckDisappearsWithinTwoSeconds(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { _ = ann.Shutdown(context.Background()) })
+		t.Cleanup(func() { _ = ann.Close(context.Background()) })
 	}
 	r, err := discovery.NewResolver(reg, discovery.WithLogger(quietLogger))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	defer r.Close(context.Background())
 	inSnapshot := func(want ...string) func() bool {
 		return func() bool { return slices.Equal(ids(r.Status(service).Instances), want) }
 	}
@@ -156,15 +156,15 @@ func TestHTTPCheckFollowsReadiness(t *testing.T) {
 	waitFor(t, 5*time.Second, "the ready instance to return", present(in.ID))
 
 	// Graceful shutdown deregisters at once, without waiting for a check.
-	if err := ann.Shutdown(ctx); err != nil {
+	if err := ann.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
 	services, err := reg.Client().Agent().ServicesWithFilter(`Service == "` + service + `"`)
 	if err != nil || len(services) != 0 {
-		t.Fatalf("agent still has %v after Shutdown (%v)", services, err)
+		t.Fatalf("agent still has %v after Close (%v)", services, err)
 	}
 	if got, err := reg.Instances(ctx, service); err != nil || len(got) != 0 {
-		t.Fatalf("Instances after Shutdown: %v, %v", got, err)
+		t.Fatalf("Instances after Close: %v, %v", got, err)
 	}
 }
 

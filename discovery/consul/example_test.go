@@ -30,7 +30,7 @@ func ExampleNew_announce() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer a.Shutdown(context.Background())
+	defer a.Close(context.Background())
 }
 
 // The client side: a resolver fed by blocking queries, and an http.Client
@@ -45,7 +45,7 @@ func ExampleNew_client() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer resolver.Close()
+	defer resolver.Close(context.Background())
 	transport, err := discovery.NewTransport(resolver)
 	if err != nil {
 		log.Fatal(err)

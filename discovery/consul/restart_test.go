@@ -43,7 +43,7 @@ func TestAgentRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ann.Shutdown(ctx)
+	defer ann.Close(ctx)
 
 	r := fastResolver(t, reg)
 	if _, err := r.Pick(ctx, service); err != nil {
@@ -69,7 +69,7 @@ func TestAgentRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer annB.Shutdown(ctx)
+	defer annB.Close(ctx)
 	defer func() {
 		if t.Failed() {
 			t.Logf("resolver status at the end: %+v", r.Status(service))
@@ -158,7 +158,7 @@ func TestAgentRestartedEmptyWithHTTPCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ann.Shutdown(ctx)
+	defer ann.Close(ctx)
 	r := fastResolver(t, reg)
 	waitFor(t, 10*time.Second, "the instance passing its HTTP check", func() bool {
 		_, err := r.Pick(ctx, service)
@@ -221,6 +221,6 @@ func fastResolver(t *testing.T, reg discovery.Instancer) *discovery.Resolver {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = r.Close() })
+	t.Cleanup(func() { _ = r.Close(context.Background()) })
 	return r
 }

@@ -17,7 +17,7 @@ func Example() {
 		panic(err)
 	}
 	registry, _ := discovery.NewMemory()
-	defer registry.Close()
+	defer registry.Close(context.Background())
 	ctx := context.Background()
 	_ = registry.Register(ctx, discovery.Instance{ID: "product-1", Service: "product-service", Address: "127.0.0.1", Port: 8081})
 
@@ -25,7 +25,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	defer resolver.Close()
+	defer resolver.Close(context.Background())
 	ep, err := resolver.Pick(ctx, "product-service")
 	if err != nil {
 		panic(err)

@@ -119,7 +119,7 @@ func TestResolver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer registry.Close()
+	defer registry.Close(context.Background())
 	ctx := context.Background()
 	if err := registry.Register(ctx, discovery.Instance{ID: "svc-a", Service: "svc", Address: "127.0.0.1", Port: 10000}); err != nil {
 		t.Fatal(err)
@@ -128,7 +128,7 @@ func TestResolver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	defer r.Close(context.Background())
 	ep, err := r.Pick(ctx, "svc")
 	if err != nil {
 		t.Fatal(err)
@@ -137,7 +137,7 @@ func TestResolver(t *testing.T) {
 	if got := metricstest.Series(t, reg); got["microkit_discovery_healthy_instances{service=svc}"] != 1 || got["microkit_discovery_stale_services{service=svc}"] != 0 {
 		t.Fatalf("after the first pick: %v", got)
 	}
-	_ = registry.Close() // every watch call fails from now on
+	_ = registry.Close(context.Background()) // every watch call fails from now on
 	for deadline := time.Now().Add(5 * time.Second); metricstest.Series(t, reg)["microkit_discovery_stale_services{service=svc}"] != 1; {
 		if time.Now().After(deadline) {
 			t.Fatalf("never stale: %v", metricstest.Series(t, reg))

@@ -52,7 +52,7 @@ func TestEndpointsCarryInstanceIDAndWeight(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer reg.Close()
+	defer reg.Close(context.Background())
 	in := startServer(t, "greeter", "heavy")
 	in.Weight = 3
 	if err := reg.Register(context.Background(), in); err != nil {
@@ -80,7 +80,7 @@ func TestRegisterInstallsTheSchemeGlobally(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer reg.Close()
+	defer reg.Close(context.Background())
 	in := startServer(t, "global", "g1")
 	in.Service = "global"
 	if err := reg.Register(context.Background(), in); err != nil {

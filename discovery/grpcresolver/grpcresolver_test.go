@@ -92,7 +92,7 @@ func TestClientFollowsTheRegistry(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer reg.Close()
+			defer reg.Close(context.Background())
 			for _, in := range []discovery.Instance{a, b} {
 				if err := reg.Register(ctx, in); err != nil {
 					t.Fatal(err)
@@ -110,7 +110,7 @@ func TestClientFollowsTheRegistry(t *testing.T) {
 			})
 
 			// The registry goes away: the client keeps the last set.
-			_ = reg.Close()
+			_ = reg.Close(context.Background())
 			if got := served(t, c, 10); got[b.Addr()] != 10 {
 				t.Fatalf("with the registry down: %v", got)
 			}
@@ -123,7 +123,7 @@ func TestBuilderErrors(t *testing.T) {
 		t.Fatalf("nil registry: %v", err)
 	}
 	reg, _ := discovery.NewMemory()
-	defer reg.Close()
+	defer reg.Close(context.Background())
 	if _, err := grpcresolver.NewBuilder(reg, grpcresolver.WithLogger(nil)); !errors.Is(err, discovery.ErrInvalidOption) {
 		t.Fatalf("nil logger: %v", err)
 	}
@@ -169,16 +169,17 @@ func (w *emptyWatcher) Next(ctx context.Context) ([]discovery.Instance, error) {
 }
 
 // A registry that suddenly answers empty (an agent restarted empty) does
-// not empty the client: it keeps the last known set for the grace period,
-// and takes the empty answer only when the grace period ends.
+// not empty the client: it keeps calling the last known set through the
+// grace period (its end is tested in a bubble, in grace_test.go). With the
+// guard off, the client takes the empty answer at once and calls fail.
 func TestEmptyAnswerIsHeldForTheGracePeriod(t *testing.T) {
 	for _, tt := range []struct {
 		name      string
-		grace     time.Duration
+		policy    discovery.PanicPolicy
 		wantEmpty bool
 	}{
-		{"within the grace period", time.Hour, false},
-		{"after the grace period", 50 * time.Millisecond, true},
+		{"within the grace period", discovery.PanicPolicy{Grace: time.Hour}, false},
+		{"with the guard off", discovery.PanicPolicy{Off: true}, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -187,14 +188,14 @@ func TestEmptyAnswerIsHeldForTheGracePeriod(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer mem.Close()
+			defer mem.Close(context.Background())
 			reg := &emptyRegistry{Memory: mem}
 			for _, in := range []discovery.Instance{a, b} {
 				if err := reg.Register(ctx, in); err != nil {
 					t.Fatal(err)
 				}
 			}
-			c := newClient(t, reg, grpcresolver.WithPanicPolicy(discovery.PanicPolicy{Grace: tt.grace}))
+			c := newClient(t, reg, grpcresolver.WithPanicPolicy(tt.policy))
 			waitFor(t, "both servers to take calls", func() bool { return len(served(t, c, 20)) == 2 })
 
 			for _, in := range []discovery.Instance{a, b} {
@@ -221,7 +222,7 @@ func TestEmptyAnswerIsHeldForTheGracePeriod(t *testing.T) {
 
 func TestPanicPolicyIsValidated(t *testing.T) {
 	reg, _ := discovery.NewMemory()
-	defer reg.Close()
+	defer reg.Close(context.Background())
 	if _, err := grpcresolver.NewBuilder(reg, grpcresolver.WithPanicPolicy(discovery.PanicPolicy{ThresholdPercent: 101})); !errors.Is(err, discovery.ErrInvalidOption) {
 		t.Fatalf("invalid policy: %v", err)
 	}

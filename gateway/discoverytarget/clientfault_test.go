@@ -2,6 +2,7 @@ package discoverytarget_test
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"log/slog"
 	"net"
@@ -51,7 +52,7 @@ func TestClientFaultsDoNotEjectInstances(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() { res.Close() })
+			t.Cleanup(func() { _ = res.Close(context.Background()) })
 			var target gateway.Target
 			opts := []gateway.Option{gateway.WithLogger(slog.New(slog.DiscardHandler))}
 			if via == "target" {
@@ -134,7 +135,7 @@ func TestClientFaultsDoNotHideFailures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { res.Close() })
+	t.Cleanup(func() { _ = res.Close(context.Background()) })
 	tr, err := discovery.NewTransport(res, discovery.WithBaseTransport(gateway.NewTransport()), discovery.WithMaxAttempts(1))
 	if err != nil {
 		t.Fatal(err)

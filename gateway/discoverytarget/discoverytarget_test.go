@@ -1,6 +1,7 @@
 package discoverytarget_test
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net"
@@ -57,7 +58,7 @@ func TestDiscoveredService(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { res.Close() })
+	t.Cleanup(func() { _ = res.Close(context.Background()) })
 	orders, err := discoverytarget.New(res, "orders")
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package discoverytarget_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -22,7 +23,7 @@ func ExampleNew() {
 	instances, _ := discovery.ParseStatic("product-service=" + product.Listener.Addr().String())
 	reg, _ := discovery.NewStatic(instances)
 	resolver, _ := discovery.NewResolver(reg)
-	defer resolver.Close()
+	defer resolver.Close(context.Background())
 	target, _ := discoverytarget.New(resolver, "product-service")
 
 	g, _ := gateway.New([]gateway.Route{{Path: "/api/products/**", Target: target, StripPrefix: "/api"}})

@@ -66,12 +66,12 @@ func NewDeps(reg discovery.Registry, host, prefix string, logger *slog.Logger) (
 	}
 	tr, err := discovery.NewTransport(res)
 	if err != nil {
-		res.Close()
+		_ = res.Close(context.Background())
 		return nil, fmt.Errorf("platform: transport: %w", err)
 	}
 	b, err := grpcresolver.NewBuilder(reg, grpcresolver.WithLogger(logger))
 	if err != nil {
-		res.Close()
+		_ = res.Close(context.Background())
 		return nil, fmt.Errorf("platform: grpc resolver: %w", err)
 	}
 	return &Deps{
@@ -92,7 +92,7 @@ func (d *Deps) Name(service string) string { return d.Prefix + service }
 func (d *Deps) URL(service, path string) string { return "http://" + d.Name(service) + path }
 
 // Announce registers an instance of service at Host:port and keeps it
-// registered until the returned Announcement's Shutdown, which first fails
+// registered until the returned Announcement's Close, which first fails
 // the readiness of health. checkURL, when not empty, is the URL the
 // registry's health check reads instead of the instance's own /readyz.
 func (d *Deps) Announce(ctx context.Context, service string, port int, health *discovery.Health, checkURL string) (*discovery.Announcement, error) {
@@ -130,5 +130,5 @@ func (d *Deps) Announce(ctx context.Context, service string, port int, health *d
 	return a, nil
 }
 
-// Close stops the resolver's watches.
-func (d *Deps) Close() error { return d.Resolver.Close() }
+// Close stops the resolver's watches and waits for them until ctx ends.
+func (d *Deps) Close(ctx context.Context) error { return d.Resolver.Close(ctx) }

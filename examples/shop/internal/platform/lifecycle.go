@@ -61,6 +61,6 @@ func (d *Deps) Serve(ctx context.Context, stack *Stack, service string, srv *Ser
 	if err != nil {
 		return err
 	}
-	stack.Push(a.Shutdown)
+	stack.Push(a.Close)
 	return nil
 }

@@ -98,14 +98,14 @@ func TestAnnounceWaitsForTheRegistry(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer mem.Close()
+		defer mem.Close(context.Background())
 		reg := &flakyRegistry{Memory: mem, refuse: 3}
 		d := &Deps{Logger: slog.New(slog.DiscardHandler), Registry: reg, Host: "127.0.0.1"}
 		a, err := d.Announce(t.Context(), PaymentService, 8080, nil, "")
 		if err != nil {
 			t.Fatalf("Announce = %v, want a registration once the registry answers", err)
 		}
-		defer a.Shutdown(context.Background())
+		defer a.Close(context.Background())
 		ins, err := mem.Instances(t.Context(), PaymentService)
 		if err != nil || len(ins) != 1 || reg.refuse != 0 {
 			t.Fatalf("instances %v (%v) after %d refusals left, want the one announced", ins, err, reg.refuse)

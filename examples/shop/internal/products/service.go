@@ -83,7 +83,7 @@ func New(ctx context.Context, deps *platform.Deps, cfg Config) (_ *Service, err 
 	if err != nil {
 		return nil, err
 	}
-	b.Stack.Push(a.Shutdown)
+	b.Stack.Push(a.Close)
 	s.routes()
 	if err := b.Serve(ctx, deps, platform.ProductService); err != nil {
 		return nil, err

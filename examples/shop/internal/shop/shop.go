@@ -172,7 +172,7 @@ func Start(ctx context.Context, cfg Config) (_ *Shop, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("shop: registry: %w", err)
 		}
-		sh.stack.PushCloser(mem.Close)
+		sh.stack.Push(mem.Close)
 		reg = mem
 	}
 	deps, err := platform.NewDeps(reg, cfg.Host, cfg.Prefix, cfg.Logger)
@@ -185,7 +185,7 @@ func Start(ctx context.Context, cfg Config) (_ *Shop, err error) {
 		return nil, fmt.Errorf("shop: an advertised port needs exactly one service, not %v", cfg.Services)
 	}
 	deps.AdvertisePort = cfg.AdvertisePort
-	sh.stack.PushCloser(deps.Close)
+	sh.stack.Push(deps.Close)
 
 	needsBus := slices.Contains(cfg.Services, Order) || slices.Contains(cfg.Services, Notification)
 	var bus *natsbus.Bus
