@@ -82,9 +82,6 @@ func (r *Resolver) newBreaker(svc *serviceState, ep *Endpoint) *breaker.Breaker 
 				svc.eject(ctx, ep, t.OpenUntil)
 			}
 		}),
-		// The ejection ends when time.Now passes OpenUntil, so the breaker
-		// must count its open time on the same clock.
-		breaker.WithClock(timeNow{}),
 	}
 	b, err := breaker.New(svc.name+"/"+ep.instance.ID, opts...)
 	if err != nil {
@@ -124,10 +121,3 @@ func (s *serviceState) eject(ctx context.Context, ep *Endpoint, until time.Time)
 	s.r.logger.Warn("discovery: ejecting outlier", "service", s.name, "instance", ep.instance.ID,
 		"addr", ep.addr, "until", until)
 }
-
-// timeNow is the breaker's clock: the time package's, which the resolver
-// compares ejection ends with (the breaker's default, the runtime's
-// monotonic counter, runs apart from it in a testing/synctest bubble).
-type timeNow struct{}
-
-func (timeNow) Now() time.Time { return time.Now() }
