@@ -44,3 +44,38 @@ func TestCoresCompileNoAdapter(t *testing.T) {
 		}
 	}
 }
+
+// TestSQLStoresCompileNoDriver: the SQL stores and their dialect package
+// compile no database driver (the program chooses and imports one), the
+// dialect package nothing but the standard library, and the dead-letter
+// store nothing of the outbox.
+func TestSQLStoresCompileNoDriver(t *testing.T) {
+	drivers := []string{"github.com/jackc/", "modernc.org/", "github.com/lib/pq", "github.com/mattn/"}
+	for _, tc := range []struct {
+		pkg       string
+		forbidden []string
+		stdOnly   bool
+	}{
+		{"./sqldialect", nil, true},
+		{"./eventbus/outbox", drivers, false},
+		{"./eventbus/dlq", append([]string{"github.com/go-microkit/microkit/eventbus/outbox"}, drivers...), false},
+		{"./saga/sqlstore", drivers, false},
+	} {
+		out, err := exec.Command("go", "list", "-deps", tc.pkg).Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v", tc.pkg, err)
+		}
+		deps := strings.Fields(string(out))
+		self := deps[len(deps)-1] // go list -deps lists the package last
+		for _, dep := range deps[:len(deps)-1] {
+			if tc.stdOnly && strings.Contains(strings.SplitN(dep, "/", 2)[0], ".") {
+				t.Errorf("%s compiles %s, outside the standard library", self, dep)
+			}
+			for _, f := range tc.forbidden {
+				if strings.HasPrefix(dep, f) {
+					t.Errorf("%s compiles %s", self, dep)
+				}
+			}
+		}
+	}
+}

@@ -60,6 +60,9 @@
 //   - saga/sqlstore: the saga store on PostgreSQL or SQLite.
 //   - saga/sagametrics: Prometheus metrics for sagas.
 //   - saga/sagatest: the conformance suite every saga store passes.
+//   - sqldialect: the SQL dialect (PostgreSQL or SQLite) every SQL store
+//     takes (outbox, inbox, dlq, saga/sqlstore), the SQLite data source
+//     name and the pool size.
 //
 // Observability:
 //

@@ -25,6 +25,7 @@ import (
 	"github.com/go-microkit/microkit/eventbus/outbox"
 	"github.com/go-microkit/microkit/eventbus/outbox/pgnotify"
 	"github.com/go-microkit/microkit/internal/testenv"
+	"github.com/go-microkit/microkit/sqldialect"
 	_ "github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite"
 )
@@ -32,7 +33,7 @@ import (
 // outboxDB is a migrated database with an orders table.
 type outboxDB struct {
 	db      *sql.DB
-	dialect outbox.Dialect
+	dialect sqldialect.Dialect
 }
 
 var outboxBackends = []struct {
@@ -40,11 +41,11 @@ var outboxBackends = []struct {
 	open func(b *testing.B) outboxDB
 }{
 	{"sqlite", func(b *testing.B) outboxDB {
-		db, err := sql.Open("sqlite", outbox.SQLiteDSN(filepath.Join(b.TempDir(), "outbox.db")))
+		db, err := sql.Open("sqlite", sqldialect.SQLiteDSN(filepath.Join(b.TempDir(), "outbox.db")))
 		if err != nil {
 			b.Fatal(err)
 		}
-		return migrateOutbox(b, db, outbox.SQLite)
+		return migrateOutbox(b, db, sqldialect.SQLite)
 	}},
 	{"postgres", func(b *testing.B) outboxDB {
 		base := testenv.Addr(b, "MICROKIT_POSTGRES_URL")
@@ -68,11 +69,11 @@ var outboxBackends = []struct {
 		if err != nil {
 			b.Fatal(err)
 		}
-		return migrateOutbox(b, db, outbox.Postgres)
+		return migrateOutbox(b, db, sqldialect.Postgres)
 	}},
 }
 
-func migrateOutbox(b *testing.B, db *sql.DB, d outbox.Dialect) outboxDB {
+func migrateOutbox(b *testing.B, db *sql.DB, d sqldialect.Dialect) outboxDB {
 	b.Cleanup(func() { _ = db.Close() })
 	ctx := context.Background()
 	if err := outbox.Migrate(ctx, db, d); err != nil {
@@ -195,7 +196,7 @@ func BenchmarkOutboxEndToEnd(b *testing.B) {
 				waker  outbox.Waker
 				notify = func() {}
 			)
-			if d.dialect == outbox.Postgres {
+			if d.dialect == sqldialect.Postgres {
 				l := pgnotify.New(d.db, outbox.DefaultTable)
 				defer l.Close()
 				waker = l

@@ -17,7 +17,12 @@
 // (deliveries rejected with Delivery.Term), not on the table.
 //
 // -db is a PostgreSQL URL (postgres:// or postgresql://, through pgx) or a
-// SQLite file path. -broker is a RabbitMQ (amqp://, amqps://) or NATS
-// (nats://) URL; -exchange names the RabbitMQ exchange (default
-// domain_events) and -stream the NATS stream.
+// SQLite file path; -dialect (postgres or sqlite) says which when -db does
+// not, as for a PostgreSQL DSN in keyword/value form:
+//
+//	microkit-dlq -dialect postgres -db 'host=db1 dbname=shop user=ops' list
+//
+// -broker is a RabbitMQ (amqp://, amqps://) or NATS (nats://) URL;
+// -exchange names the RabbitMQ exchange (default domain_events) and -stream
+// the NATS stream.
 package main

@@ -15,18 +15,19 @@ import (
 	"github.com/go-microkit/microkit/eventbus"
 	"github.com/go-microkit/microkit/eventbus/dlq"
 	"github.com/go-microkit/microkit/eventbus/natsbus"
-	"github.com/go-microkit/microkit/eventbus/outbox"
 	"github.com/go-microkit/microkit/eventbus/rabbitbus"
 	"github.com/go-microkit/microkit/internal/sqldb"
+	"github.com/go-microkit/microkit/sqldialect"
 	_ "github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite"
 )
 
 // errUsage is returned for a command line that cannot run.
-var errUsage = errors.New("usage: microkit-dlq -db DSN [-broker URL] collect|list|show|replay|delete|broker-list|broker-replay [args]")
+var errUsage = errors.New("usage: microkit-dlq -db DSN [-dialect postgres|sqlite] [-broker URL] collect|list|show|replay|delete|broker-list|broker-replay [args]")
 
 type globals struct {
 	db, table, broker, exchange, stream, group string
+	dialect                                    sqldialect.Dialect // zero: from db
 }
 
 // run is main without the process: it parses args and runs one command.
@@ -35,6 +36,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("microkit-dlq", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&g.db, "db", "", "PostgreSQL URL or SQLite file of the dead-letter table (required)")
+	fs.TextVar(&g.dialect, "dialect", sqldialect.Dialect(0),
+		"postgres or sqlite (default: postgres for a postgres:// or postgresql:// -db, else sqlite)")
 	fs.StringVar(&g.table, "table", dlq.DefaultTable, "dead-letter table")
 	fs.StringVar(&g.broker, "broker", "", "amqp:// or nats:// URL, for collect and replay")
 	fs.StringVar(&g.exchange, "exchange", rabbitbus.DefaultExchange, "RabbitMQ exchange")
@@ -88,15 +91,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 func openStore(ctx context.Context, g globals) (*dlq.Store, func(), error) {
-	dialect, dsn := sqldb.SQLite, sqldb.SQLiteDSN(g.db)
-	if strings.HasPrefix(g.db, "postgres://") || strings.HasPrefix(g.db, "postgresql://") {
-		dialect, dsn = sqldb.Postgres, g.db
+	dialect, dsn := g.dialect, g.db
+	if dialect == 0 {
+		dialect = sqldialect.SQLite
+		if strings.HasPrefix(g.db, "postgres://") || strings.HasPrefix(g.db, "postgresql://") {
+			dialect = sqldialect.Postgres
+		}
+	}
+	if dialect == sqldialect.SQLite {
+		dsn = sqldialect.SQLiteDSN(g.db)
 	}
 	db, err := sqldb.Open(dialect, dsn)
 	if err != nil {
 		return nil, nil, err
 	}
-	store, err := dlq.New(db, outbox.Dialect(dialect), dlq.WithTable(g.table))
+	store, err := dlq.New(db, sqldialect.Dialect(dialect), dlq.WithTable(g.table))
 	if err == nil {
 		err = store.Migrate(ctx)
 	}

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
+	neturl "net/url"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,8 +17,10 @@ import (
 	"time"
 
 	"github.com/go-microkit/microkit/eventbus"
+	"github.com/go-microkit/microkit/eventbus/dlq"
 	"github.com/go-microkit/microkit/eventbus/rabbitbus"
 	"github.com/go-microkit/microkit/internal/rabbittest"
+	"github.com/go-microkit/microkit/internal/sqltest"
 	"github.com/go-microkit/microkit/internal/testenv"
 )
 
@@ -212,4 +216,66 @@ func deleteTopology(t *testing.T, url, exchange string) {
 	rabbittest.DeleteTopology(t, url, exchange,
 		rabbitbus.QueueName(exchange, "microkit-dlq", eventbus.DeadLetterPrefix+">"),
 		rabbitbus.QueueName(exchange, "billing", "order.created"))
+}
+
+// TestDialectFlag: -dialect picks the database when -db does not say: a
+// PostgreSQL DSN in keyword/value form is opened as PostgreSQL, not taken
+// for a SQLite file name; an unknown dialect is refused.
+func TestDialectFlag(t *testing.T) {
+	ctx := context.Background()
+	file := filepath.Join(t.TempDir(), "dlq.db")
+	for _, args := range [][]string{
+		{"-db", file, "list"},
+		{"-dialect", "sqlite", "-db", file, "list"},
+	} {
+		var out bytes.Buffer
+		if err := run(ctx, args, &out, io.Discard); err != nil || !strings.HasPrefix(out.String(), "ID") {
+			t.Errorf("%q: %v, output %q; want an empty listing", args, err, out.String())
+		}
+	}
+	var stderr bytes.Buffer
+	if err := run(ctx, []string{"-dialect", "oracle", "-db", file, "list"}, io.Discard, &stderr); err == nil ||
+		!strings.Contains(stderr.String(), `unknown dialect "oracle"`) {
+		t.Errorf("-dialect oracle: %v, stderr %q; want an unknown dialect error", err, stderr.String())
+	}
+
+	url, schema := sqltest.PostgresSchema(t, "dlqcmd")
+	keywords := postgresKeywords(t, url) + " search_path=" + schema
+	var out bytes.Buffer
+	if err := run(ctx, []string{"-dialect", "postgres", "-db", keywords, "list"}, &out, io.Discard); err != nil {
+		t.Fatalf("-dialect postgres -db %q: %v", keywords, err)
+	}
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2",
+		schema, dlq.DefaultTable).Scan(&n); err != nil || n != 1 {
+		t.Errorf("table %s.%s: %d, %v; want the table created on PostgreSQL", schema, dlq.DefaultTable, n, err)
+	}
+}
+
+// postgresKeywords turns a postgres:// URL into keyword/value form.
+func postgresKeywords(t *testing.T, raw string) string {
+	t.Helper()
+	u, err := neturl.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv := []string{"host=" + u.Hostname(), "dbname=" + strings.TrimPrefix(u.Path, "/")}
+	if p := u.Port(); p != "" {
+		kv = append(kv, "port="+p)
+	}
+	if u.User != nil {
+		kv = append(kv, "user="+u.User.Username())
+		if pw, ok := u.User.Password(); ok {
+			kv = append(kv, "password="+pw)
+		}
+	}
+	if m := u.Query().Get("sslmode"); m != "" {
+		kv = append(kv, "sslmode="+m)
+	}
+	return strings.Join(kv, " ")
 }

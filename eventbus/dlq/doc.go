@@ -12,7 +12,7 @@
 // Where to start: [New], [Store.Migrate], then run [Store.Handler] in a router of
 // its own group:
 //
-//	store, _ := dlq.New(db, outbox.Postgres)
+//	store, _ := dlq.New(db, sqldialect.Postgres)
 //	router, _ := eventbus.NewRouter(bus, "microkit-dlq")
 //	_ = router.Handle(eventbus.DeadLetterPrefix+">", store.Handler())
 //

@@ -11,7 +11,7 @@ import (
 	"github.com/go-microkit/microkit/eventbus"
 	"github.com/go-microkit/microkit/eventbus/dlq"
 	"github.com/go-microkit/microkit/eventbus/memory"
-	"github.com/go-microkit/microkit/eventbus/outbox"
+	"github.com/go-microkit/microkit/sqldialect"
 	_ "modernc.org/sqlite"
 )
 
@@ -20,12 +20,12 @@ func Example() {
 	ctx := context.Background()
 	dir, _ := os.MkdirTemp("", "dlq-example")
 	defer os.RemoveAll(dir)
-	db, err := sql.Open("sqlite", outbox.SQLiteDSN(filepath.Join(dir, "dlq.db")))
+	db, err := sql.Open("sqlite", sqldialect.SQLiteDSN(filepath.Join(dir, "dlq.db")))
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer db.Close()
-	store, _ := dlq.New(db, outbox.SQLite)
+	store, _ := dlq.New(db, sqldialect.SQLite)
 	if err := store.Migrate(ctx); err != nil {
 		log.Fatal(err)
 	}

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/go-microkit/microkit/eventbus"
-	"github.com/go-microkit/microkit/eventbus/outbox"
 	"github.com/go-microkit/microkit/internal/sqldb"
+	"github.com/go-microkit/microkit/sqldialect"
 )
 
 // DefaultTable is the default table of parked messages.
@@ -91,19 +91,21 @@ func WithClock(now func() time.Time) Option {
 // Store is the table of parked messages. It is safe for concurrent use.
 type Store struct {
 	db      *sql.DB
-	dialect outbox.Dialect
+	dialect sqldialect.Dialect
 	table   string
 	now     func() time.Time
 }
 
-// New returns the store on db's table (see Migrate).
-func New(db *sql.DB, dialect outbox.Dialect, opts ...Option) (*Store, error) {
+// New returns the store on db's table (see Migrate). It returns an error
+// wrapping ErrInvalidOption for a nil db, a dialect other than
+// sqldialect.Postgres or sqldialect.SQLite, or an invalid option.
+func New(db *sql.DB, dialect sqldialect.Dialect, opts ...Option) (*Store, error) {
 	s := &Store{db: db, dialect: dialect, table: DefaultTable, now: time.Now}
 	if db == nil {
 		return nil, fmt.Errorf("%w: nil database", ErrInvalidOption)
 	}
-	if dialect != outbox.Postgres && dialect != outbox.SQLite {
-		return nil, fmt.Errorf("%w: unknown dialect %v", ErrInvalidOption, dialect)
+	if err := sqldb.Check(dialect); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidOption, err)
 	}
 	for _, o := range opts {
 		if err := o(s); err != nil {
@@ -115,7 +117,7 @@ func New(db *sql.DB, dialect outbox.Dialect, opts ...Option) (*Store, error) {
 
 // Migrate creates the store's table if it does not exist.
 func (s *Store) Migrate(ctx context.Context) error {
-	blob := sqldb.Dialect(s.dialect).BlobType()
+	blob := sqldb.BlobType(s.dialect)
 	for _, stmt := range []string{
 		`CREATE TABLE IF NOT EXISTS ` + s.table + ` (
 	id TEXT PRIMARY KEY,

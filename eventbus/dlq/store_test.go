@@ -12,26 +12,25 @@ import (
 	"github.com/go-microkit/microkit/eventbus"
 	"github.com/go-microkit/microkit/eventbus/dlq"
 	"github.com/go-microkit/microkit/eventbus/memory"
-	"github.com/go-microkit/microkit/eventbus/outbox"
-	"github.com/go-microkit/microkit/internal/sqldb"
 	"github.com/go-microkit/microkit/internal/sqltest"
+	"github.com/go-microkit/microkit/sqldialect"
 )
 
 func openStore(t *testing.T, opts ...dlq.Option) *dlq.Store {
 	t.Helper()
-	db, _ := sqltest.Open(t, sqldb.SQLite, "dlq_test")
-	return migrated(t, db, outbox.SQLite, opts...)
+	db, _ := sqltest.Open(t, sqldialect.SQLite, "dlq_test")
+	return migrated(t, db, sqldialect.SQLite, opts...)
 }
 
 // openPostgresStore returns a store in a fresh PostgreSQL schema, dropped
 // when the test ends.
 func openPostgresStore(t *testing.T, opts ...dlq.Option) *dlq.Store {
 	t.Helper()
-	db, _ := sqltest.Open(t, sqldb.Postgres, "dlq_test")
-	return migrated(t, db, outbox.Postgres, opts...)
+	db, _ := sqltest.Open(t, sqldialect.Postgres, "dlq_test")
+	return migrated(t, db, sqldialect.Postgres, opts...)
 }
 
-func migrated(t *testing.T, db *sql.DB, d outbox.Dialect, opts ...dlq.Option) *dlq.Store {
+func migrated(t *testing.T, db *sql.DB, d sqldialect.Dialect, opts ...dlq.Option) *dlq.Store {
 	t.Helper()
 	s, err := dlq.New(db, d, opts...)
 	if err != nil {
@@ -192,11 +191,11 @@ func TestInvalidOptions(t *testing.T) {
 		"bad table": dlq.WithTable("x; DROP"),
 		"nil clock": dlq.WithClock(nil),
 	} {
-		if _, err := dlq.New(db, outbox.SQLite, opt); !errors.Is(err, dlq.ErrInvalidOption) {
+		if _, err := dlq.New(db, sqldialect.SQLite, opt); !errors.Is(err, dlq.ErrInvalidOption) {
 			t.Errorf("%s: %v, want ErrInvalidOption", name, err)
 		}
 	}
-	if _, err := dlq.New(db, outbox.Dialect(0)); !errors.Is(err, dlq.ErrInvalidOption) {
+	if _, err := dlq.New(db, sqldialect.Dialect(0)); !errors.Is(err, dlq.ErrInvalidOption) {
 		t.Errorf("unknown dialect accepted")
 	}
 }

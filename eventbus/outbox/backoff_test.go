@@ -11,7 +11,7 @@ import (
 
 	"github.com/go-microkit/microkit/eventbus"
 	"github.com/go-microkit/microkit/eventbus/outbox"
-	"github.com/go-microkit/microkit/internal/sqldb"
+	"github.com/go-microkit/microkit/sqldialect"
 )
 
 // logRecord is one record a logRecorder kept: its message and attributes.
@@ -140,7 +140,7 @@ func TestRelayBackoffPerFailure(t *testing.T) {
 					want[i] = ms * time.Millisecond
 				}
 				ctx, cancel := context.WithCancel(context.Background())
-				d := openFresh(t, sqldb.SQLite)
+				d := openFresh(t, sqldialect.SQLite)
 				e := orderCreated(t, "order-1", 1)
 				if err := createOrder(ctx, d.db, "order-1", e); err != nil {
 					t.Fatal(err)

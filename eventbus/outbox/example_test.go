@@ -11,6 +11,7 @@ import (
 	"github.com/go-microkit/microkit/eventbus"
 	"github.com/go-microkit/microkit/eventbus/memory"
 	"github.com/go-microkit/microkit/eventbus/outbox"
+	"github.com/go-microkit/microkit/sqldialect"
 	_ "modernc.org/sqlite"
 )
 
@@ -21,12 +22,12 @@ func Example() {
 	ctx := context.Background()
 	dir, _ := os.MkdirTemp("", "outbox-example")
 	defer os.RemoveAll(dir)
-	db, err := sql.Open("sqlite", outbox.SQLiteDSN(filepath.Join(dir, "shop.db")))
+	db, err := sql.Open("sqlite", sqldialect.SQLiteDSN(filepath.Join(dir, "shop.db")))
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer db.Close()
-	if err := outbox.Migrate(ctx, db, outbox.SQLite); err != nil {
+	if err := outbox.Migrate(ctx, db, sqldialect.SQLite); err != nil {
 		log.Fatal(err)
 	}
 	_, _ = db.ExecContext(ctx, "CREATE TABLE orders (id TEXT PRIMARY KEY, total INTEGER)")
@@ -48,12 +49,12 @@ func Example() {
 	bus, _ := memory.New()
 	defer bus.Close()
 	sub, _ := bus.Subscribe(ctx, "billing", "order.created")
-	relay, _ := outbox.NewRelay(db, outbox.SQLite, bus)
+	relay, _ := outbox.NewRelay(db, sqldialect.SQLite, bus)
 	n, err := relay.RelayOnce(ctx)
 	fmt.Println("relayed", n, err)
 
 	// Consumer: the inbox runs the handler once per message ID.
-	inbox, _ := outbox.NewInbox(db, outbox.SQLite)
+	inbox, _ := outbox.NewInbox(db, sqldialect.SQLite)
 	bill := func(ctx context.Context, tx *sql.Tx, msg *eventbus.Message) error {
 		_, err := tx.ExecContext(ctx, "INSERT INTO invoices (order_id, total) VALUES ($1, 1250)", msg.Subject)
 		return err

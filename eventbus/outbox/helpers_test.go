@@ -12,11 +12,12 @@ import (
 	"github.com/go-microkit/microkit/eventbus/outbox"
 	"github.com/go-microkit/microkit/internal/sqldb"
 	"github.com/go-microkit/microkit/internal/sqltest"
+	"github.com/go-microkit/microkit/sqldialect"
 )
 
 // database is a fresh, migrated database of one dialect.
 type database struct {
-	dialect outbox.Dialect
+	dialect sqldialect.Dialect
 	driver  string
 	dsn     string
 	db      *sql.DB
@@ -27,25 +28,25 @@ type database struct {
 var backends = sqltest.Backends(openFresh)
 
 // openSQLite returns a migrated SQLite database in a temporary file.
-func openSQLite(t testing.TB) *database { return openFresh(t, sqldb.SQLite) }
+func openSQLite(t testing.TB) *database { return openFresh(t, sqldialect.SQLite) }
 
 // openPostgres returns a migrated database in a fresh schema, dropped when
 // the test ends: tests of other packages share the database.
-func openPostgres(t testing.TB) *database { return openFresh(t, sqldb.Postgres) }
+func openPostgres(t testing.TB) *database { return openFresh(t, sqldialect.Postgres) }
 
 // openFresh opens and migrates a fresh database of dialect d, with a
 // business table "orders".
-func openFresh(t testing.TB, d sqldb.Dialect) *database {
+func openFresh(t testing.TB, d sqldialect.Dialect) *database {
 	t.Helper()
 	db, dsn := sqltest.Open(t, d, "outbox_test")
 	ctx := context.Background()
-	if err := outbox.Migrate(ctx, db, outbox.Dialect(d)); err != nil {
+	if err := outbox.Migrate(ctx, db, d); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS orders (id TEXT PRIMARY KEY, total INTEGER NOT NULL)"); err != nil {
 		t.Fatal(err)
 	}
-	return &database{dialect: outbox.Dialect(d), driver: d.Driver(), dsn: dsn, db: db}
+	return &database{dialect: d, driver: sqldb.Driver(d), dsn: dsn, db: db}
 }
 
 func (d *database) count(t testing.TB, query string, args ...any) int {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/go-microkit/microkit/eventbus"
+	"github.com/go-microkit/microkit/sqldialect"
 )
 
 // TxHandler handles a message inside tx: it makes its changes (and may Add
@@ -27,12 +28,12 @@ type Inbox struct {
 
 // NewInbox returns an inbox on db's inbox table. Options: WithInboxTable,
 // WithClock.
-func NewInbox(db *sql.DB, dialect Dialect, opts ...Option) (*Inbox, error) {
+func NewInbox(db *sql.DB, dialect sqldialect.Dialect, opts ...Option) (*Inbox, error) {
 	if db == nil {
 		return nil, fmt.Errorf("outbox: new inbox: %w", invalid("nil database"))
 	}
-	if !dialect.valid() {
-		return nil, fmt.Errorf("outbox: new inbox: %w", invalid("unknown dialect %v", dialect))
+	if err := checkDialect(dialect); err != nil {
+		return nil, fmt.Errorf("outbox: new inbox: %w", err)
 	}
 	c, err := newConfig(opts)
 	if err != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+
+	"github.com/go-microkit/microkit/sqldialect"
 )
 
 // Migrate creates the outbox and inbox tables and their indexes if they do
@@ -18,9 +20,9 @@ import (
 // created_at, sent_at (NULL until published), attempts and last_error (of
 // failed publishes). The inbox table holds (consumer, id, processed_at).
 // Times are Unix nanoseconds.
-func Migrate(ctx context.Context, db *sql.DB, dialect Dialect, opts ...Option) error {
-	if !dialect.valid() {
-		return fmt.Errorf("outbox: migrate: %w", invalid("unknown dialect %v", dialect))
+func Migrate(ctx context.Context, db *sql.DB, dialect sqldialect.Dialect, opts ...Option) error {
+	if err := checkDialect(dialect); err != nil {
+		return fmt.Errorf("outbox: migrate: %w", err)
 	}
 	c, err := newConfig(opts)
 	if err != nil {
@@ -43,10 +45,10 @@ func Migrate(ctx context.Context, db *sql.DB, dialect Dialect, opts ...Option) e
 }
 
 // schema returns the migration's statements.
-func schema(d Dialect, table, inbox string) []string {
+func schema(d sqldialect.Dialect, table, inbox string) []string {
 	seq, blob := "INTEGER PRIMARY KEY AUTOINCREMENT", "BLOB"
 	var stmts []string
-	if d == Postgres {
+	if d == sqldialect.Postgres {
 		seq, blob = "BIGSERIAL PRIMARY KEY", "BYTEA"
 		// Concurrent CREATE TABLE IF NOT EXISTS can fail on PostgreSQL:
 		// serialize migrations of this table.
@@ -75,7 +77,7 @@ func schema(d Dialect, table, inbox string) []string {
 )`,
 		`CREATE INDEX IF NOT EXISTS `+inbox+`_processed ON `+inbox+` (processed_at)`,
 	)
-	if d == Postgres {
+	if d == sqldialect.Postgres {
 		stmts = append(stmts,
 			`CREATE OR REPLACE FUNCTION `+table+`_notify() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

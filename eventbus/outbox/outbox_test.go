@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-microkit/microkit/eventbus"
 	"github.com/go-microkit/microkit/eventbus/outbox"
+	"github.com/go-microkit/microkit/sqldialect"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
@@ -213,10 +214,10 @@ func TestInvalidOptions(t *testing.T) {
 			t.Errorf("%s: New error %v, want outbox's and eventbus's ErrInvalidOption", name, err)
 		}
 	}
-	if _, err := outbox.NewRelay(nil, outbox.SQLite, nil); !errors.Is(err, outbox.ErrInvalidOption) {
+	if _, err := outbox.NewRelay(nil, sqldialect.SQLite, nil); !errors.Is(err, outbox.ErrInvalidOption) {
 		t.Errorf("NewRelay(nil) error %v, want ErrInvalidOption", err)
 	}
-	if err := outbox.Migrate(context.Background(), nil, outbox.Dialect(9)); !errors.Is(err, outbox.ErrInvalidOption) {
+	if err := outbox.Migrate(context.Background(), nil, sqldialect.Dialect(9)); !errors.Is(err, outbox.ErrInvalidOption) {
 		t.Errorf("Migrate(unknown dialect) error %v, want ErrInvalidOption", err)
 	}
 }

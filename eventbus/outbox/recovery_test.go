@@ -12,6 +12,7 @@ import (
 	"github.com/go-microkit/microkit/eventbus/outbox/pgnotify"
 	"github.com/go-microkit/microkit/internal/sqldb"
 	"github.com/go-microkit/microkit/internal/sqltest"
+	"github.com/go-microkit/microkit/sqldialect"
 	"github.com/nats-io/nats.go"
 )
 
@@ -50,14 +51,14 @@ func runRelay(ctx context.Context, t *testing.T, relay *outbox.Relay) (stop func
 // once the server is back is published within storeBound.
 func TestRelayResumesAfterPostgresRestart(t *testing.T) {
 	srv := sqltest.StartPostgres(t)
-	db, err := sqldb.Open(sqldb.Postgres, srv.DSN())
+	db, err := sqldb.Open(sqldialect.Postgres, srv.DSN())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := outbox.Migrate(ctx, db, outbox.Postgres); err != nil {
+	if err := outbox.Migrate(ctx, db, sqldialect.Postgres); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.ExecContext(ctx, "CREATE TABLE orders (id TEXT PRIMARY KEY, total INTEGER NOT NULL)"); err != nil {
@@ -68,7 +69,7 @@ func TestRelayResumesAfterPostgresRestart(t *testing.T) {
 	logs := newLogRecorder()
 	listener := pgnotify.New(db, outbox.DefaultTable)
 	defer listener.Close() // after Run returned: Close waits for a Wait in progress
-	relay, err := outbox.NewRelay(db, outbox.Postgres, bus, outbox.WithLogger(slog.New(logs)),
+	relay, err := outbox.NewRelay(db, sqldialect.Postgres, bus, outbox.WithLogger(slog.New(logs)),
 		outbox.WithWaker(listener), outbox.WithPollInterval(100*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)

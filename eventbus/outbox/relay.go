@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-microkit/microkit/eventbus"
+	"github.com/go-microkit/microkit/sqldialect"
 )
 
 // Waker wakes an idle relay when events may have been added, so that it
@@ -32,7 +33,7 @@ type Waker interface {
 // SQLite run one relay per database.
 type Relay struct {
 	db      *sql.DB
-	dialect Dialect
+	dialect sqldialect.Dialect
 	pub     eventbus.Publisher
 	cfg     config
 
@@ -45,12 +46,12 @@ type Relay struct {
 // through pub. Options: WithTable, WithBatchSize, WithPollInterval,
 // WithMaxBackoff, WithPublishTimeout, WithRetention, WithWaker, WithClock,
 // WithLogger, WithMetrics.
-func NewRelay(db *sql.DB, dialect Dialect, pub eventbus.Publisher, opts ...Option) (*Relay, error) {
+func NewRelay(db *sql.DB, dialect sqldialect.Dialect, pub eventbus.Publisher, opts ...Option) (*Relay, error) {
 	if db == nil || pub == nil {
 		return nil, fmt.Errorf("outbox: new relay: %w", invalid("nil database or publisher"))
 	}
-	if !dialect.valid() {
-		return nil, fmt.Errorf("outbox: new relay: %w", invalid("unknown dialect %v", dialect))
+	if err := checkDialect(dialect); err != nil {
+		return nil, fmt.Errorf("outbox: new relay: %w", err)
 	}
 	c, err := newConfig(opts)
 	if err != nil {
@@ -230,7 +231,7 @@ func (r *Relay) RelayOnce(ctx context.Context) (int, error) {
 }
 
 func (r *Relay) relayOnce(ctx context.Context) (int, error) {
-	if r.dialect == SQLite {
+	if r.dialect == sqldialect.SQLite {
 		// SQLite has one writer and one relay: read without holding a
 		// transaction open across the publish, which would block writers.
 		rows, err := r.fetch(ctx, r.db, "")

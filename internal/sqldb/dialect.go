@@ -5,41 +5,26 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/go-microkit/microkit/sqldialect"
 )
 
-// Dialect is the SQL flavour of a database. The zero Dialect is invalid.
-type Dialect int
-
-// The supported dialects.
-const (
-	// Postgres is PostgreSQL through pgx's database/sql driver ("pgx").
-	Postgres Dialect = iota + 1
-	// SQLite is SQLite through modernc.org/sqlite ("sqlite").
-	SQLite
-)
-
-// String returns the dialect's name: "postgres", "sqlite", or
-// "Dialect(n)" for an invalid one.
-func (d Dialect) String() string {
-	switch d {
-	case Postgres:
-		return "postgres"
-	case SQLite:
-		return "sqlite"
+// Check returns nil for Postgres and SQLite, and an error naming d for any
+// other value; each store wraps it in its own ErrInvalidOption.
+func Check(d sqldialect.Dialect) error {
+	if d != sqldialect.Postgres && d != sqldialect.SQLite {
+		return fmt.Errorf("unknown dialect %v: want sqldialect.Postgres or sqldialect.SQLite", d)
 	}
-	return "Dialect(" + strconv.Itoa(int(d)) + ")"
+	return nil
 }
 
-// Valid reports whether d is Postgres or SQLite.
-func (d Dialect) Valid() bool { return d == Postgres || d == SQLite }
-
 // Driver returns the database/sql driver name of d ("pgx" or "sqlite"),
-// or "" for an invalid dialect.
-func (d Dialect) Driver() string {
+// or "" for an unknown dialect.
+func Driver(d sqldialect.Dialect) string {
 	switch d {
-	case Postgres:
+	case sqldialect.Postgres:
 		return "pgx"
-	case SQLite:
+	case sqldialect.SQLite:
 		return "sqlite"
 	}
 	return ""
@@ -47,8 +32,8 @@ func (d Dialect) Driver() string {
 
 // Placeholder returns the n-th (from 1) bind parameter: $n for PostgreSQL,
 // ? for SQLite.
-func (d Dialect) Placeholder(n int) string {
-	if d == Postgres {
+func Placeholder(d sqldialect.Dialect, n int) string {
+	if d == sqldialect.Postgres {
 		return Param(n)
 	}
 	return "?"
@@ -56,8 +41,8 @@ func (d Dialect) Placeholder(n int) string {
 
 // Placeholders returns n bind parameters from the first'th,
 // comma-separated: "$2, $3" for PostgreSQL, "?, ?" for SQLite.
-func (d Dialect) Placeholders(first, n int) string {
-	if d == Postgres {
+func Placeholders(d sqldialect.Dialect, first, n int) string {
+	if d == sqldialect.Postgres {
 		return Params(first, n)
 	}
 	if n <= 0 {
@@ -67,8 +52,8 @@ func (d Dialect) Placeholders(first, n int) string {
 }
 
 // BlobType returns the column type of raw bytes: BYTEA or BLOB.
-func (d Dialect) BlobType() string {
-	if d == Postgres {
+func BlobType(d sqldialect.Dialect) string {
+	if d == sqldialect.Postgres {
 		return "BYTEA"
 	}
 	return "BLOB"
@@ -93,23 +78,13 @@ func Params(first, n int) string {
 	return b.String()
 }
 
-// SQLiteDSN returns a modernc.org/sqlite data source name for the file at
-// path, tuned for a store of records that must not be lost: WAL journal
-// (readers do not block the writer), a 10 s busy timeout (concurrent
-// writers wait instead of failing) and synchronous=FULL (a committed
-// transaction survives a power cut, not only a crash, at a disk sync per
-// commit).
-func SQLiteDSN(path string) string {
-	return "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)"
-}
-
 // Open opens dsn with d's driver, which the program must have registered
 // (see the package doc). Like sql.Open it does not connect.
-func Open(d Dialect, dsn string) (*sql.DB, error) {
-	if !d.Valid() {
-		return nil, fmt.Errorf("sqldb: open: unknown dialect %v", d)
+func Open(d sqldialect.Dialect, dsn string) (*sql.DB, error) {
+	if err := Check(d); err != nil {
+		return nil, fmt.Errorf("sqldb: open: %w", err)
 	}
-	db, err := sql.Open(d.Driver(), dsn)
+	db, err := sql.Open(Driver(d), dsn)
 	if err != nil {
 		return nil, fmt.Errorf("sqldb: open %v: %w", d, err)
 	}

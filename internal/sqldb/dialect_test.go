@@ -6,44 +6,41 @@ import (
 	"testing"
 
 	"github.com/go-microkit/microkit/internal/sqldb"
+	"github.com/go-microkit/microkit/sqldialect"
 	_ "modernc.org/sqlite"
 )
 
 func TestDialect(t *testing.T) {
 	for _, tc := range []struct {
-		d      sqldb.Dialect
-		name   string
+		d      sqldialect.Dialect
 		valid  bool
 		driver string
 		blob   string
 		p3     string
 		ps     string // Placeholders(2, 3)
 	}{
-		{sqldb.Postgres, "postgres", true, "pgx", "BYTEA", "$3", "$2, $3, $4"},
-		{sqldb.SQLite, "sqlite", true, "sqlite", "BLOB", "?", "?, ?, ?"},
-		{0, "Dialect(0)", false, "", "BLOB", "?", "?, ?, ?"},
-		{9, "Dialect(9)", false, "", "BLOB", "?", "?, ?, ?"},
+		{sqldialect.Postgres, true, "pgx", "BYTEA", "$3", "$2, $3, $4"},
+		{sqldialect.SQLite, true, "sqlite", "BLOB", "?", "?, ?, ?"},
+		{0, false, "", "BLOB", "?", "?, ?, ?"},
+		{9, false, "", "BLOB", "?", "?, ?, ?"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := tc.d.String(); got != tc.name {
-				t.Errorf("String() = %q, want %q", got, tc.name)
+		t.Run(tc.d.String(), func(t *testing.T) {
+			if err := sqldb.Check(tc.d); (err == nil) != tc.valid {
+				t.Errorf("Check() = %v, want valid %v", err, tc.valid)
 			}
-			if got := tc.d.Valid(); got != tc.valid {
-				t.Errorf("Valid() = %v, want %v", got, tc.valid)
-			}
-			if got := tc.d.Driver(); got != tc.driver {
+			if got := sqldb.Driver(tc.d); got != tc.driver {
 				t.Errorf("Driver() = %q, want %q", got, tc.driver)
 			}
-			if got := tc.d.BlobType(); got != tc.blob {
+			if got := sqldb.BlobType(tc.d); got != tc.blob {
 				t.Errorf("BlobType() = %q, want %q", got, tc.blob)
 			}
-			if got := tc.d.Placeholder(3); got != tc.p3 {
+			if got := sqldb.Placeholder(tc.d, 3); got != tc.p3 {
 				t.Errorf("Placeholder(3) = %q, want %q", got, tc.p3)
 			}
-			if got := tc.d.Placeholders(2, 3); got != tc.ps {
+			if got := sqldb.Placeholders(tc.d, 2, 3); got != tc.ps {
 				t.Errorf("Placeholders(2, 3) = %q, want %q", got, tc.ps)
 			}
-			if got := tc.d.Placeholders(1, 0); got != "" {
+			if got := sqldb.Placeholders(tc.d, 1, 0); got != "" {
 				t.Errorf("Placeholders(1, 0) = %q, want empty", got)
 			}
 		})
@@ -69,40 +66,15 @@ func TestParams(t *testing.T) {
 	}
 }
 
-func TestSQLiteDSN(t *testing.T) {
-	want := "file:/data/x.db?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)"
-	if got := sqldb.SQLiteDSN("/data/x.db"); got != want {
-		t.Errorf("SQLiteDSN = %q, want %q", got, want)
-	}
-}
-
-// TestOpenSQLite opens a file through SQLiteDSN and checks that the
-// pragmas took effect, and that numbered parameters work on SQLite.
+// TestOpenSQLite checks that numbered parameters work on SQLite.
 func TestOpenSQLite(t *testing.T) {
-	db, err := sqldb.Open(sqldb.SQLite, sqldb.SQLiteDSN(filepath.Join(t.TempDir(), "x.db")))
+	db, err := sqldb.Open(sqldialect.SQLite, sqldialect.SQLiteDSN(filepath.Join(t.TempDir(), "x.db")))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	ctx := context.Background()
-	for _, tc := range []struct {
-		pragma string
-		want   string
-	}{
-		{"journal_mode", "wal"},
-		{"busy_timeout", "10000"},
-		{"synchronous", "2"}, // FULL
-	} {
-		var got string
-		if err := db.QueryRowContext(ctx, "PRAGMA "+tc.pragma).Scan(&got); err != nil {
-			t.Fatal(err)
-		}
-		if got != tc.want {
-			t.Errorf("PRAGMA %s = %q, want %q", tc.pragma, got, tc.want)
-		}
-	}
 	var sum int
-	if err := db.QueryRowContext(ctx, "SELECT "+sqldb.Param(1)+" + "+sqldb.Param(2), 2, 3).Scan(&sum); err != nil {
+	if err := db.QueryRowContext(context.Background(), "SELECT "+sqldb.Param(1)+" + "+sqldb.Param(2), 2, 3).Scan(&sum); err != nil {
 		t.Fatal(err)
 	}
 	if sum != 5 {

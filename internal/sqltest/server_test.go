@@ -7,13 +7,14 @@ import (
 
 	"github.com/go-microkit/microkit/internal/sqldb"
 	"github.com/go-microkit/microkit/internal/sqltest"
+	"github.com/go-microkit/microkit/sqldialect"
 )
 
 // TestStartPostgres: a throwaway server answers, refuses connections while
 // stopped, and answers again on the same DSN with its data kept.
 func TestStartPostgres(t *testing.T) {
 	srv := sqltest.StartPostgres(t)
-	db, err := sqldb.Open(sqldb.Postgres, srv.DSN())
+	db, err := sqldb.Open(sqldialect.Postgres, srv.DSN())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-microkit/microkit/internal/sqldb"
 	"github.com/go-microkit/microkit/internal/testenv"
+	"github.com/go-microkit/microkit/sqldialect"
 	// Registers the "pgx" database/sql driver.
 	_ "github.com/jackc/pgx/v5/stdlib"
 	// Registers the "sqlite" database/sql driver.
@@ -22,11 +23,11 @@ import (
 // database.
 const PostgresEnv = "MICROKIT_POSTGRES_URL"
 
-// SQLiteFile returns the [sqldb.SQLiteDSN] of the file name in a new
+// SQLiteFile returns the [sqldialect.SQLiteDSN] of the file name in a new
 // temporary directory, removed when the test ends.
 func SQLiteFile(t testing.TB, name string) string {
 	t.Helper()
-	return sqldb.SQLiteDSN(filepath.Join(t.TempDir(), name))
+	return sqldialect.SQLiteDSN(filepath.Join(t.TempDir(), name))
 }
 
 // PostgresSchema creates the schema prefix_<12 random letters and digits>
@@ -75,12 +76,12 @@ func adminExec(base, stmt string) error {
 
 // DSN returns the DSN of a fresh, empty database of dialect d:
 // SQLiteFile(t, name+".db") or PostgresSchema(t, name).
-func DSN(t testing.TB, d sqldb.Dialect, name string) string {
+func DSN(t testing.TB, d sqldialect.Dialect, name string) string {
 	t.Helper()
 	switch d {
-	case sqldb.SQLite:
+	case sqldialect.SQLite:
 		return SQLiteFile(t, name+".db")
-	case sqldb.Postgres:
+	case sqldialect.Postgres:
 		dsn, _ := PostgresSchema(t, name)
 		return dsn
 	}
@@ -91,7 +92,7 @@ func DSN(t testing.TB, d sqldb.Dialect, name string) string {
 // Open opens a fresh, empty database of dialect d (see [DSN]), closed
 // when the test ends, and returns it with its DSN (for a child process or
 // a second connection pool).
-func Open(t testing.TB, d sqldb.Dialect, name string) (*sql.DB, string) {
+func Open(t testing.TB, d sqldialect.Dialect, name string) (*sql.DB, string) {
 	t.Helper()
 	dsn := DSN(t, d, name)
 	db, err := sqldb.Open(d, dsn)
@@ -115,9 +116,9 @@ type Backend[T any] struct {
 // against, SQLite then PostgreSQL, each opened by open (which typically
 // calls [Open] and migrates). The PostgreSQL one is skipped, or failed in
 // CI, when [PostgresEnv] is unset.
-func Backends[T any](open func(t testing.TB, d sqldb.Dialect) T) []Backend[T] {
+func Backends[T any](open func(t testing.TB, d sqldialect.Dialect) T) []Backend[T] {
 	var out []Backend[T]
-	for _, d := range []sqldb.Dialect{sqldb.SQLite, sqldb.Postgres} {
+	for _, d := range []sqldialect.Dialect{sqldialect.SQLite, sqldialect.Postgres} {
 		out = append(out, Backend[T]{Name: d.String(), Open: func(t testing.TB) T {
 			t.Helper()
 			return open(t, d)

@@ -9,13 +9,14 @@ import (
 	"github.com/go-microkit/microkit/internal/sqldb"
 	"github.com/go-microkit/microkit/internal/sqltest"
 	"github.com/go-microkit/microkit/internal/testenv"
+	"github.com/go-microkit/microkit/sqldialect"
 )
 
 // TestOpen writes a row into a fresh database of each dialect, and checks
 // that a second fresh database does not see it.
 func TestOpen(t *testing.T) {
 	ctx := context.Background()
-	for _, d := range []sqldb.Dialect{sqldb.SQLite, sqldb.Postgres} {
+	for _, d := range []sqldialect.Dialect{sqldialect.SQLite, sqldialect.Postgres} {
 		t.Run(d.String(), func(t *testing.T) {
 			db, dsn := sqltest.Open(t, d, "sqltest_open")
 			if dsn == "" {
@@ -24,7 +25,7 @@ func TestOpen(t *testing.T) {
 			if _, err := db.ExecContext(ctx, "CREATE TABLE items (id TEXT PRIMARY KEY)"); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := db.ExecContext(ctx, "INSERT INTO items (id) VALUES ("+d.Placeholder(1)+")", "a"); err != nil {
+			if _, err := db.ExecContext(ctx, "INSERT INTO items (id) VALUES ("+sqldb.Placeholder(d, 1)+")", "a"); err != nil {
 				t.Fatal(err)
 			}
 			other, _ := sqltest.Open(t, d, "sqltest_open")
@@ -68,7 +69,7 @@ func TestPostgresSchemaDropped(t *testing.T) {
 		if !strings.HasPrefix(schema, "sqltest_drop_") || !strings.Contains(dsn, "search_path="+schema) {
 			t.Fatalf("schema %q, DSN %q", schema, dsn)
 		}
-		db, err := sqldb.Open(sqldb.Postgres, dsn)
+		db, err := sqldb.Open(sqldialect.Postgres, dsn)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -94,10 +95,10 @@ func TestPostgresSchemaDropped(t *testing.T) {
 
 func TestBackends(t *testing.T) {
 	type fixture struct {
-		dialect sqldb.Dialect
+		dialect sqldialect.Dialect
 		db      *sql.DB
 	}
-	backends := sqltest.Backends(func(t testing.TB, d sqldb.Dialect) fixture {
+	backends := sqltest.Backends(func(t testing.TB, d sqldialect.Dialect) fixture {
 		db, _ := sqltest.Open(t, d, "sqltest_backends")
 		return fixture{d, db}
 	})

@@ -9,7 +9,7 @@ import (
 	"github.com/go-microkit/microkit/internal/sqldb"
 	"github.com/go-microkit/microkit/internal/sqltest"
 	"github.com/go-microkit/microkit/saga"
-	"github.com/go-microkit/microkit/saga/sqlstore"
+	"github.com/go-microkit/microkit/sqldialect"
 )
 
 type benchState struct {
@@ -65,10 +65,10 @@ func BenchmarkDurable3Steps(b *testing.B) {
 func openSQLiteSyncNormal(t testing.TB) *database {
 	t.Helper()
 	dsn := strings.Replace(sqltest.SQLiteFile(t, "sagas.db"), "synchronous(FULL)", "synchronous(NORMAL)", 1)
-	db, err := sqldb.Open(sqldb.SQLite, dsn)
+	db, err := sqldb.Open(sqldialect.SQLite, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = db.Close() })
-	return migrated(t, &database{dialect: sqlstore.SQLite, driver: "sqlite", dsn: dsn, db: db})
+	return migrated(t, &database{dialect: sqldialect.SQLite, driver: "sqlite", dsn: dsn, db: db})
 }

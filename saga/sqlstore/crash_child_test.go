@@ -15,6 +15,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	"github.com/go-microkit/microkit/saga"
 	"github.com/go-microkit/microkit/saga/sqlstore"
+	"github.com/go-microkit/microkit/sqldialect"
 )
 
 // TestCrashChild is the child process of TestCrashRecovery; run directly,
@@ -27,8 +28,10 @@ func TestCrashChild(t *testing.T) {
 		fmt.Println("crash-child: error", err)
 		os.Exit(3)
 	}
-	dialectN, _ := strconv.Atoi(os.Getenv(envDialect))
-	dialect := sqlstore.Dialect(dialectN)
+	dialect, err := sqldialect.Parse(os.Getenv(envDialect))
+	if err != nil {
+		fail(err)
+	}
 	db, err := sql.Open(os.Getenv(envDriver), os.Getenv(envDSN))
 	if err != nil {
 		fail(err)
@@ -134,12 +137,12 @@ func (k *killingStore) Update(ctx context.Context, r *saga.Record) error {
 // by idempotency key, and logs every call.
 type crashParticipant struct {
 	db      *sql.DB
-	dialect sqlstore.Dialect
+	dialect sqldialect.Dialect
 	kill    string
 }
 
 func (p *crashParticipant) ph(n int) string {
-	if p.dialect == sqlstore.Postgres {
+	if p.dialect == sqldialect.Postgres {
 		return "$" + strconv.Itoa(n)
 	}
 	return "?"

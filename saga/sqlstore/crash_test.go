@@ -65,7 +65,7 @@ func TestCrashRecovery(t *testing.T) {
 			kills := 0
 			for life := 0; ; life++ {
 				env := []string{envChild + "=1", envDriver + "=" + d.driver, envDSN + "=" + d.dsn,
-					envDialect + "=" + strconv.Itoa(int(d.dialect)), envBatch + "=" + strconv.Itoa(life*crashBatch)}
+					envDialect + "=" + d.dialect.String(), envBatch + "=" + strconv.Itoa(life*crashBatch)}
 				parentKillAfter := 0
 				if life < crashLives {
 					first := life * crashBatch

@@ -1,12 +1,15 @@
 // Package sqlstore is a [saga.Store] on database/sql, for PostgreSQL
 // (through pgx's stdlib driver, "pgx") and SQLite (through modernc.org/sqlite,
-// "sqlite", pure Go, the embedded default).
+// "sqlite", pure Go, the embedded default), named by a [sqldialect.Dialect]
+// (see that package for the database versions, the SQLite data source name
+// and the pool size).
 //
 // Start with [Migrate], which creates the table once, then [New]:
 //
-//	db, _ := sql.Open("sqlite", sqlstore.SQLiteDSN("sagas.db"))
-//	if err := sqlstore.Migrate(ctx, db, sqlstore.SQLite); err != nil { ... }
-//	store, _ := sqlstore.New(db, sqlstore.SQLite)
+//	db, _ := sql.Open("sqlite", sqldialect.SQLiteDSN("sagas.db"))
+//	sqldialect.SetPoolSize(db, 8)
+//	if err := sqlstore.Migrate(ctx, db, sqldialect.SQLite); err != nil { ... }
+//	store, _ := sqlstore.New(db, sqldialect.SQLite)
 //	orchestrator, _ := saga.NewOrchestrator(store)
 //
 // The caller imports the driver (_ "github.com/jackc/pgx/v5/stdlib" or
@@ -14,6 +17,5 @@
 //
 // Each saga is one row; every transition is one UPDATE that compares and
 // swaps the row's version column, so two orchestrators over one database
-// never both advance a saga. The dialect differences (placeholders $1 or ?,
-// column types) are kept in dialect.go.
+// never both advance a saga.
 package sqlstore

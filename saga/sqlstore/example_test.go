@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-microkit/microkit/saga"
 	"github.com/go-microkit/microkit/saga/sqlstore"
+	"github.com/go-microkit/microkit/sqldialect"
 	_ "modernc.org/sqlite"
 )
 
@@ -19,15 +20,15 @@ func Example() {
 	defer os.RemoveAll(dir)
 	ctx := context.Background()
 
-	db, err := sql.Open("sqlite", sqlstore.SQLiteDSN(filepath.Join(dir, "sagas.db")))
+	db, err := sql.Open("sqlite", sqldialect.SQLiteDSN(filepath.Join(dir, "sagas.db")))
 	if err != nil {
 		panic(err)
 	}
 	defer db.Close()
-	if err := sqlstore.Migrate(ctx, db, sqlstore.SQLite); err != nil {
+	if err := sqlstore.Migrate(ctx, db, sqldialect.SQLite); err != nil {
 		panic(err)
 	}
-	store, err := sqlstore.New(db, sqlstore.SQLite)
+	store, err := sqlstore.New(db, sqldialect.SQLite)
 	if err != nil {
 		panic(err)
 	}
@@ -66,10 +67,10 @@ func Example_postgres() {
 	}
 	db.SetMaxIdleConns(32)
 	table := sqlstore.WithTable("order_sagas")
-	if err := sqlstore.Migrate(ctx, db, sqlstore.Postgres, table); err != nil {
+	if err := sqlstore.Migrate(ctx, db, sqldialect.Postgres, table); err != nil {
 		fmt.Println(err)
 		return
 	}
-	store, _ := sqlstore.New(db, sqlstore.Postgres, table)
+	store, _ := sqlstore.New(db, sqldialect.Postgres, table)
 	_, _ = saga.NewOrchestrator(store)
 }

@@ -6,11 +6,12 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/go-microkit/microkit/sqldialect"
 	_ "modernc.org/sqlite"
 )
 
 func TestGroupCommitFailsTheWholeBatch(t *testing.T) {
-	db, err := sql.Open("sqlite", SQLiteDSN(filepath.Join(t.TempDir(), "g.db")))
+	db, err := sql.Open("sqlite", sqldialect.SQLiteDSN(filepath.Join(t.TempDir(), "g.db")))
 	if err != nil {
 		t.Fatal(err)
 	}

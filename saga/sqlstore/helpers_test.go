@@ -8,11 +8,12 @@ import (
 	"github.com/go-microkit/microkit/internal/sqldb"
 	"github.com/go-microkit/microkit/internal/sqltest"
 	"github.com/go-microkit/microkit/saga/sqlstore"
+	"github.com/go-microkit/microkit/sqldialect"
 )
 
 // database is a fresh, migrated saga database of one dialect.
 type database struct {
-	dialect sqlstore.Dialect
+	dialect sqldialect.Dialect
 	driver  string
 	dsn     string
 	db      *sql.DB
@@ -23,15 +24,15 @@ type database struct {
 var backends = sqltest.Backends(openFresh)
 
 // openSQLite returns a migrated SQLite database in a temporary file.
-func openSQLite(t testing.TB) *database { return openFresh(t, sqldb.SQLite) }
+func openSQLite(t testing.TB) *database { return openFresh(t, sqldialect.SQLite) }
 
 // openFresh returns a migrated database of dialect d: a temporary SQLite
 // file, or a fresh PostgreSQL schema dropped when the test ends (tests of
 // other packages share the database).
-func openFresh(t testing.TB, d sqldb.Dialect) *database {
+func openFresh(t testing.TB, d sqldialect.Dialect) *database {
 	t.Helper()
 	db, dsn := sqltest.Open(t, d, "saga_test")
-	return migrated(t, &database{dialect: sqlstore.Dialect(d), driver: d.Driver(), dsn: dsn, db: db})
+	return migrated(t, &database{dialect: d, driver: sqldb.Driver(d), dsn: dsn, db: db})
 }
 
 // migrated migrates d.db.

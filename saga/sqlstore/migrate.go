@@ -4,12 +4,15 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+
+	"github.com/go-microkit/microkit/internal/sqldb"
+	"github.com/go-microkit/microkit/sqldialect"
 )
 
 // Migrate creates the saga table and its index if they do not exist. It is
 // idempotent: call it on every start-up, or run [Schema]'s statements with
 // your migration tool instead.
-func Migrate(ctx context.Context, db *sql.DB, dialect Dialect, opts ...Option) error {
+func Migrate(ctx context.Context, db *sql.DB, dialect sqldialect.Dialect, opts ...Option) error {
 	stmts, err := Schema(dialect, opts...)
 	if err != nil {
 		return fmt.Errorf("sqlstore: migrate: %w", err)
@@ -26,7 +29,7 @@ func Migrate(ctx context.Context, db *sql.DB, dialect Dialect, opts ...Option) e
 // one row per saga, the step records as JSON text, times as Unix
 // nanoseconds (0 for none), and an index that serves Recover's and
 // Failed's listing by status.
-func Schema(dialect Dialect, opts ...Option) ([]string, error) {
+func Schema(dialect sqldialect.Dialect, opts ...Option) ([]string, error) {
 	c, err := newConfig(dialect, opts)
 	if err != nil {
 		return nil, err
@@ -38,7 +41,7 @@ func Schema(dialect Dialect, opts ...Option) ([]string, error) {
 	name        TEXT NOT NULL,
 	status      TEXT NOT NULL,
 	version     BIGINT NOT NULL,
-	state       ` + dialect.blobType() + ` NOT NULL,
+	state       ` + sqldb.BlobType(dialect) + ` NOT NULL,
 	steps       TEXT NOT NULL,
 	owner       TEXT NOT NULL,
 	lease_until BIGINT NOT NULL,

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/go-microkit/microkit/internal/sqldb"
 	"github.com/go-microkit/microkit/saga"
+	"github.com/go-microkit/microkit/sqldialect"
 )
 
 // ErrInvalidOption wraps every error of an invalid option.
@@ -33,10 +35,10 @@ func WithTable(name string) Option {
 	}
 }
 
-func newConfig(d Dialect, opts []Option) (config, error) {
+func newConfig(d sqldialect.Dialect, opts []Option) (config, error) {
 	c := config{table: "microkit_sagas"}
-	if !d.valid() {
-		return c, fmt.Errorf("%w: unknown dialect %v", ErrInvalidOption, d)
+	if err := checkDialect(d); err != nil {
+		return c, err
 	}
 	for _, opt := range opts {
 		if err := opt(&c); err != nil {
@@ -50,15 +52,17 @@ func newConfig(d Dialect, opts []Option) (config, error) {
 // concurrent use.
 //
 // On PostgreSQL each transition is one autocommitted statement (the WAL
-// groups concurrent commits); give the *sql.DB at least as many idle
-// connections (SetMaxIdleConns) as the sagas you drive at once, or
-// database/sql reconnects on every transition. On SQLite, which has a
+// groups concurrent commits); size the *sql.DB's pool with
+// sqldialect.SetPoolSize to at least the sagas you drive at once, or
+// database/sql reconnects on most transitions. On SQLite, which has a
 // single writer, the store queues this process's writes and commits those
 // that arrived together in one transaction (group commit): each caller
-// still returns only once its own write is committed.
+// still returns only once its own write is committed, and with
+// sqldialect.SQLiteDSN's synchronous(FULL) the sagas run at once share one
+// disk sync per commit.
 type Store struct {
 	db      *sql.DB
-	dialect Dialect
+	dialect sqldialect.Dialect
 	insert  string
 	update  string
 	get     string
@@ -75,8 +79,9 @@ type Store struct {
 const columns = "id, name, status, version, state, steps, owner, lease_until, deadline, error, note, created_at, updated_at"
 
 // New returns a store over db, whose table [Migrate] created. It returns an
-// error wrapping ErrInvalidOption for an unknown dialect or a bad option.
-func New(db *sql.DB, dialect Dialect, opts ...Option) (*Store, error) {
+// error wrapping ErrInvalidOption for a nil db, a dialect other than
+// sqldialect.Postgres or sqldialect.SQLite, or a bad option.
+func New(db *sql.DB, dialect sqldialect.Dialect, opts ...Option) (*Store, error) {
 	if db == nil {
 		return nil, fmt.Errorf("%w: nil db", ErrInvalidOption)
 	}
@@ -87,12 +92,12 @@ func New(db *sql.DB, dialect Dialect, opts ...Option) (*Store, error) {
 	d, t := dialect, c.table
 	return &Store{
 		db: db, dialect: d, table: t,
-		insert: "INSERT INTO " + t + " (" + columns + ") VALUES (" + d.placeholders(1, 13) + ") ON CONFLICT (id) DO NOTHING",
-		update: "UPDATE " + t + " SET status = " + d.placeholder(1) + ", version = version + 1, state = " + d.placeholder(2) +
-			", steps = " + d.placeholder(3) + ", owner = " + d.placeholder(4) + ", lease_until = " + d.placeholder(5) +
-			", deadline = " + d.placeholder(6) + ", error = " + d.placeholder(7) + ", note = " + d.placeholder(8) +
-			", updated_at = " + d.placeholder(9) + " WHERE id = " + d.placeholder(10) + " AND version = " + d.placeholder(11),
-		get:  "SELECT " + columns + " FROM " + t + " WHERE id = " + d.placeholder(1),
+		insert: "INSERT INTO " + t + " (" + columns + ") VALUES (" + sqldb.Placeholders(d, 1, 13) + ") ON CONFLICT (id) DO NOTHING",
+		update: "UPDATE " + t + " SET status = " + sqldb.Placeholder(d, 1) + ", version = version + 1, state = " + sqldb.Placeholder(d, 2) +
+			", steps = " + sqldb.Placeholder(d, 3) + ", owner = " + sqldb.Placeholder(d, 4) + ", lease_until = " + sqldb.Placeholder(d, 5) +
+			", deadline = " + sqldb.Placeholder(d, 6) + ", error = " + sqldb.Placeholder(d, 7) + ", note = " + sqldb.Placeholder(d, 8) +
+			", updated_at = " + sqldb.Placeholder(d, 9) + " WHERE id = " + sqldb.Placeholder(d, 10) + " AND version = " + sqldb.Placeholder(d, 11),
+		get:  "SELECT " + columns + " FROM " + t + " WHERE id = " + sqldb.Placeholder(d, 1),
 		list: "SELECT " + columns + " FROM " + t,
 	}, nil
 }
@@ -140,7 +145,7 @@ func (s *Store) Update(ctx context.Context, r *saga.Record) error {
 
 // exec runs a write and returns the rows it affected.
 func (s *Store) exec(ctx context.Context, query string, args ...any) (int64, error) {
-	if s.dialect == SQLite {
+	if s.dialect == sqldialect.SQLite {
 		return s.group.exec(ctx, s.db, query, args)
 	}
 	return execRows(ctx, s.db, query, args)
@@ -164,7 +169,7 @@ func (s *Store) List(ctx context.Context, f saga.Filter) ([]*saga.Record, error)
 	q.WriteString(s.list)
 	args := make([]any, 0, len(f.Statuses))
 	if len(f.Statuses) > 0 {
-		q.WriteString(" WHERE status IN (" + s.dialect.placeholders(1, len(f.Statuses)) + ")")
+		q.WriteString(" WHERE status IN (" + sqldb.Placeholders(s.dialect, 1, len(f.Statuses)) + ")")
 		for _, st := range f.Statuses {
 			args = append(args, string(st))
 		}

@@ -8,6 +8,7 @@ import (
 	"github.com/go-microkit/microkit/saga"
 	"github.com/go-microkit/microkit/saga/sagatest"
 	"github.com/go-microkit/microkit/saga/sqlstore"
+	"github.com/go-microkit/microkit/sqldialect"
 )
 
 func TestConformance(t *testing.T) {
@@ -45,14 +46,14 @@ func TestMigrateIsIdempotent(t *testing.T) {
 func TestInvalidOptions(t *testing.T) {
 	d := openSQLite(t)
 	for _, name := range []string{"", "drop table x;", "1abc", "a.b", "ümlaut"} {
-		if _, err := sqlstore.New(d.db, sqlstore.SQLite, sqlstore.WithTable(name)); !errors.Is(err, sqlstore.ErrInvalidOption) {
+		if _, err := sqlstore.New(d.db, sqldialect.SQLite, sqlstore.WithTable(name)); !errors.Is(err, sqlstore.ErrInvalidOption) {
 			t.Errorf("WithTable(%q) = %v, want ErrInvalidOption", name, err)
 		}
 	}
-	if _, err := sqlstore.New(d.db, sqlstore.Dialect(9)); !errors.Is(err, sqlstore.ErrInvalidOption) {
+	if _, err := sqlstore.New(d.db, sqldialect.Dialect(9)); !errors.Is(err, sqlstore.ErrInvalidOption) {
 		t.Errorf("unknown dialect = %v", err)
 	}
-	if _, err := sqlstore.New(nil, sqlstore.SQLite); !errors.Is(err, sqlstore.ErrInvalidOption) {
+	if _, err := sqlstore.New(nil, sqldialect.SQLite); !errors.Is(err, sqlstore.ErrInvalidOption) {
 		t.Errorf("nil db = %v", err)
 	}
 	if err := sqlstore.Migrate(context.Background(), d.db, 0); !errors.Is(err, sqlstore.ErrInvalidOption) {

@@ -9,7 +9,7 @@
 //
 //	l := pgnotify.New(db, outbox.DefaultTable)
 //	defer l.Close()
-//	relay, err := outbox.NewRelay(db, outbox.Postgres, bus, outbox.WithWaker(l))
+//	relay, err := outbox.NewRelay(db, sqldialect.Postgres, bus, outbox.WithWaker(l))
 //
 // Polling remains the safety net: a notification lost while the listening
 // connection was down only delays events to the next poll.

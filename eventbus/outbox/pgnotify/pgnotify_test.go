@@ -16,6 +16,7 @@ import (
 	"github.com/go-microkit/microkit/eventbus/outbox/pgnotify"
 	"github.com/go-microkit/microkit/internal/sqldb"
 	"github.com/go-microkit/microkit/internal/sqltest"
+	"github.com/go-microkit/microkit/sqldialect"
 )
 
 // openPostgres returns a migrated outbox database in a fresh schema with a
@@ -25,12 +26,12 @@ func openPostgres(t *testing.T) (*sql.DB, string) {
 	t.Helper()
 	dsn, schema := sqltest.PostgresSchema(t, "pgnotify_test")
 	table := "outbox_" + strings.TrimPrefix(schema, "pgnotify_test_")
-	db, err := sqldb.Open(sqldb.Postgres, dsn)
+	db, err := sqldb.Open(sqldialect.Postgres, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = db.Close() })
-	if err := outbox.Migrate(context.Background(), db, outbox.Postgres, outbox.WithTable(table)); err != nil {
+	if err := outbox.Migrate(context.Background(), db, sqldialect.Postgres, outbox.WithTable(table)); err != nil {
 		t.Fatal(err)
 	}
 	return db, table
@@ -100,7 +101,7 @@ func TestRelayWokenBeforePoll(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := pgnotify.New(db, table)
-	relay, err := outbox.NewRelay(db, outbox.Postgres, bus, outbox.WithTable(table), outbox.WithWaker(l),
+	relay, err := outbox.NewRelay(db, sqldialect.Postgres, bus, outbox.WithTable(table), outbox.WithWaker(l),
 		outbox.WithPollInterval(time.Hour), outbox.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		t.Fatal(err)

@@ -100,14 +100,10 @@ func New(ctx context.Context, deps *platform.Deps, cfg Config) (_ *Service, err 
 	if err != nil {
 		return nil, fmt.Errorf("notifications: router: %w", err)
 	}
-	d := outbox.SQLite
-	if b.DB.Postgres() {
-		d = outbox.Postgres
-	}
-	if err := outbox.Migrate(ctx, b.DB.SQL(), d); err != nil {
+	if err := outbox.Migrate(ctx, b.DB.SQL(), b.DB.Dialect()); err != nil {
 		return nil, fmt.Errorf("notifications: inbox: %w", err)
 	}
-	inbox, err := outbox.NewInbox(b.DB.SQL(), d)
+	inbox, err := outbox.NewInbox(b.DB.SQL(), b.DB.Dialect())
 	if err != nil {
 		return nil, fmt.Errorf("notifications: inbox: %w", err)
 	}

@@ -47,20 +47,13 @@ type relay struct {
 	done   chan struct{}
 }
 
-func dialect(db *platform.DB) outbox.Dialect {
-	if db.Postgres() {
-		return outbox.Postgres
-	}
-	return outbox.SQLite
-}
-
 func startRelay(db *platform.DB, pub eventbus.Publisher, log *slog.Logger, reg prometheus.Registerer) (*relay, error) {
 	m, err := outbox.NewMetrics(reg)
 	if err != nil {
 		return nil, fmt.Errorf("orders: outbox metrics: %w", err)
 	}
 	sig := outbox.NewSignal()
-	r, err := outbox.NewRelay(db.SQL(), dialect(db), perMessageTrace(pub), outbox.WithWaker(sig),
+	r, err := outbox.NewRelay(db.SQL(), db.Dialect(), perMessageTrace(pub), outbox.WithWaker(sig),
 		outbox.WithPollInterval(500*time.Millisecond), outbox.WithLogger(log), outbox.WithMetrics(m))
 	if err != nil {
 		return nil, fmt.Errorf("orders: outbox relay: %w", err)

@@ -104,7 +104,7 @@ func TestFailureNotes(t *testing.T) {
 	if err := db.Migrate(ctx, schema...); err != nil {
 		t.Fatal(err)
 	}
-	if err := outbox.Migrate(ctx, db.SQL(), dialect(db)); err != nil {
+	if err := outbox.Migrate(ctx, db.SQL(), db.Dialect()); err != nil {
 		t.Fatal(err)
 	}
 	now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)

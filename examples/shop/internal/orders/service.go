@@ -121,7 +121,7 @@ func New(ctx context.Context, deps *platform.Deps, cfg Config) (_ *Service, err 
 	b.Stack.PushCloser(cc.Close)
 	s.product = productpb.NewProductServiceClient(cc)
 
-	if err := outbox.Migrate(ctx, db.SQL(), dialect(db)); err != nil {
+	if err := outbox.Migrate(ctx, db.SQL(), db.Dialect()); err != nil {
 		return nil, fmt.Errorf("orders: outbox: %w", err)
 	}
 	if s.relay, err = startRelay(db, cfg.Publisher, deps.Logger, s.srv.Metrics()); err != nil {

@@ -88,3 +88,37 @@ func TestSQLiteTx(t *testing.T) {
 		t.Fatalf("rows = %d, %v; want 1 (the rolled back insert is gone)", n, err)
 	}
 }
+
+// TestOpenDBSQLite: a SQLite file opens in WAL mode with synchronous(NORMAL)
+// (sqldialect.SQLiteDSN's FULL, relaxed), on a pool of one connection that
+// stays open between transactions.
+func TestOpenDBSQLite(t *testing.T) {
+	ctx := context.Background()
+	db, err := OpenDB(ctx, filepath.Join(t.TempDir(), "t.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, tc := range []struct{ pragma, want string }{
+		{"journal_mode", "wal"},
+		{"busy_timeout", "10000"},
+		{"synchronous", "1"}, // NORMAL
+	} {
+		var got string
+		if err := db.QueryRow(ctx, "PRAGMA "+tc.pragma).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != tc.want {
+			t.Errorf("PRAGMA %s = %q, want %q", tc.pragma, got, tc.want)
+		}
+	}
+	for range 3 {
+		if err := db.Tx(ctx, func(tx *Tx) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := db.SQL().Stats(); st.MaxOpenConnections != 1 || st.OpenConnections != 1 || st.MaxIdleClosed != 0 {
+		t.Errorf("pool: max open %d, open %d, closed for want of idle room %d; want 1, 1, 0",
+			st.MaxOpenConnections, st.OpenConnections, st.MaxIdleClosed)
+	}
+}
