@@ -17,6 +17,7 @@ import (
 // concurrent use.
 type Registry struct {
 	client     *api.Client
+	apiConfig  *api.Config // the client's Config while New applies the options; nil after
 	check      checkConfig
 	logger     *slog.Logger
 	waitTime   time.Duration
@@ -33,14 +34,13 @@ var (
 // Option configures a Registry.
 type Option func(*Registry) error
 
-// WithLogger sets the logger of watch errors; nil is invalid. The default is
+// WithLogger sets the logger of watch errors; nil means the default,
 // slog.Default().
 func WithLogger(l *slog.Logger) Option {
 	return func(r *Registry) error {
-		if l == nil {
-			return fmt.Errorf("%w: nil logger", discovery.ErrInvalidOption)
+		if l != nil {
+			r.logger = l
 		}
-		r.logger = l
 		return nil
 	}
 }
@@ -80,28 +80,36 @@ func WithWatchBackoff(minimum, maximum time.Duration) Option {
 
 // New returns a Registry talking to the agent that cfg describes; a nil cfg
 // means api.DefaultConfig(), which reads the standard CONSUL_* variables
-// (address, ACL token, TLS).
+// (address, ACL token, TLS). [WithAddress], [WithToken] and
+// [WithDatacenter] set the common client settings without a Config; they
+// win over cfg, which New does not modify.
 func New(cfg *api.Config, opts ...Option) (*Registry, error) {
-	if cfg == nil {
-		cfg = api.DefaultConfig()
-	}
-	client, err := api.NewClient(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("consul: new: %w", err)
+	c := api.DefaultConfig()
+	if cfg != nil {
+		copied := *cfg
+		c = &copied
 	}
 	r := &Registry{
-		client:     client,
+		apiConfig:  c,
 		logger:     slog.Default(),
 		waitTime:   time.Minute,
 		minBackoff: 100 * time.Millisecond,
 		maxBackoff: 5 * time.Second,
 	}
 	for _, opt := range opts {
+		if opt == nil {
+			return nil, fmt.Errorf("consul: new: %w: nil Option", discovery.ErrInvalidOption)
+		}
 		if err := opt(r); err != nil {
 			return nil, fmt.Errorf("consul: new: %w", err)
 		}
 	}
 	r.maxBackoff = max(r.maxBackoff, r.minBackoff)
+	client, err := api.NewClient(r.apiConfig)
+	if err != nil {
+		return nil, fmt.Errorf("consul: new: %w", err)
+	}
+	r.client, r.apiConfig = client, nil
 	return r, nil
 }
 

@@ -200,7 +200,6 @@ func TestNewReadsTheStandardEnvironment(t *testing.T) {
 
 func TestNewValidatesOptions(t *testing.T) {
 	for name, opt := range map[string]consul.Option{
-		"nil logger":       consul.WithLogger(nil),
 		"long wait":        consul.WithWaitTime(time.Hour),
 		"inverted backoff": consul.WithWatchBackoff(2, 1),
 		"short TTL":        consul.WithTTLCheck(time.Millisecond),

@@ -15,5 +15,7 @@
 // Start with [New](nil), which reads the standard CONSUL_HTTP_ADDR,
 // CONSUL_HTTP_TOKEN(_FILE), CONSUL_HTTP_SSL, CONSUL_CACERT,
 // CONSUL_CLIENT_CERT/KEY and CONSUL_TLS_SERVER_NAME variables, and hand it to
-// [discovery.NewResolver] and [discovery.Announce].
+// [discovery.NewResolver] and [discovery.Announce]. [WithAddress],
+// [WithToken] and [WithDatacenter] set the agent's address, the ACL token
+// and the datacenter to read without building an *api.Config.
 package consul

@@ -58,3 +58,20 @@ func ExampleNew_client() {
 	}
 	defer resp.Body.Close()
 }
+
+// The client settings as options, without an *api.Config or the CONSUL_*
+// variables. (Compile-only: it needs a Consul agent.)
+func ExampleWithAddress() {
+	reg, err := consul.New(nil,
+		consul.WithAddress("https://consul.internal:8501"),
+		consul.WithToken("2f5e8c1a-6d4b-4a8e-9c3f-0b7d1e2a4c6f"),
+		consul.WithDatacenter("eu-west-1"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	instances, err := reg.Instances(context.Background(), "product-service")
+	if err != nil {
+		log.Fatal(err)
+	}
+	log.Println(len(instances), "product-service instances")
+}

@@ -30,7 +30,6 @@ import (
 	"github.com/go-microkit/microkit/examples/shop/internal/users"
 	"github.com/go-microkit/microkit/tracing"
 	"github.com/go-microkit/microkit/tracing/otelsetup"
-	"github.com/hashicorp/consul/api"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 )
@@ -133,10 +132,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if *consulAddr != "" {
-		acfg := api.DefaultConfig()
-		acfg.Address = *consulAddr
 		checkedBy := func(checkURL string) (discovery.Registry, error) {
-			return consul.New(acfg, consul.WithHTTPCheck(checkURL, time.Second),
+			return consul.New(nil, consul.WithAddress(*consulAddr), consul.WithHTTPCheck(checkURL, time.Second),
 				consul.WithDeregisterCriticalServiceAfter(time.Minute), consul.WithLogger(logger))
 		}
 		reg, err := checkedBy("/readyz")
