@@ -1,36 +1,36 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"sort"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
 
-// Part is one backend call of a composition.
+// Part describes one backend call of a composition; [Fetch] starts it.
 type Part struct {
-	// Name keys the part's result in Composite.Data. Required, unique.
+	// Name names the part in Composite.Failed, in the X-Composite-Partial
+	// header and in a PartError, e.g. "order" or "product p-7". Required.
 	Name string
-	// Required parts must succeed: if one fails, Compose fails. Optional
-	// parts may fail; the composite is then marked Partial.
+	// Required parts must succeed: when one fails, the parts still
+	// running are canceled and Compose returns a *PartError. Optional
+	// parts may fail; the composite is then marked Partial and their
+	// destinations keep the values they had.
 	Required bool
-	// Timeout bounds this part alone; zero means only the composition's
-	// deadline.
+	// Timeout bounds this part alone, from the moment Fetch starts it;
+	// zero means only the composition's deadline.
 	Timeout time.Duration
-	// Fetch calls the backend. It must return when ctx is done: Compose
-	// waits for every part before it returns.
-	Fetch func(ctx context.Context) (any, error)
 }
 
-// Composite is the merged result of a composition.
-type Composite struct {
-	// Data holds each successful part's result under its Name.
-	Data map[string]any `json:"data"`
+// Composite is the result of a composition: the data built by its parts,
+// and which optional parts failed.
+type Composite[T any] struct {
+	// Data is what the parts filled in.
+	Data T `json:"data"`
 	// Partial is true when an optional part failed.
 	Partial bool `json:"partial"`
 	// Failed lists the optional parts that failed, sorted by name.
@@ -50,7 +50,7 @@ type PartFailure struct {
 type PartError struct {
 	// Part is the failed part's Name.
 	Part string
-	// Err is what its Fetch returned.
+	// Err is what its fetch function returned.
 	Err error
 }
 
@@ -62,191 +62,145 @@ func (e *PartError) Error() string {
 // Unwrap returns ErrRequiredPart and the part's error.
 func (e *PartError) Unwrap() []error { return []error{ErrRequiredPart, e.Err} }
 
-// Compose calls every part in parallel under one deadline (timeout; zero
-// means ctx's own) and merges the results: the API-composition pattern,
-// e.g. order details built from the order, user and product services. When
-// a required part fails, the other parts are canceled and Compose returns a
-// *PartError. When an optional part fails or times out, the composite
-// carries the other parts and is marked Partial with the failure listed.
-// Compose returns only after every Fetch has returned.
-func Compose(ctx context.Context, timeout time.Duration, parts ...Part) (*Composite, error) {
-	seen := make(map[string]bool, len(parts))
-	for i, p := range parts {
-		if p.Name == "" || seen[p.Name] || p.Fetch == nil || p.Timeout < 0 {
-			return nil, fmt.Errorf("%w: compose: part %d (%q) needs a unique name, a Fetch and a non-negative Timeout", ErrInvalidOption, i, p.Name)
-		}
-		seen[p.Name] = true
+// Composition is one run of [Compose]: the parts started so far, under
+// the composition's deadline. Its build function starts parts with
+// [Fetch] and may wait for them with [Composition.Wait] before it starts
+// the parts that need their results. It is safe for concurrent use.
+type Composition struct {
+	// ctx is the composition's own context, which lives exactly as long
+	// as the Compose call that made it: every part's context derives
+	// from it, so that the failure of a required part cancels the rest.
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	wg     sync.WaitGroup
+
+	mu     sync.Mutex
+	err    error // the first required part's *PartError, an invalid part's or build's error
+	failed []PartFailure
+	over   bool // Compose has returned
+}
+
+// Fetch starts part p of composition c: fetch runs in its own goroutine
+// with a context that ends at the composition's deadline (and at p's
+// Timeout), and its result is stored in *into if it succeeds in time. A
+// result that arrives after the part's context ended counts as a
+// failure. Read *into only after [Composition.Wait] or Compose returned,
+// and give each part a destination of its own.
+//
+// Call Fetch from the build function of [Compose] (or from the fetch
+// function of a part that is still running). After a required part
+// failed, and once Compose returned, Fetch starts nothing. An invalid
+// part (no name, a negative Timeout, a nil into or fetch) fails the
+// composition with an error wrapping ErrInvalidOption.
+func Fetch[T any](c *Composition, p Part, into *T, fetch func(ctx context.Context) (T, error)) {
+	if p.Name == "" || p.Timeout < 0 || into == nil || fetch == nil {
+		c.fail(fmt.Errorf("%w: compose: part %q needs a name, a destination, a fetch function and a non-negative Timeout", ErrInvalidOption, p.Name))
+		return
 	}
-	if timeout < 0 {
-		return nil, fmt.Errorf("%w: compose: negative timeout", ErrInvalidOption)
+	c.mu.Lock()
+	if c.err != nil || c.over {
+		c.mu.Unlock()
+		return
+	}
+	c.wg.Add(1)
+	c.mu.Unlock()
+	go func() {
+		defer c.wg.Done()
+		ctx := c.ctx
+		if p.Timeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, p.Timeout)
+			defer cancel()
+		}
+		v, err := fetch(ctx)
+		if err == nil && ctx.Err() != nil {
+			err = ctx.Err() // finished too late to count
+		}
+		if err == nil {
+			*into = v
+			return
+		}
+		if p.Required {
+			c.fail(&PartError{Part: p.Name, Err: err})
+			return
+		}
+		reason := "error"
+		if errors.Is(err, context.DeadlineExceeded) {
+			reason = "timeout"
+		}
+		c.mu.Lock()
+		c.failed = append(c.failed, PartFailure{Part: p.Name, Reason: reason})
+		c.mu.Unlock()
+	}()
+}
+
+// fail records the composition's first error and cancels the parts still
+// running.
+func (c *Composition) fail(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err == nil {
+		c.err = err
+		c.cancel(err)
+	}
+}
+
+// Wait waits for every part started so far, and returns the *PartError of
+// the first required part that failed (or the error of an invalid part),
+// nil when none did. A build function calls it between stages: to start
+// the parts that need the result of an earlier one, and to stop when a
+// required part failed.
+func (c *Composition) Wait() error {
+	c.wg.Wait()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// Compose runs a composition, the API-composition pattern: build fills in
+// a T from several backends, each call a part started with [Fetch], in
+// parallel under one deadline (timeout; zero means ctx's own). Parts that
+// depend on another's result start after build waited for it
+// ([Composition.Wait]): fetch the order, then fan out to its customer and
+// each of its products.
+//
+// Compose returns only after every part has returned. When a required
+// part fails, the parts still running are canceled and Compose returns
+// its *PartError; when build returns an error, the parts are canceled and
+// Compose returns that error. When an optional part fails or times out,
+// the composite carries what the other parts filled in and is marked
+// Partial with the failure listed.
+func Compose[T any](ctx context.Context, timeout time.Duration, build func(c *Composition, data *T) error) (*Composite[T], error) {
+	if timeout < 0 || build == nil {
+		return nil, fmt.Errorf("%w: compose: needs a build function and a non-negative timeout", ErrInvalidOption)
 	}
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	ctx, cancelAll := context.WithCancelCause(ctx)
-	defer cancelAll(nil)
-
-	type result struct {
-		value any
-		err   error
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	c := &Composition{ctx: ctx, cancel: cancel}
+	out := new(Composite[T])
+	err := build(c, &out.Data)
+	if err != nil {
+		c.fail(err)
 	}
-	results := make([]result, len(parts))
-	var wg sync.WaitGroup
-	for i, p := range parts {
-		wg.Go(func() {
-			pctx := ctx
-			if p.Timeout > 0 {
-				var cancel context.CancelFunc
-				pctx, cancel = context.WithTimeout(ctx, p.Timeout)
-				defer cancel()
-			}
-			v, err := p.Fetch(pctx)
-			if err == nil && pctx.Err() != nil {
-				err = pctx.Err() // finished too late to count
-			}
-			results[i] = result{v, err}
-			if err != nil && p.Required {
-				cancelAll(&PartError{Part: p.Name, Err: err})
-			}
-		})
+	werr := c.Wait()
+	c.mu.Lock()
+	c.over = true
+	failed := c.failed
+	c.mu.Unlock()
+	if err == nil {
+		err = werr
 	}
-	wg.Wait()
-	var pe *PartError
-	if errors.As(context.Cause(ctx), &pe) {
-		return nil, pe
+	if err != nil {
+		return nil, err
 	}
-	c := &Composite{Data: make(map[string]any, len(parts))}
-	for i, p := range parts {
-		r := results[i]
-		if r.err == nil {
-			c.Data[p.Name] = r.value
-			continue
-		}
-		if p.Required {
-			return nil, &PartError{Part: p.Name, Err: r.err}
-		}
-		reason := "error"
-		if errors.Is(r.err, context.DeadlineExceeded) {
-			reason = "timeout"
-		}
-		c.Partial = true
-		c.Failed = append(c.Failed, PartFailure{Part: p.Name, Reason: reason})
-	}
-	sort.Slice(c.Failed, func(i, j int) bool { return c.Failed[i].Part < c.Failed[j].Part })
-	return c, nil
-}
-
-// ComposeHandler serves a composition as JSON: parts builds the parts for
-// each request (path parameters are in r.PathValue). It answers 200 with the
-// Composite, also for a partial one (the header X-Composite-Partial then
-// lists the failed parts). When a required part failed it answers in the
-// gateway's JSON error shape (see [ComposeStatus]): a required part's
-// definitive refusal (404, 410, 401, 403) passes through as that status,
-// so that the details of an order that does not exist are 404; an
-// upstream's 503 or no upstream at all is 503, a timeout 504, any other
-// failure 502.
-func ComposeHandler(timeout time.Duration, parts func(r *http.Request) []Part) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := Compose(r.Context(), timeout, parts(r)...)
-		if err != nil {
-			status, code, msg := ComposeStatus(r.Context(), err)
-			WriteError(w, r, status, code, msg)
-			return
-		}
-		body, err := json.Marshal(c)
-		if err != nil {
-			WriteError(w, r, http.StatusInternalServerError, CodeInternal, "cannot encode composition")
-			return
-		}
-		if c.Partial {
-			names := make([]string, len(c.Failed))
-			for i, f := range c.Failed {
-				names[i] = f.Part
-			}
-			w.Header()["X-Composite-Partial"] = names
-		}
-		w.Header().Set("Content-Type", "application/json; charset=utf-8")
-		_, _ = w.Write(body)
+	slices.SortFunc(failed, func(a, b PartFailure) int {
+		return cmp.Or(strings.Compare(a.Part, b.Part), strings.Compare(a.Reason, b.Reason))
 	})
-}
-
-// ComposeStatus says how to answer a failed composition, the error of
-// [Compose] under ctx, the request's context: the HTTP status, the
-// [ErrorDetail] code and a message for the client, which never carries the
-// cause. A required part's definitive client-error answer (an
-// *UpstreamStatusError with 404, 410, 401 or 403) is that status: the
-// resource is missing or not the caller's, which is not the gateway's
-// failure and must not read as one. An upstream's 503, ErrNoUpstream and
-// ErrUpstreamUnavailable are 503; a timeout is 504; a client that went
-// away is 499 (for the logs); invalid parts are 500; anything else,
-// another status or a transport error, is 502. Handlers that compose with
-// Compose themselves use it to answer like [ComposeHandler].
-func ComposeStatus(ctx context.Context, err error) (status int, code, message string) {
-	var upstream *UpstreamStatusError
-	if errors.As(err, &upstream) {
-		switch upstream.StatusCode {
-		case http.StatusNotFound:
-			return http.StatusNotFound, CodeNotFound, "not found"
-		case http.StatusGone:
-			return http.StatusGone, CodeGone, "gone"
-		case http.StatusUnauthorized:
-			return http.StatusUnauthorized, CodeUnauthorized, "not authorized"
-		case http.StatusForbidden:
-			return http.StatusForbidden, CodeForbidden, "forbidden"
-		case http.StatusServiceUnavailable:
-			return http.StatusServiceUnavailable, CodeUpstreamUnavailable, "a required part is unavailable"
-		}
-		return http.StatusBadGateway, CodeBadGateway, "a required part failed"
-	}
-	switch {
-	case errors.Is(err, ErrInvalidOption):
-		return http.StatusInternalServerError, CodeInternal, "bad composition"
-	case errors.Is(ctx.Err(), context.Canceled) && !errors.Is(err, context.DeadlineExceeded):
-		return StatusClientClosedRequest, CodeClientClosed, "the client closed the request"
-	}
-	switch status, code, _ := classify(err); status {
-	case http.StatusGatewayTimeout:
-		return status, code, "a required part timed out"
-	case http.StatusServiceUnavailable:
-		return status, code, "a required part is unavailable"
-	}
-	return http.StatusBadGateway, CodeBadGateway, "a required part failed"
-}
-
-// FetchJSON returns a Part Fetch that GETs url with client (nil means
-// http.DefaultClient) and returns the JSON body as a json.RawMessage. A
-// non-2xx status is an error. header, if not nil, is sent with the request
-// (e.g. the caller's Authorization or X-Request-Id).
-func FetchJSON(client *http.Client, url string, header http.Header) func(ctx context.Context) (any, error) {
-	if client == nil {
-		client = http.DefaultClient
-	}
-	return func(ctx context.Context) (any, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return nil, fmt.Errorf("gateway: fetch %s: %w", url, err)
-		}
-		for k, vs := range header {
-			req.Header[k] = vs
-		}
-		req.Header.Set("Accept", "application/json")
-		resp, err := client.Do(req)
-		if err != nil {
-			return nil, fmt.Errorf("gateway: fetch %s: %w", url, err)
-		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-		if err != nil {
-			return nil, fmt.Errorf("gateway: fetch %s: %w", url, err)
-		}
-		if resp.StatusCode < 200 || resp.StatusCode > 299 {
-			return nil, &UpstreamStatusError{Upstream: req.URL.Host, StatusCode: resp.StatusCode}
-		}
-		if !json.Valid(body) {
-			return nil, fmt.Errorf("gateway: fetch %s: body is not JSON", url)
-		}
-		return json.RawMessage(body), nil
-	}
+	out.Failed, out.Partial = failed, len(failed) > 0
+	return out, nil
 }

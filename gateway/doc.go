@@ -72,10 +72,12 @@
 // put tracing.Middleware() last in [WithMiddleware] and wrap [NewTransport]
 // in tracing.Transport.
 //
-// [Compose] fans out to several backends in parallel under one deadline
-// and merges the results, marking a response partial when an optional part
-// failed; [ComposeHandler] serves it, passing a required part's 404, 410,
-// 401 or 403 through as that status ([ComposeStatus]).
+// [Compose] fills in a typed view from several backends under one
+// deadline: [Fetch] starts each call as a part, in parallel, and
+// [Composition.Wait] lets later parts depend on earlier results (the
+// order, then its user and products). An optional part that fails marks
+// the view partial; [ComposeHandler] serves it, passing a required part's
+// 404, 410, 401 or 403 through as that status ([ComposeStatus]).
 //
 // docs/gateway.md is the guide, with the table of the security tests.
 package gateway

@@ -1,13 +1,10 @@
 package gateway_test
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"time"
 
 	"github.com/go-microkit/microkit/gateway"
@@ -59,28 +56,4 @@ func Example() {
 	// /api/users/7 -> 200 users saw /users/7
 	// /api/products/../orders/1 -> 200 orders saw /orders/1
 	// /api/nope -> 404 {"error":{"status":404,"code":"not_found","message":"no route for this path","request_id":"req-1"}}
-}
-
-// An order-details view composed from three services: the order and the
-// user are required, the products are optional; when the product service
-// is too slow the view is still served, marked partial.
-func ExampleCompose() {
-	order := func(ctx context.Context) (any, error) { return map[string]any{"id": "o1", "user": "u1"}, nil }
-	user := func(ctx context.Context) (any, error) { return map[string]any{"id": "u1", "name": "Ada"}, nil }
-	slowProducts := func(ctx context.Context) (any, error) {
-		<-ctx.Done() // the product service does not answer in time
-		return nil, ctx.Err()
-	}
-	c, err := gateway.Compose(context.Background(), 2*time.Second,
-		gateway.Part{Name: "order", Required: true, Fetch: order},
-		gateway.Part{Name: "user", Required: true, Fetch: user},
-		gateway.Part{Name: "products", Timeout: 10 * time.Millisecond, Fetch: slowProducts},
-	)
-	if err != nil {
-		panic(err)
-	}
-	enc := json.NewEncoder(os.Stdout)
-	_ = enc.Encode(c)
-	// Output:
-	// {"data":{"order":{"id":"o1","user":"u1"},"user":{"id":"u1","name":"Ada"}},"partial":true,"failed":[{"part":"products","reason":"timeout"}]}
 }

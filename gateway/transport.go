@@ -27,7 +27,7 @@ type Breakers interface {
 
 // UpstreamStatusError reports an upstream's error status: a 5xx answer to
 // a Target's or a breaker's done func (the answer itself is still passed to
-// the client), and any non-2xx answer to a FetchJSON part.
+// the client), and any non-2xx answer to a GetJSON fetch.
 type UpstreamStatusError struct {
 	// Upstream is the upstream's "host:port".
 	Upstream string

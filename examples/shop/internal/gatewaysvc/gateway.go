@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/go-microkit/microkit/breaker"
+	"github.com/go-microkit/microkit/examples/shop/internal/notifications"
 	"github.com/go-microkit/microkit/examples/shop/internal/orders"
+	"github.com/go-microkit/microkit/examples/shop/internal/payments"
 	"github.com/go-microkit/microkit/examples/shop/internal/platform"
 	"github.com/go-microkit/microkit/examples/shop/internal/users"
 	"github.com/go-microkit/microkit/gateway"
@@ -223,36 +225,42 @@ func requireRole(role string) gateway.Middleware {
 	}
 }
 
+// orderDetails is the order-details view.
+type orderDetails struct {
+	Order orders.Order `json:"order"`
+	// Payments and Notifications are null when their service failed (the
+	// view is then partial), empty when there are none.
+	Payments      []payments.Charge            `json:"payments"`
+	Notifications []notifications.Notification `json:"notifications"`
+}
+
 // details is the order-details composition: the order (required), its
 // payments and its notifications (optional: the view is marked partial
-// without them), fetched in parallel under one deadline, each as the
-// caller, so that every service checks the order is the caller's. The
+// without them), fetched in parallel within the route's deadline, each as
+// the caller, so that every service checks the order is the caller's. The
 // order service answers 404 both for an order that does not exist and for
 // another customer's, and gateway.ComposeHandler passes a required part's
 // 404 through, so details tell nothing about other customers' orders; a
 // required part that failed otherwise is 502, one that timed out 504.
 func details(deps *platform.Deps) http.Handler {
-	compose := gateway.ComposeHandler(0, func(r *http.Request) []gateway.Part {
+	return gateway.ComposeHandler(0, func(r *http.Request, c *gateway.Composition, d *orderDetails) error {
 		id := r.PathValue("id")
+		if !orders.ValidID(id) {
+			// The id goes into the URLs of internal calls: one that no
+			// order can have (a dot segment, an escaped slash) is an
+			// unknown order, answered as the order service answers one,
+			// and never reaches a service.
+			return &gateway.UpstreamStatusError{StatusCode: http.StatusNotFound}
+		}
 		h := http.Header{}
 		h.Set(gateway.DefaultSubjectHeader, gateway.SubjectFromContext(r.Context()))
 		h.Set(gateway.RequestIDHeader, gateway.RequestIDFromContext(r.Context()))
-		return []gateway.Part{
-			{Name: "order", Required: true, Fetch: gateway.FetchJSON(deps.Client, deps.URL(platform.OrderService, "/orders/"+url.PathEscape(id)), h)},
-			{Name: "payments", Fetch: gateway.FetchJSON(deps.Client, deps.URL(platform.PaymentService, "/charges?order_id="+url.QueryEscape(id)), h)},
-			{Name: "notifications", Fetch: gateway.FetchJSON(deps.Client, deps.URL(platform.NotificationService, "/notifications?order_id="+url.QueryEscape(id)), h)},
-		}
-	})
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// The id goes into the URLs of internal calls: one that no order
-		// can have (a dot segment, an escaped slash) is an unknown order,
-		// answered like the composition answers one, and never reaches a
-		// service.
-		if !orders.ValidID(r.PathValue("id")) {
-			status, code, msg := gateway.ComposeStatus(r.Context(), &gateway.UpstreamStatusError{StatusCode: http.StatusNotFound})
-			gateway.WriteError(w, r, status, code, msg)
-			return
-		}
-		compose.ServeHTTP(w, r)
+		gateway.Fetch(c, gateway.Part{Name: "order", Required: true}, &d.Order,
+			gateway.GetJSON[orders.Order](deps.Client, deps.URL(platform.OrderService, "/orders/"+url.PathEscape(id)), h))
+		gateway.Fetch(c, gateway.Part{Name: "payments"}, &d.Payments,
+			gateway.GetJSON[[]payments.Charge](deps.Client, deps.URL(platform.PaymentService, "/charges?order_id="+url.QueryEscape(id)), h))
+		gateway.Fetch(c, gateway.Part{Name: "notifications"}, &d.Notifications,
+			gateway.GetJSON[[]notifications.Notification](deps.Client, deps.URL(platform.NotificationService, "/notifications?order_id="+url.QueryEscape(id)), h))
+		return nil
 	})
 }
