@@ -90,7 +90,7 @@ func routerSystem(ctx context.Context, b *testing.B, bus microkitBus, onMsg func
 		b.Fatal(err)
 	}
 	publish := func(n int) error { return bus.Publish(ctx, benchMessages("bench.event", n)...) }
-	return publish, func() { _ = r.Close(ctx); _ = bus.Close() }
+	return publish, func() { _ = r.Close(ctx); _ = bus.Close(context.Background()) }
 }
 
 func natsbusSystem(url string) busSystem {

@@ -64,7 +64,7 @@ func BenchmarkNATSPublishSubjects(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { _ = bus.Close() })
+	b.Cleanup(func() { _ = bus.Close(context.Background()) })
 	benchPublishLayouts(b, bus)
 }
 

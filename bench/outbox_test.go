@@ -142,7 +142,7 @@ func BenchmarkOutboxRelay(b *testing.B) {
 				}
 			}
 			bus, _ := memory.New()
-			defer bus.Close()
+			defer bus.Close(context.Background())
 			relay, err := outbox.NewRelay(d.db, d.dialect, bus, outbox.WithBatchSize(100), outbox.WithLogger(quietSlog()))
 			if err != nil {
 				b.Fatal(err)
@@ -176,7 +176,7 @@ func BenchmarkOutboxEndToEnd(b *testing.B) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			bus, _ := memory.New()
-			defer bus.Close()
+			defer bus.Close(context.Background())
 			got := make(chan time.Time, 1)
 			r, err := eventbus.NewRouter(bus, "bench", eventbus.WithLogger(quietSlog()))
 			if err != nil {

@@ -78,7 +78,7 @@ func microkitRabbitBus(b *testing.B, url, exchange string) *rabbitbus.Bus {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { _ = bus.Close() })
+	b.Cleanup(func() { _ = bus.Close(context.Background()) })
 	return bus
 }
 

@@ -21,7 +21,7 @@ type OrderCreated struct {
 func ExampleRouter() {
 	ctx := context.Background()
 	bus, _ := memory.New()
-	defer bus.Close()
+	defer bus.Close(ctx)
 
 	r, _ := eventbus.NewRouter(bus, "billing", eventbus.WithMiddleware(
 		eventbus.Correlate(),

@@ -19,7 +19,7 @@ func newBus(t *testing.T, opts ...memory.Option) *memory.Bus {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = b.Close() })
+	t.Cleanup(func() { _ = b.Close(context.Background()) })
 	return b
 }
 

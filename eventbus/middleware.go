@@ -97,14 +97,14 @@ type PublisherFunc func(ctx context.Context, msgs ...*Message) error
 func (f PublisherFunc) Publish(ctx context.Context, msgs ...*Message) error { return f(ctx, msgs...) }
 
 // Close does nothing.
-func (f PublisherFunc) Close() error { return nil }
+func (f PublisherFunc) Close(context.Context) error { return nil }
 
 type decorated struct {
 	PublisherFunc
 	inner Publisher
 }
 
-func (d decorated) Close() error { return d.inner.Close() }
+func (d decorated) Close(ctx context.Context) error { return d.inner.Close(ctx) }
 
 // DecoratePublisher returns a Publisher whose Publish is publish and whose
 // Close closes inner.

@@ -14,8 +14,10 @@ type Publisher interface {
 	// have been stored: consumers deduplicate on Message.ID). Messages must
 	// pass Message.Validate.
 	Publish(ctx context.Context, msgs ...*Message) error
-	// Close releases the publisher. It is idempotent.
-	Close() error
+	// Close releases the publisher: it waits for the publishes in progress
+	// to finish until ctx ends, then gives up and returns ctx's error. It
+	// is idempotent and safe to call concurrently.
+	Close(ctx context.Context) error
 }
 
 // Subscriber opens subscriptions on a broker. Implementations are safe for
@@ -31,8 +33,10 @@ type Subscriber interface {
 	Subscribe(ctx context.Context, group, pattern string, opts ...SubscribeOption) (Subscription, error)
 	// Close closes every subscription and releases the subscriber.
 	// Deliveries not yet acknowledged are redelivered, to another instance
-	// of the group if one runs. It is idempotent.
-	Close() error
+	// of the group if one runs. It waits for the subscriptions and the
+	// connection to close until ctx ends, then gives up and returns ctx's
+	// error. It is idempotent and safe to call concurrently.
+	Close(ctx context.Context) error
 }
 
 // Subscription is one consumer's stream of deliveries. Next is safe for
@@ -42,7 +46,9 @@ type Subscription interface {
 	// ctx.Err()) or the subscription is closed (it returns ErrClosed).
 	Next(ctx context.Context) (Delivery, error)
 	// Close stops fetching. Deliveries not yet acknowledged are redelivered.
-	// It is idempotent.
+	// It blocks only briefly (an adapter bounds its wait for the broker to
+	// a few seconds), and the Subscriber's Close closes it too. It is
+	// idempotent.
 	Close() error
 }
 

@@ -22,9 +22,14 @@ var ErrRouterStarted = errors.New("eventbus: router already started")
 // under Recover whatever the chain says, so that a panic is a failed
 // attempt that Retry counts.
 //
-// Register handlers, then Start (or Run). Close stops fetching, waits for the
-// handlers in flight, acks those that finished and leaves everything not yet
-// handled to be redelivered. A Router is safe for concurrent use.
+// Register handlers, then run it one of two ways. Run(ctx) runs it in the
+// foreground until ctx ends, the shape of a process's main loop. Start and
+// Close(ctx) are for a router that is one component of a service, started
+// with the others and closed with them: Close's ctx bounds the drain, which
+// Run cannot offer since its ctx has already ended when it drains. Either
+// way the router stops fetching, waits for the handlers in flight, acks
+// those that finished and leaves everything not yet handled to be
+// redelivered. A Router is safe for concurrent use.
 type Router struct {
 	sub   Subscriber
 	group string
@@ -179,9 +184,10 @@ func (r *Router) Start(ctx context.Context) error {
 	return nil
 }
 
-// Run starts the router and blocks until ctx is done, then closes it
-// gracefully and returns Close's error. Use Start and Close to bound the
-// shutdown.
+// Run starts the router and blocks until ctx is done (or Close is called),
+// then closes it gracefully: it waits for the handlers in flight, however
+// long they take, and returns nil, or the error of a subscription that
+// failed to close. Use Start and Close instead to bound that wait.
 func (r *Router) Run(ctx context.Context) error {
 	if err := r.Start(ctx); err != nil {
 		return err

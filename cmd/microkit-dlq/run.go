@@ -69,7 +69,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		defer bus.Close()
+		defer closeBus(ctx, bus)
 		if err := store.Replay(ctx, bus, rest...); err != nil {
 			return err
 		}
@@ -137,6 +137,14 @@ func connect(ctx context.Context, g globals) (bus, error) {
 		return natsbus.Connect(ctx, g.broker, opts...)
 	}
 	return nil, fmt.Errorf("-broker %q: want an amqp://, amqps:// or nats:// URL: %w", g.broker, errUsage)
+}
+
+// closeBus closes b, giving it up to 30 seconds to drain even once ctx (the
+// signal that ends the command) is done.
+func closeBus(ctx context.Context, b bus) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	_ = b.Close(ctx)
 }
 
 func list(ctx context.Context, store *dlq.Store, args []string, stdout, stderr io.Writer) error {
@@ -229,7 +237,7 @@ func collect(ctx context.Context, g globals, store *dlq.Store, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	defer b.Close()
+	defer closeBus(ctx, b)
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	r, err := eventbus.NewRouter(b, g.group, eventbus.WithLogger(logger))
 	if err != nil {
@@ -259,7 +267,7 @@ func brokerQueue(ctx context.Context, g globals, cmd string, ids []string, stdou
 	if err != nil {
 		return err
 	}
-	defer b.Close()
+	defer closeBus(ctx, b)
 	bus := b.(*rabbitbus.Bus)
 	if cmd == "broker-replay" {
 		if len(ids) == 0 {

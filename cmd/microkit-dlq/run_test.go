@@ -51,7 +51,7 @@ func TestCollectListReplay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer bus.Close()
+	defer bus.Close(context.Background())
 	var (
 		mu    sync.Mutex
 		fixed bool
@@ -144,7 +144,7 @@ func TestBrokerListReplay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer bus.Close()
+	defer bus.Close(context.Background())
 	sub, err := bus.Subscribe(ctx, "billing", "order.created")
 	if err != nil {
 		t.Fatal(err)

@@ -51,7 +51,7 @@ func Example() {
 	}
 
 	bus, _ := memory.New()
-	defer bus.Close()
+	defer bus.Close(ctx)
 	sub, _ := bus.Subscribe(ctx, "billing", "order.created")
 	if err := store.Replay(ctx, bus, entries[0].ID); err != nil {
 		log.Fatal(err)

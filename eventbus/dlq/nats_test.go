@@ -26,7 +26,7 @@ func TestReplayInsideDuplicateWindow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer bus.Close()
+	defer bus.Close(context.Background())
 	store := openStore(t)
 	quiet := eventbus.WithLogger(slog.New(slog.DiscardHandler))
 	collector, _ := eventbus.NewRouter(bus, "microkit-dlq", quiet)

@@ -71,7 +71,7 @@ func testParkListReplay(t *testing.T, open func(*testing.T, ...dlq.Option) *dlq.
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer bus.Close()
+	defer bus.Close(context.Background())
 
 	// The collector: its own group on every dead-letter type.
 	collector, err := eventbus.NewRouter(bus, "microkit-dlq")
@@ -266,7 +266,7 @@ func TestEveryGroupsFailureIsReplayable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer bus.Close()
+	defer bus.Close(context.Background())
 	collector, _ := eventbus.NewRouter(bus, "microkit-dlq", eventbus.WithLogger(slog.New(slog.DiscardHandler)))
 	if err := collector.Handle(eventbus.DeadLetterPrefix+">", store.Handler()); err != nil {
 		t.Fatal(err)

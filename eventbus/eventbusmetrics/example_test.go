@@ -17,11 +17,12 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
+	ctx := context.Background()
 	bus, err := memory.New()
 	if err != nil {
 		panic(err)
 	}
-	defer bus.Close()
+	defer bus.Close(ctx)
 	done := make(chan struct{})
 	router, err := eventbus.NewRouter(bus, "billing", eventbus.WithMiddleware(eventbus.Recover(), m.Middleware()))
 	if err != nil {
@@ -33,7 +34,6 @@ func Example() {
 	}); err != nil {
 		panic(err)
 	}
-	ctx := context.Background()
 	if err := router.Start(ctx); err != nil {
 		panic(err)
 	}

@@ -1,9 +1,11 @@
 package eventbustest
 
 import (
+	"context"
 	"errors"
 	"maps"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -262,10 +264,55 @@ func (s *suite) validation(t *testing.T) {
 	if _, err := sn.Next(ctx); !errors.Is(err, eventbus.ErrClosed) {
 		t.Errorf("Next after Close = %v, want ErrClosed", err)
 	}
-	if err := in.Publisher.Close(); err != nil {
+	if err := in.Publisher.Close(ctx); err != nil {
 		t.Fatalf("Publisher.Close: %v", err)
 	}
 	if err := in.Publisher.Publish(ctx, msg(p+".x", "", 1)); !errors.Is(err, eventbus.ErrClosed) {
 		t.Errorf("Publish after Close = %v, want ErrClosed", err)
+	}
+}
+
+// closing checks Close(ctx) on the subscriber: concurrent calls both
+// return once it closed, its subscriptions end, and a Close whose context
+// has already ended gives up waiting but still closes.
+func (s *suite) closing(t *testing.T) {
+	ctx := s.ctx(t)
+	p := prefix()
+	in := s.connect(t)
+	sn := s.subscribe(t, in.Subscriber, "closing", p+".x")
+	errs := make(chan error, 2)
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() { errs <- in.Subscriber.Close(ctx) })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("concurrent Subscriber.Close: %v", err)
+		}
+	}
+	if _, err := sn.Next(ctx); !errors.Is(err, eventbus.ErrClosed) {
+		t.Errorf("Next on a subscription of a closed subscriber = %v, want ErrClosed", err)
+	}
+	if _, err := in.Subscriber.Subscribe(ctx, "closing", p+".x"); !errors.Is(err, eventbus.ErrClosed) {
+		t.Errorf("Subscribe after Close = %v, want ErrClosed", err)
+	}
+
+	other := s.connect(t)
+	s.subscribe(t, other.Subscriber, "closing", p+".x")
+	ended, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := other.Subscriber.Close(ended); err != nil && !errors.Is(err, context.Canceled) {
+		t.Errorf("Subscriber.Close(ended context) = %v, want nil or context.Canceled", err)
+	}
+	if err := other.Publisher.Close(ended); err != nil && !errors.Is(err, context.Canceled) {
+		t.Errorf("Publisher.Close(ended context) = %v, want nil or context.Canceled", err)
+	}
+	if _, err := other.Subscriber.Subscribe(ctx, "closing", p+".x"); !errors.Is(err, eventbus.ErrClosed) {
+		t.Errorf("Subscribe after a Close that gave up waiting = %v, want ErrClosed", err)
+	}
+	if err := other.Publisher.Publish(ctx, msg(p+".x", "", 1)); !errors.Is(err, eventbus.ErrClosed) {
+		t.Errorf("Publish after a Close that gave up waiting = %v, want ErrClosed", err)
 	}
 }

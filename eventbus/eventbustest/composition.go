@@ -136,8 +136,8 @@ func (s *suite) compose(t *testing.T, seed uint64) {
 		case req := <-c.crash:
 			c.l.disturbAll()
 			old := members[req.group]
-			_ = old.in.Publisher.Close()
-			_ = old.in.Subscriber.Close()
+			_ = old.in.Publisher.Close(s.ctx(t))
+			_ = old.in.Subscriber.Close(s.ctx(t))
 			close(req.released)
 			_ = old.router.Close(s.ctx(t))
 			members[req.group] = c.start(t, c.plan(req.group), stores[req.group])

@@ -190,7 +190,7 @@ func (s *suite) killedConsumer(t *testing.T) {
 		t.Fatalf("got %s, want %s", d.Message().ID, m.ID)
 	}
 	// The process dies before acknowledging.
-	if err := one.Subscriber.Close(); err != nil {
+	if err := one.Subscriber.Close(s.ctx(t)); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
 	b := s.subscribe(t, two.Subscriber, "payments", pattern, eventbus.WithPrefetch(1))

@@ -24,7 +24,7 @@ type Config struct {
 	// Connect returns a new connection to the broker under test, standing
 	// for one process: instances returned within one test share the broker.
 	// Required. The suite closes the publisher and subscriber itself
-	// (closing twice must be harmless).
+	// (closing twice, or both when they are one value, must be harmless).
 	Connect func(t *testing.T) Instance
 	// OrderedPerSubject says that the adapter delivers the messages of one
 	// Subject in publish order, one at a time, even with many workers and
@@ -63,6 +63,7 @@ func Run(t *testing.T, cfg Config) {
 	t.Run("CloseWithInFlight", s.closeInFlight)
 	t.Run("ConsumerKilledBeforeAck", s.killedConsumer)
 	t.Run("Validation", s.validation)
+	t.Run("Close", s.closing)
 	if cfg.Restart != nil {
 		t.Run("BrokerRestart", s.brokerRestart)
 	}
@@ -89,8 +90,10 @@ func (s *suite) connect(t *testing.T) Instance {
 	t.Helper()
 	in := s.cfg.Connect(t)
 	t.Cleanup(func() {
-		_ = in.Subscriber.Close()
-		_ = in.Publisher.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
+		defer cancel()
+		_ = in.Subscriber.Close(ctx)
+		_ = in.Publisher.Close(ctx)
 	})
 	return in
 }

@@ -29,7 +29,7 @@ func buses(t *testing.T) map[string]bus {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = mem.Close() })
+	t.Cleanup(func() { _ = mem.Close(context.Background()) })
 	srv := natstest.Run(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -37,7 +37,7 @@ func buses(t *testing.T) map[string]bus {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = nb.Close() })
+	t.Cleanup(func() { _ = nb.Close(context.Background()) })
 	return map[string]bus{"memory": mem, "nats": nb}
 }
 
@@ -139,7 +139,7 @@ func TestOneTraceFromPublisherToHandler(t *testing.T) {
 func TestDeadLetterEvent(t *testing.T) {
 	sr, _, tr := recorder(t)
 	b, _ := memory.New()
-	defer b.Close()
+	defer b.Close(context.Background())
 	r, _ := eventbus.NewRouter(b, "g", eventbus.WithLogger(slog.New(slog.DiscardHandler)), eventbus.WithMiddleware(
 		eventbustrace.Middleware("memory", eventbustrace.WithTracer(tr)),
 		eventbus.DeadLetter(b, eventbus.DeadLetterLogger(slog.New(slog.DiscardHandler)))))
@@ -168,7 +168,7 @@ func TestDeadLetterEvent(t *testing.T) {
 func TestPublishErrorRecorded(t *testing.T) {
 	sr, _, tr := recorder(t)
 	b, _ := memory.New()
-	_ = b.Close()
+	_ = b.Close(context.Background())
 	pub := eventbustrace.Publisher(b, "memory", eventbustrace.WithTracer(tr))
 	m, _ := eventbus.NewMessage("a.b", 1)
 	if err := pub.Publish(context.Background(), m); !errors.Is(err, eventbus.ErrClosed) {

@@ -22,7 +22,7 @@ func ExamplePublisher() {
 
 	ctx := context.Background()
 	bus, _ := memory.New()
-	defer bus.Close()
+	defer bus.Close(ctx)
 	pub := eventbustrace.Publisher(bus, "memory", eventbustrace.WithTracer(tr))
 
 	r, _ := eventbus.NewRouter(bus, "billing",

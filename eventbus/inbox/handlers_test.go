@@ -61,7 +61,7 @@ func newBus(t *testing.T) *memory.Bus {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = bus.Close() })
+	t.Cleanup(func() { _ = bus.Close(context.Background()) })
 	return bus
 }
 

@@ -73,7 +73,7 @@ func TestDedupeWithRouter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer bus.Close()
+	defer bus.Close(context.Background())
 	store := inbox.NewMemory(time.Hour)
 	var runs atomic.Int32
 	var failed atomic.Bool

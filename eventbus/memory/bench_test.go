@@ -13,7 +13,7 @@ import (
 func BenchmarkPublishNextAck(b *testing.B) {
 	ctx := context.Background()
 	bus, _ := memory.New()
-	defer bus.Close()
+	defer bus.Close(context.Background())
 	sub, _ := bus.Subscribe(ctx, "g", "order.>")
 	m := &eventbus.Message{ID: "1", Type: "order.created", Subject: "o-1", Data: make([]byte, 256)}
 	b.ReportAllocs()

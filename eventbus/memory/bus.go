@@ -88,8 +88,9 @@ func (b *Bus) Subscribe(ctx context.Context, group, pattern string, opts ...even
 }
 
 // Close closes the bus, every client and every subscription, and drops the
-// queued messages. It is idempotent.
-func (b *Bus) Close() error {
+// queued messages. Nothing of it waits, so ctx is not needed; Close takes
+// it to be an eventbus.Publisher and Subscriber. It is idempotent.
+func (b *Bus) Close(context.Context) error {
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -103,7 +104,7 @@ func (b *Bus) Close() error {
 	queues := b.list
 	b.mu.Unlock()
 	for _, c := range clients {
-		_ = c.Close()
+		c.close()
 	}
 	for _, q := range queues {
 		q.close()
@@ -224,12 +225,18 @@ func (c *Client) Subscribe(ctx context.Context, group, pattern string, opts ...e
 }
 
 // Close closes the client's subscriptions; their unsettled deliveries are
-// redelivered to other instances. It is idempotent.
-func (c *Client) Close() error {
+// redelivered to other instances. Nothing of it waits (see Bus.Close). It
+// is idempotent.
+func (c *Client) Close(context.Context) error {
+	c.close()
+	return nil
+}
+
+func (c *Client) close() {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		return nil
+		return
 	}
 	c.closed = true
 	subs := make([]*subscription, 0, len(c.subs))
@@ -242,7 +249,6 @@ func (c *Client) Close() error {
 		s.close()
 	}
 	c.bus.forget(c)
-	return nil
 }
 
 func (c *Client) forget(s *subscription) {

@@ -33,7 +33,7 @@ func TestOptions(t *testing.T) {
 
 func TestNoGroupNoCopy(t *testing.T) {
 	bus, _ := memory.New()
-	defer bus.Close()
+	defer bus.Close(context.Background())
 	// Published before any group matches: dropped, as on a broker topic
 	// without queues.
 	early := newMsg(t, "order.created", "")
@@ -61,7 +61,7 @@ func TestDelayedRedeliveryKeepsSubjectOrder(t *testing.T) {
 		timers <- scheduled{d, f}
 		return func() bool { return false }
 	}))
-	defer bus.Close()
+	defer bus.Close(context.Background())
 	sub, _ := bus.Subscribe(ctxT(t), "g", "acct.>")
 	a1, a2, b1 := newMsg(t, "acct.moved", "a"), newMsg(t, "acct.moved", "a"), newMsg(t, "acct.moved", "b")
 	_ = bus.Publish(ctxT(t), a1, a2, b1)
@@ -99,7 +99,7 @@ func TestDelayedRedeliveryKeepsSubjectOrder(t *testing.T) {
 
 func TestDeliveriesAreCopies(t *testing.T) {
 	bus, _ := memory.New()
-	defer bus.Close()
+	defer bus.Close(context.Background())
 	one, _ := bus.Subscribe(ctxT(t), "one", "a.b")
 	two, _ := bus.Subscribe(ctxT(t), "two", "a.b")
 	m := newMsg(t, "a.b", "")
@@ -127,7 +127,7 @@ func TestCloseEndsEverything(t *testing.T) {
 		_, err := other.Next(context.Background())
 		waiting <- err
 	}()
-	if err := bus.Close(); err != nil {
+	if err := bus.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-waiting; !errors.Is(err, eventbus.ErrClosed) {
@@ -142,7 +142,7 @@ func TestCloseEndsEverything(t *testing.T) {
 	if _, err := bus.Client().Subscribe(ctxT(t), "g", "a.b"); !errors.Is(err, eventbus.ErrClosed) {
 		t.Fatalf("Subscribe after Close = %v", err)
 	}
-	if err := bus.Close(); err != nil {
+	if err := bus.Close(context.Background()); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
 	cancelled, cancel := context.WithCancel(context.Background())
@@ -213,7 +213,7 @@ func TestCancelledNextPassesWakeUpOn(t *testing.T) {
 		case <-ctxT(t).Done():
 			t.Fatal("the waiting consumer never got the message: the cancelled one swallowed its wake-up")
 		}
-		_ = bus.Close() // ends a's Next if b took the wake-up itself
+		_ = bus.Close(context.Background()) // ends a's Next if b took the wake-up itself
 		if err := <-aerr; !errors.Is(err, context.Canceled) && !errors.Is(err, eventbus.ErrClosed) {
 			t.Fatalf("cancelled Next = %v", err)
 		}

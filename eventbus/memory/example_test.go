@@ -13,7 +13,7 @@ import (
 func ExampleBus() {
 	ctx := context.Background()
 	bus, _ := memory.New()
-	defer bus.Close()
+	defer bus.Close(ctx)
 
 	billing, _ := bus.Subscribe(ctx, "billing", "order.>")
 	shipping, _ := bus.Subscribe(ctx, "shipping", "order.created")

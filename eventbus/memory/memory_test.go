@@ -1,6 +1,7 @@
 package memory_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/go-microkit/microkit/eventbus/eventbustest"
@@ -12,7 +13,7 @@ func TestConformance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = bus.Close() })
+	t.Cleanup(func() { _ = bus.Close(context.Background()) })
 	eventbustest.Run(t, eventbustest.Config{
 		Connect: func(t *testing.T) eventbustest.Instance {
 			c := bus.Client()

@@ -21,6 +21,9 @@ type Bus struct {
 	acks  *ackTracker
 	owned bool // Close drains and closes nc
 
+	closeDone chan struct{} // closed when the work of Close is done
+	closeErr  error         // set before closeDone is closed
+
 	mu       sync.Mutex
 	subs     map[*subscription]struct{}
 	isClosed bool
@@ -62,7 +65,7 @@ func Connect(ctx context.Context, url string, opts ...Option) (*Bus, error) {
 }
 
 // New returns a bus on a connection the caller owns and closes after the
-// bus. It provisions (or binds to) the stream.
+// bus (Close then leaves the connection open). It provisions (or binds to) the stream.
 func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Bus, error) {
 	if nc == nil {
 		return nil, fmt.Errorf("natsbus: new: %w: nil connection", eventbus.ErrInvalidOption)
@@ -90,7 +93,7 @@ func newBus(ctx context.Context, nc *nats.Conn, cfg config) (*Bus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("natsbus: jetstream: %w", err)
 	}
-	b := &Bus{cfg: cfg, nc: nc, js: js, acks: acks, subs: make(map[*subscription]struct{})}
+	b := &Bus{cfg: cfg, nc: nc, js: js, acks: acks, closeDone: make(chan struct{}), subs: make(map[*subscription]struct{})}
 	if cfg.bind {
 		if _, err := js.Stream(ctx, cfg.stream); err != nil {
 			return nil, fmt.Errorf("natsbus: bind stream %s: %w", cfg.stream, err)
@@ -115,13 +118,22 @@ func newBus(ctx context.Context, nc *nats.Conn, cfg config) (*Bus, error) {
 }
 
 // Close closes every subscription (draining it and naking what it fetched
-// but did not hand out), waits for pending publishes and, if the bus owns
-// the connection, drains and closes it. It is idempotent.
-func (b *Bus) Close() error {
+// but did not hand out) and, if the bus owns the connection, drains it
+// (publishes in flight are flushed) and closes it. It waits for all of that
+// until ctx ends; then it closes the connection at once, without waiting
+// for the drain, and returns ctx's error. It is idempotent and safe to call
+// concurrently: a second Close waits for the first one's work, bounded by
+// its own ctx.
+func (b *Bus) Close(ctx context.Context) error {
 	b.mu.Lock()
 	if b.isClosed {
 		b.mu.Unlock()
-		return nil
+		select {
+		case <-b.closeDone:
+			return b.closeErr
+		case <-ctx.Done():
+			return fmt.Errorf("natsbus: close: %w", ctx.Err())
+		}
 	}
 	b.isClosed = true
 	subs := make([]*subscription, 0, len(b.subs))
@@ -130,15 +142,36 @@ func (b *Bus) Close() error {
 	}
 	b.subs = nil
 	b.mu.Unlock()
-	for _, s := range subs {
-		s.close()
+	go func() {
+		b.closeErr = b.close(subs)
+		close(b.closeDone)
+	}()
+	select {
+	case <-b.closeDone:
+		return b.closeErr
+	case <-ctx.Done():
+		if b.owned {
+			// Give up on the drain: drop the connection now.
+			b.nc.Close()
+		}
+		return fmt.Errorf("natsbus: close: %w", ctx.Err())
 	}
+}
+
+// close does the work of Close: the subscriptions at once (each waits for
+// its drain a few seconds at most), then the owned connection.
+func (b *Bus) close(subs []*subscription) error {
+	var wg sync.WaitGroup
+	for _, s := range subs {
+		wg.Go(s.close)
+	}
+	wg.Wait()
 	if !b.owned {
 		return nil
 	}
 	// Drain is asynchronous: wait for the connection to report CLOSED (it
 	// does within the drain timeout, 30s by default, even if the server is
-	// gone).
+	// gone, and at once when Close gives up and closes it).
 	closed := b.nc.StatusChanged(nats.CLOSED)
 	defer b.nc.RemoveStatusListener(closed)
 	if err := b.nc.Drain(); err != nil {

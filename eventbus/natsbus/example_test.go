@@ -19,7 +19,12 @@ func ExampleConnect() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer bus.Close()
+	defer func() {
+		// Close drains the bus; bound the wait so that shutdown cannot hang.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = bus.Close(ctx)
+	}()
 
 	r, _ := eventbus.NewRouter(bus, "billing", eventbus.WithConcurrency(8), eventbus.WithMiddleware(
 		eventbus.DeadLetter(bus), eventbus.Retry(eventbus.RetryPolicy{MaxAttempts: 5}), eventbus.Recover()))

@@ -3,6 +3,10 @@ package natsbus_test
 import (
 	"context"
 	"errors"
+	"net"
+	"net/url"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -126,7 +130,7 @@ func TestNewOnCallerConnection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Close(); err != nil {
+	if err := b.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if nc.IsClosed() {
@@ -262,5 +266,104 @@ func TestDeliverAllReplaysForNewGroups(t *testing.T) {
 	}
 	if d := next(t, sub); d.Message().ID != m.ID {
 		t.Fatalf("got %s, want the message stored before the group existed", d.Message().ID)
+	}
+}
+
+// TestCloseGivesUpWhenContextEnds: when the server stops answering (the
+// connection stays up but nothing comes back), the drain of an owned
+// connection cannot finish: nats.go would wait for it up to its drain
+// timeout, 30s. Close returns the context's error when the context ends,
+// with the bus closed.
+func TestCloseGivesUpWhenContextEnds(t *testing.T) {
+	srv := natstest.Run(t)
+	px := newFreezingProxy(t, srv.URL())
+	b := connect(t, px.URL())
+	sub, err := b.Subscribe(ctxT(t), "g", "a.b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	px.freeze()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := b.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Close with the server silent = %v, want the context's error", err)
+	}
+	if _, err := sub.Next(ctxT(t)); !errors.Is(err, eventbus.ErrClosed) {
+		t.Errorf("Next after Close = %v, want ErrClosed", err)
+	}
+	if err := b.Publish(ctxT(t), &eventbus.Message{ID: "1", Type: "a.b"}); !errors.Is(err, eventbus.ErrClosed) {
+		t.Errorf("Publish after Close = %v, want ErrClosed", err)
+	}
+}
+
+// freezingProxy forwards TCP connections to a server until freeze, after
+// which it holds every byte either way: a server that hangs without
+// closing its connections.
+type freezingProxy struct {
+	ln     net.Listener
+	target string
+	frozen atomic.Bool
+	thaw   chan struct{}
+}
+
+func newFreezingProxy(t *testing.T, serverURL string) *freezingProxy {
+	t.Helper()
+	u, err := url.Parse(serverURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &freezingProxy{ln: ln, target: u.Host, thaw: make(chan struct{})}
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		close(p.thaw)
+		_ = ln.Close()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", p.target)
+			if err != nil {
+				_ = c.Close()
+				continue
+			}
+			wg.Go(func() { p.pipe(s, c) })
+			wg.Go(func() { p.pipe(c, s) })
+		}
+	})
+	return p
+}
+
+func (p *freezingProxy) URL() string { return "nats://" + p.ln.Addr().String() }
+
+func (p *freezingProxy) freeze() { p.frozen.Store(true) }
+
+// pipe copies from src to dst until either fails; frozen, it holds what it
+// read until the test ends.
+func (p *freezingProxy) pipe(dst, src net.Conn) {
+	defer dst.Close()
+	defer src.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && p.frozen.Load() {
+			<-p.thaw
+			return
+		}
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
 	}
 }

@@ -24,7 +24,7 @@ func connect(t *testing.T, url string, opts ...natsbus.Option) *natsbus.Bus {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = b.Close() })
+	t.Cleanup(func() { _ = b.Close(context.Background()) })
 	return b
 }
 

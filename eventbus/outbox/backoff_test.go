@@ -101,7 +101,7 @@ func (p *flakyPublisher) Publish(_ context.Context, msgs ...*eventbus.Message) e
 	return nil
 }
 
-func (p *flakyPublisher) Close() error { return nil }
+func (p *flakyPublisher) Close(context.Context) error { return nil }
 
 // stormWaker wakes the relay every interval, like the notifications of a
 // busy database.

@@ -24,7 +24,7 @@ func natsBilling(t *testing.T, opts ...natsbus.Option) (*natstest.Server, *natsb
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = bus.Close() })
+	t.Cleanup(func() { _ = bus.Close(context.Background()) })
 	sub, err := bus.Subscribe(ctx, "billing", "order.>")
 	if err != nil {
 		t.Fatal(err)

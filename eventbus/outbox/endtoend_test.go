@@ -39,7 +39,7 @@ func TestEndToEndRepublishHasOneEffect(t *testing.T) {
 			t.Cleanup(func() {
 				rabbittest.DeleteTopology(t, url, exchange, rabbitbus.QueueName(exchange, "billing", "order.created"))
 			})
-			defer bus.Close()
+			defer bus.Close(context.Background())
 
 			inbox, err := outbox.NewInbox(d.db, d.dialect)
 			if err != nil {

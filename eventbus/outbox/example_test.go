@@ -47,7 +47,7 @@ func Example() {
 
 	// Relay: publish what was committed.
 	bus, _ := memory.New()
-	defer bus.Close()
+	defer bus.Close(ctx)
 	sub, _ := bus.Subscribe(ctx, "billing", "order.created")
 	relay, _ := outbox.NewRelay(db, sqldialect.SQLite, bus)
 	n, err := relay.RelayOnce(ctx)

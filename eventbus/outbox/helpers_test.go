@@ -175,6 +175,6 @@ func newBus(t testing.TB) *memory.Bus {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = bus.Close() })
+	t.Cleanup(func() { _ = bus.Close(context.Background()) })
 	return bus
 }

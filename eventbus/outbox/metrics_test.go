@@ -32,7 +32,7 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 	down := newBus(t)
-	_ = down.Close()
+	_ = down.Close(context.Background())
 	if _, err := newRelay(t, d, down, outbox.WithMetrics(m)).RelayOnce(ctx); err == nil {
 		t.Fatal("publish to a closed bus succeeded")
 	}

@@ -98,7 +98,7 @@ func TestFailedPublishStaysUnsent(t *testing.T) {
 				t.Fatal(err)
 			}
 			down := newBus(t)
-			_ = down.Close() // a broker that refuses every publish
+			_ = down.Close(context.Background()) // a broker that refuses every publish
 			if n, err := newRelay(t, d, down).RelayOnce(ctx); !errors.Is(err, eventbus.ErrClosed) || n != 0 {
 				t.Fatalf("RelayOnce on a closed bus = %d, %v; want 0, ErrClosed", n, err)
 			}

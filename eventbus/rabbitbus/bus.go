@@ -23,6 +23,9 @@ type Bus struct {
 	done chan struct{} // closed by Close
 	wg   sync.WaitGroup
 
+	closeDone chan struct{} // closed when the work of Close is done
+	closeErr  error         // set before closeDone is closed
+
 	mu       sync.Mutex
 	conn     *amqp.Connection // nil while disconnected
 	lost     chan struct{}    // closed when conn is lost
@@ -43,7 +46,7 @@ func Connect(ctx context.Context, url string, opts ...Option) (*Bus, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Bus{cfg: cfg, url: url, done: make(chan struct{}), ready: make(chan struct{}), subs: make(map[*subscription]struct{})}
+	b := &Bus{cfg: cfg, url: url, done: make(chan struct{}), closeDone: make(chan struct{}), ready: make(chan struct{}), subs: make(map[*subscription]struct{})}
 	pause := cfg.minBackoff
 	var conn *amqp.Connection
 	for {
@@ -211,12 +214,20 @@ func (b *Bus) channel(ctx context.Context) (*amqp.Channel, <-chan struct{}, erro
 
 // Close closes every subscription (what they delivered but was not
 // acknowledged goes back to the queue), then the connection, and waits for
-// the bus's goroutines. It is idempotent.
-func (b *Bus) Close() error {
+// the bus's goroutines until ctx ends; then it returns ctx's error and the
+// rest finishes in the background. Publishes in progress fail with
+// eventbus.ErrClosed. It is idempotent and safe to call concurrently: a
+// second Close waits for the first one's work, bounded by its own ctx.
+func (b *Bus) Close(ctx context.Context) error {
 	b.mu.Lock()
 	if b.isClosed {
 		b.mu.Unlock()
-		return nil
+		select {
+		case <-b.closeDone:
+			return b.closeErr
+		case <-ctx.Done():
+			return fmt.Errorf("rabbitbus: close: %w", ctx.Err())
+		}
 	}
 	b.isClosed = true
 	subs := make([]*subscription, 0, len(b.subs))
@@ -227,9 +238,25 @@ func (b *Bus) Close() error {
 	conn := b.conn
 	close(b.done)
 	b.mu.Unlock()
-	for _, s := range subs {
-		s.close()
+	go func() {
+		b.closeErr = b.close(subs, conn)
+		close(b.closeDone)
+	}()
+	select {
+	case <-b.closeDone:
+		return b.closeErr
+	case <-ctx.Done():
+		return fmt.Errorf("rabbitbus: close: %w", ctx.Err())
 	}
+}
+
+// close does the work of Close.
+func (b *Bus) close(subs []*subscription, conn *amqp.Connection) error {
+	var wg sync.WaitGroup
+	for _, s := range subs {
+		wg.Go(s.close)
+	}
+	wg.Wait()
 	var err error
 	if conn != nil {
 		if cerr := conn.Close(); cerr != nil && !errors.Is(cerr, amqp.ErrClosed) {

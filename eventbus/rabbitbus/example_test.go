@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"time"
 
 	"github.com/go-microkit/microkit/eventbus"
 	"github.com/go-microkit/microkit/eventbus/rabbitbus"
@@ -18,7 +19,12 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer bus.Close()
+	defer func() {
+		// Close drains the bus; bound the wait so that shutdown cannot hang.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = bus.Close(ctx)
+	}()
 
 	router, err := eventbus.NewRouter(bus, "billing", eventbus.WithMiddleware(
 		eventbus.DeadLetter(bus),

@@ -47,7 +47,7 @@ func (br *broker) dial(t *testing.T, opts ...rabbitbus.Option) *rabbitbus.Bus {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = b.Close() })
+	t.Cleanup(func() { _ = b.Close(context.Background()) })
 	return b
 }
 

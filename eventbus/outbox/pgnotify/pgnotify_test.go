@@ -94,7 +94,7 @@ func TestWaitWakesOnAdd(t *testing.T) {
 func TestRelayWokenBeforePoll(t *testing.T) {
 	db, table := openPostgres(t)
 	bus, _ := memory.New()
-	defer bus.Close()
+	defer bus.Close(context.Background())
 	ctx, cancel := context.WithCancel(context.Background())
 	sub, err := bus.Subscribe(ctx, "c", "order.created")
 	if err != nil {

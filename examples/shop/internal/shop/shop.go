@@ -208,7 +208,7 @@ func Start(ctx context.Context, cfg Config) (_ *Shop, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("shop: event bus: %w", err)
 		}
-		sh.stack.PushCloser(bus.Close)
+		sh.stack.Push(bus.Close)
 	}
 
 	for _, svc := range All {
