@@ -22,7 +22,7 @@ func TestCoresCompileNoAdapter(t *testing.T) {
 		"database/sql",
 		"google.golang.org/grpc",
 	}
-	cores := []string{"./breaker", "./gateway", "./eventbus", "./discovery", "./saga"}
+	cores := []string{"./breaker", "./gateway", "./eventbus", "./discovery", "./saga", "./retry"}
 	args := append([]string{"list", "-f", `{{.ImportPath}}{{range .Deps}} {{.}}{{end}}`}, cores...)
 	out, err := exec.Command("go", args...).Output()
 	if err != nil {
@@ -57,6 +57,7 @@ func TestSQLStoresCompileNoDriver(t *testing.T) {
 		stdOnly   bool
 	}{
 		{"./sqldialect", nil, true},
+		{"./retry", nil, true}, // every package retries by it
 		{"./eventbus/outbox", drivers, false},
 		{"./eventbus/dlq", append([]string{"github.com/go-microkit/microkit/eventbus/outbox"}, drivers...), false},
 		{"./saga/sqlstore", drivers, false},

@@ -10,6 +10,8 @@
 //
 // Calls between services:
 //
+//   - retry: the one retry vocabulary every package uses: a retry budget,
+//     permanent errors, idempotent HTTP requests, exponential backoff.
 //   - breaker: circuit breaker for any call, with an HTTP transport and keyed
 //     sets.
 //   - breaker/breakergrpc: a breaker in front of gRPC client calls.
@@ -84,6 +86,8 @@
 //   - One business action spans several services and must be undone as a
 //     whole when a step fails: saga.
 //   - You need to follow one request through all of it: tracing.
+//   - Your own code retries and must not bury a failing service or repeat
+//     a POST: retry.
 //
 // The guides in the repository's docs directory explain each pattern, its
 // naive version and where that breaks; docs/choosing.md expands the list

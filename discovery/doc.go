@@ -36,7 +36,7 @@
 //   - [Transport] is an http.RoundTripper for URLs like
 //     http://product-service/products/1: it resolves, balances, reports
 //     outcomes for ejection and retries idempotent requests on another
-//     instance within a [RetryBudget]. Package discovery/grpcresolver does
+//     instance within a retry.Budget. Package discovery/grpcresolver does
 //     the same for grpc.NewClient("microkit:///product-service").
 //
 // Start with [NewResolver] and [NewTransport] on the client side and

@@ -8,16 +8,19 @@ import (
 	"net"
 	"net/http"
 	"sync/atomic"
+
+	"github.com/go-microkit/microkit/retry"
 )
 
 // Transport is an http.RoundTripper that sends each request to an instance
 // of the service named by the URL's host: a request for
 // http://product-service/products/1 goes to whichever instance of
 // "product-service" the resolver's balancer picks. It records each outcome
-// for outlier ejection, and retries a failed idempotent request (or one that
-// never reached the instance) on another instance while the retry budget
-// allows. A successful request counts as in flight on its instance until
-// its response body is read to the end or closed: close every body, or its
+// for outlier ejection, and retries a failed request on another instance
+// while the retry budget allows: a request that is [retry.Idempotent] and
+// [retry.Replayable], or a replayable one that never reached the instance.
+// A successful request counts as in flight on its instance until its
+// response body is read to the end or closed: close every body, or its
 // instance keeps looking busy to LeastRequest. The request reaches the
 // instance with its URL's host, and so its Host header, set to the
 // instance's "host:port"; give every URL a service name, since any host is
@@ -26,7 +29,7 @@ type Transport struct {
 	resolver    *Resolver
 	base        http.RoundTripper
 	maxAttempts int
-	budget      *RetryBudget
+	budget      *retry.Budget
 	isFailure   func(*http.Response, error) bool
 }
 
@@ -59,9 +62,11 @@ func WithMaxAttempts(n int) TransportOption {
 	}
 }
 
-// WithRetryBudget sets the budget retries draw from; nil is invalid. The
-// default is a budget of RetryBudgetPolicy's defaults per Transport.
-func WithRetryBudget(b *RetryBudget) TransportOption {
+// WithRetryBudget sets the budget retries draw from; nil is invalid. Share
+// one budget among the clients of a service so that together they cannot
+// bury it. The default is a budget of retry.BudgetPolicy's defaults (20% of
+// requests plus 10 retries a second) per Transport.
+func WithRetryBudget(b *retry.Budget) TransportOption {
 	return func(t *Transport) error {
 		if b == nil {
 			return fmt.Errorf("%w: nil retry budget", ErrInvalidOption)
@@ -107,9 +112,9 @@ func NewTransport(r *Resolver, opts ...TransportOption) (*Transport, error) {
 		}
 	}
 	if t.budget == nil {
-		b, err := NewRetryBudget(RetryBudgetPolicy{})
+		b, err := retry.NewBudget(retry.BudgetPolicy{})
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("discovery: new transport: %w", err)
 		}
 		t.budget = b
 	}
@@ -127,8 +132,8 @@ var errNoNews = fmt.Errorf("discovery: outcome not counted: %w", context.Cancele
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	service := req.URL.Hostname()
-	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
-	idempotent := replayable && isIdempotent(req)
+	replayable := retry.Replayable(req)
+	idempotent := replayable && retry.Idempotent(req)
 	t.budget.Deposit()
 	var prev *Endpoint
 	for attempt := 1; ; attempt++ {
@@ -155,7 +160,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		ep.Done(errInstanceFailed)
 		retryable := idempotent || (replayable && neverSent(err))
-		if attempt >= t.maxAttempts || !retryable || ctx.Err() != nil || !t.budget.TryWithdraw() {
+		if attempt >= t.maxAttempts || !retryable || ctx.Err() != nil || !t.budget.Withdraw() {
 			if err != nil {
 				return nil, fmt.Errorf("discovery: %s %s via %s: %w", req.Method, req.URL.Redacted(), ep.addr, err)
 			}
@@ -184,16 +189,6 @@ func (t *Transport) outgoing(req *http.Request, ep *Endpoint, attempt int) (*htt
 		out.Body = body
 	}
 	return out, nil
-}
-
-// isIdempotent reports whether repeating req is safe: an idempotent method
-// or an explicit idempotency key.
-func isIdempotent(req *http.Request) bool {
-	switch req.Method {
-	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
-		return true
-	}
-	return req.Header.Get("Idempotency-Key") != "" || req.Header.Get("X-Idempotency-Key") != ""
 }
 
 // neverSent reports whether err shows the request never reached the

@@ -10,10 +10,9 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"testing/synctest"
-	"time"
 
 	"github.com/go-microkit/microkit/discovery"
+	"github.com/go-microkit/microkit/retry"
 )
 
 // server is a real HTTP instance that answers with its name, or with
@@ -112,6 +111,7 @@ func TestTransportRetriesIdempotentRequestsElsewhere(t *testing.T) {
 		{name: "PUT with a body is retried with the body", method: http.MethodPut, body: "payload", wantAll200: true},
 		{name: "POST with an idempotency key is retried", method: http.MethodPost, body: "p", header: []string{"Idempotency-Key", "k1"}, wantAll200: true},
 		{name: "plain POST is not", method: http.MethodPost, body: "p", wantAll200: false},
+		{name: "POST with the non-standard X-Idempotency-Key is not", method: http.MethodPost, body: "p", header: []string{"X-Idempotency-Key", "k2"}, wantAll200: false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -161,9 +161,9 @@ func TestTransportRetriesAPostThatNeverLeft(t *testing.T) {
 func TestTransportRetryBudget(t *testing.T) {
 	bad, good := newServer(t, "bad"), newServer(t, "good")
 	bad.status.Store(http.StatusInternalServerError)
-	// Half a retry per request and no reserve: every second request that
+	// Half a retry per request and no floor: every second request that
 	// fails may be retried.
-	budget := must[*discovery.RetryBudget](t)(discovery.NewRetryBudget(discovery.RetryBudgetPolicy{Ratio: 0.5, MinPerSecond: -1}))
+	budget := must[*retry.Budget](t)(retry.NewBudget(retry.BudgetPolicy{Ratio: 0.5, MinPerSecond: -1}))
 	f := newTransportFixture(t, nil, []discovery.TransportOption{discovery.WithRetryBudget(budget)}, bad, good)
 	// Round robin starts at bad, then good, then bad...: requests 1 and 3
 	// hit bad first. Request 1 has 0.5 in the budget: no retry. Request 3
@@ -175,36 +175,6 @@ func TestTransportRetryBudget(t *testing.T) {
 	}
 	if codes[0] != 500 || codes[1] != 200 || codes[2] != 200 || codes[3] != 200 {
 		t.Fatalf("codes %v, want [500 200 200 200]", codes)
-	}
-}
-
-func TestRetryBudgetReserveRefills(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		b := must[*discovery.RetryBudget](t)(discovery.NewRetryBudget(discovery.RetryBudgetPolicy{Ratio: 0.1, MinPerSecond: 2}))
-		steps := []struct {
-			advanceSec int
-			deposits   int
-			want       []bool
-		}{
-			{want: []bool{true, true, false}},                // starts with the reserve of 2
-			{deposits: 10, want: []bool{true, false}},        // 10 requests earn 1
-			{advanceSec: 1, want: []bool{true, true, false}}, // 1s refills 2
-			{advanceSec: 60, want: []bool{true, true, true}}, // capped at 10, not 120
-		}
-		for i, s := range steps {
-			time.Sleep(time.Duration(s.advanceSec) * time.Second)
-			for range s.deposits {
-				b.Deposit()
-			}
-			for j, want := range s.want {
-				if got := b.TryWithdraw(); got != want {
-					t.Fatalf("step %d withdraw %d: %v, want %v", i, j, got, want)
-				}
-			}
-		}
-	})
-	if _, err := discovery.NewRetryBudget(discovery.RetryBudgetPolicy{Ratio: 2}); !errors.Is(err, discovery.ErrInvalidOption) {
-		t.Fatalf("ratio 2: %v", err)
 	}
 }
 

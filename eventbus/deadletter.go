@@ -88,7 +88,7 @@ func DeadLetterLogger(l *slog.Logger) DeadLetterOption {
 	}
 }
 
-// DeadLetter parks messages that failed permanently (Permanent errors, and
+// DeadLetter parks messages that failed permanently (retry.Permanent errors, and
 // the last attempt under Retry): it republishes a copy through pub under the
 // dead-letter type with the original type and ID, the reason, the attempts,
 // the handler, the group and the time in Metadata, then lets the router

@@ -19,8 +19,9 @@
 //   - [Router] subscribes a consumer group, runs [Handler]s with bounded
 //     concurrency and acknowledges, retries or dead-letters each delivery
 //     according to the handler's result: nil acks, an error retries and
-//     [Permanent] dead-letters at once; [FateOf] is that decision, in one
-//     place. [On] registers a typed handler.
+//     an error marked by retry.Permanent (package retry, the toolkit's
+//     one "do not retry") dead-letters at once; [FateOf] is that
+//     decision, in one place. [On] registers a typed handler.
 //   - [Middleware] wraps handlers: [Recover], [Timeout], [Retry],
 //     [DeadLetter] and [Correlate]; package eventbus/eventbusmetrics
 //     counts deliveries in Prometheus and package eventbus/eventbustrace

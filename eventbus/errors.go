@@ -28,42 +28,6 @@ var (
 	ErrStaleDelivery = errors.New("eventbus: stale delivery")
 )
 
-// PermanentError marks a handler error that retrying cannot fix: the router
-// dead-letters the message at once instead of asking for redelivery.
-type PermanentError struct {
-	Err error
-}
-
-// Error returns the wrapped error's message.
-func (e *PermanentError) Error() string {
-	if e.Err == nil {
-		return "eventbus: permanent failure"
-	}
-	return e.Err.Error()
-}
-
-// Unwrap returns the wrapped error.
-func (e *PermanentError) Unwrap() error { return e.Err }
-
-// Permanent wraps err so that the router dead-letters the message instead of
-// retrying it. Permanent(nil) returns nil.
-func Permanent(err error) error {
-	if err == nil {
-		return nil
-	}
-	var p *PermanentError
-	if errors.As(err, &p) {
-		return err
-	}
-	return &PermanentError{Err: err}
-}
-
-// IsPermanent reports whether err is or wraps a [PermanentError].
-func IsPermanent(err error) bool {
-	var p *PermanentError
-	return errors.As(err, &p)
-}
-
 // RetryError asks the router to have the message redelivered after Delay.
 // The [Retry] middleware returns it; a handler may return one directly to
 // choose its own delay.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-microkit/microkit/eventbus"
 	"github.com/go-microkit/microkit/eventbus/memory"
+	"github.com/go-microkit/microkit/retry"
 )
 
 // OrderCreated is the payload of "order.created" events.
@@ -84,12 +85,12 @@ func ExamplePermanent() {
 	h := func(ctx context.Context, msg *eventbus.Message) error {
 		if len(msg.Data) == 0 {
 			// Retrying cannot fix an empty payload: dead-letter it at once.
-			return eventbus.Permanent(errors.New("empty payload"))
+			return retry.Permanent(errors.New("empty payload"))
 		}
 		return nil
 	}
 	err := h(context.Background(), &eventbus.Message{})
-	fmt.Println(eventbus.IsPermanent(err), err)
+	fmt.Println(retry.IsPermanent(err), err)
 	// Output: true empty payload
 }
 
@@ -113,8 +114,8 @@ func ExampleFateOf() {
 		nil,
 		errors.New("connection reset"),
 		busy,
-		eventbus.Permanent(errors.New("unknown currency")),
-		eventbus.Permanent(&eventbus.ExhaustedError{Attempts: 5, Err: busy}),
+		retry.Permanent(errors.New("unknown currency")),
+		retry.Permanent(&eventbus.ExhaustedError{Attempts: 5, Err: busy}),
 	} {
 		f := eventbus.FateOf(ctx, err)
 		fmt.Println(f.Outcome, f.Delay)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/go-microkit/microkit/retry"
 )
 
 // Settlement is what the router tells the broker about a delivery.
@@ -54,17 +56,17 @@ var (
 // redelivery at once. nil acknowledges; its outcome is "deadletter" when
 // DeadLetter parked the message (the DeliveryInfo in ctx says so).
 func FateOf(ctx context.Context, err error) Fate {
-	var retry *RetryError
+	var redeliver *RetryError
 	switch {
 	case err == nil:
 		if info, ok := DeliveryFromContext(ctx); ok && info.DeadLetterReason != "" {
 			return fateDeadLetter
 		}
 		return fateAck
-	case IsPermanent(err):
+	case retry.IsPermanent(err):
 		return fateTerm
-	case errors.As(err, &retry):
-		return Fate{Settle: SettleNack, Delay: max(retry.Delay, 0), Outcome: "retry"}
+	case errors.As(err, &redeliver):
+		return Fate{Settle: SettleNack, Delay: max(redeliver.Delay, 0), Outcome: "retry"}
 	default:
 		return fateError
 	}

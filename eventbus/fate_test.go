@@ -3,12 +3,14 @@ package eventbus_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go-microkit/microkit/eventbus"
 	"github.com/go-microkit/microkit/eventbus/memory"
+	"github.com/go-microkit/microkit/retry"
 )
 
 // TestRetryBoundsEveryOutcome: under Retry(MaxAttempts: 3) a message is
@@ -25,7 +27,10 @@ func TestRetryBoundsEveryOutcome(t *testing.T) {
 			return &eventbus.RetryError{Err: errors.New("busy"), Delay: time.Millisecond}
 		}},
 		{"plain error", 3, func(context.Context, *eventbus.Message) error { return errors.New("down") }},
-		{"permanent", 1, func(context.Context, *eventbus.Message) error { return eventbus.Permanent(errors.New("poison")) }},
+		{"permanent", 1, func(context.Context, *eventbus.Message) error { return retry.Permanent(errors.New("poison")) }},
+		{"permanent wrapped again", 1, func(context.Context, *eventbus.Message) error {
+			return fmt.Errorf("invoice: %w", retry.Permanent(errors.New("poison")))
+		}},
 		{"panic", 3, func(context.Context, *eventbus.Message) error { panic("nil map") }},
 		{"timeout", 3, func(ctx context.Context, _ *eventbus.Message) error {
 			<-ctx.Done()
@@ -99,10 +104,10 @@ func TestFateOf(t *testing.T) {
 		{"parked", parked, nil, eventbus.Fate{Settle: eventbus.SettleAck, Outcome: "deadletter"}},
 		{"own delay", context.Background(), own, eventbus.Fate{Settle: eventbus.SettleNack, Delay: time.Minute, Outcome: "retry"}},
 		{"plain error", context.Background(), errors.New("x"), eventbus.Fate{Settle: eventbus.SettleNack, Outcome: "error"}},
-		{"permanent", context.Background(), eventbus.Permanent(errors.New("x")), eventbus.Fate{Settle: eventbus.SettleTerm, Outcome: "permanent"}},
-		{"exhausted own delay", context.Background(), eventbus.Permanent(&eventbus.ExhaustedError{Attempts: 2, Err: own}),
+		{"permanent", context.Background(), retry.Permanent(errors.New("x")), eventbus.Fate{Settle: eventbus.SettleTerm, Outcome: "permanent"}},
+		{"exhausted own delay", context.Background(), retry.Permanent(&eventbus.ExhaustedError{Attempts: 2, Err: own}),
 			eventbus.Fate{Settle: eventbus.SettleTerm, Outcome: "permanent"}},
-		{"retry of a permanent", context.Background(), &eventbus.RetryError{Err: eventbus.Permanent(errors.New("x")), Delay: time.Second},
+		{"retry of a permanent", context.Background(), &eventbus.RetryError{Err: retry.Permanent(errors.New("x")), Delay: time.Second},
 			eventbus.Fate{Settle: eventbus.SettleTerm, Outcome: "permanent"}},
 		{"negative delay", context.Background(), &eventbus.RetryError{Err: errors.New("x"), Delay: -time.Second},
 			eventbus.Fate{Settle: eventbus.SettleNack, Outcome: "retry"}},
@@ -120,17 +125,17 @@ func TestFateOf(t *testing.T) {
 // it is made, and the recommended one is accepted.
 func TestMiddlewareOrder(t *testing.T) {
 	bus := newBus(t)
-	retry := eventbus.Retry(eventbus.RetryPolicy{MaxAttempts: 2})
+	retryMW := eventbus.Retry(eventbus.RetryPolicy{MaxAttempts: 2})
 	dead := eventbus.DeadLetter(bus)
 	h := func(context.Context, *eventbus.Message) error { return nil }
 
-	if _, err := eventbus.NewRouter(bus, "g", eventbus.WithMiddleware(retry, dead)); !errors.Is(err, eventbus.ErrInvalidOption) {
+	if _, err := eventbus.NewRouter(bus, "g", eventbus.WithMiddleware(retryMW, dead)); !errors.Is(err, eventbus.ErrInvalidOption) {
 		t.Errorf("NewRouter(Retry, DeadLetter) = %v, want ErrInvalidOption", err)
 	}
-	if _, err := eventbus.NewRouter(bus, "g", eventbus.WithMiddleware(retry), eventbus.WithMiddleware(dead)); !errors.Is(err, eventbus.ErrInvalidOption) {
+	if _, err := eventbus.NewRouter(bus, "g", eventbus.WithMiddleware(retryMW), eventbus.WithMiddleware(dead)); !errors.Is(err, eventbus.ErrInvalidOption) {
 		t.Errorf("NewRouter(Retry) + (DeadLetter) = %v, want ErrInvalidOption", err)
 	}
-	r, err := eventbus.NewRouter(bus, "g", eventbus.WithMiddleware(eventbus.Correlate(), dead, retry, eventbus.Timeout(time.Second), eventbus.Recover()))
+	r, err := eventbus.NewRouter(bus, "g", eventbus.WithMiddleware(eventbus.Correlate(), dead, retryMW, eventbus.Timeout(time.Second), eventbus.Recover()))
 	if err != nil {
 		t.Fatalf("recommended order refused: %v", err)
 	}
@@ -142,7 +147,7 @@ func TestMiddlewareOrder(t *testing.T) {
 	if err := plain.Handle("a.b", h, eventbus.HandlerMiddleware(dead)); err != nil {
 		t.Fatal(err)
 	}
-	if err := plain.Handle("c.d", h, eventbus.HandlerMiddleware(retry)); err != nil {
+	if err := plain.Handle("c.d", h, eventbus.HandlerMiddleware(retryMW)); err != nil {
 		t.Fatalf("a handler's own Retry inside the router's DeadLetter refused: %v", err)
 	}
 }
@@ -237,7 +242,7 @@ func TestRetryNeverRunsPastThePolicy(t *testing.T) {
 	ctx := eventbus.ContextWithDelivery(context.Background(), &eventbus.DeliveryInfo{Attempt: 4})
 	err := h(ctx, &eventbus.Message{ID: "1", Type: "a"})
 	var ex *eventbus.ExhaustedError
-	if ran || !eventbus.IsPermanent(err) || !errors.As(err, &ex) || ex.Attempts != 4 || !errors.Is(err, eventbus.ErrNoAttemptLeft) {
+	if ran || !retry.IsPermanent(err) || !errors.As(err, &ex) || ex.Attempts != 4 || !errors.Is(err, eventbus.ErrNoAttemptLeft) {
 		t.Fatalf("attempt 4 of 3: handler ran %v, err %v; want not run, permanent ErrNoAttemptLeft", ran, err)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+
+	"github.com/go-microkit/microkit/retry"
 )
 
 // RetryPolicy says how often and how late a failed message is redelivered.
@@ -105,11 +107,11 @@ func (e *ExhaustedError) Unwrap() error { return e.Err }
 // Retry applies p to handler failures: an error on an attempt below
 // MaxAttempts becomes a *RetryError with the policy's delay, so that the
 // broker redelivers the message later; the last attempt's error becomes
-// Permanent(*ExhaustedError). Permanent errors pass through, and so do
+// retry.Permanent(*ExhaustedError). Permanent errors pass through, and so do
 // errors that carry their own delay, except on the last attempt. A
 // delivery past MaxAttempts (the last failure was not settled: parking
 // failed, an ack was lost) does not run the handler: it fails with
-// Permanent(*ExhaustedError) wrapping ErrNoAttemptLeft, so the handler
+// retry.Permanent(*ExhaustedError) wrapping ErrNoAttemptLeft, so the handler
 // never runs more often than the policy allows.
 //
 // It is never inlined, so that every Middleware it returns is one function
@@ -124,15 +126,15 @@ func Retry(p RetryPolicy) Middleware {
 				// The last attempt's failure was not settled (its parking
 				// failed, its ack was lost, its consumer died): park it
 				// without running the handler past the policy.
-				return Permanent(&ExhaustedError{Attempts: attempt, Err: ErrNoAttemptLeft})
+				return retry.Permanent(&ExhaustedError{Attempts: attempt, Err: ErrNoAttemptLeft})
 			}
 			err := next(ctx, msg)
-			if err == nil || IsPermanent(err) {
+			if err == nil || retry.IsPermanent(err) {
 				return err
 			}
 			d, ok := p.Delay(attempt)
 			if !ok {
-				return Permanent(&ExhaustedError{Attempts: attempt, Err: err})
+				return retry.Permanent(&ExhaustedError{Attempts: attempt, Err: err})
 			}
 			var re *RetryError
 			if errors.As(err, &re) {

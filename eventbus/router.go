@@ -8,6 +8,8 @@ import (
 	"runtime/debug"
 	"sync"
 	"time"
+
+	"github.com/go-microkit/microkit/retry"
 )
 
 // ErrRouterStarted is returned by Handle after Start, and by a second
@@ -16,9 +18,9 @@ var ErrRouterStarted = errors.New("eventbus: router already started")
 
 // Router subscribes one consumer group to the patterns of its handlers and
 // runs each delivery through the handler's middleware chain, then settles
-// it by FateOf: nil acks, a PermanentError terminates it (logged; put
-// DeadLetter in the chain to park it), a *RetryError nacks with its delay
-// and any other error nacks it for immediate redelivery. The handler runs
+// it by FateOf: nil acks, a [retry.Permanent] error terminates it
+// (logged; put DeadLetter in the chain to park it), a *RetryError nacks
+// with its delay and any other error nacks it for immediate redelivery. The handler runs
 // under Recover whatever the chain says, so that a panic is a failed
 // attempt that Retry counts.
 //
@@ -125,7 +127,7 @@ func On[T any](r *Router, pattern string, fn func(ctx context.Context, event T) 
 	return r.Handle(pattern, func(ctx context.Context, msg *Message) error {
 		event, err := Decode[T](msg)
 		if err != nil {
-			return Permanent(err)
+			return retry.Permanent(err)
 		}
 		return fn(ctx, event)
 	}, opts...)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/go-microkit/microkit/eventbus"
+	"github.com/go-microkit/microkit/retry"
 )
 
 func TestRouterRejectsMisuse(t *testing.T) {
@@ -150,7 +151,7 @@ func TestHandlerMiddlewareAndDeadLetterType(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := r.Handle("job.run", func(ctx context.Context, m *eventbus.Message) error {
-		return eventbus.Permanent(errors.New("unprocessable"))
+		return retry.Permanent(errors.New("unprocessable"))
 	}, eventbus.HandlerMiddleware(mark("handler"))); err != nil {
 		t.Fatal(err)
 	}
@@ -175,12 +176,12 @@ func TestHandlerMiddlewareAndDeadLetterType(t *testing.T) {
 }
 
 func TestPermanentHelpers(t *testing.T) {
-	if eventbus.Permanent(nil) != nil {
+	if retry.Permanent(nil) != nil {
 		t.Fatal("Permanent(nil) is not nil")
 	}
 	base := errors.New("x")
-	p := eventbus.Permanent(base)
-	if eventbus.Permanent(p) != p || !errors.Is(p, base) || !eventbus.IsPermanent(p) || eventbus.IsPermanent(base) {
+	p := retry.Permanent(base)
+	if retry.Permanent(p) != p || !errors.Is(p, base) || !retry.IsPermanent(p) || retry.IsPermanent(base) {
 		t.Fatal("Permanent does not wrap once and unwrap")
 	}
 	pe := &eventbus.PanicError{Value: base}
@@ -201,7 +202,7 @@ func TestNilOptionArgumentsMeanDefaults(t *testing.T) {
 	}
 	if err := r.Handle("a.b", func(context.Context, *eventbus.Message) error {
 		defer close(done)
-		return eventbus.Permanent(errors.New("logged by the default logger"))
+		return retry.Permanent(errors.New("logged by the default logger"))
 	}, eventbus.HandlerMiddleware(nil)); err != nil {
 		t.Fatalf("Handle with nil middleware: %v", err)
 	}

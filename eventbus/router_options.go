@@ -8,7 +8,7 @@ import (
 
 // Handler handles one message. It returns nil to acknowledge it, an error to
 // have it redelivered (with the delay of a *RetryError, at once otherwise) or
-// an error wrapped by Permanent to have it dead-lettered or dropped.
+// an error wrapped by retry.Permanent to have it dead-lettered or dropped.
 type Handler func(ctx context.Context, msg *Message) error
 
 // Middleware wraps a Handler with cross-cutting behaviour. A router takes

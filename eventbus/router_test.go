@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-microkit/microkit/eventbus"
 	"github.com/go-microkit/microkit/eventbus/memory"
+	"github.com/go-microkit/microkit/retry"
 )
 
 func TestOnTypedHandlerAndPoisonDecode(t *testing.T) {
@@ -125,20 +126,20 @@ func TestRetryPolicyDelay(t *testing.T) {
 }
 
 func TestRetryPassesPermanentAndOwnDelay(t *testing.T) {
-	retry := eventbus.Retry(eventbus.RetryPolicy{MaxAttempts: 2, InitialInterval: time.Second, RandomizationFactor: -1})
+	mw := eventbus.Retry(eventbus.RetryPolicy{MaxAttempts: 2, InitialInterval: time.Second, RandomizationFactor: -1})
 	ctx := eventbus.ContextWithDelivery(context.Background(), &eventbus.DeliveryInfo{Attempt: 1})
-	perm := eventbus.Permanent(errors.New("bad"))
-	if err := retry(func(context.Context, *eventbus.Message) error { return perm })(ctx, nil); err != perm {
+	perm := retry.Permanent(errors.New("bad"))
+	if err := mw(func(context.Context, *eventbus.Message) error { return perm })(ctx, nil); err != perm {
 		t.Errorf("permanent error became %v", err)
 	}
 	own := &eventbus.RetryError{Err: errors.New("busy"), Delay: time.Minute}
-	if err := retry(func(context.Context, *eventbus.Message) error { return own })(ctx, nil); err != own {
+	if err := mw(func(context.Context, *eventbus.Message) error { return own })(ctx, nil); err != own {
 		t.Errorf("own delay became %v", err)
 	}
 	last := eventbus.ContextWithDelivery(context.Background(), &eventbus.DeliveryInfo{Attempt: 2})
-	err := retry(func(context.Context, *eventbus.Message) error { return own })(last, nil)
+	err := mw(func(context.Context, *eventbus.Message) error { return own })(last, nil)
 	var ex *eventbus.ExhaustedError
-	if !eventbus.IsPermanent(err) || !errors.As(err, &ex) || ex.Attempts != 2 {
+	if !retry.IsPermanent(err) || !errors.As(err, &ex) || ex.Attempts != 2 {
 		t.Errorf("last attempt returned %v, want permanent ExhaustedError", err)
 	}
 }

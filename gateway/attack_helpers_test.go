@@ -18,6 +18,7 @@ import (
 
 	"github.com/go-microkit/microkit/breaker"
 	"github.com/go-microkit/microkit/gateway"
+	"github.com/go-microkit/microkit/retry"
 )
 
 // outcomes records every outcome the gateway reports to a route's
@@ -155,7 +156,7 @@ func newAttackGateway(t *testing.T, bodyTimeout time.Duration, routeOpts func(*g
 	if err != nil {
 		t.Fatal(err)
 	}
-	budget, err := gateway.NewRetryBudget(0.1, 0.001, nil)
+	budget, err := retry.NewBudget(retry.BudgetPolicy{Ratio: 0.1, MinPerSecond: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/go-microkit/microkit/retry"
 )
 
 // DefaultSubjectHeader is the request header in which the gateway passes the
@@ -130,9 +132,8 @@ func WithBodyReadTimeout(d time.Duration) Option {
 	}
 }
 
-// WithClock sets the clock of the default retry budgets and of the
-// Retry-After of an open breaker (give the breakers the same clock); the
-// default is SystemClock.
+// WithClock sets the clock of the Retry-After of an open breaker (give
+// the breakers the same clock); the default is SystemClock.
 func WithClock(clock Clock) Option {
 	return func(c *config) error {
 		if clock == nil {
@@ -219,7 +220,7 @@ func (g *Gateway) buildHandler(c *compiledRoute) error {
 	budget := c.Retry.Budget
 	if budget == nil && c.Retry.Attempts > 0 {
 		var err error
-		if budget, err = NewRetryBudget(0.2, 10, g.cfg.clock); err != nil {
+		if budget, err = retry.NewBudget(retry.BudgetPolicy{}); err != nil {
 			return err
 		}
 	}

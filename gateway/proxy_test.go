@@ -11,12 +11,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go-microkit/microkit/gateway"
-	"github.com/go-microkit/microkit/internal/testclock"
+	"github.com/go-microkit/microkit/retry"
 )
 
 // deadURL is the address of a listener that was closed: connecting fails.
@@ -143,18 +144,21 @@ func TestRetries(t *testing.T) {
 		name      string
 		method    string
 		body      string
+		header    http.Header
 		failures  int64
 		attempts  int
 		status    int
 		wantCalls int64
 	}{
-		{"GET retried until success", "GET", "", 2, 2, 200, 3},
-		{"GET gives up after attempts", "GET", "", 5, 2, 503, 3},
-		{"DELETE is idempotent", "DELETE", "", 1, 1, 200, 2},
-		{"POST never retried", "POST", "", 1, 3, 503, 1},
-		{"PATCH never retried", "PATCH", "", 1, 3, 503, 1},
-		{"PUT with a body not retried", "PUT", "x", 1, 3, 503, 1},
-		{"no policy, no retry", "GET", "", 1, 0, 503, 1},
+		{"GET retried until success", "GET", "", nil, 2, 2, 200, 3},
+		{"GET gives up after attempts", "GET", "", nil, 5, 2, 503, 3},
+		{"DELETE is idempotent", "DELETE", "", nil, 1, 1, 200, 2},
+		{"POST never retried", "POST", "", nil, 1, 3, 503, 1},
+		{"PATCH never retried", "PATCH", "", nil, 1, 3, 503, 1},
+		{"POST with an Idempotency-Key retried", "POST", "", http.Header{"Idempotency-Key": {"k1"}}, 1, 3, 200, 2},
+		{"POST with X-Idempotency-Key never retried", "POST", "", http.Header{"X-Idempotency-Key": {"k1"}}, 1, 3, 503, 1},
+		{"PUT with a streamed body not retried", "PUT", "x", nil, 1, 3, 503, 1},
+		{"no policy, no retry", "GET", "", nil, 1, 0, 503, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -164,7 +168,7 @@ func TestRetries(t *testing.T) {
 			if tt.body != "" {
 				body = strings.NewReader(tt.body)
 			}
-			status, _, _ := do(t, tt.method, gw.URL+"/x", nil, body)
+			status, _, _ := do(t, tt.method, gw.URL+"/x", tt.header, body)
 			if status != tt.status || calls.Load() != tt.wantCalls {
 				t.Fatalf("status %d after %d calls, want %d after %d", status, calls.Load(), tt.status, tt.wantCalls)
 			}
@@ -173,10 +177,10 @@ func TestRetries(t *testing.T) {
 }
 
 func TestRetryBudget(t *testing.T) {
-	clock := testclock.New()
-	// No share of requests, 0.1 retries a second: the balance is capped at
-	// ten retries, and one more comes back every ten seconds.
-	budget, err := gateway.NewRetryBudget(0, 0.1, clock)
+	// No share of requests, a floor of ten retries over the window: a
+	// route whose upstream always fails retries ten of its requests, not
+	// every one. (How the budget refills is package retry's test.)
+	budget, err := retry.NewBudget(retry.BudgetPolicy{Ratio: -1, MinPerSecond: 1, Window: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,33 +193,44 @@ func TestRetryBudget(t *testing.T) {
 	if got := calls.Load(); got != 15+10 {
 		t.Fatalf("15 requests made %d calls, want 25 (10 retries in budget)", got)
 	}
-	clock.Advance(10 * time.Second)
-	do(t, "GET", gw.URL+"/x", nil, nil)
-	do(t, "GET", gw.URL+"/x", nil, nil)
-	if got := calls.Load(); got != 25+2+1 {
-		t.Fatalf("after refill %d calls, want 28", got)
-	}
-	if _, err := gateway.NewRetryBudget(1.5, 0, nil); err == nil {
-		t.Fatal("ratio 1.5 accepted")
-	}
 }
 
-func TestRetryBudgetRatio(t *testing.T) {
-	clock := testclock.New()
-	b, err := gateway.NewRetryBudget(0.5, 0, clock)
-	if err != nil {
-		t.Fatal(err)
+// TestRetryReplaysABufferedBody: a request whose body a middleware
+// buffered (setting GetBody) may be retried, and each attempt carries the
+// whole body.
+func TestRetryReplaysABufferedBody(t *testing.T) {
+	var calls atomic.Int64
+	var bodies sync.Map
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := calls.Add(1)
+		b, _ := io.ReadAll(r.Body)
+		bodies.Store(n, string(b))
+		if n == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	t.Cleanup(up.Close)
+	buffer := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b, err := io.ReadAll(r.Body)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(b))
+			r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+			next.ServeHTTP(w, r)
+		})
 	}
-	for b.Withdraw() { // spend the initial balance
+	gw := mustGateway(t, []gateway.Route{{Path: "/x", Target: mustTarget(t, up.URL),
+		Middleware: []gateway.Middleware{buffer}, Retry: gateway.RetryPolicy{Attempts: 2}}})
+	if status, _, _ := do(t, "PUT", gw.URL+"/x", nil, strings.NewReader("payload")); status != 200 || calls.Load() != 2 {
+		t.Fatalf("status %d after %d calls, want 200 after 2", status, calls.Load())
 	}
-	b.Deposit()
-	if b.Withdraw() {
-		t.Fatal("half a token allowed a retry")
-	}
-	b.Deposit()
-	b.Deposit()
-	if !b.Withdraw() {
-		t.Fatal("a whole token did not allow a retry")
+	for n := range int64(2) {
+		if b, _ := bodies.Load(n + 1); b != "payload" {
+			t.Errorf("attempt %d carried %q, want the whole body", n+1, b)
+		}
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/go-microkit/microkit/retry"
 )
 
 // Route sends the requests whose cleaned path matches Path (and whose method
@@ -84,10 +86,13 @@ func (r Route) Validate() error {
 }
 
 // RetryPolicy says when the gateway sends a request again. It retries only
-// idempotent methods (GET, HEAD, OPTIONS, PUT, DELETE, TRACE) whose request
-// has no body, only after a transport error or one of Statuses, and only
-// while Budget allows it, so that retries cannot multiply the load on an
-// upstream that is already failing.
+// a request that may be sent twice ([retry.Idempotent]: GET, HEAD,
+// OPTIONS, TRACE, PUT, DELETE, or any method with an Idempotency-Key
+// header) and whose body can be sent again ([retry.Replayable]: none, as
+// the gateway streams a client's body rather than buffering it, unless a
+// middleware set the request's GetBody), only after a transport error or
+// one of Statuses, and only while Budget allows it, so that retries cannot
+// multiply the load on an upstream that is already failing.
 type RetryPolicy struct {
 	// Attempts is the number of retries after the first try; zero means no
 	// retry.
@@ -98,8 +103,10 @@ type RetryPolicy struct {
 	// Backoff is the pause before each retry; zero means none.
 	Backoff time.Duration
 	// Budget caps retries as a share of requests; nil means a budget of
-	// 20% of requests plus 10 retries a second, per route.
-	Budget *RetryBudget
+	// retry.BudgetPolicy's defaults (20% of requests plus 10 retries a
+	// second over 10 seconds) per route. Share one among the routes to
+	// one upstream.
+	Budget *retry.Budget
 }
 
 var defaultRetryStatuses = []int{http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout}
@@ -109,14 +116,6 @@ func (p RetryPolicy) retriesStatus(code int) bool {
 		return slices.Contains(defaultRetryStatuses, code)
 	}
 	return slices.Contains(p.Statuses, code)
-}
-
-func isIdempotent(method string) bool {
-	switch method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodDelete, http.MethodTrace:
-		return true
-	}
-	return false
 }
 
 // compiledRoute is a validated Route with its handler.

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/go-microkit/microkit/retry"
 )
 
 // Breakers guards the upstreams of a route with one circuit breaker per
@@ -50,14 +52,13 @@ var errNotSent = fmt.Errorf("gateway: attempt not sent: %w", context.Canceled)
 type routeTransport struct {
 	route  *compiledRoute
 	base   http.RoundTripper
-	budget *RetryBudget
+	budget *retry.Budget
 	wait   func(ctx context.Context, d time.Duration) error
 }
 
 func (t *routeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	rt := t.route
-	canRetry := rt.Retry.Attempts > 0 && isIdempotent(req.Method) &&
-		(req.Body == nil || req.Body == http.NoBody)
+	canRetry := rt.Retry.Attempts > 0 && retry.Idempotent(req) && retry.Replayable(req)
 	if canRetry {
 		t.budget.Deposit()
 	}
@@ -76,6 +77,15 @@ func (t *routeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			if werr := t.wait(req.Context(), rt.Retry.Backoff); werr != nil {
 				return nil, werr
 			}
+		}
+		if req.GetBody != nil && req.Body != nil && req.Body != http.NoBody {
+			// The last attempt consumed the body; Replayable promised a
+			// fresh one.
+			body, err := req.GetBody()
+			if err != nil {
+				return nil, fmt.Errorf("gateway: replay request body: %w", err)
+			}
+			req.Body = body
 		}
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/cenkalti/backoff/v4"
+
+	"github.com/go-microkit/microkit/retry"
 )
 
 // compensate undoes every step that may have taken effect (those that
@@ -124,7 +126,7 @@ func (r *run[S]) retryCompensation(ctx context.Context, i int, err error, policy
 	if ctx.Err() != nil {
 		return &abortError{err: fmt.Errorf("saga: %s %s: %w", r.def.name, r.rec.ID, ctx.Err())}
 	}
-	if IsPermanent(err) {
+	if retry.IsPermanent(err) {
 		return err
 	}
 	if *policy == nil {

@@ -33,8 +33,9 @@
 // step failed, compensating, step compensated, finished) reaches the store
 // before the action that follows it; transitions with no action between
 // them share one write, so a 3-step saga costs 4 writes. A step error is
-// retried per the step's Retry policy unless it is wrapped by [Permanent]
-// or [NotApplied] or rejected by the step's Retryable; then every step that
+// retried per the step's Retry policy unless it is wrapped by
+// retry.Permanent (package retry, the toolkit's one "do not retry") or
+// [NotApplied] or rejected by the step's Retryable; then every step that
 // may have taken effect is compensated in reverse order of completion, each
 // retried with backoff. The failed step itself counts as one, first: a
 // timeout, a transport error or a 5xx does not prove that nothing happened

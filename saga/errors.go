@@ -36,28 +36,6 @@ var (
 	ErrClosed = errors.New("saga: orchestrator closed")
 )
 
-// permanentError marks an error that must not be retried.
-type permanentError struct{ err error }
-
-func (e *permanentError) Error() string { return e.err.Error() }
-func (e *permanentError) Unwrap() error { return e.err }
-
-// Permanent wraps err so that the step is not retried: compensation starts
-// at once (or, returned by a compensation, the saga ends
-// CompensationFailed). Permanent(nil) is nil.
-func Permanent(err error) error {
-	if err == nil {
-		return nil
-	}
-	return &permanentError{err: err}
-}
-
-// IsPermanent reports whether err was wrapped by [Permanent].
-func IsPermanent(err error) bool {
-	var p *permanentError
-	return errors.As(err, &p)
-}
-
 // notAppliedError marks an error that proves a step had no effect.
 type notAppliedError struct{ err error }
 

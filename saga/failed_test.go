@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/go-microkit/microkit/retry"
 	"github.com/go-microkit/microkit/saga"
 	"go.opentelemetry.io/otel"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -117,7 +118,7 @@ func TestResolveByHand(t *testing.T) {
 	j, ev, rf := &journal{}, &events{}, &refund{}
 	store := saga.NewMemoryStore()
 	o := newOrchestrator(t, store, saga.WithListener(ev))
-	def := mustNew(t, rf.step(j), step(j, "ship", 1, saga.Permanent(errBoom)))
+	def := mustNew(t, rf.step(j), step(j, "ship", 1, retry.Permanent(errBoom)))
 	if _, err := def.Run(context.Background(), o, order{}, saga.WithID("o-2")); !errors.Is(err, saga.ErrCompensationFailed) {
 		t.Fatal(err)
 	}
@@ -145,7 +146,7 @@ func TestPermanentCompensationErrorFailsAtOnce(t *testing.T) {
 	charge := step(j, "charge", 0, nil)
 	charge.Compensate = func(context.Context, *order) error {
 		attempts++
-		return saga.Permanent(errors.New("card closed"))
+		return retry.Permanent(errors.New("card closed"))
 	}
 	o := newOrchestrator(t, saga.NewMemoryStore())
 	_, err := mustNew(t, charge, step(j, "ship", 1, errBoom)).Run(context.Background(), o, order{})

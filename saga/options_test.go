@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-microkit/microkit/retry"
 	"github.com/go-microkit/microkit/saga"
 )
 
@@ -17,7 +18,7 @@ func TestIdempotencyKeyInContext(t *testing.T) {
 		k, ok := saga.IdempotencyKey(ctx)
 		id, _ := saga.SagaID(ctx)
 		if !ok || !strings.HasPrefix(k, id+"/") {
-			return saga.Permanent(errors.New("no key"))
+			return retry.Permanent(errors.New("no key"))
 		}
 		keys = append(keys, k)
 		return nil

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/go-microkit/microkit/retry"
 	"github.com/go-microkit/microkit/saga"
 )
 
@@ -130,7 +131,7 @@ func (w *world) step(name string, fails bool, policy saga.RecoverPolicy) saga.St
 				return errCrash
 			}
 			if fails {
-				return saga.Permanent(errBoom)
+				return retry.Permanent(errBoom)
 			}
 			w.ledger.mu.Lock()
 			w.ledger.done[key] = true

@@ -13,6 +13,8 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/go-microkit/microkit/retry"
 )
 
 // run drives one saga instance. It belongs to the goroutine that called Run,
@@ -200,7 +202,7 @@ func (r *run[S]) retry(ctx context.Context, i int, err error, policy *backoff.Ba
 	switch {
 	case r.pastDeadline():
 		return &stepFailure{err: fmt.Errorf("%w: %w", ErrDeadlineExceeded, err)}
-	case IsPermanent(err), IsNotApplied(err), st.Retryable != nil && !st.Retryable(err), st.Retry == nil:
+	case retry.IsPermanent(err), IsNotApplied(err), st.Retryable != nil && !st.Retryable(err), st.Retry == nil:
 		return &stepFailure{err: err}
 	}
 	if *policy == nil {
@@ -292,7 +294,7 @@ func (r *run[S]) attempt(ctx context.Context, i int, compensating bool, n int) (
 func call[S any](ctx context.Context, fn func(context.Context, *S) error, state *S) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = Permanent(fmt.Errorf("saga: step panicked: %v", p))
+			err = retry.Permanent(fmt.Errorf("saga: step panicked: %v", p))
 		}
 	}()
 	return fn(ctx, state)

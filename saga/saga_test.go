@@ -3,6 +3,7 @@ package saga_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/go-microkit/microkit/internal/testclock"
+	"github.com/go-microkit/microkit/retry"
 	"github.com/go-microkit/microkit/saga"
 )
 
@@ -40,7 +42,7 @@ func TestOrderOfExecutionAndCompensation(t *testing.T) {
 		{
 			name: "a permanent error proves nothing: the step is compensated",
 			stages: func(j *journal) []saga.Stage[order] {
-				return []saga.Stage[order]{step(j, "a", 0, nil), step(j, "b", 1, saga.Permanent(errBoom))}
+				return []saga.Stage[order]{step(j, "a", 0, nil), step(j, "b", 1, retry.Permanent(errBoom))}
 			},
 			want:     []string{"do a", "fail b", "undo b", "undo a"},
 			wantErr:  errBoom,
@@ -189,7 +191,7 @@ func TestParallelGroup(t *testing.T) {
 			Execute: func(context.Context, *order) error {
 				j.add("fail failing")
 				close(release)
-				return saga.Permanent(errBoom)
+				return retry.Permanent(errBoom)
 			},
 		}
 		o := newOrchestrator(t, saga.NewMemoryStore())
@@ -245,7 +247,8 @@ func TestRetries(t *testing.T) {
 		{"retried until it succeeds", 2, retries(3), errBoom, []string{"fail b", "fail b", "do b"}, false},
 		{"retries run out", 5, retries(2), errBoom, []string{"fail b", "fail b", "fail b", "undo b"}, true},
 		{"no policy means one attempt", 1, nil, errBoom, []string{"fail b", "undo b"}, true},
-		{"permanent error is not retried", 3, retries(5), saga.Permanent(errBoom), []string{"fail b", "undo b"}, true},
+		{"permanent error is not retried", 3, retries(5), retry.Permanent(errBoom), []string{"fail b", "undo b"}, true},
+		{"permanent error wrapped again is not retried", 3, retries(5), fmt.Errorf("charge: %w", retry.Permanent(errBoom)), []string{"fail b", "undo b"}, true},
 		{"NotApplied is neither retried nor compensated", 3, retries(5), saga.NotApplied(errBoom), []string{"fail b"}, true},
 	}
 	for _, tt := range tests {

@@ -37,11 +37,11 @@ type Step[S any] struct {
 	Timeout time.Duration
 	// Retry returns a fresh retry policy for Execute, called once per
 	// execution that fails. Nil means a single attempt. Errors wrapped by
-	// [Permanent] or rejected by Retryable are never retried.
+	// retry.Permanent or rejected by Retryable are never retried.
 	Retry func() backoff.BackOff
-	// Retryable classifies Execute's errors: false stops retrying and starts
-	// compensation. Nil means every error but a [Permanent] or [NotApplied]
-	// one is retried.
+	// Retryable classifies Execute's errors: false stops retrying and
+	// starts compensation. Nil means every error but a retry.Permanent or
+	// [NotApplied] one is retried.
 	Retryable func(error) bool
 	// CompensateRetry returns a fresh retry policy for Compensate. Nil means
 	// the orchestrator's (see WithCompensationRetry). When it stops, the

@@ -22,6 +22,7 @@ import (
 	"github.com/go-microkit/microkit/internal/rabbittest"
 	"github.com/go-microkit/microkit/internal/sqltest"
 	"github.com/go-microkit/microkit/internal/testenv"
+	"github.com/go-microkit/microkit/retry"
 )
 
 // TestCollectListReplay drives the command against RabbitMQ: a consumer
@@ -66,7 +67,7 @@ func TestCollectListReplay(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		if !fixed {
-			return eventbus.Permanent(errors.New("unknown currency XTS"))
+			return retry.Permanent(errors.New("unknown currency XTS"))
 		}
 		handled <- m.ID
 		return nil

@@ -12,6 +12,7 @@ import (
 	"github.com/go-microkit/microkit/eventbus/dlq"
 	"github.com/go-microkit/microkit/eventbus/natsbus"
 	"github.com/go-microkit/microkit/eventbus/natsbus/natstest"
+	"github.com/go-microkit/microkit/retry"
 )
 
 // TestReplayInsideDuplicateWindow: on NATS JetStream, which drops a
@@ -43,7 +44,7 @@ func TestReplayInsideDuplicateWindow(t *testing.T) {
 		eventbus.DeadLetter(bus, eventbus.DeadLetterLogger(slog.New(slog.DiscardHandler)))))
 	if err := billing.Handle("order.created", func(_ context.Context, m *eventbus.Message) error {
 		if calls.Add(1) < 3 {
-			return eventbus.Permanent(errors.New("ledger closed"))
+			return retry.Permanent(errors.New("ledger closed"))
 		}
 		handled <- m
 		return nil

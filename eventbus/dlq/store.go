@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-microkit/microkit/eventbus"
 	"github.com/go-microkit/microkit/internal/sqldb"
+	"github.com/go-microkit/microkit/retry"
 	"github.com/go-microkit/microkit/sqldialect"
 )
 
@@ -200,7 +201,7 @@ func (s *Store) Handler() eventbus.Handler {
 	return func(ctx context.Context, msg *eventbus.Message) error {
 		err := s.Park(ctx, msg)
 		if errors.Is(err, ErrNotDeadLetter) {
-			return eventbus.Permanent(err)
+			return retry.Permanent(err)
 		}
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/go-microkit/microkit/eventbus/dlq"
 	"github.com/go-microkit/microkit/eventbus/memory"
 	"github.com/go-microkit/microkit/internal/sqltest"
+	"github.com/go-microkit/microkit/retry"
 	"github.com/go-microkit/microkit/sqldialect"
 )
 
@@ -101,7 +102,7 @@ func testParkListReplay(t *testing.T, open func(*testing.T, ...dlq.Option) *dlq.
 			handled <- m
 			return nil
 		default:
-			return eventbus.Permanent(errors.New("unknown currency XTS"))
+			return retry.Permanent(errors.New("unknown currency XTS"))
 		}
 	}); err != nil {
 		t.Fatal(err)
@@ -176,7 +177,7 @@ func testParkListReplay(t *testing.T, open func(*testing.T, ...dlq.Option) *dlq.
 func TestParkRejectsPlainMessages(t *testing.T) {
 	store := openStore(t)
 	err := store.Handler()(context.Background(), &eventbus.Message{ID: "1", Type: "deadletter.x"})
-	if !errors.Is(err, dlq.ErrNotDeadLetter) || !eventbus.IsPermanent(err) {
+	if !errors.Is(err, dlq.ErrNotDeadLetter) || !retry.IsPermanent(err) {
 		t.Fatalf("Handler(plain message) = %v, want a permanent ErrNotDeadLetter", err)
 	}
 	if _, err := dlq.Original(&eventbus.Message{ID: "1", Type: "x"}); !errors.Is(err, dlq.ErrNotDeadLetter) {
@@ -279,7 +280,7 @@ func TestEveryGroupsFailureIsReplayable(t *testing.T) {
 		r, _ := eventbus.NewRouter(bus, group, eventbus.WithMiddleware(
 			eventbus.DeadLetter(bus, eventbus.DeadLetterLogger(slog.New(slog.DiscardHandler)))))
 		if err := r.Handle("order.created", func(context.Context, *eventbus.Message) error {
-			return eventbus.Permanent(errors.New(group + " rejects it"))
+			return retry.Permanent(errors.New(group + " rejects it"))
 		}); err != nil {
 			t.Fatal(err)
 		}

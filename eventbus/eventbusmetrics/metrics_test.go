@@ -13,6 +13,7 @@ import (
 	"github.com/go-microkit/microkit/eventbus/eventbusmetrics"
 	"github.com/go-microkit/microkit/eventbus/memory"
 	"github.com/go-microkit/microkit/internal/metricstest"
+	"github.com/go-microkit/microkit/retry"
 )
 
 func TestMetrics(t *testing.T) {
@@ -39,7 +40,7 @@ func TestMetrics(t *testing.T) {
 		case 2:
 			return &eventbus.RetryError{Err: errors.New("later"), Delay: 0}
 		case 3:
-			return eventbus.Permanent(errors.New("poison"))
+			return retry.Permanent(errors.New("poison"))
 		}
 		done <- struct{}{}
 		return nil

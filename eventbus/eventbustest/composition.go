@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-microkit/microkit/eventbus"
 	"github.com/go-microkit/microkit/eventbus/inbox"
+	"github.com/go-microkit/microkit/retry"
 )
 
 var (
@@ -243,7 +244,7 @@ func (c *composition) handler(group, p string) eventbus.Handler {
 		info, _ := eventbus.DeliveryFromContext(ctx)
 		i, ok := c.index[m.ID]
 		if !ok {
-			return eventbus.Permanent(fmt.Errorf("composition: unknown message %s", m.ID))
+			return retry.Permanent(fmt.Errorf("composition: unknown message %s", m.ID))
 		}
 		k := deliveryKey{m.ID, group, info.Handler}
 		sk := scriptKey{i, group, p}
@@ -257,7 +258,7 @@ func (c *composition) handler(group, p string) eventbus.Handler {
 		case outcomeRetry:
 			return &eventbus.RetryError{Err: errBusy, Delay: retryOwnDelay}
 		case outcomePermanent:
-			return eventbus.Permanent(errPoison)
+			return retry.Permanent(errPoison)
 		case outcomePanic:
 			panic("composition: panic")
 		case outcomeTimeout:

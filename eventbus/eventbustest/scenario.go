@@ -19,7 +19,7 @@ const (
 	outcomeOK        outcome = iota
 	outcomeError             // a plain error
 	outcomeRetry             // a *RetryError with its own delay
-	outcomePermanent         // eventbus.Permanent
+	outcomePermanent         // retry.Permanent
 	outcomePanic             // a panic
 	outcomeTimeout           // blocks until Timeout cancels it
 	outcomeCrash             // the consumer's process dies during the call

@@ -12,6 +12,7 @@ import (
 	"github.com/go-microkit/microkit/eventbus/memory"
 	"github.com/go-microkit/microkit/eventbus/natsbus"
 	"github.com/go-microkit/microkit/eventbus/natsbus/natstest"
+	"github.com/go-microkit/microkit/retry"
 	"github.com/go-microkit/microkit/tracing"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -146,7 +147,7 @@ func TestDeadLetterEvent(t *testing.T) {
 	done := make(chan struct{})
 	_ = r.Handle("job.run", func(ctx context.Context, m *eventbus.Message) error {
 		defer close(done)
-		return eventbus.Permanent(errors.New("bad input"))
+		return retry.Permanent(errors.New("bad input"))
 	})
 	if err := r.Start(context.Background()); err != nil {
 		t.Fatal(err)

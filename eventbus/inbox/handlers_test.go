@@ -10,6 +10,7 @@ import (
 	"github.com/go-microkit/microkit/eventbus"
 	"github.com/go-microkit/microkit/eventbus/inbox"
 	"github.com/go-microkit/microkit/eventbus/memory"
+	"github.com/go-microkit/microkit/retry"
 )
 
 // runs counts handler runs per handler name, safe for concurrent use.
@@ -130,7 +131,7 @@ func TestDedupeForgetsParked(t *testing.T) {
 	rs := newRuns()
 	if err := r.Handle("order.created", rs.handler("order.created", func(n int) error {
 		if n == 1 {
-			return eventbus.Permanent(errors.New("unknown currency"))
+			return retry.Permanent(errors.New("unknown currency"))
 		}
 		return nil
 	})); err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/go-microkit/microkit/internal/metricstest"
+	"github.com/go-microkit/microkit/retry"
 	"github.com/go-microkit/microkit/saga"
 	"github.com/go-microkit/microkit/saga/sagametrics"
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,7 +20,7 @@ type state struct{}
 
 func ok(context.Context, *state) error { return nil }
 
-func fail(context.Context, *state) error { return saga.Permanent(errors.New("declined")) }
+func fail(context.Context, *state) error { return retry.Permanent(errors.New("declined")) }
 
 func TestMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go-microkit/microkit/internal/testclock"
+	"github.com/go-microkit/microkit/retry"
 	"github.com/go-microkit/microkit/saga"
 )
 
@@ -79,7 +80,7 @@ func firstThen(first, then error) func(context.Context) error {
 	}
 }
 
-func brokenRefund(context.Context) error { return saga.Permanent(errors.New("refunds down")) }
+func brokenRefund(context.Context) error { return retry.Permanent(errors.New("refunds down")) }
 
 // testCompensationFailureHalts: by default the first compensation that
 // fails for good stops the compensation; the earlier steps are left as they

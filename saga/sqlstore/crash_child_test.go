@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/cenkalti/backoff/v4"
+	"github.com/go-microkit/microkit/retry"
 	"github.com/go-microkit/microkit/saga"
 	"github.com/go-microkit/microkit/saga/sqlstore"
 	"github.com/go-microkit/microkit/sqldialect"
@@ -176,7 +177,7 @@ func (p *crashParticipant) step(name string) saga.Step[crashState] {
 		Retry: func() backoff.BackOff { return backoff.WithMaxRetries(&backoff.ZeroBackOff{}, 20) },
 		Execute: func(ctx context.Context, s *crashState) error {
 			if s.Fail && name == "ship" {
-				return saga.Permanent(errors.New("address rejected"))
+				return retry.Permanent(errors.New("address rejected"))
 			}
 			return p.apply(ctx, "crash_effects", "do")
 		},

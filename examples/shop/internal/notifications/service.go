@@ -14,6 +14,7 @@ import (
 	"github.com/go-microkit/microkit/eventbus/outbox"
 	"github.com/go-microkit/microkit/examples/shop/internal/orders"
 	"github.com/go-microkit/microkit/examples/shop/internal/platform"
+	"github.com/go-microkit/microkit/retry"
 )
 
 // Config configures the notification-service.
@@ -154,7 +155,7 @@ func text(kind string, e orders.OrderEvent) string {
 func (s *Service) handle(ctx context.Context, tx *sql.Tx, msg *eventbus.Message) error {
 	e, err := eventbus.Decode[orders.OrderEvent](msg)
 	if err != nil {
-		return eventbus.Permanent(err)
+		return retry.Permanent(err)
 	}
 	_, err = tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO notifications (event_id, order_id, customer, kind, message, created_at)
 		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`),

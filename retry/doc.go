@@ -1,0 +1,27 @@
+// Package retry is the toolkit's one vocabulary for retrying: when a retry
+// may happen, how many may happen, how long to wait, and when never to
+// retry. Every package of the module that retries (discovery's HTTP
+// transport and watch loops, the gateway's routes, eventbus's Retry
+// middleware, saga's steps) speaks it, so that a caller learns one rule
+// and it holds everywhere. It imports only the standard library.
+//
+// # Where to start
+//
+//   - [Budget] caps retries at a share of requests plus a small floor
+//     ([BudgetPolicy]; Finagle's defaults), so that retries cannot bury a
+//     sick service (the retry storm). Call [Budget.Deposit] per request
+//     and [Budget.Withdraw] before each retry. Share one per downstream
+//     service.
+//   - [Permanent] marks an error that retrying cannot fix, and
+//     [IsPermanent] finds the mark through any wrapping: eventbus
+//     dead-letters such a message at once, saga stops retrying such a
+//     step.
+//   - [Idempotent] says whether an HTTP request may be sent twice (RFC 9110
+//     idempotent methods, or an Idempotency-Key header), and [Replayable]
+//     whether its body can be.
+//   - [Backoff] is an exponential backoff policy with full or equal jitter;
+//     [Backoff.Delay] gives the wait before a numbered retry.
+//
+// Time comes from package time; tests of code that uses a Budget or a
+// Backoff run in a testing/synctest bubble.
+package retry
