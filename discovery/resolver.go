@@ -109,7 +109,8 @@ func WithLogger(l *slog.Logger) ResolverOption {
 }
 
 // WithWatchBackoff sets the wait after a failed watch call, doubling from
-// minimum to maximum. Zero values mean 50ms and 2s.
+// minimum to maximum, each wait a random time between half and all of it
+// (retry.EqualJitter). Zero values mean 50ms and 2s.
 func WithWatchBackoff(minimum, maximum time.Duration) ResolverOption {
 	return func(r *Resolver) error {
 		if minimum < 0 || maximum < 0 || (maximum > 0 && maximum < minimum) {

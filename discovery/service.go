@@ -2,12 +2,13 @@ package discovery
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/go-microkit/microkit/retry"
 )
 
 // snapshot is an immutable view of one service that Pick reads without locks.
@@ -82,49 +83,30 @@ func (s *serviceState) noInstances() error {
 // watchLoop follows the registry's Watch until ctx ends.
 func (s *serviceState) watchLoop(ctx context.Context) {
 	defer s.r.wg.Done()
-	defer close(s.done) // after the watcher's Close below
+	defer close(s.done) // after the loop has closed its watcher
 	defer s.stopGrace()
 	defer s.endWaits()
-	var w Watcher
-	defer func() {
-		if w != nil {
-			_ = w.Close()
-		}
-	}()
-	backoff := s.r.minBackoff
-	for ctx.Err() == nil {
-		var (
-			set []Instance
-			err error
-		)
-		if w == nil {
-			w, err = s.r.reg.Watch(ctx, s.name)
-		}
-		if err == nil {
-			set, err = w.Next(ctx)
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			if errors.Is(err, ErrClosed) && w != nil {
-				_ = w.Close()
-				w = nil
-			}
-			s.failed(err)
-			t := time.NewTimer(backoff)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return
-			case <-t.C:
-			}
-			backoff = min(backoff*2, s.r.maxBackoff)
-			continue
-		}
-		backoff = s.r.minBackoff
-		s.update(set)
+	loop := WatchLoop{
+		Instancer: s.r.reg,
+		Service:   s.name,
+		Backoff:   s.r.watchBackoff(),
+		Update: func(set []Instance) error {
+			s.update(set)
+			return nil
+		},
+		Failed: s.failed,
 	}
+	if err := loop.Run(ctx); err != nil {
+		s.failed(err) // NewResolver checked the backoff: not reached
+	}
+}
+
+// watchBackoff paces a service's watch after failures: WithWatchBackoff's
+// bounds, doubling, with equal jitter, so that resolvers that lost the
+// registry together do not all call it again at once, nor sooner than
+// half the delay.
+func (r *Resolver) watchBackoff() retry.Backoff {
+	return retry.Backoff{Initial: r.minBackoff, Max: r.maxBackoff, Multiplier: 2, Jitter: retry.EqualJitter}
 }
 
 // endWaits releases the Picks still waiting for a first answer when the

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/serviceconfig"
 
 	"github.com/go-microkit/microkit/discovery"
+	"github.com/go-microkit/microkit/retry"
 )
 
 // Scheme is the target scheme the Builder resolves: microkit:///service.
@@ -29,8 +30,7 @@ type Builder struct {
 	reg           discovery.Instancer
 	serviceConfig string
 	logger        *slog.Logger
-	minBackoff    time.Duration
-	maxBackoff    time.Duration
+	backoff       retry.Backoff
 	panicPolicy   discovery.PanicPolicy
 }
 
@@ -87,8 +87,9 @@ func NewBuilder(reg discovery.Instancer, opts ...Option) (*Builder, error) {
 		reg:           reg,
 		serviceConfig: DefaultLoadBalancingConfig,
 		logger:        slog.Default(),
-		minBackoff:    50 * time.Millisecond,
-		maxBackoff:    2 * time.Second,
+		// As discovery.Resolver's watch: 50ms doubling to 2s, each wait
+		// between half and all of it.
+		backoff: retry.Backoff{Initial: 50 * time.Millisecond, Max: 2 * time.Second, Jitter: retry.EqualJitter},
 	}
 	for _, opt := range opts {
 		if err := opt(b); err != nil {
@@ -149,49 +150,20 @@ type watchResolver struct {
 
 func (r *watchResolver) run(ctx context.Context) {
 	defer close(r.done)
-	var w discovery.Watcher
-	defer func() {
-		if w != nil {
-			_ = w.Close()
-		}
-	}()
-	backoff := r.b.minBackoff
-	for ctx.Err() == nil {
-		var (
-			set []discovery.Instance
-			err error
-		)
-		if w == nil {
-			w, err = r.b.reg.Watch(ctx, r.service)
-		}
-		if err == nil {
-			set, err = w.Next(ctx)
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		if err == nil {
-			backoff = r.b.minBackoff
-			if err = r.admit(set); err == nil {
-				continue
-			}
-		}
-		if errors.Is(err, discovery.ErrClosed) && w != nil {
-			_ = w.Close()
-			w = nil
-		}
-		// gRPC keeps the last good addresses; report so that a client
-		// with none fails fast with the reason.
+	loop := discovery.WatchLoop{
+		Instancer: r.b.reg,
+		Service:   r.service,
+		Backoff:   r.b.backoff,
+		Update:    r.admit,
+		Failed: func(err error) {
+			// gRPC keeps the last good addresses; report so that a
+			// client with none fails fast with the reason.
+			r.cc.ReportError(fmt.Errorf("grpcresolver: %s: %w", r.service, err))
+			r.b.logger.Warn("grpcresolver: watch failed; keeping the last set", "service", r.service, "err", err)
+		},
+	}
+	if err := loop.Run(ctx); err != nil {
 		r.cc.ReportError(fmt.Errorf("grpcresolver: %s: %w", r.service, err))
-		r.b.logger.Warn("grpcresolver: watch failed; keeping the last set", "service", r.service, "err", err)
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-		backoff = min(2*backoff, r.b.maxBackoff)
 	}
 }
 
