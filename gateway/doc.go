@@ -52,12 +52,13 @@
 //   - A response header the gateway's middleware set (X-Request-Id, CORS)
 //     is sent once, with the gateway's value, even when the upstream sends
 //     it too.
-//   - Retries ([RetryPolicy]) happen only for idempotent methods without a
-//     body and within a [RetryBudget].
+//   - Retries ([RetryPolicy]) happen only for requests that may be sent
+//     twice and whose body can be sent again (retry.Idempotent,
+//     retry.Replayable), and within a retry.Budget.
 //
 // Resilience: [BreakerSet] gives each upstream its own circuit breaker
 // (package breaker); an open one answers 503 at once. [RetryPolicy] and
-// [RetryBudget] retry idempotent requests. Targets may be discovered
+// its retry.Budget retry idempotent requests. Targets may be discovered
 // services (gateway/discoverytarget), picked per attempt with outlier
 // ejection.
 //
