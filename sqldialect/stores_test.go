@@ -25,7 +25,7 @@ func TestStoresRejectUnknownDialect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = bus.Close() })
+	t.Cleanup(func() { _ = bus.Close(context.Background()) })
 	ctx := context.Background()
 	for _, d := range []sqldialect.Dialect{0, 3} {
 		for _, tc := range []struct {
