@@ -54,7 +54,6 @@ type DeadLetterOption func(*deadLetterConfig)
 
 type deadLetterConfig struct {
 	typeOf func(*Message) string
-	now    func() time.Time
 	logger *slog.Logger
 }
 
@@ -64,16 +63,6 @@ func DeadLetterType(f func(msg *Message) string) DeadLetterOption {
 	return func(c *deadLetterConfig) {
 		if f != nil {
 			c.typeOf = f
-		}
-	}
-}
-
-// DeadLetterClock sets the clock of the deadletter-time entry. Default
-// time.Now.
-func DeadLetterClock(now func() time.Time) DeadLetterOption {
-	return func(c *deadLetterConfig) {
-		if now != nil {
-			c.now = now
 		}
 	}
 }
@@ -109,7 +98,6 @@ func DeadLetterLogger(l *slog.Logger) DeadLetterOption {
 func DeadLetter(pub Publisher, opts ...DeadLetterOption) Middleware {
 	cfg := deadLetterConfig{
 		typeOf: func(m *Message) string { return DeadLetterPrefix + m.Type },
-		now:    time.Now,
 		logger: slog.Default(),
 	}
 	for _, o := range opts {
@@ -127,7 +115,7 @@ func DeadLetter(pub Publisher, opts ...DeadLetterOption) Middleware {
 			dl.SetMetadata(MetaDeadLetterReason, err.Error())
 			dl.SetMetadata(MetaDeadLetterOriginalType, msg.Type)
 			dl.SetMetadata(MetaDeadLetterOriginalID, msg.ID)
-			dl.SetMetadata(MetaDeadLetterTime, cfg.now().UTC().Format(time.RFC3339Nano))
+			dl.SetMetadata(MetaDeadLetterTime, time.Now().UTC().Format(time.RFC3339Nano))
 			attempts := attemptFrom(ctx)
 			var ex *ExhaustedError
 			if errors.As(err, &ex) {

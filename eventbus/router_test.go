@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/go-microkit/microkit/eventbus"
@@ -56,43 +57,47 @@ func TestOnTypedHandlerAndPoisonDecode(t *testing.T) {
 }
 
 func TestRetryDelaysFollowPolicyThenDeadLetter(t *testing.T) {
-	ts := newTimers()
-	bus := newBus(t, memory.WithAfterFunc(ts.afterFunc))
-	dlq, err := bus.Subscribe(ctxT(t), "ops", "deadletter.>")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var calls atomic.Int32
-	fixed := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
-	startRouter(t, bus, "billing", "order.created", func(ctx context.Context, m *eventbus.Message) error {
-		calls.Add(1)
-		return errors.New("ledger unavailable")
-	}, eventbus.WithMiddleware(
-		eventbus.DeadLetter(bus, eventbus.DeadLetterClock(func() time.Time { return fixed }), eventbus.DeadLetterLogger(quiet())),
-		eventbus.Retry(eventbus.RetryPolicy{MaxAttempts: 4, InitialInterval: 100 * time.Millisecond, Multiplier: 2, RandomizationFactor: -1}),
-	))
-	orig := publish(t, bus, "order.created", orderCreated{OrderID: "o-1"})
-	for _, want := range []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond} {
-		tm := ts.next(t)
-		if tm.d != want {
-			t.Fatalf("redelivery delay %s, want %s", tm.d, want)
+	synctest.Test(t, func(t *testing.T) {
+		ts := newTimers()
+		bus := newBus(t, memory.WithAfterFunc(ts.afterFunc))
+		dlq, err := bus.Subscribe(ctxT(t), "ops", "deadletter.>")
+		if err != nil {
+			t.Fatal(err)
 		}
-		tm.f()
-	}
-	d, err := dlq.Next(ctxT(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dl := d.Message()
-	if dl.Type != "deadletter.order.created" || !strings.HasPrefix(dl.ID, orig.ID+".deadletter.") ||
-		dl.Metadata[eventbus.MetaDeadLetterAttempts] != "4" ||
-		dl.Metadata[eventbus.MetaDeadLetterTime] != fixed.Format(time.RFC3339Nano) ||
-		dl.Metadata[eventbus.MetaDeadLetterReason] != "eventbus: failed 4 attempts: ledger unavailable" {
-		t.Fatalf("dead letter %+v", dl)
-	}
-	if n := calls.Load(); n != 4 {
-		t.Fatalf("handler ran %d times, want 4", n)
-	}
+		var calls atomic.Int32
+		// The redelivery timers are fake and fired by hand, so the bubble's
+		// clock stays where it started: the dead letter is parked at start.
+		start := time.Now()
+		startRouter(t, bus, "billing", "order.created", func(ctx context.Context, m *eventbus.Message) error {
+			calls.Add(1)
+			return errors.New("ledger unavailable")
+		}, eventbus.WithMiddleware(
+			eventbus.DeadLetter(bus, eventbus.DeadLetterLogger(quiet())),
+			eventbus.Retry(eventbus.RetryPolicy{MaxAttempts: 4, InitialInterval: 100 * time.Millisecond, Multiplier: 2, RandomizationFactor: -1}),
+		))
+		orig := publish(t, bus, "order.created", orderCreated{OrderID: "o-1"})
+		for _, want := range []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond} {
+			tm := ts.next(t)
+			if tm.d != want {
+				t.Fatalf("redelivery delay %s, want %s", tm.d, want)
+			}
+			tm.f()
+		}
+		d, err := dlq.Next(ctxT(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dl := d.Message()
+		if dl.Type != "deadletter.order.created" || !strings.HasPrefix(dl.ID, orig.ID+".deadletter.") ||
+			dl.Metadata[eventbus.MetaDeadLetterAttempts] != "4" ||
+			dl.Metadata[eventbus.MetaDeadLetterTime] != start.UTC().Format(time.RFC3339Nano) ||
+			dl.Metadata[eventbus.MetaDeadLetterReason] != "eventbus: failed 4 attempts: ledger unavailable" {
+			t.Fatalf("dead letter %+v", dl)
+		}
+		if n := calls.Load(); n != 4 {
+			t.Fatalf("handler ran %d times, want 4", n)
+		}
+	})
 }
 
 func TestRetryPolicyDelay(t *testing.T) {

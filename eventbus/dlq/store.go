@@ -49,7 +49,9 @@ type Entry struct {
 	// Group and Handler are where it failed.
 	Group   string
 	Handler string
-	// ParkedAt is when it was dead-lettered.
+	// ParkedAt is when it was dead-lettered: the dead letter's
+	// eventbus.MetaDeadLetterTime, or when the store parked it if that is
+	// missing or unreadable.
 	ParkedAt time.Time
 	// Replays counts the replays of this entry; LastReplayAt is the last
 	// replay's time, zero if never replayed. A replay that fails again is
@@ -78,30 +80,18 @@ func WithTable(name string) Option {
 	}
 }
 
-// WithClock sets the clock of replay times. Default time.Now.
-func WithClock(now func() time.Time) Option {
-	return func(s *Store) error {
-		if now == nil {
-			return fmt.Errorf("%w: nil clock", ErrInvalidOption)
-		}
-		s.now = now
-		return nil
-	}
-}
-
 // Store is the table of parked messages. It is safe for concurrent use.
 type Store struct {
 	db      *sql.DB
 	dialect sqldialect.Dialect
 	table   string
-	now     func() time.Time
 }
 
 // New returns the store on db's table (see Migrate). It returns an error
 // wrapping ErrInvalidOption for a nil db, a dialect other than
 // sqldialect.Postgres or sqldialect.SQLite, or an invalid option.
 func New(db *sql.DB, dialect sqldialect.Dialect, opts ...Option) (*Store, error) {
-	s := &Store{db: db, dialect: dialect, table: DefaultTable, now: time.Now}
+	s := &Store{db: db, dialect: dialect, table: DefaultTable}
 	if db == nil {
 		return nil, fmt.Errorf("%w: nil database", ErrInvalidOption)
 	}
@@ -159,7 +149,7 @@ func (s *Store) Park(ctx context.Context, msg *eventbus.Message) error {
 	attempts, _ := strconv.Atoi(md[eventbus.MetaDeadLetterAttempts])
 	parked, err := time.Parse(time.RFC3339Nano, md[eventbus.MetaDeadLetterTime])
 	if err != nil {
-		parked = s.now()
+		parked = time.Now()
 	}
 	group, handler := md[eventbus.MetaDeadLetterGroup], md[eventbus.MetaDeadLetterHandler]
 	insert := func(id string) (bool, error) {
@@ -246,7 +236,7 @@ func (s *Store) Replay(ctx context.Context, pub eventbus.Publisher, ids ...strin
 			return fmt.Errorf("dlq: replay %s: %w", id, err)
 		}
 		if _, err := s.db.ExecContext(ctx, "UPDATE "+s.table+" SET replays = replays + 1, last_replay_at = $1 WHERE id = $2",
-			s.now().UnixNano(), id); err != nil {
+			time.Now().UnixNano(), id); err != nil {
 			return fmt.Errorf("dlq: replay %s: published, but recording it failed: %w", id, err)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/go-microkit/microkit/eventbus"
@@ -13,55 +14,57 @@ import (
 	"github.com/go-microkit/microkit/eventbus/memory"
 )
 
-// TestMemorySteps walks the store's state machine with a fixed clock.
+// TestMemorySteps walks the store's state machine in a testing/synctest
+// bubble, whose clock moves only when a step sleeps.
 func TestMemorySteps(t *testing.T) {
-	ctx := context.Background()
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	m := inbox.NewMemory(time.Minute, inbox.WithClock(func() time.Time { return now }))
-	steps := []struct {
-		name    string
-		advance time.Duration
-		op      string // begin, commit, abort
-		key     string
-		want    inbox.Status
-		wantLen int
-	}{
-		{"first delivery claims", 0, "begin", "a", inbox.Claimed, 1},
-		{"concurrent duplicate is in flight", 0, "begin", "a", inbox.InFlight, 1},
-		{"handler failed", 0, "abort", "a", 0, 0},
-		{"redelivery claims again", 0, "begin", "a", inbox.Claimed, 1},
-		{"handler succeeded", 0, "commit", "a", 0, 1},
-		{"duplicate is skipped", 30 * time.Second, "begin", "a", inbox.Processed, 1},
-		{"abort of a processed key keeps it", 0, "abort", "a", 0, 1},
-		{"other key claims", 0, "begin", "b", inbox.Claimed, 2},
-		{"other key done", 0, "commit", "b", 0, 2},
-		{"after the TTL a is forgotten", 31 * time.Second, "begin", "a", inbox.Claimed, 2},
-		{"after its TTL b is forgotten", time.Minute, "abort", "a", 0, 0},
-	}
-	for _, s := range steps {
-		now = now.Add(s.advance)
-		var (
-			got inbox.Status
-			err error
-		)
-		switch s.op {
-		case "begin":
-			got, err = m.Begin(ctx, s.key)
-		case "commit":
-			err = m.Commit(ctx, s.key)
-		case "abort":
-			err = m.Abort(ctx, s.key)
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		m := inbox.NewMemory(time.Minute)
+		steps := []struct {
+			name    string
+			advance time.Duration
+			op      string // begin, commit, abort
+			key     string
+			want    inbox.Status
+			wantLen int
+		}{
+			{"first delivery claims", 0, "begin", "a", inbox.Claimed, 1},
+			{"concurrent duplicate is in flight", 0, "begin", "a", inbox.InFlight, 1},
+			{"handler failed", 0, "abort", "a", 0, 0},
+			{"redelivery claims again", 0, "begin", "a", inbox.Claimed, 1},
+			{"handler succeeded", 0, "commit", "a", 0, 1},
+			{"duplicate is skipped", 30 * time.Second, "begin", "a", inbox.Processed, 1},
+			{"abort of a processed key keeps it", 0, "abort", "a", 0, 1},
+			{"other key claims", 0, "begin", "b", inbox.Claimed, 2},
+			{"other key done", 0, "commit", "b", 0, 2},
+			{"after the TTL a is forgotten", 31 * time.Second, "begin", "a", inbox.Claimed, 2},
+			{"after its TTL b is forgotten", time.Minute, "abort", "a", 0, 0},
 		}
-		if err != nil {
-			t.Fatalf("%s: %v", s.name, err)
+		for _, s := range steps {
+			time.Sleep(s.advance)
+			var (
+				got inbox.Status
+				err error
+			)
+			switch s.op {
+			case "begin":
+				got, err = m.Begin(ctx, s.key)
+			case "commit":
+				err = m.Commit(ctx, s.key)
+			case "abort":
+				err = m.Abort(ctx, s.key)
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", s.name, err)
+			}
+			if got != s.want {
+				t.Fatalf("%s: status %v, want %v", s.name, got, s.want)
+			}
+			if n := m.Len(); n != s.wantLen {
+				t.Fatalf("%s: Len %d, want %d", s.name, n, s.wantLen)
+			}
 		}
-		if got != s.want {
-			t.Fatalf("%s: status %v, want %v", s.name, got, s.want)
-		}
-		if n := m.Len(); n != s.wantLen {
-			t.Fatalf("%s: Len %d, want %d", s.name, n, s.wantLen)
-		}
-	}
+	})
 }
 
 // TestDedupeWithRouter: a message published twice (an outbox relay that

@@ -11,7 +11,6 @@ import (
 // the process exits and is not shared between instances of a group.
 type Memory struct {
 	ttl time.Duration
-	now func() time.Time
 
 	mu       sync.Mutex
 	entries  map[string]entry
@@ -28,35 +27,19 @@ type expiry struct {
 	expires time.Time
 }
 
-// MemoryOption configures NewMemory.
-type MemoryOption func(*Memory)
-
-// WithClock sets the clock of the TTL. Default time.Now.
-func WithClock(now func() time.Time) MemoryOption {
-	return func(m *Memory) {
-		if now != nil {
-			m.now = now
-		}
-	}
-}
-
 // NewMemory returns a store that remembers processed keys for ttl, which
 // should exceed the longest time a duplicate can arrive after the original
 // (the broker's redelivery horizon). ttl <= 0 means an hour.
-func NewMemory(ttl time.Duration, opts ...MemoryOption) *Memory {
+func NewMemory(ttl time.Duration) *Memory {
 	if ttl <= 0 {
 		ttl = time.Hour
 	}
-	m := &Memory{ttl: ttl, now: time.Now, entries: make(map[string]entry)}
-	for _, o := range opts {
-		o(m)
-	}
-	return m
+	return &Memory{ttl: ttl, entries: make(map[string]entry)}
 }
 
 // Begin claims key unless it is processed (and not expired) or claimed.
 func (m *Memory) Begin(_ context.Context, key string) (Status, error) {
-	now := m.now()
+	now := time.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.expire(now)
@@ -74,7 +57,7 @@ func (m *Memory) Begin(_ context.Context, key string) (Status, error) {
 
 // Commit marks key processed until now plus the TTL.
 func (m *Memory) Commit(_ context.Context, key string) error {
-	exp := m.now().Add(m.ttl)
+	exp := time.Now().Add(m.ttl)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.entries[key] = entry{processed: true, expires: exp}
@@ -96,7 +79,7 @@ func (m *Memory) Abort(_ context.Context, key string) error {
 func (m *Memory) Len() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.expire(m.now())
+	m.expire(time.Now())
 	return len(m.entries)
 }
 

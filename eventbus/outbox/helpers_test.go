@@ -49,6 +49,15 @@ func openFresh(t testing.TB, d sqldialect.Dialect) *database {
 	return &database{dialect: d, driver: sqldb.Driver(d), dsn: dsn, db: db}
 }
 
+// age runs update, a statement that moves stored times (Unix nanoseconds)
+// back by $1, so that rows look as old as a test needs without a clock.
+func (d *database) age(t testing.TB, update string, by time.Duration) {
+	t.Helper()
+	if _, err := d.db.ExecContext(context.Background(), update, int64(by)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (d *database) count(t testing.TB, query string, args ...any) int {
 	t.Helper()
 	var n int

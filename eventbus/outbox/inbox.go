@@ -23,11 +23,9 @@ type TxHandler func(ctx context.Context, tx *sql.Tx, msg *eventbus.Message) erro
 type Inbox struct {
 	db    *sql.DB
 	table string
-	now   func() time.Time
 }
 
-// NewInbox returns an inbox on db's inbox table. Options: WithInboxTable,
-// WithClock.
+// NewInbox returns an inbox on db's inbox table. Options: WithInboxTable.
 func NewInbox(db *sql.DB, dialect sqldialect.Dialect, opts ...Option) (*Inbox, error) {
 	if db == nil {
 		return nil, fmt.Errorf("outbox: new inbox: %w", invalid("nil database"))
@@ -39,7 +37,7 @@ func NewInbox(db *sql.DB, dialect sqldialect.Dialect, opts ...Option) (*Inbox, e
 	if err != nil {
 		return nil, fmt.Errorf("outbox: new inbox: %w", err)
 	}
-	return &Inbox{db: db, table: c.inboxTable, now: c.now}, nil
+	return &Inbox{db: db, table: c.inboxTable}, nil
 }
 
 // Handler returns an eventbus.Handler that, for each message, begins a
@@ -80,7 +78,7 @@ func (in *Inbox) Process(ctx context.Context, consumer string, msg *eventbus.Mes
 	}
 	defer func() { _ = tx.Rollback() }()
 	res, err := tx.ExecContext(ctx, "INSERT INTO "+in.table+" (consumer, id, processed_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-		consumer, msg.ID, in.now().UnixNano())
+		consumer, msg.ID, time.Now().UnixNano())
 	if err != nil {
 		return false, fmt.Errorf("outbox: inbox: mark %s: %w", msg.ID, err)
 	}
@@ -103,7 +101,7 @@ func (in *Inbox) Process(ctx context.Context, consumer string, msg *eventbus.Mes
 // again, so keep must exceed the longest redelivery window (the broker's
 // retention, the outbox retention).
 func (in *Inbox) Prune(ctx context.Context, keep time.Duration) (int64, error) {
-	res, err := in.db.ExecContext(ctx, "DELETE FROM "+in.table+" WHERE processed_at < $1", in.now().Add(-keep).UnixNano())
+	res, err := in.db.ExecContext(ctx, "DELETE FROM "+in.table+" WHERE processed_at < $1", time.Now().Add(-keep).UnixNano())
 	if err != nil {
 		return 0, fmt.Errorf("outbox: inbox prune: %w", err)
 	}

@@ -35,7 +35,6 @@ type config struct {
 	pruneInterval time.Duration
 	wakeup        Waker
 	metrics       *Metrics
-	now           func() time.Time
 	logger        *slog.Logger
 }
 
@@ -49,7 +48,6 @@ func newConfig(opts []Option) (config, error) {
 		retention:     24 * time.Hour,
 		publishWait:   30 * time.Second,
 		pruneInterval: time.Minute,
-		now:           time.Now,
 		logger:        slog.Default(),
 	}
 	for _, o := range opts {
@@ -162,18 +160,6 @@ func WithWaker(w Waker) Option {
 			return invalid("nil waker")
 		}
 		c.wakeup = w
-		return nil
-	}
-}
-
-// WithClock sets the clock of the created, sent and processed times and of
-// pruning. Default time.Now.
-func WithClock(now func() time.Time) Option {
-	return func(c *config) error {
-		if now == nil {
-			return invalid("nil clock")
-		}
-		c.now = now
 		return nil
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/go-microkit/microkit/eventbus"
 )
@@ -14,17 +15,16 @@ import (
 // usable, use New (or the package-level Add for the default table).
 type Outbox struct {
 	table string
-	now   func() int64
 }
 
 // New returns an Outbox on the table set by WithTable (DefaultTable by
-// default). Options: WithTable, WithClock.
+// default). Options: WithTable.
 func New(opts ...Option) (*Outbox, error) {
 	c, err := newConfig(opts)
 	if err != nil {
 		return nil, fmt.Errorf("outbox: new: %w", err)
 	}
-	return &Outbox{table: c.table, now: func() int64 { return c.now().UnixNano() }}, nil
+	return &Outbox{table: c.table}, nil
 }
 
 var defaultOutbox, _ = New()
@@ -46,7 +46,7 @@ func (o *Outbox) Add(ctx context.Context, tx *sql.Tx, msgs ...*eventbus.Message)
 	if tx == nil {
 		return fmt.Errorf("outbox: add: nil transaction")
 	}
-	now := o.now()
+	now := time.Now().UnixNano()
 	for len(msgs) > 0 {
 		n := min(len(msgs), addChunk)
 		var q strings.Builder

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/go-microkit/microkit/eventbus"
@@ -124,24 +125,23 @@ func TestFailedPublishStaysUnsent(t *testing.T) {
 }
 
 // TestPrune: the relay deletes sent events older than the retention, and
-// nothing unsent.
+// nothing unsent. An event is made older by moving its sent time back in
+// the table.
 func TestPrune(t *testing.T) {
 	for _, be := range backends {
 		t.Run(be.Name, func(t *testing.T) {
 			ctx := context.Background()
 			d := be.Open(t)
-			now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
-			clock := func() time.Time { return now }
 			bus := newBus(t)
 			collect(t, bus, "order.>")
-			r := newRelay(t, d, bus, outbox.WithClock(clock), outbox.WithRetention(time.Hour, time.Minute))
+			r := newRelay(t, d, bus, outbox.WithRetention(time.Hour, time.Minute))
 			if err := createOrder(ctx, d.db, "old", orderCreated(t, "old", 1)); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := r.RelayOnce(ctx); err != nil {
 				t.Fatal(err)
 			}
-			now = now.Add(2 * time.Hour)
+			d.age(t, "UPDATE microkit_outbox SET sent_at = sent_at - $1 WHERE subject = 'old'", 2*time.Hour)
 			if err := createOrder(ctx, d.db, "new", orderCreated(t, "new", 1)); err != nil {
 				t.Fatal(err)
 			}
@@ -160,6 +160,41 @@ func TestPrune(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRunPrunesOnSchedule runs the relay in a testing/synctest bubble on
+// SQLite: a sent event stays for the retention period and is pruned by a
+// scheduled prune soon after it, with no call to Prune.
+func TestRunPrunesOnSchedule(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		d := openSQLite(t)
+		if err := createOrder(ctx, d.db, "o-1", orderCreated(t, "o-1", 1)); err != nil {
+			t.Fatal(err)
+		}
+		pub := &flakyPublisher{}
+		r := newRelay(t, d, pub, outbox.WithPollInterval(10*time.Second), outbox.WithRetention(time.Hour, time.Minute))
+		done := make(chan error, 1)
+		go func() { done <- r.Run(ctx) }()
+		synctest.Wait()
+		if sent := d.count(t, "SELECT count(*) FROM microkit_outbox WHERE sent_at IS NOT NULL"); sent != 1 {
+			t.Fatalf("%d events sent, want 1", sent)
+		}
+		time.Sleep(59 * time.Minute)
+		synctest.Wait()
+		if left := d.count(t, "SELECT count(*) FROM microkit_outbox"); left != 1 {
+			t.Fatalf("%d events left within the retention, want 1", left)
+		}
+		time.Sleep(3 * time.Minute) // the retention and a prune interval after it
+		synctest.Wait()
+		if left := d.count(t, "SELECT count(*) FROM microkit_outbox"); left != 0 {
+			t.Fatalf("%d events left after the retention, want 0", left)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("Run = %v", err)
+		}
+	})
 }
 
 // TestRunRelaysAndStops: Run publishes what is added while it runs and
@@ -204,7 +239,6 @@ func TestInvalidOptions(t *testing.T) {
 		"zero backoff":      outbox.WithMaxBackoff(0),
 		"zero publish wait": outbox.WithPublishTimeout(0),
 		"negative keep":     outbox.WithRetention(-time.Second, time.Minute),
-		"nil clock":         outbox.WithClock(nil),
 		"nil logger":        outbox.WithLogger(nil),
 		"nil waker":         outbox.WithWaker(nil),
 		"negative interval": outbox.WithRetention(time.Hour, -time.Second),

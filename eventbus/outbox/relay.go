@@ -44,8 +44,8 @@ type Relay struct {
 
 // NewRelay returns a relay that publishes the events of db's outbox table
 // through pub. Options: WithTable, WithBatchSize, WithPollInterval,
-// WithMaxBackoff, WithPublishTimeout, WithRetention, WithWaker, WithClock,
-// WithLogger, WithMetrics.
+// WithMaxBackoff, WithPublishTimeout, WithRetention, WithWaker, WithLogger,
+// WithMetrics.
 func NewRelay(db *sql.DB, dialect sqldialect.Dialect, pub eventbus.Publisher, opts ...Option) (*Relay, error) {
 	if db == nil || pub == nil {
 		return nil, fmt.Errorf("outbox: new relay: %w", invalid("nil database or publisher"))
@@ -387,7 +387,7 @@ func (r *Relay) publishAndMark(ctx context.Context, q querier, rows []row) (int,
 		}
 		return 0, fmt.Errorf("outbox: relay: publish: %w", perr)
 	}
-	seqs[0] = r.cfg.now().UnixNano()
+	seqs[0] = time.Now().UnixNano()
 	if _, err := q.ExecContext(ctx, "UPDATE "+r.cfg.table+" SET sent_at = $1"+in, seqs...); err != nil {
 		return 0, fmt.Errorf("outbox: relay: mark sent: %w", err)
 	}
@@ -407,7 +407,7 @@ func (r *Relay) prune(ctx context.Context) error {
 	if r.cfg.pruneInterval == 0 {
 		return nil
 	}
-	now := r.cfg.now()
+	now := time.Now()
 	r.mu.Lock()
 	due := now.Sub(r.lastPrune) >= r.cfg.pruneInterval
 	if due {
@@ -421,11 +421,11 @@ func (r *Relay) prune(ctx context.Context) error {
 	return err
 }
 
-// Prune deletes the events sent before the retention period (as of the
-// relay's clock) and returns how many it deleted. Run calls it on the
+// Prune deletes the events sent before the retention period and returns
+// how many it deleted. Run calls it on the
 // retention schedule.
 func (r *Relay) Prune(ctx context.Context) (int64, error) {
-	cutoff := r.cfg.now().Add(-r.cfg.retention).UnixNano()
+	cutoff := time.Now().Add(-r.cfg.retention).UnixNano()
 	res, err := r.db.ExecContext(ctx, "DELETE FROM "+r.cfg.table+" WHERE sent_at IS NOT NULL AND sent_at < $1", cutoff)
 	if err != nil {
 		return 0, fmt.Errorf("outbox: prune: %w", err)
