@@ -65,7 +65,10 @@ func (e *PartError) Unwrap() []error { return []error{ErrRequiredPart, e.Err} }
 // Composition is one run of [Compose]: the parts started so far, under
 // the composition's deadline. Its build function starts parts with
 // [Fetch] and may wait for them with [Composition.Wait] before it starts
-// the parts that need their results. It is safe for concurrent use.
+// the parts that need their results. Parts run concurrently with build;
+// Fetch and Wait are called from build's goroutine (Fetch also from a
+// part's fetch function while that part runs), as a sync.WaitGroup's Add
+// and Wait are.
 type Composition struct {
 	// ctx is the composition's own context, which lives exactly as long
 	// as the Compose call that made it: every part's context derives

@@ -74,6 +74,16 @@ func TestCompose(t *testing.T) {
 			gateway.Fetch(c, gateway.Part{Name: "b"}, &v.B, value("b"))
 			return nil
 		}, data: view{A: "a", B: "b"}},
+		{name: "a running part starts another", build: func(c *gateway.Composition, v *view) error {
+			gateway.Fetch(c, gateway.Part{Name: "a", Required: true}, &v.A, func(context.Context) (string, error) {
+				gateway.Fetch(c, gateway.Part{Name: "b"}, &v.B, func(context.Context) (string, error) {
+					time.Sleep(time.Second) // still running when a returns
+					return "b", nil
+				})
+				return "a", nil
+			})
+			return nil
+		}, data: view{A: "a", B: "b"}},
 		{name: "optional times out", build: func(c *gateway.Composition, v *view) error {
 			gateway.Fetch(c, gateway.Part{Name: "a", Required: true}, &v.A, value("a"))
 			gateway.Fetch(c, gateway.Part{Name: "b", Timeout: time.Second}, &v.B, blocked[string])
