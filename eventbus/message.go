@@ -89,7 +89,7 @@ func Decode[T any](msg *Message) (T, error) {
 	if msg == nil {
 		return v, fmt.Errorf("eventbus: decode: %w: nil message", ErrInvalidMessage)
 	}
-	if !isJSON(msg.DataContentType) {
+	if !IsJSONContentType(msg.DataContentType) {
 		return v, fmt.Errorf("eventbus: decode %s %s: %w: %q", msg.Type, msg.ID, ErrUnsupportedContentType, msg.DataContentType)
 	}
 	if err := json.Unmarshal(msg.Data, &v); err != nil {
@@ -98,7 +98,10 @@ func Decode[T any](msg *Message) (T, error) {
 	return v, nil
 }
 
-func isJSON(contentType string) bool {
+// IsJSONContentType reports whether a DataContentType is JSON: empty,
+// application/json or any +json media type, whatever its parameters. Decode
+// accepts exactly these.
+func IsJSONContentType(contentType string) bool {
 	if contentType == "" {
 		return true
 	}

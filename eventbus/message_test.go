@@ -156,3 +156,20 @@ func TestPublishEvent(t *testing.T) {
 		t.Errorf("publish error lost: %v", err)
 	}
 }
+
+func TestIsJSONContentType(t *testing.T) {
+	for ct, want := range map[string]bool{
+		"":                                  true,
+		"application/json":                  true,
+		"Application/JSON; charset=utf-8":   true,
+		"application/cloudevents+json":      true,
+		"application/protobuf":              false,
+		"text/plain":                        false,
+		"application/jsonl":                 false,
+		" application/vnd.api+json ; x=y  ": true,
+	} {
+		if got := eventbus.IsJSONContentType(ct); got != want {
+			t.Errorf("IsJSONContentType(%q) = %v, want %v", ct, got, want)
+		}
+	}
+}

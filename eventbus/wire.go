@@ -43,7 +43,7 @@ func Marshal(msg *Message) ([]byte, error) {
 		w.Time = msg.Time.Format(time.RFC3339Nano)
 	}
 	if len(msg.Data) > 0 {
-		if isJSON(msg.DataContentType) && isCompactJSON(msg.Data) {
+		if IsJSONContentType(msg.DataContentType) && isCompactJSON(msg.Data) {
 			w.Data = msg.Data
 		} else {
 			w.DataBase64 = msg.Data

@@ -39,7 +39,7 @@ func (b *Bus) DeadLetters(ctx context.Context, max int) ([]DeadLetter, error) {
 			break
 		}
 		d.Redelivered = false // browsing does not count as an attempt
-		msg, _, err := decode(&d)
+		msg, _, err := b.decode(&d)
 		if err != nil {
 			continue
 		}
@@ -85,7 +85,7 @@ func (b *Bus) ReplayDeadLetters(ctx context.Context, ids ...string) (int, error)
 			continue
 		}
 		d.Redelivered = false
-		msg, _, err := decode(&d)
+		msg, _, err := b.decode(&d)
 		if err != nil {
 			return replayed, fmt.Errorf("rabbitbus: replay dead letter %s: %w", d.MessageId, err)
 		}

@@ -33,10 +33,19 @@ func (d *delivery) Ack(context.Context) error {
 }
 
 // Nack republishes the message with the next attempt number, into the
-// group's queue at once or through a retry queue after delay, and then
+// group's queue at once or through a retry queue after delay, waits for the
+// broker to confirm the copy (publisher confirms), and only then
 // acknowledges this delivery. If the republish fails, the delivery is
 // returned to the queue as is (basic.nack with requeue), which RabbitMQ
 // marks redelivered.
+//
+// The confirmed copy and the ack are two steps that AMQP cannot make
+// atomic (a transaction excludes confirm mode and does not make a publish
+// and an ack on two queues one durable step): if the process dies or the
+// connection drops between them, the broker redelivers the original too,
+// and the message is delivered twice. That is the at-least-once promise;
+// consumers deduplicate on the message ID (package eventbus/inbox,
+// outbox.Inbox). The copy is never lost: the ack waits for its confirm.
 func (d *delivery) Nack(ctx context.Context, delay time.Duration) error {
 	if !d.settled.CompareAndSwap(false, true) {
 		return eventbus.ErrStaleDelivery
@@ -56,7 +65,11 @@ func (d *delivery) Nack(ctx context.Context, delay time.Duration) error {
 		}
 		key = q
 	}
-	p := encode(d.msg, d.attempt+1)
+	p, err := b.encode(d.msg, d.attempt+1)
+	if err != nil {
+		_ = d.d.Nack(false, true)
+		return wrap("nack", err)
+	}
 	if err := b.publish(ctx, "", []string{key}, []amqp.Publishing{p}); err != nil {
 		_ = d.d.Nack(false, true)
 		return wrap("nack", err)

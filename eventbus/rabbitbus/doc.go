@@ -22,7 +22,10 @@
 //   - Delivery.Nack republishes the message with its attempt count raised,
 //     directly into the group's queue or, with a delay, through a retry
 //     queue whose message TTL dead-letters it back into the group's queue
-//     (delayed retry without a plugin). Delivery.Term rejects it into the
+//     (delayed retry without a plugin). It acks the original only once the
+//     broker confirmed the copy, so the copy is never lost; a crash between
+//     the confirm and the ack delivers the message twice (at-least-once:
+//     consumers deduplicate on its ID). Delivery.Term rejects it into the
 //     dead-letter exchange (default "domain_events.dlx"), whose queue
 //     "domain_events.dead" keeps it with RabbitMQ's x-death reason.
 //   - A supervisor goroutine reconnects with backoff after the connection
@@ -32,5 +35,8 @@
 //
 // The envelope travels as AMQP properties (message-id, type, content-type)
 // plus headers for the other CloudEvents attributes, the Metadata (a nested
-// table) and the attempt count, so other AMQP clients can read it.
+// table) and the attempt count, so other AMQP clients can read it. With
+// [WithClassicEnvelope] the body is the classic JSON envelope
+// {"eventId", "eventType", "occurredAt", "payload"} as well, for services
+// in other languages that publish and read that body.
 package rabbitbus

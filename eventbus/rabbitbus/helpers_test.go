@@ -119,6 +119,23 @@ func (br *broker) deleteExchange(t *testing.T, name string) {
 	}
 }
 
+// plainChannel opens a channel of a plain amqp091 client, closed with its
+// connection when the test ends: the other side a test runs the bus
+// against.
+func (br *broker) plainChannel(t *testing.T) *amqp.Channel {
+	t.Helper()
+	conn, err := amqp.Dial(br.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ch
+}
+
 // dialRetry connects, retrying for up to wait (the broker may be starting).
 func dialRetry(url string, wait time.Duration) (*amqp.Connection, error) {
 	deadline := time.Now().Add(wait)

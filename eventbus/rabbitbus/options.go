@@ -25,6 +25,8 @@ type config struct {
 	minBackoff   time.Duration
 	maxBackoff   time.Duration
 	queueArgs    map[string]any
+
+	classicEnvelope bool
 }
 
 func defaults() config {
@@ -138,6 +140,32 @@ func WithQueueArguments(args map[string]any) Option {
 			return invalid("queue arguments: %v", err)
 		}
 		c.queueArgs = args
+		return nil
+	}
+}
+
+// WithClassicEnvelope puts the classic JSON envelope in the body of every
+// message the bus publishes (Nack's republishes included):
+//
+//	{"eventId": ID, "eventType": Type, "occurredAt": Time, "payload": Data}
+//
+// with occurredAt in JavaScript's toISOString form (UTC, milliseconds) and
+// content-type application/json, so that services in other languages that
+// read that body interoperate. Data must be JSON; Publish refuses other
+// data with an error wrapping eventbus.ErrInvalidMessage. The AMQP
+// properties and headers still carry the whole envelope (the exact time,
+// Subject, Source, Metadata, attempts).
+//
+// Subscriptions then accept that body from any publisher, a plain AMQP
+// client included: eventId and eventType give the message's ID and type
+// (the message-id and type properties, or the routing key, stand in for
+// them when absent), occurredAt its time and payload its data. A body that
+// is not a JSON object with "eventType" and "payload" is the data, as
+// without this option, so publishers of both kinds can feed one queue
+// while services move over.
+func WithClassicEnvelope() Option {
+	return func(c *config) error {
+		c.classicEnvelope = true
 		return nil
 	}
 }

@@ -31,15 +31,7 @@ func TestPublishKeepsSubjectOrderAfterPartialFailure(t *testing.T) {
 	}
 	_ = sub.Close()
 
-	conn, err := amqp.Dial(br.url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch := br.plainChannel(t)
 	if err := ch.Confirm(false); err != nil {
 		t.Fatal(err)
 	}

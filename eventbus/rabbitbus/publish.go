@@ -30,7 +30,11 @@ func (b *Bus) Publish(ctx context.Context, msgs ...*eventbus.Message) error {
 	pending := make([]amqp.Publishing, len(msgs))
 	keys := make([]string, len(msgs))
 	for i, m := range msgs {
-		pending[i] = encode(m, 1)
+		p, err := b.encode(m, 1)
+		if err != nil {
+			return fmt.Errorf("rabbitbus: publish: %w", err)
+		}
+		pending[i] = p
 		keys[i] = m.Type
 	}
 	waves := eventbus.SubjectWaves(msgs)

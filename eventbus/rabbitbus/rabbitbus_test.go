@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/go-microkit/microkit/eventbus/eventbustest"
+	"github.com/go-microkit/microkit/eventbus/rabbitbus"
 	"github.com/go-microkit/microkit/internal/testenv"
 )
 
@@ -17,6 +18,20 @@ func TestConformance(t *testing.T) {
 			return eventbustest.Instance{Publisher: b, Subscriber: br.subscriber(b)}
 		},
 		Restart: restartBroker,
+		Timeout: 30 * time.Second,
+	})
+}
+
+// TestConformanceClassicEnvelope: with the classic envelope in the body the
+// bus keeps every promise of the suite (the broker restart is left to
+// TestConformance, the body format does not change it).
+func TestConformanceClassicEnvelope(t *testing.T) {
+	br := newBroker(t)
+	eventbustest.Run(t, eventbustest.Config{
+		Connect: func(t *testing.T) eventbustest.Instance {
+			b := br.dial(t, rabbitbus.WithClassicEnvelope())
+			return eventbustest.Instance{Publisher: b, Subscriber: br.subscriber(b)}
+		},
 		Timeout: 30 * time.Second,
 	})
 }

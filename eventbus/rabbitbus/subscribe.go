@@ -172,7 +172,7 @@ func (s *subscription) pump(deliveries <-chan amqp.Delivery) {
 			if !ok {
 				return
 			}
-			msg, attempt, err := decode(&d)
+			msg, attempt, err := s.b.decode(&d)
 			if err != nil {
 				s.b.cfg.logger.Error("rabbitbus: undecodable message dead-lettered", "queue", s.queue,
 					"message_id", d.MessageId, "error", err)
