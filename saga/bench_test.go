@@ -38,6 +38,9 @@ func benchmarkRun3NoopSteps(b *testing.B, store *saga.MemoryStore) {
 		b.Fatal(err)
 	}
 	defer o.Close(context.Background())
+	if err := o.Register(def); err != nil {
+		b.Fatal(err)
+	}
 	ctx := context.Background()
 	state := benchState{OrderID: "o-1", Amount: 1999}
 	b.ReportAllocs()

@@ -17,11 +17,15 @@
 //     [Parallel] groups. A step has Execute, an optional Compensate, a
 //     Timeout, a Retry policy (cenkalti/backoff) and an OnRecover policy.
 //   - [NewOrchestrator] drives sagas over a [Store]: [MemoryStore] here,
-//     saga/sqlstore for PostgreSQL and SQLite. [Saga.Run] starts one.
+//     saga/sqlstore for PostgreSQL and SQLite.
 //   - On start-up, [Orchestrator.Register] your sagas, then call
 //     [Orchestrator.Recover] to finish those a crash left in flight.
+//     [Saga.Run] starts an instance of a registered saga; it refuses one
+//     that is not registered ([ErrUnknownSaga]), which Recover could not
+//     continue after a restart.
 //   - [IdempotencyKey] gives each step "<saga id>/<step>": participants
-//     dedupe on it, which is what makes re-execution after a crash safe.
+//     dedupe on it, which is what makes re-execution after a crash safe;
+//     [IDFromContext] gives the saga's ID.
 //   - [Orchestrator.Failed], [Orchestrator.RetryCompensation] and
 //     [Orchestrator.Resolve] are the operator's tools for sagas whose
 //     compensation failed; [Listener] (with [EventCompensationFailed]) and
@@ -47,6 +51,10 @@
 // emits [EventCompensationFailed] and counts
 // microkit_saga_compensation_failed_total, and the saga stays listed by
 // [Orchestrator.Failed] until retried or resolved.
+//
+// Leases, deadlines and record times are read from the time package, so a
+// test of code that drives sagas runs in a testing/synctest bubble to move
+// through them without sleeping.
 //
 // Each saga gets an OpenTelemetry span, with a child span per step attempt
 // and per compensation attempt; with the global provider and no SDK

@@ -27,8 +27,10 @@ var (
 	// ErrLostOwnership means another orchestrator took the saga over (its
 	// lease lapsed); this one stopped driving it.
 	ErrLostOwnership = errors.New("saga: lost ownership")
-	// ErrUnknownSaga means Recover found a record whose saga name has no
-	// registered definition.
+	// ErrUnknownSaga means the orchestrator has no registered definition
+	// for a saga: Run of a saga that was not given to
+	// Orchestrator.Register, or a record that Recover or RetryCompensation
+	// found whose name has no definition (or whose steps do not match it).
 	ErrUnknownSaga = errors.New("saga: unknown saga")
 	// ErrWrongStatus means the saga is not in the status the call needs.
 	ErrWrongStatus = errors.New("saga: wrong status")

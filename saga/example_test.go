@@ -70,6 +70,11 @@ func Example() {
 		panic(err)
 	}
 	defer orchestrator.Close(context.Background())
+	// Register every saga at start-up: Run starts only registered sagas,
+	// and Recover continues only theirs after a crash.
+	if err := orchestrator.Register(createOrderSaga); err != nil {
+		panic(err)
+	}
 
 	_, err = createOrderSaga.Run(context.Background(), orchestrator,
 		OrderState{OrderID: "o-42", Amount: 1999}, saga.WithID("o-42"))

@@ -62,7 +62,7 @@ func TestCompensationRetryThenCompensationFailed(t *testing.T) {
 	j, ev, rf := &journal{}, &events{}, &refund{}
 	store := saga.NewMemoryStore()
 	o := newOrchestrator(t, store, saga.WithListener(ev))
-	def := mustNew(t, step(j, "reserve", 0, nil), rf.step(j), step(j, "ship", 1, saga.NotApplied(errBoom)))
+	def := define(t, o, step(j, "reserve", 0, nil), rf.step(j), step(j, "ship", 1, saga.NotApplied(errBoom)))
 
 	_, err := def.Run(context.Background(), o, order{}, saga.WithID("o-1"))
 	var failed *saga.CompensationFailedError
@@ -118,7 +118,7 @@ func TestResolveByHand(t *testing.T) {
 	j, ev, rf := &journal{}, &events{}, &refund{}
 	store := saga.NewMemoryStore()
 	o := newOrchestrator(t, store, saga.WithListener(ev))
-	def := mustNew(t, rf.step(j), step(j, "ship", 1, retry.Permanent(errBoom)))
+	def := define(t, o, rf.step(j), step(j, "ship", 1, retry.Permanent(errBoom)))
 	if _, err := def.Run(context.Background(), o, order{}, saga.WithID("o-2")); !errors.Is(err, saga.ErrCompensationFailed) {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func TestPermanentCompensationErrorFailsAtOnce(t *testing.T) {
 		return retry.Permanent(errors.New("card closed"))
 	}
 	o := newOrchestrator(t, saga.NewMemoryStore())
-	_, err := mustNew(t, charge, step(j, "ship", 1, errBoom)).Run(context.Background(), o, order{})
+	_, err := define(t, o, charge, step(j, "ship", 1, errBoom)).Run(context.Background(), o, order{})
 	if !errors.Is(err, saga.ErrCompensationFailed) || attempts != 1 {
 		t.Fatalf("Run = %v after %d attempts", err, attempts)
 	}
@@ -160,7 +160,7 @@ func TestListenerSeesLifecycle(t *testing.T) {
 	o := newOrchestrator(t, saga.NewMemoryStore(), saga.WithListener(ev))
 	b := step(j, "b", 1, errBoom)
 	b.Retry = retries(1)
-	if _, err := mustNew(t, step(j, "a", 0, nil), b).Run(context.Background(), o, order{}); err != nil {
+	if _, err := define(t, o, step(j, "a", 0, nil), b).Run(context.Background(), o, order{}); err != nil {
 		t.Fatal(err)
 	}
 	want := []saga.EventKind{
@@ -183,7 +183,7 @@ func TestSpans(t *testing.T) {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	j := &journal{}
 	o := newOrchestrator(t, saga.NewMemoryStore(), saga.WithTracerProvider(tp))
-	if _, err := mustNew(t, step(j, "a", 0, nil), step(j, "b", 1, errBoom)).Run(context.Background(), o, order{}); err == nil {
+	if _, err := define(t, o, step(j, "a", 0, nil), step(j, "b", 1, errBoom)).Run(context.Background(), o, order{}); err == nil {
 		t.Fatal("want an error")
 	}
 	spans := rec.Ended()
@@ -219,7 +219,7 @@ var (
 func TestGlobalProviderSetAfterTheOrchestrator(t *testing.T) {
 	j := &journal{}
 	o := newOrchestrator(t, saga.NewMemoryStore())
-	def := mustNew(t, step(j, "a", 0, nil))
+	def := define(t, o, step(j, "a", 0, nil))
 	if _, err := def.Run(context.Background(), o, order{}); err != nil {
 		t.Fatal(err)
 	}

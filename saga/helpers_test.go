@@ -92,3 +92,19 @@ func mustNew(t *testing.T, stages ...saga.Stage[order]) *saga.Saga[order] {
 }
 
 var errBoom = errors.New("boom")
+
+// define returns a saga named "test" of stages, registered on o.
+func define(t *testing.T, o *saga.Orchestrator, stages ...saga.Stage[order]) *saga.Saga[order] {
+	t.Helper()
+	s := mustNew(t, stages...)
+	register(t, o, s)
+	return s
+}
+
+// register registers defs on o.
+func register(t *testing.T, o *saga.Orchestrator, defs ...saga.Definition) {
+	t.Helper()
+	if err := o.Register(defs...); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -5,28 +5,11 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
-	"github.com/go-microkit/microkit/internal/testclock"
 	"github.com/go-microkit/microkit/saga"
 )
-
-// updateSignal is a store that reports every successful Update.
-type updateSignal struct {
-	saga.Store
-	updates chan saga.Record
-}
-
-func (u *updateSignal) Update(ctx context.Context, r *saga.Record) error {
-	err := u.Store.Update(ctx, r)
-	if err == nil {
-		select {
-		case u.updates <- *r.Clone():
-		default:
-		}
-	}
-	return err
-}
 
 // blockingStep blocks its first execution until release is closed, and
 // counts executions.
@@ -72,66 +55,72 @@ func wait[T any](t *testing.T, ch <-chan T, what string) T {
 	}
 }
 
+// TestLeaseIsRenewedWhileAStepRuns: a step that outlives its saga's lease
+// many times over keeps the saga, because the owner's lease keeper renews
+// the lease while the step runs; another orchestrator's Recover leaves it
+// alone.
 func TestLeaseIsRenewedWhileAStepRuns(t *testing.T) {
-	clock := testclock.New()
-	store := &updateSignal{Store: saga.NewMemoryStore(), updates: make(chan saga.Record, 1)}
-	const lease = 30 * time.Millisecond // renewed every 10ms of real time
-	o1 := newOrchestrator(t, store, saga.WithClock(clock.Now), saga.WithOwnerID("o1"), saga.WithLease(lease))
-	o2 := newOrchestrator(t, store, saga.WithClock(clock.Now), saga.WithOwnerID("o2"), saga.WithLease(lease))
-	b := newBlockingStep()
-	def := mustNew(t, b.step())
-	if err := o2.Register(def); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		_, err := def.Run(context.Background(), o1, order{}, saga.WithID("long"))
-		done <- err
-	}()
-	wait(t, b.started, "the step to start")
-	// The step outlives the lease it started with...
-	clock.Advance(time.Hour)
-	// ...but o1's lease keeper renews it from the new time on.
-	for {
-		rec := wait(t, store.updates, "a lease renewal")
-		if rec.LeaseUntil.After(clock.Now()) {
-			break
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		store := saga.NewMemoryStore()
+		const lease = 30 * time.Second // renewed every 10s
+		o1 := newOrchestrator(t, store, saga.WithOwnerID("o1"), saga.WithLease(lease))
+		o2 := newOrchestrator(t, store, saga.WithOwnerID("o2"), saga.WithLease(lease))
+		b := newBlockingStep()
+		def := mustNew(t, b.step())
+		register(t, o1, def)
+		register(t, o2, def)
+		done := make(chan error, 1)
+		go func() {
+			_, err := def.Run(ctx, o1, order{}, saga.WithID("long"))
+			done <- err
+		}()
+		<-b.started
+		time.Sleep(time.Hour) // the step outlives its first lease 120 times
+		rec, err := store.Get(ctx, "long")
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	res, err := o2.Recover(context.Background())
-	if err != nil || res.Skipped != 1 || res.Resumed != 0 {
-		t.Fatalf("o2.Recover = %+v, %v; want the saga left to its live owner", res, err)
-	}
-	close(b.release)
-	if err := wait(t, done, "Run"); err != nil {
-		t.Fatal(err)
-	}
-	if n := b.count(); n != 1 {
-		t.Errorf("step ran %d times, want 1", n)
-	}
+		if !rec.LeaseUntil.After(time.Now()) || rec.Owner != "o1" {
+			t.Fatalf("after an hour: lease until %v, owner %s; want o1's lease renewed past now (%v)", rec.LeaseUntil, rec.Owner, time.Now())
+		}
+		res, err := o2.Recover(ctx)
+		if err != nil || res.Skipped != 1 || res.Resumed != 0 {
+			t.Fatalf("o2.Recover = %+v, %v; want the saga left to its live owner", res, err)
+		}
+		close(b.release)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if n := b.count(); n != 1 {
+			t.Errorf("step ran %d times, want 1", n)
+		}
+	})
 }
 
+// TestLostLeaseStopsTheOldOwner: an owner frozen in a step (a long GC
+// pause, a partition) past its lease loses the saga to another
+// orchestrator's Recover, and stops driving it when it wakes.
 func TestLostLeaseStopsTheOldOwner(t *testing.T) {
-	clock := testclock.New()
+	ctx := context.Background()
 	store := saga.NewMemoryStore()
-	// An hour-long lease: the keeper does not tick during the test, as if
-	// o1 were frozen (a long GC pause, a partition) while its step ran.
-	o1 := newOrchestrator(t, store, saga.WithClock(clock.Now), saga.WithOwnerID("o1"), saga.WithLease(time.Hour))
-	o2 := newOrchestrator(t, store, saga.WithClock(clock.Now), saga.WithOwnerID("o2"), saga.WithLease(time.Hour))
+	// An hour-long lease: o1's keeper does not renew during the test, as
+	// if o1 were frozen; the lease is made to lapse in the store.
+	o1 := newOrchestrator(t, store, saga.WithOwnerID("o1"), saga.WithLease(time.Hour))
+	o2 := newOrchestrator(t, store, saga.WithOwnerID("o2"), saga.WithLease(time.Hour))
 	j := &journal{}
 	b := newBlockingStep()
 	def := mustNew(t, b.step(), step(j, "after", 0, nil))
-	if err := o2.Register(def); err != nil {
-		t.Fatal(err)
-	}
+	register(t, o1, def)
+	register(t, o2, def)
 	done := make(chan error, 1)
 	go func() {
-		_, err := def.Run(context.Background(), o1, order{}, saga.WithID("frozen"))
+		_, err := def.Run(ctx, o1, order{}, saga.WithID("frozen"))
 		done <- err
 	}()
 	wait(t, b.started, "the step to start")
-	clock.Advance(2 * time.Hour)
-	res, err := o2.Recover(context.Background())
+	expireLease(t, store, "frozen")
+	res, err := o2.Recover(ctx)
 	if err != nil || res.Completed != 1 {
 		t.Fatalf("o2.Recover = %+v, %v", res, err)
 	}
@@ -144,16 +133,30 @@ func TestLostLeaseStopsTheOldOwner(t *testing.T) {
 	if got := j.list(); len(got) != 1 || got[0] != "do after" {
 		t.Errorf("journal = %q", got)
 	}
-	rec, _ := store.Get(context.Background(), "frozen")
+	rec, _ := store.Get(ctx, "frozen")
 	if rec.Status != saga.StatusCompleted || rec.Owner != "o2" {
 		t.Errorf("record = %s owned by %s", rec.Status, rec.Owner)
+	}
+}
+
+// expireLease makes the lease of the saga id lapse in store, as time would
+// for an owner that stopped renewing it.
+func expireLease(t *testing.T, store saga.Store, id string) {
+	t.Helper()
+	rec, err := store.Get(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.LeaseUntil = time.Now().Add(-time.Second)
+	if err := store.Update(context.Background(), rec); err != nil {
+		t.Fatal(err)
 	}
 }
 
 func TestRecoverLeavesTheSagasItDrivesAlone(t *testing.T) {
 	o := newOrchestrator(t, saga.NewMemoryStore(), saga.WithOwnerID("self"))
 	b := newBlockingStep()
-	def := mustNew(t, b.step())
+	def := define(t, o, b.step())
 	done := make(chan error, 1)
 	go func() {
 		_, err := def.Run(context.Background(), o, order{}, saga.WithID("mine"))

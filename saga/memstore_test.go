@@ -16,10 +16,11 @@ func TestMemoryStoreDropFinished(t *testing.T) {
 	store := &saga.MemoryStore{DropFinished: true}
 	o := newOrchestrator(t, store)
 	j, rf := &journal{}, &refund{}
-	if _, err := mustNew(t, step(j, "a", 0, nil)).Run(context.Background(), o, order{}, saga.WithID("done")); err != nil {
+	if _, err := define(t, o, step(j, "a", 0, nil)).Run(context.Background(), o, order{}, saga.WithID("done")); err != nil {
 		t.Fatal(err)
 	}
 	bad, _ := saga.New("bad", rf.step(j), step(j, "b", 1, errBoom))
+	register(t, o, bad)
 	if _, err := bad.Run(context.Background(), o, order{}, saga.WithID("stuck")); err == nil {
 		t.Fatal("want an error")
 	}

@@ -46,18 +46,6 @@ func WithLease(d time.Duration) Option {
 	}
 }
 
-// WithClock sets the clock used for leases, deadlines and timestamps
-// (default time.Now); tests pass a fake one.
-func WithClock(now func() time.Time) Option {
-	return func(o *Orchestrator) error {
-		if now == nil {
-			return invalid("nil clock")
-		}
-		o.now = now
-		return nil
-	}
-}
-
 // WithTracerProvider sets where spans go (default: the OpenTelemetry global
 // provider). Each saga gets a span, with a child per step attempt and per
 // compensation attempt.

@@ -16,7 +16,7 @@ func TestIdempotencyKeyInContext(t *testing.T) {
 	var keys []string
 	record := func(ctx context.Context, _ *order) error {
 		k, ok := saga.IdempotencyKey(ctx)
-		id, _ := saga.SagaID(ctx)
+		id, _ := saga.IDFromContext(ctx)
 		if !ok || !strings.HasPrefix(k, id+"/") {
 			return retry.Permanent(errors.New("no key"))
 		}
@@ -24,7 +24,7 @@ func TestIdempotencyKeyInContext(t *testing.T) {
 		return nil
 	}
 	o := newOrchestrator(t, saga.NewMemoryStore())
-	s := mustNew(t, saga.Step[order]{Name: "reserve", Execute: record}, saga.Step[order]{Name: "charge", Execute: record})
+	s := define(t, o, saga.Step[order]{Name: "reserve", Execute: record}, saga.Step[order]{Name: "charge", Execute: record})
 	if _, err := s.Run(context.Background(), o, order{}, saga.WithID("order-7")); err != nil {
 		t.Fatal(err)
 	}
@@ -33,6 +33,9 @@ func TestIdempotencyKeyInContext(t *testing.T) {
 	}
 	if _, ok := saga.IdempotencyKey(context.Background()); ok {
 		t.Error("IdempotencyKey outside a step reported ok")
+	}
+	if _, ok := saga.IDFromContext(context.Background()); ok {
+		t.Error("IDFromContext outside a step reported ok")
 	}
 }
 
@@ -54,7 +57,6 @@ func TestInvalidDefinitionsAndOptions(t *testing.T) {
 	opts := map[string]saga.Option{
 		"empty owner":    saga.WithOwnerID(""),
 		"zero lease":     saga.WithLease(0),
-		"nil clock":      saga.WithClock(nil),
 		"nil tracer":     saga.WithTracerProvider(nil),
 		"nil listener":   saga.WithListener(nil),
 		"nil logger":     saga.WithLogger(nil),
@@ -76,6 +78,40 @@ func TestInvalidDefinitionsAndOptions(t *testing.T) {
 	}
 }
 
+// TestRunNeedsRegistration: Run starts only a saga registered on the
+// orchestrator, so that every saga it starts is one Recover can continue
+// after a restart; a saga not registered, or a different definition under
+// a registered name, starts nothing and fails with ErrUnknownSaga.
+func TestRunNeedsRegistration(t *testing.T) {
+	store := saga.NewMemoryStore()
+	o := newOrchestrator(t, store)
+	j := &journal{}
+	unregistered := mustNew(t, step(j, "a", 0, nil))
+	_, err := unregistered.Run(context.Background(), o, order{}, saga.WithID("first"))
+	if !errors.Is(err, saga.ErrUnknownSaga) || !strings.Contains(err.Error(), "Register") {
+		t.Fatalf("Run of an unregistered saga = %v, want ErrUnknownSaga telling to register it", err)
+	}
+	registered := define(t, o, step(j, "b", 0, nil))
+	_, err = unregistered.Run(context.Background(), o, order{}, saga.WithID("second"))
+	if !errors.Is(err, saga.ErrUnknownSaga) {
+		t.Fatalf("Run of a saga whose name another definition holds = %v, want ErrUnknownSaga", err)
+	}
+	if got := j.list(); len(got) != 0 {
+		t.Errorf("journal = %q, want no step run", got)
+	}
+	for _, id := range []string{"first", "second"} {
+		if _, err := store.Get(context.Background(), id); !errors.Is(err, saga.ErrNotFound) {
+			t.Errorf("Get(%s) = %v, want ErrNotFound: nothing was started", id, err)
+		}
+	}
+	if _, err := registered.Run(context.Background(), o, order{}, saga.WithID("third")); err != nil {
+		t.Fatalf("Run of the registered saga = %v", err)
+	}
+	if got := j.list(); !slices.Equal(got, []string{"do b"}) {
+		t.Errorf("journal = %q, want the registered saga's step", got)
+	}
+}
+
 func TestClosedOrchestratorRefusesWork(t *testing.T) {
 	o, err := saga.NewOrchestrator(saga.NewMemoryStore())
 	if err != nil {
@@ -87,7 +123,7 @@ func TestClosedOrchestratorRefusesWork(t *testing.T) {
 		}
 	}
 	j := &journal{}
-	if _, err := mustNew(t, step(j, "a", 0, nil)).Run(context.Background(), o, order{}); !errors.Is(err, saga.ErrClosed) {
+	if _, err := define(t, o, step(j, "a", 0, nil)).Run(context.Background(), o, order{}); !errors.Is(err, saga.ErrClosed) {
 		t.Errorf("Run after Close = %v", err)
 	}
 	if _, err := o.Recover(context.Background()); !errors.Is(err, saga.ErrClosed) {

@@ -48,7 +48,6 @@ type Orchestrator struct {
 	store                Store
 	id                   string
 	lease                time.Duration
-	now                  func() time.Time
 	tracer               trace.Tracer
 	globalTracer         bool // tracer comes from the global provider
 	listeners            []Listener
@@ -81,7 +80,6 @@ func NewOrchestrator(store Store, opts ...Option) (*Orchestrator, error) {
 		store:              store,
 		id:                 fmt.Sprintf("%s-%d-%s", host, os.Getpid(), rand.Text()[:8]),
 		lease:              30 * time.Second,
-		now:                time.Now,
 		tracer:             otel.GetTracerProvider().Tracer(instrumentationName),
 		globalTracer:       true,
 		log:                slog.Default(),
@@ -128,9 +126,11 @@ func (o *Orchestrator) startSpan(ctx context.Context, name string) (context.Cont
 // ID returns the orchestrator's owner ID.
 func (o *Orchestrator) ID() string { return o.id }
 
-// Register makes definitions known to o, so that Recover can continue their
-// instances. Register every saga before calling Recover. It returns an
-// error wrapping ErrInvalidOption if another definition has the same name.
+// Register makes definitions known to o: [Saga.Run] starts only registered
+// sagas, and Recover and RetryCompensation continue only their instances.
+// Register every saga at start-up, before Recover and before serving. It
+// returns an error wrapping ErrInvalidOption if another definition has the
+// same name; registering a definition again does nothing.
 func (o *Orchestrator) Register(defs ...Definition) error {
 	for _, d := range defs {
 		if err := o.register(d); err != nil {
@@ -148,6 +148,21 @@ func (o *Orchestrator) register(d Definition) error {
 		o.defs[d.Name()] = d
 	case prev != d:
 		return invalid("another saga named %s is registered", d.Name())
+	}
+	return nil
+}
+
+// registered returns nil if d itself is registered on o, else an error
+// wrapping ErrUnknownSaga.
+func (o *Orchestrator) registered(d Definition) error {
+	o.mu.Lock()
+	prev, ok := o.defs[d.Name()]
+	o.mu.Unlock()
+	switch {
+	case !ok:
+		return fmt.Errorf("%w: not registered on the orchestrator: call Orchestrator.Register first", ErrUnknownSaga)
+	case prev != d:
+		return fmt.Errorf("%w: another definition is registered under its name", ErrUnknownSaga)
 	}
 	return nil
 }

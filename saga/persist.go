@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // begin persists the record and marks an action as executing, so that the
@@ -42,7 +43,7 @@ func (r *run[S]) persistLocked(ctx context.Context) error {
 		r.rec.State = bytes.TrimSuffix(r.buf.Bytes(), []byte{'\n'})
 		r.dirty = false
 	}
-	now := r.o.now()
+	now := time.Now()
 	r.rec.UpdatedAt, r.rec.LeaseUntil = now, now.Add(r.o.lease)
 	if r.created {
 		if err := r.o.store.Update(ctx, &r.rec); err != nil {
@@ -70,7 +71,7 @@ func (r *run[S]) renew(ctx context.Context) {
 	if !r.executing || r.lost {
 		return
 	}
-	r.rec.LeaseUntil = r.o.now().Add(r.o.lease)
+	r.rec.LeaseUntil = time.Now().Add(r.o.lease)
 	if err := r.o.store.Update(ctx, &r.rec); err != nil {
 		r.lost = errors.Is(err, ErrConflict)
 		r.o.log.Warn("saga: lease renewal failed", "saga", r.def.name, "id", r.rec.ID, "err", err)

@@ -204,10 +204,10 @@ func TestPropertyCrashAnywhere(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if life == 0 {
-				_, err = def.Run(context.Background(), o, order{}, saga.WithID("s"))
-			} else {
-				if err = o.Register(def); err == nil {
+			if err = o.Register(def); err == nil {
+				if life == 0 {
+					_, err = def.Run(context.Background(), o, order{}, saga.WithID("s"))
+				} else {
 					_, err = o.Recover(context.Background())
 				}
 			}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // RecoverResult counts what a Recover call did.
@@ -54,7 +55,7 @@ func (o *Orchestrator) Recover(ctx context.Context) (RecoverResult, error) {
 		// Left alone: a saga another live orchestrator holds, and one this
 		// orchestrator is driving itself (Recover may run periodically).
 		// The workers started so far update res and errs too: under mu.
-		if rec.Owner != o.id && o.now().Before(rec.LeaseUntil) || o.driving(rec.ID) {
+		if rec.Owner != o.id && time.Now().Before(rec.LeaseUntil) || o.driving(rec.ID) {
 			mu.Lock()
 			res.Skipped++
 			mu.Unlock()
@@ -116,7 +117,7 @@ const (
 // claimAndResume takes rec over with a compare-and-swap and drives it. The
 // error is nil for every terminal outcome.
 func (o *Orchestrator) claimAndResume(ctx context.Context, def Definition, rec *Record) (outcome, error) {
-	rec.Owner, rec.LeaseUntil = o.id, o.now().Add(o.lease)
+	rec.Owner, rec.LeaseUntil = o.id, time.Now().Add(o.lease)
 	if err := o.store.Update(ctx, rec); err != nil {
 		if errors.Is(err, ErrConflict) {
 			return outcomeSkipped, nil
@@ -210,7 +211,7 @@ func (o *Orchestrator) Resolve(ctx context.Context, id, note string) error {
 	if rec.Status != StatusCompensationFailed {
 		return fmt.Errorf("saga: resolve %s: %w: %s", id, ErrWrongStatus, rec.Status)
 	}
-	rec.Status, rec.Note, rec.UpdatedAt = StatusResolved, note, o.now()
+	rec.Status, rec.Note, rec.UpdatedAt = StatusResolved, note, time.Now()
 	if err := o.store.Update(ctx, rec); err != nil {
 		return fmt.Errorf("saga: resolve %s: %w", id, err)
 	}

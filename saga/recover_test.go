@@ -8,16 +8,17 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
-	"github.com/go-microkit/microkit/internal/testclock"
 	"github.com/go-microkit/microkit/saga"
 )
 
-// strand leaves a saga in flight: its second step's caller context ends
-// while it runs, as if the process died there.
+// strand registers def on o and leaves a saga of it in flight: its second
+// step's caller context ends while it runs, as if the process died there.
 func strand(t *testing.T, o *saga.Orchestrator, def *saga.Saga[order], id string) {
 	t.Helper()
+	register(t, o, def)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	_, err := def.Run(context.WithValue(ctx, cancelKey{}, cancel), o, order{}, saga.WithID(id))
@@ -27,6 +28,20 @@ func strand(t *testing.T, o *saga.Orchestrator, def *saga.Saga[order], id string
 }
 
 type cancelKey struct{}
+
+// strandsHere makes s cancel the context it is given when that carries a
+// cancelKey (see strand): the saga is left in flight in this step.
+func strandsHere(s saga.Step[order]) saga.Step[order] {
+	exec := s.Execute
+	s.Execute = func(ctx context.Context, o *order) error {
+		if cancel, ok := ctx.Value(cancelKey{}).(context.CancelFunc); ok {
+			cancel()
+			return ctx.Err()
+		}
+		return exec(ctx, o)
+	}
+	return s
+}
 
 // counting returns steps a, b, c that count their executions per saga; b
 // cancels the context it is given when it carries a cancelKey.
@@ -66,55 +81,53 @@ func maps(m map[string]int) map[string]int {
 }
 
 func TestTwoOrchestratorsNeverRunOneSagaTwice(t *testing.T) {
-	const sagas = 40
-	clock := testclock.New()
-	store := saga.NewMemoryStore()
-	def, counts := counting()
-	crashed := newOrchestrator(t, store, saga.WithClock(clock.Now), saga.WithOwnerID("crashed"))
-	for i := range sagas {
-		strand(t, crashed, def, fmt.Sprint("saga-", i))
-	}
-	o1 := newOrchestrator(t, store, saga.WithClock(clock.Now), saga.WithOwnerID("o1"))
-	o2 := newOrchestrator(t, store, saga.WithClock(clock.Now), saga.WithOwnerID("o2"))
-	for _, o := range []*saga.Orchestrator{o1, o2} {
-		if err := o.Register(def); err != nil {
-			t.Fatal(err)
+	synctest.Test(t, func(t *testing.T) {
+		const sagas = 40
+		store := saga.NewMemoryStore()
+		def, counts := counting()
+		crashed := newOrchestrator(t, store, saga.WithOwnerID("crashed"))
+		for i := range sagas {
+			strand(t, crashed, def, fmt.Sprint("saga-", i))
 		}
-	}
+		o1 := newOrchestrator(t, store, saga.WithOwnerID("o1"))
+		o2 := newOrchestrator(t, store, saga.WithOwnerID("o2"))
+		register(t, o1, def)
+		register(t, o2, def)
 
-	// The crashed owner's leases have not lapsed: nobody may take over.
-	if res, err := o1.Recover(context.Background()); err != nil || res.Skipped != sagas || res.Resumed != 0 {
-		t.Fatalf("Recover before the leases lapsed = %+v, %v", res, err)
-	}
+		// The crashed owner's leases have not lapsed: nobody may take over.
+		if res, err := o1.Recover(context.Background()); err != nil || res.Skipped != sagas || res.Resumed != 0 {
+			t.Fatalf("Recover before the leases lapsed = %+v, %v", res, err)
+		}
 
-	clock.Advance(time.Minute)
-	var wg sync.WaitGroup
-	results := make([]saga.RecoverResult, 2)
-	for i, o := range []*saga.Orchestrator{o1, o2} {
-		wg.Go(func() {
-			res, err := o.Recover(context.Background())
-			if err != nil {
-				t.Error(err)
+		time.Sleep(time.Minute) // the default 30s leases lapse
+		var wg sync.WaitGroup
+		results := make([]saga.RecoverResult, 2)
+		for i, o := range []*saga.Orchestrator{o1, o2} {
+			wg.Go(func() {
+				res, err := o.Recover(context.Background())
+				if err != nil {
+					t.Error(err)
+				}
+				results[i] = res
+			})
+		}
+		wg.Wait()
+		if got := results[0].Completed + results[1].Completed; got != sagas {
+			t.Errorf("completed %d sagas (%+v, %+v), want %d", got, results[0], results[1], sagas)
+		}
+		for key, n := range counts() {
+			if n != 1 {
+				t.Errorf("%s executed %d times", key, n)
 			}
-			results[i] = res
-		})
-	}
-	wg.Wait()
-	if got := results[0].Completed + results[1].Completed; got != sagas {
-		t.Errorf("completed %d sagas (%+v, %+v), want %d", got, results[0], results[1], sagas)
-	}
-	for key, n := range counts() {
-		if n != 1 {
-			t.Errorf("%s executed %d times", key, n)
 		}
-	}
-	if got := len(counts()); got != 3*sagas {
-		t.Errorf("%d step executions recorded, want %d", got, 3*sagas)
-	}
-	recs, err := store.List(context.Background(), saga.Filter{Statuses: []saga.Status{saga.StatusCompleted}})
-	if err != nil || len(recs) != sagas {
-		t.Fatalf("completed records = %d, %v", len(recs), err)
-	}
+		if got := len(counts()); got != 3*sagas {
+			t.Errorf("%d step executions recorded, want %d", got, 3*sagas)
+		}
+		recs, err := store.List(context.Background(), saga.Filter{Statuses: []saga.Status{saga.StatusCompleted}})
+		if err != nil || len(recs) != sagas {
+			t.Fatalf("completed records = %d, %v", len(recs), err)
+		}
+	})
 }
 
 func TestRecoverResumesOwnSagasAtOnce(t *testing.T) {
@@ -141,16 +154,8 @@ func TestRecoverResumesOwnSagasAtOnce(t *testing.T) {
 func TestRecoverCompensatePolicy(t *testing.T) {
 	j := &journal{}
 	store := saga.NewMemoryStore()
-	b := step(j, "b", 0, nil)
+	b := strandsHere(step(j, "b", 0, nil))
 	b.OnRecover = saga.RecoverCompensate
-	exec := b.Execute
-	b.Execute = func(ctx context.Context, o *order) error {
-		if cancel, ok := ctx.Value(cancelKey{}).(context.CancelFunc); ok {
-			cancel()
-			return ctx.Err()
-		}
-		return exec(ctx, o)
-	}
 	def := mustNew(t, step(j, "a", 0, nil), b, step(j, "c", 0, nil))
 	strand(t, newOrchestrator(t, store, saga.WithOwnerID("n")), def, "y")
 	o := newOrchestrator(t, store, saga.WithOwnerID("n"))
@@ -185,44 +190,36 @@ func TestRecoverReportsUnknownSagas(t *testing.T) {
 }
 
 func TestDeadlineHoldsAcrossRecover(t *testing.T) {
-	clock := testclock.New()
-	store := saga.NewMemoryStore()
-	j := &journal{}
-	b := step(j, "b", 0, nil)
-	exec := b.Execute
-	b.Execute = func(ctx context.Context, o *order) error {
-		if cancel, ok := ctx.Value(cancelKey{}).(context.CancelFunc); ok {
-			cancel()
-			return ctx.Err()
+	synctest.Test(t, func(t *testing.T) {
+		store := saga.NewMemoryStore()
+		j := &journal{}
+		b := strandsHere(step(j, "b", 0, nil))
+		def := mustNew(t, step(j, "a", 0, nil), b)
+		crashed := newOrchestrator(t, store, saga.WithOwnerID("n"))
+		register(t, crashed, def)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		_, err := def.Run(context.WithValue(ctx, cancelKey{}, cancel), crashed, order{},
+			saga.WithID("late"), saga.WithDeadline(time.Now().Add(time.Minute)))
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("stranding: %v", err)
 		}
-		return exec(ctx, o)
-	}
-	def := mustNew(t, step(j, "a", 0, nil), b)
-	crashed := newOrchestrator(t, store, saga.WithClock(clock.Now), saga.WithOwnerID("n"))
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	_, err := def.Run(context.WithValue(ctx, cancelKey{}, cancel), crashed, order{},
-		saga.WithID("late"), saga.WithDeadline(clock.Now().Add(time.Minute)))
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("stranding: %v", err)
-	}
-	clock.Advance(2 * time.Minute) // the process was down past the deadline
-	o := newOrchestrator(t, store, saga.WithClock(clock.Now), saga.WithOwnerID("n"))
-	if err := o.Register(def); err != nil {
-		t.Fatal(err)
-	}
-	if res, err := o.Recover(context.Background()); err != nil || res.Compensated != 1 {
-		t.Fatalf("Recover = %+v, %v", res, err)
-	}
-	// b was interrupted, so it may have taken effect: past the deadline it is
-	// not run again but compensated (as in doubt), then a.
-	if got, want := j.list(), []string{"do a", "undo b", "undo a"}; !slices.Equal(got, want) {
-		t.Errorf("journal = %q, want %q", got, want)
-	}
-	rec, _ := store.Get(context.Background(), "late")
-	if rec.Error != saga.ErrDeadlineExceeded.Error() {
-		t.Errorf("cause = %q", rec.Error)
-	}
+		time.Sleep(2 * time.Minute) // the process was down past the deadline
+		o := newOrchestrator(t, store, saga.WithOwnerID("n"))
+		register(t, o, def)
+		if res, err := o.Recover(context.Background()); err != nil || res.Compensated != 1 {
+			t.Fatalf("Recover = %+v, %v", res, err)
+		}
+		// b was interrupted, so it may have taken effect: past the deadline it is
+		// not run again but compensated (as in doubt), then a.
+		if got, want := j.list(), []string{"do a", "undo b", "undo a"}; !slices.Equal(got, want) {
+			t.Errorf("journal = %q, want %q", got, want)
+		}
+		rec, _ := store.Get(context.Background(), "late")
+		if rec.Error != saga.ErrDeadlineExceeded.Error() {
+			t.Errorf("cause = %q", rec.Error)
+		}
+	})
 }
 
 // TestRecoverTalliesConcurrentOutcomes mixes, in one Recover, a saga that a

@@ -258,7 +258,7 @@ func (r *run[S]) attempt(ctx context.Context, i int, compensating bool, n int) (
 	// a late saga run past it, or they could never succeed.
 	if !compensating && !r.rec.Deadline.IsZero() {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, time.Now().Add(r.rec.Deadline.Sub(r.o.now())))
+		ctx, cancel = context.WithDeadline(ctx, r.rec.Deadline)
 		defer cancel()
 	}
 	// The clock is read only for listeners: time.Now is a measurable part
@@ -301,7 +301,7 @@ func call[S any](ctx context.Context, fn func(context.Context, *S) error, state 
 }
 
 func (r *run[S]) pastDeadline() bool {
-	return !r.rec.Deadline.IsZero() && !r.o.now().Before(r.rec.Deadline)
+	return !r.rec.Deadline.IsZero() && !time.Now().Before(r.rec.Deadline)
 }
 
 func (r *run[S]) emit(ctx context.Context, e Event) {

@@ -82,14 +82,17 @@ func (s *Saga[S]) Name() string { return s.name }
 //     stopped driving the saga midway: the saga is still in flight in the
 //     store and [Orchestrator.Recover] continues it.
 //
-// Run registers s on o if no saga of that name is registered.
+// s must be registered on o ([Orchestrator.Register]) first: otherwise Run
+// starts nothing and returns an error wrapping [ErrUnknownSaga]. Only a
+// registered saga can be continued by Recover after a restart, so Run
+// refuses to start one that could not be.
 func (s *Saga[S]) Run(ctx context.Context, o *Orchestrator, state S, opts ...RunOption) (S, error) {
 	var cfg runConfig
 	for _, opt := range opts {
 		opt(&cfg)
 	}
-	if err := o.register(s); err != nil {
-		return state, err
+	if err := o.registered(s); err != nil {
+		return state, fmt.Errorf("saga: run %s: %w", s.name, err)
 	}
 	if err := o.enter(); err != nil {
 		return state, err

@@ -7,10 +7,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
-	"github.com/go-microkit/microkit/internal/testclock"
 	"github.com/go-microkit/microkit/retry"
 	"github.com/go-microkit/microkit/saga"
 )
@@ -91,7 +91,7 @@ func TestOrderOfExecutionAndCompensation(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			j := &journal{}
 			o := newOrchestrator(t, saga.NewMemoryStore())
-			_, err := mustNew(t, tt.stages(j)...).Run(context.Background(), o, order{})
+			_, err := define(t, o, tt.stages(j)...).Run(context.Background(), o, order{})
 			if got := j.list(); !slices.Equal(got, tt.want) {
 				t.Errorf("journal = %q, want %q", got, tt.want)
 			}
@@ -124,7 +124,7 @@ func TestStateIsPersistedAndReturned(t *testing.T) {
 		}
 		return s
 	}
-	got, err := mustNew(t, writes(step(j, "a", 0, nil)), writes(step(j, "b", 0, nil))).Run(context.Background(), o, order{}, saga.WithID("order-1"))
+	got, err := define(t, o, writes(step(j, "a", 0, nil)), writes(step(j, "b", 0, nil))).Run(context.Background(), o, order{}, saga.WithID("order-1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func TestStateIsPersistedAndReturned(t *testing.T) {
 func TestDuplicateIDIsRefused(t *testing.T) {
 	j := &journal{}
 	o := newOrchestrator(t, saga.NewMemoryStore())
-	s := mustNew(t, step(j, "a", 0, nil))
+	s := define(t, o, step(j, "a", 0, nil))
 	if _, err := s.Run(context.Background(), o, order{}, saga.WithID("x")); err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +164,7 @@ func TestParallelGroup(t *testing.T) {
 	t.Run("all complete", func(t *testing.T) {
 		j := &journal{}
 		o := newOrchestrator(t, saga.NewMemoryStore())
-		_, err := mustNew(t, step(j, "a", 0, nil), saga.Parallel(step(j, "b", 0, nil), step(j, "c", 0, nil)), step(j, "d", 0, nil)).
+		_, err := define(t, o, step(j, "a", 0, nil), saga.Parallel(step(j, "b", 0, nil), step(j, "c", 0, nil)), step(j, "d", 0, nil)).
 			Run(context.Background(), o, order{})
 		if err != nil {
 			t.Fatal(err)
@@ -195,7 +195,7 @@ func TestParallelGroup(t *testing.T) {
 			},
 		}
 		o := newOrchestrator(t, saga.NewMemoryStore())
-		_, err := mustNew(t, step(j, "a", 0, nil), saga.Parallel(slow, failing), step(j, "z", 0, nil)).Run(context.Background(), o, order{})
+		_, err := define(t, o, step(j, "a", 0, nil), saga.Parallel(slow, failing), step(j, "z", 0, nil)).Run(context.Background(), o, order{})
 		if !errors.Is(err, errBoom) {
 			t.Fatalf("Run = %v", err)
 		}
@@ -224,7 +224,7 @@ func TestParallelGroupFailureInDoubt(t *testing.T) {
 		return failExec(ctx, o)
 	}
 	o := newOrchestrator(t, saga.NewMemoryStore())
-	_, err := mustNew(t, step(j, "a", 0, nil), saga.Parallel(sibling, failing)).Run(context.Background(), o, order{})
+	_, err := define(t, o, step(j, "a", 0, nil), saga.Parallel(sibling, failing)).Run(context.Background(), o, order{})
 	var ce *saga.CompensatedError
 	if !errors.As(err, &ce) || ce.Step != "failing" {
 		t.Fatalf("Run = %v", err)
@@ -257,7 +257,7 @@ func TestRetries(t *testing.T) {
 			b := step(j, "b", tt.failures, tt.err)
 			b.Retry = tt.retry
 			o := newOrchestrator(t, saga.NewMemoryStore())
-			_, err := mustNew(t, b).Run(context.Background(), o, order{})
+			_, err := define(t, o, b).Run(context.Background(), o, order{})
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("Run = %v, want error %v", err, tt.wantErr)
 			}
@@ -272,7 +272,7 @@ func TestRetries(t *testing.T) {
 		b.Retry = retries(5)
 		b.Retryable = func(err error) bool { return !errors.Is(err, errBoom) }
 		o := newOrchestrator(t, saga.NewMemoryStore())
-		if _, err := mustNew(t, b).Run(context.Background(), o, order{}); !errors.Is(err, errBoom) {
+		if _, err := define(t, o, b).Run(context.Background(), o, order{}); !errors.Is(err, errBoom) {
 			t.Fatalf("Run = %v", err)
 		}
 		if got := j.list(); !slices.Equal(got, []string{"fail b", "undo b"}) {
@@ -295,7 +295,7 @@ func TestStepTimeoutIsRetriedThenCompensates(t *testing.T) {
 		},
 	}
 	o := newOrchestrator(t, saga.NewMemoryStore())
-	_, err := mustNew(t, step(j, "a", 0, nil), blocked).Run(context.Background(), o, order{})
+	_, err := define(t, o, step(j, "a", 0, nil), blocked).Run(context.Background(), o, order{})
 	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, saga.ErrCompensated) {
 		t.Fatalf("Run = %v", err)
 	}
@@ -308,35 +308,36 @@ func TestStepTimeoutIsRetriedThenCompensates(t *testing.T) {
 }
 
 func TestDeadline(t *testing.T) {
-	j := &journal{}
-	clock := testclock.New()
-	slow := step(j, "b", 0, nil)
-	exec := slow.Execute
-	slow.Execute = func(ctx context.Context, o *order) error {
-		clock.Advance(time.Minute) // the step takes a minute of the saga's 30s
-		return exec(ctx, o)
-	}
-	store := saga.NewMemoryStore()
-	o := newOrchestrator(t, store, saga.WithClock(clock.Now))
-	_, err := mustNew(t, step(j, "a", 0, nil), slow, step(j, "c", 0, nil)).
-		Run(context.Background(), o, order{}, saga.WithID("d"), saga.WithDeadline(clock.Now().Add(30*time.Second)))
-	if !errors.Is(err, saga.ErrDeadlineExceeded) || !errors.Is(err, saga.ErrCompensated) {
-		t.Fatalf("Run = %v", err)
-	}
-	if got, want := j.list(), []string{"do a", "do b", "undo b", "undo a"}; !slices.Equal(got, want) {
-		t.Errorf("journal = %q, want %q", got, want)
-	}
-	rec, err := store.Get(context.Background(), "d")
-	if err != nil || rec.Status != saga.StatusCompensated || rec.Error != saga.ErrDeadlineExceeded.Error() {
-		t.Fatalf("record = %+v, %v", rec, err)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		j := &journal{}
+		slow := step(j, "b", 0, nil)
+		exec := slow.Execute
+		slow.Execute = func(ctx context.Context, o *order) error {
+			time.Sleep(time.Minute) // the step takes a minute of the saga's 30s
+			return exec(ctx, o)
+		}
+		store := saga.NewMemoryStore()
+		o := newOrchestrator(t, store)
+		_, err := define(t, o, step(j, "a", 0, nil), slow, step(j, "c", 0, nil)).
+			Run(context.Background(), o, order{}, saga.WithID("d"), saga.WithDeadline(time.Now().Add(30*time.Second)))
+		if !errors.Is(err, saga.ErrDeadlineExceeded) || !errors.Is(err, saga.ErrCompensated) {
+			t.Fatalf("Run = %v", err)
+		}
+		if got, want := j.list(), []string{"do a", "do b", "undo b", "undo a"}; !slices.Equal(got, want) {
+			t.Errorf("journal = %q, want %q", got, want)
+		}
+		rec, err := store.Get(context.Background(), "d")
+		if err != nil || rec.Status != saga.StatusCompensated || rec.Error != saga.ErrDeadlineExceeded.Error() {
+			t.Fatalf("record = %+v, %v", rec, err)
+		}
+	})
 }
 
 func TestPanicInStepCompensates(t *testing.T) {
 	j := &journal{}
 	o := newOrchestrator(t, saga.NewMemoryStore())
 	bad := saga.Step[order]{Name: "bad", Retry: retries(3), Execute: func(context.Context, *order) error { panic("bug") }}
-	_, err := mustNew(t, step(j, "a", 0, nil), bad).Run(context.Background(), o, order{})
+	_, err := define(t, o, step(j, "a", 0, nil), bad).Run(context.Background(), o, order{})
 	if !errors.Is(err, saga.ErrCompensated) || !strings.Contains(err.Error(), "panicked: bug") {
 		t.Fatalf("Run = %v", err)
 	}
@@ -351,31 +352,32 @@ func TestPanicInStepCompensates(t *testing.T) {
 // call that honours its context would otherwise fail every attempt and
 // strand the saga in CompensationFailed).
 func TestDeadlineCompensationsGetALiveContext(t *testing.T) {
-	j := &journal{}
-	clock := testclock.New()
-	var undoErrs []error
-	a := step(j, "a", 0, nil)
-	a.Compensate = func(ctx context.Context, _ *order) error {
-		undoErrs = append(undoErrs, ctx.Err())
-		if err := ctx.Err(); err != nil {
-			return err
+	synctest.Test(t, func(t *testing.T) {
+		j := &journal{}
+		var undoErrs []error
+		a := step(j, "a", 0, nil)
+		a.Compensate = func(ctx context.Context, _ *order) error {
+			undoErrs = append(undoErrs, ctx.Err())
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			j.add("undo a")
+			return nil
 		}
-		j.add("undo a")
-		return nil
-	}
-	slow := step(j, "b", 0, nil)
-	exec := slow.Execute
-	slow.Execute = func(ctx context.Context, o *order) error {
-		clock.Advance(time.Minute)
-		return exec(ctx, o)
-	}
-	o := newOrchestrator(t, saga.NewMemoryStore(), saga.WithClock(clock.Now))
-	_, err := mustNew(t, a, slow, step(j, "c", 0, nil)).
-		Run(context.Background(), o, order{}, saga.WithDeadline(clock.Now().Add(30*time.Second)))
-	if !errors.Is(err, saga.ErrDeadlineExceeded) || !errors.Is(err, saga.ErrCompensated) {
-		t.Fatalf("Run = %v, compensation contexts %v", err, undoErrs)
-	}
-	if got, want := j.list(), []string{"do a", "do b", "undo b", "undo a"}; !slices.Equal(got, want) {
-		t.Errorf("journal = %q, want %q", got, want)
-	}
+		slow := step(j, "b", 0, nil)
+		exec := slow.Execute
+		slow.Execute = func(ctx context.Context, o *order) error {
+			time.Sleep(time.Minute)
+			return exec(ctx, o)
+		}
+		o := newOrchestrator(t, saga.NewMemoryStore())
+		_, err := define(t, o, a, slow, step(j, "c", 0, nil)).
+			Run(context.Background(), o, order{}, saga.WithDeadline(time.Now().Add(30*time.Second)))
+		if !errors.Is(err, saga.ErrDeadlineExceeded) || !errors.Is(err, saga.ErrCompensated) {
+			t.Fatalf("Run = %v, compensation contexts %v", err, undoErrs)
+		}
+		if got, want := j.list(), []string{"do a", "do b", "undo b", "undo a"}; !slices.Equal(got, want) {
+			t.Errorf("journal = %q, want %q", got, want)
+		}
+	})
 }

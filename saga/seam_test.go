@@ -123,7 +123,7 @@ func TestLostReplyFromParticipantIsCompensated(t *testing.T) {
 		Retry:   retries(2),
 	}
 	o := newOrchestrator(t, saga.NewMemoryStore())
-	_, err := mustNew(t, step(j, "reserve", 0, nil), charge).Run(context.Background(), o, order{}, saga.WithID("o-7"))
+	_, err := define(t, o, step(j, "reserve", 0, nil), charge).Run(context.Background(), o, order{}, saga.WithID("o-7"))
 	var ce *saga.CompensatedError
 	if !errors.As(err, &ce) || ce.Step != "charge" {
 		t.Fatalf("Run = %v, want compensated after charge", err)

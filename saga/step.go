@@ -109,9 +109,9 @@ func IdempotencyKey(ctx context.Context) (key string, ok bool) {
 	return id.sagaID + "/" + id.step, true
 }
 
-// SagaID returns the ID of the saga instance that ctx was given to by a
-// step or compensation. ok is false outside a step.
-func SagaID(ctx context.Context) (id string, ok bool) {
+// IDFromContext returns the ID of the saga instance that ctx was given to
+// by a step or compensation. ok is false outside a step.
+func IDFromContext(ctx context.Context) (id string, ok bool) {
 	s, ok := ctx.Value(stepKey{}).(*stepIdent)
 	if !ok {
 		return "", false

@@ -24,6 +24,7 @@ func Example() {
 
 	type empty struct{}
 	ping, _ := saga.New("ping", saga.Step[empty]{Name: "ping", Execute: func(context.Context, *empty) error { return nil }})
+	_ = o.Register(ping)
 	_, _ = ping.Run(context.Background(), o, empty{})
 
 	families, _ := reg.Gather()

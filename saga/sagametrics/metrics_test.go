@@ -44,6 +44,9 @@ func TestMetrics(t *testing.T) {
 	stuck, _ := saga.New("stuck",
 		saga.Step[state]{Name: "charge", Execute: ok, Compensate: func(context.Context, *state) error { return errors.New("provider down") }},
 		saga.Step[state]{Name: "b", Execute: fail})
+	if err := o.Register(completes, compensates, stuck); err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	for range 2 {
 		if _, err := completes.Run(ctx, o, state{}); err != nil {

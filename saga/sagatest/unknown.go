@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-microkit/microkit/internal/testclock"
 	"github.com/go-microkit/microkit/retry"
 	"github.com/go-microkit/microkit/saga"
 )
@@ -51,8 +50,9 @@ func testFailedStepInDoubtIsCompensated(t *testing.T, s saga.Store) {
 	}
 	for _, tt := range tests {
 		p := newParticipants()
-		o := orchestrator(t, s)
-		_, err := p.sagaWith("in-doubt", map[string]behaviour{"charge": tt.charge}).Run(context.Background(), o, state{}, saga.WithID(tt.id))
+		def := p.sagaWith("in-doubt", map[string]behaviour{"charge": tt.charge})
+		o := orchestrator(t, s, def)
+		_, err := def.Run(context.Background(), o, state{}, saga.WithID(tt.id))
 		var ce *saga.CompensatedError
 		if !errors.As(err, &ce) || ce.Step != "charge" {
 			t.Fatalf("%s: Run = %v, want compensated after charge", tt.id, err)
@@ -87,8 +87,8 @@ func brokenRefund(context.Context) error { return retry.Permanent(errors.New("re
 // are for the operator.
 func testCompensationFailureHalts(t *testing.T, s saga.Store) {
 	p := newParticipants()
-	o := orchestrator(t, s)
 	def := p.sagaWith("halt", map[string]behaviour{"charge": {undo: brokenRefund}, "ship": declined})
+	o := orchestrator(t, s, def)
 	_, err := def.Run(context.Background(), o, state{}, saga.WithID("halt"))
 	var failed *saga.CompensationFailedError
 	if !errors.As(err, &failed) || failed.Step != "charge" {
@@ -110,7 +110,6 @@ func testCompensationFailureHalts(t *testing.T, s saga.Store) {
 // what is left.
 func testContinueOnCompensationFailure(t *testing.T, s saga.Store) {
 	p := newParticipants()
-	o := orchestrator(t, s, saga.WithContinueOnCompensationFailure())
 	var fixed atomic.Bool
 	refund := func(ctx context.Context) error {
 		if fixed.Load() {
@@ -119,6 +118,7 @@ func testContinueOnCompensationFailure(t *testing.T, s saga.Store) {
 		return brokenRefund(ctx)
 	}
 	def := p.sagaWith("continue", map[string]behaviour{"charge": {undo: refund}, "ship": declined})
+	o := orchestrator(t, s, def, saga.WithContinueOnCompensationFailure())
 	_, err := def.Run(context.Background(), o, state{}, saga.WithID("cont"))
 	var failed *saga.CompensationFailedError
 	if !errors.As(err, &failed) || failed.Step != "charge" {
@@ -146,21 +146,17 @@ func testContinueOnCompensationFailure(t *testing.T, s saga.Store) {
 // have taken effect, so when its re-execution after Recover is declined
 // (NotApplied), it is compensated all the same.
 func testRecoverCompensatesInterruptedStep(t *testing.T, s saga.Store) {
-	clock := testclock.At(base)
 	p := newParticipants()
 	def := p.sagaWith("interrupted", map[string]behaviour{"charge": declined})
-	dead := orchestrator(t, s, saga.WithClock(clock.Now), saga.WithOwnerID("dead"))
+	dead := orchestrator(t, s, def, saga.WithOwnerID("dead"))
 	ctx, cancel := context.WithCancel(context.Background())
 	_, err := def.Run(context.WithValue(ctx, strandKey{}, cancel), dead, state{}, saga.WithID("int"))
 	cancel()
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("stranding: %v", err)
 	}
-	clock.Advance(time.Hour)
-	o := orchestrator(t, s, saga.WithClock(clock.Now), saga.WithOwnerID("next"))
-	if err := o.Register(def); err != nil {
-		t.Fatal(err)
-	}
+	expireLeases(t, s, "int")
+	o := orchestrator(t, s, def, saga.WithOwnerID("next"))
 	res, err := o.Recover(context.Background())
 	if err != nil || res.Compensated != 1 {
 		t.Fatalf("Recover = %+v, %v", res, err)
@@ -172,7 +168,6 @@ func testRecoverCompensatesInterruptedStep(t *testing.T, s saga.Store) {
 // from the record alone: a failed step recorded in doubt (with a Seq) is
 // compensated first, one recorded as not applied is not.
 func testRecoverHonoursPersistedFailure(t *testing.T, s saga.Store) {
-	clock := testclock.At(base.Add(time.Hour))
 	for _, id := range []string{"doubt", "declined"} {
 		charge := saga.StepRecord{Name: "charge", Status: saga.StepFailed, Attempts: 1, Failed: true, Error: "x"}
 		if id == "doubt" {
@@ -186,7 +181,8 @@ func testRecoverHonoursPersistedFailure(t *testing.T, s saga.Store) {
 				charge,
 				{Name: "ship", Status: saga.StepPending},
 			},
-			Owner: "dead", LeaseUntil: base, CreatedAt: base, UpdatedAt: base,
+			// The lease lapsed an hour ago, whenever the test runs.
+			Owner: "dead", LeaseUntil: time.Now().Add(-time.Hour), CreatedAt: base, UpdatedAt: base,
 		}
 		if err := s.Create(context.Background(), rec); err != nil {
 			t.Fatal(err)
@@ -196,10 +192,7 @@ func testRecoverHonoursPersistedFailure(t *testing.T, s saga.Store) {
 		}
 	}
 	p := newParticipants()
-	o := orchestrator(t, s, saga.WithClock(clock.Now), saga.WithRecoverConcurrency(1))
-	if err := o.Register(p.sagaWith("persisted", nil)); err != nil {
-		t.Fatal(err)
-	}
+	o := orchestrator(t, s, p.sagaWith("persisted", nil), saga.WithRecoverConcurrency(1))
 	res, err := o.Recover(context.Background())
 	if err != nil || res.Compensated != 2 {
 		t.Fatalf("Recover = %+v, %v", res, err)

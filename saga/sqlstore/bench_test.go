@@ -37,12 +37,15 @@ func BenchmarkDurable3Steps(b *testing.B) {
 		for _, concurrent := range []int{1, 16, 64} {
 			b.Run(fmt.Sprintf("%s/concurrent-%d", backend.Name, concurrent), func(b *testing.B) {
 				d := backend.Open(b)
-				d.db.SetMaxIdleConns(concurrent + 1)
+				sqldialect.SetPoolSize(d.db, concurrent+1)
 				o, err := saga.NewOrchestrator(d.store(b))
 				if err != nil {
 					b.Fatal(err)
 				}
 				defer o.Close(context.Background())
+				if err := o.Register(def); err != nil {
+					b.Fatal(err)
+				}
 				state := benchState{OrderID: "o-1", Amount: 1999}
 				b.ReportAllocs()
 				b.SetParallelism((concurrent + 1) / 2) // GOMAXPROCS is 2 on the reference machine

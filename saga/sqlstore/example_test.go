@@ -43,7 +43,9 @@ func Example() {
 		panic(err)
 	}
 	defer o.Close(ctx)
-	_ = o.Register(move)
+	if err := o.Register(move); err != nil {
+		panic(err)
+	}
 	if _, err := o.Recover(ctx); err != nil {
 		panic(err)
 	}
@@ -57,15 +59,16 @@ func Example() {
 }
 
 // PostgreSQL through pgx's database/sql driver (import
-// _ "github.com/jackc/pgx/v5/stdlib"). Keep enough idle connections for the
-// sagas you run at once, or the pool reconnects on every transition.
+// _ "github.com/jackc/pgx/v5/stdlib"). Size the pool for the sagas you run
+// at once, all kept open when idle, or the pool reconnects on most
+// transitions.
 func Example_postgres() {
 	ctx := context.Background()
 	db, err := sql.Open("pgx", "postgres://app@db:5432/shop?sslmode=disable")
 	if err != nil {
 		panic(err)
 	}
-	db.SetMaxIdleConns(32)
+	sqldialect.SetPoolSize(db, 32)
 	table := sqlstore.WithTable("order_sagas")
 	if err := sqlstore.Migrate(ctx, db, sqldialect.Postgres, table); err != nil {
 		fmt.Println(err)

@@ -148,7 +148,7 @@ func (s *Service) create(ctx context.Context, customer string, req CreateOrderRe
 	if taken {
 		return Order{}, errIDConflict
 	}
-	now := s.cfg.Now()
+	now := time.Now()
 	o := Order{ID: req.ID, Customer: customer, Status: StatusPending, Items: items, TotalCents: total, CreatedAt: now, UpdatedAt: now}
 	created, err := s.st.create(ctx, o)
 	if err != nil {

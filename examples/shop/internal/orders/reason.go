@@ -138,7 +138,7 @@ func (s *Service) noteFailure(exec func(context.Context, *sagaState) error) func
 // noted where it failed, else ReasonNotCompleted. The technical error goes
 // to the log (and stays in the saga record), never to the customer.
 func (s *Service) cancelReason(ctx context.Context) *Reason {
-	id, _ := saga.SagaID(ctx)
+	id, _ := saga.IDFromContext(ctx)
 	r, err := s.st.notedFailure(ctx, id)
 	if err != nil {
 		s.deps.Logger.Warn("cannot read why the order failed", "order", id, "err", err)

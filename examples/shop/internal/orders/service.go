@@ -40,8 +40,6 @@ type Config struct {
 	Lease time.Duration
 	// RecoverEvery is the period of the recovery loop; zero means 1s.
 	RecoverEvery time.Duration
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
 }
 
 // Service is a running order-service. Close stops it.
@@ -75,9 +73,6 @@ func New(ctx context.Context, deps *platform.Deps, cfg Config) (_ *Service, err 
 	if cfg.RecoverEvery == 0 {
 		cfg.RecoverEvery = time.Second
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
 	b, err := platform.NewBase(ctx, deps, platform.OrderService, cfg.DSN, cfg.Addr, schema...)
 	if err != nil {
 		return nil, err
@@ -95,7 +90,7 @@ func New(ctx context.Context, deps *platform.Deps, cfg Config) (_ *Service, err 
 	if s.sagas, err = sqlstore.New(db.SQL(), db.Dialect()); err != nil {
 		return nil, fmt.Errorf("orders: saga store: %w", err)
 	}
-	s.st = &store{db: db, now: cfg.Now}
+	s.st = &store{db: db}
 	bm, err := breakermetrics.New(s.srv.Metrics())
 	if err != nil {
 		return nil, fmt.Errorf("orders: breaker metrics: %w", err)
@@ -138,7 +133,7 @@ func New(ctx context.Context, deps *platform.Deps, cfg Config) (_ *Service, err 
 	}
 	for _, o := range []**saga.Orchestrator{&s.orch, &s.rescuer} {
 		if *o, err = saga.NewOrchestrator(s.sagas, saga.WithLease(cfg.Lease), saga.WithLogger(deps.Logger),
-			saga.WithListener(metrics), saga.WithClock(cfg.Now)); err != nil {
+			saga.WithListener(metrics)); err != nil {
 			return nil, fmt.Errorf("orders: orchestrator: %w", err)
 		}
 		if err := (*o).Register(s.def); err != nil {
@@ -201,7 +196,7 @@ func (s *Service) recoverLoop() {
 }
 
 func (s *Service) adoptOrphans(ctx context.Context) {
-	ids, err := s.st.pendingBefore(ctx, s.cfg.Now().Add(-2*s.cfg.Lease))
+	ids, err := s.st.pendingBefore(ctx, time.Now().Add(-2*s.cfg.Lease))
 	if err != nil {
 		return
 	}

@@ -74,8 +74,7 @@ var schema = []string{
 var errNotFound = errors.New("orders: not found")
 
 type store struct {
-	db  *platform.DB
-	now func() time.Time
+	db *platform.DB
 }
 
 const orderColumns = `id, customer, status, items, total_cents, reason, created_at, updated_at`
@@ -162,7 +161,7 @@ func (s *store) create(ctx context.Context, o Order) (bool, error) {
 			return nil
 		}
 		created = true
-		return enqueue(ctx, tx, s.now(), EventCreated, o)
+		return enqueue(ctx, tx, time.Now(), EventCreated, o)
 	})
 	if err != nil {
 		return false, fmt.Errorf("orders: create %s: %w", o.ID, err)
@@ -187,7 +186,7 @@ func (s *store) settle(ctx context.Context, id, status string, reason *Reason) e
 		default:
 			return fmt.Errorf("orders: settle %s as %s: it is already %s", id, status, o.Status)
 		}
-		now := s.now()
+		now := time.Now()
 		if _, err := tx.Exec(ctx, `UPDATE orders SET status = ?, reason = ?, updated_at = ? WHERE id = ?`,
 			status, reason.column(), now.UnixNano(), id); err != nil {
 			return fmt.Errorf("orders: settle %s: %w", id, err)
