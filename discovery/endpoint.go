@@ -29,8 +29,11 @@ type Endpoint struct {
 	// br tracks consecutive failures for outlier ejection; nil when
 	// ejection is off.
 	br *breaker.Breaker
-	// ejectedUntil is when the current ejection ends; guarded by svc.mu.
+	// ejectedUntil is when the current or last ejection ends, and
+	// ejections the ejection count that sets the next one's length (see
+	// OutlierPolicy); guarded by svc.mu.
 	ejectedUntil time.Time
+	ejections    int
 }
 
 func newEndpoint(svc *serviceState, in Instance) *Endpoint {

@@ -12,7 +12,7 @@ import (
 
 // An instance that fails three calls in a row is ejected for the base
 // ejection time: picks go to the others until it ends. Then the instance is
-// back, and a failure of its first call ejects it for twice as long.
+// back, and three more failures in a row eject it for twice as long.
 func ExampleWithOutlierEjection() {
 	ctx := context.Background()
 	reg, _ := discovery.NewStatic([]discovery.Instance{

@@ -81,47 +81,88 @@ func (f *outlierFixture) expectEjected(step string, want ...string) {
 	}
 }
 
-func TestOutlierEjectionAndReturnWithGrowingTime(t *testing.T) {
+// TestOutlierEjectionTimeIsEnvoys: each ejection lasts BaseEjectionTime
+// times the instance's ejection count, capped at MaxEjectionTime; an
+// instance back from an ejection needs ConsecutiveFailures failures in a
+// row again; the count drops by one for each BaseEjectionTime the instance
+// stays in the set.
+func TestOutlierEjectionTimeIsEnvoys(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newOutlierFixture(t, discovery.OutlierPolicy{
 			ConsecutiveFailures: 3, BaseEjectionTime: 10 * time.Second, MaxEjectionTime: 25 * time.Second, MaxEjectedPercent: 50,
 		})
 		// A step advances the clock, then fails svc-a (picking until the
-		// balancer returns it, which proves it is back in the set), then checks
-		// which instances are ejected. check also picks 40 times, which
-		// proves the ejected ones are never picked, but its successes close the
-		// breaker of an instance just back: so steps that are to see the
-		// ejection time grow skip it.
+		// balancer returns it, which proves it is back in the set), then
+		// checks which instances are ejected, and that 40 picks never
+		// reach them.
 		steps := []struct {
 			name    string
 			advance time.Duration
 			fail    int
 			ejected []string
-			check   bool
 		}{
-			{name: "three failures in a row eject", fail: 3, ejected: []string{"svc-a"}, check: true},
-			{name: "still out before the base time", advance: 9 * time.Second, ejected: []string{"svc-a"}, check: true},
-			{name: "back after the base time, and its first call fails", advance: time.Second, fail: 1, ejected: []string{"svc-a"}},
-			{name: "the second ejection lasts twice as long", advance: 19 * time.Second, ejected: []string{"svc-a"}, check: true},
-			{name: "back, and fails again", advance: time.Second, fail: 1, ejected: []string{"svc-a"}},
-			{name: "capped at MaxEjectionTime, not 40s", advance: 24 * time.Second, ejected: []string{"svc-a"}, check: true},
-			{name: "back after 25s; successes close its breaker", advance: time.Second, check: true},
-			{name: "the next ejection is the base time again", fail: 3, ejected: []string{"svc-a"}, check: true},
-			{name: "back after the base time", advance: 10 * time.Second, check: true},
+			{name: "three failures in a row eject", fail: 3, ejected: []string{"svc-a"}},
+			{name: "still out before the base time", advance: 9 * time.Second, ejected: []string{"svc-a"}},
+			{name: "back after the base time; one failure is not enough", advance: time.Second, fail: 1},
+			{name: "three failures in a row eject it again", fail: 3, ejected: []string{"svc-a"}},
+			{name: "the second ejection lasts twice the base time", advance: 19 * time.Second, ejected: []string{"svc-a"}},
+			{name: "back after 20s", advance: time.Second},
+			{name: "the third ejection", fail: 3, ejected: []string{"svc-a"}},
+			{name: "capped at MaxEjectionTime, not 30s", advance: 24 * time.Second, ejected: []string{"svc-a"}},
+			{name: "back after 25s", advance: time.Second},
+			// 20s in the set lower its count from 3 to 1: the next
+			// ejection is the second's length again.
+			{name: "healthy for twice the base time, then ejected", advance: 20 * time.Second, fail: 3, ejected: []string{"svc-a"}},
+			{name: "for 20s, not 25s", advance: 19 * time.Second, ejected: []string{"svc-a"}},
+			{name: "back after 20s again", advance: time.Second},
+			{name: "healthy for an hour, ejected for the base time", advance: time.Hour, fail: 3, ejected: []string{"svc-a"}},
+			{name: "still out at 9s", advance: 9 * time.Second, ejected: []string{"svc-a"}},
+			{name: "back after 10s", advance: time.Second},
 		}
 		for _, s := range steps {
 			advance(s.advance)
 			if s.fail > 0 {
 				f.fail("svc-a", s.fail)
 			}
-			if s.check {
-				f.expectEjected(s.name, s.ejected...)
-			} else if got := f.r.Status("svc").Ejected; !slices.Equal(got, s.ejected) {
-				t.Fatalf("%s: ejected %v, want %v", s.name, got, s.ejected)
-			}
+			f.expectEjected(s.name, s.ejected...)
 		}
-		if got := f.events.count(discovery.EventEjected, "svc"); got != 4 {
-			t.Fatalf("%d ejection events, want 4", got)
+		if got := f.events.count(discovery.EventEjected, "svc"); got != 5 {
+			t.Fatalf("%d ejection events, want 5", got)
+		}
+	})
+}
+
+// TestOutlierLateResultsDoNotExtendAnEjection: requests sent to an
+// instance before its ejection that fail while it is out decide nothing:
+// the ejection neither grows nor restarts.
+func TestOutlierLateResultsDoNotExtendAnEjection(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newOutlierFixture(t, discovery.OutlierPolicy{
+			ConsecutiveFailures: 3, BaseEjectionTime: 10 * time.Second, MaxEjectedPercent: 50,
+		})
+		var held []*discovery.Endpoint
+		for len(held) < 6 {
+			ep := must[*discovery.Endpoint](t)(f.r.Pick(context.Background(), "svc"))
+			if ep.Instance().ID == "svc-a" {
+				held = append(held, ep)
+				continue
+			}
+			ep.Done(nil)
+		}
+		for _, ep := range held[:3] {
+			ep.Done(errBoom)
+		}
+		f.expectEjected("three failures eject", "svc-a")
+		advance(5 * time.Second)
+		for _, ep := range held[3:] {
+			ep.Done(errBoom) // late: sent before the ejection
+		}
+		advance(4 * time.Second)
+		f.expectEjected("late failures do not restart it", "svc-a")
+		advance(time.Second)
+		f.expectEjected("back after the base time")
+		if got := f.events.count(discovery.EventEjected, "svc"); got != 1 {
+			t.Fatalf("%d ejection events, want 1", got)
 		}
 	})
 }

@@ -74,8 +74,7 @@ func WithOutlierEjection(p OutlierPolicy) ResolverOption {
 		}
 		// Check the breaker accepts the policy, so that endpoints can
 		// make theirs without an error path.
-		if _, err := breaker.New("check", breaker.WithConsecutiveFailures(p.ConsecutiveFailures),
-			breaker.WithOpenDuration(p.BaseEjectionTime), breaker.WithOpenBackoff(2, p.MaxEjectionTime, 0)); err != nil {
+		if _, err := breaker.New("check", p.breakerOptions()...); err != nil {
 			return fmt.Errorf("%w: outlier policy: %w", ErrInvalidOption, err)
 		}
 		r.outlier = outlierConfig{OutlierPolicy: p, enabled: true}

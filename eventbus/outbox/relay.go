@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-microkit/microkit/eventbus"
+	"github.com/go-microkit/microkit/retry"
 	"github.com/go-microkit/microkit/sqldialect"
 )
 
@@ -70,13 +71,10 @@ var ErrRunning = errors.New("outbox: relay already running")
 const firstRetry = 100 * time.Millisecond
 
 // retryPause returns the pause after the n-th consecutive failure (n >= 1):
-// firstRetry doubled n-1 times, at most ceiling.
+// firstRetry doubled n-1 times, at most ceiling. It has no jitter: one
+// relay runs per table, so there is no crowd of relays to spread.
 func retryPause(n int, ceiling time.Duration) time.Duration {
-	d := min(firstRetry, ceiling)
-	for i := 1; i < n && d < ceiling; i++ {
-		d *= 2
-	}
-	return min(d, ceiling)
+	return retry.Backoff{Initial: min(firstRetry, ceiling), Max: ceiling, Jitter: retry.NoJitter}.Delay(n)
 }
 
 // Run publishes events until ctx ends, then returns nil once its round in
