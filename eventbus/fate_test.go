@@ -6,17 +6,18 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/go-microkit/microkit/eventbus"
-	"github.com/go-microkit/microkit/eventbus/memory"
 	"github.com/go-microkit/microkit/retry"
 )
 
 // TestRetryBoundsEveryOutcome: under Retry(MaxAttempts: 3) a message is
 // delivered at most three times whatever its handler does, with or without
 // DeadLetter in the chain; with it, each message that failed for good is
-// parked once.
+// parked once. It runs in a testing/synctest bubble, where the redeliveries
+// come on their own as the bubble's clock moves.
 func TestRetryBoundsEveryOutcome(t *testing.T) {
 	outcomes := []struct {
 		name  string
@@ -44,47 +45,49 @@ func TestRetryBoundsEveryOutcome(t *testing.T) {
 				name += " dead-lettered"
 			}
 			t.Run(name, func(t *testing.T) {
-				ts := newTimers()
-				bus := newBus(t, memory.WithAfterFunc(ts.afterFunc))
-				var deadLetters atomic.Int32
-				var chain []eventbus.Middleware
-				if parked {
-					chain = append(chain, eventbus.DeadLetter(eventbus.PublisherFunc(func(context.Context, ...*eventbus.Message) error {
-						deadLetters.Add(1)
-						return nil
-					}), eventbus.DeadLetterLogger(quiet())))
-				}
-				chain = append(chain,
-					eventbus.Retry(eventbus.RetryPolicy{MaxAttempts: 3, InitialInterval: time.Millisecond}),
-					eventbus.Timeout(time.Millisecond))
-				ran := make(chan struct{}, 8)
-				r := startRouter(t, bus, "g", "job.run", func(ctx context.Context, m *eventbus.Message) error {
-					ran <- struct{}{}
-					return oc.h(ctx, m)
-				}, eventbus.WithMiddleware(chain...))
-				publish(t, bus, "job.run", 1)
-				for i := range oc.calls {
-					if i > 0 {
-						ts.next(t).f() // the redelivery the policy asked for
+				synctest.Test(t, func(t *testing.T) {
+					bus := newBus(t)
+					var deadLetters atomic.Int32
+					var chain []eventbus.Middleware
+					if parked {
+						chain = append(chain, eventbus.DeadLetter(eventbus.PublisherFunc(func(context.Context, ...*eventbus.Message) error {
+							deadLetters.Add(1)
+							return nil
+						}), eventbus.DeadLetterLogger(quiet())))
 					}
-					select {
-					case <-ran:
-					case <-time.After(20 * time.Second):
-						t.Fatalf("delivery %d never ran", i+1)
+					chain = append(chain,
+						eventbus.Retry(eventbus.RetryPolicy{MaxAttempts: 3, InitialInterval: time.Millisecond}),
+						eventbus.Timeout(time.Millisecond))
+					var runs atomic.Int32
+					r := startRouter(t, bus, "g", "job.run", func(ctx context.Context, m *eventbus.Message) error {
+						runs.Add(1)
+						return oc.h(ctx, m)
+					}, eventbus.WithMiddleware(chain...))
+					publish(t, bus, "job.run", 1)
+					time.Sleep(time.Minute) // far beyond every delay the policy asks for
+					synctest.Wait()
+					if n := runs.Load(); int(n) != oc.calls {
+						t.Fatalf("%d deliveries, want %d", n, oc.calls)
 					}
-				}
-				// Close waits for the last delivery to be settled.
-				if err := r.Close(ctxT(t)); err != nil {
-					t.Fatal(err)
-				}
-				select {
-				case tm := <-ts.ch:
-					t.Fatalf("after %d deliveries a redelivery in %s was scheduled, want none", oc.calls, tm.d)
-				default:
-				}
-				if want := map[bool]int32{false: 0, true: 1}[parked]; deadLetters.Load() != want {
-					t.Fatalf("%d dead letters, want %d", deadLetters.Load(), want)
-				}
+					// Close waits for the last delivery to be settled.
+					if err := r.Close(ctxT(t)); err != nil {
+						t.Fatal(err)
+					}
+					// Settled for good: a new consumer of the group gets no
+					// redelivery, however long it waits.
+					sub, err := bus.Subscribe(ctxT(t), "g", "job.run")
+					if err != nil {
+						t.Fatal(err)
+					}
+					ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+					defer cancel()
+					if d, err := sub.Next(ctx); err == nil {
+						t.Fatalf("after %d deliveries the message came again (attempt %d)", oc.calls, d.Attempt())
+					}
+					if want := map[bool]int32{false: 0, true: 1}[parked]; deadLetters.Load() != want {
+						t.Fatalf("%d dead letters, want %d", deadLetters.Load(), want)
+					}
+				})
 			})
 		}
 	}
@@ -171,63 +174,69 @@ func TestHandlerNamesAreUnique(t *testing.T) {
 
 // TestMiddlewarePanicIsRedelivered: a panic outside the handler (in
 // middleware, where no policy sees it) does not crash the consumer; the
-// message is redelivered after a second.
+// message is redelivered a second later (in a testing/synctest bubble).
 func TestMiddlewarePanicIsRedelivered(t *testing.T) {
-	ts := newTimers()
-	bus := newBus(t, memory.WithAfterFunc(ts.afterFunc))
-	done := make(sink, 1)
-	var calls atomic.Int32
-	startRouter(t, bus, "g", "job.run", done.handler, eventbus.WithMiddleware(func(next eventbus.Handler) eventbus.Handler {
-		return func(ctx context.Context, m *eventbus.Message) error {
-			if calls.Add(1) == 1 {
-				panic("middleware bug")
+	synctest.Test(t, func(t *testing.T) {
+		bus := newBus(t)
+		done := make(sink, 1)
+		var calls atomic.Int32
+		startRouter(t, bus, "g", "job.run", done.handler, eventbus.WithMiddleware(func(next eventbus.Handler) eventbus.Handler {
+			return func(ctx context.Context, m *eventbus.Message) error {
+				if calls.Add(1) == 1 {
+					panic("middleware bug")
+				}
+				return next(ctx, m)
 			}
-			return next(ctx, m)
+		}))
+		start := time.Now()
+		sent := publish(t, bus, "job.run", 1)
+		if got := done.next(t); got.ID != sent.ID {
+			t.Fatalf("handled %s, want %s", got.ID, sent.ID)
 		}
-	}))
-	sent := publish(t, bus, "job.run", 1)
-	tm := ts.next(t)
-	if tm.d != time.Second {
-		t.Fatalf("redelivery after %s, want 1s", tm.d)
-	}
-	tm.f()
-	if got := done.next(t); got.ID != sent.ID {
-		t.Fatalf("handled %s, want %s", got.ID, sent.ID)
-	}
+		if after := time.Since(start); after != time.Second {
+			t.Fatalf("redelivered after %s, want 1s", after)
+		}
+	})
 }
 
 // TestDeadLetterOutlivesTimeout: a handler that used up its Timeout is
 // still parked when Timeout is outside DeadLetter; parking does not run on
 // the expired deadline (which would redeliver the message for ever).
 func TestDeadLetterOutlivesTimeout(t *testing.T) {
-	ts := newTimers()
-	bus := newBus(t, memory.WithAfterFunc(ts.afterFunc))
-	parked := make(chan *eventbus.Message, 1)
-	r := startRouter(t, bus, "g", "job.run", func(ctx context.Context, _ *eventbus.Message) error {
-		<-ctx.Done()
-		return ctx.Err()
-	}, eventbus.WithMiddleware(
-		eventbus.Timeout(time.Millisecond),
-		eventbus.DeadLetter(eventbus.PublisherFunc(func(ctx context.Context, msgs ...*eventbus.Message) error {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			parked <- msgs[0]
-			return nil
-		}), eventbus.DeadLetterLogger(quiet())),
-		eventbus.Retry(eventbus.RetryPolicy{MaxAttempts: 1}),
-	))
-	publish(t, bus, "job.run", 1)
-	select {
-	case <-parked:
-	case tm := <-ts.ch:
-		t.Fatalf("redelivery in %s scheduled, want the message parked", tm.d)
-	case <-time.After(20 * time.Second):
-		t.Fatal("never parked")
-	}
-	if err := r.Close(ctxT(t)); err != nil {
-		t.Fatal(err)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		bus := newBus(t)
+		parked := make(chan *eventbus.Message, 1)
+		var runs atomic.Int32
+		r := startRouter(t, bus, "g", "job.run", func(ctx context.Context, _ *eventbus.Message) error {
+			runs.Add(1)
+			<-ctx.Done()
+			return ctx.Err()
+		}, eventbus.WithMiddleware(
+			eventbus.Timeout(time.Millisecond),
+			eventbus.DeadLetter(eventbus.PublisherFunc(func(ctx context.Context, msgs ...*eventbus.Message) error {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				parked <- msgs[0]
+				return nil
+			}), eventbus.DeadLetterLogger(quiet())),
+			eventbus.Retry(eventbus.RetryPolicy{MaxAttempts: 1}),
+		))
+		publish(t, bus, "job.run", 1)
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		select {
+		case <-parked:
+		default:
+			t.Fatalf("not parked after %d deliveries", runs.Load())
+		}
+		if n := runs.Load(); n != 1 {
+			t.Fatalf("%d deliveries, want 1: parked at once, never redelivered", n)
+		}
+		if err := r.Close(ctxT(t)); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 // TestRetryNeverRunsPastThePolicy: a delivery past MaxAttempts (the last

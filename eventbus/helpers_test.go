@@ -3,7 +3,6 @@ package eventbus_test
 import (
 	"context"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -74,36 +73,5 @@ func (s sink) next(t *testing.T) *eventbus.Message {
 	case <-time.After(20 * time.Second):
 		t.Fatal("no message")
 		return nil
-	}
-}
-
-// timers is a fake memory.AfterFunc: each scheduled redelivery waits in a
-// channel until the test fires it.
-type timers struct {
-	ch chan timer
-}
-
-type timer struct {
-	d time.Duration
-	f func()
-}
-
-func newTimers() *timers { return &timers{ch: make(chan timer, 16)} }
-
-func (ts *timers) afterFunc(d time.Duration, f func()) func() bool {
-	var once sync.Once
-	fired := false
-	ts.ch <- timer{d: d, f: func() { once.Do(func() { fired = true; f() }) }}
-	return func() bool { return !fired }
-}
-
-func (ts *timers) next(t *testing.T) timer {
-	t.Helper()
-	select {
-	case tm := <-ts.ch:
-		return tm
-	case <-time.After(20 * time.Second):
-		t.Fatal("no redelivery scheduled")
-		return timer{}
 	}
 }

@@ -3,14 +3,15 @@ package eventbus_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/go-microkit/microkit/eventbus"
-	"github.com/go-microkit/microkit/eventbus/memory"
 	"github.com/go-microkit/microkit/retry"
 )
 
@@ -56,33 +57,31 @@ func TestOnTypedHandlerAndPoisonDecode(t *testing.T) {
 	}
 }
 
+// TestRetryDelaysFollowPolicyThenDeadLetter runs in a testing/synctest
+// bubble: the redeliveries come at the policy's delays to the instant, and
+// the dead letter carries the time of the last failure.
 func TestRetryDelaysFollowPolicyThenDeadLetter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		ts := newTimers()
-		bus := newBus(t, memory.WithAfterFunc(ts.afterFunc))
+		bus := newBus(t)
 		dlq, err := bus.Subscribe(ctxT(t), "ops", "deadletter.>")
 		if err != nil {
 			t.Fatal(err)
 		}
-		var calls atomic.Int32
-		// The redelivery timers are fake and fired by hand, so the bubble's
-		// clock stays where it started: the dead letter is parked at start.
+		var (
+			mu    sync.Mutex
+			calls []time.Time
+		)
 		start := time.Now()
 		startRouter(t, bus, "billing", "order.created", func(ctx context.Context, m *eventbus.Message) error {
-			calls.Add(1)
+			mu.Lock()
+			calls = append(calls, time.Now())
+			mu.Unlock()
 			return errors.New("ledger unavailable")
 		}, eventbus.WithMiddleware(
 			eventbus.DeadLetter(bus, eventbus.DeadLetterLogger(quiet())),
 			eventbus.Retry(eventbus.RetryPolicy{MaxAttempts: 4, InitialInterval: 100 * time.Millisecond, Multiplier: 2, RandomizationFactor: -1}),
 		))
 		orig := publish(t, bus, "order.created", orderCreated{OrderID: "o-1"})
-		for _, want := range []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond} {
-			tm := ts.next(t)
-			if tm.d != want {
-				t.Fatalf("redelivery delay %s, want %s", tm.d, want)
-			}
-			tm.f()
-		}
 		d, err := dlq.Next(ctxT(t))
 		if err != nil {
 			t.Fatal(err)
@@ -90,12 +89,18 @@ func TestRetryDelaysFollowPolicyThenDeadLetter(t *testing.T) {
 		dl := d.Message()
 		if dl.Type != "deadletter.order.created" || !strings.HasPrefix(dl.ID, orig.ID+".deadletter.") ||
 			dl.Metadata[eventbus.MetaDeadLetterAttempts] != "4" ||
-			dl.Metadata[eventbus.MetaDeadLetterTime] != start.UTC().Format(time.RFC3339Nano) ||
+			dl.Metadata[eventbus.MetaDeadLetterTime] != start.Add(700*time.Millisecond).UTC().Format(time.RFC3339Nano) ||
 			dl.Metadata[eventbus.MetaDeadLetterReason] != "eventbus: failed 4 attempts: ledger unavailable" {
 			t.Fatalf("dead letter %+v", dl)
 		}
-		if n := calls.Load(); n != 4 {
-			t.Fatalf("handler ran %d times, want 4", n)
+		mu.Lock()
+		defer mu.Unlock()
+		var got []time.Duration
+		for _, c := range calls {
+			got = append(got, c.Sub(start))
+		}
+		if want := []time.Duration{0, 100 * time.Millisecond, 300 * time.Millisecond, 700 * time.Millisecond}; !slices.Equal(got, want) {
+			t.Fatalf("handler ran at %v after publishing, want %v", got, want)
 		}
 	})
 }

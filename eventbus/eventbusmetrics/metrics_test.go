@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -82,44 +83,44 @@ func TestMetrics(t *testing.T) {
 // handler that asks for its own delay is counted "retry" while attempts
 // are left, and "deadletter" when its last attempt is parked.
 func TestMetricsOutcomeIsTheFate(t *testing.T) {
-	reg := prometheus.NewPedanticRegistry()
-	m, err := eventbusmetrics.New(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Redeliveries are due at once: the test is about counting, not delays.
-	bus := newBus(t, memory.WithAfterFunc(func(_ time.Duration, f func()) func() bool {
-		go f()
-		return func() bool { return false }
-	}))
-	parked := make(chan struct{}, 1)
-	r := run(t, bus, func(context.Context, *eventbus.Message) error {
-		return &eventbus.RetryError{Err: errors.New("busy"), Delay: time.Millisecond}
-	},
-		m.Middleware(),
-		eventbus.DeadLetter(eventbus.PublisherFunc(func(context.Context, ...*eventbus.Message) error {
-			parked <- struct{}{}
-			return nil
-		}), eventbus.DeadLetterLogger(slog.New(slog.DiscardHandler))),
-		eventbus.Retry(eventbus.RetryPolicy{MaxAttempts: 2}),
-	)
-	msg, _ := eventbus.NewMessage("job.run", 1)
-	if err := bus.Publish(t.Context(), msg); err != nil {
-		t.Fatal(err)
-	}
-	<-parked
-	if err := r.Close(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	got := metricstest.Series(t, reg)
-	for series, want := range map[string]float64{
-		"microkit_eventbus_messages_handled_total{handler=job.run,outcome=retry}":      1,
-		"microkit_eventbus_messages_handled_total{handler=job.run,outcome=deadletter}": 1,
-	} {
-		if got[series] != want {
-			t.Errorf("%s = %v, want %v (all: %v)", series, got[series], want, got)
+	// In a testing/synctest bubble, the redelivery the handler asks for
+	// comes as soon as everything else waits.
+	synctest.Test(t, func(t *testing.T) {
+		reg := prometheus.NewPedanticRegistry()
+		m, err := eventbusmetrics.New(reg)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
+		bus := newBus(t)
+		parked := make(chan struct{}, 1)
+		r := run(t, bus, func(context.Context, *eventbus.Message) error {
+			return &eventbus.RetryError{Err: errors.New("busy"), Delay: time.Millisecond}
+		},
+			m.Middleware(),
+			eventbus.DeadLetter(eventbus.PublisherFunc(func(context.Context, ...*eventbus.Message) error {
+				parked <- struct{}{}
+				return nil
+			}), eventbus.DeadLetterLogger(slog.New(slog.DiscardHandler))),
+			eventbus.Retry(eventbus.RetryPolicy{MaxAttempts: 2}),
+		)
+		msg, _ := eventbus.NewMessage("job.run", 1)
+		if err := bus.Publish(t.Context(), msg); err != nil {
+			t.Fatal(err)
+		}
+		<-parked
+		if err := r.Close(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		got := metricstest.Series(t, reg)
+		for series, want := range map[string]float64{
+			"microkit_eventbus_messages_handled_total{handler=job.run,outcome=retry}":      1,
+			"microkit_eventbus_messages_handled_total{handler=job.run,outcome=deadletter}": 1,
+		} {
+			if got[series] != want {
+				t.Errorf("%s = %v, want %v (all: %v)", series, got[series], want, got)
+			}
+		}
+	})
 }
 
 // newBus returns a memory bus closed when the test ends.

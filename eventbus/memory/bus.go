@@ -4,41 +4,20 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/go-microkit/microkit/eventbus"
 )
 
-// AfterFunc schedules f after d and returns a function that cancels it,
-// reporting whether it did. time.AfterFunc is the default; tests inject a
-// fake to control redelivery delays.
-type AfterFunc func(d time.Duration, f func()) (stop func() bool)
-
-// Option configures a Bus.
+// Option configures a Bus. New takes options as every bus constructor
+// does; the memory bus defines none. Delayed redeliveries run on the time
+// package's timers, so tests drive them in a testing/synctest bubble.
 type Option func(*Bus) error
-
-// WithAfterFunc sets the timer used for delayed redelivery.
-func WithAfterFunc(f AfterFunc) Option {
-	return func(b *Bus) error {
-		if f == nil {
-			return fmt.Errorf("memory: %w: nil AfterFunc", eventbus.ErrInvalidOption)
-		}
-		b.afterFunc = f
-		return nil
-	}
-}
-
-func realAfterFunc(d time.Duration, f func()) func() bool {
-	return time.AfterFunc(d, f).Stop
-}
 
 // Bus is an in-memory broker. The Bus itself is an eventbus.Publisher and
 // eventbus.Subscriber; Client returns further independent handles on the
 // same broker, as separate processes would hold. It is safe for concurrent
 // use.
 type Bus struct {
-	afterFunc AfterFunc
-
 	mu      sync.Mutex
 	queues  map[queueKey]*queue
 	list    []*queue // the queues in creation order, for routing
@@ -52,7 +31,7 @@ type queueKey struct{ group, pattern string }
 
 // New returns an empty bus.
 func New(opts ...Option) (*Bus, error) {
-	b := &Bus{afterFunc: realAfterFunc, queues: make(map[queueKey]*queue), clients: make(map[*Client]struct{})}
+	b := &Bus{queues: make(map[queueKey]*queue), clients: make(map[*Client]struct{})}
 	for _, o := range opts {
 		if err := o(b); err != nil {
 			return nil, fmt.Errorf("memory: new: %w", err)
@@ -148,7 +127,7 @@ func (b *Bus) queueFor(group, pattern string) (*queue, error) {
 	k := queueKey{group, pattern}
 	q := b.queues[k]
 	if q == nil {
-		q = newQueue(k, b.afterFunc)
+		q = newQueue(k)
 		b.queues[k] = q
 		b.list = append(b.list, q)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/go-microkit/microkit/eventbus"
@@ -25,12 +26,6 @@ func newMsg(t *testing.T, typ, subject string) *eventbus.Message {
 	return m
 }
 
-func TestOptions(t *testing.T) {
-	if _, err := memory.New(memory.WithAfterFunc(nil)); !errors.Is(err, eventbus.ErrInvalidOption) {
-		t.Fatalf("nil AfterFunc: %v", err)
-	}
-}
-
 func TestNoGroupNoCopy(t *testing.T) {
 	bus, _ := memory.New()
 	defer bus.Close(context.Background())
@@ -50,51 +45,50 @@ func TestNoGroupNoCopy(t *testing.T) {
 }
 
 // A message whose redelivery is delayed holds back the later messages of
-// its subject, and only those.
+// its subject, and only those, until the delay has passed to the instant
+// (in a testing/synctest bubble).
 func TestDelayedRedeliveryKeepsSubjectOrder(t *testing.T) {
-	type scheduled struct {
-		d time.Duration
-		f func()
-	}
-	timers := make(chan scheduled, 1)
-	bus, _ := memory.New(memory.WithAfterFunc(func(d time.Duration, f func()) func() bool {
-		timers <- scheduled{d, f}
-		return func() bool { return false }
-	}))
-	defer bus.Close(context.Background())
-	sub, _ := bus.Subscribe(ctxT(t), "g", "acct.>")
-	a1, a2, b1 := newMsg(t, "acct.moved", "a"), newMsg(t, "acct.moved", "a"), newMsg(t, "acct.moved", "b")
-	_ = bus.Publish(ctxT(t), a1, a2, b1)
-	d, _ := sub.Next(ctxT(t))
-	if d.Message().ID != a1.ID {
-		t.Fatalf("first delivery %s, want a1", d.Message().ID)
-	}
-	if err := d.Nack(ctxT(t), time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	tm := <-timers
-	if tm.d != time.Minute {
-		t.Fatalf("delay %s", tm.d)
-	}
-	// a2 waits behind a1; b1 does not.
-	d, _ = sub.Next(ctxT(t))
-	if d.Message().ID != b1.ID {
-		t.Fatalf("got %s, want b1 while a1 waits", d.Message().ID)
-	}
-	_ = d.Ack(ctxT(t))
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, err := sub.Next(ctx); !errors.Is(err, context.Canceled) {
-		t.Fatalf("Next = %v, want nothing ready (a2 must wait for a1)", err)
-	}
-	tm.f()
-	for _, want := range []*eventbus.Message{a1, a2} {
+	synctest.Test(t, func(t *testing.T) {
+		bus, _ := memory.New()
+		defer bus.Close(context.Background())
+		sub, _ := bus.Subscribe(ctxT(t), "g", "acct.>")
+		a1, a2, b1 := newMsg(t, "acct.moved", "a"), newMsg(t, "acct.moved", "a"), newMsg(t, "acct.moved", "b")
+		_ = bus.Publish(ctxT(t), a1, a2, b1)
+		d, _ := sub.Next(ctxT(t))
+		if d.Message().ID != a1.ID {
+			t.Fatalf("first delivery %s, want a1", d.Message().ID)
+		}
+		if err := d.Nack(ctxT(t), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		// a2 waits behind a1; b1 does not.
 		d, _ = sub.Next(ctxT(t))
-		if d.Message().ID != want.ID {
-			t.Fatalf("got %s, want %s", d.Message().ID, want.ID)
+		if d.Message().ID != b1.ID {
+			t.Fatalf("got %s, want b1 while a1 waits", d.Message().ID)
 		}
 		_ = d.Ack(ctxT(t))
-	}
+		nothingReady := func(when string) {
+			t.Helper()
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			if _, err := sub.Next(ctx); !errors.Is(err, context.Canceled) {
+				t.Fatalf("%s: Next = %v, want nothing ready (a2 must wait for a1)", when, err)
+			}
+		}
+		nothingReady("right after the nack")
+		time.Sleep(time.Minute - time.Nanosecond)
+		synctest.Wait()
+		nothingReady("just before the delay ends")
+		time.Sleep(time.Nanosecond)
+		synctest.Wait()
+		for _, want := range []*eventbus.Message{a1, a2} {
+			d, _ = sub.Next(ctxT(t))
+			if d.Message().ID != want.ID {
+				t.Fatalf("got %s, want %s", d.Message().ID, want.ID)
+			}
+			_ = d.Ack(ctxT(t))
+		}
+	})
 }
 
 func TestDeliveriesAreCopies(t *testing.T) {

@@ -52,25 +52,24 @@ func (f *fifo) pop() *entry {
 // per-subject order across any number of workers: the next message of a
 // subject waits until the previous one is settled.
 type queue struct {
-	key       queueKey
-	afterFunc AfterFunc
-	notify    chan struct{} // one wake-up token, passed on while work remains
-	closedCh  chan struct{}
+	key      queueKey
+	notify   chan struct{} // one wake-up token, passed on while work remains
+	closedCh chan struct{}
 
 	mu     sync.Mutex
 	ready  fifo
 	chains map[string]*fifo
-	timers map[*entry]func() bool
+	timers map[*entry]*time.Timer
 	closed bool
 }
 
-func newQueue(k queueKey, af AfterFunc) *queue {
+func newQueue(k queueKey) *queue {
 	return &queue{
-		key: k, afterFunc: af,
+		key:      k,
 		notify:   make(chan struct{}, 1),
 		closedCh: make(chan struct{}),
 		chains:   make(map[string]*fifo),
-		timers:   make(map[*entry]func() bool),
+		timers:   make(map[*entry]*time.Timer),
 	}
 }
 
@@ -189,7 +188,7 @@ func (q *queue) retry(e *entry, delay time.Duration) {
 		q.makeReady(e)
 		return
 	}
-	q.timers[e] = q.afterFunc(delay, func() {
+	q.timers[e] = time.AfterFunc(delay, func() {
 		q.mu.Lock()
 		defer q.mu.Unlock()
 		if _, ok := q.timers[e]; !ok || q.closed {
@@ -207,8 +206,8 @@ func (q *queue) close() {
 		return
 	}
 	q.closed = true
-	for e, stop := range q.timers {
-		stop()
+	for e, t := range q.timers {
+		t.Stop()
 		delete(q.timers, e)
 	}
 	close(q.closedCh)
