@@ -46,37 +46,34 @@ type Option func(*config) error
 // WithMiddleware wraps the whole gateway, routing included, in m, outermost
 // first: the place for RequestID, AccessLog, Recover, HeaderLimit, CORS and
 // tracing. Route-specific middleware (auth, rate limits) goes in
-// Route.Middleware.
+// Route.Middleware. Nil entries are skipped.
 func WithMiddleware(m ...Middleware) Option {
 	return func(c *config) error {
-		for i, mw := range m {
-			if mw == nil {
-				return fmt.Errorf("%w: middleware %d is nil", ErrInvalidOption, i)
+		for _, mw := range m {
+			if mw != nil {
+				c.middleware = append(c.middleware, mw)
 			}
 		}
-		c.middleware = append(c.middleware, m...)
 		return nil
 	}
 }
 
-// WithTransport sets the transport to upstreams; the default is
+// WithTransport sets the transport to upstreams; nil means the default,
 // NewTransport(). Wrap that one rather than http.DefaultTransport, which
 // keeps only 2 idle connections per upstream.
 func WithTransport(rt http.RoundTripper) Option {
 	return func(c *config) error {
-		if rt == nil {
-			return fmt.Errorf("%w: nil transport", ErrInvalidOption)
-		}
 		c.transport = rt
 		return nil
 	}
 }
 
-// WithLogger sets the logger for proxy errors; the default is slog.Default.
+// WithLogger sets the logger for proxy errors; nil means the default,
+// slog.Default.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) error {
 		if l == nil {
-			return fmt.Errorf("%w: nil logger", ErrInvalidOption)
+			l = slog.Default()
 		}
 		c.logger = l
 		return nil
