@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -46,13 +47,14 @@ func WithLease(d time.Duration) Option {
 	}
 }
 
-// WithTracerProvider sets where spans go (default: the OpenTelemetry global
-// provider). Each saga gets a span, with a child per step attempt and per
-// compensation attempt.
+// WithTracerProvider sets where spans go (default, and for nil: the
+// OpenTelemetry global provider). Each saga gets a span, with a child per
+// step attempt and per compensation attempt.
 func WithTracerProvider(tp trace.TracerProvider) Option {
 	return func(o *Orchestrator) error {
 		if tp == nil {
-			return invalid("nil tracer provider")
+			o.tracer, o.globalTracer = otel.GetTracerProvider().Tracer(instrumentationName), true
+			return nil
 		}
 		o.tracer, o.globalTracer = tp.Tracer(instrumentationName), false
 		return nil
@@ -61,23 +63,23 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 
 // WithListener adds a lifecycle listener, such as the Prometheus metrics of
 // package saga/sagametrics or a pager for EventCompensationFailed. It may be
-// given several times.
+// given several times; a nil listener adds nothing.
 func WithListener(l Listener) Option {
 	return func(o *Orchestrator) error {
-		if l == nil {
-			return invalid("nil listener")
+		if l != nil {
+			o.listeners = append(o.listeners, l)
 		}
-		o.listeners = append(o.listeners, l)
 		return nil
 	}
 }
 
-// WithLogger sets the logger (default slog.Default()). The orchestrator logs
-// compensation failures at Error, and lease and recovery trouble at Warn.
+// WithLogger sets the logger (default, and for nil: slog.Default()). The
+// orchestrator logs compensation failures at Error, and lease and recovery
+// trouble at Warn.
 func WithLogger(l *slog.Logger) Option {
 	return func(o *Orchestrator) error {
 		if l == nil {
-			return invalid("nil logger")
+			l = slog.Default()
 		}
 		o.log = l
 		return nil
@@ -85,12 +87,12 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithCompensationRetry sets the retry policy of compensations whose step
-// sets no CompensateRetry. The default is exponential backoff from 100ms to
-// 10s between attempts, for at most 2 minutes.
+// sets no CompensateRetry. The default, also for nil, is exponential
+// backoff from 100ms to 10s between attempts, for at most 2 minutes.
 func WithCompensationRetry(policy func() backoff.BackOff) Option {
 	return func(o *Orchestrator) error {
 		if policy == nil {
-			return invalid("nil compensation retry policy")
+			policy = defaultCompensationRetry
 		}
 		o.compensationRetry = policy
 		return nil

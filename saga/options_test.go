@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/go-microkit/microkit/retry"
@@ -57,10 +58,6 @@ func TestInvalidDefinitionsAndOptions(t *testing.T) {
 	opts := map[string]saga.Option{
 		"empty owner":    saga.WithOwnerID(""),
 		"zero lease":     saga.WithLease(0),
-		"nil tracer":     saga.WithTracerProvider(nil),
-		"nil listener":   saga.WithListener(nil),
-		"nil logger":     saga.WithLogger(nil),
-		"nil comp":       saga.WithCompensationRetry(nil),
 		"no concurrency": saga.WithRecoverConcurrency(0),
 	}
 	for name, opt := range opts {
@@ -76,6 +73,40 @@ func TestInvalidDefinitionsAndOptions(t *testing.T) {
 	if err := o.Register(b); !errors.Is(err, saga.ErrInvalidOption) {
 		t.Errorf("registering a second saga named test = %v", err)
 	}
+}
+
+// TestNilOptionsMeanDefaults: a nil logger, tracer provider, listener or
+// compensation retry policy is the default, even after a non-nil one: the
+// orchestrator runs, the nil listener is skipped, and compensations get the
+// default budget (minutes of backoff, in a bubble) instead of the test
+// helper's two retries.
+func TestNilOptionsMeanDefaults(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ev := &events{}
+		o := newOrchestrator(t, saga.NewMemoryStore(), saga.WithListener(ev), saga.WithListener(nil),
+			saga.WithLogger(nil), saga.WithTracerProvider(nil), saga.WithCompensationRetry(nil))
+		j := &journal{}
+		a := step(j, "a", 0, nil)
+		undoFailures := 0
+		a.Compensate = func(context.Context, *order) error {
+			if undoFailures < 5 {
+				undoFailures++
+				return errBoom
+			}
+			j.add("undo a")
+			return nil
+		}
+		_, err := define(t, o, a, step(j, "b", 1, retry.Permanent(errBoom))).Run(context.Background(), o, order{})
+		if !errors.Is(err, saga.ErrCompensated) {
+			t.Fatalf("Run = %v, want compensated after 5 failed compensations within the default budget", err)
+		}
+		if got, want := j.list(), []string{"do a", "fail b", "undo b", "undo a"}; !slices.Equal(got, want) {
+			t.Errorf("journal = %q, want %q", got, want)
+		}
+		if kinds := ev.kinds(); len(kinds) == 0 || kinds[len(kinds)-1] != saga.EventCompensated {
+			t.Errorf("listener saw %v, want the saga's events ending with %v", kinds, saga.EventCompensated)
+		}
+	})
 }
 
 // TestRunNeedsRegistration: Run starts only a saga registered on the
