@@ -235,29 +235,31 @@ func TestHealthCheckTimeout(t *testing.T) {
 // while that check still hangs do not start more copies of it (each would
 // be a goroutine stuck for as long as the check).
 func TestHealthAnswersDespiteAHungCheck(t *testing.T) {
-	h := discovery.NewHealth(time.Millisecond)
-	release := make(chan struct{})
-	var calls atomic.Int32
-	h.AddCheck("ignores-ctx", func(context.Context) error {
-		if calls.Add(1) == 1 {
-			<-release // a check that honours no context
+	synctest.Test(t, func(t *testing.T) {
+		h := discovery.NewHealth(time.Millisecond)
+		release := make(chan struct{})
+		var calls atomic.Int32
+		h.AddCheck("ignores-ctx", func(context.Context) error {
+			if calls.Add(1) == 1 {
+				<-release // a check that honours no context
+			}
+			return nil
+		})
+		h.AddCheck("fine", func(context.Context) error { return nil })
+		for range 3 {
+			ok, report := h.Check(context.Background())
+			if ok || report.Checks["fine"] != "ok" || !strings.Contains(report.Checks["ignores-ctx"], "did not answer") {
+				t.Fatalf("Check = %v %+v", ok, report)
+			}
 		}
-		return nil
-	})
-	h.AddCheck("fine", func(context.Context) error { return nil })
-	for range 3 {
-		ok, report := h.Check(context.Background())
-		if ok || report.Checks["fine"] != "ok" || !strings.Contains(report.Checks["ignores-ctx"], "did not answer") {
-			t.Fatalf("Check = %v %+v", ok, report)
+		if n := calls.Load(); n != 1 {
+			t.Fatalf("the hung check was started %d times, want 1", n)
 		}
-	}
-	if n := calls.Load(); n != 1 {
-		t.Fatalf("the hung check was started %d times, want 1", n)
-	}
-	close(release)
-	waitFor(t, "readiness once the check returns", func() bool {
-		ok, _ := h.Check(context.Background())
-		return ok
+		close(release)
+		synctest.Wait()
+		if ok, report := h.Check(context.Background()); !ok {
+			t.Fatalf("not ready once the check returned: %+v", report)
+		}
 	})
 }
 

@@ -12,19 +12,6 @@ import (
 	"github.com/go-microkit/microkit/discovery"
 )
 
-// waitFor polls cond until it holds, failing after a generous bound. It
-// waits for an eventual state, never measures time.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 // advance moves a testing/synctest bubble's clock on by d and waits until
 // every goroutine that woke up has blocked again, so that the test sees
 // what the sweeps and timers due by then have done.

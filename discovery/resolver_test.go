@@ -43,92 +43,109 @@ func pickID(t testing.TB, r *discovery.Resolver, service string) string {
 }
 
 func TestResolverFollowsTheRegistry(t *testing.T) {
-	ctx := context.Background()
-	reg := memoryWith(t, nil, inst("svc", 0), inst("svc", 1))
-	// Off: the empty set below is to be taken at once (see panic_test.go).
-	r := newResolver(t, reg, discovery.WithBalancer(discovery.RoundRobin), discovery.WithPanicPolicy(discovery.PanicPolicy{Off: true}))
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		reg := memoryWith(t, nil, inst("svc", 0), inst("svc", 1))
+		// Off: the empty set below is to be taken at once (see panic_test.go).
+		r := newResolver(t, reg, discovery.WithBalancer(discovery.RoundRobin), discovery.WithPanicPolicy(discovery.PanicPolicy{Off: true}))
 
-	var got []string
-	for range 4 {
-		got = append(got, pickID(t, r, "svc"))
-	}
-	if want := []string{"svc-a", "svc-b", "svc-a", "svc-b"}; !slices.Equal(got, want) {
-		t.Fatalf("round robin picks %v, want %v", got, want)
-	}
+		var got []string
+		for range 4 {
+			got = append(got, pickID(t, r, "svc"))
+		}
+		if want := []string{"svc-a", "svc-b", "svc-a", "svc-b"}; !slices.Equal(got, want) {
+			t.Fatalf("round robin picks %v, want %v", got, want)
+		}
 
-	if err := reg.Register(ctx, inst("svc", 2)); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the resolver to see svc-c", func() bool { return len(r.Status("svc").Instances) == 3 })
-	seen := map[string]bool{}
-	for range 3 {
-		seen[pickID(t, r, "svc")] = true
-	}
-	if len(seen) != 3 {
-		t.Fatalf("picks after adding svc-c: %v", seen)
-	}
-
-	for _, id := range []string{"svc-a", "svc-b", "svc-c"} {
-		if err := reg.Deregister(ctx, id); err != nil {
+		if err := reg.Register(ctx, inst("svc", 2)); err != nil {
 			t.Fatal(err)
 		}
-	}
-	waitFor(t, "the resolver to see the empty set", func() bool { return len(r.Status("svc").Instances) == 0 })
-	if _, err := r.Pick(ctx, "svc"); !errors.Is(err, discovery.ErrNoInstances) {
-		t.Fatalf("Pick of an empty service: %v", err)
-	}
+		synctest.Wait()
+		if len(r.Status("svc").Instances) != 3 {
+			t.Fatalf("serving %v after svc-c registered", ids(r.Status("svc").Instances))
+		}
+		seen := map[string]bool{}
+		for range 3 {
+			seen[pickID(t, r, "svc")] = true
+		}
+		if len(seen) != 3 {
+			t.Fatalf("picks after adding svc-c: %v", seen)
+		}
+
+		for _, id := range []string{"svc-a", "svc-b", "svc-c"} {
+			if err := reg.Deregister(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+		}
+		synctest.Wait()
+		if len(r.Status("svc").Instances) != 0 {
+			t.Fatalf("serving %v after every instance left", ids(r.Status("svc").Instances))
+		}
+		if _, err := r.Pick(ctx, "svc"); !errors.Is(err, discovery.ErrNoInstances) {
+			t.Fatalf("Pick of an empty service: %v", err)
+		}
+	})
 }
 
 func TestResolverKeepsInFlightAcrossUpdates(t *testing.T) {
-	ctx := context.Background()
-	reg := memoryWith(t, nil, inst("svc", 0))
-	r := newResolver(t, reg)
-	ep := must[*discovery.Endpoint](t)(r.Pick(ctx, "svc"))
-	if err := reg.Register(ctx, inst("svc", 1)); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "two instances", func() bool { return len(r.Status("svc").Instances) == 2 })
-	// svc-a kept its Endpoint, so its request in flight still counts and
-	// the least-request balancer sends the next requests to svc-b.
-	for range 20 {
-		next := must[*discovery.Endpoint](t)(r.Pick(ctx, "svc"))
-		if next == ep {
-			t.Fatal("least-request picked the instance with a request in flight")
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		reg := memoryWith(t, nil, inst("svc", 0))
+		r := newResolver(t, reg)
+		ep := must[*discovery.Endpoint](t)(r.Pick(ctx, "svc"))
+		if err := reg.Register(ctx, inst("svc", 1)); err != nil {
+			t.Fatal(err)
 		}
-		next.Done(nil)
-	}
-	ep.Done(nil)
+		synctest.Wait()
+		if len(r.Status("svc").Instances) != 2 {
+			t.Fatalf("serving %v after svc-b registered", ids(r.Status("svc").Instances))
+		}
+		// svc-a kept its Endpoint, so its request in flight still counts and
+		// the least-request balancer sends the next requests to svc-b.
+		for range 20 {
+			next := must[*discovery.Endpoint](t)(r.Pick(ctx, "svc"))
+			if next == ep {
+				t.Fatal("least-request picked the instance with a request in flight")
+			}
+			next.Done(nil)
+		}
+		ep.Done(nil)
+	})
 }
 
 func TestResolverServesLastKnownSetWhenRegistryFails(t *testing.T) {
-	ctx := context.Background()
-	reg := memoryWith(t, nil, inst("svc", 0))
-	ev := &events{}
-	r := newResolver(t, reg, discovery.WithListener(ev), discovery.WithWatchBackoff(time.Millisecond, time.Millisecond))
-	if id := pickID(t, r, "svc"); id != "svc-a" {
-		t.Fatalf("picked %s", id)
-	}
-	if e, _ := ev.served("svc"); e.Kind != discovery.EventUpdated || e.Stale {
-		t.Fatalf("last event before the failure: %+v", e)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		reg := memoryWith(t, nil, inst("svc", 0))
+		ev := &events{}
+		r := newResolver(t, reg, discovery.WithListener(ev), discovery.WithWatchBackoff(time.Millisecond, time.Millisecond))
+		if id := pickID(t, r, "svc"); id != "svc-a" {
+			t.Fatalf("picked %s", id)
+		}
+		if e, _ := ev.served("svc"); e.Kind != discovery.EventUpdated || e.Stale {
+			t.Fatalf("last event before the failure: %+v", e)
+		}
 
-	_ = reg.Close(ctx) // the registry is gone: every watch call fails
-	waitFor(t, "the resolver to notice", func() bool { return r.Status("svc").Stale })
-	st := r.Status("svc")
-	if !errors.Is(st.LastError, discovery.ErrClosed) || len(st.Instances) != 1 {
-		t.Fatalf("status %+v", st)
-	}
-	if id := pickID(t, r, "svc"); id != "svc-a" {
-		t.Fatalf("picked %s from the last known set", id)
-	}
-	waitFor(t, "the listener to hear", func() bool {
-		e, _ := ev.served("svc")
-		return e.Kind == discovery.EventWatchFailed && e.Stale && errors.Is(e.Err, discovery.ErrClosed)
+		_ = reg.Close(ctx) // the registry is gone: every watch call fails
+		synctest.Wait()
+		if !r.Status("svc").Stale {
+			t.Fatalf("status %+v once the registry closed, want stale", r.Status("svc"))
+		}
+		st := r.Status("svc")
+		if !errors.Is(st.LastError, discovery.ErrClosed) || len(st.Instances) != 1 {
+			t.Fatalf("status %+v", st)
+		}
+		if id := pickID(t, r, "svc"); id != "svc-a" {
+			t.Fatalf("picked %s from the last known set", id)
+		}
+		if e, _ := ev.served("svc"); e.Kind != discovery.EventWatchFailed || !e.Stale || !errors.Is(e.Err, discovery.ErrClosed) {
+			t.Fatalf("last event with the registry down: %+v", e)
+		}
+		// A service never resolved before has no last known set.
+		if _, err := r.Pick(ctx, "other"); !errors.Is(err, discovery.ErrNoInstances) || !errors.Is(err, discovery.ErrClosed) {
+			t.Fatalf("Pick of a new service with the registry down: %v", err)
+		}
 	})
-	// A service never resolved before has no last known set.
-	if _, err := r.Pick(ctx, "other"); !errors.Is(err, discovery.ErrNoInstances) || !errors.Is(err, discovery.ErrClosed) {
-		t.Fatalf("Pick of a new service with the registry down: %v", err)
-	}
 }
 
 func TestResolverCoalescesConcurrentFirstLookups(t *testing.T) {
