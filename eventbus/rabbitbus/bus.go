@@ -47,16 +47,14 @@ func Connect(ctx context.Context, url string, opts ...Option) (*Bus, error) {
 		return nil, err
 	}
 	b := &Bus{cfg: cfg, url: url, done: make(chan struct{}), closeDone: make(chan struct{}), ready: make(chan struct{}), subs: make(map[*subscription]struct{})}
-	pause := cfg.minBackoff
 	var conn *amqp.Connection
-	for {
+	for attempt := 1; ; attempt++ {
 		if conn, err = b.dial(ctx); err == nil {
 			break
 		}
-		if !transient(err) || ctx.Err() != nil || !b.sleep(ctx, pause) {
+		if !transient(err) || ctx.Err() != nil || !b.sleep(ctx, cfg.backoff.Delay(attempt)) {
 			return nil, err
 		}
-		pause = min(2*pause, cfg.maxBackoff)
 	}
 	b.install(conn)
 	b.wg.Add(1)
@@ -140,8 +138,7 @@ func (b *Bus) supervise() {
 
 // reconnect dials with backoff until it succeeds (true) or the bus closes.
 func (b *Bus) reconnect() bool {
-	pause := b.cfg.minBackoff
-	for {
+	for attempt := 1; ; attempt++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		conn, err := b.dial(ctx)
 		cancel()
@@ -156,13 +153,13 @@ func (b *Bus) reconnect() bool {
 			b.cfg.logger.Info("rabbitbus: reconnected")
 			return true
 		}
+		pause := b.cfg.backoff.Delay(attempt)
 		b.cfg.logger.Debug("rabbitbus: reconnect failed", "error", err, "retry_in", pause)
 		select {
 		case <-b.done:
 			return false
 		case <-time.After(pause):
 		}
-		pause = min(2*pause, b.cfg.maxBackoff)
 	}
 }
 

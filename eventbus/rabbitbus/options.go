@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/go-microkit/microkit/eventbus"
+	"github.com/go-microkit/microkit/retry"
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
@@ -22,8 +23,7 @@ type config struct {
 	deadQueue    string
 	prefetch     int
 	logger       *slog.Logger
-	minBackoff   time.Duration
-	maxBackoff   time.Duration
+	backoff      retry.Backoff // of reconnects and of retries across them
 	queueArgs    map[string]any
 
 	classicEnvelope bool
@@ -31,11 +31,10 @@ type config struct {
 
 func defaults() config {
 	return config{
-		exchange:   DefaultExchange,
-		prefetch:   64,
-		logger:     slog.Default(),
-		minBackoff: 50 * time.Millisecond,
-		maxBackoff: 2 * time.Second,
+		exchange: DefaultExchange,
+		prefetch: 64,
+		logger:   slog.Default(),
+		backoff:  retry.Backoff{Initial: 50 * time.Millisecond, Max: 2 * time.Second, Jitter: retry.EqualJitter},
 	}
 }
 
@@ -114,14 +113,16 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithReconnectBackoff sets the first and the largest pause between
-// attempts to reconnect; the pause doubles from min to max. Default 50ms
-// and 2s.
+// attempts to reconnect; the pause doubles from min to max, each a random
+// time between half and all of it (retry.EqualJitter), so that consumers
+// that lost a broker together do not all come back at the same instant.
+// Default 50ms and 2s.
 func WithReconnectBackoff(minPause, maxPause time.Duration) Option {
 	return func(c *config) error {
 		if minPause <= 0 || maxPause < minPause {
 			return invalid("reconnect backoff %s..%s: need 0 < min <= max", minPause, maxPause)
 		}
-		c.minBackoff, c.maxBackoff = minPause, maxPause
+		c.backoff.Initial, c.backoff.Max = minPause, maxPause
 		return nil
 	}
 }

@@ -56,8 +56,7 @@ func (b *Bus) Publish(ctx context.Context, msgs ...*eventbus.Message) error {
 // publish sends pending to exchange with routing keys keys, confirmed,
 // retrying the unconfirmed ones across reconnects.
 func (b *Bus) publish(ctx context.Context, exchange string, keys []string, pending []amqp.Publishing) error {
-	pause := b.cfg.minBackoff
-	for len(pending) > 0 {
+	for attempt := 1; len(pending) > 0; attempt++ {
 		ch, err := b.publishChannel(ctx)
 		if err != nil {
 			return fmt.Errorf("rabbitbus: publish: %w", err)
@@ -98,13 +97,12 @@ func (b *Bus) publish(ctx context.Context, exchange string, keys []string, pendi
 		b.dropPublishChannel(ch)
 		b.cfg.logger.Debug("rabbitbus: publish not confirmed, resending", "messages", len(restP), "error", sendErr)
 		pending, keys = restP, restK
-		if !b.sleep(ctx, pause) {
+		if !b.sleep(ctx, b.cfg.backoff.Delay(attempt)) {
 			if ctx.Err() != nil {
 				return fmt.Errorf("rabbitbus: publish: %d messages unconfirmed: %w", len(pending), ctx.Err())
 			}
 			return fmt.Errorf("rabbitbus: publish: %w", eventbus.ErrClosed)
 		}
-		pause = min(2*pause, b.cfg.maxBackoff)
 	}
 	return nil
 }

@@ -57,9 +57,9 @@ func (b *Bus) Subscribe(ctx context.Context, group, pattern string, opts ...even
 	// Declare and start consuming once synchronously, so that the group
 	// exists (and receives what is published next) when Subscribe returns.
 	deliveries, ch, err := s.open(ctx)
-	for pause := b.cfg.minBackoff; err != nil && transient(err); pause = min(2*pause, b.cfg.maxBackoff) {
+	for attempt := 1; err != nil && transient(err); attempt++ {
 		// The connection dropped while declaring: wait for the next one.
-		if !b.sleep(ctx, pause) {
+		if !b.sleep(ctx, b.cfg.backoff.Delay(attempt)) {
 			break
 		}
 		deliveries, ch, err = s.open(ctx)
@@ -145,18 +145,16 @@ func (s *subscription) run(deliveries <-chan amqp.Delivery, ch *amqp.Channel) {
 			return
 		default:
 		}
-		pause := s.b.cfg.minBackoff
-		for {
+		for attempt := 1; ; attempt++ {
 			var err error
 			deliveries, ch, err = s.open(ctx)
 			if err == nil {
 				break
 			}
-			if ctx.Err() != nil || !s.b.sleep(ctx, pause) {
+			if ctx.Err() != nil || !s.b.sleep(ctx, s.b.cfg.backoff.Delay(attempt)) {
 				return
 			}
 			s.b.cfg.logger.Warn("rabbitbus: resubscribe failed", "queue", s.queue, "error", err)
-			pause = min(2*pause, s.b.cfg.maxBackoff)
 		}
 	}
 }
