@@ -10,11 +10,15 @@
 //	microkit-dlq -db 'postgres://...' show ID
 //	microkit-dlq -db 'postgres://...' -broker amqp://... replay ID...
 //	microkit-dlq -db 'postgres://...' delete ID...
-//	microkit-dlq -db FILE -broker amqp://... broker-list
-//	microkit-dlq -db FILE -broker amqp://... broker-replay ID...
+//	microkit-dlq -db 'postgres://...' -broker amqp://... drain
 //
-// broker-list and broker-replay work on RabbitMQ's own dead-letter queue
-// (deliveries rejected with Delivery.Term), not on the table.
+// On RabbitMQ, dead letters also gather in the broker's own dead-letter
+// queue: deliveries rejected with Delivery.Term rather than parked by
+// eventbus.DeadLetter, messages no consumer could decode, messages a
+// queue's limits dropped. drain moves them into the table (see
+// rabbitbus.Bus.DrainDeadLetters), and collect does so at once and every
+// -drain-every (10s), so that list, show, replay and delete work on every
+// dead letter alike.
 //
 // -db is a PostgreSQL URL (postgres:// or postgresql://, through pgx) or a
 // SQLite file path; -dialect (postgres or sqlite) says which when -db does

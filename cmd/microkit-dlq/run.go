@@ -23,11 +23,12 @@ import (
 )
 
 // errUsage is returned for a command line that cannot run.
-var errUsage = errors.New("usage: microkit-dlq -db DSN [-dialect postgres|sqlite] [-broker URL] collect|list|show|replay|delete|broker-list|broker-replay [args]")
+var errUsage = errors.New("usage: microkit-dlq -db DSN [-dialect postgres|sqlite] [-broker URL] collect|drain|list|show|replay|delete [args]")
 
 type globals struct {
 	db, table, broker, exchange, stream, group string
 	dialect                                    sqldialect.Dialect // zero: from db
+	drainEvery                                 time.Duration
 }
 
 // run is main without the process: it parses args and runs one command.
@@ -43,6 +44,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&g.exchange, "exchange", rabbitbus.DefaultExchange, "RabbitMQ exchange")
 	fs.StringVar(&g.stream, "stream", "", "NATS stream (default: natsbus's)")
 	fs.StringVar(&g.group, "group", "microkit-dlq", "consumer group of collect")
+	fs.DurationVar(&g.drainEvery, "drain-every", 10*time.Second, "how often collect drains RabbitMQ's dead-letter queue")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -84,8 +86,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	case "collect":
 		return collect(ctx, g, store, stderr)
-	case "broker-list", "broker-replay":
-		return brokerQueue(ctx, g, cmd, rest, stdout)
+	case "drain":
+		return drain(ctx, g, store, stdout)
 	}
 	return fmt.Errorf("unknown command %q: %w", cmd, errUsage)
 }
@@ -231,7 +233,9 @@ func oneLine(s string, n int) string {
 }
 
 // collect runs a router of its own group on every dead-letter type and
-// parks what it gets, until ctx ends.
+// parks what it gets, until ctx ends. On RabbitMQ it also drains the
+// broker's dead-letter queue into the table, at once and every
+// g.drainEvery.
 func collect(ctx context.Context, g globals, store *dlq.Store, stderr io.Writer) error {
 	b, err := connect(ctx, g)
 	if err != nil {
@@ -250,44 +254,50 @@ func collect(ctx context.Context, g globals, store *dlq.Store, stderr io.Writer)
 		return err
 	}
 	logger.Info("collecting dead letters", "group", g.group, "pattern", eventbus.DeadLetterPrefix+">")
+	if rb, ok := b.(*rabbitbus.Bus); ok {
+		drainEvery(ctx, rb, store, g.drainEvery, logger) // until ctx ends
+	}
 	<-ctx.Done()
 	closeCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	return r.Close(closeCtx)
 }
 
-// brokerQueue lists or replays the messages of RabbitMQ's own dead-letter
-// queue: deliveries that were rejected (Delivery.Term) rather than parked
-// by eventbus.DeadLetter.
-func brokerQueue(ctx context.Context, g globals, cmd string, ids []string, stdout io.Writer) error {
+// drainEvery moves RabbitMQ's dead-letter queue into the table now and
+// every period until ctx ends.
+func drainEvery(ctx context.Context, b *rabbitbus.Bus, store *dlq.Store, period time.Duration, logger *slog.Logger) {
+	t := time.NewTicker(max(period, time.Second))
+	defer t.Stop()
+	for {
+		n, err := b.DrainDeadLetters(ctx, store.Handler())
+		switch {
+		case err != nil && ctx.Err() == nil:
+			logger.Warn("draining the broker's dead-letter queue failed", "moved", n, "error", err)
+		case n > 0:
+			logger.Info("drained the broker's dead-letter queue", "moved", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// drain moves the messages of RabbitMQ's own dead-letter queue (deliveries
+// rejected with Delivery.Term rather than parked by eventbus.DeadLetter,
+// messages no consumer could decode) into the table, where list and replay
+// see them with the rest.
+func drain(ctx context.Context, g globals, store *dlq.Store, stdout io.Writer) error {
 	if !strings.HasPrefix(g.broker, "amqp://") && !strings.HasPrefix(g.broker, "amqps://") {
-		return fmt.Errorf("%s needs an amqp:// -broker: %w", cmd, errUsage)
+		return fmt.Errorf("drain needs an amqp:// -broker: %w", errUsage)
 	}
 	b, err := connect(ctx, g)
 	if err != nil {
 		return err
 	}
 	defer closeBus(ctx, b)
-	bus := b.(*rabbitbus.Bus)
-	if cmd == "broker-replay" {
-		if len(ids) == 0 {
-			return fmt.Errorf("broker-replay: no IDs: %w", errUsage)
-		}
-		n, err := bus.ReplayDeadLetters(ctx, ids...)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "replayed %d messages\n", n)
-		return nil
-	}
-	dead, err := bus.DeadLetters(ctx, 1000)
-	if err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tTYPE\tQUEUE\tREASON")
-	for _, d := range dead {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", d.Message.ID, d.Message.Type, d.Queue, d.Reason)
-	}
-	return tw.Flush()
+	n, err := b.(*rabbitbus.Bus).DrainDeadLetters(ctx, store.Handler())
+	fmt.Fprintf(stdout, "moved %d messages from the broker's dead-letter queue\n", n)
+	return err
 }

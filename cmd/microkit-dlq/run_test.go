@@ -38,15 +38,7 @@ func TestCollectListReplay(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	// The collector runs until the test cancels it.
-	collectCtx, stopCollect := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := run(collectCtx, append(base, "collect"), io.Discard, io.Discard); err != nil {
-			t.Errorf("collect: %v", err)
-		}
-	})
-	defer func() { stopCollect(); wg.Wait() }()
+	startCollect(ctx, t, base)
 
 	bus, err := rabbitbus.Connect(ctx, url, rabbitbus.WithExchange(exchange), rabbitbus.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
@@ -131,26 +123,99 @@ func TestCollectListReplay(t *testing.T) {
 	}
 }
 
-// TestBrokerListReplay lists and replays RabbitMQ's own dead-letter queue:
-// a delivery terminated by a consumer shows with its reason and goes back
-// to its group on replay.
-func TestBrokerListReplay(t *testing.T) {
+// TestDrainReplay: a delivery terminated by a consumer lands in RabbitMQ's
+// dead-letter queue; "drain" moves it into the table, where "list" shows it
+// with its reason and group like any parked message and "replay" sends it
+// back to its group.
+func TestDrainReplay(t *testing.T) {
 	url := testenv.Addr(t, "MICROKIT_RABBITMQ_URL")
 	exchange := "microkit_dlqcmd_" + strings.ToLower(rand.Text()[:10])
 	t.Cleanup(func() { deleteTopology(t, url, exchange) })
 	base := []string{"-db", filepath.Join(t.TempDir(), "dlq.db"), "-broker", url, "-exchange", exchange}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	m, sub := rejected(ctx, t, url, exchange)
+	var out bytes.Buffer
+	// The broker dead-letters the rejected delivery asynchronously.
+	waitFor(t, func() bool {
+		if err := run(ctx, append(base, "drain"), io.Discard, io.Discard); err != nil {
+			t.Fatalf("drain: %v", err)
+		}
+		out.Reset()
+		return run(ctx, append(base, "list", "-json"), &out, io.Discard) == nil && out.Len() > 0
+	})
+	var listed entryView
+	if err := json.Unmarshal(out.Bytes(), &listed); err != nil {
+		t.Fatalf("list -json: %v\n%s", err, out.String())
+	}
+	if listed.OriginalID != m.ID || listed.OriginalType != "order.created" || listed.Reason != "rabbitmq: rejected" || listed.Group != "billing" {
+		t.Fatalf("listed %+v, want %s rejected in billing", listed, m.ID)
+	}
+	out.Reset()
+	if err := run(ctx, append(base, "drain"), &out, io.Discard); err != nil || !strings.Contains(out.String(), "moved 0") {
+		t.Fatalf("second drain: %v\n%s", err, out.String())
+	}
+	if err := run(ctx, append(base, "replay", listed.ID), io.Discard, io.Discard); err != nil {
+		t.Fatalf("replay: %v", err)
+	}
+	d, err := sub.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Message().ID != m.ID || d.Attempt() != 1 || string(d.Message().Data) != string(m.Data) {
+		t.Fatalf("got %s attempt %d after the replay, want %s attempt 1", d.Message().ID, d.Attempt(), m.ID)
+	}
+	_ = d.Ack(ctx)
+}
+
+// TestCollectDrainsBroker: collect also moves what lands in RabbitMQ's
+// dead-letter queue into the table, without a drain command.
+func TestCollectDrainsBroker(t *testing.T) {
+	url := testenv.Addr(t, "MICROKIT_RABBITMQ_URL")
+	exchange := "microkit_dlqcmd_" + strings.ToLower(rand.Text()[:10])
+	t.Cleanup(func() { deleteTopology(t, url, exchange) })
+	base := []string{"-db", filepath.Join(t.TempDir(), "dlq.db"), "-broker", url, "-exchange", exchange, "-drain-every", "1s"}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	startCollect(ctx, t, base)
+
+	m, _ := rejected(ctx, t, url, exchange)
+	var out bytes.Buffer
+	waitFor(t, func() bool {
+		out.Reset()
+		return run(ctx, append(base, "list", "-original", m.ID), &out, io.Discard) == nil &&
+			strings.Contains(out.String(), "rabbitmq: rejected")
+	})
+}
+
+// startCollect runs the command's collect with the global flags base
+// until the test ends.
+func startCollect(ctx context.Context, t *testing.T, base []string) {
+	collectCtx, stopCollect := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := run(collectCtx, append(base, "collect"), io.Discard, io.Discard); err != nil {
+			t.Errorf("collect: %v", err)
+		}
+	})
+	t.Cleanup(func() { stopCollect(); wg.Wait() })
+}
+
+// rejected has the billing group of a bus on exchange reject (Delivery.Term)
+// a new order.created message into RabbitMQ's dead-letter queue. It
+// returns the message and the group's subscription, closed with the bus
+// when the test ends.
+func rejected(ctx context.Context, t *testing.T, url, exchange string) (*eventbus.Message, eventbus.Subscription) {
+	t.Helper()
 	bus, err := rabbitbus.Connect(ctx, url, rabbitbus.WithExchange(exchange), rabbitbus.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer bus.Close(context.Background())
+	t.Cleanup(func() { _ = bus.Close(context.Background()) })
 	sub, err := bus.Subscribe(ctx, "billing", "order.created")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sub.Close()
 	m, _ := eventbus.NewMessage("order.created", map[string]string{"orderId": "o-1"})
 	if err := bus.Publish(ctx, m); err != nil {
 		t.Fatal(err)
@@ -162,38 +227,19 @@ func TestBrokerListReplay(t *testing.T) {
 	if err := d.Term(ctx); err != nil {
 		t.Fatal(err)
 	}
-	var out bytes.Buffer
-	waitFor(t, func() bool {
-		out.Reset()
-		return run(ctx, append(base, "broker-list"), &out, io.Discard) == nil && strings.Contains(out.String(), m.ID)
-	})
-	if !strings.Contains(out.String(), "rejected") {
-		t.Fatalf("broker-list does not give the reason:\n%s", out.String())
-	}
-	out.Reset()
-	if err := run(ctx, append(base, "broker-replay", m.ID), &out, io.Discard); err != nil || !strings.Contains(out.String(), "replayed 1") {
-		t.Fatalf("broker-replay: %v\n%s", err, out.String())
-	}
-	d, err = sub.Next(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d.Message().ID != m.ID {
-		t.Fatalf("got %s after the replay, want %s", d.Message().ID, m.ID)
-	}
-	_ = d.Ack(ctx)
+	return m, sub
 }
 
 func TestUsageErrors(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "dlq.db")
 	for name, args := range map[string][]string{
-		"no db":               {"list"},
-		"no command":          {"-db", db},
-		"unknown":             {"-db", db, "frobnicate"},
-		"replay no ids":       {"-db", db, "-broker", "amqp://x", "replay"},
-		"show two ids":        {"-db", db, "show", "a", "b"},
-		"replay bad url":      {"-db", db, "-broker", "http://x", "replay", "a"},
-		"broker-list on nats": {"-db", db, "-broker", "nats://x", "broker-list"},
+		"no db":          {"list"},
+		"no command":     {"-db", db},
+		"unknown":        {"-db", db, "frobnicate"},
+		"replay no ids":  {"-db", db, "-broker", "amqp://x", "replay"},
+		"show two ids":   {"-db", db, "show", "a", "b"},
+		"replay bad url": {"-db", db, "-broker", "http://x", "replay", "a"},
+		"drain on nats":  {"-db", db, "-broker", "nats://x", "drain"},
 	} {
 		if err := run(context.Background(), args, io.Discard, io.Discard); !errors.Is(err, errUsage) {
 			t.Errorf("%s: %v, want a usage error", name, err)

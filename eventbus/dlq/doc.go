@@ -7,7 +7,11 @@
 // reason, attempts, group and handler in Metadata; a [Store] collects those
 // (its [Store.Handler] on a router subscribed to "deadletter.>"), and
 // [Store.List], [Store.Get], [Store.Replay] and [Store.Delete] work on them.
-// Command cmd/microkit-dlq does the same from a shell.
+// Command cmd/microkit-dlq does the same from a shell. On RabbitMQ the
+// broker's own dead-letter queue (rejected deliveries, undecodable
+// messages) is moved into the same store by
+// rabbitbus.Bus.DrainDeadLetters with [Store.Handler], so one store lists
+// and replays every dead letter.
 //
 // Where to start: [New], [Store.Migrate], then run [Store.Handler] in a router of
 // its own group:

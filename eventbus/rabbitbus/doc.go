@@ -27,7 +27,9 @@
 //     the confirm and the ack delivers the message twice (at-least-once:
 //     consumers deduplicate on its ID). Delivery.Term rejects it into the
 //     dead-letter exchange (default "domain_events.dlx"), whose queue
-//     "domain_events.dead" keeps it with RabbitMQ's x-death reason.
+//     "domain_events.dead" keeps it with RabbitMQ's x-death reason;
+//     [Bus.DrainDeadLetters] moves that queue into the dead-letter store of
+//     package eventbus/dlq, where every dead letter is listed and replayed.
 //   - A supervisor goroutine reconnects with backoff after the connection
 //     is lost (a broker restart, a network cut) and every subscription
 //     re-declares its topology and resumes consuming; what was delivered

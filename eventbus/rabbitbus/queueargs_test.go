@@ -48,14 +48,20 @@ func TestQuorumQueueAndCustomDeadLetter(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var parked []rabbitbus.DeadLetter
+	// The dead letter is in the queue named by WithDeadLetter, attempts
+	// counted (quorum queues count deliveries themselves).
+	var parked []*eventbus.Message
 	for len(parked) == 0 && ctx.Err() == nil {
-		if parked, err = b.DeadLetters(ctx, 10); err != nil {
+		if _, err := b.DrainDeadLetters(ctx, func(_ context.Context, dl *eventbus.Message) error {
+			parked = append(parked, dl)
+			return nil
+		}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if len(parked) != 1 || parked[0].Message.ID != m.ID || parked[0].Reason != "rejected" {
-		t.Fatalf("dead letters %+v, want %s rejected", parked, m.ID)
+	if len(parked) != 1 || parked[0].Metadata[eventbus.MetaDeadLetterOriginalID] != m.ID ||
+		parked[0].Metadata[eventbus.MetaDeadLetterReason] != "rabbitmq: rejected" || parked[0].Metadata[eventbus.MetaDeadLetterAttempts] != "2" {
+		t.Fatalf("dead letters %+v, want %s rejected after 2 attempts", parked, m.ID)
 	}
 }
 
