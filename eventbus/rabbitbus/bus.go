@@ -33,6 +33,10 @@ type Bus struct {
 	pub      *amqp.Channel    // confirm-mode publish channel on conn, opened lazily
 	subs     map[*subscription]struct{}
 	isClosed bool
+
+	// retryQueues holds, by group queue, the retry queues this bus
+	// declared, for DeleteQueue.
+	retryQueues map[string]map[string]struct{}
 }
 
 // Connect connects to the broker at url (amqp://user:pass@host:port/vhost),

@@ -127,5 +127,15 @@ func (s *subscription) retryQueue(ctx context.Context, delay time.Duration) (str
 	if err != nil {
 		return "", fmt.Errorf("declare retry queue %s: %w", name, err)
 	}
+	b := s.b
+	b.mu.Lock()
+	if b.retryQueues == nil {
+		b.retryQueues = make(map[string]map[string]struct{})
+	}
+	if b.retryQueues[s.queue] == nil {
+		b.retryQueues[s.queue] = make(map[string]struct{})
+	}
+	b.retryQueues[s.queue][name] = struct{}{}
+	b.mu.Unlock()
 	return name, nil
 }

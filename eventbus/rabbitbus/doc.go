@@ -30,6 +30,8 @@
 //     "domain_events.dead" keeps it with RabbitMQ's x-death reason;
 //     [Bus.DrainDeadLetters] moves that queue into the dead-letter store of
 //     package eventbus/dlq, where every dead letter is listed and replayed.
+//   - [Bus.DeleteQueue] and [Bus.DeleteExchanges] tear that topology down
+//     when a group or the exchange is retired.
 //   - A supervisor goroutine reconnects with backoff after the connection
 //     is lost (a broker restart, a network cut) and every subscription
 //     re-declares its topology and resumes consuming; what was delivered
