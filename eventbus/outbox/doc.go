@@ -7,7 +7,10 @@
 //
 // It implements the Transactional Outbox and Idempotent Consumer (inbox)
 // patterns on database/sql, for PostgreSQL (pgx's stdlib driver) and
-// SQLite (modernc.org/sqlite, the embedded default).
+// SQLite (modernc.org/sqlite, the embedded default), named by the
+// [sqldialect.Dialect] that Migrate, NewRelay and NewInbox take, as every
+// SQL store of the module does (see package sqldialect for the versions
+// they need, the SQLite data source name and the pool size).
 //
 // Where to start:
 //
