@@ -74,12 +74,12 @@ func WithHealth(h *Health) AnnounceOption {
 	}
 }
 
-// WithAnnounceLogger sets the logger of heartbeat failures; nil is invalid.
-// The default is slog.Default().
+// WithAnnounceLogger sets the logger of heartbeat failures. The default
+// (and what nil means) is slog.Default().
 func WithAnnounceLogger(l *slog.Logger) AnnounceOption {
 	return func(a *Announcement) error {
 		if l == nil {
-			return fmt.Errorf("%w: nil logger", ErrInvalidOption)
+			l = slog.Default()
 		}
 		a.logger = l
 		return nil

@@ -52,12 +52,12 @@ type Resolver struct {
 // ResolverOption configures a Resolver.
 type ResolverOption func(*Resolver) error
 
-// WithBalancer sets the factory of each service's Balancer; nil is invalid.
-// The default is LeastRequest.
+// WithBalancer sets the factory of each service's Balancer. The default
+// (and what nil means) is LeastRequest.
 func WithBalancer(newBalancer func() Balancer) ResolverOption {
 	return func(r *Resolver) error {
 		if newBalancer == nil {
-			return fmt.Errorf("%w: nil balancer factory", ErrInvalidOption)
+			newBalancer = LeastRequest
 		}
 		r.newBalancer = newBalancer
 		return nil
@@ -83,24 +83,24 @@ func WithOutlierEjection(p OutlierPolicy) ResolverOption {
 }
 
 // WithListener adds a listener of the resolver's events, such as the
-// Prometheus metrics of package discovery/discoverymetrics; nil is
-// invalid. It may be given several times.
+// Prometheus metrics of package discovery/discoverymetrics. It may be
+// given several times; nil adds none.
 func WithListener(l Listener) ResolverOption {
 	return func(r *Resolver) error {
 		if l == nil {
-			return fmt.Errorf("%w: nil listener", ErrInvalidOption)
+			return nil
 		}
 		r.listeners = append(r.listeners, l)
 		return nil
 	}
 }
 
-// WithLogger sets the logger of watch errors and ejections; nil is invalid.
-// The default is slog.Default().
+// WithLogger sets the logger of watch errors and ejections. The default
+// (and what nil means) is slog.Default().
 func WithLogger(l *slog.Logger) ResolverOption {
 	return func(r *Resolver) error {
 		if l == nil {
-			return fmt.Errorf("%w: nil logger", ErrInvalidOption)
+			l = slog.Default()
 		}
 		r.logger = l
 		return nil

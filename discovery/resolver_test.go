@@ -259,15 +259,12 @@ func (blockingWatcher) Close() error { return nil }
 func TestNewResolverValidatesOptions(t *testing.T) {
 	reg := memoryWith(t, nil)
 	for name, opt := range map[string]discovery.ResolverOption{
-		"nil balancer":        discovery.WithBalancer(nil),
-		"nil logger":          discovery.WithLogger(nil),
 		"negative backoff":    discovery.WithWatchBackoff(-1, 0),
 		"inverted backoff":    discovery.WithWatchBackoff(2, 1),
 		"negative failures":   discovery.WithOutlierEjection(discovery.OutlierPolicy{ConsecutiveFailures: -1}),
 		"percent above 100":   discovery.WithOutlierEjection(discovery.OutlierPolicy{MaxEjectedPercent: 101}),
 		"max below base time": discovery.WithOutlierEjection(discovery.OutlierPolicy{BaseEjectionTime: 2, MaxEjectionTime: 1}),
 		"idle under a second": discovery.WithIdleTimeout(time.Second - 1),
-		"nil listener":        discovery.WithListener(nil),
 	} {
 		if _, err := discovery.NewResolver(reg, opt); !errors.Is(err, discovery.ErrInvalidOption) {
 			t.Errorf("%s: %v", name, err)

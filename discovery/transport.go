@@ -36,12 +36,12 @@ type Transport struct {
 // TransportOption configures a Transport.
 type TransportOption func(*Transport) error
 
-// WithBaseTransport sets the RoundTripper that sends to the chosen instance;
-// nil is invalid. The default is http.DefaultTransport.
+// WithBaseTransport sets the RoundTripper that sends to the chosen
+// instance. The default (and what nil means) is http.DefaultTransport.
 func WithBaseTransport(rt http.RoundTripper) TransportOption {
 	return func(t *Transport) error {
 		if rt == nil {
-			return fmt.Errorf("%w: nil base transport", ErrInvalidOption)
+			rt = http.DefaultTransport
 		}
 		t.base = rt
 		return nil
@@ -62,27 +62,24 @@ func WithMaxAttempts(n int) TransportOption {
 	}
 }
 
-// WithRetryBudget sets the budget retries draw from; nil is invalid. Share
-// one budget among the clients of a service so that together they cannot
-// bury it. The default is a budget of retry.BudgetPolicy's defaults (20% of
-// requests plus 10 retries a second) per Transport.
+// WithRetryBudget sets the budget retries draw from. Share one budget among
+// the clients of a service so that together they cannot bury it. The
+// default (and what nil means) is a budget of retry.BudgetPolicy's defaults
+// (20% of requests plus 10 retries a second) per Transport.
 func WithRetryBudget(b *retry.Budget) TransportOption {
 	return func(t *Transport) error {
-		if b == nil {
-			return fmt.Errorf("%w: nil retry budget", ErrInvalidOption)
-		}
 		t.budget = b
 		return nil
 	}
 }
 
 // WithFailureClassifier sets what counts as a failure of the instance, for
-// outlier ejection and retries; nil is invalid. The default,
+// outlier ejection and retries. The default (and what nil means),
 // [DefaultIsFailure], counts transport errors and 5xx responses.
 func WithFailureClassifier(isFailure func(*http.Response, error) bool) TransportOption {
 	return func(t *Transport) error {
 		if isFailure == nil {
-			return fmt.Errorf("%w: nil failure classifier", ErrInvalidOption)
+			isFailure = DefaultIsFailure
 		}
 		t.isFailure = isFailure
 		return nil

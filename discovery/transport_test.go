@@ -211,18 +211,23 @@ func TestTransportUnknownService(t *testing.T) {
 
 func TestNewTransportValidatesOptions(t *testing.T) {
 	r := newResolver(t, memoryWith(t, nil))
-	for name, opt := range map[string]discovery.TransportOption{
-		"nil base":       discovery.WithBaseTransport(nil),
-		"negative tries": discovery.WithMaxAttempts(-1),
-		"nil budget":     discovery.WithRetryBudget(nil),
-		"nil classifier": discovery.WithFailureClassifier(nil),
-	} {
-		if _, err := discovery.NewTransport(r, opt); !errors.Is(err, discovery.ErrInvalidOption) {
-			t.Errorf("%s: %v", name, err)
-		}
+	if _, err := discovery.NewTransport(r, discovery.WithMaxAttempts(-1)); !errors.Is(err, discovery.ErrInvalidOption) {
+		t.Errorf("negative tries: %v", err)
 	}
 	if _, err := discovery.NewTransport(nil); !errors.Is(err, discovery.ErrInvalidOption) {
 		t.Errorf("nil resolver: %v", err)
+	}
+}
+
+// A nil argument to an option means the option's default: the resolver
+// and transport are built and send, balance and classify as without it.
+func TestNilOptionArgumentsMeanTheDefault(t *testing.T) {
+	f := newTransportFixture(t,
+		[]discovery.ResolverOption{discovery.WithBalancer(nil), discovery.WithLogger(nil), discovery.WithListener(nil)},
+		[]discovery.TransportOption{discovery.WithBaseTransport(nil), discovery.WithRetryBudget(nil), discovery.WithFailureClassifier(nil)},
+		newServer(t, "a"))
+	if code, _ := f.do(t, http.MethodGet, "http://product-service/", ""); code != http.StatusOK {
+		t.Fatalf("status %d", code)
 	}
 }
 

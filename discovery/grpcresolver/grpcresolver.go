@@ -50,12 +50,12 @@ func WithLoadBalancingConfig(serviceConfigJSON string) Option {
 	}
 }
 
-// WithLogger sets the logger of watch errors; nil is invalid. The default
-// is slog.Default().
+// WithLogger sets the logger of watch errors. The default (and what nil
+// means) is slog.Default().
 func WithLogger(l *slog.Logger) Option {
 	return func(b *Builder) error {
 		if l == nil {
-			return fmt.Errorf("%w: nil logger", discovery.ErrInvalidOption)
+			l = slog.Default()
 		}
 		b.logger = l
 		return nil
