@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/go-microkit/microkit/eventbus"
+	"github.com/go-microkit/microkit/retry"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -90,36 +90,30 @@ func (b *Bus) publishWave(ctx context.Context, nms []*nats.Msg) error {
 	return nil
 }
 
+// publishBackoff paces the retries of a publish: short, because most
+// failures are a reconnect that takes a moment, and with full jitter, so
+// that publishers that lost the server together do not retry together.
+var publishBackoff = retry.Backoff{Initial: 50 * time.Millisecond, Max: time.Second}
+
 func (b *Bus) publishRetrying(ctx context.Context, nm *nats.Msg) error {
-	// The first attempt goes straight out; the retry machinery is built
-	// only once an attempt failed.
 	err := b.publishAttempt(ctx, nm)
-	if err == nil {
-		return nil
-	}
-	if ctx.Err() != nil || permanent(err) {
-		return fmt.Errorf("natsbus: publish %s: %w", nm.Subject, err)
-	}
-	policy := backoff.NewExponentialBackOff()
-	policy.InitialInterval = 50 * time.Millisecond
-	policy.MaxInterval = time.Second
-	policy.MaxElapsedTime = 0 // ctx bounds the retries
-	attempt := 1
-	err = backoff.RetryNotify(func() error {
-		attempt++
-		err := b.publishAttempt(ctx, nm)
-		if err == nil || ctx.Err() != nil || permanent(err) {
-			return backoff.Permanent(err)
-		}
-		return err
-	}, backoff.WithContext(policy, ctx), func(err error, d time.Duration) {
-		b.cfg.logger.Debug("natsbus: publish failed, retrying", "subject", nm.Subject, "attempt", attempt, "in", d, "error", err)
-	})
-	if err != nil {
+	for attempt := 1; err != nil; attempt++ {
 		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
 			err = fmt.Errorf("%w (last error: %w)", ctx.Err(), err)
 		}
-		return fmt.Errorf("natsbus: publish %s: %w", nm.Subject, err)
+		if ctx.Err() != nil || permanent(err) {
+			return fmt.Errorf("natsbus: publish %s: %w", nm.Subject, err)
+		}
+		d := publishBackoff.Delay(attempt)
+		b.cfg.logger.Debug("natsbus: publish failed, retrying", "subject", nm.Subject, "attempt", attempt, "in", d, "error", err)
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("natsbus: publish %s: %w (last error: %w)", nm.Subject, ctx.Err(), err)
+		case <-t.C:
+		}
+		err = b.publishAttempt(ctx, nm)
 	}
 	return nil
 }
