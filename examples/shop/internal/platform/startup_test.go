@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-microkit/microkit/discovery"
 	"github.com/go-microkit/microkit/eventbus"
+	"github.com/go-microkit/microkit/retry"
 )
 
 var errNotReady = errors.New("no suitable peers for placement")
@@ -31,6 +32,7 @@ func TestWaitFor(t *testing.T) {
 		{name: "never ready", failures: -1, fail: errNotReady, wait: 5 * time.Second, wantErr: errNotReady},
 		{name: "invalid configuration", failures: -1, fail: fmt.Errorf("natsbus: %w", eventbus.ErrInvalidOption),
 			wantErr: eventbus.ErrInvalidOption, wantTries: 1},
+		{name: "marked permanent", failures: -1, fail: retry.Permanent(errNotReady), wantErr: errNotReady, wantTries: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
