@@ -228,7 +228,6 @@ func TestInvalidOptions(t *testing.T) {
 		"more successes than probes": breaker.WithHalfOpen(1, 2),
 		"zero half-open max time":    breaker.WithHalfOpenMaxTime(0),
 		"nil classifier":             breaker.WithClassifier(nil),
-		"nil clock":                  breaker.WithClock(nil),
 		"nil jitter source":          breaker.WithJitterSource(nil),
 		"nil listener":               breaker.WithListener(nil),
 		"nil observer":               breaker.WithObserver(nil),

@@ -85,7 +85,7 @@ func newBreaker(name string, cfg config) *Breaker {
 	b := &Breaker{
 		name:      name,
 		cfg:       cfg,
-		clk:       newClock(cfg.clock),
+		clk:       newClock(),
 		needStart: cfg.slowThreshold > 0,
 		needEnd:   cfg.slowThreshold > 0 || cfg.window == timeWindowKind,
 	}

@@ -2,37 +2,22 @@ package breaker
 
 import "time"
 
-// Clock tells the breaker the time, for a caller that keeps its own clock.
-// A Clock must be safe for concurrent use. Without one the breaker reads the
-// time package, which a testing/synctest bubble fakes.
-type Clock interface {
-	Now() time.Time
-}
-
 // clock keeps the breaker's time as nanoseconds since its epoch, the moment
 // it was made, so that periods and windows store plain int64s that atomics
-// can hold. By default it reads time through the time package: time.Since
-// on an epoch with a monotonic reading costs about as much as the runtime's
-// monotonic clock alone, and it follows the fake clock of a testing/synctest
-// bubble, so that tests step through open durations and windows with
-// time.Sleep.
+// can hold. It reads time through the time package: time.Since on an epoch
+// with a monotonic reading costs about as much as the runtime's monotonic
+// clock alone, and it follows the fake clock of a testing/synctest bubble,
+// so that tests step through open durations and windows with time.Sleep.
 type clock struct {
-	src   Clock // nil: the time package
 	epoch time.Time
 }
 
-func newClock(src Clock) clock {
-	if src != nil {
-		return clock{src: src, epoch: src.Now()}
-	}
+func newClock() clock {
 	return clock{epoch: time.Now()}
 }
 
 // now returns the nanoseconds elapsed since the epoch.
 func (c *clock) now() int64 {
-	if c.src != nil {
-		return int64(c.src.Now().Sub(c.epoch))
-	}
 	return int64(time.Since(c.epoch))
 }
 

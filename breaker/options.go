@@ -53,7 +53,6 @@ type config struct {
 	toClose       int
 	halfOpenMax   time.Duration
 	classifier    Classifier
-	clock         Clock
 	random        func() float64
 	listeners     []Listener
 	observer      func(name string) Observer
@@ -246,19 +245,6 @@ func WithClassifier(cl Classifier) Option {
 			return invalid("nil classifier")
 		}
 		c.classifier = cl
-		return nil
-	}
-}
-
-// WithClock makes the breaker read the time from clk instead of the time
-// package. Tests need no clock: they run in a testing/synctest bubble,
-// whose fake time the breaker follows.
-func WithClock(clk Clock) Option {
-	return func(c *config) error {
-		if clk == nil {
-			return invalid("nil clock")
-		}
-		c.clock = clk
 		return nil
 	}
 }

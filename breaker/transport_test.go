@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-microkit/microkit/breaker"
+	"github.com/go-microkit/microkit/internal/memhttp"
 )
 
 // flakyServer answers with the status in code (200 by default) and
@@ -30,16 +31,6 @@ func (s *flakyServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(code)
 	_, _ = io.WriteString(w, http.StatusText(code))
-}
-
-// inMemory is an http.RoundTripper that serves each request with a handler
-// in the same process, for tests that run in a synctest bubble.
-type inMemory struct{ h http.Handler }
-
-func (m inMemory) RoundTrip(r *http.Request) (*http.Response, error) {
-	rec := httptest.NewRecorder()
-	m.h.ServeHTTP(rec, r)
-	return rec.Result(), nil
 }
 
 func get(t *testing.T, c *http.Client, url string) (int, error) {
@@ -60,7 +51,7 @@ func TestTransportFailsAndRecovers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := &flakyServer{}
 		b := mustNew(t, consecutive(3), openFor(10*time.Second))
-		tr, err := breaker.NewTransport(inMemory{srv}, b)
+		tr, err := breaker.NewTransport(memhttp.Transport{Handler: srv}, b)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -179,7 +170,7 @@ func TestTransportHonoursRetryAfter(t *testing.T) {
 					w.WriteHeader(http.StatusServiceUnavailable)
 				})
 				b := mustNew(t, consecutive(1), openFor(10*time.Second))
-				tr, err := breaker.NewTransport(inMemory{up}, b, breaker.WithMaxRetryAfter(tt.max))
+				tr, err := breaker.NewTransport(memhttp.Transport{Handler: up}, b, breaker.WithMaxRetryAfter(tt.max))
 				if err != nil {
 					t.Fatal(err)
 				}

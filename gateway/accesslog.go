@@ -3,18 +3,15 @@ package gateway
 import (
 	"log/slog"
 	"net/http"
+	"time"
 )
 
 // AccessLog logs one structured line per request through logger at level
 // Info: method, path, route, status, bytes, duration, client address and
-// request id. A nil logger means slog.Default. clock times the request;
-// nil means SystemClock.
-func AccessLog(logger *slog.Logger, clock Clock) Middleware {
+// request id. A nil logger means slog.Default.
+func AccessLog(logger *slog.Logger) Middleware {
 	if logger == nil {
 		logger = slog.Default()
-	}
-	if clock == nil {
-		clock = SystemClock
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -22,7 +19,7 @@ func AccessLog(logger *slog.Logger, clock Clock) Middleware {
 				next.ServeHTTP(w, r)
 				return
 			}
-			start := clock.Now()
+			start := time.Now()
 			rw := &responseWriter{ResponseWriter: w}
 			tracked, route := TrackRoute(r)
 			next.ServeHTTP(rw, tracked)
@@ -36,7 +33,7 @@ func AccessLog(logger *slog.Logger, clock Clock) Middleware {
 				slog.String("route", route()),
 				slog.Int("status", status),
 				slog.Int64("bytes", rw.bytes),
-				slog.Duration("duration", clock.Now().Sub(start)),
+				slog.Duration("duration", time.Since(start)),
 				slog.String("client", r.RemoteAddr),
 				slog.String("request_id", RequestIDFromContext(r.Context())),
 			)

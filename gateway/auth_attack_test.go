@@ -1,12 +1,11 @@
 package gateway_test
 
 import (
-	"context"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -14,40 +13,99 @@ import (
 	"github.com/go-microkit/microkit/gateway"
 	"github.com/go-microkit/microkit/gateway/jwtauth"
 	"github.com/go-microkit/microkit/gateway/ratelimit"
-	"github.com/go-microkit/microkit/internal/testclock"
+	"github.com/go-microkit/microkit/internal/memhttp"
 )
-
-// clientFrom returns an HTTP client whose connections come from the
-// loopback address local, so that one test can be several client IPs.
-func clientFrom(local string) *http.Client {
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
-	return &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		return d.DialContext(ctx, network, addr)
-	}}}
-}
 
 // TestBadTokenFloodGets429: with the recommended order
 // [ratelimit.FailureLimit, jwtauth, ratelimit.Middleware], a flood of bad
 // tokens from one address is answered 429 once its failure budget (5) is
 // spent, without reaching the authenticator or the upstream; another
-// address with a valid token is untouched, and valid tokens never spend
-// the failure budget. Each kind of bad token is one row.
+// address with a valid token is untouched, valid tokens never spend the
+// failure budget, and the budget comes back with time. Each kind of bad
+// token is one row, run on a gateway of its own in a synctest bubble, with
+// the upstream in memory.
 func TestBadTokenFloodGets429(t *testing.T) {
-	clock := testclock.New()
 	secret := []byte("flood-test-secret-0123456789abcdef")
+	sign := func(c jwt.MapClaims) string {
+		tok := jwt.NewWithClaims(jwt.SigningMethodHS256, c)
+		tok.Header["kid"] = "k"
+		s, err := tok.SignedString(secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	// The rows are signed for the instant a bubble starts at.
+	start := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		name, token string
+	}{
+		{"garbage token", "not.a.token"},
+		{"wrong signature", sign(jwt.MapClaims{"sub": "user-1", "exp": start.Add(time.Hour).Unix()})[:20] + "x.y.z"},
+		{"expired token", sign(jwt.MapClaims{"sub": "user-1", "exp": start.Add(-time.Hour).Unix()})},
+		{"no token", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				g := floodGateway(t, secret)
+				valid := sign(jwt.MapClaims{"sub": "user-1", "exp": time.Now().Add(time.Hour).Unix()})
+				get := func(from, token string) int {
+					r := httptest.NewRequest("GET", "/api/1", nil)
+					r.RemoteAddr = from + ":40000"
+					if token != "" {
+						r.Header.Set("Authorization", "Bearer "+token)
+					}
+					return serve(g, r).Code
+				}
+				for i := range 20 {
+					want := http.StatusUnauthorized
+					if i >= 6 {
+						want = http.StatusTooManyRequests
+					}
+					if got := get("198.51.100.2", tt.token); got != want {
+						t.Fatalf("bad request %d: %d, want %d", i, got, want)
+					}
+				}
+				// Another address with a valid token is untouched, and its
+				// valid requests spend nothing of its failure budget.
+				for i := range 20 {
+					if got := get("198.51.100.3", valid); got != http.StatusOK {
+						t.Fatalf("valid request %d from another address: %d", i, got)
+					}
+				}
+				// The attacker's budget comes back with time: one failure
+				// every 12 s.
+				time.Sleep(12*time.Second - time.Nanosecond)
+				if got := get("198.51.100.2", valid); got != http.StatusTooManyRequests {
+					t.Fatalf("a nanosecond before a failure came back: %d, want 429", got)
+				}
+				time.Sleep(time.Nanosecond)
+				if got := get("198.51.100.2", valid); got != http.StatusOK {
+					t.Fatalf("after a failure came back a valid token from the attacker's address: %d", got)
+				}
+			})
+		})
+	}
+}
+
+// floodGateway is the front door of TestBadTokenFloodGets429: five failed
+// authentications a minute per address, then the authenticator, then a
+// per-user limit.
+func floodGateway(t *testing.T, secret []byte) *gateway.Gateway {
+	t.Helper()
 	keys, err := jwtauth.StaticKeys(jwtauth.Key{ID: "k", Algorithm: jwtauth.HS256, Key: secret})
 	if err != nil {
 		t.Fatal(err)
 	}
-	auth, err := jwtauth.New(keys, jwtauth.WithClock(clock))
+	auth, err := jwtauth.New(keys)
 	if err != nil {
 		t.Fatal(err)
 	}
-	failures, err := ratelimit.NewLocal(ratelimit.Rate{Requests: 5, Per: time.Minute}, ratelimit.WithClock(clock))
+	failures, err := ratelimit.NewLocal(ratelimit.Rate{Requests: 5, Per: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
-	users, err := ratelimit.NewLocal(ratelimit.PerMinute(1000), ratelimit.WithClock(clock))
+	users, err := ratelimit.NewLocal(ratelimit.PerMinute(1000))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,70 +118,7 @@ func TestBadTokenFloodGets429(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	up := echoUpstream(t, "up")
-	g, err := gateway.New([]gateway.Route{{Path: "/api/**", Target: mustTarget(t, up.URL),
-		Middleware: []gateway.Middleware{failLimit, auth.Middleware(), userLimit}}},
-		gateway.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(g)
-	t.Cleanup(srv.Close)
-	sign := func(c jwt.MapClaims) string {
-		tok := jwt.NewWithClaims(jwt.SigningMethodHS256, c)
-		tok.Header["kid"] = "k"
-		s, err := tok.SignedString(secret)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	get := func(c *http.Client, token string) int {
-		req, _ := http.NewRequest("GET", srv.URL+"/api/1", nil)
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
-	for _, tt := range []struct {
-		name, token string
-	}{
-		{"garbage token", "not.a.token"},
-		{"wrong signature", sign(jwt.MapClaims{"sub": "user-1", "exp": clock.Now().Add(time.Hour).Unix()})[:20] + "x.y.z"},
-		{"expired token", sign(jwt.MapClaims{"sub": "user-1", "exp": clock.Now().Add(-time.Hour).Unix()})},
-		{"no token", ""},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			clock.Advance(time.Hour) // a fresh failure budget
-			valid := sign(jwt.MapClaims{"sub": "user-1", "exp": clock.Now().Add(time.Hour).Unix()})
-			attacker := clientFrom("127.0.0.2")
-			for i := range 20 {
-				want := http.StatusUnauthorized
-				if i >= 6 {
-					want = http.StatusTooManyRequests
-				}
-				if got := get(attacker, tt.token); got != want {
-					t.Fatalf("bad request %d: %d, want %d", i, got, want)
-				}
-			}
-			// Another address with a valid token is untouched, and its
-			// valid requests spend nothing of its failure budget.
-			user := clientFrom("127.0.0.3")
-			for i := range 20 {
-				if got := get(user, valid); got != http.StatusOK {
-					t.Fatalf("valid request %d from another address: %d", i, got)
-				}
-			}
-			// The attacker's budget comes back with time.
-			clock.Advance(time.Minute)
-			if got := get(attacker, valid); got != http.StatusOK {
-				t.Fatalf("after a minute a valid token from the attacker's address: %d", got)
-			}
-		})
-	}
+	up := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
+	return memoryGateway(t, []gateway.Route{{Path: "/api/**", Target: mustTarget(t, "http://up.test"),
+		Middleware: []gateway.Middleware{failLimit, auth.Middleware(), userLimit}}}, memhttp.Hosts{"up.test": up})
 }

@@ -8,16 +8,17 @@ import (
 	"strconv"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/go-microkit/microkit/breaker"
 	"github.com/go-microkit/microkit/gateway"
-	"github.com/go-microkit/microkit/internal/testclock"
+	"github.com/go-microkit/microkit/internal/memhttp"
 )
 
-func breakers(t *testing.T, clock breaker.Clock) gateway.Breakers {
+func breakers(t *testing.T) gateway.Breakers {
 	t.Helper()
-	set, err := breaker.NewSet("gateway", 64, breaker.WithConsecutiveFailures(3), breaker.WithOpenDuration(30*time.Second), breaker.WithClock(clock))
+	set, err := breaker.NewSet("gateway", 64, breaker.WithConsecutiveFailures(3), breaker.WithOpenDuration(30*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,50 +32,59 @@ func breakers(t *testing.T, clock breaker.Clock) gateway.Breakers {
 // TestDeadUpstreamOpensBreaker: after three failures the breaker of the
 // dead upstream opens and the gateway answers 503 at once, without trying
 // the upstream; after the open duration a probe finds it healthy again.
+// The upstreams are served in memory so that the open duration passes in a
+// synctest bubble.
 func TestDeadUpstreamOpensBreaker(t *testing.T) {
-	var healthy atomic.Bool
-	var calls atomic.Int64
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		calls.Add(1)
-		if !healthy.Load() {
-			w.WriteHeader(http.StatusInternalServerError)
+	synctest.Test(t, func(t *testing.T) {
+		var healthy atomic.Bool
+		var calls atomic.Int64
+		up := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			calls.Add(1)
+			if !healthy.Load() {
+				w.WriteHeader(http.StatusInternalServerError)
+			}
+		})
+		g := memoryGateway(t, []gateway.Route{
+			{Name: "orders", Path: "/orders", Target: mustTarget(t, "http://orders.test"), Breakers: breakers(t)},
+			{Name: "dead", Path: "/dead", Target: mustTarget(t, "http://dead.test"), Breakers: breakers(t)},
+		}, memhttp.Hosts{"orders.test": up})
+		get := func(path string) *httptest.ResponseRecorder {
+			return serve(g, httptest.NewRequest("GET", path, nil))
 		}
-	}))
-	t.Cleanup(up.Close)
-	clock := testclock.New()
-	gw := mustGateway(t, []gateway.Route{
-		{Name: "orders", Path: "/orders", Target: mustTarget(t, up.URL), Breakers: breakers(t, clock)},
-		{Name: "dead", Path: "/dead", Target: mustTarget(t, deadURL(t)), Breakers: breakers(t, clock)},
-	}, gateway.WithClock(clock))
-	for i := range 3 {
-		if status, _, _ := do(t, "GET", gw.URL+"/orders", nil, nil); status != 500 {
-			t.Fatalf("request %d: %d, want the upstream's 500", i, status)
+		for i := range 3 {
+			if w := get("/orders"); w.Code != 500 {
+				t.Fatalf("request %d: %d, want the upstream's 500", i, w.Code)
+			}
+			if w := get("/dead"); w.Code != 502 {
+				t.Fatalf("dead request %d: %d, want 502", i, w.Code)
+			}
 		}
-		if status, _, _ := do(t, "GET", gw.URL+"/dead", nil, nil); status != 502 {
-			t.Fatalf("dead request %d: %d, want 502", i, status)
+		for _, path := range []string{"/orders", "/dead"} {
+			w := get(path)
+			e := decodeError(t, w.Body.Bytes())
+			if w.Code != 503 || e.Code != gateway.CodeUpstreamUnavailable {
+				t.Fatalf("%s with the breaker open: %d %+v", path, w.Code, e)
+			}
+			if ra, _ := strconv.Atoi(w.Header().Get("Retry-After")); ra != 30 { // the open duration
+				t.Fatalf("Retry-After %q", w.Header().Get("Retry-After"))
+			}
 		}
-	}
-	for _, path := range []string{"/orders", "/dead"} {
-		status, h, body := do(t, "GET", gw.URL+path, nil, nil)
-		e := decodeError(t, body)
-		if status != 503 || e.Code != gateway.CodeUpstreamUnavailable {
-			t.Fatalf("%s with the breaker open: %d %+v", path, status, e)
+		if calls.Load() != 3 {
+			t.Fatalf("upstream called %d times, want 3: the open breaker must not call it", calls.Load())
 		}
-		if ra, _ := strconv.Atoi(h.Get("Retry-After")); ra != 30 { // the open duration
-			t.Fatalf("Retry-After %q", h.Get("Retry-After"))
+		healthy.Store(true)
+		time.Sleep(30*time.Second - time.Nanosecond)
+		if w := get("/orders"); w.Code != 503 {
+			t.Fatalf("a nanosecond before the open duration ends: %d, want 503", w.Code)
 		}
-	}
-	if calls.Load() != 3 {
-		t.Fatalf("upstream called %d times, want 3: the open breaker must not call it", calls.Load())
-	}
-	healthy.Store(true)
-	clock.Advance(30 * time.Second)
-	if status, _, _ := do(t, "GET", gw.URL+"/orders", nil, nil); status != 200 {
-		t.Fatalf("half-open probe: %d", status)
-	}
-	if _, err := gateway.BreakerSet(nil); !errors.Is(err, gateway.ErrInvalidOption) {
-		t.Fatal("nil set accepted")
-	}
+		time.Sleep(time.Nanosecond)
+		if w := get("/orders"); w.Code != 200 {
+			t.Fatalf("half-open probe: %d", w.Code)
+		}
+		if _, err := gateway.BreakerSet(nil); !errors.Is(err, gateway.ErrInvalidOption) {
+			t.Fatal("nil set accepted")
+		}
+	})
 }
 
 // TestBreakerIgnores4xx: a client error is a success of the upstream.
@@ -85,7 +95,7 @@ func TestBreakerIgnores4xx(t *testing.T) {
 		w.WriteHeader(http.StatusNotFound)
 	}))
 	t.Cleanup(up.Close)
-	gw := mustGateway(t, []gateway.Route{{Path: "/x", Target: mustTarget(t, up.URL), Breakers: breakers(t, testclock.New())}})
+	gw := mustGateway(t, []gateway.Route{{Path: "/x", Target: mustTarget(t, up.URL), Breakers: breakers(t)}})
 	for range 10 {
 		if status, _, _ := do(t, "GET", gw.URL+"/x", nil, nil); status != 404 {
 			t.Fatalf("status %d", status)
@@ -107,7 +117,7 @@ func TestClientCancelDoesNotOpenBreaker(t *testing.T) {
 		}
 	}))
 	t.Cleanup(up.Close)
-	gw := mustGateway(t, []gateway.Route{{Path: "/**", Target: mustTarget(t, up.URL), Breakers: breakers(t, testclock.New())}})
+	gw := mustGateway(t, []gateway.Route{{Path: "/**", Target: mustTarget(t, up.URL), Breakers: breakers(t)}})
 	for range 5 {
 		ctx, cancel := context.WithCancel(context.Background())
 		req, _ := http.NewRequestWithContext(ctx, "GET", gw.URL+"/hang", nil)

@@ -20,7 +20,7 @@
 //	g, err := gateway.New([]gateway.Route{
 //		{Path: "/api/users/**", Target: users, StripPrefix: "/api",
 //			Middleware: []gateway.Middleware{auth.Middleware(), limiter}},
-//	}, gateway.WithMiddleware(gateway.RequestID(), gateway.AccessLog(nil, nil), gateway.Recover(nil)))
+//	}, gateway.WithMiddleware(gateway.RequestID(), gateway.AccessLog(nil), gateway.Recover(nil)))
 //
 // Safe by default, because a gateway is the front door:
 //

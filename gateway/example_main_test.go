@@ -60,7 +60,7 @@ func Example_main() {
 		service("/api/orders/**", "order-service", true),
 		service("/api/products/**", "product-service", false),
 	}, gateway.WithTrustedProxies("10.0.0.0/8"),
-		gateway.WithMiddleware(gateway.RequestID(), gateway.AccessLog(nil, nil), gateway.Recover(nil), tracing.Middleware()),
+		gateway.WithMiddleware(gateway.RequestID(), gateway.AccessLog(nil), gateway.Recover(nil), tracing.Middleware()),
 		gateway.WithTransport(gatewaytrace.Propagate(gateway.NewTransport()))) // or tracing.Transport for client spans
 	if err != nil {
 		log.Fatal(err)

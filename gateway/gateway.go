@@ -35,7 +35,6 @@ type config struct {
 	logger     *slog.Logger
 	clientIP   ClientIP
 	strip      []string
-	clock      Clock
 	flush      time.Duration
 	bodyRead   time.Duration
 }
@@ -129,18 +128,6 @@ func WithBodyReadTimeout(d time.Duration) Option {
 	}
 }
 
-// WithClock sets the clock of the Retry-After of an open breaker (give
-// the breakers the same clock); the default is SystemClock.
-func WithClock(clock Clock) Option {
-	return func(c *config) error {
-		if clock == nil {
-			return fmt.Errorf("%w: nil clock", ErrInvalidOption)
-		}
-		c.clock = clock
-		return nil
-	}
-}
-
 // WithFlushInterval sets how often streamed response bodies are flushed to
 // the client (httputil.ReverseProxy.FlushInterval); zero flushes only
 // streaming responses (unknown length, text/event-stream) and does so at
@@ -168,7 +155,7 @@ func NewTransport() *http.Transport {
 // a *RouteError (wrapping ErrInvalidOption) naming the route and field, or
 // wraps ErrInvalidOption for a bad option.
 func New(routes []Route, opts ...Option) (*Gateway, error) {
-	cfg := config{logger: slog.Default(), clock: SystemClock}
+	cfg := config{logger: slog.Default()}
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
 			return nil, err

@@ -187,8 +187,7 @@ func TestNewValidation(t *testing.T) {
 			t.Errorf("StaticTarget(%q) error = %v", u, err)
 		}
 	}
-	for _, o := range []gateway.Option{gateway.WithTrustedProxies("nope"),
-		gateway.WithClock(nil), gateway.WithStripHeaders("")} {
+	for _, o := range []gateway.Option{gateway.WithTrustedProxies("nope"), gateway.WithStripHeaders("")} {
 		if _, err := gateway.New(nil, o); !errors.Is(err, gateway.ErrInvalidOption) {
 			t.Errorf("option error = %v", err)
 		}

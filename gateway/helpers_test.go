@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/go-microkit/microkit/gateway"
+	"github.com/go-microkit/microkit/internal/memhttp"
 )
 
 // seen is what the echo upstream reports about the request it received.
@@ -37,6 +38,19 @@ func echoUpstream(t *testing.T, name string) *httptest.Server {
 	}))
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// memoryGateway builds a gateway whose upstreams are served in memory by
+// up, by host, for tests that run in a synctest bubble; requests go to it
+// through ServeHTTP. A host up does not serve refuses the connection.
+func memoryGateway(t testing.TB, routes []gateway.Route, up memhttp.Hosts, opts ...gateway.Option) *gateway.Gateway {
+	t.Helper()
+	opts = append([]gateway.Option{gateway.WithLogger(slog.New(slog.DiscardHandler)), gateway.WithTransport(up)}, opts...)
+	g, err := gateway.New(routes, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
 }
 
 func mustTarget(t testing.TB, u string) gateway.Target {

@@ -55,7 +55,7 @@ func TestLocalHandler(t *testing.T) {
 		{Name: "details", Path: "/api/orders/{id}/details", Methods: []string{"GET"}, Handler: recordLocal(&s),
 			StripPrefix: "/api", Timeout: time.Minute, Middleware: []gateway.Middleware{tagged}},
 	}, gateway.WithLogger(slog.New(slog.DiscardHandler)),
-		gateway.WithMiddleware(gateway.RequestID(), gateway.AccessLog(slog.New(slog.NewJSONHandler(&log, nil)), nil)))
+		gateway.WithMiddleware(gateway.RequestID(), gateway.AccessLog(slog.New(slog.NewJSONHandler(&log, nil)))))
 	if err != nil {
 		t.Fatal(err)
 	}

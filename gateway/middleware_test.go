@@ -9,10 +9,11 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/go-microkit/microkit/gateway"
-	"github.com/go-microkit/microkit/internal/testclock"
+	"github.com/go-microkit/microkit/internal/memhttp"
 )
 
 func serve(h http.Handler, r *http.Request) *httptest.ResponseRecorder {
@@ -70,29 +71,33 @@ func TestRequestID(t *testing.T) {
 	}
 }
 
+// TestAccessLog logs one line per request with the time it took, exactly,
+// in a synctest bubble.
 func TestAccessLog(t *testing.T) {
-	var buf bytes.Buffer
-	logger := slog.New(slog.NewJSONHandler(&buf, nil))
-	clock := testclock.New()
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		clock.Advance(1500 * time.Millisecond)
-		w.WriteHeader(http.StatusTeapot)
-		_, _ = w.Write([]byte("tea"))
-	}))
-	t.Cleanup(up.Close)
-	gw := mustGateway(t, []gateway.Route{{Name: "tea", Path: "/tea", Target: mustTarget(t, up.URL)}},
-		gateway.WithMiddleware(gateway.RequestID(), gateway.AccessLog(logger, clock)))
-	do(t, "GET", gw.URL+"/tea", http.Header{"X-Request-Id": {"r1"}}, nil)
-	var line map[string]any
-	if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
-		t.Fatalf("log %q: %v", buf.String(), err)
-	}
-	want := map[string]any{"msg": "request", "method": "GET", "path": "/tea", "route": "tea", "status": 418.0, "bytes": 3.0, "duration": 1.5e9, "request_id": "r1"}
-	for k, v := range want {
-		if line[k] != v {
-			t.Errorf("log %s = %v, want %v", k, line[k], v)
+	synctest.Test(t, func(t *testing.T) {
+		var buf bytes.Buffer
+		logger := slog.New(slog.NewJSONHandler(&buf, nil))
+		up := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			time.Sleep(1500 * time.Millisecond)
+			w.WriteHeader(http.StatusTeapot)
+			_, _ = w.Write([]byte("tea"))
+		})
+		g := memoryGateway(t, []gateway.Route{{Name: "tea", Path: "/tea", Target: mustTarget(t, "http://tea.test")}},
+			memhttp.Hosts{"tea.test": up}, gateway.WithMiddleware(gateway.RequestID(), gateway.AccessLog(logger)))
+		r := httptest.NewRequest("GET", "/tea", nil)
+		r.Header.Set("X-Request-Id", "r1")
+		serve(g, r)
+		var line map[string]any
+		if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+			t.Fatalf("log %q: %v", buf.String(), err)
 		}
-	}
+		want := map[string]any{"msg": "request", "method": "GET", "path": "/tea", "route": "tea", "status": 418.0, "bytes": 3.0, "duration": 1.5e9, "request_id": "r1"}
+		for k, v := range want {
+			if line[k] != v {
+				t.Errorf("log %s = %v, want %v", k, line[k], v)
+			}
+		}
+	})
 }
 
 func TestRecover(t *testing.T) {

@@ -45,7 +45,7 @@ func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 		retry := 1
 		var open *breaker.OpenError
 		if errors.As(err, &open) {
-			if d := open.RetryAfter(g.cfg.clock.Now()); d > time.Second {
+			if d := open.RetryAfter(time.Now()); d > time.Second {
 				retry = int((d + time.Second - 1) / time.Second)
 			}
 		}

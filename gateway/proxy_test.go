@@ -76,7 +76,7 @@ func TestStreaming(t *testing.T) {
 	quiet := slog.New(slog.DiscardHandler)
 	// Through the response-wrapping middleware too: flushes must pass.
 	gw := mustGateway(t, []gateway.Route{{Path: "/events", Target: mustTarget(t, up.URL)}},
-		gateway.WithMiddleware(gateway.RequestID(), gateway.AccessLog(slog.New(slog.NewTextHandler(io.Discard, nil)), nil), gateway.Recover(quiet)))
+		gateway.WithMiddleware(gateway.RequestID(), gateway.AccessLog(slog.New(slog.NewTextHandler(io.Discard, nil))), gateway.Recover(quiet)))
 	resp, err := http.Get(gw.URL + "/events")
 	if err != nil {
 		t.Fatal(err)

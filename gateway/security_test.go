@@ -21,7 +21,6 @@ import (
 	"github.com/go-microkit/microkit/gateway"
 	"github.com/go-microkit/microkit/gateway/jwtauth"
 	"github.com/go-microkit/microkit/gateway/ratelimit"
-	"github.com/go-microkit/microkit/internal/testclock"
 )
 
 var (
@@ -33,10 +32,12 @@ var (
 
 // frontDoor is a shop's gateway as a real server: /api/orders/** needs a
 // JWT, /api/products/** is public; both are rate-limited (per user, else
-// per client IP) and body-limited, behind NewServer's header limit.
+// per client IP: 3 a minute) and body-limited, behind NewServer's header
+// limit. It runs on real time: its tokens are valid for an hour from
+// signedAt, and a test that needs a fresh rate-limit budget makes a new
+// front door.
 type frontDoor struct {
 	url      string
-	clock    interface{ Advance(time.Duration) }
 	mu       sync.Mutex
 	reached  []seen // what the upstreams received
 	rsaPEM   []byte
@@ -60,8 +61,7 @@ func newFrontDoor(t *testing.T) *frontDoor {
 			panic(err)
 		}
 	})
-	clock := testclock.New()
-	f := &frontDoor{clock: clock, signedAt: clock.Now()}
+	f := &frontDoor{signedAt: time.Now()}
 	f.rsaPEM = pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: mustBytes(x509.MarshalPKIXPublicKey(&secRSA.PublicKey))})
 	upstream := func(name string) *httptest.Server {
 		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -83,11 +83,11 @@ func newFrontDoor(t *testing.T) *frontDoor {
 		t.Fatal(err)
 	}
 	auth, err := jwtauth.New(keys, jwtauth.WithIssuer(secIssuer), jwtauth.WithAudience("shop"),
-		jwtauth.WithLeeway(5*time.Second), jwtauth.WithClock(clock))
+		jwtauth.WithLeeway(5*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
-	local, err := ratelimit.NewLocal(ratelimit.Rate{Requests: 3, Per: time.Minute}, ratelimit.WithClock(clock))
+	local, err := ratelimit.NewLocal(ratelimit.Rate{Requests: 3, Per: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +208,7 @@ func TestSecurity(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f.clock.Advance(time.Minute) // a fresh rate-limit budget
+			f := newFrontDoor(t) // a fresh rate-limit budget
 			_, before := f.last()
 			var body io.Reader
 			if tt.body != "" {

@@ -40,7 +40,7 @@ func TestUpgradeThroughMiddleware(t *testing.T) {
 	t.Cleanup(up.Close)
 	quiet := slog.New(slog.DiscardHandler)
 	gw := mustGateway(t, []gateway.Route{{Path: "/ws", Target: mustTarget(t, up.URL), Upgrades: []string{"echo"}}},
-		gateway.WithMiddleware(gateway.RequestID(), gateway.AccessLog(slog.New(slog.NewTextHandler(io.Discard, nil)), nil), gateway.Recover(quiet)))
+		gateway.WithMiddleware(gateway.RequestID(), gateway.AccessLog(slog.New(slog.NewTextHandler(io.Discard, nil))), gateway.Recover(quiet)))
 
 	conn, err := net.Dial("tcp", strings.TrimPrefix(gw.URL, "http://"))
 	if err != nil {

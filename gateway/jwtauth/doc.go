@@ -24,4 +24,10 @@
 //     claims are checked again on every hit.
 //   - Failures answer 401 with WWW-Authenticate: Bearer and a generic
 //     reason.
+//
+// Time claims, the cache and the JWKS intervals read time.Now. A test runs
+// in a testing/synctest bubble: its clock starts at 2000-01-01 UTC, so a
+// test whose tokens are issued for another instant first sleeps to it
+// (time.Sleep(time.Until(at)) returns at once), and later sleeps step
+// through expiries and refresh intervals.
 package jwtauth

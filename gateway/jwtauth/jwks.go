@@ -17,8 +17,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/go-microkit/microkit/gateway"
 )
 
 type jwk struct {
@@ -160,7 +158,6 @@ type JWKS struct {
 	client     *http.Client
 	minRefresh time.Duration
 	maxAge     time.Duration
-	clock      gateway.Clock
 	logger     *slog.Logger
 
 	fetchMu sync.Mutex // one fetch at a time
@@ -211,17 +208,6 @@ func WithMaxAge(d time.Duration) JWKSOption {
 	}
 }
 
-// WithJWKSClock sets the clock; the default is gateway.SystemClock.
-func WithJWKSClock(c gateway.Clock) JWKSOption {
-	return func(j *JWKS) error {
-		if c == nil {
-			return fmt.Errorf("%w: nil clock", ErrInvalidOption)
-		}
-		j.clock = c
-		return nil
-	}
-}
-
 // WithJWKSLogger sets the logger for fetch problems; the default is
 // slog.Default.
 func WithJWKSLogger(l *slog.Logger) JWKSOption {
@@ -242,7 +228,7 @@ func NewJWKS(url string, opts ...JWKSOption) (*JWKS, error) {
 		return nil, fmt.Errorf("%w: JWKS URL %q: want http(s)", ErrInvalidOption, url)
 	}
 	j := &JWKS{url: url, client: &http.Client{Timeout: 10 * time.Second}, minRefresh: time.Minute,
-		maxAge: time.Hour, clock: gateway.SystemClock, logger: slog.Default()}
+		maxAge: time.Hour, logger: slog.Default()}
 	for _, o := range opts {
 		if err := o(j); err != nil {
 			return nil, err
@@ -271,7 +257,7 @@ func (j *JWKS) Key(ctx context.Context, kid string) (Key, error) {
 		return k, nil
 	}
 	j.mu.Lock()
-	due := j.tried.IsZero() || j.clock.Now().Sub(j.tried) >= j.minRefresh
+	due := j.tried.IsZero() || time.Since(j.tried) >= j.minRefresh
 	j.mu.Unlock()
 	if due {
 		if err := j.fetch(ctx); err != nil {
@@ -291,7 +277,7 @@ func (j *JWKS) Key(ctx context.Context, kid string) (Key, error) {
 func (j *JWKS) cached(kid string) (Key, bool) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.fetched.IsZero() || j.clock.Now().Sub(j.fetched) >= j.maxAge {
+	if j.fetched.IsZero() || time.Since(j.fetched) >= j.maxAge {
 		return Key{}, false
 	}
 	k, err := lookup(j.byID, j.only, kid)
@@ -307,7 +293,7 @@ func (j *JWKS) lookupAny(kid string) (Key, bool) {
 
 func (j *JWKS) fetch(ctx context.Context) error {
 	j.mu.Lock()
-	j.tried = j.clock.Now()
+	j.tried = time.Now()
 	j.fetches++
 	j.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fetchTimeout)

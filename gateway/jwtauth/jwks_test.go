@@ -19,27 +19,27 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/go-microkit/microkit/gateway/jwtauth"
-	"github.com/go-microkit/microkit/internal/testclock"
+	"github.com/go-microkit/microkit/internal/memhttp"
 )
 
-// idp is a real JWKS endpoint whose key set the test can rotate.
+// idp is a JWKS endpoint whose key set the test can rotate. Tests in a
+// synctest bubble reach it in memory through jwks, since a bubble's clock
+// cannot wait on network I/O; TestJWKSOverHTTP serves it on a real server.
 type idp struct {
 	mu     sync.Mutex
 	doc    []byte
 	status int
-	srv    *httptest.Server
 }
 
-func newIDP(t *testing.T, keys ...jwtauth.Key) *idp {
-	p := &idp{doc: jwkJSON(keys...), status: 200}
-	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		w.WriteHeader(p.status)
-		_, _ = w.Write(p.doc)
-	}))
-	t.Cleanup(p.srv.Close)
-	return p
+func newIDP(keys ...jwtauth.Key) *idp {
+	return &idp{doc: jwkJSON(keys...), status: 200}
+}
+
+func (p *idp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	w.WriteHeader(p.status)
+	_, _ = w.Write(p.doc)
 }
 
 func (p *idp) set(status int, keys ...jwtauth.Key) {
@@ -48,67 +48,99 @@ func (p *idp) set(status int, keys ...jwtauth.Key) {
 	p.mu.Unlock()
 }
 
-func TestJWKSRotationAndRefreshLimit(t *testing.T) {
-	testKeys(t)
-	ec2, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	k1 := jwtauth.Key{ID: "k1", Algorithm: jwtauth.RS256, Key: &rsaKey.PublicKey}
-	k2 := jwtauth.Key{ID: "k2", Algorithm: jwtauth.ES256, Key: &ec2.PublicKey}
-	p := newIDP(t, k1)
-	clock := testclock.At(now)
-	jwks, err := jwtauth.NewJWKS(p.srv.URL, jwtauth.WithJWKSClock(clock), jwtauth.WithMinRefreshInterval(time.Minute),
-		jwtauth.WithJWKSLogger(slog.New(slog.DiscardHandler)))
+// jwks returns a JWKS that fetches from p in memory.
+func (p *idp) jwks(t *testing.T, opts ...jwtauth.JWKSOption) *jwtauth.JWKS {
+	t.Helper()
+	return inMemoryJWKS(t, p, opts...)
+}
+
+// inMemoryJWKS returns a JWKS whose fetches h serves in the same process.
+func inMemoryJWKS(t *testing.T, h http.Handler, opts ...jwtauth.JWKSOption) *jwtauth.JWKS {
+	t.Helper()
+	client := &http.Client{Transport: memhttp.Transport{Handler: h}}
+	opts = append([]jwtauth.JWKSOption{jwtauth.WithHTTPClient(client), jwtauth.WithJWKSLogger(slog.New(slog.DiscardHandler))}, opts...)
+	j, err := jwtauth.NewJWKS("https://idp.example/jwks", opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := newAuth(t, jwks, jwtauth.WithClock(clock))
-	ctx := context.Background()
-	verify := func(tok string) error { _, err := a.Verify(ctx, tok); return err }
+	return j
+}
 
-	if err := verify(sign(t, jwt.SigningMethodRS256, "k1", rsaKey, claims(nil))); err != nil {
+// TestJWKSOverHTTP fetches a key set from a real HTTP server.
+func TestJWKSOverHTTP(t *testing.T) {
+	testKeys(t)
+	k1 := jwtauth.Key{ID: "k1", Algorithm: jwtauth.RS256, Key: &rsaKey.PublicKey}
+	srv := httptest.NewServer(newIDP(k1))
+	t.Cleanup(srv.Close)
+	j, err := jwtauth.NewJWKS(srv.URL, jwtauth.WithJWKSLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := verify(sign(t, jwt.SigningMethodRS256, "k1", rsaKey, claims(nil))); err != nil || jwks.Fetches() != 1 {
-		t.Fatalf("second token: %v, %d fetches (want the cached set)", err, jwks.Fetches())
-	}
-	// A flood of made-up kids within the refresh interval: no fetch.
-	for range 20 {
-		if err := verify(sign(t, jwt.SigningMethodES256, "made-up", ecKey, claims(nil))); !errors.Is(err, jwtauth.ErrInvalidToken) {
-			t.Fatalf("unknown kid: %v", err)
+	for range 2 {
+		if k, err := j.Key(context.Background(), "k1"); err != nil || k.ID != "k1" {
+			t.Fatalf("Key = %+v, %v", k, err)
 		}
 	}
-	if jwks.Fetches() != 1 {
-		t.Fatalf("%d fetches during the refresh interval, want 1", jwks.Fetches())
-	}
-	// The provider rotates to k2; after the interval an unknown kid
-	// triggers one refetch that finds it.
-	p.set(200, k1, k2)
-	clock.Advance(time.Minute)
-	if err := verify(sign(t, jwt.SigningMethodES256, "k2", ec2, claims(nil))); err != nil || jwks.Fetches() != 2 {
-		t.Fatalf("rotated key: %v after %d fetches", err, jwks.Fetches())
-	}
-	// The provider fails: the cached keys keep working once stale.
-	p.set(500)
-	clock.Advance(2 * time.Hour)
-	fresh := claims(func(c jwt.MapClaims) { c["exp"] = clock.Now().Add(time.Hour).Unix() })
-	if err := verify(sign(t, jwt.SigningMethodRS256, "k1", rsaKey, fresh)); err != nil {
-		t.Fatalf("stale set not used while the provider is down: %v", err)
-	}
-	if _, err := jwks.Key(ctx, "k9"); !errors.Is(err, jwtauth.ErrUnknownKey) && !errors.Is(err, jwtauth.ErrJWKSFetch) {
-		t.Fatalf("unknown kid while the provider is down: %v", err)
+	if j.Fetches() != 1 {
+		t.Fatalf("%d fetches, want 1", j.Fetches())
 	}
 }
 
+func TestJWKSRotationAndRefreshLimit(t *testing.T) {
+	atNow(t, func(t *testing.T) {
+		testKeys(t)
+		ec2, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		k1 := jwtauth.Key{ID: "k1", Algorithm: jwtauth.RS256, Key: &rsaKey.PublicKey}
+		k2 := jwtauth.Key{ID: "k2", Algorithm: jwtauth.ES256, Key: &ec2.PublicKey}
+		p := newIDP(k1)
+		jwks := p.jwks(t, jwtauth.WithMinRefreshInterval(time.Minute))
+		a := newAuth(t, jwks)
+		ctx := context.Background()
+		verify := func(tok string) error { _, err := a.Verify(ctx, tok); return err }
+
+		if err := verify(sign(t, jwt.SigningMethodRS256, "k1", rsaKey, claims(nil))); err != nil {
+			t.Fatal(err)
+		}
+		if err := verify(sign(t, jwt.SigningMethodRS256, "k1", rsaKey, claims(nil))); err != nil || jwks.Fetches() != 1 {
+			t.Fatalf("second token: %v, %d fetches (want the cached set)", err, jwks.Fetches())
+		}
+		// A flood of made-up kids within the refresh interval: no fetch.
+		for range 20 {
+			if err := verify(sign(t, jwt.SigningMethodES256, "made-up", ecKey, claims(nil))); !errors.Is(err, jwtauth.ErrInvalidToken) {
+				t.Fatalf("unknown kid: %v", err)
+			}
+		}
+		if jwks.Fetches() != 1 {
+			t.Fatalf("%d fetches during the refresh interval, want 1", jwks.Fetches())
+		}
+		// The provider rotates to k2; after the interval an unknown kid
+		// triggers one refetch that finds it.
+		p.set(200, k1, k2)
+		time.Sleep(time.Minute)
+		if err := verify(sign(t, jwt.SigningMethodES256, "k2", ec2, claims(nil))); err != nil || jwks.Fetches() != 2 {
+			t.Fatalf("rotated key: %v after %d fetches", err, jwks.Fetches())
+		}
+		// The provider fails: the cached keys keep working once stale.
+		p.set(500)
+		time.Sleep(2 * time.Hour)
+		fresh := claims(func(c jwt.MapClaims) { c["exp"] = time.Now().Add(time.Hour).Unix() })
+		if err := verify(sign(t, jwt.SigningMethodRS256, "k1", rsaKey, fresh)); err != nil {
+			t.Fatalf("stale set not used while the provider is down: %v", err)
+		}
+		if _, err := jwks.Key(ctx, "k9"); !errors.Is(err, jwtauth.ErrUnknownKey) && !errors.Is(err, jwtauth.ErrJWKSFetch) {
+			t.Fatalf("unknown kid while the provider is down: %v", err)
+		}
+	})
+}
+
 func TestJWKSFetchErrors(t *testing.T) {
-	p := newIDP(t)
+	p := newIDP()
 	p.set(404)
-	j, err := jwtauth.NewJWKS(p.srv.URL, jwtauth.WithJWKSLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	j := p.jwks(t)
 	if _, err := j.Key(context.Background(), "x"); !errors.Is(err, jwtauth.ErrJWKSFetch) {
 		t.Fatalf("404: %v", err)
 	}
-	for _, bad := range []jwtauth.JWKSOption{jwtauth.WithHTTPClient(nil), jwtauth.WithMinRefreshInterval(-1), jwtauth.WithMaxAge(0), jwtauth.WithJWKSClock(nil), jwtauth.WithJWKSLogger(nil)} {
+	for _, bad := range []jwtauth.JWKSOption{jwtauth.WithHTTPClient(nil), jwtauth.WithMinRefreshInterval(-1), jwtauth.WithMaxAge(0), jwtauth.WithJWKSLogger(nil)} {
 		if _, err := jwtauth.NewJWKS("https://idp.example/jwks", bad); !errors.Is(err, jwtauth.ErrInvalidOption) {
 			t.Errorf("option error %v", err)
 		}
@@ -220,78 +252,72 @@ func ExampleAuthenticator_Middleware() {
 // client hanging up at once cannot use up the refresh interval and keep a
 // rotated key out.
 func TestJWKSFetchOutlivesTheRequest(t *testing.T) {
-	testKeys(t)
-	k1 := jwtauth.Key{ID: "k1", Algorithm: jwtauth.RS256, Key: &rsaKey.PublicKey}
-	k2 := jwtauth.Key{ID: "k2", Algorithm: jwtauth.ES256, Key: &ecKey.PublicKey}
-	p := newIDP(t, k1)
-	clock := testclock.At(now)
-	jwks, err := jwtauth.NewJWKS(p.srv.URL, jwtauth.WithJWKSClock(clock), jwtauth.WithJWKSLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := jwks.Key(context.Background(), "k1"); err != nil {
-		t.Fatal(err)
-	}
-	p.set(200, k1, k2)
-	clock.Advance(time.Minute)
-	canceled, cancel := context.WithCancel(context.Background())
-	cancel()
-	_, _ = jwks.Key(canceled, "k2") // the client hung up; the fetch goes on
-	if k, err := jwks.Key(context.Background(), "k2"); err != nil || k.ID != "k2" || jwks.Fetches() != 2 {
-		t.Fatalf("rotated key after a canceled fetch: %v, %d fetches", err, jwks.Fetches())
-	}
+	atNow(t, func(t *testing.T) {
+		testKeys(t)
+		k1 := jwtauth.Key{ID: "k1", Algorithm: jwtauth.RS256, Key: &rsaKey.PublicKey}
+		k2 := jwtauth.Key{ID: "k2", Algorithm: jwtauth.ES256, Key: &ecKey.PublicKey}
+		p := newIDP(k1)
+		jwks := p.jwks(t)
+		if _, err := jwks.Key(context.Background(), "k1"); err != nil {
+			t.Fatal(err)
+		}
+		p.set(200, k1, k2)
+		time.Sleep(time.Minute)
+		canceled, cancel := context.WithCancel(context.Background())
+		cancel()
+		_, _ = jwks.Key(canceled, "k2") // the client hung up; the fetch goes on
+		if k, err := jwks.Key(context.Background(), "k2"); err != nil || k.ID != "k2" || jwks.Fetches() != 2 {
+			t.Fatalf("rotated key after a canceled fetch: %v, %d fetches", err, jwks.Fetches())
+		}
+	})
 }
 
 // TestJWKSStaleKeyServesDuringRefetch: once the set is older than MaxAge,
 // one request refetches it; while the provider is slow to answer, other
 // requests for a key the stale set holds go on with it instead of waiting.
 func TestJWKSStaleKeyServesDuringRefetch(t *testing.T) {
-	testKeys(t)
-	k1 := jwtauth.Key{ID: "k1", Algorithm: jwtauth.RS256, Key: &rsaKey.PublicKey}
-	entered, release := make(chan struct{}), make(chan struct{})
-	var calls sync.Mutex
-	n := 0
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		calls.Lock()
-		n++
-		slow := n == 2
-		calls.Unlock()
-		if slow {
-			close(entered)
-			<-release
+	atNow(t, func(t *testing.T) {
+		testKeys(t)
+		k1 := jwtauth.Key{ID: "k1", Algorithm: jwtauth.RS256, Key: &rsaKey.PublicKey}
+		entered, release := make(chan struct{}), make(chan struct{})
+		var calls sync.Mutex
+		n := 0
+		provider := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			calls.Lock()
+			n++
+			slow := n == 2
+			calls.Unlock()
+			if slow {
+				close(entered)
+				<-release
+			}
+			_, _ = w.Write(jwkJSON(k1))
+		})
+		var once sync.Once
+		unblock := func() { once.Do(func() { close(release) }) }
+		t.Cleanup(unblock)
+		jwks := inMemoryJWKS(t, provider, jwtauth.WithMaxAge(time.Hour))
+		if _, err := jwks.Key(context.Background(), "k1"); err != nil {
+			t.Fatal(err)
 		}
-		_, _ = w.Write(jwkJSON(k1))
-	}))
-	t.Cleanup(srv.Close)
-	var once sync.Once
-	unblock := func() { once.Do(func() { close(release) }) }
-	t.Cleanup(unblock)
-	clock := testclock.At(now)
-	jwks, err := jwtauth.NewJWKS(srv.URL, jwtauth.WithJWKSClock(clock), jwtauth.WithMaxAge(time.Hour),
-		jwtauth.WithJWKSLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := jwks.Key(context.Background(), "k1"); err != nil {
-		t.Fatal(err)
-	}
-	clock.Advance(2 * time.Hour)
-	refetched := make(chan error, 1)
-	go func() {
-		_, err := jwks.Key(context.Background(), "k1")
-		refetched <- err
-	}()
-	<-entered // the refetch is waiting for the provider
-	// Without the stale key this call would wait for the refetch, which
-	// the provider holds until after it returns: the test would hang.
-	if k, err := jwks.Key(context.Background(), "k1"); err != nil || k.ID != "k1" {
-		t.Fatalf("stale key during the refetch: %v", err)
-	}
-	unblock()
-	if err := <-refetched; err != nil {
-		t.Fatal(err)
-	}
-	if jwks.Fetches() != 2 {
-		t.Fatalf("%d fetches, want 2", jwks.Fetches())
-	}
+		time.Sleep(2 * time.Hour)
+		refetched := make(chan error, 1)
+		go func() {
+			_, err := jwks.Key(context.Background(), "k1")
+			refetched <- err
+		}()
+		<-entered // the refetch is waiting for the provider
+		// Without the stale key this call would wait for the refetch, which
+		// the provider holds until after it returns: the test would hang.
+		if k, err := jwks.Key(context.Background(), "k1"); err != nil || k.ID != "k1" {
+			t.Fatalf("stale key during the refetch: %v", err)
+		}
+		unblock()
+		if err := <-refetched; err != nil {
+			t.Fatal(err)
+		}
+		if jwks.Fetches() != 2 {
+			t.Fatalf("%d fetches, want 2", jwks.Fetches())
+		}
+	})
 }

@@ -42,7 +42,6 @@ type Authenticator struct {
 	issuer        string
 	audience      []string
 	leeway        time.Duration
-	clock         gateway.Clock
 	subjectHeader string
 	realm         string
 	optional      bool
@@ -106,18 +105,6 @@ func WithLeeway(d time.Duration) Option {
 	}
 }
 
-// WithClock sets the clock for time-based claims; the default is
-// gateway.SystemClock.
-func WithClock(c gateway.Clock) Option {
-	return func(a *Authenticator) error {
-		if c == nil {
-			return fmt.Errorf("%w: nil clock", ErrInvalidOption)
-		}
-		a.clock = c
-		return nil
-	}
-}
-
 // WithSubjectHeader sets the request header that carries the verified
 // subject upstream; the default is gateway.DefaultSubjectHeader. The
 // middleware deletes it from every incoming request before anything else;
@@ -162,7 +149,7 @@ func New(keys KeySource, opts ...Option) (*Authenticator, error) {
 	if keys == nil {
 		return nil, fmt.Errorf("%w: nil key source", ErrInvalidOption)
 	}
-	a := &Authenticator{keys: keys, algs: []string{HS256, RS256, ES256, EdDSA}, clock: gateway.SystemClock,
+	a := &Authenticator{keys: keys, algs: []string{HS256, RS256, ES256, EdDSA},
 		subjectHeader: gateway.DefaultSubjectHeader, realm: "api", cache: &tokenCache{max: 10_000, ttl: time.Minute}}
 	for _, o := range opts {
 		if err := o(a); err != nil {
@@ -178,7 +165,7 @@ func (a *Authenticator) Verify(ctx context.Context, token string) (*Claims, erro
 	if a.cache == nil {
 		return a.verify(ctx, token)
 	}
-	now := a.clock.Now()
+	now := time.Now()
 	if c, ok := a.cache.get(token, now); ok {
 		return c, nil
 	}
@@ -193,7 +180,6 @@ func (a *Authenticator) Verify(ctx context.Context, token string) (*Claims, erro
 func (a *Authenticator) verify(ctx context.Context, token string) (*Claims, error) {
 	opts := []jwt.ParserOption{
 		jwt.WithValidMethods(a.algs),
-		jwt.WithTimeFunc(a.clock.Now),
 		jwt.WithLeeway(a.leeway),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),

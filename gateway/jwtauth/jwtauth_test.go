@@ -18,15 +18,27 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/go-microkit/microkit/gateway/jwtauth"
-	"github.com/go-microkit/microkit/internal/testclock"
 )
 
+// now is the instant the test tokens are issued for; tests that verify
+// them run at it through atNow.
 var now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// atNow runs f in a synctest bubble whose clock reads now: the bubble's
+// clock starts at 2000-01-01, and sleeping to now moves it there at once.
+func atNow(t *testing.T, f func(t *testing.T)) {
+	t.Helper()
+	synctest.Test(t, func(t *testing.T) {
+		time.Sleep(time.Until(now))
+		f(t)
+	})
+}
 
 var (
 	keysOnce sync.Once
@@ -107,7 +119,7 @@ func unsigned(c jwt.MapClaims) string {
 
 func newAuth(t testing.TB, src jwtauth.KeySource, opts ...jwtauth.Option) *jwtauth.Authenticator {
 	t.Helper()
-	opts = append([]jwtauth.Option{jwtauth.WithClock(testclock.At(now)), jwtauth.WithIssuer("https://idp.example"),
+	opts = append([]jwtauth.Option{jwtauth.WithIssuer("https://idp.example"),
 		jwtauth.WithAudience("shop"), jwtauth.WithLeeway(30 * time.Second)}, opts...)
 	a, err := jwtauth.New(src, opts...)
 	if err != nil {
@@ -155,37 +167,43 @@ func TestVerify(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := a.Verify(context.Background(), tt.token)
-			if tt.ok {
-				if err != nil || c.Subject != "user-1" || c.Issuer != "https://idp.example" {
-					t.Fatalf("Verify = %+v, %v", c, err)
+			atNow(t, func(t *testing.T) {
+				c, err := a.Verify(context.Background(), tt.token)
+				if tt.ok {
+					if err != nil || c.Subject != "user-1" || c.Issuer != "https://idp.example" {
+						t.Fatalf("Verify = %+v, %v", c, err)
+					}
+					return
 				}
-				return
-			}
-			if !errors.Is(err, jwtauth.ErrInvalidToken) {
-				t.Fatalf("Verify error = %v, want ErrInvalidToken", err)
-			}
+				if !errors.Is(err, jwtauth.ErrInvalidToken) {
+					t.Fatalf("Verify error = %v, want ErrInvalidToken", err)
+				}
+			})
 		})
 	}
 }
 
 func TestPinnedAlgorithms(t *testing.T) {
-	src, _ := jwtauth.StaticKeys(allKeys(t)...)
-	a := newAuth(t, src, jwtauth.WithAlgorithms(jwtauth.RS256))
-	if _, err := a.Verify(context.Background(), sign(t, jwt.SigningMethodHS256, "hs", hsSecret, claims(nil))); !errors.Is(err, jwtauth.ErrInvalidToken) {
-		t.Fatalf("HS256 accepted with only RS256 pinned: %v", err)
-	}
-	if _, err := a.Verify(context.Background(), sign(t, jwt.SigningMethodRS256, "rs", rsaKey, claims(nil))); err != nil {
-		t.Fatal(err)
-	}
+	atNow(t, func(t *testing.T) {
+		src, _ := jwtauth.StaticKeys(allKeys(t)...)
+		a := newAuth(t, src, jwtauth.WithAlgorithms(jwtauth.RS256))
+		if _, err := a.Verify(context.Background(), sign(t, jwt.SigningMethodHS256, "hs", hsSecret, claims(nil))); !errors.Is(err, jwtauth.ErrInvalidToken) {
+			t.Fatalf("HS256 accepted with only RS256 pinned: %v", err)
+		}
+		if _, err := a.Verify(context.Background(), sign(t, jwt.SigningMethodRS256, "rs", rsaKey, claims(nil))); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 func TestSingleKeyWithoutKid(t *testing.T) {
-	src, _ := jwtauth.StaticKeys(jwtauth.Key{Algorithm: jwtauth.HS256, Key: hsSecret})
-	a := newAuth(t, src)
-	if _, err := a.Verify(context.Background(), sign(t, jwt.SigningMethodHS256, "", hsSecret, claims(nil))); err != nil {
-		t.Fatal(err)
-	}
+	atNow(t, func(t *testing.T) {
+		src, _ := jwtauth.StaticKeys(jwtauth.Key{Algorithm: jwtauth.HS256, Key: hsSecret})
+		a := newAuth(t, src)
+		if _, err := a.Verify(context.Background(), sign(t, jwt.SigningMethodHS256, "", hsSecret, claims(nil))); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 func TestMiddleware(t *testing.T) {
@@ -225,24 +243,26 @@ func TestMiddleware(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var opts []jwtauth.Option
-			if tt.optional {
-				opts = append(opts, jwtauth.WithOptional())
-			}
-			h := up(newAuth(t, src, opts...))
-			r := httptest.NewRequest("GET", "/", nil)
-			r.Header["Authorization"] = tt.auth
-			r.Header.Set("X-Auth-Subject", "admin")        // forged
-			r.Header["X_auth_subject"] = []string{"admin"} // forged, read as the same header by CGI-style upstreams
-			gotHeader, gotCtx = "unset", "unset"
-			w := httptest.NewRecorder()
-			h.ServeHTTP(w, r)
-			if w.Code != tt.status || w.Header().Get("WWW-Authenticate") != tt.wwwAuth {
-				t.Fatalf("got %d %q", w.Code, w.Header().Get("WWW-Authenticate"))
-			}
-			if tt.status == 200 && (gotHeader != tt.subject || gotCtx != tt.subject) {
-				t.Fatalf("upstream saw subject header %q, context %q; want %q", gotHeader, gotCtx, tt.subject)
-			}
+			atNow(t, func(t *testing.T) {
+				var opts []jwtauth.Option
+				if tt.optional {
+					opts = append(opts, jwtauth.WithOptional())
+				}
+				h := up(newAuth(t, src, opts...))
+				r := httptest.NewRequest("GET", "/", nil)
+				r.Header["Authorization"] = tt.auth
+				r.Header.Set("X-Auth-Subject", "admin")        // forged
+				r.Header["X_auth_subject"] = []string{"admin"} // forged, read as the same header by CGI-style upstreams
+				gotHeader, gotCtx = "unset", "unset"
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, r)
+				if w.Code != tt.status || w.Header().Get("WWW-Authenticate") != tt.wwwAuth {
+					t.Fatalf("got %d %q", w.Code, w.Header().Get("WWW-Authenticate"))
+				}
+				if tt.status == 200 && (gotHeader != tt.subject || gotCtx != tt.subject) {
+					t.Fatalf("upstream saw subject header %q, context %q; want %q", gotHeader, gotCtx, tt.subject)
+				}
+			})
 		})
 	}
 }
@@ -250,7 +270,7 @@ func TestMiddleware(t *testing.T) {
 func TestOptionErrors(t *testing.T) {
 	src, _ := jwtauth.StaticKeys(allKeys(t)...)
 	for _, o := range []jwtauth.Option{jwtauth.WithAlgorithms("none"), jwtauth.WithAlgorithms(), jwtauth.WithIssuer(""),
-		jwtauth.WithAudience(), jwtauth.WithLeeway(-1), jwtauth.WithClock(nil), jwtauth.WithSubjectHeader(""), jwtauth.WithRealm(`"`)} {
+		jwtauth.WithAudience(), jwtauth.WithLeeway(-1), jwtauth.WithSubjectHeader(""), jwtauth.WithRealm(`"`)} {
 		if _, err := jwtauth.New(src, o); !errors.Is(err, jwtauth.ErrInvalidOption) {
 			t.Errorf("option error = %v", err)
 		}
@@ -347,13 +367,15 @@ func TestNonCanonicalSignatureRejected(t *testing.T) {
 		{"EdDSA", jwt.SigningMethodEdDSA, "ed", edKey},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			good := sign(t, tt.m, tt.kid, tt.key, claims(nil))
-			if _, err := a.Verify(context.Background(), good); err != nil {
-				t.Fatalf("the canonical token: %v", err)
-			}
-			if _, err := a.Verify(context.Background(), malleate(t, good)); !errors.Is(err, jwtauth.ErrInvalidToken) {
-				t.Fatalf("the malleated token: %v, want ErrInvalidToken", err)
-			}
+			atNow(t, func(t *testing.T) {
+				good := sign(t, tt.m, tt.kid, tt.key, claims(nil))
+				if _, err := a.Verify(context.Background(), good); err != nil {
+					t.Fatalf("the canonical token: %v", err)
+				}
+				if _, err := a.Verify(context.Background(), malleate(t, good)); !errors.Is(err, jwtauth.ErrInvalidToken) {
+					t.Fatalf("the malleated token: %v, want ErrInvalidToken", err)
+				}
+			})
 		})
 	}
 }

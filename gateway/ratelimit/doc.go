@@ -15,6 +15,7 @@
 // valid tokens never spend that budget.
 //
 // Answers carry RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset; a
-// denied request gets 429 with Retry-After. Time is injectable ([WithClock],
-// [Local.AllowAt]).
+// denied request gets 429 with Retry-After. The limiters read time.Now, so
+// tests step through refills in a testing/synctest bubble;
+// [Local.AllowAt] takes the instant as an argument instead.
 package ratelimit

@@ -20,7 +20,6 @@ type Local struct {
 	limit     rate.Limit
 	burst     int
 	refill    time.Duration // time for an empty bucket to fill
-	clock     Clock
 	maxKeys   int
 	mu        sync.Mutex
 	buckets   map[string]*bucket
@@ -34,17 +33,6 @@ type bucket struct {
 
 // LocalOption configures NewLocal.
 type LocalOption func(*Local) error
-
-// WithClock sets the clock; the default is the wall clock.
-func WithClock(c Clock) LocalOption {
-	return func(l *Local) error {
-		if c == nil {
-			return fmt.Errorf("%w: nil clock", ErrInvalidOption)
-		}
-		l.clock = c
-		return nil
-	}
-}
 
 // WithMaxKeys bounds the number of buckets kept; the default is 100 000.
 func WithMaxKeys(n int) LocalOption {
@@ -63,7 +51,7 @@ func NewLocal(r Rate, opts ...LocalOption) (*Local, error) {
 	if err := r.Validate(); err != nil {
 		return nil, err
 	}
-	l := &Local{rate: r, limit: rate.Every(r.Interval()), burst: r.BurstOrRequests(), clock: systemClock{},
+	l := &Local{rate: r, limit: rate.Every(r.Interval()), burst: r.BurstOrRequests(),
 		maxKeys: 100_000, buckets: map[string]*bucket{}}
 	l.refill = r.Interval() * time.Duration(l.burst)
 	for _, o := range opts {
@@ -71,16 +59,18 @@ func NewLocal(r Rate, opts ...LocalOption) (*Local, error) {
 			return nil, err
 		}
 	}
-	l.lastSweep = l.clock.Now()
+	l.lastSweep = time.Now()
 	return l, nil
 }
 
-// Allow takes one token from key's bucket; it never returns an error.
+// Allow takes one token from key's bucket at time.Now; it never returns an
+// error.
 func (l *Local) Allow(_ context.Context, key string) (Decision, error) {
-	return l.AllowAt(key, l.clock.Now()), nil
+	return l.AllowAt(key, time.Now()), nil
 }
 
-// AllowAt is Allow at the instant now.
+// AllowAt is Allow at the instant now, for a caller that already read the
+// time or keeps its own.
 func (l *Local) AllowAt(key string, now time.Time) Decision {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -71,12 +71,3 @@ type Limiter interface {
 	// means the limiter could not decide (e.g. its store is down).
 	Allow(ctx context.Context, key string) (Decision, error)
 }
-
-// Clock tells the time; tests inject a fake one.
-type Clock interface {
-	Now() time.Time
-}
-
-type systemClock struct{}
-
-func (systemClock) Now() time.Time { return time.Now() }

@@ -8,79 +8,79 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/go-microkit/microkit/gateway"
 	"github.com/go-microkit/microkit/gateway/ratelimit"
-	"github.com/go-microkit/microkit/internal/testclock"
 )
 
 func TestLocalHundredPerMinute(t *testing.T) {
-	clock := testclock.New()
-	l, err := ratelimit.NewLocal(ratelimit.PerMinute(100), ratelimit.WithClock(clock))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	// Over a simulated ten minutes, one request every 100 ms: 6000
-	// attempts, of which the bucket admits its burst of 100 plus one per
-	// 600 ms.
-	allowed := 0
-	for i := 0; i < 6000; i++ {
-		d, _ := l.Allow(ctx, "user:ada")
-		if d.Allowed {
-			allowed++
+	synctest.Test(t, func(t *testing.T) {
+		l, err := ratelimit.NewLocal(ratelimit.PerMinute(100))
+		if err != nil {
+			t.Fatal(err)
 		}
-		clock.Advance(100 * time.Millisecond)
-	}
-	if want := 100 + 6000*100/600 - 1; allowed < want || allowed > want+1 {
-		t.Fatalf("allowed %d of 6000 in 10 minutes, want %d (100 burst + 1 per 600ms)", allowed, want)
-	}
-	// Within any one minute after the burst, at most 100.
-	clock.Advance(time.Hour)
-	steps := []struct {
-		advance   time.Duration
-		n         int
-		allowed   int
-		remaining int
-		retry     time.Duration
-	}{
-		{0, 100, 100, 0, 0},
-		{0, 1, 0, 0, 600 * time.Millisecond},
-		{300 * time.Millisecond, 1, 0, 0, 300 * time.Millisecond},
-		{300 * time.Millisecond, 1, 1, 0, 0},
-		{time.Minute, 1, 1, 99, 0},
-	}
-	for i, s := range steps {
-		clock.Advance(s.advance)
-		var last ratelimit.Decision
-		got := 0
-		for range s.n {
-			last, _ = l.Allow(ctx, "user:bob")
-			if last.Allowed {
-				got++
+		ctx := context.Background()
+		// Over a simulated ten minutes, one request every 100 ms: 6000
+		// attempts, of which the bucket admits its burst of 100 plus one per
+		// 600 ms.
+		allowed := 0
+		for i := 0; i < 6000; i++ {
+			d, _ := l.Allow(ctx, "user:ada")
+			if d.Allowed {
+				allowed++
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if want := 100 + 6000*100/600 - 1; allowed < want || allowed > want+1 {
+			t.Fatalf("allowed %d of 6000 in 10 minutes, want %d (100 burst + 1 per 600ms)", allowed, want)
+		}
+		// Within any one minute after the burst, at most 100.
+		time.Sleep(time.Hour)
+		steps := []struct {
+			advance   time.Duration
+			n         int
+			allowed   int
+			remaining int
+			retry     time.Duration
+		}{
+			{0, 100, 100, 0, 0},
+			{0, 1, 0, 0, 600 * time.Millisecond},
+			{300 * time.Millisecond, 1, 0, 0, 300 * time.Millisecond},
+			{300 * time.Millisecond, 1, 1, 0, 0},
+			{time.Minute, 1, 1, 99, 0},
+		}
+		for i, s := range steps {
+			time.Sleep(s.advance)
+			var last ratelimit.Decision
+			got := 0
+			for range s.n {
+				last, _ = l.Allow(ctx, "user:bob")
+				if last.Allowed {
+					got++
+				}
+			}
+			if got != s.allowed || last.Remaining != s.remaining || last.RetryAfter != s.retry || last.Limit != 100 {
+				t.Fatalf("step %d: allowed %d remaining %d retry %v limit %d; want %d %d %v", i, got, last.Remaining, last.RetryAfter, last.Limit, s.allowed, s.remaining, s.retry)
 			}
 		}
-		if got != s.allowed || last.Remaining != s.remaining || last.RetryAfter != s.retry || last.Limit != 100 {
-			t.Fatalf("step %d: allowed %d remaining %d retry %v limit %d; want %d %d %v", i, got, last.Remaining, last.RetryAfter, last.Limit, s.allowed, s.remaining, s.retry)
+		if d, _ := l.Allow(ctx, "user:carol"); !d.Allowed || d.Remaining != 99 {
+			t.Fatalf("another key shares the budget: %+v", d)
 		}
-	}
-	if d, _ := l.Allow(ctx, "user:carol"); !d.Allowed || d.Remaining != 99 {
-		t.Fatalf("another key shares the budget: %+v", d)
-	}
+	})
 }
 
 func TestLocalEviction(t *testing.T) {
-	clock := testclock.New()
-	l, _ := ratelimit.NewLocal(ratelimit.Rate{Requests: 10, Per: time.Second}, ratelimit.WithClock(clock), ratelimit.WithMaxKeys(50))
+	l, _ := ratelimit.NewLocal(ratelimit.Rate{Requests: 10, Per: time.Second}, ratelimit.WithMaxKeys(50))
+	start := time.Now() // AllowAt takes the instants: no clock moves
 	for i := range 200 {
-		l.AllowAt(fmt.Sprint("k", i), clock.Now())
+		l.AllowAt(fmt.Sprint("k", i), start)
 	}
 	if n := l.Len(); n > 50 {
 		t.Fatalf("%d keys held, max 50", n)
 	}
-	clock.Advance(time.Second) // a full refill: every bucket is idle and full
-	l.AllowAt("fresh", clock.Now())
+	l.AllowAt("fresh", start.Add(time.Second)) // a full refill: every bucket is idle and full
 	if n := l.Len(); n != 1 {
 		t.Fatalf("%d keys after idle sweep, want 1", n)
 	}
@@ -105,65 +105,66 @@ func (broken) Allow(context.Context, string) (ratelimit.Decision, error) {
 }
 
 func TestMiddleware(t *testing.T) {
-	clock := testclock.New()
-	l, _ := ratelimit.NewLocal(ratelimit.Rate{Requests: 2, Per: time.Minute}, ratelimit.WithClock(clock))
-	trusted, _ := gateway.NewClientIP("10.0.0.0/8")
-	mw, err := ratelimit.Middleware(l, ratelimit.WithKeyFunc(ratelimit.BySubjectOrClientIP(trusted)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
-	req := func(remote, xff, subject string) *httptest.ResponseRecorder {
-		r := httptest.NewRequest("GET", "/", nil)
-		r.RemoteAddr = remote + ":1234"
-		if xff != "" {
-			r.Header.Set("X-Forwarded-For", xff)
+	synctest.Test(t, func(t *testing.T) {
+		l, _ := ratelimit.NewLocal(ratelimit.Rate{Requests: 2, Per: time.Minute})
+		trusted, _ := gateway.NewClientIP("10.0.0.0/8")
+		mw, err := ratelimit.Middleware(l, ratelimit.WithKeyFunc(ratelimit.BySubjectOrClientIP(trusted)))
+		if err != nil {
+			t.Fatal(err)
 		}
-		if subject != "" {
-			r = r.WithContext(gateway.ContextWithSubject(r.Context(), subject))
+		h := mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+		req := func(remote, xff, subject string) *httptest.ResponseRecorder {
+			r := httptest.NewRequest("GET", "/", nil)
+			r.RemoteAddr = remote + ":1234"
+			if xff != "" {
+				r.Header.Set("X-Forwarded-For", xff)
+			}
+			if subject != "" {
+				r = r.WithContext(gateway.ContextWithSubject(r.Context(), subject))
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			return w
 		}
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, r)
-		return w
-	}
-	tests := []struct {
-		name               string
-		remote, xff, sub   string
-		status             int
-		remaining, retryIn string
-	}{
-		{"first from an untrusted peer", "198.51.100.1", "", "", 200, "1", ""},
-		{"spoofed XFF from the same peer shares its budget", "198.51.100.1", "203.0.113.5", "", 200, "0", ""},
-		{"third is limited", "198.51.100.1", "203.0.113.6", "", 429, "0", "30"},
-		{"a user has a budget of its own", "198.51.100.1", "", "ada", 200, "1", ""},
-		{"through a trusted proxy, the real client counts", "10.0.0.2", "203.0.113.7", "", 200, "1", ""},
-		{"proxy chain: first untrusted from the right", "10.0.0.2", "198.51.100.1, 10.0.0.3", "", 429, "0", "30"},
-		{"IPv6 host", "[2001:db8:1:2::1]", "", "", 200, "1", ""},
-		{"same /64, other address: same budget", "[2001:db8:1:2::ffff]", "", "", 200, "0", ""},
-		{"same /64 again: limited", "[2001:db8:1:2:aaaa::1]", "", "", 429, "0", "30"},
-		{"other /64: a budget of its own", "[2001:db8:1:3::1]", "", "", 200, "1", ""},
-	}
-	for _, tt := range tests {
-		w := req(tt.remote, tt.xff, tt.sub)
-		if w.Code != tt.status || w.Header().Get("RateLimit-Remaining") != tt.remaining || w.Header().Get("Retry-After") != tt.retryIn ||
-			w.Header().Get("RateLimit-Limit") != "2" {
-			t.Fatalf("%s: %d remaining %q retry %q limit %q", tt.name, w.Code, w.Header().Get("RateLimit-Remaining"), w.Header().Get("Retry-After"), w.Header().Get("RateLimit-Limit"))
+		tests := []struct {
+			name               string
+			remote, xff, sub   string
+			status             int
+			remaining, retryIn string
+		}{
+			{"first from an untrusted peer", "198.51.100.1", "", "", 200, "1", ""},
+			{"spoofed XFF from the same peer shares its budget", "198.51.100.1", "203.0.113.5", "", 200, "0", ""},
+			{"third is limited", "198.51.100.1", "203.0.113.6", "", 429, "0", "30"},
+			{"a user has a budget of its own", "198.51.100.1", "", "ada", 200, "1", ""},
+			{"through a trusted proxy, the real client counts", "10.0.0.2", "203.0.113.7", "", 200, "1", ""},
+			{"proxy chain: first untrusted from the right", "10.0.0.2", "198.51.100.1, 10.0.0.3", "", 429, "0", "30"},
+			{"IPv6 host", "[2001:db8:1:2::1]", "", "", 200, "1", ""},
+			{"same /64, other address: same budget", "[2001:db8:1:2::ffff]", "", "", 200, "0", ""},
+			{"same /64 again: limited", "[2001:db8:1:2:aaaa::1]", "", "", 429, "0", "30"},
+			{"other /64: a budget of its own", "[2001:db8:1:3::1]", "", "", 200, "1", ""},
 		}
-	}
+		for _, tt := range tests {
+			w := req(tt.remote, tt.xff, tt.sub)
+			if w.Code != tt.status || w.Header().Get("RateLimit-Remaining") != tt.remaining || w.Header().Get("Retry-After") != tt.retryIn ||
+				w.Header().Get("RateLimit-Limit") != "2" {
+				t.Fatalf("%s: %d remaining %q retry %q limit %q", tt.name, w.Code, w.Header().Get("RateLimit-Remaining"), w.Header().Get("Retry-After"), w.Header().Get("RateLimit-Limit"))
+			}
+		}
 
-	quiet := ratelimit.WithLogger(slog.New(slog.DiscardHandler))
-	open, _ := ratelimit.Middleware(broken{}, quiet)
-	closed, _ := ratelimit.Middleware(broken{}, quiet, ratelimit.WithFailClosed())
-	for _, c := range []struct {
-		mw     gateway.Middleware
-		status int
-	}{{open, 200}, {closed, 503}} {
-		w := httptest.NewRecorder()
-		c.mw(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})).ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
-		if w.Code != c.status {
-			t.Fatalf("limiter down: %d, want %d", w.Code, c.status)
+		quiet := ratelimit.WithLogger(slog.New(slog.DiscardHandler))
+		open, _ := ratelimit.Middleware(broken{}, quiet)
+		closed, _ := ratelimit.Middleware(broken{}, quiet, ratelimit.WithFailClosed())
+		for _, c := range []struct {
+			mw     gateway.Middleware
+			status int
+		}{{open, 200}, {closed, 503}} {
+			w := httptest.NewRecorder()
+			c.mw(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})).ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
+			if w.Code != c.status {
+				t.Fatalf("limiter down: %d, want %d", w.Code, c.status)
+			}
 		}
-	}
+	})
 }
 
 func Example() {

@@ -20,8 +20,10 @@ import (
 // that several gateway instances enforce one budget. When Redis fails, it
 // decides with a local fallback limiter instead and leaves Redis alone for
 // a cool-down period, so a Redis outage costs neither availability nor
-// latency; each instance then enforces the limit on its own. It is safe
-// for concurrent use and starts no goroutine.
+// latency; each instance then enforces the limit on its own. The budget
+// runs on the Redis server's clock, one clock for every instance; the
+// cool-down runs on time.Now. It is safe for concurrent use and starts no
+// goroutine.
 type Limiter struct {
 	client   redis.Scripter
 	rate     ratelimit.Rate
@@ -31,9 +33,11 @@ type Limiter struct {
 	fallback ratelimit.Limiter
 	cooldown time.Duration
 	timeout  time.Duration
-	clock    ratelimit.Clock
-	useClock bool
 	logger   *slog.Logger
+	// scriptNow, when set, is the time the script decides at, instead of
+	// the Redis server's clock; only tests set it (export_test.go), to step
+	// a real Redis through refills at exact instants.
+	scriptNow func() time.Time
 
 	mu        sync.Mutex
 	downUntil time.Time
@@ -87,20 +91,6 @@ func WithTimeout(d time.Duration) Option {
 	}
 }
 
-// WithClock makes the limiter pass the clock's time to Redis instead of
-// using the Redis server's clock, and times the cool-down with it; for
-// tests. The default uses the Redis clock, one clock for all instances.
-func WithClock(c ratelimit.Clock) Option {
-	return func(l *Limiter) error {
-		if c == nil {
-			return fmt.Errorf("%w: nil clock", ratelimit.ErrInvalidOption)
-		}
-		l.clock = c
-		l.useClock = true
-		return nil
-	}
-}
-
 // WithLogger sets the logger for Redis failures; the default is
 // slog.Default.
 func WithLogger(lg *slog.Logger) Option {
@@ -113,10 +103,6 @@ func WithLogger(lg *slog.Logger) Option {
 	}
 }
 
-type wallClock struct{}
-
-func (wallClock) Now() time.Time { return time.Now() }
-
 // New returns a limiter for r on client (a *redis.Client, *redis.ClusterClient
 // or *redis.Ring). The error wraps ratelimit.ErrInvalidOption.
 func New(client redis.Scripter, r ratelimit.Rate, opts ...Option) (*Limiter, error) {
@@ -128,14 +114,14 @@ func New(client redis.Scripter, r ratelimit.Rate, opts ...Option) (*Limiter, err
 	}
 	l := &Limiter{client: client, rate: r, interval: r.Interval().Microseconds(), burst: r.BurstOrRequests(),
 		prefix: "microkit:ratelimit:", cooldown: time.Second, timeout: 100 * time.Millisecond,
-		clock: wallClock{}, logger: slog.Default()}
+		logger: slog.Default()}
 	for _, o := range opts {
 		if err := o(l); err != nil {
 			return nil, err
 		}
 	}
 	if l.fallback == nil {
-		local, err := ratelimit.NewLocal(r, ratelimit.WithClock(l.clock))
+		local, err := ratelimit.NewLocal(r)
 		if err != nil {
 			return nil, err
 		}
@@ -148,12 +134,12 @@ func New(client redis.Scripter, r ratelimit.Rate, opts ...Option) (*Limiter, err
 // while Redis is down. It returns an error only if the fallback does, or
 // when ctx is done.
 func (l *Limiter) Allow(ctx context.Context, key string) (ratelimit.Decision, error) {
-	now := l.clock.Now()
+	now := time.Now()
 	l.mu.Lock()
 	down := now.Before(l.downUntil)
 	l.mu.Unlock()
 	if !down {
-		d, err := l.allowRedis(ctx, key, now)
+		d, err := l.allowRedis(ctx, key)
 		if err == nil {
 			return d, nil
 		}
@@ -173,12 +159,12 @@ func (l *Limiter) markDown(ctx context.Context, now time.Time, err error) {
 		slog.String("error", err.Error()), slog.Duration("cooldown", l.cooldown))
 }
 
-func (l *Limiter) allowRedis(ctx context.Context, key string, now time.Time) (ratelimit.Decision, error) {
+func (l *Limiter) allowRedis(ctx context.Context, key string) (ratelimit.Decision, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.timeout)
 	defer cancel()
-	var nowArg int64
-	if l.useClock {
-		nowArg = now.UnixMicro()
+	var nowArg int64 // 0: the script reads the Redis server's clock
+	if l.scriptNow != nil {
+		nowArg = l.scriptNow().UnixMicro()
 	}
 	res, err := gcraScript.Run(ctx, l.client, []string{l.prefix + key},
 		strconv.FormatInt(l.interval, 10), strconv.Itoa(l.burst), strconv.FormatInt(nowArg, 10)).Int64Slice()

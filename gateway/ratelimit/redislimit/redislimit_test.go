@@ -8,13 +8,13 @@ import (
 	"net"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/go-microkit/microkit/gateway/ratelimit"
 	"github.com/go-microkit/microkit/gateway/ratelimit/redislimit"
-	"github.com/go-microkit/microkit/internal/testclock"
 	"github.com/go-microkit/microkit/internal/testenv"
 )
 
@@ -55,16 +55,21 @@ func client(t *testing.T, opts *redis.Options) *redis.Client {
 func TestTwoInstancesShareOneBudget(t *testing.T) {
 	c1, c2 := client(t, nil), client(t, nil)
 	p := prefix(t, c1)
-	clock := testclock.New()
+	// The script decides at instants the test sets, so that the exact
+	// retry times below do not depend on how fast Redis answers.
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := func() time.Time { return at }
 	rate := ratelimit.PerMinute(100)
-	a, err := redislimit.New(c1, rate, redislimit.WithPrefix(p), redislimit.WithClock(clock), quiet, patient)
+	a, err := redislimit.New(c1, rate, redislimit.WithPrefix(p), quiet, patient)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := redislimit.New(c2, rate, redislimit.WithPrefix(p), redislimit.WithClock(clock), quiet, patient)
+	b, err := redislimit.New(c2, rate, redislimit.WithPrefix(p), quiet, patient)
 	if err != nil {
 		t.Fatal(err)
 	}
+	redislimit.SetScriptClock(a, now)
+	redislimit.SetScriptClock(b, now)
 	ctx := context.Background()
 	allowed := 0
 	for i := range 150 {
@@ -90,7 +95,7 @@ func TestTwoInstancesShareOneBudget(t *testing.T) {
 	if d.Allowed || d.RetryAfter != 600*time.Millisecond || d.Remaining != 0 {
 		t.Fatalf("denied decision %+v, want retry after 600ms", d)
 	}
-	clock.Advance(600 * time.Millisecond)
+	at = at.Add(600 * time.Millisecond)
 	if d, _ := a.Allow(ctx, "user:ada"); !d.Allowed {
 		t.Fatalf("after one interval: %+v", d)
 	}
@@ -154,6 +159,10 @@ func (c flakyConn) Write(b []byte) (int, error) {
 	return c.Conn.Write(b)
 }
 
+// TestRedisDownFallsBackToLocal cuts a real Redis off mid-stream: the
+// local fallback decides while it is unreachable, and Redis, which kept its
+// count, decides again once it is back. The cool-down is zero, so that the
+// test needs no time to pass; TestCooldownLeavesRedisAlone times it.
 func TestRedisDownFallsBackToLocal(t *testing.T) {
 	var down atomic.Bool
 	var d net.Dialer
@@ -165,9 +174,9 @@ func TestRedisDownFallsBackToLocal(t *testing.T) {
 		return flakyConn{Conn: conn, down: &down}, err
 	}})
 	p := prefix(t, c)
-	clock := testclock.New()
-	l, err := redislimit.New(c, ratelimit.Rate{Requests: 3, Per: time.Minute}, redislimit.WithPrefix(p), redislimit.WithClock(clock),
-		redislimit.WithCooldown(time.Second), quiet, patient)
+	// Three an hour: no token comes back while the test runs.
+	l, err := redislimit.New(c, ratelimit.Rate{Requests: 3, Per: time.Hour}, redislimit.WithPrefix(p),
+		redislimit.WithCooldown(0), quiet, patient)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,16 +197,12 @@ func TestRedisDownFallsBackToLocal(t *testing.T) {
 	for range 4 {
 		got = append(got, allow())
 	}
-	// The local fallback enforces the limit on its own: 3 a minute.
+	// The local fallback enforces the limit on its own: 3 an hour.
 	if fmt.Sprint(got) != "[true true true false]" {
 		t.Fatalf("while Redis is down: %v", got)
 	}
 	down.Store(false)
-	if allow() {
-		t.Fatal("during the cool-down the fallback (exhausted) must still decide")
-	}
-	clock.Advance(time.Second)
-	// Back on Redis, which saw one request a second ago: 2 left.
+	// Back on Redis, which saw one request: 2 left.
 	got = got[:0]
 	for range 3 {
 		got = append(got, allow())
@@ -205,6 +210,92 @@ func TestRedisDownFallsBackToLocal(t *testing.T) {
 	if fmt.Sprint(got) != "[true true false]" {
 		t.Fatalf("after recovery: %v", got)
 	}
+}
+
+// scriptStub is a redis.Scripter without a server, so that the cool-down
+// runs in a synctest bubble: while down it fails every call, else it allows
+// every request; it counts the calls that reach it.
+type scriptStub struct {
+	down  atomic.Bool
+	calls atomic.Int64
+}
+
+func (s *scriptStub) reply(ctx context.Context) *redis.Cmd {
+	s.calls.Add(1)
+	cmd := redis.NewCmd(ctx)
+	if s.down.Load() {
+		cmd.SetErr(errPartition)
+	} else {
+		cmd.SetVal([]any{int64(1), int64(0), int64(0), int64(0)})
+	}
+	return cmd
+}
+
+func (s *scriptStub) Eval(ctx context.Context, _ string, _ []string, _ ...any) *redis.Cmd {
+	return s.reply(ctx)
+}
+
+func (s *scriptStub) EvalSha(ctx context.Context, _ string, _ []string, _ ...any) *redis.Cmd {
+	return s.reply(ctx)
+}
+
+func (s *scriptStub) EvalRO(ctx context.Context, _ string, _ []string, _ ...any) *redis.Cmd {
+	return s.reply(ctx)
+}
+
+func (s *scriptStub) EvalShaRO(ctx context.Context, _ string, _ []string, _ ...any) *redis.Cmd {
+	return s.reply(ctx)
+}
+
+func (s *scriptStub) ScriptExists(ctx context.Context, _ ...string) *redis.BoolSliceCmd {
+	cmd := redis.NewBoolSliceCmd(ctx)
+	cmd.SetVal([]bool{true})
+	return cmd
+}
+
+func (s *scriptStub) ScriptLoad(ctx context.Context, _ string) *redis.StringCmd {
+	return redis.NewStringCmd(ctx)
+}
+
+// TestCooldownLeavesRedisAlone: after a failure the limiter does not call
+// Redis again until the cool-down has passed, to the nanosecond; the local
+// fallback decides meanwhile.
+func TestCooldownLeavesRedisAlone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &scriptStub{}
+		l, err := redislimit.New(s, ratelimit.Rate{Requests: 3, Per: time.Minute}, redislimit.WithCooldown(time.Second), quiet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		allow := func() bool {
+			t.Helper()
+			d, err := l.Allow(t.Context(), "k")
+			if err != nil {
+				t.Fatalf("Allow returned %v; the fallback should decide", err)
+			}
+			return d.Allowed
+		}
+		if !allow() || s.calls.Load() != 1 {
+			t.Fatalf("first request: Redis called %d times, want 1", s.calls.Load())
+		}
+		s.down.Store(true)
+		var got []bool
+		for range 4 {
+			got = append(got, allow())
+		}
+		if fmt.Sprint(got) != "[true true true false]" || s.calls.Load() != 2 {
+			t.Fatalf("while down: %v with %d calls to Redis; want the fallback's limit and one failed call", got, s.calls.Load())
+		}
+		s.down.Store(false)
+		time.Sleep(time.Second - time.Nanosecond)
+		if allow() || s.calls.Load() != 2 {
+			t.Fatalf("Redis called %d times before the cool-down ended, want 2", s.calls.Load())
+		}
+		time.Sleep(time.Nanosecond)
+		if !allow() || s.calls.Load() != 3 {
+			t.Fatalf("Redis called %d times after the cool-down, want 3", s.calls.Load())
+		}
+	})
 }
 
 func TestClosedPortUsesFallback(t *testing.T) {
@@ -232,7 +323,7 @@ func TestOptions(t *testing.T) {
 	defer c.Close()
 	r := ratelimit.PerMinute(1)
 	for _, o := range []redislimit.Option{redislimit.WithFallback(nil), redislimit.WithCooldown(-1), redislimit.WithTimeout(0),
-		redislimit.WithClock(nil), redislimit.WithLogger(nil)} {
+		redislimit.WithLogger(nil)} {
 		if _, err := redislimit.New(c, r, o); !errors.Is(err, ratelimit.ErrInvalidOption) {
 			t.Errorf("option error %v", err)
 		}

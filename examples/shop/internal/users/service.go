@@ -43,8 +43,6 @@ type Config struct {
 	// here, so that a customer who signed up with that email first does
 	// not become an administrator.
 	Admins []Credentials
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
 }
 
 // Credentials are an email and a password.
@@ -128,9 +126,6 @@ func New(ctx context.Context, deps *platform.Deps, cfg Config) (_ *Service, err 
 	if cfg.BcryptCost == 0 {
 		cfg.BcryptCost = bcrypt.DefaultCost
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
 	b, err := platform.NewBase(ctx, deps, platform.UserService, cfg.DSN, cfg.Addr, schema...)
 	if err != nil {
 		return nil, err
@@ -182,7 +177,7 @@ func (s *Service) signUp(ctx context.Context, c Credentials) (User, error) {
 	_, _ = rand.Read(idb)
 	u := User{ID: "u-" + hex.EncodeToString(idb), Email: c.Email}
 	res, err := s.db.Exec(ctx, `INSERT INTO users (id, email, password_hash, created_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (email) DO NOTHING`, u.ID, u.Email, string(hash), s.cfg.Now().UnixNano())
+		ON CONFLICT (email) DO NOTHING`, u.ID, u.Email, string(hash), time.Now().UnixNano())
 	if err != nil {
 		return User{}, fmt.Errorf("users: sign up: %w", err)
 	}
@@ -242,7 +237,7 @@ func (s *Service) login(ctx context.Context, c Credentials) (Token, error) {
 			return Token{}, err
 		}
 	}
-	now := s.cfg.Now()
+	now := time.Now()
 	exp := now.Add(s.cfg.TokenTTL)
 	claims := jwt.MapClaims{
 		"sub": id, "iss": Issuer, "aud": Audience, "email": c.Email,

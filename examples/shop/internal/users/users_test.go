@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/go-microkit/microkit/examples/shop/internal/platform"
@@ -33,64 +34,68 @@ func TestValidCredentials(t *testing.T) {
 }
 
 // The tokens login signs verify with the keys the JWKS publishes, through
-// the gateway's own parser and verifier; the key survives a restart.
+// the gateway's own parser and verifier, until they expire; the key
+// survives a restart. The test runs in a synctest bubble, so that the
+// token's minute passes at once.
 func TestLoginTokenVerifiesWithPublishedJWKS(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "users.db")
-	now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
-	open := func() *Service { return openService(t, path, now) }
-	s := open()
-	if _, err := s.signUp(ctx, Credentials{"ada@example.com", "correct horse"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.signUp(ctx, Credentials{"ada@example.com", "other one"}); !errors.Is(err, errEmailTaken) {
-		t.Fatalf("second sign-up = %v, want errEmailTaken", err)
-	}
-	if _, err := s.login(ctx, Credentials{"ada@example.com", "wrong horse"}); !errors.Is(err, errBadLogin) {
-		t.Fatalf("wrong password = %v, want errBadLogin", err)
-	}
-	if _, err := s.login(ctx, Credentials{"bob@example.com", "correct horse"}); !errors.Is(err, errBadLogin) {
-		t.Fatalf("unknown email = %v, want errBadLogin", err)
-	}
-	tok, err := s.login(ctx, Credentials{"ada@example.com", "correct horse"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		path := filepath.Join(t.TempDir(), "users.db")
+		open := func() *Service { return openService(t, path) }
+		s := open()
+		if _, err := s.signUp(ctx, Credentials{"ada@example.com", "correct horse"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.signUp(ctx, Credentials{"ada@example.com", "other one"}); !errors.Is(err, errEmailTaken) {
+			t.Fatalf("second sign-up = %v, want errEmailTaken", err)
+		}
+		if _, err := s.login(ctx, Credentials{"ada@example.com", "wrong horse"}); !errors.Is(err, errBadLogin) {
+			t.Fatalf("wrong password = %v, want errBadLogin", err)
+		}
+		if _, err := s.login(ctx, Credentials{"bob@example.com", "correct horse"}); !errors.Is(err, errBadLogin) {
+			t.Fatalf("unknown email = %v, want errBadLogin", err)
+		}
+		tok, err := s.login(ctx, Credentials{"ada@example.com", "correct horse"})
+		if err != nil {
+			t.Fatal(err)
+		}
 
-	restarted := open()
-	raw, _ := json.Marshal(restarted.key.jwks())
-	keys, err := jwtauth.ParseJWKS(raw)
-	if err != nil || len(keys) != 1 {
-		t.Fatalf("ParseJWKS(%s) = %v, %v", raw, keys, err)
-	}
-	src, err := jwtauth.StaticKeys(keys...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	auth, err := jwtauth.New(src, jwtauth.WithIssuer(Issuer), jwtauth.WithAudience(Audience),
-		jwtauth.WithClock(fixedClock(now.Add(30*time.Second))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	claims, err := auth.Verify(ctx, tok.Token)
-	if err != nil {
-		t.Fatalf("Verify: %v", err)
-	}
-	if claims.Subject != tok.UserID {
-		t.Errorf("subject %q, want %q", claims.Subject, tok.UserID)
-	}
-	expired, err := jwtauth.New(src, jwtauth.WithClock(fixedClock(now.Add(2*time.Minute))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := expired.Verify(ctx, tok.Token); err == nil {
-		t.Error("an expired token verified")
-	}
+		restarted := open()
+		raw, _ := json.Marshal(restarted.key.jwks())
+		keys, err := jwtauth.ParseJWKS(raw)
+		if err != nil || len(keys) != 1 {
+			t.Fatalf("ParseJWKS(%s) = %v, %v", raw, keys, err)
+		}
+		src, err := jwtauth.StaticKeys(keys...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		auth, err := jwtauth.New(src, jwtauth.WithIssuer(Issuer), jwtauth.WithAudience(Audience))
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(30 * time.Second)
+		claims, err := auth.Verify(ctx, tok.Token)
+		if err != nil {
+			t.Fatalf("Verify: %v", err)
+		}
+		if claims.Subject != tok.UserID {
+			t.Errorf("subject %q, want %q", claims.Subject, tok.UserID)
+		}
+		time.Sleep(90 * time.Second) // two minutes after login, past the token's minute
+		expired, err := jwtauth.New(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := expired.Verify(ctx, tok.Token); err == nil {
+			t.Error("an expired token verified")
+		}
+	})
 }
 
 // openService opens (or reopens) the user database at path as a Service
-// whose clock stands at now, without its HTTP server.
-func openService(t *testing.T, path string, now time.Time) *Service {
+// whose tokens last a minute, without its HTTP server.
+func openService(t *testing.T, path string) *Service {
 	t.Helper()
 	ctx := context.Background()
 	db, err := platform.OpenDB(ctx, path)
@@ -110,12 +115,8 @@ func openService(t *testing.T, path string, now time.Time) *Service {
 		t.Fatal(err)
 	}
 	return &Service{db: db, key: key, dummy: dummy, compare: bcrypt.CompareHashAndPassword,
-		cfg: Config{TokenTTL: time.Minute, BcryptCost: bcrypt.MinCost, Now: func() time.Time { return now }}}
+		cfg: Config{TokenTTL: time.Minute, BcryptCost: bcrypt.MinCost}}
 }
-
-type fixedClock time.Time
-
-func (c fixedClock) Now() time.Time { return time.Time(c) }
 
 // Only the configured administrators get the admin role, in their signed
 // token; a customer who signed up with an administrator's email first,
@@ -123,61 +124,62 @@ func (c fixedClock) Now() time.Time { return time.Time(c) }
 // start rather than leave the shop without the administrator it was told
 // of.
 func TestAdminRoleIsSignedIntoAdminTokensOnly(t *testing.T) {
-	ctx := context.Background()
-	now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
-	s := openService(t, filepath.Join(t.TempDir(), "users.db"), now)
-	src, err := jwtauth.StaticKeys(jwtauth.Key{ID: s.key.id, Algorithm: jwtauth.EdDSA, Key: s.key.priv.Public()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	auth, err := jwtauth.New(src, jwtauth.WithClock(fixedClock(now)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	role := func(c Credentials) string {
-		t.Helper()
-		tok, err := s.login(ctx, c)
+	synctest.Test(t, func(t *testing.T) { // no token can expire while the test works
+		ctx := context.Background()
+		s := openService(t, filepath.Join(t.TempDir(), "users.db"))
+		src, err := jwtauth.StaticKeys(jwtauth.Key{ID: s.key.id, Algorithm: jwtauth.EdDSA, Key: s.key.priv.Public()})
 		if err != nil {
 			t.Fatal(err)
 		}
-		claims, err := auth.Verify(ctx, tok.Token)
+		auth, err := jwtauth.New(src)
 		if err != nil {
 			t.Fatal(err)
 		}
-		r, _ := claims.All[RoleClaim].(string)
-		if r != tok.Role {
-			t.Errorf("token claim %q, answer's role %q", r, tok.Role)
+		role := func(c Credentials) string {
+			t.Helper()
+			tok, err := s.login(ctx, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			claims, err := auth.Verify(ctx, tok.Token)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, _ := claims.All[RoleClaim].(string)
+			if r != tok.Role {
+				t.Errorf("token claim %q, answer's role %q", r, tok.Role)
+			}
+			return r
 		}
-		return r
-	}
 
-	admin := Credentials{"admin@example.com", "admin-password"}
-	customer := Credentials{"ada@example.com", "correct horse"}
-	if _, err := s.signUp(ctx, customer); err != nil {
-		t.Fatal(err)
-	}
-	for range 2 { // seeding again is a no-op
-		if err := s.seedAdmin(ctx, admin); err != nil {
+		admin := Credentials{"admin@example.com", "admin-password"}
+		customer := Credentials{"ada@example.com", "correct horse"}
+		if _, err := s.signUp(ctx, customer); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if got := role(admin); got != platform.RoleAdmin {
-		t.Errorf("admin's role %q, want %q", got, platform.RoleAdmin)
-	}
-	if got := role(customer); got != "" {
-		t.Errorf("customer's role %q, want none", got)
-	}
+		for range 2 { // seeding again is a no-op
+			if err := s.seedAdmin(ctx, admin); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := role(admin); got != platform.RoleAdmin {
+			t.Errorf("admin's role %q, want %q", got, platform.RoleAdmin)
+		}
+		if got := role(customer); got != "" {
+			t.Errorf("customer's role %q, want none", got)
+		}
 
-	squatter := Credentials{"boss@example.com", "squatter-password"}
-	if _, err := s.signUp(ctx, squatter); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.seedAdmin(ctx, Credentials{squatter.Email, "the-real-password"}); err == nil {
-		t.Error("seeding an administrator over a customer's account with another password succeeded")
-	}
-	if got := role(squatter); got != "" {
-		t.Errorf("the squatter's role %q, want none", got)
-	}
+		squatter := Credentials{"boss@example.com", "squatter-password"}
+		if _, err := s.signUp(ctx, squatter); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.seedAdmin(ctx, Credentials{squatter.Email, "the-real-password"}); err == nil {
+			t.Error("seeding an administrator over a customer's account with another password succeeded")
+		}
+		if got := role(squatter); got != "" {
+			t.Errorf("the squatter's role %q, want none", got)
+		}
+	})
 }
 
 // An unknown email and a wrong password get the same error after the same
@@ -188,13 +190,12 @@ func TestAdminRoleIsSignedIntoAdminTokensOnly(t *testing.T) {
 func TestLoginWorkDoesNotTellAccountsApart(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "users.db")
-	now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
-	old := openService(t, path, now)
+	old := openService(t, path)
 	oldCost := Credentials{"old@example.com", "old-password"}
 	if _, err := old.signUp(ctx, oldCost); err != nil {
 		t.Fatal(err)
 	}
-	s := openService(t, path, now)
+	s := openService(t, path)
 	s.cfg.BcryptCost = bcrypt.MinCost + 1
 	var err error
 	if s.dummy, err = bcrypt.GenerateFromPassword([]byte("no such user"), s.cfg.BcryptCost); err != nil {
