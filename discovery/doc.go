@@ -32,7 +32,8 @@
 //     ejects an instance after consecutive failures for a growing time,
 //     Envoy style, capped at a share of the set. [WithListener] reports
 //     what the resolver does ([Event]); package discovery/discoverymetrics
-//     turns that into Prometheus metrics.
+//     turns that into Prometheus metrics. [WatchLoop] is the loop that
+//     follows a Watch with backoff, for clients of your own.
 //   - [Transport] is an http.RoundTripper for URLs like
 //     http://product-service/products/1: it resolves, balances, reports
 //     outcomes for ejection and retries idempotent requests on another

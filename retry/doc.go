@@ -1,9 +1,11 @@
 // Package retry is the toolkit's one vocabulary for retrying: when a retry
 // may happen, how many may happen, how long to wait, and when never to
-// retry. Every package of the module that retries (discovery's HTTP
-// transport and watch loops, the gateway's routes, eventbus's Retry
-// middleware, saga's steps) speaks it, so that a caller learns one rule
-// and it holds everywhere. It imports only the standard library.
+// retry, so that a caller learns one rule and it holds everywhere. Every
+// package of the module that retries honours [Permanent] (eventbus's Retry
+// middleware, saga's steps); discovery's HTTP transport and the gateway's
+// routes share [Budget] and the HTTP rule of [Idempotent]; discovery's
+// watch loops, rabbitbus, natsbus and the outbox relay pace their retries
+// with [Backoff]. It imports only the standard library.
 //
 // # Where to start
 //
