@@ -46,14 +46,17 @@ const milli = 1000
 // Budget limits retries to a share of requests plus a small floor, so that
 // retries cannot multiply the load on a sick service (the retry storm).
 // Call [Budget.Deposit] once for every request and [Budget.Withdraw]
-// before every retry. Over any Window, Withdraw allows at most
-// Ratio × requests + MinPerSecond × Window retries; a fresh budget can
-// spend its floor at once. Requests and retries older than the Window
-// no longer count, so the budget refills as time passes.
+// before every retry. Withdraw allows a retry while the retries of the
+// last Window stay within Ratio × the requests of the last Window plus
+// MinPerSecond × Window; a fresh budget can spend its floor at once. The
+// budget keeps the Window in tenths, so a request or a retry stops
+// counting between 0.9 and 1 Window after it was counted, and the budget
+// refills as time passes.
 //
-// A Budget is safe for concurrent use and may be shared by several
-// clients or routes: one budget per downstream service is the usual
-// choice. Deposit and Withdraw do not allocate.
+// Make one with [NewBudget]; the zero Budget is not usable. A Budget is
+// safe for concurrent use and may be shared by several clients or routes:
+// one budget per downstream service is the usual choice. Deposit and
+// Withdraw do not allocate.
 type Budget struct {
 	deposit int64 // what one request earns, in milli
 	reserve int64 // the floor over one window, in milli
