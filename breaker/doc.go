@@ -46,4 +46,11 @@
 // open breaker becomes half-open when a call or [Breaker.State] next looks
 // at it. See docs/breaker.md for each option and docs/benchmarks.md for the
 // figures against sony/gobreaker and failsafe-go.
+//
+// # Testing
+//
+// A breaker reads the time from the time package, so a test of code that
+// uses one runs in a testing/synctest bubble and steps through open
+// durations, half-open timeouts and windows with time.Sleep, which there
+// moves a fake clock at once; make the breaker inside the bubble.
 package breaker
