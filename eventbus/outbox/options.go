@@ -152,25 +152,24 @@ func WithRetention(keep, every time.Duration) Option {
 }
 
 // WithWaker sets what wakes an idle relay before its poll interval ends,
-// such as pgnotify.Listener on PostgreSQL. Default: none, the relay polls.
-// w must not be nil.
+// such as pgnotify.Listener on PostgreSQL. Default, and with nil: none, the
+// relay polls.
 func WithWaker(w Waker) Option {
 	return func(c *config) error {
-		if w == nil {
-			return invalid("nil waker")
+		if w != nil {
+			c.wakeup = w
 		}
-		c.wakeup = w
 		return nil
 	}
 }
 
-// WithLogger sets the logger of relay failures. Default slog.Default().
+// WithLogger sets the logger of relay failures. Default, and with nil,
+// slog.Default().
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) error {
-		if l == nil {
-			return invalid("nil logger")
+		if l != nil {
+			c.logger = l
 		}
-		c.logger = l
 		return nil
 	}
 }

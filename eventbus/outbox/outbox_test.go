@@ -239,14 +239,16 @@ func TestInvalidOptions(t *testing.T) {
 		"zero backoff":      outbox.WithMaxBackoff(0),
 		"zero publish wait": outbox.WithPublishTimeout(0),
 		"negative keep":     outbox.WithRetention(-time.Second, time.Minute),
-		"nil logger":        outbox.WithLogger(nil),
-		"nil waker":         outbox.WithWaker(nil),
 		"negative interval": outbox.WithRetention(time.Hour, -time.Second),
 	} {
 		_, err := outbox.New(opt)
 		if !errors.Is(err, outbox.ErrInvalidOption) || !errors.Is(err, eventbus.ErrInvalidOption) {
 			t.Errorf("%s: New error %v, want outbox's and eventbus's ErrInvalidOption", name, err)
 		}
+	}
+	// A nil argument means the default.
+	if _, err := outbox.New(outbox.WithLogger(nil), outbox.WithWaker(nil)); err != nil {
+		t.Errorf("New(WithLogger(nil), WithWaker(nil)) = %v, want the defaults", err)
 	}
 	if _, err := outbox.NewRelay(nil, sqldialect.SQLite, nil); !errors.Is(err, outbox.ErrInvalidOption) {
 		t.Errorf("NewRelay(nil) error %v, want ErrInvalidOption", err)

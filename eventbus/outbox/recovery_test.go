@@ -68,7 +68,7 @@ func TestRelayResumesAfterPostgresRestart(t *testing.T) {
 	got := collect(t, bus, "order.>")
 	logs := newLogRecorder()
 	listener := pgnotify.New(db, outbox.DefaultTable)
-	defer listener.Close() // after Run returned: Close waits for a Wait in progress
+	defer listener.Close(context.Background()) // after Run returned: Close waits for a Wait in progress
 	relay, err := outbox.NewRelay(db, sqldialect.Postgres, bus, outbox.WithLogger(slog.New(logs)),
 		outbox.WithWaker(listener), outbox.WithPollInterval(100*time.Millisecond))
 	if err != nil {

@@ -8,7 +8,7 @@
 // an outbox.Waker:
 //
 //	l := pgnotify.New(db, outbox.DefaultTable)
-//	defer l.Close()
+//	defer l.Close(ctx) // after the relay's Run returned
 //	relay, err := outbox.NewRelay(db, sqldialect.Postgres, bus, outbox.WithWaker(l))
 //
 // Polling remains the safety net: a notification lost while the listening

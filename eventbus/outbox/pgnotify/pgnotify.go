@@ -6,7 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"sync"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -19,17 +19,32 @@ type Listener struct {
 	db      *sql.DB
 	channel string
 
-	mu     sync.Mutex // held by Wait for its whole call: one waiter at a time
-	conn   *sql.Conn  // listening connection, nil until the first Wait or after a failure
-	closed bool
+	// turn is a one-token lock, held by Wait for its whole call (one
+	// waiter at a time) and by Close; unlike a mutex, Close can give up
+	// waiting for it when its context ends.
+	turn   chan struct{}
+	conn   *sql.Conn // listening connection, guarded by turn; nil until the first Wait or after a failure
+	closed atomic.Bool
 }
 
 // New returns a listener on channel (the outbox table's name) that uses a
 // connection of db, which must use the "pgx" driver. It connects on the
 // first Wait.
 func New(db *sql.DB, channel string) *Listener {
-	return &Listener{db: db, channel: channel}
+	return &Listener{db: db, channel: channel, turn: make(chan struct{}, 1)}
 }
+
+// lock takes the turn, or returns ctx's error if ctx ends first.
+func (l *Listener) lock(ctx context.Context) error {
+	select {
+	case l.turn <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (l *Listener) unlock() { <-l.turn }
 
 // ErrClosed is returned by Wait after Close.
 var ErrClosed = errors.New("pgnotify: closed")
@@ -38,9 +53,11 @@ var ErrClosed = errors.New("pgnotify: closed")
 // its first call, and after the connection failed, it (re)subscribes and
 // returns at once, since notifications may have been missed meanwhile.
 func (l *Listener) Wait(ctx context.Context) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
+	if err := l.lock(ctx); err != nil {
+		return err
+	}
+	defer l.unlock()
+	if l.closed.Load() {
 		return ErrClosed
 	}
 	if l.conn == nil {
@@ -54,12 +71,15 @@ func (l *Listener) Wait(ctx context.Context) error {
 		_, err := c.Conn().WaitForNotification(ctx)
 		return err
 	})
+	if l.closed.Load() {
+		// Close gave up waiting for this Wait: release the connection
+		// here, discarded rather than unlistened, since ctx may be over.
+		l.drop()
+		return ErrClosed
+	}
 	if err != nil && ctx.Err() == nil {
-		// A broken connection: drop it (the pool discards it) and listen
-		// anew on the next call.
-		_ = l.conn.Raw(func(any) error { return driver.ErrBadConn })
-		_ = l.conn.Close()
-		l.conn = nil
+		// A broken connection: drop it and listen anew on the next call.
+		l.drop()
 		return fmt.Errorf("pgnotify: wait: %w", err)
 	}
 	if ctx.Err() != nil {
@@ -82,20 +102,28 @@ func (l *Listener) listen(ctx context.Context) error {
 	return nil
 }
 
-// Close stops listening and returns the connection to the pool. It waits
-// for a Wait in progress, so cancel that Wait's context first. It is
-// idempotent.
-func (l *Listener) Close() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
-		return nil
+// drop closes the listening connection and has the pool discard it.
+func (l *Listener) drop() {
+	_ = l.conn.Raw(func(any) error { return driver.ErrBadConn })
+	_ = l.conn.Close()
+	l.conn = nil
+}
+
+// Close stops listening and returns the connection to the pool. A Wait in
+// progress holds the connection, so Close waits for it to return (cancel
+// its context first) until ctx ends; then it returns ctx's error, and that
+// Wait releases the connection when it returns. The listener is closed
+// either way. Close is idempotent and safe to call concurrently.
+func (l *Listener) Close(ctx context.Context) error {
+	l.closed.Store(true)
+	if err := l.lock(ctx); err != nil {
+		return fmt.Errorf("pgnotify: close: %w", err)
 	}
-	l.closed = true
+	defer l.unlock()
 	if l.conn == nil {
 		return nil
 	}
-	_, err := l.conn.ExecContext(context.Background(), "UNLISTEN *")
+	_, err := l.conn.ExecContext(ctx, "UNLISTEN *")
 	cerr := l.conn.Close()
 	l.conn = nil
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -62,9 +63,9 @@ func add(t *testing.T, db *sql.DB, table string) *eventbus.Message {
 func TestWaitWakesOnAdd(t *testing.T) {
 	db, table := openPostgres(t)
 	l := pgnotify.New(db, table)
-	defer l.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	defer l.Close(ctx)
 	if err := l.Wait(ctx); err != nil {
 		t.Fatalf("first Wait: %v", err)
 	}
@@ -80,11 +81,50 @@ func TestWaitWakesOnAdd(t *testing.T) {
 	if err := l.Wait(short); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Wait with a cancelled context = %v, want context.Canceled", err)
 	}
-	if err := l.Close(); err != nil {
+	if err := l.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := l.Wait(ctx); !errors.Is(err, pgnotify.ErrClosed) {
 		t.Fatalf("Wait after Close = %v, want ErrClosed", err)
+	}
+}
+
+// TestCloseGivesUpOnAWait: Close waits for a Wait in progress only until
+// its context ends; the listener is closed anyway, and that Wait releases
+// the connection and returns ErrClosed once it wakes.
+func TestCloseGivesUpOnAWait(t *testing.T) {
+	db, table := openPostgres(t)
+	l := pgnotify.New(db, table)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := l.Wait(ctx); err != nil {
+		t.Fatalf("first Wait: %v", err)
+	}
+	waiting := make(chan error, 1)
+	go func() { waiting <- l.Wait(ctx) }()
+	for !pgnotify.Waiting(l) {
+		if ctx.Err() != nil {
+			t.Fatal("the Wait did not start")
+		}
+		runtime.Gosched()
+	}
+	short, cancelShort := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancelShort()
+	if err := l.Close(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Close during a Wait = %v, want the context's error", err)
+	}
+	add(t, db, table)
+	if err := <-waiting; !errors.Is(err, pgnotify.ErrClosed) {
+		t.Fatalf("the Wait Close gave up on = %v, want ErrClosed", err)
+	}
+	if err := l.Wait(ctx); !errors.Is(err, pgnotify.ErrClosed) {
+		t.Fatalf("Wait after Close = %v, want ErrClosed", err)
+	}
+	if err := l.Close(ctx); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if n := db.Stats().InUse; n != 0 {
+		t.Errorf("%d connections still in use after Close", n)
 	}
 }
 
@@ -111,7 +151,7 @@ func TestRelayWokenBeforePoll(t *testing.T) {
 	defer func() {
 		cancel()
 		wg.Wait()
-		_ = l.Close()
+		_ = l.Close(context.Background())
 	}()
 	// The first round runs right after the listener subscribed; wait until
 	// it found the outbox empty, so the next round needs a notification.
