@@ -89,6 +89,16 @@
 //   - Your own code retries and must not bury a failing service or repeat
 //     a POST: retry.
 //
+// # One way to do each thing
+//
+// Every package is built the same way, so learning one teaches the rest:
+// New…(required, opts...) constructors with WithX options, where a nil
+// option argument means the default; two lifecycles (a Run(ctx) loop you
+// run, or a Close(ctx) for a value that started goroutines); sentinel and
+// typed errors that wrap; time from package time, so tests use
+// testing/synctest; context accessors named XFromContext; one retry
+// vocabulary in package retry. docs/conventions.md spells it out.
+//
 // The guides in the repository's docs directory explain each pattern, its
 // naive version and where that breaks; docs/choosing.md expands the list
 // above. The example shop (go run ./examples/shop) puts every package
