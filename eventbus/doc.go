@@ -11,8 +11,10 @@
 // Where to start:
 //
 //   - [Message] is the envelope (CloudEvents attributes, Data, Metadata);
-//     [NewMessage] builds one from a JSON payload and [Decode] reads it back.
-//   - [Publisher] and [Subscriber] are the ports. Adapters implement them:
+//     [NewMessage] builds one from a JSON payload and [Decode] reads it back;
+//     [PublishEvent] builds and publishes one in one call.
+//   - [Publisher] and [Subscriber] are the ports, closed with Close(ctx),
+//     which bounds the wait for the broker. Adapters implement them:
 //     package eventbus/memory (in-process, the default and the test double),
 //     package eventbus/natsbus (NATS JetStream) and package
 //     eventbus/rabbitbus (RabbitMQ).
@@ -22,10 +24,12 @@
 //     an error marked by retry.Permanent (package retry, the toolkit's
 //     one "do not retry") dead-letters at once; [FateOf] is that
 //     decision, in one place. [On] registers a typed handler.
-//   - [Middleware] wraps handlers: [Recover], [Timeout], [Retry],
-//     [DeadLetter] and [Correlate]; package eventbus/eventbusmetrics
-//     counts deliveries in Prometheus and package eventbus/eventbustrace
-//     adds OpenTelemetry spans from publisher to handler.
+//   - [Middleware] wraps handlers, given to a router with [WithMiddleware]
+//     (or to one handler with [HandlerMiddleware]): [Recover], [Timeout],
+//     [Retry], [DeadLetter] and [Correlate]; package
+//     eventbus/eventbusmetrics counts deliveries in Prometheus and package
+//     eventbus/eventbustrace adds OpenTelemetry spans from publisher to
+//     handler.
 //   - Around the bus: package eventbus/outbox writes events in the
 //     business transaction and relays them (the transactional outbox), with
 //     an SQL inbox for consumers; package eventbus/inbox is an in-memory

@@ -14,9 +14,11 @@ type Publisher interface {
 	// have been stored: consumers deduplicate on Message.ID). Messages must
 	// pass Message.Validate.
 	Publish(ctx context.Context, msgs ...*Message) error
-	// Close releases the publisher: it waits for the publishes in progress
-	// to finish until ctx ends, then gives up and returns ctx's error. It
-	// is idempotent and safe to call concurrently.
+	// Close releases the publisher and what it holds (connections,
+	// goroutines), waiting for that until ctx ends; then it gives up and
+	// returns ctx's error, the publisher closed either way. Publishes in
+	// progress may fail with ErrClosed. It is idempotent and safe to call
+	// concurrently.
 	Close(ctx context.Context) error
 }
 
