@@ -198,7 +198,7 @@ func BenchmarkOutboxEndToEnd(b *testing.B) {
 			)
 			if d.dialect == sqldialect.Postgres {
 				l := pgnotify.New(d.db, outbox.DefaultTable)
-				defer l.Close()
+				defer l.Close(context.Background())
 				waker = l
 			} else {
 				s := outbox.NewSignal()

@@ -8,8 +8,9 @@
 // nack, no redelivery after Term, dead-lettering after the retry policy's
 // last attempt while other messages keep flowing, per-subject order where the adapter promises it,
 // Router.Close with messages in flight, redelivery of what a killed consumer
-// held, and, where the adapter's broker can be restarted, no message lost
-// across a broker restart.
+// held, Close(ctx) of a subscriber called twice at once or with a context
+// already over, and, where the adapter's broker can be restarted, no
+// message lost across a broker restart.
 //
 // [RunComposition] is the second suite: seeded, randomized scenarios that
 // combine consumer groups, overlapping handler patterns, middleware orders
