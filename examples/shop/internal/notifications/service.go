@@ -29,8 +29,6 @@ type Config struct {
 	System string
 	// Group is the consumer group; zero means "notification-service".
 	Group string
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
 }
 
 // Notification is one message sent to a customer.
@@ -77,9 +75,6 @@ func New(ctx context.Context, deps *platform.Deps, cfg Config) (_ *Service, err 
 	}
 	if cfg.Group == "" {
 		cfg.Group = deps.Name(platform.NotificationService)
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
 	}
 	b, err := platform.NewBase(ctx, deps, platform.NotificationService, cfg.DSN, cfg.Addr, schema...)
 	if err != nil {
@@ -159,7 +154,7 @@ func (s *Service) handle(ctx context.Context, tx *sql.Tx, msg *eventbus.Message)
 	}
 	_, err = tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO notifications (event_id, order_id, customer, kind, message, created_at)
 		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`),
-		msg.ID, e.OrderID, e.Customer, msg.Type, text(msg.Type, e), s.cfg.Now().UnixNano())
+		msg.ID, e.OrderID, e.Customer, msg.Type, text(msg.Type, e), time.Now().UnixNano())
 	if err != nil {
 		return fmt.Errorf("notifications: store: %w", err)
 	}

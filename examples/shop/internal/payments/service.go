@@ -23,8 +23,6 @@ type Config struct {
 	// LimitCents is the largest charge accepted; zero means
 	// DefaultLimitCents.
 	LimitCents int64
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
 }
 
 // Service is a running payment-service. Close stops it.
@@ -41,9 +39,6 @@ type Service struct {
 func New(ctx context.Context, deps *platform.Deps, cfg Config) (_ *Service, err error) {
 	if cfg.LimitCents == 0 {
 		cfg.LimitCents = DefaultLimitCents
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
 	}
 	b, err := platform.NewBase(ctx, deps, platform.PaymentService, cfg.DSN, cfg.Addr, schema...)
 	if err != nil {
@@ -112,7 +107,7 @@ func (s *Service) routes() {
 			status = StatusDeclined
 		}
 		c, err := s.st.charge(r.Context(), Charge{Key: req.Key, OrderID: req.OrderID, Customer: req.Customer,
-			AmountCents: req.AmountCents, Status: status, CreatedAt: s.cfg.Now()})
+			AmountCents: req.AmountCents, Status: status, CreatedAt: time.Now()})
 		if err != nil {
 			platform.WriteInternal(w, r, err)
 			return
@@ -139,7 +134,7 @@ func (s *Service) routes() {
 		if s.injected(w, r) {
 			return
 		}
-		c, err := s.st.refund(r.Context(), req.Key, s.cfg.Now())
+		c, err := s.st.refund(r.Context(), req.Key, time.Now())
 		if err != nil {
 			platform.WriteInternal(w, r, err)
 			return
