@@ -88,8 +88,10 @@ func DeadLetterLogger(l *slog.Logger) DeadLetterOption {
 // all kept, never deduplicated against each other by the broker or the
 // dead-letter store. The original's ID stays in MetaDeadLetterOriginalID.
 // Parking is at least once: if the acknowledgement that follows it is
-// lost, the redelivery is parked again (under Retry, without running the
-// handler past its last attempt).
+// lost, or comes after the broker redelivered the message (its ack wait
+// ran out while a broker restart held the consumer up), the redelivery is
+// parked again (under Retry, without running the handler past its last
+// attempt), with a dead letter of its own.
 //
 // It is never inlined, so that every Middleware it returns is one function
 // that Router recognizes when it checks the order of a chain.

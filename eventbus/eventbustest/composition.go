@@ -35,8 +35,9 @@ var (
 // or that the message is in the dead-letter consumer once per failure
 // with that failure as its reason (exactly one of the two, unless an
 // acknowledgement was lost, a consumer crashed or the broker restarted
-// while the message was pending); that no handler ran past the retry
-// policy's attempts; and that nothing was lost.
+// while the message was pending or its acknowledgement in flight); that
+// no handler ran past the retry policy's attempts; and that nothing was
+// lost.
 //
 // It runs Config.Seeds fixed seeds (1, 2, ...). The test flags
 // -eventbus.seed=N (one seed: what a failure prints to replay it) and

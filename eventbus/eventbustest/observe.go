@@ -33,8 +33,9 @@ type ledger struct {
 	parked    map[deliveryKey]map[string]bool // dead letters published (by their ID)
 	collected map[deliveryKey]map[string]string
 	// disturbed counts, per key, the settles that failed and the crashes
-	// and broker restarts while the key was not yet done: each may cost
-	// one delivery more than the policy (a lost ack is a redelivery).
+	// and broker restarts while the key was not yet done or a delivery of
+	// it not yet settled: each may cost one delivery more than the policy
+	// (a lost ack is a redelivery).
 	disturbed map[deliveryKey]int
 	// outstanding counts the deliveries of a key handed out and not yet
 	// settled: a second one means the broker redelivered on its own (an
@@ -136,12 +137,17 @@ func (l *ledger) settled(k deliveryKey, err error) {
 	}
 }
 
-// disturbAll marks every key not yet done: a crash or restart happened.
+// disturbAll marks the keys a crash or restart may cost a delivery: those
+// not yet done, and those done whose delivery is not settled yet (handled
+// or parked, its ack still to go out or to be confirmed). The restart may
+// lose that ack, or delay it past the ack wait, so that the broker
+// redelivers the message: while the worker waits for the reconnect, what
+// waits behind it in the adapter's prefetch runs out its ack wait too.
 func (l *ledger) disturbAll() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for k := range l.keys {
-		if l.handled[k] == 0 && len(l.parked[k]) == 0 {
+		if l.outstanding[k] > 0 || l.handled[k] == 0 && len(l.parked[k]) == 0 {
 			l.disturbed[k]++
 		}
 	}

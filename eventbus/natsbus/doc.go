@@ -21,8 +21,15 @@
 //   - Redelivery: Nack maps to NakWithDelay, so the router's retry policy
 //     drives the delay; Attempt is JetStream's NumDelivered, which survives
 //     consumer restarts. A delivery not settled within the ack wait (a
-//     killed consumer) is redelivered to another instance. MaxDeliver is an
-//     optional backstop behind the router's dead-lettering.
+//     killed consumer) is redelivered to another instance. The ack wait
+//     runs from when the server sends a message, so it also covers the
+//     time the message waits in the prefetch for a worker: when a broker
+//     restart holds the workers up past it (a confirmed ack or a dead
+//     letter's publish waiting for the reconnect), what waits behind them
+//     is redelivered while its first copy is still to be handled, and is
+//     handled again (see inbox.Dedupe) or parked again (see
+//     eventbus.DeadLetter), as at-least-once delivery allows. MaxDeliver
+//     is an optional backstop behind the router's dead-lettering.
 //   - Flow control: a subscription holds at most its prefetch ahead of
 //     Next, pulled through jetstream's Consume into a queue whose callback
 //     waits while it is full, so a slow handler never makes the client drop

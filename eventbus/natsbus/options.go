@@ -102,8 +102,10 @@ func WithStreamConfig(edit func(*jetstream.StreamConfig)) Option {
 }
 
 // WithAckWait sets how long JetStream waits for a delivery to be settled
-// before it redelivers it to any instance. Keep handler timeouts below it.
-// Default 30s.
+// before it redelivers it to any instance. It counts from when the server
+// sends the message, time in the prefetch included: keep handler timeouts
+// well below it, and the prefetch small enough that a message does not
+// wait that long for a worker. Default 30s.
 func WithAckWait(d time.Duration) Option {
 	return func(c *config) error {
 		if d <= 0 {
