@@ -4,8 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-
-	"github.com/cenkalti/backoff/v4"
+	"time"
 
 	"github.com/go-microkit/microkit/retry"
 )
@@ -94,7 +93,7 @@ func (r *run[S]) compensate(ctx context.Context, cause error) error {
 // stops, persisting each attempt's start before it.
 func (r *run[S]) compensateStep(ctx context.Context, i int) error {
 	sr := &r.rec.Steps[i]
-	var policy backoff.BackOff
+	tries := tries{start: time.Now()}
 	for {
 		sr.Status = StepCompensating
 		sr.CompensateAttempts++
@@ -104,7 +103,7 @@ func (r *run[S]) compensateStep(ctx context.Context, i int) error {
 		err := r.attempt(ctx, i, true, sr.CompensateAttempts)
 		var next error
 		if err != nil {
-			next = r.retryCompensation(ctx, i, err, &policy) // waits while the lease is renewed
+			next = r.retryCompensation(ctx, i, err, &tries) // waits while the lease is renewed
 		}
 		r.end()
 		if err == nil {
@@ -122,21 +121,22 @@ func (r *run[S]) compensateStep(ctx context.Context, i int) error {
 // retryCompensation decides what follows a failed compensation attempt:
 // nil after waiting for the next attempt, err when the compensation failed
 // for good, or an *abortError.
-func (r *run[S]) retryCompensation(ctx context.Context, i int, err error, policy *backoff.BackOff) error {
+func (r *run[S]) retryCompensation(ctx context.Context, i int, err error, tries *tries) error {
 	if ctx.Err() != nil {
 		return &abortError{err: fmt.Errorf("saga: %s %s: %w", r.def.name, r.rec.ID, ctx.Err())}
 	}
 	if retry.IsPermanent(err) {
 		return err
 	}
-	if *policy == nil {
-		if p := r.def.steps[i].CompensateRetry; p != nil {
-			*policy = p()
-		} else {
-			*policy = r.o.compensationRetry()
-		}
+	policy := r.o.compensationRetry
+	if p := r.def.steps[i].CompensateRetry; p != nil {
+		policy = *p
 	}
-	return r.wait(ctx, (*policy).NextBackOff(), err)
+	d, ok := tries.next(policy)
+	if !ok {
+		return err
+	}
+	return r.wait(ctx, d)
 }
 
 // nextToCompensate returns the step that completed last among those still

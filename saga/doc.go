@@ -15,7 +15,8 @@
 //
 //   - [New] defines a saga over your state type S from [Step] values and
 //     [Parallel] groups. A step has Execute, an optional Compensate, a
-//     Timeout, a Retry policy (cenkalti/backoff) and an OnRecover policy.
+//     Timeout, a Retry policy (a retry.Policy: how many attempts, how
+//     long, what backoff) and an OnRecover policy.
 //   - [NewOrchestrator] drives sagas over a [Store]: [MemoryStore] here,
 //     saga/sqlstore for PostgreSQL and SQLite.
 //   - On start-up, [Orchestrator.Register] your sagas, then call

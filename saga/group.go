@@ -3,8 +3,7 @@ package saga
 import (
 	"context"
 	"sync"
-
-	"github.com/cenkalti/backoff/v4"
+	"time"
 )
 
 // executeGroup runs the steps of a parallel group at once and awaits them
@@ -71,7 +70,7 @@ func (r *run[S]) executeGroup(ctx context.Context, todo []int) error {
 // returns the attempt count reached, and sets *doubt when an attempt failed
 // in a way that does not prove it had no effect.
 func (r *run[S]) runDetached(ctx context.Context, i, attempt int, doubt *bool) (int, error) {
-	var policy backoff.BackOff
+	tries := tries{start: time.Now()}
 	for {
 		r.emit(ctx, Event{Kind: EventStepStarted, Step: r.def.steps[i].Name, Attempt: attempt})
 		err := r.attempt(ctx, i, false, attempt)
@@ -79,7 +78,7 @@ func (r *run[S]) runDetached(ctx context.Context, i, attempt int, doubt *bool) (
 			return attempt, nil
 		}
 		*doubt = *doubt || !IsNotApplied(err)
-		if retryErr := r.retry(ctx, i, err, &policy); retryErr != nil {
+		if retryErr := r.retry(ctx, i, err, &tries); retryErr != nil {
 			return attempt, retryErr
 		}
 		attempt++

@@ -7,8 +7,9 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
-	"github.com/cenkalti/backoff/v4"
+	"github.com/go-microkit/microkit/retry"
 	"github.com/go-microkit/microkit/saga"
 )
 
@@ -61,8 +62,9 @@ func step(j *journal, name string, failures int, err error) saga.Step[order] {
 	}
 }
 
-func retries(n uint64) func() backoff.BackOff {
-	return func() backoff.BackOff { return backoff.WithMaxRetries(&backoff.ZeroBackOff{}, n) }
+// retries returns a policy of n retries that follow each failure at once.
+func retries(n int) retry.Policy {
+	return retry.Policy{MaxAttempts: 1 + n, Backoff: retry.Backoff{Initial: time.Nanosecond, Jitter: retry.NoJitter}}
 }
 
 func newOrchestrator(t *testing.T, store saga.Store, opts ...saga.Option) *saga.Orchestrator {

@@ -5,7 +5,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
+	"github.com/go-microkit/microkit/retry"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -87,12 +87,16 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithCompensationRetry sets the retry policy of compensations whose step
-// sets no CompensateRetry. The default, also for nil, is exponential
-// backoff from 100ms to 10s between attempts, for at most 2 minutes.
-func WithCompensationRetry(policy func() backoff.BackOff) Option {
+// sets no CompensateRetry. The default makes as many attempts as fit in 2
+// minutes, 100ms doubling to 10s apart with full jitter: a compensation
+// releases what its saga holds, so it is worth waiting out a participant's
+// brief outage before a human has to step in. An invalid policy (see [retry.Policy.Validate])
+// makes NewOrchestrator return an error wrapping ErrInvalidOption and
+// retry.ErrInvalidOption.
+func WithCompensationRetry(policy retry.Policy) Option {
 	return func(o *Orchestrator) error {
-		if policy == nil {
-			policy = defaultCompensationRetry
+		if err := policy.Validate(); err != nil {
+			return invalid("compensation retry: %w", err)
 		}
 		o.compensationRetry = policy
 		return nil
@@ -131,12 +135,12 @@ func WithRecoverConcurrency(n int) Option {
 	}
 }
 
-func defaultCompensationRetry() backoff.BackOff {
-	return backoff.NewExponentialBackOff(
-		backoff.WithInitialInterval(100*time.Millisecond),
-		backoff.WithMaxInterval(10*time.Second),
-		backoff.WithMaxElapsedTime(2*time.Minute),
-	)
+// defaultCompensationRetry is the compensations' policy unless
+// WithCompensationRetry sets one.
+var defaultCompensationRetry = retry.Policy{
+	MaxAttempts: -1,
+	MaxElapsed:  2 * time.Minute,
+	Backoff:     retry.Backoff{Initial: 100 * time.Millisecond, Max: 10 * time.Second},
 }
 
 // RunOption configures one saga instance started by [Saga.Run].

@@ -3,6 +3,7 @@ package saga_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -75,16 +76,19 @@ func TestInvalidDefinitionsAndOptions(t *testing.T) {
 	}
 }
 
-// TestNilOptionsMeanDefaults: a nil logger, tracer provider, listener or
-// compensation retry policy is the default, even after a non-nil one: the
-// orchestrator runs, the nil listener is skipped, and compensations get the
-// default budget (minutes of backoff, in a bubble) instead of the test
-// helper's two retries.
+// TestNilOptionsMeanDefaults: a nil logger, tracer provider or listener is
+// the default, even after a non-nil one: the orchestrator runs and the nil
+// listener is skipped. Without WithCompensationRetry, compensations get the
+// default policy (minutes of backoff, in a bubble).
 func TestNilOptionsMeanDefaults(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ev := &events{}
-		o := newOrchestrator(t, saga.NewMemoryStore(), saga.WithListener(ev), saga.WithListener(nil),
-			saga.WithLogger(nil), saga.WithTracerProvider(nil), saga.WithCompensationRetry(nil))
+		o, err := saga.NewOrchestrator(saga.NewMemoryStore(), saga.WithListener(ev), saga.WithListener(nil),
+			saga.WithLogger(slog.New(slog.DiscardHandler)), saga.WithLogger(nil), saga.WithTracerProvider(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer o.Close(context.Background())
 		j := &journal{}
 		a := step(j, "a", 0, nil)
 		undoFailures := 0
@@ -96,9 +100,9 @@ func TestNilOptionsMeanDefaults(t *testing.T) {
 			j.add("undo a")
 			return nil
 		}
-		_, err := define(t, o, a, step(j, "b", 1, retry.Permanent(errBoom))).Run(context.Background(), o, order{})
+		_, err = define(t, o, a, step(j, "b", 1, retry.Permanent(errBoom))).Run(context.Background(), o, order{})
 		if !errors.Is(err, saga.ErrCompensated) {
-			t.Fatalf("Run = %v, want compensated after 5 failed compensations within the default budget", err)
+			t.Fatalf("Run = %v, want compensated after 5 failed compensations within the default policy", err)
 		}
 		if got, want := j.list(), []string{"do a", "fail b", "undo b", "undo a"}; !slices.Equal(got, want) {
 			t.Errorf("journal = %q, want %q", got, want)

@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
+	"github.com/go-microkit/microkit/retry"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -52,7 +52,7 @@ type Orchestrator struct {
 	globalTracer         bool // tracer comes from the global provider
 	listeners            []Listener
 	log                  *slog.Logger
-	compensationRetry    func() backoff.BackOff
+	compensationRetry    retry.Policy
 	continueCompensating bool // WithContinueOnCompensationFailure
 	recoverConcurrency   int
 	idPrefix             string        // random per orchestrator

@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
@@ -147,7 +146,7 @@ func (r *run[S]) executeStep(ctx context.Context, i int) error {
 	// A step found running was interrupted by a crash: that attempt may
 	// have taken effect whatever the next one answers.
 	doubt := sr.Status == StepRunning
-	var policy backoff.BackOff
+	tries := tries{start: time.Now()}
 	for {
 		sr.Status = StepRunning
 		sr.Attempts++
@@ -160,7 +159,7 @@ func (r *run[S]) executeStep(ctx context.Context, i int) error {
 		if err != nil {
 			// The wait before the next attempt is part of the step: the
 			// lease keeps being renewed, so the record is not touched yet.
-			next = r.retry(ctx, i, err, &policy)
+			next = r.retry(ctx, i, err, &tries)
 		}
 		r.end()
 		if err == nil {
@@ -192,9 +191,23 @@ func (r *run[S]) fail(sr *StepRecord, doubt bool) {
 	}
 }
 
+// tries counts the attempts of one execution of a step or of a
+// compensation, which its retry.Policy bounds.
+type tries struct {
+	failed int
+	start  time.Time // of the first attempt
+}
+
+// next counts a failed attempt and returns policy's wait before the next
+// one, or false when policy gives up.
+func (t *tries) next(policy retry.Policy) (time.Duration, bool) {
+	t.failed++
+	return policy.Next(t.failed, time.Since(t.start))
+}
+
 // retry decides what follows a failed attempt of step i: nil after waiting
 // for the next attempt, a *stepFailure to compensate, or an *abortError.
-func (r *run[S]) retry(ctx context.Context, i int, err error, policy *backoff.BackOff) error {
+func (r *run[S]) retry(ctx context.Context, i int, err error, tries *tries) error {
 	if ctx.Err() != nil {
 		return &abortError{err: fmt.Errorf("saga: %s %s: %w", r.def.name, r.rec.ID, ctx.Err())}
 	}
@@ -202,21 +215,18 @@ func (r *run[S]) retry(ctx context.Context, i int, err error, policy *backoff.Ba
 	switch {
 	case r.pastDeadline():
 		return &stepFailure{err: fmt.Errorf("%w: %w", ErrDeadlineExceeded, err)}
-	case retry.IsPermanent(err), IsNotApplied(err), st.Retryable != nil && !st.Retryable(err), st.Retry == nil:
+	case retry.IsPermanent(err), IsNotApplied(err), st.Retryable != nil && !st.Retryable(err):
 		return &stepFailure{err: err}
 	}
-	if *policy == nil {
-		*policy = st.Retry()
+	d, ok := tries.next(st.Retry)
+	if !ok {
+		return &stepFailure{err: err}
 	}
-	return r.wait(ctx, (*policy).NextBackOff(), &stepFailure{err: err})
+	return r.wait(ctx, d)
 }
 
-// wait sleeps d before the next attempt; stop is returned when d is
-// backoff.Stop.
-func (r *run[S]) wait(ctx context.Context, d time.Duration, stop error) error {
-	if d == backoff.Stop {
-		return stop
-	}
+// wait sleeps d before the next attempt.
+func (r *run[S]) wait(ctx context.Context, d time.Duration) error {
 	if d > 0 {
 		t := time.NewTimer(d)
 		defer t.Stop()

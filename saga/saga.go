@@ -26,8 +26,9 @@ type Saga[S any] struct {
 
 // New defines a saga named name over the state S, whose stages run in
 // order. It returns an error wrapping ErrInvalidOption if there is no step,
-// a step has no name or no Execute, a name repeats, or a timeout is
-// negative.
+// a step has no name or no Execute, a name repeats, a timeout is negative,
+// or a retry policy is invalid (that error also wraps
+// retry.ErrInvalidOption).
 func New[S any](name string, stages ...Stage[S]) (*Saga[S], error) {
 	if name == "" {
 		return nil, invalid("saga needs a name")
@@ -52,6 +53,14 @@ func New[S any](name string, stages ...Stage[S]) (*Saga[S], error) {
 				return nil, invalid("saga %s: step %s: negative timeout", name, step.Name)
 			case slices.ContainsFunc(s.steps, func(o Step[S]) bool { return o.Name == step.Name }):
 				return nil, invalid("saga %s: step name %s repeats", name, step.Name)
+			}
+			if err := step.Retry.Validate(); err != nil {
+				return nil, invalid("saga %s: step %s: Retry: %w", name, step.Name, err)
+			}
+			if p := step.CompensateRetry; p != nil {
+				if err := p.Validate(); err != nil {
+					return nil, invalid("saga %s: step %s: CompensateRetry: %w", name, step.Name, err)
+				}
 			}
 			idx = append(idx, len(s.steps))
 			s.steps = append(s.steps, step)

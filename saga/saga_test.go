@@ -10,7 +10,6 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/go-microkit/microkit/retry"
 	"github.com/go-microkit/microkit/saga"
 )
@@ -239,14 +238,14 @@ func TestRetries(t *testing.T) {
 	tests := []struct {
 		name     string
 		failures int
-		retry    func() backoff.BackOff
+		retry    retry.Policy
 		err      error
 		want     []string
 		wantErr  bool
 	}{
 		{"retried until it succeeds", 2, retries(3), errBoom, []string{"fail b", "fail b", "do b"}, false},
 		{"retries run out", 5, retries(2), errBoom, []string{"fail b", "fail b", "fail b", "undo b"}, true},
-		{"no policy means one attempt", 1, nil, errBoom, []string{"fail b", "undo b"}, true},
+		{"the zero policy means one attempt", 1, retry.Policy{}, errBoom, []string{"fail b", "undo b"}, true},
 		{"permanent error is not retried", 3, retries(5), retry.Permanent(errBoom), []string{"fail b", "undo b"}, true},
 		{"permanent error wrapped again is not retried", 3, retries(5), fmt.Errorf("charge: %w", retry.Permanent(errBoom)), []string{"fail b", "undo b"}, true},
 		{"NotApplied is neither retried nor compensated", 3, retries(5), saga.NotApplied(errBoom), []string{"fail b"}, true},

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
+	"github.com/go-microkit/microkit/retry"
 )
 
 // Step is one action of a saga and the action that undoes it.
@@ -35,18 +35,23 @@ type Step[S any] struct {
 	// Timeout bounds each attempt of Execute and of Compensate. Zero means
 	// no bound other than the saga's deadline and the caller's context.
 	Timeout time.Duration
-	// Retry returns a fresh retry policy for Execute, called once per
-	// execution that fails. Nil means a single attempt. Errors wrapped by
-	// retry.Permanent or rejected by Retryable are never retried.
-	Retry func() backoff.BackOff
+	// Retry is how often and how long Execute is retried, in process: its
+	// attempts and elapsed time count from the first attempt of each
+	// execution (Run's, or Recover's when it runs the step again), and
+	// every attempt is persisted before it starts. The zero value means a
+	// single attempt. Errors wrapped by retry.Permanent or rejected by
+	// Retryable are never retried, and no retry starts past the saga's
+	// deadline.
+	Retry retry.Policy
 	// Retryable classifies Execute's errors: false stops retrying and
 	// starts compensation. Nil means every error but a retry.Permanent or
 	// [NotApplied] one is retried.
 	Retryable func(error) bool
-	// CompensateRetry returns a fresh retry policy for Compensate. Nil means
-	// the orchestrator's (see WithCompensationRetry). When it stops, the
-	// saga ends CompensationFailed.
-	CompensateRetry func() backoff.BackOff
+	// CompensateRetry is how often and how long Compensate is retried,
+	// counted like Retry. Nil means the orchestrator's (see
+	// WithCompensationRetry). When it gives up, the saga ends
+	// CompensationFailed.
+	CompensateRetry *retry.Policy
 	// OnRecover says what Recover does with this step when it finds it
 	// started but not recorded done. The zero value, RecoverRetry, runs it
 	// again.

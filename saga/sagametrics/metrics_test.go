@@ -8,7 +8,6 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/go-microkit/microkit/internal/metricstest"
 	"github.com/go-microkit/microkit/retry"
 	"github.com/go-microkit/microkit/saga"
@@ -33,7 +32,7 @@ func TestMetrics(t *testing.T) {
 	}
 	o, err := saga.NewOrchestrator(saga.NewMemoryStore(), saga.WithListener(m),
 		saga.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
-		saga.WithCompensationRetry(func() backoff.BackOff { return &backoff.StopBackOff{} }))
+		saga.WithCompensationRetry(retry.Policy{}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
+	"github.com/go-microkit/microkit/retry"
 	"github.com/go-microkit/microkit/saga"
 )
 
@@ -57,7 +57,7 @@ type strandKey struct{}
 // means the effect happened but the reply was lost). Nil means succeed.
 type behaviour struct {
 	before, after, undo func(ctx context.Context) error
-	retries             uint64 // Execute's retries, at once
+	retries             int // Execute's retries, at once
 }
 
 // definition returns the saga reserve, charge, ship whose step failAt is
@@ -78,13 +78,9 @@ func (p *participants) sagaWith(name string, behave map[string]behaviour) *saga.
 	}
 	step := func(name string) saga.Step[state] {
 		b := behave[name]
-		var retry func() backoff.BackOff
-		if b.retries > 0 {
-			retry = func() backoff.BackOff { return backoff.WithMaxRetries(&backoff.ZeroBackOff{}, b.retries) }
-		}
 		return saga.Step[state]{
 			Name:  name,
-			Retry: retry,
+			Retry: retry.Policy{MaxAttempts: 1 + b.retries, Backoff: retry.Backoff{Initial: time.Nanosecond, Jitter: retry.NoJitter}},
 			Execute: func(ctx context.Context, s *state) error {
 				if cancel, ok := ctx.Value(strandKey{}).(context.CancelFunc); ok && name == "charge" {
 					cancel() // the process "dies" here

@@ -11,8 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/go-microkit/microkit/retry"
 	"github.com/go-microkit/microkit/saga"
 	"github.com/go-microkit/microkit/saga/sqlstore"
@@ -61,7 +61,7 @@ func TestCrashChild(t *testing.T) {
 		defs[compensateInDoubt] = def
 	}
 	o, err := saga.NewOrchestrator(store, saga.WithOwnerID("crash-node"),
-		saga.WithCompensationRetry(func() backoff.BackOff { return backoff.WithMaxRetries(&backoff.ZeroBackOff{}, 20) }))
+		saga.WithCompensationRetry(retry.Policy{MaxAttempts: 21, Backoff: retry.Backoff{Initial: time.Nanosecond, Jitter: retry.NoJitter}}))
 	if err != nil {
 		fail(err)
 	}
@@ -174,7 +174,7 @@ func (p *crashParticipant) apply(ctx context.Context, table, kind string) error 
 func (p *crashParticipant) step(name string) saga.Step[crashState] {
 	return saga.Step[crashState]{
 		Name:  name,
-		Retry: func() backoff.BackOff { return backoff.WithMaxRetries(&backoff.ZeroBackOff{}, 20) },
+		Retry: retry.Policy{MaxAttempts: 21, Backoff: retry.Backoff{Initial: time.Nanosecond, Jitter: retry.NoJitter}},
 		Execute: func(ctx context.Context, s *crashState) error {
 			if s.Fail && name == "ship" {
 				return retry.Permanent(errors.New("address rejected"))

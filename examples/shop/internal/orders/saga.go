@@ -6,11 +6,11 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/go-microkit/microkit/breaker"
 	"github.com/go-microkit/microkit/examples/shop/internal/payments"
 	"github.com/go-microkit/microkit/examples/shop/internal/platform"
 	"github.com/go-microkit/microkit/examples/shop/internal/products"
+	"github.com/go-microkit/microkit/retry"
 	"github.com/go-microkit/microkit/saga"
 )
 
@@ -25,10 +25,10 @@ type sagaState struct {
 // SagaName is the name of the CreateOrderSaga in the saga store.
 const SagaName = "create-order"
 
-func retry(attempts uint64) func() backoff.BackOff {
-	return func() backoff.BackOff {
-		return backoff.WithMaxRetries(backoff.NewConstantBackOff(50*time.Millisecond), attempts-1)
-	}
+// attempts returns the policy of a step that may run n times, at most 50ms
+// apart (full jitter).
+func attempts(n int) retry.Policy {
+	return retry.Policy{MaxAttempts: n, Backoff: retry.Backoff{Initial: 50 * time.Millisecond, Max: 50 * time.Millisecond}}
 }
 
 // clientError reports whether err is a 4xx answer: the participant refused,
@@ -60,7 +60,7 @@ func (s *Service) newSaga() (*saga.Saga[sagaState], error) {
 		saga.Step[sagaState]{
 			Name:    "reserve-stock",
 			Timeout: 5 * time.Second,
-			Retry:   retry(3),
+			Retry:   attempts(3),
 			Execute: s.noteFailure(func(ctx context.Context, st *sagaState) error {
 				key, _ := saga.IdempotencyKey(ctx)
 				err := platform.CallJSON(ctx, s.deps.Client, http.MethodPost, s.deps.URL(platform.ProductService, "/reservations"), "",
@@ -80,7 +80,7 @@ func (s *Service) newSaga() (*saga.Saga[sagaState], error) {
 		saga.Step[sagaState]{
 			Name:      "charge-payment",
 			Timeout:   5 * time.Second,
-			Retry:     retry(2),
+			Retry:     attempts(2),
 			Retryable: func(err error) bool { return !clientError(err) && !errors.Is(err, breaker.ErrOpen) },
 			Execute: s.noteFailure(func(ctx context.Context, st *sagaState) error {
 				key, _ := saga.IdempotencyKey(ctx)
@@ -103,7 +103,7 @@ func (s *Service) newSaga() (*saga.Saga[sagaState], error) {
 		},
 		saga.Step[sagaState]{
 			Name:  "confirm",
-			Retry: retry(3),
+			Retry: attempts(3),
 			Execute: func(ctx context.Context, st *sagaState) error {
 				return s.st.settle(ctx, st.OrderID, StatusConfirmed, nil)
 			},
