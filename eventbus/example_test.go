@@ -27,7 +27,7 @@ func ExampleRouter() {
 	r, _ := eventbus.NewRouter(bus, "billing", eventbus.WithMiddleware(
 		eventbus.Correlate(),
 		eventbus.DeadLetter(bus),
-		eventbus.Retry(eventbus.RetryPolicy{MaxAttempts: 3, InitialInterval: time.Millisecond}),
+		eventbus.Retry(retry.Policy{MaxAttempts: 3, Backoff: retry.Backoff{Initial: time.Millisecond}}),
 		eventbus.Timeout(5*time.Second),
 		eventbus.Recover(),
 	))

@@ -56,7 +56,7 @@ func TestRetryBoundsEveryOutcome(t *testing.T) {
 						}), eventbus.DeadLetterLogger(quiet())))
 					}
 					chain = append(chain,
-						eventbus.Retry(eventbus.RetryPolicy{MaxAttempts: 3, InitialInterval: time.Millisecond}),
+						eventbus.Retry(retry.Policy{MaxAttempts: 3, Backoff: retry.Backoff{Initial: time.Millisecond}}),
 						eventbus.Timeout(time.Millisecond))
 					var runs atomic.Int32
 					r := startRouter(t, bus, "g", "job.run", func(ctx context.Context, m *eventbus.Message) error {
@@ -128,7 +128,7 @@ func TestFateOf(t *testing.T) {
 // it is made, and the recommended one is accepted.
 func TestMiddlewareOrder(t *testing.T) {
 	bus := newBus(t)
-	retryMW := eventbus.Retry(eventbus.RetryPolicy{MaxAttempts: 2})
+	retryMW := eventbus.Retry(retry.Policy{MaxAttempts: 2})
 	dead := eventbus.DeadLetter(bus)
 	h := func(context.Context, *eventbus.Message) error { return nil }
 
@@ -220,7 +220,7 @@ func TestDeadLetterOutlivesTimeout(t *testing.T) {
 				parked <- msgs[0]
 				return nil
 			}), eventbus.DeadLetterLogger(quiet())),
-			eventbus.Retry(eventbus.RetryPolicy{MaxAttempts: 1}),
+			eventbus.Retry(retry.Policy{MaxAttempts: 1}),
 		))
 		publish(t, bus, "job.run", 1)
 		time.Sleep(time.Minute)
@@ -244,7 +244,7 @@ func TestDeadLetterOutlivesTimeout(t *testing.T) {
 // handler.
 func TestRetryNeverRunsPastThePolicy(t *testing.T) {
 	ran := false
-	h := eventbus.Retry(eventbus.RetryPolicy{MaxAttempts: 3})(func(context.Context, *eventbus.Message) error {
+	h := eventbus.Retry(retry.Policy{MaxAttempts: 3})(func(context.Context, *eventbus.Message) error {
 		ran = true
 		return nil
 	})

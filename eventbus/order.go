@@ -3,13 +3,15 @@ package eventbus
 import (
 	"fmt"
 	"reflect"
+
+	"github.com/go-microkit/microkit/retry"
 )
 
 // The code of the middleware whose relative order Router checks. Every
 // Middleware that Retry (or DeadLetter) returns is the same function
 // literal, so its code pointer identifies it whatever its settings.
 var (
-	retryCode      = reflect.ValueOf(Retry(RetryPolicy{})).Pointer()
+	retryCode      = reflect.ValueOf(Retry(retry.Policy{})).Pointer()
 	deadLetterCode = reflect.ValueOf(DeadLetter(nil)).Pointer()
 )
 

@@ -6,82 +6,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
-
 	"github.com/go-microkit/microkit/retry"
 )
-
-// RetryPolicy says how often and how late a failed message is redelivered.
-// Attempts are counted by the broker across redeliveries and restarts, so a
-// policy holds even when consumers crash.
-type RetryPolicy struct {
-	// MaxAttempts is how many deliveries a message gets before it fails
-	// permanently (and DeadLetter parks it). Zero means 5.
-	MaxAttempts int
-	// InitialInterval is the delay before the second delivery. Zero means
-	// 500ms.
-	InitialInterval time.Duration
-	// Multiplier grows the delay after each attempt. Zero means 1.5.
-	Multiplier float64
-	// MaxInterval caps the delay. Zero means 60s.
-	MaxInterval time.Duration
-	// RandomizationFactor spreads delays by ± that fraction. Zero means 0.5;
-	// a negative value means no randomization.
-	RandomizationFactor float64
-	// NewBackOff, if set, replaces the exponential schedule above: the delay
-	// after attempt n is its n-th NextBackOff. Returning backoff.Stop fails
-	// the message permanently.
-	NewBackOff func() backoff.BackOff
-}
-
-func (p RetryPolicy) maxAttempts() int {
-	if p.MaxAttempts <= 0 {
-		return 5
-	}
-	return p.MaxAttempts
-}
-
-func (p RetryPolicy) newBackOff() backoff.BackOff {
-	if p.NewBackOff != nil {
-		return p.NewBackOff()
-	}
-	b := backoff.NewExponentialBackOff()
-	b.MaxElapsedTime = 0 // attempts, not elapsed time, end the retries
-	if p.InitialInterval > 0 {
-		b.InitialInterval = p.InitialInterval
-	}
-	if p.Multiplier > 0 {
-		b.Multiplier = p.Multiplier
-	}
-	if p.MaxInterval > 0 {
-		b.MaxInterval = p.MaxInterval
-	}
-	switch {
-	case p.RandomizationFactor < 0:
-		b.RandomizationFactor = 0
-	case p.RandomizationFactor > 0:
-		b.RandomizationFactor = p.RandomizationFactor
-	}
-	b.Reset()
-	return b
-}
-
-// Delay returns the delay before redelivering a message whose attempt-th
-// delivery failed, and false when no attempt is left.
-func (p RetryPolicy) Delay(attempt int) (time.Duration, bool) {
-	if attempt >= p.maxAttempts() {
-		return 0, false
-	}
-	b := p.newBackOff()
-	d := time.Duration(0)
-	for range max(attempt, 1) {
-		d = b.NextBackOff()
-		if d == backoff.Stop {
-			return 0, false
-		}
-	}
-	return d, true
-}
 
 // ErrNoAttemptLeft is the failure of an ExhaustedError for a delivery
 // past the policy's last attempt: the broker redelivered the message
@@ -104,25 +30,36 @@ func (e *ExhaustedError) Error() string {
 // Unwrap returns the last failure.
 func (e *ExhaustedError) Unwrap() error { return e.Err }
 
-// Retry applies p to handler failures: an error on an attempt below
-// MaxAttempts becomes a *RetryError with the policy's delay, so that the
-// broker redelivers the message later; the last attempt's error becomes
-// retry.Permanent(*ExhaustedError). Permanent errors pass through, and so do
-// errors that carry their own delay, except on the last attempt. A
-// delivery past MaxAttempts (the last failure was not settled: parking
-// failed, an ack was lost) does not run the handler: it fails with
-// retry.Permanent(*ExhaustedError) wrapping ErrNoAttemptLeft, so the handler
-// never runs more often than the policy allows.
+// Retry applies p to handler failures, counting deliveries as attempts:
+// the broker counts them across redeliveries and restarts, so the policy
+// holds even when consumers crash. An error on an attempt that p allows to
+// be followed becomes a *RetryError with p's delay for it
+// (p.Backoff.Delay(attempt)), which the broker waits before it redelivers
+// the message, to any consumer; an error that p does not allow to be
+// followed becomes retry.Permanent(*ExhaustedError). Permanent errors pass
+// through, and so do errors that carry their own delay, except on the last
+// attempt. A delivery past p.MaxAttempts (the last failure was not settled:
+// parking failed, an ack was lost) does not run the handler: it fails with
+// retry.Permanent(*ExhaustedError) wrapping ErrNoAttemptLeft, so the
+// handler never runs more often than the policy allows.
+//
+// The zero Policy makes a single attempt: every failure is final, so give
+// MaxAttempts. p.MaxElapsed, when set, counts from the message's Time (when
+// the event occurred), since the broker keeps no time of the first
+// delivery: an event too old to be worth a retry is parked instead; a
+// message without a Time is bounded by MaxAttempts alone. Retry does not
+// validate p: call p.Validate when the policy comes from configuration (a
+// policy with no limit redelivers until the handler succeeds).
 //
 // It is never inlined, so that every Middleware it returns is one function
 // that Router recognizes when it checks the order of a chain.
 //
 //go:noinline
-func Retry(p RetryPolicy) Middleware {
+func Retry(p retry.Policy) Middleware {
 	return func(next Handler) Handler {
 		return func(ctx context.Context, msg *Message) error {
 			attempt := attemptFrom(ctx)
-			if attempt > p.maxAttempts() {
+			if p.Exhausted(attempt) {
 				// The last attempt's failure was not settled (its parking
 				// failed, its ack was lost, its consumer died): park it
 				// without running the handler past the policy.
@@ -132,7 +69,13 @@ func Retry(p RetryPolicy) Middleware {
 			if err == nil || retry.IsPermanent(err) {
 				return err
 			}
-			d, ok := p.Delay(attempt)
+			policy, age := p, time.Duration(0)
+			if msg != nil && !msg.Time.IsZero() {
+				age = time.Since(msg.Time)
+			} else {
+				policy.MaxElapsed = 0 // no time to measure it from
+			}
+			d, ok := policy.Next(attempt, age)
 			if !ok {
 				return retry.Permanent(&ExhaustedError{Attempts: attempt, Err: err})
 			}

@@ -79,7 +79,7 @@ func TestRetryDelaysFollowPolicyThenDeadLetter(t *testing.T) {
 			return errors.New("ledger unavailable")
 		}, eventbus.WithMiddleware(
 			eventbus.DeadLetter(bus, eventbus.DeadLetterLogger(quiet())),
-			eventbus.Retry(eventbus.RetryPolicy{MaxAttempts: 4, InitialInterval: 100 * time.Millisecond, Multiplier: 2, RandomizationFactor: -1}),
+			eventbus.Retry(retry.Policy{MaxAttempts: 4, Backoff: retry.Backoff{Initial: 100 * time.Millisecond, Multiplier: 2, Jitter: retry.NoJitter}}),
 		))
 		orig := publish(t, bus, "order.created", orderCreated{OrderID: "o-1"})
 		d, err := dlq.Next(ctxT(t))
@@ -105,38 +105,50 @@ func TestRetryDelaysFollowPolicyThenDeadLetter(t *testing.T) {
 	})
 }
 
-func TestRetryPolicyDelay(t *testing.T) {
-	p := eventbus.RetryPolicy{MaxAttempts: 3, InitialInterval: time.Second, Multiplier: 3, MaxInterval: 5 * time.Second, RandomizationFactor: -1}
-	tests := []struct {
-		attempt int
-		want    time.Duration
-		ok      bool
-	}{
-		{1, time.Second, true},
-		{2, 3 * time.Second, true},
-		{3, 0, false},
-		{9, 0, false},
-	}
-	for _, tt := range tests {
-		d, ok := p.Delay(tt.attempt)
-		if d != tt.want || ok != tt.ok {
-			t.Errorf("Delay(%d) = %s, %v; want %s, %v", tt.attempt, d, ok, tt.want, tt.ok)
+// TestRetryPolicy: Retry hands the broker the policy's delay for each
+// attempt, makes the attempt that MaxAttempts or MaxElapsed does not allow
+// to be followed the last, and measures MaxElapsed from the message's Time.
+func TestRetryPolicy(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := time.Second
+		backoff := retry.Backoff{Initial: s, Multiplier: 3, Max: 5 * s, Jitter: retry.NoJitter}
+		fresh := &eventbus.Message{ID: "1", Type: "t", Time: time.Now()}
+		old := &eventbus.Message{ID: "2", Type: "t", Time: time.Now().Add(-56 * s)}
+		timeless := &eventbus.Message{ID: "3", Type: "t"}
+		tests := []struct {
+			name    string
+			policy  retry.Policy
+			msg     *eventbus.Message
+			attempt int
+			delay   time.Duration // 0: exhausted
+		}{
+			{"first", retry.Policy{MaxAttempts: 4, Backoff: backoff}, fresh, 1, s},
+			{"second", retry.Policy{MaxAttempts: 4, Backoff: backoff}, fresh, 2, 3 * s},
+			{"capped", retry.Policy{MaxAttempts: 4, Backoff: backoff}, fresh, 3, 5 * s},
+			{"last", retry.Policy{MaxAttempts: 4, Backoff: backoff}, fresh, 4, 0},
+			{"zero policy", retry.Policy{}, fresh, 1, 0},
+			{"young enough", retry.Policy{MaxAttempts: 4, MaxElapsed: time.Minute, Backoff: backoff}, old, 2, 3 * s},
+			{"too old", retry.Policy{MaxAttempts: 4, MaxElapsed: time.Minute, Backoff: backoff}, old, 3, 0},
+			{"no time", retry.Policy{MaxAttempts: 4, MaxElapsed: time.Second, Backoff: backoff}, timeless, 3, 5 * s},
 		}
-	}
-	capped := eventbus.RetryPolicy{MaxAttempts: 10, InitialInterval: time.Second, Multiplier: 10, MaxInterval: 5 * time.Second, RandomizationFactor: -1}
-	if d, _ := capped.Delay(3); d != 5*time.Second {
-		t.Errorf("capped Delay(3) = %s, want 5s", d)
-	}
-	if d, ok := (eventbus.RetryPolicy{}).Delay(1); !ok || d < 250*time.Millisecond || d > 750*time.Millisecond {
-		t.Errorf("default Delay(1) = %s, %v; want 500ms ± 50%%", d, ok)
-	}
-	if _, ok := (eventbus.RetryPolicy{}).Delay(5); ok {
-		t.Error("default policy allows a 6th attempt")
-	}
+		for _, tt := range tests {
+			boom := errors.New("boom")
+			ctx := eventbus.ContextWithDelivery(context.Background(), &eventbus.DeliveryInfo{Attempt: tt.attempt})
+			err := eventbus.Retry(tt.policy)(func(context.Context, *eventbus.Message) error { return boom })(ctx, tt.msg)
+			var re *eventbus.RetryError
+			var ex *eventbus.ExhaustedError
+			switch {
+			case tt.delay > 0 && (!errors.As(err, &re) || re.Delay != tt.delay || !errors.Is(err, boom)):
+				t.Errorf("%s: attempt %d returned %v, want a RetryError of %v", tt.name, tt.attempt, err, tt.delay)
+			case tt.delay == 0 && (!retry.IsPermanent(err) || !errors.As(err, &ex) || ex.Attempts != tt.attempt || !errors.Is(err, boom)):
+				t.Errorf("%s: attempt %d returned %v, want a permanent ExhaustedError", tt.name, tt.attempt, err)
+			}
+		}
+	})
 }
 
 func TestRetryPassesPermanentAndOwnDelay(t *testing.T) {
-	mw := eventbus.Retry(eventbus.RetryPolicy{MaxAttempts: 2, InitialInterval: time.Second, RandomizationFactor: -1})
+	mw := eventbus.Retry(retry.Policy{MaxAttempts: 2, Backoff: retry.Backoff{Initial: time.Second, Jitter: retry.NoJitter}})
 	ctx := eventbus.ContextWithDelivery(context.Background(), &eventbus.DeliveryInfo{Attempt: 1})
 	perm := retry.Permanent(errors.New("bad"))
 	if err := mw(func(context.Context, *eventbus.Message) error { return perm })(ctx, nil); err != perm {

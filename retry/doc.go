@@ -25,8 +25,8 @@
 //     [Backoff.Delay] gives the wait before a numbered retry.
 //   - [Policy] says how often and for how long an operation is retried:
 //     MaxAttempts, MaxElapsed and a Backoff; [Policy.Next] answers, after
-//     each failure, whether to go on and how long to wait. saga's steps
-//     and compensations take one.
+//     each failure, whether to go on and how long to wait. eventbus's
+//     Retry middleware and saga's steps and compensations take one.
 //
 // Time comes from package time; tests of code that uses a Budget or a
 // Backoff run in a testing/synctest bubble.

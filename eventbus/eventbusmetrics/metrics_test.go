@@ -101,7 +101,7 @@ func TestMetricsOutcomeIsTheFate(t *testing.T) {
 				parked <- struct{}{}
 				return nil
 			}), eventbus.DeadLetterLogger(slog.New(slog.DiscardHandler))),
-			eventbus.Retry(eventbus.RetryPolicy{MaxAttempts: 2}),
+			eventbus.Retry(retry.Policy{MaxAttempts: 2}),
 		)
 		msg, _ := eventbus.NewMessage("job.run", 1)
 		if err := bus.Publish(t.Context(), msg); err != nil {

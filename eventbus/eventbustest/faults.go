@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-microkit/microkit/eventbus"
+	"github.com/go-microkit/microkit/retry"
 )
 
 var errBoom = errors.New("boom: cannot handle this message")
@@ -30,7 +31,7 @@ func (s *suite) deadLetter(t *testing.T) {
 		return nil
 	}, eventbus.WithConcurrency(2), eventbus.WithMiddleware(
 		eventbus.DeadLetter(in.Publisher, eventbus.DeadLetterLogger(quietLogger())),
-		eventbus.Retry(eventbus.RetryPolicy{MaxAttempts: 3, InitialInterval: time.Millisecond, RandomizationFactor: -1}),
+		eventbus.Retry(retry.Policy{MaxAttempts: 3, Backoff: retry.Backoff{Initial: time.Millisecond, Jitter: retry.NoJitter}}),
 	))
 	poison := msg(p+".job.run", "poison", 0)
 	s.publish(t, in.Publisher, poison)
@@ -214,7 +215,7 @@ func (s *suite) brokerRestart(t *testing.T) {
 	s.startRouter(t, subIn.Subscriber, "survivor", pattern, func(ctx context.Context, m *eventbus.Message) error {
 		rec.add(m)
 		return nil
-	}, eventbus.WithConcurrency(4), eventbus.WithMiddleware(eventbus.Retry(eventbus.RetryPolicy{MaxAttempts: 100, InitialInterval: 10 * time.Millisecond, RandomizationFactor: -1})))
+	}, eventbus.WithConcurrency(4), eventbus.WithMiddleware(eventbus.Retry(retry.Policy{MaxAttempts: 100, Backoff: retry.Backoff{Initial: 10 * time.Millisecond, Jitter: retry.NoJitter}})))
 	const total, restartAt = 200, 100
 	sent := make([]string, 0, total)
 	halfway, published := make(chan struct{}), make(chan error, 1)

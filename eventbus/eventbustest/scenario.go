@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-microkit/microkit/eventbus"
 	"github.com/go-microkit/microkit/eventbus/inbox"
+	"github.com/go-microkit/microkit/retry"
 )
 
 // outcome is what a handler call does, as a scenario's script says.
@@ -192,9 +193,7 @@ func (g groupPlan) middleware(dead eventbus.Publisher, store inbox.Store) (route
 		case "deadletter":
 			all = append(all, eventbus.DeadLetter(dead, eventbus.DeadLetterLogger(quietLogger())))
 		case "retry":
-			all = append(all, eventbus.Retry(eventbus.RetryPolicy{
-				MaxAttempts: maxAttempts, InitialInterval: time.Millisecond, Multiplier: 1, RandomizationFactor: -1,
-			}))
+			all = append(all, eventbus.Retry(retry.Policy{MaxAttempts: maxAttempts, Backoff: retry.Backoff{Initial: time.Millisecond, Multiplier: 1, Jitter: retry.NoJitter}}))
 		case "dedupe":
 			all = append(all, inbox.Dedupe(store, inbox.WithInFlightDelay(5*time.Millisecond)))
 		case "timeout":

@@ -63,7 +63,7 @@ func TestOneTraceFromPublisherToHandler(t *testing.T) {
 			r, err := eventbus.NewRouter(b, "billing", eventbus.WithLogger(slog.New(slog.DiscardHandler)), eventbus.WithMiddleware(
 				eventbustrace.Middleware(name, eventbustrace.WithTracer(tr)),
 				eventbus.DeadLetter(pub, eventbus.DeadLetterLogger(slog.New(slog.DiscardHandler))),
-				eventbus.Retry(eventbus.RetryPolicy{MaxAttempts: 2, InitialInterval: time.Millisecond, RandomizationFactor: -1}),
+				eventbus.Retry(retry.Policy{MaxAttempts: 2, Backoff: retry.Backoff{Initial: time.Millisecond, Jitter: retry.NoJitter}}),
 			))
 			if err != nil {
 				t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/go-microkit/microkit/eventbus"
 	"github.com/go-microkit/microkit/eventbus/natsbus"
+	"github.com/go-microkit/microkit/retry"
 )
 
 // Connect to NATS, publish durably and consume with a router. It needs a
@@ -27,7 +28,7 @@ func ExampleConnect() {
 	}()
 
 	r, _ := eventbus.NewRouter(bus, "billing", eventbus.WithConcurrency(8), eventbus.WithMiddleware(
-		eventbus.DeadLetter(bus), eventbus.Retry(eventbus.RetryPolicy{MaxAttempts: 5}), eventbus.Recover()))
+		eventbus.DeadLetter(bus), eventbus.Retry(retry.Policy{MaxAttempts: 5}), eventbus.Recover()))
 	_ = r.Handle("order.created", func(ctx context.Context, msg *eventbus.Message) error {
 		log.Printf("order %s", msg.Subject)
 		return nil

@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-microkit/microkit/eventbus"
 	"github.com/go-microkit/microkit/eventbus/rabbitbus"
+	"github.com/go-microkit/microkit/retry"
 )
 
 // A service publishes OrderCreated to the "domain_events" exchange
@@ -28,7 +29,7 @@ func Example() {
 
 	router, err := eventbus.NewRouter(bus, "billing", eventbus.WithMiddleware(
 		eventbus.DeadLetter(bus),
-		eventbus.Retry(eventbus.RetryPolicy{MaxAttempts: 5}),
+		eventbus.Retry(retry.Policy{MaxAttempts: 5}),
 	))
 	if err != nil {
 		log.Fatal(err)

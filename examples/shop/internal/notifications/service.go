@@ -92,7 +92,7 @@ func New(ctx context.Context, deps *platform.Deps, cfg Config) (_ *Service, err 
 	}
 	s.router, err = eventbus.NewRouter(cfg.Subscriber, cfg.Group, eventbus.WithLogger(deps.Logger),
 		eventbus.WithMiddleware(eventbus.Recover(), eventbustrace.Middleware(cfg.System), metrics.Middleware(),
-			eventbus.Retry(eventbus.RetryPolicy{MaxAttempts: 20, InitialInterval: 100 * time.Millisecond, MaxInterval: 2 * time.Second})))
+			eventbus.Retry(retry.Policy{MaxAttempts: 20, Backoff: retry.Backoff{Initial: 100 * time.Millisecond, Max: 2 * time.Second}})))
 	if err != nil {
 		return nil, fmt.Errorf("notifications: router: %w", err)
 	}
