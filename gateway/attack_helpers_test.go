@@ -163,7 +163,9 @@ func newAttackGateway(t *testing.T, bodyTimeout time.Duration, routeOpts func(*g
 	rt := gateway.Route{Name: "products", Path: "/api/products/**", StripPrefix: "/api",
 		Target:          recordingTarget{base: mustTarget(t, up.URL), o: a.o},
 		Breakers:        recordingBreakers{set: perHost, o: a.o},
-		Retry:           gateway.RetryPolicy{Attempts: 2, Statuses: []int{500, 502, 503, 504}, Budget: budget},
+		Retry:           retries(2),
+		RetryStatuses:   []int{500, 502, 503, 504},
+		RetryBudget:     budget,
 		BodyReadTimeout: bodyTimeout,
 		Middleware:      []gateway.Middleware{gateway.BodyLimit(1 << 10)}}
 	if routeOpts != nil {

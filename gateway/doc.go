@@ -52,13 +52,15 @@
 //   - A response header the gateway's middleware set (X-Request-Id, CORS)
 //     is sent once, with the gateway's value, even when the upstream sends
 //     it too.
-//   - Retries ([RetryPolicy]) happen only for requests that may be sent
-//     twice and whose body can be sent again (retry.Idempotent,
-//     retry.Replayable), and within a retry.Budget.
+//   - Retries (Route.Retry, a retry.Policy) happen only for requests that
+//     may be sent twice and whose body can be sent again
+//     (retry.Idempotent, retry.Replayable), within the route's Timeout and
+//     a retry.Budget (Route.RetryBudget).
 //
 // Resilience: [BreakerSet] gives each upstream its own circuit breaker
-// (package breaker); an open one answers 503 at once. [RetryPolicy] and
-// its retry.Budget retry idempotent requests. Targets may be discovered
+// (package breaker); an open one answers 503 at once. Route.Retry and
+// Route.RetryBudget retry idempotent requests, each time on an instance the
+// Target picks afresh. Targets may be discovered
 // services (gateway/discoverytarget), picked per attempt with outlier
 // ejection.
 //

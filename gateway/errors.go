@@ -30,7 +30,7 @@ var (
 type RouteError struct {
 	// Route is the route's Name, or its index as "#3" when unnamed.
 	Route string
-	// Field is the Route field at fault, e.g. "Path" or "Retry.Attempts".
+	// Field is the Route field at fault, e.g. "Path" or "Retry".
 	Field string
 	// Err is the cause; it wraps ErrInvalidOption.
 	Err error

@@ -17,6 +17,7 @@ import (
 	"github.com/go-microkit/microkit/gateway/jwtauth"
 	"github.com/go-microkit/microkit/gateway/ratelimit"
 	"github.com/go-microkit/microkit/gateway/ratelimit/redislimit"
+	"github.com/go-microkit/microkit/retry"
 	"github.com/go-microkit/microkit/tracing"
 )
 
@@ -53,7 +54,7 @@ func Example_main() {
 			mw = append([]gateway.Middleware{failLimit, auth.Middleware()}, mw...)
 		}
 		return gateway.Route{Path: path, Target: t, StripPrefix: "/api", Timeout: 5 * time.Second,
-			Retry: gateway.RetryPolicy{Attempts: 2}, Breakers: perHost, Middleware: mw}
+			Retry: retry.Policy{MaxAttempts: 3, Backoff: retry.Backoff{Initial: 20 * time.Millisecond}}, Breakers: perHost, Middleware: mw}
 	}
 	g, err := gateway.New([]gateway.Route{
 		service("/api/users/**", "user-service", true),

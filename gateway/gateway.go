@@ -201,8 +201,8 @@ func methodsOverlap(a, b []string) bool {
 }
 
 func (g *Gateway) buildHandler(c *compiledRoute) error {
-	budget := c.Retry.Budget
-	if budget == nil && c.Retry.Attempts > 0 {
+	budget := c.RetryBudget
+	if budget == nil && c.Retry.Retries() {
 		var err error
 		if budget, err = retry.NewBudget(retry.BudgetPolicy{}); err != nil {
 			return err

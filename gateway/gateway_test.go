@@ -5,8 +5,10 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-microkit/microkit/gateway"
+	"github.com/go-microkit/microkit/retry"
 )
 
 func TestRouting(t *testing.T) {
@@ -148,8 +150,9 @@ func TestNewValidation(t *testing.T) {
 		{"prefix not literal", gateway.Route{Name: "r", Path: "/{x}/y", Target: tg, StripPrefix: "/a"}, "StripPrefix"},
 		{"rewrite unknown param", gateway.Route{Name: "r", Path: "/a/{id}", Target: tg, Rewrite: "/b/{nope}"}, "Rewrite"},
 		{"negative timeout", gateway.Route{Name: "r", Path: "/a", Target: tg, Timeout: -1}, "Timeout"},
-		{"negative attempts", gateway.Route{Name: "r", Path: "/a", Target: tg, Retry: gateway.RetryPolicy{Attempts: -1}}, "Retry.Attempts"},
-		{"bad status", gateway.Route{Name: "r", Path: "/a", Target: tg, Retry: gateway.RetryPolicy{Statuses: []int{42}}}, "Retry.Statuses"},
+		{"retries for ever", gateway.Route{Name: "r", Path: "/a", Target: tg, Retry: retry.Policy{MaxAttempts: -1}}, "Retry"},
+		{"bad backoff", gateway.Route{Name: "r", Path: "/a", Target: tg, Retry: retry.Policy{MaxAttempts: 2, Backoff: retry.Backoff{Initial: -time.Second}}}, "Retry"},
+		{"bad status", gateway.Route{Name: "r", Path: "/a", Target: tg, RetryStatuses: []int{42}}, "RetryStatuses"},
 		{"bad method", gateway.Route{Name: "r", Path: "/a", Target: tg, Methods: []string{"G ET"}}, "Methods"},
 		{"nil middleware", gateway.Route{Name: "r", Path: "/a", Target: tg, Middleware: []gateway.Middleware{nil}}, "Middleware"},
 	}

@@ -7,9 +7,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/go-microkit/microkit/gateway"
 	"github.com/go-microkit/microkit/internal/memhttp"
+	"github.com/go-microkit/microkit/retry"
 )
 
 // seen is what the echo upstream reports about the request it received.
@@ -127,4 +129,14 @@ func serveFrontDoor(t testing.TB, h http.Handler, tune ...func(*http.Server)) *h
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// retries returns a policy of n retries after the first try, a
+// millisecond or so apart, so that tests against real servers stay quick;
+// zero is the zero policy.
+func retries(n int) retry.Policy {
+	if n == 0 {
+		return retry.Policy{}
+	}
+	return retry.Policy{MaxAttempts: 1 + n, Backoff: retry.Backoff{Initial: time.Millisecond}}
 }

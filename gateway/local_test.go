@@ -152,7 +152,7 @@ func TestLocalHandlerValidation(t *testing.T) {
 	}{
 		{"neither", gateway.Route{Path: "/x"}, "Target"},
 		{"both", gateway.Route{Path: "/x", Target: target, Handler: h}, "Handler"},
-		{"retry", gateway.Route{Path: "/x", Handler: h, Retry: gateway.RetryPolicy{Attempts: 1}}, "Retry.Attempts"},
+		{"retry", gateway.Route{Path: "/x", Handler: h, Retry: retries(1)}, "Retry"},
 		{"breakers", gateway.Route{Path: "/x", Handler: h, Breakers: breakers}, "Breakers"},
 		{"preserve host", gateway.Route{Path: "/x", Handler: h, PreserveHost: true}, "PreserveHost"},
 	}

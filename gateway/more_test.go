@@ -4,10 +4,15 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/go-microkit/microkit/gateway"
+	"github.com/go-microkit/microkit/internal/memhttp"
+	"github.com/go-microkit/microkit/retry"
 )
 
 func TestClientIP(t *testing.T) {
@@ -69,10 +74,11 @@ func TestRouteContext(t *testing.T) {
 func TestRetryBackoff(t *testing.T) {
 	up, calls := flaky(t, 1)
 	gw := mustGateway(t, []gateway.Route{
-		{Path: "/x", Target: mustTarget(t, up.URL), Retry: gateway.RetryPolicy{Attempts: 1, Backoff: time.Millisecond}},
+		{Path: "/x", Target: mustTarget(t, up.URL), Retry: retries(1)},
 		// A backoff longer than the route's timeout: the wait is cut short
 		// and the answer is 504.
-		{Path: "/y", Target: mustTarget(t, up.URL), Timeout: 20 * time.Millisecond, Retry: gateway.RetryPolicy{Attempts: 1, Backoff: time.Hour}},
+		{Path: "/y", Target: mustTarget(t, up.URL), Timeout: 20 * time.Millisecond,
+			Retry: retry.Policy{MaxAttempts: 2, Backoff: retry.Backoff{Initial: time.Hour, Jitter: retry.NoJitter}}},
 	})
 	if status, _, _ := do(t, "GET", gw.URL+"/x", nil, nil); status != 200 || calls.Load() != 2 {
 		t.Fatalf("after a backoff: %d with %d calls", status, calls.Load())
@@ -81,5 +87,46 @@ func TestRetryBackoff(t *testing.T) {
 	status, _, body := do(t, "GET", gw.URL+"/y", nil, nil)
 	if status != http.StatusGatewayTimeout || decodeError(t, body).Code != gateway.CodeUpstreamTimeout || calls.Load() != 1 {
 		t.Fatalf("backoff past the timeout: %d (%s) with %d calls", status, body, calls.Load())
+	}
+}
+
+// TestRetryPolicyPacesAttempts: a route's retry.Policy bounds the attempts
+// (MaxAttempts, MaxElapsed from the first try) and its Backoff paces them;
+// the last attempt's answer reaches the client.
+func TestRetryPolicyPacesAttempts(t *testing.T) {
+	ms := time.Millisecond
+	backoff := retry.Backoff{Initial: 100 * ms, Jitter: retry.NoJitter}
+	for _, tt := range []struct {
+		name   string
+		policy retry.Policy
+		want   []time.Duration // when each attempt reached the upstream
+	}{
+		{"max attempts", retry.Policy{MaxAttempts: 4, Backoff: backoff}, []time.Duration{0, 100 * ms, 300 * ms, 700 * ms}},
+		{"max elapsed", retry.Policy{MaxAttempts: -1, MaxElapsed: time.Second, Backoff: backoff}, []time.Duration{0, 100 * ms, 300 * ms, 700 * ms}},
+		{"zero", retry.Policy{}, []time.Duration{0}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				start := time.Now()
+				var mu sync.Mutex
+				var at []time.Duration
+				up := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					mu.Lock()
+					at = append(at, time.Since(start))
+					mu.Unlock()
+					w.WriteHeader(http.StatusServiceUnavailable)
+				})
+				g := memoryGateway(t, []gateway.Route{{Path: "/x", Target: mustTarget(t, "http://up.test"), Retry: tt.policy}},
+					memhttp.Hosts{"up.test": up})
+				if w := serve(g, httptest.NewRequest("GET", "/x", nil)); w.Code != http.StatusServiceUnavailable {
+					t.Fatalf("status %d, want the last attempt's 503", w.Code)
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if !slices.Equal(at, tt.want) {
+					t.Errorf("attempts at %v, want %v", at, tt.want)
+				}
+			})
+		})
 	}
 }

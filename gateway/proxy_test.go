@@ -163,7 +163,7 @@ func TestRetries(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			up, calls := flaky(t, tt.failures)
-			gw := mustGateway(t, []gateway.Route{{Path: "/x", Target: mustTarget(t, up.URL), Retry: gateway.RetryPolicy{Attempts: tt.attempts}}})
+			gw := mustGateway(t, []gateway.Route{{Path: "/x", Target: mustTarget(t, up.URL), Retry: retries(tt.attempts)}})
 			var body io.Reader
 			if tt.body != "" {
 				body = strings.NewReader(tt.body)
@@ -186,7 +186,7 @@ func TestRetryBudget(t *testing.T) {
 	}
 	up, calls := flaky(t, 1<<30)
 	gw := mustGateway(t, []gateway.Route{{Path: "/x", Target: mustTarget(t, up.URL),
-		Retry: gateway.RetryPolicy{Attempts: 1, Budget: budget}}})
+		Retry: retries(1), RetryBudget: budget}})
 	for range 15 {
 		do(t, "GET", gw.URL+"/x", nil, nil)
 	}
@@ -223,7 +223,7 @@ func TestRetryReplaysABufferedBody(t *testing.T) {
 		})
 	}
 	gw := mustGateway(t, []gateway.Route{{Path: "/x", Target: mustTarget(t, up.URL),
-		Middleware: []gateway.Middleware{buffer}, Retry: gateway.RetryPolicy{Attempts: 2}}})
+		Middleware: []gateway.Middleware{buffer}, Retry: retries(2)}})
 	if status, _, _ := do(t, "PUT", gw.URL+"/x", nil, strings.NewReader("payload")); status != 200 || calls.Load() != 2 {
 		t.Fatalf("status %d after %d calls, want 200 after 2", status, calls.Load())
 	}

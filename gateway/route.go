@@ -70,8 +70,28 @@ type Route struct {
 	// the upgrade request. Zero means none: an Upgrade header is removed
 	// and the request proxied as a plain one. "h2c" is never allowed.
 	Upgrades []string
-	// Retry is the retry policy; its zero value makes no retries.
-	Retry RetryPolicy
+	// Retry says how often and how long the gateway sends a request again,
+	// each time to an instance the Target picks afresh: MaxAttempts counts
+	// the first try, MaxElapsed counts from it, and Backoff paces the
+	// retries. The zero value makes no retries. The gateway retries only a
+	// request that may be sent twice ([retry.Idempotent]: GET, HEAD,
+	// OPTIONS, TRACE, PUT, DELETE, or any method with an Idempotency-Key
+	// header) and whose body can be sent again ([retry.Replayable]: none,
+	// as the gateway streams a client's body rather than buffering it,
+	// unless a middleware set the request's GetBody), only after a
+	// transport error or one of RetryStatuses, only while RetryBudget
+	// allows it, so that retries cannot multiply the load on an upstream
+	// that is already failing, and never past Timeout: a wait that the
+	// route's deadline cuts short answers 504.
+	Retry retry.Policy
+	// RetryStatuses are the upstream statuses that are retried; zero means
+	// 502, 503 and 504.
+	RetryStatuses []int
+	// RetryBudget caps retries as a share of requests; nil means a budget
+	// of retry.BudgetPolicy's defaults (20% of requests plus 10 retries a
+	// second over 10 seconds) per route. Share one among the routes to one
+	// upstream.
+	RetryBudget *retry.Budget
 	// Breakers guards the upstreams of this route; nil means no breaker.
 	Breakers Breakers
 	// PreserveHost forwards the client's Host header instead of the
@@ -85,37 +105,13 @@ func (r Route) Validate() error {
 	return err
 }
 
-// RetryPolicy says when the gateway sends a request again. It retries only
-// a request that may be sent twice ([retry.Idempotent]: GET, HEAD,
-// OPTIONS, TRACE, PUT, DELETE, or any method with an Idempotency-Key
-// header) and whose body can be sent again ([retry.Replayable]: none, as
-// the gateway streams a client's body rather than buffering it, unless a
-// middleware set the request's GetBody), only after a transport error or
-// one of Statuses, and only while Budget allows it, so that retries cannot
-// multiply the load on an upstream that is already failing.
-type RetryPolicy struct {
-	// Attempts is the number of retries after the first try; zero means no
-	// retry.
-	Attempts int
-	// Statuses are the upstream statuses that are retried; zero means 502,
-	// 503 and 504.
-	Statuses []int
-	// Backoff is the pause before each retry; zero means none.
-	Backoff time.Duration
-	// Budget caps retries as a share of requests; nil means a budget of
-	// retry.BudgetPolicy's defaults (20% of requests plus 10 retries a
-	// second over 10 seconds) per route. Share one among the routes to
-	// one upstream.
-	Budget *retry.Budget
-}
-
 var defaultRetryStatuses = []int{http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout}
 
-func (p RetryPolicy) retriesStatus(code int) bool {
-	if len(p.Statuses) == 0 {
+func (r *Route) retriesStatus(code int) bool {
+	if len(r.RetryStatuses) == 0 {
 		return slices.Contains(defaultRetryStatuses, code)
 	}
-	return slices.Contains(p.Statuses, code)
+	return slices.Contains(r.RetryStatuses, code)
 }
 
 // compiledRoute is a validated Route with its handler.
@@ -159,8 +155,8 @@ func compileRoute(i int, rt Route) (*compiledRoute, error) {
 		return nil, fail("Target", "required: a Target or a Handler")
 	case rt.Target != nil && rt.Handler != nil:
 		return nil, fail("Handler", "a route has a Target or a Handler, not both")
-	case rt.Handler != nil && rt.Retry.Attempts != 0:
-		return nil, fail("Retry.Attempts", "a Handler route has no upstream to retry")
+	case rt.Handler != nil && rt.Retry != (retry.Policy{}):
+		return nil, fail("Retry", "a Handler route has no upstream to retry")
 	case rt.Handler != nil && rt.Breakers != nil:
 		return nil, fail("Breakers", "a Handler route has no upstream to guard")
 	case rt.Handler != nil && rt.PreserveHost:
@@ -202,14 +198,13 @@ func compileRoute(i int, rt Route) (*compiledRoute, error) {
 		return nil, fail("BodyReadTimeout", "negative %v", rt.BodyReadTimeout)
 	case rt.Timeout < 0:
 		return nil, fail("Timeout", "negative %v", rt.Timeout)
-	case rt.Retry.Attempts < 0:
-		return nil, fail("Retry.Attempts", "negative %d", rt.Retry.Attempts)
-	case rt.Retry.Backoff < 0:
-		return nil, fail("Retry.Backoff", "negative %v", rt.Retry.Backoff)
 	}
-	for _, s := range rt.Retry.Statuses {
+	if err := rt.Retry.Validate(); err != nil {
+		return nil, fail("Retry", "%w", err)
+	}
+	for _, s := range rt.RetryStatuses {
 		if s < 100 || s > 599 {
-			return nil, fail("Retry.Statuses", "bad status %d", s)
+			return nil, fail("RetryStatuses", "bad status %d", s)
 		}
 	}
 	for j, m := range rt.Middleware {

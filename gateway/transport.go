@@ -58,14 +58,19 @@ type routeTransport struct {
 
 func (t *routeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	rt := t.route
-	canRetry := rt.Retry.Attempts > 0 && retry.Idempotent(req) && retry.Replayable(req)
+	canRetry := rt.Retry.Retries() && retry.Idempotent(req) && retry.Replayable(req)
 	if canRetry {
 		t.budget.Deposit()
 	}
 	path := req.URL.Path
-	for attempt := 0; ; attempt++ {
+	start := time.Now()
+	for attempt := 1; ; attempt++ {
 		resp, err := t.try(req, path)
-		if !canRetry || attempt >= rt.Retry.Attempts || !t.retryable(req, resp, err) || !t.budget.Withdraw() {
+		if !canRetry || !t.retryable(req, resp, err) {
+			return resp, err
+		}
+		d, ok := rt.Retry.Next(attempt, time.Since(start))
+		if !ok || !t.budget.Withdraw() {
 			return resp, err
 		}
 		if resp != nil {
@@ -73,10 +78,8 @@ func (t *routeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
 			resp.Body.Close()
 		}
-		if rt.Retry.Backoff > 0 {
-			if werr := t.wait(req.Context(), rt.Retry.Backoff); werr != nil {
-				return nil, werr
-			}
+		if werr := t.wait(req.Context(), d); werr != nil {
+			return nil, werr
 		}
 		if req.GetBody != nil && req.Body != nil && req.Body != http.NoBody {
 			// The last attempt consumed the body; Replayable promised a
@@ -101,7 +104,7 @@ func (t *routeTransport) retryable(req *http.Request, resp *http.Response, err e
 	if err != nil {
 		return countsAgainstUpstream(attemptOutcome("", nil, nil, err))
 	}
-	return t.route.Retry.retriesStatus(resp.StatusCode)
+	return t.route.retriesStatus(resp.StatusCode)
 }
 
 // try sends one attempt to an upstream picked for it. It sets the URL of

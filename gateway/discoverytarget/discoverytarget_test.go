@@ -11,10 +11,12 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/go-microkit/microkit/discovery"
 	"github.com/go-microkit/microkit/gateway"
 	"github.com/go-microkit/microkit/gateway/discoverytarget"
+	"github.com/go-microkit/microkit/retry"
 )
 
 func instance(t *testing.T, id, rawURL string) discovery.Instance {
@@ -65,7 +67,7 @@ func TestDiscoveredService(t *testing.T) {
 	}
 	empty, _ := discoverytarget.New(res, "payments")
 	g, err := gateway.New([]gateway.Route{
-		{Path: "/orders/**", Target: orders, Retry: gateway.RetryPolicy{Attempts: 2}},
+		{Path: "/orders/**", Target: orders, Retry: retry.Policy{MaxAttempts: 3, Backoff: retry.Backoff{Initial: time.Millisecond}}},
 		{Path: "/payments/**", Target: empty},
 	}, gateway.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {

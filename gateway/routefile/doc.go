@@ -20,10 +20,19 @@
 //	    timeout: 2s
 //	    body_read_timeout: 5m       # for uploads; default 30s
 //	    upgrades: [websocket]       # default none
-//	    retry: {attempts: 2, statuses: [502, 503], backoff: 50ms}
+//	    retry:                      # a retry.Policy; default none
+//	      max_attempts: 3           # the first try included
+//	      max_elapsed: 1s           # default no bound but timeout
+//	      backoff: {initial: 50ms, max: 1s, multiplier: 2, jitter: full}
+//	      statuses: [502, 503]      # default 502, 503, 504
 //	    breaker: true               # Registry.Breakers for this route
 //	    middleware: [auth, limit]   # Registry.Middleware, outermost first
 //	    preserve_host: false
+//
+// The retry mapping also reads its older forms: attempts, the number of
+// retries after the first try (attempts: 2 is max_attempts: 3), and a
+// backoff of one duration d, a pause of up to d before each retry
+// (retry.Backoff{Initial: d, Max: d}, with full jitter).
 //
 // JSON is read by the same parser (JSON is YAML), with the same keys.
 package routefile

@@ -7,14 +7,15 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/go-microkit/microkit/gateway"
+	"github.com/go-microkit/microkit/retry"
 )
 
 // routeFields maps the fields of gateway.RouteError to the file's keys, so
 // that a validation error points at the right line.
 var routeFields = map[string]string{
 	"Path": "path", "Methods": "methods", "Target": "target", "StripPrefix": "strip_prefix",
-	"Rewrite": "rewrite", "Timeout": "timeout", "Retry.Attempts": "retry", "Retry.Backoff": "retry",
-	"Retry.Statuses": "retry", "Middleware": "middleware", "BodyReadTimeout": "body_read_timeout",
+	"Rewrite": "rewrite", "Timeout": "timeout", "Retry": "retry", "RetryStatuses": "retry",
+	"Middleware": "middleware", "BodyReadTimeout": "body_read_timeout",
 	"Upgrades": "upgrades", "Handler": "handler", "Breakers": "breaker", "PreserveHost": "preserve_host",
 }
 
@@ -59,7 +60,7 @@ func parseRoute(at string, n *yaml.Node, reg Registry) (gateway.Route, error) {
 		case "upgrades":
 			err = v.Decode(&r.Upgrades)
 		case "retry":
-			err = parseRetry(field, v, &r.Retry)
+			err = parseRetry(field, v, &r)
 		case "breaker":
 			err = v.Decode(&breaker)
 			breakerLine = v.Line
@@ -171,28 +172,96 @@ func setTarget(at string, n, target, service, handler *yaml.Node, reg Registry, 
 	return nil
 }
 
-func parseRetry(at string, n *yaml.Node, p *gateway.RetryPolicy) error {
+// parseRetry reads a route's retry mapping into r.Retry and
+// r.RetryStatuses. Two older forms are still read: attempts, the number of
+// retries after the first try, and a backoff given as one duration, a
+// pause of up to that long before each retry.
+func parseRetry(at string, n *yaml.Node, r *gateway.Route) error {
 	if n.Kind != yaml.MappingNode {
 		return &Error{Line: n.Line, Field: at, Err: errors.New("want a mapping")}
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		var err error
+		switch k.Value {
+		case "max_attempts":
+			err = v.Decode(&r.Retry.MaxAttempts)
+		case "attempts":
+			var retries int
+			if err = v.Decode(&retries); err == nil && retries < 0 {
+				err = fmt.Errorf("negative %d", retries)
+			}
+			r.Retry.MaxAttempts = 1 + retries
+		case "max_elapsed":
+			r.Retry.MaxElapsed, err = decodeDuration(v)
+		case "backoff":
+			r.Retry.Backoff, err = parseBackoff(at+".backoff", v)
+		case "statuses":
+			err = v.Decode(&r.RetryStatuses)
+		default:
+			err = errors.New("unknown key")
+		}
+		if err == nil && (k.Value == "attempts" && seen["max_attempts"] || k.Value == "max_attempts" && seen["attempts"]) {
+			err = errors.New("give max_attempts or attempts, not both")
+		}
+		seen[k.Value] = true
+		if err != nil {
+			var fe *Error
+			if errors.As(err, &fe) {
+				return err
+			}
+			return &Error{Line: v.Line, Field: at + "." + k.Value, Err: err}
+		}
+	}
+	return nil
+}
+
+// parseBackoff reads a retry.Backoff: a mapping of initial, max, multiplier
+// and jitter (full, equal or none), or one duration d, which is
+// Backoff{Initial: d, Max: d}.
+func parseBackoff(at string, n *yaml.Node) (retry.Backoff, error) {
+	var b retry.Backoff
+	if n.Kind == yaml.ScalarNode {
+		d, err := decodeDuration(n)
+		return retry.Backoff{Initial: d, Max: d}, err
+	}
+	if n.Kind != yaml.MappingNode {
+		return b, errors.New("want a duration or a mapping")
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		var err error
 		switch k.Value {
-		case "attempts":
-			err = v.Decode(&p.Attempts)
-		case "statuses":
-			err = v.Decode(&p.Statuses)
-		case "backoff":
-			p.Backoff, err = decodeDuration(v)
+		case "initial":
+			b.Initial, err = decodeDuration(v)
+		case "max":
+			b.Max, err = decodeDuration(v)
+		case "multiplier":
+			err = v.Decode(&b.Multiplier)
+		case "jitter":
+			b.Jitter, err = decodeJitter(v)
 		default:
 			err = errors.New("unknown key")
 		}
 		if err != nil {
-			return &Error{Line: v.Line, Field: at + "." + k.Value, Err: err}
+			return b, &Error{Line: v.Line, Field: at + "." + k.Value, Err: err}
 		}
 	}
-	return nil
+	return b, nil
+}
+
+func decodeJitter(n *yaml.Node) (retry.Jitter, error) {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return 0, err
+	}
+	for _, j := range []retry.Jitter{retry.FullJitter, retry.EqualJitter, retry.NoJitter} {
+		if s == j.String() {
+			return j, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown jitter %q: want full, equal or none", s)
 }
 
 func parseMiddleware(at string, n *yaml.Node, reg Registry, r *gateway.Route) error {

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/go-microkit/microkit/breaker"
 	"github.com/go-microkit/microkit/gateway"
 	"github.com/go-microkit/microkit/gateway/routefile"
+	"github.com/go-microkit/microkit/retry"
 )
 
 func registry(t testing.TB, services map[string]string) routefile.Registry {
@@ -64,7 +66,7 @@ routes:
     timeout: 2s
     body_read_timeout: 5m
     upgrades: [websocket]
-    retry: {attempts: 2, statuses: [502, 503], backoff: 10ms}
+    retry: {max_attempts: 3, max_elapsed: 1s, statuses: [502, 503], backoff: {initial: 10ms, max: 40ms, multiplier: 3, jitter: equal}}
     breaker: true
     middleware: [a, b]
   - path: /api/orders/{id}
@@ -76,7 +78,7 @@ routes:
 `
 	jsonDoc := `{"routes": [
   {"name": "users", "path": "/api/users/**", "methods": ["GET", "POST"], "target": "` + up.URL + `",
-   "strip_prefix": "/api", "timeout": "2s", "body_read_timeout": "5m", "upgrades": ["websocket"], "retry": {"attempts": 2}, "breaker": true, "middleware": ["a", "b"]},
+   "strip_prefix": "/api", "timeout": "2s", "body_read_timeout": "5m", "upgrades": ["websocket"], "retry": {"attempts": 2, "backoff": "10ms"}, "breaker": true, "middleware": ["a", "b"]},
   {"path": "/api/orders/{id}", "service": "orders", "rewrite": "/v2/orders/{id}"},
   {"path": "/healthz", "handler": "health", "middleware": ["b"]}
 ]}`
@@ -90,7 +92,7 @@ routes:
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(routes) != 3 || routes[0].Name != "users" || routes[0].Breakers == nil || routes[0].Retry.Attempts != 2 ||
+			if len(routes) != 3 || routes[0].Name != "users" || routes[0].Breakers == nil || routes[0].Retry.MaxAttempts != 3 ||
 				routes[0].BodyReadTimeout != 5*time.Minute || len(routes[0].Upgrades) != 1 {
 				t.Fatalf("routes %+v", routes)
 			}
@@ -115,6 +117,33 @@ routes:
 	}
 	if _, err := routefile.Load(filepath.Join(t.TempDir(), "missing.yaml"), routefile.Registry{}); err == nil {
 		t.Fatal("missing file accepted")
+	}
+}
+
+// TestRetryForms: the retry mapping reads into a retry.Policy, and its
+// older forms (attempts as retries after the first try, backoff as one
+// duration) still read as they meant.
+func TestRetryForms(t *testing.T) {
+	ms := time.Millisecond
+	for _, tt := range []struct {
+		retry    string
+		want     retry.Policy
+		statuses []int
+	}{
+		{"{max_attempts: 3, max_elapsed: 2s, backoff: {initial: 10ms, max: 1s, multiplier: 1.5, jitter: none}}",
+			retry.Policy{MaxAttempts: 3, MaxElapsed: 2 * time.Second, Backoff: retry.Backoff{Initial: 10 * ms, Max: time.Second, Multiplier: 1.5, Jitter: retry.NoJitter}}, nil},
+		{"{max_attempts: 2, backoff: {jitter: equal}, statuses: [500]}", retry.Policy{MaxAttempts: 2, Backoff: retry.Backoff{Jitter: retry.EqualJitter}}, []int{500}},
+		{"{attempts: 2, backoff: 100ms}", retry.Policy{MaxAttempts: 3, Backoff: retry.Backoff{Initial: 100 * ms, Max: 100 * ms}}, nil},
+		{"{attempts: 0}", retry.Policy{MaxAttempts: 1}, nil},
+	} {
+		doc := "routes:\n  - path: /a\n    target: http://h\n    retry: " + tt.retry + "\n"
+		routes, err := routefile.Parse([]byte(doc), registry(t, nil))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.retry, err)
+		}
+		if got := routes[0]; got.Retry != tt.want || !slices.Equal(got.RetryStatuses, tt.statuses) {
+			t.Errorf("%s: Retry %+v, statuses %v; want %+v, %v", tt.retry, got.Retry, got.RetryStatuses, tt.want, tt.statuses)
+		}
 	}
 }
 
@@ -145,7 +174,12 @@ func TestErrorsNameLineAndField(t *testing.T) {
 		{"unknown service", "routes:\n  - path: /a\n    service: nope\n", 3, "routes[0].service"},
 		{"unknown middleware", "routes:\n  - path: /a\n    target: http://h\n    middleware:\n      - a\n      - c\n", 6, "routes[0].middleware[1]"},
 		{"bad retry key", "routes:\n  - path: /a\n    target: http://h\n    retry:\n      tries: 2\n", 5, "routes[0].retry.tries"},
-		{"negative attempts", "routes:\n  - path: /a\n    target: http://h\n    retry: {attempts: -1}\n", 4, "routes[0].retry"},
+		{"negative attempts", "routes:\n  - path: /a\n    target: http://h\n    retry: {attempts: -1}\n", 4, "routes[0].retry.attempts"},
+		{"retry for ever", "routes:\n  - path: /a\n    target: http://h\n    retry: {max_attempts: -1}\n", 4, "routes[0].retry"},
+		{"both attempts keys", "routes:\n  - path: /a\n    target: http://h\n    retry: {attempts: 1, max_attempts: 2}\n", 4, "routes[0].retry.max_attempts"},
+		{"bad jitter", "routes:\n  - path: /a\n    target: http://h\n    retry:\n      backoff: {jitter: some}\n", 5, "routes[0].retry.backoff.jitter"},
+		{"bad backoff key", "routes:\n  - path: /a\n    target: http://h\n    retry:\n      backoff:\n        start: 1s\n", 6, "routes[0].retry.backoff.start"},
+		{"backoff max below initial", "routes:\n  - path: /a\n    target: http://h\n    retry: {max_attempts: 2, backoff: {initial: 2s, max: 1s}}\n", 4, "routes[0].retry"},
 		{"strip prefix", "routes:\n  - path: /a/b\n    target: http://h\n    strip_prefix: /x\n", 4, "routes[0].strip_prefix"},
 		{"duplicate route", "routes:\n  - path: /a\n    target: http://h\n    methods: [GET]\n  - path: /a\n    target: http://h\n", 5, "routes[1].path"},
 		{"equivalent route", "routes:\n  - path: /a/{id}\n    target: http://h\n    methods: [GET]\n  - path: /a/{key}\n    target: http://h\n    methods: [get]\n", 5, "routes[1].path"},

@@ -20,6 +20,7 @@ import (
 	"github.com/go-microkit/microkit/gateway/discoverytarget"
 	"github.com/go-microkit/microkit/gateway/jwtauth"
 	"github.com/go-microkit/microkit/gateway/ratelimit"
+	"github.com/go-microkit/microkit/retry"
 	"github.com/go-microkit/microkit/tracing"
 )
 
@@ -170,7 +171,7 @@ func handler(deps *platform.Deps, cfg Config) (http.Handler, error) {
 	}
 	private := []gateway.Middleware{failLimit, auth.Middleware(), limit}
 	admin := append(slices.Clip(private), requireRole(platform.RoleAdmin))
-	retryReads := gateway.RetryPolicy{Attempts: 2, Backoff: 20 * time.Millisecond}
+	retryReads := retry.Policy{MaxAttempts: 3, Backoff: retry.Backoff{Initial: 20 * time.Millisecond, Max: 20 * time.Millisecond}}
 	routes := []gateway.Route{
 		{Name: "signup", Path: "/api/users/signup", Methods: []string{http.MethodPost}, Target: usersT, StripPrefix: "/api",
 			Middleware: []gateway.Middleware{limit}, Timeout: 10 * time.Second},
