@@ -185,7 +185,9 @@ func WithOpenDuration(d time.Duration) Option {
 // to the base duration. The default is multiplier [DefaultOpenMultiplier]
 // up to [DefaultMaxOpenDuration] without jitter; WithOpenBackoff(1, d, 0)
 // with WithOpenDuration(d) keeps the breaker open a fixed d. Set a jitter
-// when a fleet of clients shares a dependency.
+// when a fleet of clients shares a dependency. It is not a retry policy
+// (retry.Policy): it sets how long every caller is refused, not how long
+// one caller waits before trying again.
 func WithOpenBackoff(multiplier float64, max time.Duration, jitter float64) Option {
 	return func(c *config) error {
 		if !(multiplier >= 1) {

@@ -4,8 +4,8 @@
 // package of the module that retries honours [Permanent] (eventbus's Retry
 // middleware, saga's steps); discovery's HTTP transport and the gateway's
 // routes share [Budget] and the HTTP rule of [Idempotent]; discovery's
-// watch loops, rabbitbus, natsbus and the outbox relay pace their retries
-// with [Backoff]. It imports only the standard library.
+// watch loops (and discovery/consul's watcher), rabbitbus, natsbus and the
+// outbox relay pace their retries with [Backoff]. It imports only the standard library.
 //
 // # Where to start
 //
@@ -26,7 +26,8 @@
 //   - [Policy] says how often and for how long an operation is retried:
 //     MaxAttempts, MaxElapsed and a Backoff; [Policy.Next] answers, after
 //     each failure, whether to go on and how long to wait. eventbus's
-//     Retry middleware and saga's steps and compensations take one.
+//     Retry middleware, saga's steps and compensations and the gateway's
+//     routes take one.
 //
 // Time comes from package time; tests of code that uses a Budget or a
 // Backoff run in a testing/synctest bubble.

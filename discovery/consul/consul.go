@@ -11,18 +11,18 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/go-microkit/microkit/discovery"
+	"github.com/go-microkit/microkit/retry"
 )
 
 // Registry is a [discovery.Registry] on a Consul agent. It is safe for
 // concurrent use.
 type Registry struct {
-	client     *api.Client
-	apiConfig  *api.Config // the client's Config while New applies the options; nil after
-	check      checkConfig
-	logger     *slog.Logger
-	waitTime   time.Duration
-	minBackoff time.Duration
-	maxBackoff time.Duration
+	client    *api.Client
+	apiConfig *api.Config // the client's Config while New applies the options; nil after
+	check     checkConfig
+	logger    *slog.Logger
+	waitTime  time.Duration
+	backoff   retry.Backoff // of a watcher's queries after a failure
 }
 
 var (
@@ -61,18 +61,20 @@ func WithWaitTime(d time.Duration) Option {
 }
 
 // WithWatchBackoff sets the wait before a watcher retries after a failed
-// query, doubling from minimum to maximum with jitter. Zero values mean
-// 100ms and 5s.
+// query, doubling from minimum to maximum, each wait a random time between
+// half and all of it (a retry.Backoff with retry.EqualJitter), so that
+// watchers that lost the agent together do not query it again together.
+// Zero values mean 100ms and 5s.
 func WithWatchBackoff(minimum, maximum time.Duration) Option {
 	return func(r *Registry) error {
 		if minimum < 0 || maximum < 0 || (maximum > 0 && maximum < minimum) {
 			return fmt.Errorf("%w: watch backoff %v..%v", discovery.ErrInvalidOption, minimum, maximum)
 		}
 		if minimum > 0 {
-			r.minBackoff = minimum
+			r.backoff.Initial = minimum
 		}
 		if maximum > 0 {
-			r.maxBackoff = maximum
+			r.backoff.Max = maximum
 		}
 		return nil
 	}
@@ -90,11 +92,10 @@ func New(cfg *api.Config, opts ...Option) (*Registry, error) {
 		c = &copied
 	}
 	r := &Registry{
-		apiConfig:  c,
-		logger:     slog.Default(),
-		waitTime:   time.Minute,
-		minBackoff: 100 * time.Millisecond,
-		maxBackoff: 5 * time.Second,
+		apiConfig: c,
+		logger:    slog.Default(),
+		waitTime:  time.Minute,
+		backoff:   retry.Backoff{Initial: 100 * time.Millisecond, Max: 5 * time.Second, Multiplier: 2, Jitter: retry.EqualJitter},
 	}
 	for _, opt := range opts {
 		if opt == nil {
@@ -104,7 +105,7 @@ func New(cfg *api.Config, opts ...Option) (*Registry, error) {
 			return nil, fmt.Errorf("consul: new: %w", err)
 		}
 	}
-	r.maxBackoff = max(r.maxBackoff, r.minBackoff)
+	r.backoff.Max = max(r.backoff.Max, r.backoff.Initial)
 	client, err := api.NewClient(r.apiConfig)
 	if err != nil {
 		return nil, fmt.Errorf("consul: new: %w", err)

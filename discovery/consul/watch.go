@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -50,7 +49,7 @@ func (w *watcher) Next(ctx context.Context) ([]discovery.Instance, error) {
 
 	for {
 		if w.failures > 0 {
-			if err := w.sleep(ctx, w.backoff()); err != nil {
+			if err := w.sleep(ctx, w.r.backoff.Delay(w.failures)); err != nil {
 				return nil, w.ctxErr(err)
 			}
 		}
@@ -94,18 +93,6 @@ func (w *watcher) advance(index uint64) {
 	default:
 		w.index = index
 	}
-}
-
-// backoff returns the wait before the next query after w.failures errors
-// in a row: doubling from the minimum, capped, with ±20% jitter so that
-// many watchers do not hit a recovering agent at the same instant.
-func (w *watcher) backoff() time.Duration {
-	d := w.r.minBackoff
-	for i := 1; i < w.failures && d < w.r.maxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, w.r.maxBackoff)
-	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 }
 
 func (w *watcher) sleep(ctx context.Context, d time.Duration) error {
