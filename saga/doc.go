@@ -24,7 +24,7 @@
 //     [Saga.Run] starts an instance of a registered saga; it refuses one
 //     that is not registered ([ErrUnknownSaga]), which Recover could not
 //     continue after a restart.
-//   - [IdempotencyKey] gives each step "<saga id>/<step>": participants
+//   - [IdempotencyKeyFromContext] gives each step "<saga id>/<step>": participants
 //     dedupe on it, which is what makes re-execution after a crash safe;
 //     [IDFromContext] gives the saga's ID.
 //   - [Orchestrator.Failed], [Orchestrator.RetryCompensation] and

@@ -34,7 +34,7 @@ func Example() {
 	reserveStock := saga.Step[OrderState]{
 		Name: "reserve-stock",
 		Execute: func(ctx context.Context, s *OrderState) error {
-			key, _ := saga.IdempotencyKey(ctx) // the inventory service dedupes on it
+			key, _ := saga.IdempotencyKeyFromContext(ctx) // the inventory service dedupes on it
 			fmt.Println("stock reserved with key", key)
 			return nil
 		},

@@ -17,7 +17,7 @@ import (
 func TestIdempotencyKeyInContext(t *testing.T) {
 	var keys []string
 	record := func(ctx context.Context, _ *order) error {
-		k, ok := saga.IdempotencyKey(ctx)
+		k, ok := saga.IdempotencyKeyFromContext(ctx)
 		id, _ := saga.IDFromContext(ctx)
 		if !ok || !strings.HasPrefix(k, id+"/") {
 			return retry.Permanent(errors.New("no key"))
@@ -33,8 +33,8 @@ func TestIdempotencyKeyInContext(t *testing.T) {
 	if want := []string{"order-7/reserve", "order-7/charge"}; !slices.Equal(keys, want) {
 		t.Errorf("keys = %q, want %q", keys, want)
 	}
-	if _, ok := saga.IdempotencyKey(context.Background()); ok {
-		t.Error("IdempotencyKey outside a step reported ok")
+	if _, ok := saga.IdempotencyKeyFromContext(context.Background()); ok {
+		t.Error("IdempotencyKeyFromContext outside a step reported ok")
 	}
 	if _, ok := saga.IDFromContext(context.Background()); ok {
 		t.Error("IDFromContext outside a step reported ok")

@@ -126,7 +126,7 @@ func (w *world) step(name string, fails bool, policy saga.RecoverPolicy) saga.St
 		Name:      name,
 		OnRecover: policy,
 		Execute: func(ctx context.Context, _ *order) error {
-			key, _ := saga.IdempotencyKey(ctx)
+			key, _ := saga.IdempotencyKeyFromContext(ctx)
 			if w.maybeCrash(name, false, false) {
 				return errCrash
 			}
@@ -143,7 +143,7 @@ func (w *world) step(name string, fails bool, policy saga.RecoverPolicy) saga.St
 			return nil
 		},
 		Compensate: func(ctx context.Context, _ *order) error {
-			key, _ := saga.IdempotencyKey(ctx)
+			key, _ := saga.IdempotencyKeyFromContext(ctx)
 			if w.maybeCrash(name, true, false) {
 				return errCrash
 			}

@@ -54,7 +54,7 @@ func counting() (*saga.Saga[order], func() map[string]int) {
 				cancel()
 				return ctx.Err()
 			}
-			key, _ := saga.IdempotencyKey(ctx)
+			key, _ := saga.IdempotencyKeyFromContext(ctx)
 			mu.Lock()
 			counts[key]++
 			mu.Unlock()

@@ -112,11 +112,11 @@ func TestLostReplyFromParticipantIsCompensated(t *testing.T) {
 	charge := saga.Step[order]{
 		Name: "charge",
 		Execute: func(ctx context.Context, _ *order) error {
-			key, _ := saga.IdempotencyKey(ctx)
+			key, _ := saga.IdempotencyKeyFromContext(ctx)
 			return post(ctx, proxy.URL+"/charge?key="+key)
 		},
 		Compensate: func(ctx context.Context, _ *order) error {
-			key, _ := saga.IdempotencyKey(ctx)
+			key, _ := saga.IdempotencyKeyFromContext(ctx)
 			return post(ctx, proxy.URL+"/refund?key="+key)
 		},
 		Timeout: 5 * time.Second,

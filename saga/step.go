@@ -9,7 +9,7 @@ import (
 
 // Step is one action of a saga and the action that undoes it.
 //
-// Execute and Compensate must be idempotent per [IdempotencyKey]: after a
+// Execute and Compensate must be idempotent per [IdempotencyKeyFromContext]: after a
 // crash, or when a lease lapses, a step whose completion was not recorded
 // runs again with the same key, and a compensation likewise. A participant
 // that records the key with its effect (a unique column, a conditional
@@ -103,10 +103,10 @@ type stepIdent struct {
 	sagaID, step string
 }
 
-// IdempotencyKey returns the key of the step that ctx was given to:
+// IdempotencyKeyFromContext returns the key of the step that ctx was given to:
 // "<saga id>/<step name>". It is the same on every attempt and after a
 // crash, so participants can dedupe on it. ok is false outside a step.
-func IdempotencyKey(ctx context.Context) (key string, ok bool) {
+func IdempotencyKeyFromContext(ctx context.Context) (key string, ok bool) {
 	id, ok := ctx.Value(stepKey{}).(*stepIdent)
 	if !ok {
 		return "", false

@@ -32,7 +32,7 @@ func newParticipants() *participants {
 }
 
 func (p *participants) count(ctx context.Context, undo bool) {
-	key, _ := saga.IdempotencyKey(ctx)
+	key, _ := saga.IdempotencyKeyFromContext(ctx)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if undo {

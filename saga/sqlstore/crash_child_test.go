@@ -158,7 +158,7 @@ func (p *crashParticipant) maybeKill(key, kind, when string) {
 }
 
 func (p *crashParticipant) apply(ctx context.Context, table, kind string) error {
-	key, _ := saga.IdempotencyKey(ctx)
+	key, _ := saga.IdempotencyKeyFromContext(ctx)
 	if _, err := p.db.ExecContext(ctx, "INSERT INTO crash_calls (key, kind) VALUES ("+p.ph(1)+", "+p.ph(2)+")", key, kind); err != nil {
 		return err
 	}

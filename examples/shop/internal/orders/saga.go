@@ -62,7 +62,7 @@ func (s *Service) newSaga() (*saga.Saga[sagaState], error) {
 			Timeout: 5 * time.Second,
 			Retry:   attempts(3),
 			Execute: s.noteFailure(func(ctx context.Context, st *sagaState) error {
-				key, _ := saga.IdempotencyKey(ctx)
+				key, _ := saga.IdempotencyKeyFromContext(ctx)
 				err := platform.CallJSON(ctx, s.deps.Client, http.MethodPost, s.deps.URL(platform.ProductService, "/reservations"), "",
 					products.ReserveRequest{Key: key, Items: st.Items}, nil)
 				if clientError(err) {
@@ -73,7 +73,7 @@ func (s *Service) newSaga() (*saga.Saga[sagaState], error) {
 				return err // a timeout, a transport error: maybe reserved, so released
 			}),
 			Compensate: func(ctx context.Context, st *sagaState) error {
-				key, _ := saga.IdempotencyKey(ctx)
+				key, _ := saga.IdempotencyKeyFromContext(ctx)
 				return platform.CallJSON(ctx, s.deps.Client, http.MethodPost, s.deps.URL(platform.ProductService, "/reservations/"+key+"/release"), "", nil, nil)
 			},
 		},
@@ -83,7 +83,7 @@ func (s *Service) newSaga() (*saga.Saga[sagaState], error) {
 			Retry:     attempts(2),
 			Retryable: func(err error) bool { return !clientError(err) && !errors.Is(err, breaker.ErrOpen) },
 			Execute: s.noteFailure(func(ctx context.Context, st *sagaState) error {
-				key, _ := saga.IdempotencyKey(ctx)
+				key, _ := saga.IdempotencyKeyFromContext(ctx)
 				req := payments.ChargeRequest{Key: key, OrderID: st.OrderID, Customer: st.Customer, AmountCents: st.TotalCents}
 				err := s.payment.Execute(ctx, func(ctx context.Context) error {
 					return platform.CallJSON(ctx, s.deps.Client, http.MethodPost, s.deps.URL(platform.PaymentService, "/charges"), "", req, nil)
@@ -94,7 +94,7 @@ func (s *Service) newSaga() (*saga.Saga[sagaState], error) {
 				return err // a timeout, a transport error: maybe charged, so refunded
 			}),
 			Compensate: func(ctx context.Context, st *sagaState) error {
-				key, _ := saga.IdempotencyKey(ctx)
+				key, _ := saga.IdempotencyKeyFromContext(ctx)
 				// Refunds go around the breaker: an open breaker must not
 				// stop money from going back.
 				return platform.CallJSON(ctx, s.deps.Client, http.MethodPost, s.deps.URL(platform.PaymentService, "/refunds"), "",
