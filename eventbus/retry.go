@@ -47,17 +47,26 @@ func (e *ExhaustedError) Unwrap() error { return e.Err }
 // MaxAttempts. p.MaxElapsed, when set, counts from the message's Time (when
 // the event occurred), since the broker keeps no time of the first
 // delivery: an event too old to be worth a retry is parked instead; a
-// message without a Time is bounded by MaxAttempts alone. Retry does not
-// validate p: call p.Validate when the policy comes from configuration (a
-// policy with no limit redelivers until the handler succeeds).
+// message without a Time is bounded by MaxAttempts alone, or, under a
+// policy without a limit of attempts, by the sum of the waits it asked for.
+// An invalid p (see retry.Policy.Validate) retries nothing: every delivery
+// fails for good with an error wrapping retry.ErrInvalidOption, which a
+// DeadLetter parks with the reason, instead of looping a message for ever.
 //
 // It is never inlined, so that every Middleware it returns is one function
 // that Router recognizes when it checks the order of a chain.
 //
 //go:noinline
 func Retry(p retry.Policy) Middleware {
+	invalid := p.Validate()
 	return func(next Handler) Handler {
 		return func(ctx context.Context, msg *Message) error {
+			if invalid != nil {
+				// A policy that cannot say when to stop must not loop a
+				// message for ever: every delivery fails for good with
+				// the reason, so a DeadLetter parks it and says why.
+				return retry.Permanent(fmt.Errorf("eventbus: retry: %w", invalid))
+			}
 			attempt := attemptFrom(ctx)
 			if p.Exhausted(attempt) {
 				// The last attempt's failure was not settled (its parking
@@ -70,10 +79,16 @@ func Retry(p retry.Policy) Middleware {
 				return err
 			}
 			policy, age := p, time.Duration(0)
-			if msg != nil && !msg.Time.IsZero() {
+			switch {
+			case msg != nil && !msg.Time.IsZero():
 				age = time.Since(msg.Time)
-			} else {
-				policy.MaxElapsed = 0 // no time to measure it from
+			case p.MaxAttempts < 0:
+				// No time to measure from, and no limit of attempts: the
+				// waits the policy asked for so far are a lower bound of
+				// the time spent, and they end the retries.
+				age = nominalWaits(p.Backoff, attempt, p.MaxElapsed)
+			default:
+				policy.MaxElapsed = 0 // bounded by MaxAttempts alone
 			}
 			d, ok := policy.Next(attempt, age)
 			if !ok {
@@ -86,4 +101,15 @@ func Retry(p retry.Policy) Middleware {
 			return &RetryError{Err: err, Delay: d}
 		}
 	}
+}
+
+// nominalWaits sums b's waits, without jitter, after each of the attempts
+// before attempt, stopping once the sum passes limit.
+func nominalWaits(b retry.Backoff, attempt int, limit time.Duration) time.Duration {
+	b.Jitter = retry.NoJitter
+	var sum time.Duration
+	for i := 1; i < attempt && sum <= limit; i++ {
+		sum += b.Delay(i)
+	}
+	return sum
 }

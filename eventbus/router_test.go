@@ -147,6 +147,45 @@ func TestRetryPolicy(t *testing.T) {
 	})
 }
 
+// Retry always ends: a policy bounded only by MaxElapsed ends for a
+// message without a Time too, and an invalid policy fails every delivery
+// for good with its reason instead of redelivering without end.
+func TestRetryAlwaysEnds(t *testing.T) {
+	boom := errors.New("boom")
+	failing := func(context.Context, *eventbus.Message) error { return boom }
+	timeless := &eventbus.Message{ID: "1", Type: "t"}
+	fixed := retry.Backoff{Initial: 100 * time.Millisecond, Max: 100 * time.Millisecond, Jitter: retry.NoJitter}
+	tests := []struct {
+		name   string
+		policy retry.Policy
+		last   int // the last attempt that may be retried; 0: none
+	}{
+		{"unlimited attempts, one second", retry.Policy{MaxAttempts: -1, MaxElapsed: time.Second, Backoff: fixed}, 10},
+		{"unlimited attempts, no limit of time", retry.Policy{MaxAttempts: -1, Backoff: fixed}, 0},
+		{"negative max elapsed", retry.Policy{MaxAttempts: 3, MaxElapsed: -time.Second, Backoff: fixed}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mw := eventbus.Retry(tt.policy)(failing)
+			for attempt := 1; attempt <= 1000; attempt++ {
+				ctx := eventbus.ContextWithDelivery(context.Background(), &eventbus.DeliveryInfo{Attempt: attempt})
+				err := mw(ctx, timeless)
+				if !retry.IsPermanent(err) {
+					continue
+				}
+				if attempt != tt.last+1 {
+					t.Fatalf("attempt %d ended the retries (%v), want attempt %d", attempt, err, tt.last+1)
+				}
+				if tt.last == 0 && !errors.Is(err, retry.ErrInvalidOption) {
+					t.Fatalf("an invalid policy failed with %v, want retry.ErrInvalidOption", err)
+				}
+				return
+			}
+			t.Fatal("1000 attempts and the retries never ended")
+		})
+	}
+}
+
 func TestRetryPassesPermanentAndOwnDelay(t *testing.T) {
 	mw := eventbus.Retry(retry.Policy{MaxAttempts: 2, Backoff: retry.Backoff{Initial: time.Second, Jitter: retry.NoJitter}})
 	ctx := eventbus.ContextWithDelivery(context.Background(), &eventbus.DeliveryInfo{Attempt: 1})
