@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sync"
 	"testing"
 	"time"
 
@@ -71,7 +72,25 @@ func gokitBalancer(b *testing.B, newBalancer func(sd.Endpointer) lb.Balancer) lb
 	}
 }
 
-func gokitRandom(s sd.Endpointer) lb.Balancer { return lb.NewRandom(s, time.Now().UnixNano()) }
+// gokitRandom is go-kit's random balancer behind a mutex. lb.NewRandom
+// draws from a math/rand.Rand, which is not safe for concurrent use: called
+// from RunParallel's goroutines unguarded it races, and can panic inside
+// rand. A service that shares one balancer among its request goroutines
+// must guard it the same way.
+func gokitRandom(s sd.Endpointer) lb.Balancer {
+	return &lockedBalancer{b: lb.NewRandom(s, time.Now().UnixNano())}
+}
+
+type lockedBalancer struct {
+	mu sync.Mutex
+	b  lb.Balancer
+}
+
+func (l *lockedBalancer) Endpoint() (endpoint.Endpoint, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Endpoint()
+}
 
 func BenchmarkDiscoveryPick(b *testing.B) {
 	ctx := context.Background()
