@@ -47,6 +47,7 @@
 //   - eventbus/outbox: transactional outbox and SQL inbox.
 //   - eventbus/outbox/pgnotify: wakes the outbox relay through PostgreSQL
 //     LISTEN/NOTIFY.
+//   - eventbus/outbox/outboxmetrics: Prometheus metrics for outbox relays.
 //   - eventbus/inbox: in-memory dedupe middleware.
 //   - eventbus/dlq: dead letters kept in SQL, listed and replayed.
 //   - eventbus/eventbusmetrics: Prometheus metrics for handlers and

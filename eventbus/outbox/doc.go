@@ -24,7 +24,10 @@
 //     PostgreSQL several relays may serve one table, one publishing at a
 //     time under an advisory lock and the others standing by, and package eventbus/outbox/pgnotify wakes them with LISTEN/NOTIFY
 //     instead of waiting for the next poll. Sent rows are pruned on a
-//     schedule.
+//     schedule. [WithListener] tells [Listener]s of every round that
+//     published or failed and of every prune; package
+//     eventbus/outbox/outboxmetrics turns them into Prometheus metrics, so
+//     that this package compiles nothing of Prometheus.
 //   - [NewInbox] and [Inbox.Handler] wrap a handler that takes the *sql.Tx
 //     it must make its changes in; package eventbus/inbox is the in-memory
 //     counterpart for handlers without a database.

@@ -34,7 +34,7 @@ type config struct {
 	publishWait   time.Duration
 	pruneInterval time.Duration
 	wakeup        Waker
-	metrics       *Metrics
+	listeners     []Listener
 	logger        *slog.Logger
 }
 

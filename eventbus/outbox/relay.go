@@ -46,7 +46,7 @@ type Relay struct {
 // NewRelay returns a relay that publishes the events of db's outbox table
 // through pub. Options: WithTable, WithBatchSize, WithPollInterval,
 // WithMaxBackoff, WithPublishTimeout, WithRetention, WithWaker, WithLogger,
-// WithMetrics.
+// WithListener.
 func NewRelay(db *sql.DB, dialect sqldialect.Dialect, pub eventbus.Publisher, opts ...Option) (*Relay, error) {
 	if db == nil || pub == nil {
 		return nil, fmt.Errorf("outbox: new relay: %w", invalid("nil database or publisher"))
@@ -220,11 +220,20 @@ type row struct {
 // older unsent event held by another relay wait for a later round, so that
 // each subject's events are published in the order they were added. If
 // the publish fails, the events stay unsent with the attempt counted and
-// the error recorded, and the error is returned.
+// the error recorded, and the error is returned. The relay's listeners
+// learn of a round that published events or failed.
 func (r *Relay) RelayOnce(ctx context.Context) (int, error) {
+	if len(r.cfg.listeners) == 0 {
+		return r.relayOnce(ctx) // no clock read, no event: a relay without listeners pays nothing
+	}
 	start := time.Now()
 	n, err := r.relayOnce(ctx)
-	r.cfg.metrics.round(r.cfg.table, start, n, err)
+	switch d := time.Since(start); {
+	case err != nil:
+		r.emit(ctx, Event{Kind: EventRelayFailed, Table: r.cfg.table, Duration: d, Err: err})
+	case n > 0:
+		r.emit(ctx, Event{Kind: EventRelayed, Table: r.cfg.table, Events: n, Duration: d})
+	}
 	return n, err
 }
 
@@ -420,8 +429,8 @@ func (r *Relay) prune(ctx context.Context) error {
 }
 
 // Prune deletes the events sent before the retention period and returns
-// how many it deleted. Run calls it on the
-// retention schedule.
+// how many it deleted; if it deleted any, the relay's listeners learn of
+// it. Run calls it on the retention schedule.
 func (r *Relay) Prune(ctx context.Context) (int64, error) {
 	cutoff := time.Now().Add(-r.cfg.retention).UnixNano()
 	res, err := r.db.ExecContext(ctx, "DELETE FROM "+r.cfg.table+" WHERE sent_at IS NOT NULL AND sent_at < $1", cutoff)
@@ -429,6 +438,8 @@ func (r *Relay) Prune(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("outbox: prune: %w", err)
 	}
 	n, _ := res.RowsAffected()
-	r.cfg.metrics.prunedEvents(r.cfg.table, n)
+	if n > 0 {
+		r.emit(ctx, Event{Kind: EventPruned, Table: r.cfg.table, Events: int(n)})
+	}
 	return n, nil
 }

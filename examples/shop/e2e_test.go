@@ -235,7 +235,8 @@ func TestShopEndToEnd(t *testing.T) {
 					checkMetricNames(t, svc, body)
 				}
 				if path == "/metrics" && svc == shop.Order {
-					for _, m := range []string{"microkit_saga_completed_total", `microkit_breaker_transitions_total{breaker="payment-service"`} {
+					for _, m := range []string{"microkit_saga_completed_total", `microkit_breaker_transitions_total{breaker="payment-service"`,
+						`microkit_outbox_events_relayed_total{table="microkit_outbox"}`} {
 						if !strings.Contains(string(body), m) {
 							t.Errorf("order-service metrics lack %s", m)
 						}

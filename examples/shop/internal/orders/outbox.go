@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-microkit/microkit/eventbus"
 	"github.com/go-microkit/microkit/eventbus/outbox"
+	"github.com/go-microkit/microkit/eventbus/outbox/outboxmetrics"
 	"github.com/go-microkit/microkit/examples/shop/internal/platform"
 	"github.com/go-microkit/microkit/tracing"
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,13 +49,13 @@ type relay struct {
 }
 
 func startRelay(db *platform.DB, pub eventbus.Publisher, log *slog.Logger, reg prometheus.Registerer) (*relay, error) {
-	m, err := outbox.NewMetrics(reg)
+	m, err := outboxmetrics.New(reg)
 	if err != nil {
 		return nil, fmt.Errorf("orders: outbox metrics: %w", err)
 	}
 	sig := outbox.NewSignal()
 	r, err := outbox.NewRelay(db.SQL(), db.Dialect(), perMessageTrace(pub), outbox.WithWaker(sig),
-		outbox.WithPollInterval(500*time.Millisecond), outbox.WithLogger(log), outbox.WithMetrics(m))
+		outbox.WithPollInterval(500*time.Millisecond), outbox.WithLogger(log), outbox.WithListener(m))
 	if err != nil {
 		return nil, fmt.Errorf("orders: outbox relay: %w", err)
 	}
