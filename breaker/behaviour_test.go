@@ -227,10 +227,6 @@ func TestInvalidOptions(t *testing.T) {
 		"no probes":                  breaker.WithHalfOpen(0, 0),
 		"more successes than probes": breaker.WithHalfOpen(1, 2),
 		"zero half-open max time":    breaker.WithHalfOpenMaxTime(0),
-		"nil classifier":             breaker.WithClassifier(nil),
-		"nil jitter source":          breaker.WithJitterSource(nil),
-		"nil listener":               breaker.WithListener(nil),
-		"nil observer":               breaker.WithObserver(nil),
 	}
 	for name, opt := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -241,6 +237,23 @@ func TestInvalidOptions(t *testing.T) {
 	}
 	if _, err := breaker.New("x", openFor(time.Minute), breaker.WithOpenBackoff(2, time.Second, 0)); !errors.Is(err, breaker.ErrInvalidOption) {
 		t.Fatalf("backoff max below open duration: err = %v", err)
+	}
+}
+
+// A nil argument to an option means the option's default: the breaker
+// classifies, jitters and trips as one built without it.
+func TestNilOptionArgumentsMeanTheDefault(t *testing.T) {
+	b, err := breaker.New("x", breaker.WithConsecutiveFailures(2), breaker.WithClassifier(nil),
+		breaker.WithJitterSource(nil), breaker.WithListener(nil), breaker.WithObserver(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("boom")
+	for range 2 {
+		_ = b.Execute(context.Background(), func(context.Context) error { return boom })
+	}
+	if err := b.Execute(context.Background(), func(context.Context) error { return nil }); !errors.Is(err, breaker.ErrOpen) {
+		t.Fatalf("after 2 failures counted by the default classifier: %v, want ErrOpen", err)
 	}
 }
 

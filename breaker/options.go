@@ -236,15 +236,15 @@ func WithHalfOpenMaxTime(d time.Duration) Option {
 	}
 }
 
-// WithClassifier decides which errors count as failures (default
-// [DefaultClassifier]). Whatever it says, Execute, Do and Permit.Done never
+// WithClassifier decides which errors count as failures (default, and
+// what nil means: [DefaultClassifier]). Whatever it says, Execute, Do and Permit.Done never
 // count a call whose own context ended first (cancelled, or past the
 // caller's deadline): the caller gave up, which says nothing about the
 // dependency.
 func WithClassifier(cl Classifier) Option {
 	return func(c *config) error {
 		if cl == nil {
-			return invalid("nil classifier")
+			cl = DefaultClassifier
 		}
 		c.classifier = cl
 		return nil
@@ -252,12 +252,12 @@ func WithClassifier(cl Classifier) Option {
 }
 
 // WithJitterSource replaces the random source of the open-duration jitter
-// (default math/rand/v2.Float64); it must return values in [0, 1) and be
+// (default, and what nil means: math/rand/v2.Float64); it must return values in [0, 1) and be
 // safe for concurrent use. Tests use it to make jitter deterministic.
 func WithJitterSource(random func() float64) Option {
 	return func(c *config) error {
 		if random == nil {
-			return invalid("nil jitter source")
+			random = rand.Float64
 		}
 		c.random = random
 		return nil
@@ -265,11 +265,11 @@ func WithJitterSource(random func() float64) Option {
 }
 
 // WithListener adds a listener for state changes; listeners run in the
-// order they were added, outside any lock.
+// order they were added, outside any lock. A nil l adds none.
 func WithListener(l Listener) Option {
 	return func(c *config) error {
 		if l == nil {
-			return invalid("nil listener")
+			return nil
 		}
 		c.listeners = append(c.listeners, l)
 		return nil
@@ -278,11 +278,9 @@ func WithListener(l Listener) Option {
 
 // WithObserver sets a factory that gives the breaker named name its
 // [Observer] (see package breakermetrics); a [Set] calls it once per key.
+// The default, and what nil means, is no observer.
 func WithObserver(factory func(name string) Observer) Option {
 	return func(c *config) error {
-		if factory == nil {
-			return invalid("nil observer factory")
-		}
 		c.observer = factory
 		return nil
 	}

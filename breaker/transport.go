@@ -48,12 +48,12 @@ type Transport struct {
 // TransportOption configures a Transport.
 type TransportOption func(*Transport) error
 
-// WithStatusClassifier replaces [DefaultStatusClassifier], e.g. to count 429
-// Too Many Requests as a failure.
+// WithStatusClassifier replaces [DefaultStatusClassifier] (what nil
+// means), e.g. to count 429 Too Many Requests as a failure.
 func WithStatusClassifier(c StatusClassifier) TransportOption {
 	return func(t *Transport) error {
 		if c == nil {
-			return invalid("nil status classifier")
+			c = DefaultStatusClassifier
 		}
 		t.classify = c
 		return nil

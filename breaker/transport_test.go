@@ -228,14 +228,16 @@ func TestHostTransportKeysByHost(t *testing.T) {
 func TestNewTransportInvalid(t *testing.T) {
 	b := mustNew(t)
 	for name, err := range map[string]error{
-		"nil breaker":    func() error { _, err := breaker.NewTransport(nil, nil); return err }(),
-		"nil set":        func() error { _, err := breaker.NewHostTransport(nil, nil); return err }(),
-		"nil classifier": func() error { _, err := breaker.NewTransport(nil, b, breaker.WithStatusClassifier(nil)); return err }(),
-		"negative max":   func() error { _, err := breaker.NewTransport(nil, b, breaker.WithMaxRetryAfter(-1)); return err }(),
+		"nil breaker":  func() error { _, err := breaker.NewTransport(nil, nil); return err }(),
+		"nil set":      func() error { _, err := breaker.NewHostTransport(nil, nil); return err }(),
+		"negative max": func() error { _, err := breaker.NewTransport(nil, b, breaker.WithMaxRetryAfter(-1)); return err }(),
 	} {
 		if !errors.Is(err, breaker.ErrInvalidOption) {
 			t.Errorf("%s: err = %v", name, err)
 		}
+	}
+	if _, err := breaker.NewTransport(nil, b, breaker.WithStatusClassifier(nil)); err != nil {
+		t.Errorf("nil status classifier means the default: %v", err)
 	}
 }
 

@@ -172,12 +172,12 @@ type JWKS struct {
 // JWKSOption configures NewJWKS.
 type JWKSOption func(*JWKS) error
 
-// WithHTTPClient sets the client for fetching the set; the default has a
-// 10 s timeout.
+// WithHTTPClient sets the client for fetching the set; the default (and
+// what nil means) has a 10 s timeout.
 func WithHTTPClient(c *http.Client) JWKSOption {
 	return func(j *JWKS) error {
 		if c == nil {
-			return fmt.Errorf("%w: nil HTTP client", ErrInvalidOption)
+			c = &http.Client{Timeout: 10 * time.Second}
 		}
 		j.client = c
 		return nil
@@ -208,12 +208,12 @@ func WithMaxAge(d time.Duration) JWKSOption {
 	}
 }
 
-// WithJWKSLogger sets the logger for fetch problems; the default is
-// slog.Default.
+// WithJWKSLogger sets the logger for fetch problems; the default (and what
+// nil means) is slog.Default.
 func WithJWKSLogger(l *slog.Logger) JWKSOption {
 	return func(j *JWKS) error {
 		if l == nil {
-			return fmt.Errorf("%w: nil logger", ErrInvalidOption)
+			l = slog.Default()
 		}
 		j.logger = l
 		return nil

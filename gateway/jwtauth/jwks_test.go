@@ -140,7 +140,10 @@ func TestJWKSFetchErrors(t *testing.T) {
 	if _, err := j.Key(context.Background(), "x"); !errors.Is(err, jwtauth.ErrJWKSFetch) {
 		t.Fatalf("404: %v", err)
 	}
-	for _, bad := range []jwtauth.JWKSOption{jwtauth.WithHTTPClient(nil), jwtauth.WithMinRefreshInterval(-1), jwtauth.WithMaxAge(0), jwtauth.WithJWKSLogger(nil)} {
+	if _, err := jwtauth.NewJWKS("https://idp.example/jwks", jwtauth.WithHTTPClient(nil), jwtauth.WithJWKSLogger(nil)); err != nil {
+		t.Errorf("nil client and logger mean the defaults: %v", err)
+	}
+	for _, bad := range []jwtauth.JWKSOption{jwtauth.WithMinRefreshInterval(-1), jwtauth.WithMaxAge(0)} {
 		if _, err := jwtauth.NewJWKS("https://idp.example/jwks", bad); !errors.Is(err, jwtauth.ErrInvalidOption) {
 			t.Errorf("option error %v", err)
 		}

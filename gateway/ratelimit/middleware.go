@@ -56,24 +56,24 @@ type mwConfig struct {
 // MiddlewareOption configures Middleware.
 type MiddlewareOption func(*mwConfig) error
 
-// WithKeyFunc sets how requests are keyed; the default is
-// BySubjectOrClientIP with no trusted proxy.
+// WithKeyFunc sets how requests are keyed; the default (and what nil
+// means) is BySubjectOrClientIP with no trusted proxy.
 func WithKeyFunc(f KeyFunc) MiddlewareOption {
 	return func(c *mwConfig) error {
 		if f == nil {
-			return fmt.Errorf("%w: nil key func", ErrInvalidOption)
+			return nil // keep the default
 		}
 		c.key = f
 		return nil
 	}
 }
 
-// WithLogger sets the logger for limiter errors; the default is
-// slog.Default.
+// WithLogger sets the logger for limiter errors; the default (and what nil
+// means) is slog.Default.
 func WithLogger(l *slog.Logger) MiddlewareOption {
 	return func(c *mwConfig) error {
 		if l == nil {
-			return fmt.Errorf("%w: nil logger", ErrInvalidOption)
+			l = slog.Default()
 		}
 		c.logger = l
 		return nil

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -187,7 +188,20 @@ func TestFailureLimitOptions(t *testing.T) {
 		t.Fatalf("nil limiter: %v", err)
 	}
 	l, _ := ratelimit.NewLocal(ratelimit.PerMinute(1))
-	if _, err := ratelimit.FailureLimit(l, ratelimit.WithKeyFunc(nil)); !errors.Is(err, ratelimit.ErrInvalidOption) {
-		t.Fatalf("nil key func: %v", err)
+	// A nil argument to an option means the default: keyed by client
+	// address, so one address's second failure within the minute gets 429.
+	mw, err := ratelimit.FailureLimit(l, ratelimit.WithKeyFunc(nil), ratelimit.WithLogger(nil))
+	if err != nil {
+		t.Fatalf("nil key func and logger: %v", err)
+	}
+	h := mw(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusUnauthorized) }))
+	var codes []int
+	for range 3 {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+		codes = append(codes, rec.Code)
+	}
+	if want := []int{401, 401, 429}; !slices.Equal(codes, want) && !slices.Equal(codes, []int{401, 429, 429}) {
+		t.Fatalf("codes %v, want one address limited after its failures", codes)
 	}
 }

@@ -55,13 +55,10 @@ func WithPrefix(p string) Option {
 	}
 }
 
-// WithFallback sets the limiter used while Redis is down; the default is a
-// ratelimit.Local with the same rate.
+// WithFallback sets the limiter used while Redis is down; the default (and
+// what nil means) is a ratelimit.Local with the same rate.
 func WithFallback(f ratelimit.Limiter) Option {
 	return func(l *Limiter) error {
-		if f == nil {
-			return fmt.Errorf("%w: nil fallback", ratelimit.ErrInvalidOption)
-		}
 		l.fallback = f
 		return nil
 	}
@@ -91,12 +88,12 @@ func WithTimeout(d time.Duration) Option {
 	}
 }
 
-// WithLogger sets the logger for Redis failures; the default is
-// slog.Default.
+// WithLogger sets the logger for Redis failures; the default (and what nil
+// means) is slog.Default.
 func WithLogger(lg *slog.Logger) Option {
 	return func(l *Limiter) error {
 		if lg == nil {
-			return fmt.Errorf("%w: nil logger", ratelimit.ErrInvalidOption)
+			lg = slog.Default()
 		}
 		l.logger = lg
 		return nil

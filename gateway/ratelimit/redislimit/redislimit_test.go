@@ -322,8 +322,18 @@ func TestOptions(t *testing.T) {
 	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
 	defer c.Close()
 	r := ratelimit.PerMinute(1)
-	for _, o := range []redislimit.Option{redislimit.WithFallback(nil), redislimit.WithCooldown(-1), redislimit.WithTimeout(0),
-		redislimit.WithLogger(nil)} {
+	// A nil argument to an option means the default: with Redis down, the
+	// local fallback of the same rate decides.
+	nilArgs, err := redislimit.New(c, r, redislimit.WithFallback(nil), redislimit.WithLogger(nil))
+	if err != nil {
+		t.Fatalf("nil fallback and logger: %v", err)
+	}
+	first, err1 := nilArgs.Allow(context.Background(), "k")
+	second, err2 := nilArgs.Allow(context.Background(), "k")
+	if err1 != nil || err2 != nil || !first.Allowed || second.Allowed {
+		t.Fatalf("fallback decisions %v %v (%v, %v), want allowed then refused", first.Allowed, second.Allowed, err1, err2)
+	}
+	for _, o := range []redislimit.Option{redislimit.WithCooldown(-1), redislimit.WithTimeout(0)} {
 		if _, err := redislimit.New(c, r, o); !errors.Is(err, ratelimit.ErrInvalidOption) {
 			t.Errorf("option error %v", err)
 		}
