@@ -3,8 +3,9 @@
 // keep its promise when production misbehaves (a broker restart, a lost
 // reply, a slow instance, a crash mid-transaction). This package holds no
 // code; it says where to start. Import only the packages you need: a core
-// package compiles nothing of NATS, RabbitMQ, Consul, Prometheus or a
-// database driver, which live in subpackages of their own.
+// package compiles nothing of NATS, RabbitMQ, Consul, Prometheus,
+// OpenTelemetry or a database driver, which live in subpackages of their
+// own.
 //
 // # Packages
 //
@@ -62,6 +63,7 @@
 //   - saga: durable orchestrated sagas with compensations and crash recovery.
 //   - saga/sqlstore: the saga store on PostgreSQL or SQLite.
 //   - saga/sagametrics: Prometheus metrics for sagas.
+//   - saga/sagatrace: OpenTelemetry spans per saga run and step attempt.
 //   - saga/sagatest: the conformance suite every saga store passes.
 //   - sqldialect: the SQL dialect (PostgreSQL or SQLite) every SQL store
 //     takes (outbox, inbox, dlq, saga/sqlstore), the SQLite data source

@@ -57,7 +57,8 @@
 // test of code that drives sagas runs in a testing/synctest bubble to move
 // through them without sleeping.
 //
-// Each saga gets an OpenTelemetry span, with a child span per step attempt
-// and per compensation attempt; with the global provider and no SDK
-// installed, tracing costs nothing.
+// Given a [Tracer] ([WithTracer]; package saga/sagatrace is the
+// OpenTelemetry one), each saga run gets a span, with a child span per step
+// attempt and per compensation attempt. Without one, tracing costs nothing
+// and this package compiles no tracing library.
 package saga

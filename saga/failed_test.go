@@ -9,9 +9,6 @@ import (
 
 	"github.com/go-microkit/microkit/retry"
 	"github.com/go-microkit/microkit/saga"
-	"go.opentelemetry.io/otel"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
 
 // events collects lifecycle events.
@@ -175,67 +172,5 @@ func TestListenerSeesLifecycle(t *testing.T) {
 		if e.Saga != "test" || e.SagaID == "" {
 			t.Errorf("event %v lacks its saga: %+v", e.Kind, e)
 		}
-	}
-}
-
-func TestSpans(t *testing.T) {
-	rec := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
-	j := &journal{}
-	o := newOrchestrator(t, saga.NewMemoryStore(), saga.WithTracerProvider(tp))
-	if _, err := define(t, o, step(j, "a", 0, nil), step(j, "b", 1, errBoom)).Run(context.Background(), o, order{}); err == nil {
-		t.Fatal("want an error")
-	}
-	spans := rec.Ended()
-	var names []string
-	for _, s := range spans {
-		names = append(names, s.Name())
-	}
-	want := []string{"saga step a", "saga step b", "saga compensate b", "saga compensate a", "saga test"}
-	if !slices.Equal(names, want) {
-		t.Fatalf("spans = %q, want %q", names, want)
-	}
-	root := spans[4]
-	for _, s := range spans[:4] {
-		if s.Parent().SpanID() != root.SpanContext().SpanID() {
-			t.Errorf("span %s is not a child of the saga span", s.Name())
-		}
-	}
-	if spans[1].Status().Code.String() != "Error" || root.Status().Code.String() != "Error" {
-		t.Errorf("failed step and saga spans are not marked as errors")
-	}
-}
-
-var (
-	installGlobal  sync.Once
-	globalRecorder *tracetest.SpanRecorder
-)
-
-// TestGlobalProviderSetAfterTheOrchestrator checks that an orchestrator on
-// the default (global) provider traces once an SDK is installed, even after
-// the orchestrator was created: the no-SDK shortcut must not stick. It
-// installs a global provider, once, for the rest of the test binary, which
-// the other tests do not mind.
-func TestGlobalProviderSetAfterTheOrchestrator(t *testing.T) {
-	j := &journal{}
-	o := newOrchestrator(t, saga.NewMemoryStore())
-	def := define(t, o, step(j, "a", 0, nil))
-	if _, err := def.Run(context.Background(), o, order{}); err != nil {
-		t.Fatal(err)
-	}
-	installGlobal.Do(func() {
-		globalRecorder = tracetest.NewSpanRecorder()
-		otel.SetTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(globalRecorder)))
-	})
-	before := len(globalRecorder.Ended())
-	if _, err := def.Run(context.Background(), o, order{}); err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, s := range globalRecorder.Ended()[before:] {
-		names = append(names, s.Name())
-	}
-	if want := []string{"saga step a", "saga test"}; !slices.Equal(names, want) {
-		t.Fatalf("spans = %q, want %q", names, want)
 	}
 }

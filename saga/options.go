@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"github.com/go-microkit/microkit/retry"
-	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/trace"
 )
 
 // Option configures an [Orchestrator].
@@ -47,16 +45,13 @@ func WithLease(d time.Duration) Option {
 	}
 }
 
-// WithTracerProvider sets where spans go (default, and for nil: the
-// OpenTelemetry global provider). Each saga gets a span, with a child per
-// step attempt and per compensation attempt.
-func WithTracerProvider(tp trace.TracerProvider) Option {
+// WithTracer sets the tracer that starts a span per saga run, with a child
+// per step attempt and per compensation attempt, such as the OpenTelemetry
+// tracer of package saga/sagatrace. The default, and for nil, is none: no
+// span is started and tracing costs nothing.
+func WithTracer(t Tracer) Option {
 	return func(o *Orchestrator) error {
-		if tp == nil {
-			o.tracer, o.globalTracer = otel.GetTracerProvider().Tracer(instrumentationName), true
-			return nil
-		}
-		o.tracer, o.globalTracer = tp.Tracer(instrumentationName), false
+		o.tracer = t
 		return nil
 	}
 }

@@ -76,7 +76,7 @@ func TestInvalidDefinitionsAndOptions(t *testing.T) {
 	}
 }
 
-// TestNilOptionsMeanDefaults: a nil logger, tracer provider or listener is
+// TestNilOptionsMeanDefaults: a nil logger, tracer or listener is
 // the default, even after a non-nil one: the orchestrator runs and the nil
 // listener is skipped. Without WithCompensationRetry, compensations get the
 // default policy (minutes of backoff, in a bubble).
@@ -84,7 +84,7 @@ func TestNilOptionsMeanDefaults(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ev := &events{}
 		o, err := saga.NewOrchestrator(saga.NewMemoryStore(), saga.WithListener(ev), saga.WithListener(nil),
-			saga.WithLogger(slog.New(slog.DiscardHandler)), saga.WithLogger(nil), saga.WithTracerProvider(nil))
+			saga.WithLogger(slog.New(slog.DiscardHandler)), saga.WithLogger(nil), saga.WithTracer(nil))
 		if err != nil {
 			t.Fatal(err)
 		}

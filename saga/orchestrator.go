@@ -12,11 +12,7 @@ import (
 	"time"
 
 	"github.com/go-microkit/microkit/retry"
-	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/trace"
 )
-
-const instrumentationName = "github.com/go-microkit/microkit/saga"
 
 // Definition is a saga definition as the orchestrator sees it, whatever its
 // state type: a *[Saga] implements it.
@@ -48,8 +44,7 @@ type Orchestrator struct {
 	store                Store
 	id                   string
 	lease                time.Duration
-	tracer               trace.Tracer
-	globalTracer         bool // tracer comes from the global provider
+	tracer               Tracer // nil: no spans
 	listeners            []Listener
 	log                  *slog.Logger
 	compensationRetry    retry.Policy
@@ -80,8 +75,6 @@ func NewOrchestrator(store Store, opts ...Option) (*Orchestrator, error) {
 		store:              store,
 		id:                 fmt.Sprintf("%s-%d-%s", host, os.Getpid(), rand.Text()[:8]),
 		lease:              30 * time.Second,
-		tracer:             otel.GetTracerProvider().Tracer(instrumentationName),
-		globalTracer:       true,
 		log:                slog.Default(),
 		compensationRetry:  defaultCompensationRetry,
 		recoverConcurrency: 4,
@@ -107,20 +100,13 @@ func (o *Orchestrator) newID() string {
 	return string(strconv.AppendUint(append(b[:0], o.idPrefix...), o.idSeq.Add(1), 10))
 }
 
-// unsetGlobalProvider is the global tracer provider as it is before any
-// SetTracerProvider: a delegate that makes only non-recording spans.
-var unsetGlobalProvider = otel.GetTracerProvider()
-
-// startSpan starts the saga's span. When the orchestrator uses the global
-// provider and no SDK was ever installed, tracing is off and the span would
-// be a no-op that still costs an allocation or three: it is skipped.
-func (o *Orchestrator) startSpan(ctx context.Context, name string) (context.Context, trace.Span) {
-	// The comparison cannot panic: unsetGlobalProvider holds a pointer, and
-	// interfaces with different dynamic types compare unequal.
-	if o.globalTracer && otel.GetTracerProvider() == unsetGlobalProvider {
-		return ctx, trace.SpanFromContext(ctx)
+// startRun starts the span of a run of the instance id of s, if o has a
+// tracer. The returned end is nil when it has none.
+func (o *Orchestrator) startRun(ctx context.Context, name, saga, id string, resume bool) (context.Context, func(Status, error)) {
+	if o.tracer == nil {
+		return ctx, nil
 	}
-	return o.tracer.Start(ctx, name)
+	return o.tracer.StartRun(ctx, RunSpan{Name: name, Saga: saga, SagaID: id, Resume: resume})
 }
 
 // ID returns the orchestrator's owner ID.

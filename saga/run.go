@@ -9,10 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/trace"
-
 	"github.com/go-microkit/microkit/retry"
 )
 
@@ -250,14 +246,11 @@ func (r *run[S]) attempt(ctx context.Context, i int, compensating bool, n int) (
 		fn, spanName = st.Compensate, r.def.compSpans[i]
 	}
 	ctx = context.WithValue(ctx, stepKey{}, &r.idents[i])
-	// Child spans only under a recording saga span: a saga that is not
-	// traced (no SDK, or sampled out, as ParentBased sampling would decide
-	// for its children anyway) pays for one span, not one per attempt.
-	span := trace.SpanFromContext(ctx)
-	if span.IsRecording() {
-		ctx, span = r.o.tracer.Start(ctx, spanName)
-		span.SetAttributes(attribute.String("saga.id", r.rec.ID), attribute.String("saga.step", st.Name), attribute.Int("saga.attempt", n))
-		defer span.End()
+	var end func(error)
+	if r.o.tracer != nil {
+		ctx, end = r.o.tracer.StartAttempt(ctx, AttemptSpan{
+			Name: spanName, Saga: r.def.name, SagaID: r.rec.ID, Step: st.Name, Attempt: n, Compensating: compensating,
+		})
 	}
 	if st.Timeout > 0 {
 		var cancel context.CancelFunc
@@ -282,10 +275,6 @@ func (r *run[S]) attempt(ctx context.Context, i int, compensating bool, n int) (
 	if len(r.o.listeners) > 0 {
 		took = time.Since(start)
 	}
-	if err != nil && span.IsRecording() {
-		span.RecordError(err)
-		span.SetStatus(codes.Error, err.Error())
-	}
 	kind := EventStepSucceeded
 	switch {
 	case compensating && err == nil:
@@ -296,6 +285,9 @@ func (r *run[S]) attempt(ctx context.Context, i int, compensating bool, n int) (
 		kind = EventStepFailed
 	}
 	r.emit(ctx, Event{Kind: kind, Step: st.Name, Attempt: n, Duration: took, Err: err})
+	if end != nil {
+		end(err) // after the listeners, which see the attempt's span in ctx
+	}
 	return err
 }
 
@@ -321,17 +313,5 @@ func (r *run[S]) emit(ctx context.Context, e Event) {
 	e.Saga, e.SagaID = r.def.name, r.rec.ID
 	for _, l := range r.o.listeners {
 		l.OnEvent(ctx, e)
-	}
-}
-
-// endSpan records the saga's outcome on its span.
-func endSpan[S any](span trace.Span, r *run[S], err error) {
-	if !span.IsRecording() {
-		return
-	}
-	span.SetAttributes(attribute.String("saga.id", r.rec.ID), attribute.String("saga.status", string(r.rec.Status)))
-	if err != nil {
-		span.RecordError(err)
-		span.SetStatus(codes.Error, err.Error())
 	}
 }

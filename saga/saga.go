@@ -122,10 +122,11 @@ func (s *Saga[S]) Run(ctx context.Context, o *Orchestrator, state S, opts ...Run
 		Owner: o.id, Deadline: cfg.deadline, // CreatedAt: set by the first write
 	}
 	r.dirty = true
-	ctx, span := o.startSpan(ctx, s.spanName)
-	defer span.End()
+	ctx, end := o.startRun(ctx, s.spanName, s.name, r.rec.ID, false)
 	err := r.drive(ctx)
-	endSpan(span, r, err)
+	if end != nil {
+		end(r.rec.Status, err)
+	}
 	return r.state, err
 }
 
@@ -151,10 +152,11 @@ func (s *Saga[S]) resume(ctx context.Context, o *Orchestrator, rec *Record) erro
 	for _, st := range rec.Steps {
 		r.seq = max(r.seq, st.Seq)
 	}
-	ctx, span := o.startSpan(ctx, s.resumeSpanName)
-	defer span.End()
+	ctx, end := o.startRun(ctx, s.resumeSpanName, s.name, r.rec.ID, true)
 	r.emit(ctx, Event{Kind: EventResumed})
 	err := r.drive(ctx)
-	endSpan(span, r, err)
+	if end != nil {
+		end(r.rec.Status, err)
+	}
 	return err
 }

@@ -334,7 +334,8 @@ func (c *cluster) stopAll() {
 
 // expectTrace waits until the collector holds spans of the trace from every
 // process a confirmed order crosses: over HTTP (gateway, order, product,
-// payment), gRPC (product) and NATS (notification).
+// payment), gRPC (product) and NATS (notification), and the order's saga
+// with its steps inside the order-service.
 func (c *cluster) expectTrace(traceID string) {
 	c.t.Helper()
 	type want struct {
@@ -346,6 +347,8 @@ func (c *cluster) expectTrace(traceID string) {
 	wants := []want{
 		{shop.Gateway, server, "/api/orders"},
 		{shop.Order, server, "POST /orders"},
+		{shop.Order, tracepb.Span_SPAN_KIND_INTERNAL, "saga create-order"},
+		{shop.Order, tracepb.Span_SPAN_KIND_INTERNAL, "saga step reserve-stock"},
 		{shop.Product, server, "ProductService/GetProduct"},
 		{shop.Product, server, "POST /reservations"},
 		{shop.Payment, server, "POST /charges"},

@@ -134,10 +134,12 @@ func TestShopEndToEnd(t *testing.T) {
 		}
 	})
 
-	t.Run("one trace spans gateway, order, product, payment and notification", func(t *testing.T) {
+	t.Run("one trace spans gateway, order, saga, product, payment and notification", func(t *testing.T) {
 		want := map[string]func(s sdktrace.ReadOnlySpan) bool{
 			"gateway":         serverSpan("/api/orders"),
 			"order-service":   serverSpan("POST /orders"),
+			"saga":            named("saga create-order"),
+			"saga step":       named("saga step reserve-stock"),
 			"product (gRPC)":  serverSpan("ProductService/GetProduct"),
 			"stock":           serverSpan("POST /reservations"),
 			"payment-service": serverSpan("POST /charges"),
@@ -245,6 +247,11 @@ func TestShopEndToEnd(t *testing.T) {
 			}
 		}
 	})
+}
+
+// named matches the spans named name.
+func named(name string) func(s sdktrace.ReadOnlySpan) bool {
+	return func(s sdktrace.ReadOnlySpan) bool { return s.Name() == name }
 }
 
 func serverSpan(nameContains string) func(s sdktrace.ReadOnlySpan) bool {

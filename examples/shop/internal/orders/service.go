@@ -16,6 +16,7 @@ import (
 	"github.com/go-microkit/microkit/examples/shop/internal/products/productpb"
 	"github.com/go-microkit/microkit/saga"
 	"github.com/go-microkit/microkit/saga/sagametrics"
+	"github.com/go-microkit/microkit/saga/sagatrace"
 	"github.com/go-microkit/microkit/saga/sqlstore"
 	"github.com/go-microkit/microkit/tracing"
 	"github.com/go-microkit/microkit/tracing/tracinggrpc"
@@ -131,9 +132,15 @@ func New(ctx context.Context, deps *platform.Deps, cfg Config) (_ *Service, err 
 	if err != nil {
 		return nil, fmt.Errorf("orders: saga metrics: %w", err)
 	}
+	// Saga spans go to the global provider, like the HTTP and gRPC spans,
+	// so that a checkout is one trace from the gateway to every step.
+	tracer, err := sagatrace.New()
+	if err != nil {
+		return nil, fmt.Errorf("orders: saga tracer: %w", err)
+	}
 	for _, o := range []**saga.Orchestrator{&s.orch, &s.rescuer} {
 		if *o, err = saga.NewOrchestrator(s.sagas, saga.WithLease(cfg.Lease), saga.WithLogger(deps.Logger),
-			saga.WithListener(metrics)); err != nil {
+			saga.WithListener(metrics), saga.WithTracer(tracer)); err != nil {
 			return nil, fmt.Errorf("orders: orchestrator: %w", err)
 		}
 		if err := (*o).Register(s.def); err != nil {
