@@ -111,35 +111,28 @@ func WithExporter(e Exporter) Option {
 }
 
 // WithSpanExporter sends spans to exp, such as an exporter of a vendor,
-// instead of the one [WithExporter] names. A nil exp is invalid.
+// instead of the one [WithExporter] names. A nil exp means the one
+// [WithExporter] names.
 func WithSpanExporter(exp sdktrace.SpanExporter) Option {
 	return func(c *config) error {
-		if exp == nil {
-			return fmt.Errorf("%w: nil SpanExporter", ErrInvalidOption)
-		}
 		c.spanExporter = exp
 		return nil
 	}
 }
 
-// WithWriter sets where [ExporterStdout] writes. A nil w is invalid.
+// WithWriter sets where [ExporterStdout] writes. A nil w means os.Stdout,
+// the default.
 func WithWriter(w io.Writer) Option {
 	return func(c *config) error {
-		if w == nil {
-			return fmt.Errorf("%w: nil writer", ErrInvalidOption)
-		}
 		c.writer = w
 		return nil
 	}
 }
 
-// WithSampler sets the sampler. Zero means the SDK's default,
+// WithSampler sets the sampler. Zero (and nil) means the SDK's default,
 // parent-based always-on, which OTEL_TRACES_SAMPLER overrides.
 func WithSampler(s sdktrace.Sampler) Option {
 	return func(c *config) error {
-		if s == nil {
-			return fmt.Errorf("%w: nil Sampler", ErrInvalidOption)
-		}
 		c.sampler = s
 		return nil
 	}
@@ -148,23 +141,20 @@ func WithSampler(s sdktrace.Sampler) Option {
 // WithPrometheus makes the MeterProvider's metrics (otelhttp's and
 // otelgrpc's request durations, for instance) readable through reg, which
 // tracing.Handler then serves on /metrics. Without it the MeterProvider
-// records nothing. A nil reg is invalid.
+// records nothing, which is also what a nil reg means.
 func WithPrometheus(reg prometheus.Registerer) Option {
 	return func(c *config) error {
-		if reg == nil {
-			return fmt.Errorf("%w: nil Registerer", ErrInvalidOption)
-		}
 		c.registerer = reg
 		return nil
 	}
 }
 
 // WithLogger sets the logger that OpenTelemetry's internal errors (a failed
-// export, for instance) go to. Zero means slog.Default().
+// export, for instance) go to. Zero (and nil) means slog.Default().
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) error {
 		if l == nil {
-			return fmt.Errorf("%w: nil Logger", ErrInvalidOption)
+			l = slog.Default()
 		}
 		c.logger = l
 		return nil

@@ -230,11 +230,6 @@ func TestSetupInvalid(t *testing.T) {
 		{name: "nil option", opts: []otelsetup.Option{nil}},
 		{name: "empty service name", opts: []otelsetup.Option{otelsetup.WithServiceName("")}},
 		{name: "unknown exporter", opts: []otelsetup.Option{otelsetup.WithExporter("zipkin")}},
-		{name: "nil span exporter", opts: []otelsetup.Option{otelsetup.WithSpanExporter(nil)}},
-		{name: "nil writer", opts: []otelsetup.Option{otelsetup.WithWriter(nil)}},
-		{name: "nil sampler", opts: []otelsetup.Option{otelsetup.WithSampler(nil)}},
-		{name: "nil registerer", opts: []otelsetup.Option{otelsetup.WithPrometheus(nil)}},
-		{name: "nil logger", opts: []otelsetup.Option{otelsetup.WithLogger(nil)}},
 		{name: "unknown OTEL_TRACES_EXPORTER", env: map[string]string{"OTEL_TRACES_EXPORTER": "jaeger"}},
 		{name: "unsupported OTLP protocol", env: map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}},
 	}
@@ -248,6 +243,20 @@ func TestSetupInvalid(t *testing.T) {
 				t.Errorf("Setup = %v, want an error wrapping ErrInvalidOption", err)
 			}
 		})
+	}
+}
+
+// A nil argument to an option means the option's default: Setup succeeds
+// and installs a working provider.
+func TestSetupNilOptionArgumentsMeanTheDefault(t *testing.T) {
+	shutdown, err := otelsetup.Setup(t.Context(), otelsetup.WithExporter(otelsetup.ExporterNone),
+		otelsetup.WithSpanExporter(nil), otelsetup.WithWriter(nil), otelsetup.WithSampler(nil),
+		otelsetup.WithPrometheus(nil), otelsetup.WithLogger(nil))
+	if err != nil {
+		t.Fatalf("Setup with nil option arguments: %v", err)
+	}
+	if err := shutdown(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 }
 
