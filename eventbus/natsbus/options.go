@@ -182,10 +182,13 @@ func WithPublishAttemptTimeout(d time.Duration) Option {
 	}
 }
 
-// WithConfirmedAcks makes Ack, Nack and Term wait for the server to confirm
-// them (a round trip each), so that an Ack that returns nil is known to be
-// recorded. Default: acks are sent without waiting, and a lost one means a
-// redelivery, which at-least-once allows.
+// WithConfirmedAcks makes Ack wait for the server to confirm it (a round
+// trip each), so that an Ack that returns nil is known to be recorded.
+// Nack and Term are sent without waiting either way (JetStream has no
+// confirmed form of them): a lost one means a redelivery after the ack
+// wait, which Retry counts and DeadLetter parks. Default: acks are sent
+// without waiting too, and a lost one means a redelivery, which
+// at-least-once allows.
 func WithConfirmedAcks() Option {
 	return func(c *config) error {
 		c.confirmAcks = true
