@@ -289,6 +289,9 @@ func WithObserver(factory func(name string) Observer) Option {
 func newConfig(opts []Option) (config, error) {
 	c := defaultConfig()
 	for _, o := range opts {
+		if o == nil {
+			continue // a nil Option is no option
+		}
 		if err := o(&c); err != nil {
 			return c, err
 		}

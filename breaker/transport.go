@@ -102,6 +102,9 @@ func newTransport(base http.RoundTripper, pick func(*http.Request) *Breaker, opt
 		maxRetry: DefaultMaxRetryAfter,
 	}
 	for _, o := range opts {
+		if o == nil {
+			continue // a nil Option is no option
+		}
 		if err := o(t); err != nil {
 			return nil, fmt.Errorf("breaker: new transport: %w", err)
 		}

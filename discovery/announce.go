@@ -102,6 +102,9 @@ func Announce(ctx context.Context, reg Registrar, instance Instance, opts ...Ann
 	}
 	a := &Announcement{reg: reg, instance: instance.Clone(), logger: slog.Default(), closed: make(chan struct{})}
 	for _, opt := range opts {
+		if opt == nil {
+			continue // a nil Option is no option
+		}
 		if err := opt(a); err != nil {
 			return nil, fmt.Errorf("discovery: announce: %w", err)
 		}

@@ -67,6 +67,9 @@ func NewMemory(opts ...MemoryOption) (*Memory, error) {
 		changed: make(chan struct{}),
 	}
 	for _, opt := range opts {
+		if opt == nil {
+			continue // a nil Option is no option
+		}
 		if err := opt(m); err != nil {
 			return nil, fmt.Errorf("discovery: new memory registry: %w", err)
 		}

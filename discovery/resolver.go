@@ -140,6 +140,9 @@ func NewResolver(reg Instancer, opts ...ResolverOption) (*Resolver, error) {
 	}
 	r.panicPolicy, _ = PanicPolicy{}.withDefaults()
 	for _, opt := range opts {
+		if opt == nil {
+			continue // a nil Option is no option
+		}
 		if err := opt(r); err != nil {
 			return nil, fmt.Errorf("discovery: new resolver: %w", err)
 		}

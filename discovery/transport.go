@@ -104,6 +104,9 @@ func NewTransport(r *Resolver, opts ...TransportOption) (*Transport, error) {
 	}
 	t := &Transport{resolver: r, base: http.DefaultTransport, maxAttempts: 3, isFailure: DefaultIsFailure}
 	for _, opt := range opts {
+		if opt == nil {
+			continue // a nil Option is no option
+		}
 		if err := opt(t); err != nil {
 			return nil, fmt.Errorf("discovery: new transport: %w", err)
 		}

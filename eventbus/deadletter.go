@@ -103,6 +103,9 @@ func DeadLetter(pub Publisher, opts ...DeadLetterOption) Middleware {
 		logger: slog.Default(),
 	}
 	for _, o := range opts {
+		if o == nil {
+			continue // a nil Option is no option
+		}
 		o(&cfg)
 	}
 	return func(next Handler) Handler {

@@ -99,6 +99,9 @@ func WithPrefetch(n int) SubscribeOption {
 func NewSubscribeSettings(opts ...SubscribeOption) (SubscribeSettings, error) {
 	var s SubscribeSettings
 	for _, o := range opts {
+		if o == nil {
+			continue // a nil Option is no option
+		}
 		o(&s)
 	}
 	if s.prefetchSet && s.Prefetch <= 0 {

@@ -68,6 +68,9 @@ func NewRouter(sub Subscriber, group string, opts ...RouterOption) (*Router, err
 	r := &Router{sub: sub, group: group, done: make(chan struct{})}
 	r.cfg = routerConfig{logger: slog.Default(), concurrency: 1}
 	for _, o := range opts {
+		if o == nil {
+			continue // a nil Option is no option
+		}
 		if err := o(&r.cfg); err != nil {
 			return nil, fmt.Errorf("eventbus: new router: %w", err)
 		}
@@ -90,6 +93,9 @@ func (r *Router) Handle(pattern string, h Handler, opts ...HandleOption) error {
 	rt := &route{pattern: pattern, handler: h}
 	rt.cfg = routeConfig{name: pattern}
 	for _, o := range opts {
+		if o == nil {
+			continue // a nil Option is no option
+		}
 		if err := o(&rt.cfg); err != nil {
 			return fmt.Errorf("eventbus: handle %s: %w", pattern, err)
 		}

@@ -157,6 +157,9 @@ func NewTransport() *http.Transport {
 func New(routes []Route, opts ...Option) (*Gateway, error) {
 	cfg := config{logger: slog.Default()}
 	for _, o := range opts {
+		if o == nil {
+			continue // a nil Option is no option
+		}
 		if err := o(&cfg); err != nil {
 			return nil, err
 		}

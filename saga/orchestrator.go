@@ -83,6 +83,9 @@ func NewOrchestrator(store Store, opts ...Option) (*Orchestrator, error) {
 		stop:               make(chan struct{}),
 	}
 	for _, opt := range opts {
+		if opt == nil {
+			continue // a nil Option is no option
+		}
 		if err := opt(o); err != nil {
 			return nil, fmt.Errorf("saga: new orchestrator: %w", err)
 		}

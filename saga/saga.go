@@ -98,6 +98,9 @@ func (s *Saga[S]) Name() string { return s.name }
 func (s *Saga[S]) Run(ctx context.Context, o *Orchestrator, state S, opts ...RunOption) (S, error) {
 	var cfg runConfig
 	for _, opt := range opts {
+		if opt == nil {
+			continue // a nil Option is no option
+		}
 		opt(&cfg)
 	}
 	if err := o.registered(s); err != nil {

@@ -118,7 +118,6 @@ func TestNewInvalidOptions(t *testing.T) {
 		name string
 		opt  tracing.Option
 	}{
-		{"nil option", nil},
 		{"scope version without a name", tracing.WithInstrumentationScope("", "1.0.0")},
 	}
 	for _, tt := range tests {

@@ -17,7 +17,7 @@ import (
 const ScopeName = "github.com/go-microkit/microkit/tracing"
 
 // ErrInvalidOption is wrapped by the error [New] returns when an option is
-// invalid, such as a nil Option.
+// invalid, such as a scope version without a scope name.
 var ErrInvalidOption = errors.New("tracing: invalid option")
 
 // Option configures a [Tracer] built by [New].
@@ -114,7 +114,7 @@ func New(opts ...Option) (*Tracer, error) {
 	var c config
 	for _, opt := range opts {
 		if opt == nil {
-			return nil, fmt.Errorf("%w: nil Option", ErrInvalidOption)
+			continue // a nil Option is no option
 		}
 		if err := opt(&c); err != nil {
 			return nil, err

@@ -72,6 +72,9 @@ func WithClassifier(c Classifier) Option {
 func newOptions(opts []Option) options {
 	o := options{classify: Classify}
 	for _, opt := range opts {
+		if opt == nil {
+			continue // a nil Option is no option
+		}
 		opt(&o)
 	}
 	return o

@@ -88,6 +88,9 @@ func New(reg prometheus.Registerer, opts ...Option) (*Metrics, error) {
 	m := &Metrics{spanEvents: true}
 	m.calls, m.slow, m.state, m.transitions = newCollectors(nil)
 	for _, o := range opts {
+		if o == nil {
+			continue // a nil Option is no option
+		}
 		if err := o(m); err != nil {
 			return nil, fmt.Errorf("breakermetrics: new: %w", err)
 		}

@@ -17,7 +17,6 @@ import (
 
 func TestNewValidatesClientOptions(t *testing.T) {
 	invalid := map[string]consul.Option{
-		"nil option":              nil,
 		"unknown scheme":          consul.WithAddress("ftp://127.0.0.1:8500"),
 		"scheme without host":     consul.WithAddress("http://"),
 		"port without host":       consul.WithAddress(":8500"),

@@ -99,7 +99,7 @@ func New(cfg *api.Config, opts ...Option) (*Registry, error) {
 	}
 	for _, opt := range opts {
 		if opt == nil {
-			return nil, fmt.Errorf("consul: new: %w: nil Option", discovery.ErrInvalidOption)
+			continue // a nil Option is no option
 		}
 		if err := opt(r); err != nil {
 			return nil, fmt.Errorf("consul: new: %w", err)

@@ -92,6 +92,9 @@ func NewBuilder(reg discovery.Instancer, opts ...Option) (*Builder, error) {
 		backoff: retry.Backoff{Initial: 50 * time.Millisecond, Max: 2 * time.Second, Jitter: retry.EqualJitter},
 	}
 	for _, opt := range opts {
+		if opt == nil {
+			continue // a nil Option is no option
+		}
 		if err := opt(b); err != nil {
 			return nil, fmt.Errorf("grpcresolver: new builder: %w", err)
 		}

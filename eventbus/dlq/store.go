@@ -99,6 +99,9 @@ func New(db *sql.DB, dialect sqldialect.Dialect, opts ...Option) (*Store, error)
 		return nil, fmt.Errorf("%w: %v", ErrInvalidOption, err)
 	}
 	for _, o := range opts {
+		if o == nil {
+			continue // a nil Option is no option
+		}
 		if err := o(s); err != nil {
 			return nil, err
 		}

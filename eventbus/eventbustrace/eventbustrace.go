@@ -31,6 +31,9 @@ func WithTracer(t *tracing.Tracer) Option {
 func configure(opts []Option) config {
 	c := config{tracer: tracing.Default()}
 	for _, o := range opts {
+		if o == nil {
+			continue // a nil Option is no option
+		}
 		o(&c)
 	}
 	return c

@@ -75,6 +75,9 @@ func WithInFlightDelay(d time.Duration) DedupeOption {
 func Dedupe(store Store, opts ...DedupeOption) eventbus.Middleware {
 	cfg := dedupeConfig{retryDelay: time.Second}
 	for _, o := range opts {
+		if o == nil {
+			continue // a nil Option is no option
+		}
 		o(&cfg)
 	}
 	return func(next eventbus.Handler) eventbus.Handler {

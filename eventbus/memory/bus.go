@@ -33,6 +33,9 @@ type queueKey struct{ group, pattern string }
 func New(opts ...Option) (*Bus, error) {
 	b := &Bus{queues: make(map[queueKey]*queue), clients: make(map[*Client]struct{})}
 	for _, o := range opts {
+		if o == nil {
+			continue // a nil Option is no option
+		}
 		if err := o(b); err != nil {
 			return nil, fmt.Errorf("memory: new: %w", err)
 		}

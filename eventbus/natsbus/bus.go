@@ -80,6 +80,9 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Bus, error) {
 func configure(opts []Option) (config, error) {
 	cfg := defaults()
 	for _, o := range opts {
+		if o == nil {
+			continue // a nil Option is no option
+		}
 		if err := o(&cfg); err != nil {
 			return cfg, err
 		}

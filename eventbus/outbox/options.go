@@ -51,6 +51,9 @@ func newConfig(opts []Option) (config, error) {
 		logger:        slog.Default(),
 	}
 	for _, o := range opts {
+		if o == nil {
+			continue // a nil Option is no option
+		}
 		if err := o(&c); err != nil {
 			return c, err
 		}

@@ -41,6 +41,9 @@ func defaults() config {
 func configure(opts []Option) (config, error) {
 	c := defaults()
 	for _, o := range opts {
+		if o == nil {
+			continue // a nil Option is no option
+		}
 		if err := o(&c); err != nil {
 			return c, err
 		}

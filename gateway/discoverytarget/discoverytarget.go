@@ -44,6 +44,9 @@ func New(r *discovery.Resolver, service string, opts ...Option) (*Target, error)
 	}
 	t := &Target{resolver: r, service: service, scheme: "http"}
 	for _, o := range opts {
+		if o == nil {
+			continue // a nil Option is no option
+		}
 		if err := o(t); err != nil {
 			return nil, err
 		}

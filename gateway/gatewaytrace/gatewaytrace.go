@@ -33,6 +33,9 @@ func Propagate(base http.RoundTripper, opts ...Option) http.RoundTripper {
 	}
 	t := &transport{base: base}
 	for _, o := range opts {
+		if o == nil {
+			continue // a nil Option is no option
+		}
 		o(t)
 	}
 	return t

@@ -230,6 +230,9 @@ func NewJWKS(url string, opts ...JWKSOption) (*JWKS, error) {
 	j := &JWKS{url: url, client: &http.Client{Timeout: 10 * time.Second}, minRefresh: time.Minute,
 		maxAge: time.Hour, logger: slog.Default()}
 	for _, o := range opts {
+		if o == nil {
+			continue // a nil Option is no option
+		}
 		if err := o(j); err != nil {
 			return nil, err
 		}

@@ -152,6 +152,9 @@ func New(keys KeySource, opts ...Option) (*Authenticator, error) {
 	a := &Authenticator{keys: keys, algs: []string{HS256, RS256, ES256, EdDSA},
 		subjectHeader: gateway.DefaultSubjectHeader, realm: "api", cache: &tokenCache{max: 10_000, ttl: time.Minute}}
 	for _, o := range opts {
+		if o == nil {
+			continue // a nil Option is no option
+		}
 		if err := o(a); err != nil {
 			return nil, err
 		}

@@ -55,6 +55,9 @@ func NewLocal(r Rate, opts ...LocalOption) (*Local, error) {
 		maxKeys: 100_000, buckets: map[string]*bucket{}}
 	l.refill = r.Interval() * time.Duration(l.burst)
 	for _, o := range opts {
+		if o == nil {
+			continue // a nil Option is no option
+		}
 		if err := o(l); err != nil {
 			return nil, err
 		}

@@ -137,6 +137,9 @@ func Middleware(l Limiter, opts ...MiddlewareOption) (gateway.Middleware, error)
 func newMWConfig(key KeyFunc, opts []MiddlewareOption) (mwConfig, error) {
 	cfg := mwConfig{key: key, logger: slog.Default(), failOpen: true}
 	for _, o := range opts {
+		if o == nil {
+			continue // a nil Option is no option
+		}
 		if err := o(&cfg); err != nil {
 			return mwConfig{}, err
 		}

@@ -2,8 +2,6 @@ package sagatrace
 
 import (
 	"context"
-	"errors"
-	"fmt"
 
 	"github.com/go-microkit/microkit/saga"
 	"go.opentelemetry.io/otel"
@@ -16,10 +14,6 @@ import (
 // starts them on the saga's behalf names them after the saga package, so
 // that they read as the saga's spans.
 const ScopeName = "github.com/go-microkit/microkit/saga"
-
-// ErrInvalidOption is wrapped by the error [New] returns when an option is
-// invalid, such as a nil Option.
-var ErrInvalidOption = errors.New("sagatrace: invalid option")
 
 // Option configures a [Tracer] built by [New].
 type Option func(*Tracer)
@@ -41,12 +35,12 @@ var _ saga.Tracer = (*Tracer)(nil)
 
 // New returns a Tracer configured by opts; without options it starts spans
 // from the global provider, whichever is installed when a saga runs. It
-// returns an error wrapping ErrInvalidOption if an option is nil.
+// skips a nil option, as every constructor of the toolkit does.
 func New(opts ...Option) (*Tracer, error) {
 	t := &Tracer{}
-	for i, opt := range opts {
+	for _, opt := range opts {
 		if opt == nil {
-			return nil, fmt.Errorf("sagatrace: new: %w: option %d is nil", ErrInvalidOption, i)
+			continue // a nil Option is no option
 		}
 		opt(t)
 	}

@@ -41,6 +41,9 @@ func newConfig(d sqldialect.Dialect, opts []Option) (config, error) {
 		return c, err
 	}
 	for _, opt := range opts {
+		if opt == nil {
+			continue // a nil Option is no option
+		}
 		if err := opt(&c); err != nil {
 			return c, err
 		}

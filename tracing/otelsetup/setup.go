@@ -36,7 +36,7 @@ func Setup(ctx context.Context, opts ...Option) (shutdown func(context.Context) 
 	c := config{logger: slog.Default()}
 	for _, opt := range opts {
 		if opt == nil {
-			return nil, fmt.Errorf("%w: nil Option", ErrInvalidOption)
+			continue // a nil Option is no option
 		}
 		if err := opt(&c); err != nil {
 			return nil, err

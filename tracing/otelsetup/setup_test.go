@@ -227,7 +227,6 @@ func TestSetupInvalid(t *testing.T) {
 		env  map[string]string
 		opts []otelsetup.Option
 	}{
-		{name: "nil option", opts: []otelsetup.Option{nil}},
 		{name: "empty service name", opts: []otelsetup.Option{otelsetup.WithServiceName("")}},
 		{name: "unknown exporter", opts: []otelsetup.Option{otelsetup.WithExporter("zipkin")}},
 		{name: "unknown OTEL_TRACES_EXPORTER", env: map[string]string{"OTEL_TRACES_EXPORTER": "jaeger"}},

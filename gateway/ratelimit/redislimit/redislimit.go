@@ -113,6 +113,9 @@ func New(client redis.Scripter, r ratelimit.Rate, opts ...Option) (*Limiter, err
 		prefix: "microkit:ratelimit:", cooldown: time.Second, timeout: 100 * time.Millisecond,
 		logger: slog.Default()}
 	for _, o := range opts {
+		if o == nil {
+			continue // a nil Option is no option
+		}
 		if err := o(l); err != nil {
 			return nil, err
 		}
