@@ -1,6 +1,8 @@
 // Command shopload places orders through the shop's gateway from several
 // concurrent users and reports orders/s and p50/p99 latency, with a progress
-// line every second.
+// line every second. Given the shop's PostgreSQL database with -pg, it also
+// reports what an order cost the database, from two readings of
+// pg_stat_database: one before the first order, one after the last.
 //
 //	go run ./examples/shop/cmd/shopload -gateway http://127.0.0.1:8080 -duration 10s -concurrency 8
 package main
@@ -102,6 +104,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	users := fs.Int("users", 4, "distinct users the orders are spread over")
 	products := fs.String("products", "p-keyboard,p-mouse,p-monitor", "products to order, comma-separated")
 	declineShare := fs.Float64("declines", 0.05, "share of orders over the payment limit (declined, compensated)")
+	pgDSN := fs.String("pg", "", "the shop's PostgreSQL database `URL`: when set, also report its transactions, new sessions, blocks and rows written per order, from pg_stat_database (PostgreSQL 14+)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -119,6 +122,18 @@ func run(args []string, stdout, stderr io.Writer) error {
 		email := fmt.Sprintf("load-%d-%d@shop.test", run, i)
 		if err := clients[i].SignUpAndLogin(ctx, email, "load-password"); err != nil {
 			return fmt.Errorf("user %d: %w", i, err)
+		}
+	}
+	var pg *pgSampler
+	var pgBefore pgCounters
+	if *pgDSN != "" {
+		var err error
+		if pg, err = dialPG(ctx, *pgDSN); err != nil {
+			return err
+		}
+		defer pg.close(context.WithoutCancel(ctx))
+		if pgBefore, err = pg.sample(ctx); err != nil {
+			return err
 		}
 	}
 	items := strings.Split(*products, ",")
@@ -189,6 +204,22 @@ func run(args []string, stdout, stderr io.Writer) error {
 		// rate limit's.
 		fmt.Fprintf(stderr, "shopload: the gateway rate-limited %d orders (429): it allows -rate-limit requests a minute per user "+
 			"(1000 by default); to measure throughput, start the shop with -rate-limit 1000000 or raise -users\n", limited)
+	}
+	if pg != nil {
+		fmt.Fprintf(stderr, "shopload: waiting %v for PostgreSQL to publish its last counters\n", pgSettle)
+		time.Sleep(pgSettle)
+		// An interrupt ends the load, not the report.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		pgAfter, err := pg.sample(sctx)
+		if err != nil {
+			return err
+		}
+		cost, err := costOf(pgBefore, pgAfter, n)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, cost)
 	}
 	return nil
 }
