@@ -2,7 +2,8 @@
 // concurrent users and reports orders/s and p50/p99 latency, with a progress
 // line every second. Given the shop's PostgreSQL database with -pg, it also
 // reports what an order cost the database, from two readings of
-// pg_stat_database: one before the first order, one after the last.
+// pg_stat_database: one before the first order, one after the last. On
+// Linux it reports the machine's CPU time per order, from /proc/stat.
 //
 //	go run ./examples/shop/cmd/shopload -gateway http://127.0.0.1:8080 -duration 10s -concurrency 8
 package main
@@ -140,6 +141,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	st := &stats{byOutcome: map[string]int{}}
 	deadline, cancel := context.WithTimeout(ctx, *duration)
 	defer cancel()
+	// Where there is no /proc/stat, shopload leaves out the cpu line.
+	cpuBefore, cpuErr := readCPU()
 	start := time.Now()
 	var wg sync.WaitGroup
 	for w := range *concurrency {
@@ -194,11 +197,16 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 		break
 	}
+	cpuAfter, err := readCPU()
+	cpuErr = errors.Join(cpuErr, err)
 	line(true)
 	n, outcomes, p50, p99 := st.summary()
 	el := time.Since(start).Seconds()
 	fmt.Fprintf(stdout, "orders: %d in %.1fs = %.1f orders/s, p50 %v, p99 %v (concurrency %d, %d users) [%s]\n",
 		n, el, float64(n)/el, p50.Round(100*time.Microsecond), p99.Round(100*time.Microsecond), *concurrency, *users, outcomes)
+	if cpuErr == nil {
+		fmt.Fprintln(stdout, cpuCostOf(cpuBefore, cpuAfter, n))
+	}
 	if limited := st.rateLimited(); limited > 0 {
 		// Otherwise the figures read as the shop's speed when they are the
 		// rate limit's.
