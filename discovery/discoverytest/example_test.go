@@ -10,7 +10,7 @@ import (
 )
 
 // A registry's own test runs the suite, with a harness that makes a new
-// registry holding the seed instances.
+// registry that already holds the instances it is given.
 func ExampleRun() {
 	testConformance := func(t *testing.T) {
 		discoverytest.Run(t, discoverytest.Harness{
