@@ -44,7 +44,12 @@ func (r *run[S]) compensate(ctx context.Context, cause error) error {
 			sr.Status = StepCompensated
 			continue
 		}
-		err := r.compensateStep(ctx, i)
+		var err error
+		if r.def.steps[i].Local {
+			err = r.compensateLocal(ctx, i)
+		} else {
+			err = r.compensateStep(ctx, i)
+		}
 		if err == nil {
 			continue
 		}

@@ -36,21 +36,34 @@ type memRecord struct {
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore { return &MemoryStore{} }
 
-// Create implements [Store].
+// Create implements [Store]. With a ctx from [MemoryStore.InTx], the
+// record is staged in that transaction.
 func (m *MemoryStore) Create(ctx context.Context, r *Record) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("saga: memory store: create: %w", err)
 	}
+	if tx := m.txFrom(ctx); tx != nil {
+		return tx.stage(r, true)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, ok := m.records[r.ID]; ok {
-		return fmt.Errorf("saga: memory store: create %q: %w", r.ID, ErrDuplicate)
+	if err := m.check(r, true, m.version); err != nil {
+		return err
+	}
+	m.create(r)
+	r.Version = 1
+	return nil
+}
+
+// create stores r, which check accepted.
+func (m *MemoryStore) create(r *Record) {
+	if m.DropFinished && (r.Status == StatusCompleted || r.Status == StatusCompensated) {
+		return // created finished: a Local first step that failed for good
 	}
 	if m.records == nil {
 		m.records = make(map[string]*memRecord)
 	}
 	m.seq++
-	r.Version = 1
 	var stored *memRecord
 	if n := len(m.free); n > 0 {
 		stored, m.free = m.free[n-1], m.free[:n-1]
@@ -61,39 +74,180 @@ func (m *MemoryStore) Create(ctx context.Context, r *Record) error {
 	stored.Record, stored.seq = *r, m.seq
 	stored.State = append(state[:0], r.State...)
 	stored.Steps = append(steps[:0], r.Steps...)
+	stored.Version = 1
 	m.records[r.ID] = stored
-	return nil
 }
 
 // Update implements [Store]. It copies r into the stored record's own
-// buffers, so a steady stream of updates does not allocate.
+// buffers, so a steady stream of updates does not allocate. With a ctx
+// from [MemoryStore.InTx], the update is staged in that transaction.
 func (m *MemoryStore) Update(ctx context.Context, r *Record) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("saga: memory store: update: %w", err)
 	}
+	if tx := m.txFrom(ctx); tx != nil {
+		return tx.stage(r, false)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	stored, ok := m.records[r.ID]
-	if !ok {
-		return fmt.Errorf("saga: memory store: update %q: %w", r.ID, ErrNotFound)
+	if err := m.check(r, false, m.version); err != nil {
+		return err
 	}
-	if stored.Version != r.Version {
-		return fmt.Errorf("saga: memory store: update %q at version %d (stored %d): %w", r.ID, r.Version, stored.Version, ErrConflict)
-	}
+	m.update(r)
+	r.Version++
+	return nil
+}
+
+// update stores r over the record of its ID, which check accepted.
+func (m *MemoryStore) update(r *Record) {
+	stored := m.records[r.ID]
 	if m.DropFinished && (r.Status == StatusCompleted || r.Status == StatusCompensated) {
 		delete(m.records, r.ID)
 		if len(m.free) < maxFree {
 			m.free = append(m.free, stored)
 		}
-		r.Version++
-		return nil
+		return
 	}
 	state, steps := stored.State, stored.Steps
 	stored.Record = *r
 	stored.State = append(state[:0], r.State...)
 	stored.Steps = append(steps[:0], r.Steps...)
-	stored.Version++
-	r.Version++
+	stored.Version = r.Version + 1
+}
+
+// version returns the stored version of the record id, or false.
+func (m *MemoryStore) version(id string) (int64, bool) {
+	stored, ok := m.records[id]
+	if !ok {
+		return 0, false
+	}
+	return stored.Version, true
+}
+
+// check returns the error of creating (or updating) r where version tells
+// the current version of each record.
+func (m *MemoryStore) check(r *Record, create bool, version func(id string) (int64, bool)) error {
+	v, ok := version(r.ID)
+	switch {
+	case create && ok:
+		return fmt.Errorf("saga: memory store: create %q: %w", r.ID, ErrDuplicate)
+	case create:
+		return nil
+	case !ok:
+		return fmt.Errorf("saga: memory store: update %q: %w", r.ID, ErrNotFound)
+	case v != r.Version:
+		return fmt.Errorf("saga: memory store: update %q at version %d (stored %d): %w", r.ID, r.Version, v, ErrConflict)
+	}
+	return nil
+}
+
+// memTxKey is the context key of a MemoryStore transaction.
+type memTxKey struct{}
+
+// memTx is a MemoryStore transaction: the writes staged, in order, each a
+// copy of the record as written (its version the one compared).
+type memTx struct {
+	m      *MemoryStore
+	writes []memWrite
+}
+
+type memWrite struct {
+	r      *Record
+	create bool
+}
+
+// InTx implements [TxStore]: Create and Update with the ctx fn receives
+// are staged, checked against the store and the writes staged before
+// them, then applied at once when fn returns nil, their versions checked
+// again; when fn returns an error they are discarded. Get with that ctx
+// sees the staged writes; List does not. A nested InTx joins the outer
+// transaction.
+func (m *MemoryStore) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
+	if m.txFrom(ctx) != nil {
+		return fn(ctx)
+	}
+	tx := &memTx{m: m}
+	if err := fn(context.WithValue(ctx, memTxKey{}, tx)); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("saga: memory store: commit: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	staged := make(map[string]int64, len(tx.writes))
+	version := func(id string) (int64, bool) {
+		if v, ok := staged[id]; ok {
+			return v, v > 0
+		}
+		return m.version(id)
+	}
+	for _, w := range tx.writes {
+		if err := m.check(w.r, w.create, version); err != nil {
+			return fmt.Errorf("saga: memory store: commit: %w", err)
+		}
+		staged[w.r.ID] = w.r.Version + 1
+		if w.create {
+			staged[w.r.ID] = 1
+		}
+	}
+	for _, w := range tx.writes {
+		if w.create {
+			m.create(w.r)
+		} else {
+			m.update(w.r)
+		}
+	}
+	return nil
+}
+
+// txFrom returns m's transaction in ctx, or nil.
+func (m *MemoryStore) txFrom(ctx context.Context) *memTx {
+	if tx, ok := ctx.Value(memTxKey{}).(*memTx); ok && tx.m == m {
+		return tx
+	}
+	return nil
+}
+
+// stage checks a write against the store and the writes staged before it,
+// then stages a copy.
+func (tx *memTx) stage(r *Record, create bool) error {
+	tx.m.mu.Lock()
+	err := tx.m.check(r, create, tx.version)
+	tx.m.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	c := r.Clone()
+	if create {
+		c.Version = 0
+		r.Version = 1
+	} else {
+		r.Version++
+	}
+	tx.writes = append(tx.writes, memWrite{r: c, create: create})
+	return nil
+}
+
+// version returns the version of the record id as the transaction sees
+// it; called under m.mu.
+func (tx *memTx) version(id string) (int64, bool) {
+	if w := tx.last(id); w != nil {
+		if w.create {
+			return 1, true
+		}
+		return w.r.Version + 1, true
+	}
+	return tx.m.version(id)
+}
+
+// last returns the last write staged for id, or nil.
+func (tx *memTx) last(id string) *memWrite {
+	for k := len(tx.writes) - 1; k >= 0; k-- {
+		if tx.writes[k].r.ID == id {
+			return &tx.writes[k]
+		}
+	}
 	return nil
 }
 
@@ -101,6 +255,16 @@ func (m *MemoryStore) Update(ctx context.Context, r *Record) error {
 func (m *MemoryStore) Get(ctx context.Context, id string) (*Record, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("saga: memory store: get: %w", err)
+	}
+	if tx := m.txFrom(ctx); tx != nil {
+		if w := tx.last(id); w != nil {
+			c := w.r.Clone()
+			c.Version++
+			if w.create {
+				c.Version = 1
+			}
+			return c, nil
+		}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -19,6 +19,7 @@ import (
 type Definition interface {
 	// Name returns the saga's name.
 	Name() string
+	local() bool // a step is Local
 	resume(ctx context.Context, o *Orchestrator, rec *Record) error
 }
 
@@ -42,6 +43,7 @@ type leaseHolder interface {
 // is safe for concurrent use.
 type Orchestrator struct {
 	store                Store
+	txStore              TxStore // store, if it is one: Local steps need it
 	id                   string
 	lease                time.Duration
 	tracer               Tracer // nil: no spans
@@ -90,6 +92,7 @@ func NewOrchestrator(store Store, opts ...Option) (*Orchestrator, error) {
 			return nil, fmt.Errorf("saga: new orchestrator: %w", err)
 		}
 	}
+	o.txStore, _ = store.(TxStore)
 	o.idPrefix = rand.Text()[:16] + "-"
 	stop := o.stop
 	o.keeper.Go(func() { o.keepLeases(stop) })
@@ -119,7 +122,8 @@ func (o *Orchestrator) ID() string { return o.id }
 // sagas, and Recover and RetryCompensation continue only their instances.
 // Register every saga at start-up, before Recover and before serving. It
 // returns an error wrapping ErrInvalidOption if another definition has the
-// same name; registering a definition again does nothing.
+// same name, or if a definition has a Local step and o's store is not a
+// [TxStore]; registering a definition again does nothing.
 func (o *Orchestrator) Register(defs ...Definition) error {
 	for _, d := range defs {
 		if err := o.register(d); err != nil {
@@ -130,6 +134,9 @@ func (o *Orchestrator) Register(defs ...Definition) error {
 }
 
 func (o *Orchestrator) register(d Definition) error {
+	if d.local() && o.txStore == nil {
+		return invalid("saga %s has a Local step: the orchestrator's store (%T) does not implement TxStore", d.Name(), o.store)
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	switch prev, ok := o.defs[d.Name()]; {

@@ -35,10 +35,19 @@ func (r *run[S]) persist(ctx context.Context) error {
 }
 
 func (r *run[S]) persistLocked(ctx context.Context) error {
+	created, err := r.write(ctx)
+	if created {
+		r.emit(ctx, Event{Kind: EventStarted})
+	}
+	return err
+}
+
+// write writes the record, and reports whether that created it.
+func (r *run[S]) write(ctx context.Context) (created bool, err error) {
 	if r.dirty {
 		r.buf.Reset()
 		if err := r.enc.Encode(&r.state); err != nil {
-			return &abortError{err: fmt.Errorf("saga: %s %s: encode state: %w", r.def.name, r.rec.ID, err)}
+			return false, &abortError{err: fmt.Errorf("saga: %s %s: encode state: %w", r.def.name, r.rec.ID, err)}
 		}
 		r.rec.State = bytes.TrimSuffix(r.buf.Bytes(), []byte{'\n'})
 		r.dirty = false
@@ -50,17 +59,16 @@ func (r *run[S]) persistLocked(ctx context.Context) error {
 			if errors.Is(err, ErrConflict) {
 				err = fmt.Errorf("%w: %w", ErrLostOwnership, err)
 			}
-			return &abortError{err: fmt.Errorf("saga: %s %s: persist: %w", r.def.name, r.rec.ID, err)}
+			return false, &abortError{err: fmt.Errorf("saga: %s %s: persist: %w", r.def.name, r.rec.ID, err)}
 		}
-		return nil
+		return false, nil
 	}
 	r.rec.CreatedAt = now
 	if err := r.o.store.Create(ctx, &r.rec); err != nil {
-		return &abortError{err: fmt.Errorf("saga: %s %s: create: %w", r.def.name, r.rec.ID, err)}
+		return false, &abortError{err: fmt.Errorf("saga: %s %s: create: %w", r.def.name, r.rec.ID, err)}
 	}
 	r.created = true
-	r.emit(ctx, Event{Kind: EventStarted})
-	return nil
+	return true, nil
 }
 
 // renew extends the lease while an action executes; called by the

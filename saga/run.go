@@ -32,6 +32,13 @@ type run[S any] struct {
 	enc     *json.Encoder
 	idents  []stepIdent
 	todoBuf [4]int // backs the todo list of a stage, so most runs need no allocation
+
+	// What a Local step's transaction changes in memory, saved before it so
+	// that a rollback restores it.
+	saved        Record
+	savedSteps   []StepRecord
+	savedCreated bool
+	savedSeq     int
 }
 
 // abortError stops driving a saga without deciding its outcome: the caller's
@@ -66,6 +73,7 @@ func (s *Saga[S]) release(r *run[S]) {
 	r.mu.Lock()
 	r.rec = Record{Steps: r.rec.Steps[:0]}
 	r.executing, r.lost = false, false
+	r.saved = Record{}
 	r.mu.Unlock()
 	r.state, r.created, r.dirty, r.seq = zero, false, false, 0
 	r.buf.Reset()
@@ -96,13 +104,14 @@ func (r *run[S]) forward(ctx context.Context) error {
 	if r.rec.Status == StatusCompensating {
 		return &stepFailure{err: errors.New(r.rec.Error)}
 	}
-	for _, stage := range r.def.stages {
+	begun := -1 // the step a Local step's commit marked running: its first attempt is persisted
+	for si, stage := range r.def.stages {
 		todo := r.todoBuf[:0]
 		for _, i := range stage {
 			switch sr := &r.rec.Steps[i]; {
 			case sr.Status == StepDone:
 				continue
-			case sr.Status == StepRunning && r.def.steps[i].OnRecover == RecoverCompensate:
+			case sr.Status == StepRunning && i != begun && r.def.steps[i].OnRecover == RecoverCompensate:
 				// Interrupted and declared unsafe to re-run: it may have taken
 				// effect, so it joins the steps to compensate, newest first.
 				r.seq++
@@ -115,21 +124,36 @@ func (r *run[S]) forward(ctx context.Context) error {
 			continue
 		}
 		if r.pastDeadline() {
+			if begun >= 0 {
+				// Marked running by the Local step's write, but never run:
+				// nothing of it to compensate.
+				sr := &r.rec.Steps[begun]
+				sr.Status = StepPending
+				sr.Attempts--
+			}
 			return &stepFailure{err: ErrDeadlineExceeded}
 		}
 		var err error
-		if len(stage) == 1 {
-			err = r.executeStep(ctx, todo[0])
-		} else {
+		switch i := todo[0]; {
+		case len(stage) > 1:
 			err = r.executeGroup(ctx, todo)
+		case r.def.steps[i].Local:
+			next, last := r.following(si)
+			begun, err = r.executeLocal(ctx, i, next, last)
+		default:
+			err = r.executeStep(ctx, i, i == begun)
+			begun = -1
 		}
 		if err != nil {
 			return err
 		}
 	}
-	r.rec.Status = StatusCompleted
-	if err := r.persist(ctx); err != nil {
-		return err
+	// A Local last step completed the saga in its own write.
+	if r.rec.Status != StatusCompleted {
+		r.rec.Status = StatusCompleted
+		if err := r.persist(ctx); err != nil {
+			return err
+		}
 	}
 	r.emit(ctx, Event{Kind: EventCompleted})
 	return nil
@@ -137,17 +161,26 @@ func (r *run[S]) forward(ctx context.Context) error {
 
 // executeStep runs step i with its retry policy, persisting each attempt's
 // start (which also records the previous step's completion) before it.
-func (r *run[S]) executeStep(ctx context.Context, i int) error {
+// begun says that the first attempt's start is persisted already, by the
+// write of the Local step before it.
+func (r *run[S]) executeStep(ctx context.Context, i int, begun bool) error {
 	sr := &r.rec.Steps[i]
 	// A step found running was interrupted by a crash: that attempt may
 	// have taken effect whatever the next one answers.
-	doubt := sr.Status == StepRunning
+	doubt := sr.Status == StepRunning && !begun
 	tries := tries{start: time.Now()}
 	for {
-		sr.Status = StepRunning
-		sr.Attempts++
-		if err := r.begin(ctx); err != nil {
-			return err
+		if begun {
+			begun = false
+			r.mu.Lock()
+			r.executing = true
+			r.mu.Unlock()
+		} else {
+			sr.Status = StepRunning
+			sr.Attempts++
+			if err := r.begin(ctx); err != nil {
+				return err
+			}
 		}
 		r.emit(ctx, Event{Kind: EventStepStarted, Step: sr.Name, Attempt: sr.Attempts})
 		err := r.attempt(ctx, i, false, sr.Attempts)

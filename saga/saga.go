@@ -16,6 +16,9 @@ type Saga[S any] struct {
 	name   string
 	steps  []Step[S]
 	stages [][]int // indices into steps, one slice per stage
+	// hasLocal: a step is Local, so the orchestrator's store must be a
+	// TxStore.
+	hasLocal bool
 	// span names, computed once so that a run does not concatenate strings.
 	spanName, resumeSpanName string
 	stepSpans, compSpans     []string
@@ -27,8 +30,8 @@ type Saga[S any] struct {
 // New defines a saga named name over the state S, whose stages run in
 // order. It returns an error wrapping ErrInvalidOption if there is no step,
 // a step has no name or no Execute, a name repeats, a timeout is negative,
-// or a retry policy is invalid (that error also wraps
-// retry.ErrInvalidOption).
+// a retry policy is invalid (that error also wraps retry.ErrInvalidOption),
+// or a Local step is in a Parallel group.
 func New[S any](name string, stages ...Stage[S]) (*Saga[S], error) {
 	if name == "" {
 		return nil, invalid("saga needs a name")
@@ -49,6 +52,8 @@ func New[S any](name string, stages ...Stage[S]) (*Saga[S], error) {
 				return nil, invalid("saga %s: step %d has no name", name, len(s.steps))
 			case step.Execute == nil:
 				return nil, invalid("saga %s: step %s has no Execute", name, step.Name)
+			case step.Local && len(group) > 1:
+				return nil, invalid("saga %s: step %s: a Local step cannot be in a Parallel group", name, step.Name)
 			case step.Timeout < 0:
 				return nil, invalid("saga %s: step %s: negative timeout", name, step.Name)
 			case slices.ContainsFunc(s.steps, func(o Step[S]) bool { return o.Name == step.Name }):
@@ -62,6 +67,7 @@ func New[S any](name string, stages ...Stage[S]) (*Saga[S], error) {
 					return nil, invalid("saga %s: step %s: CompensateRetry: %w", name, step.Name, err)
 				}
 			}
+			s.hasLocal = s.hasLocal || step.Local
 			idx = append(idx, len(s.steps))
 			s.steps = append(s.steps, step)
 			s.stepSpans = append(s.stepSpans, "saga step "+step.Name)
@@ -77,6 +83,8 @@ func New[S any](name string, stages ...Stage[S]) (*Saga[S], error) {
 
 // Name returns the saga's name.
 func (s *Saga[S]) Name() string { return s.name }
+
+func (s *Saga[S]) local() bool { return s.hasLocal }
 
 // Run starts an instance of the saga with the initial state and drives it
 // to its end on o, persisting every transition in o's store before the next

@@ -56,6 +56,37 @@ type Step[S any] struct {
 	// started but not recorded done. The zero value, RecoverRetry, runs it
 	// again.
 	OnRecover RecoverPolicy
+	// Local makes the step's writes commit with the saga's record: Execute
+	// runs inside the store's transaction ([TxStore.InTx]) together with the
+	// record write that marks it done (and, folded into that write, the
+	// start of the next step or the saga's completion), and Compensate
+	// likewise with the write that marks it compensated. Use it for a step
+	// whose effect is a write in the database that holds the saga store
+	// (confirm the order, append an outbox event): the step is never in
+	// doubt, never runs again once committed, and costs no "running" write
+	// before it. Its writes must go through the transaction the store puts
+	// in ctx (saga/sqlstore: sqlstore.TxFromContext) and through nothing
+	// else: any other connection's write is not part of the commit, and
+	// with a pool of one connection any other query deadlocks.
+	//
+	// An Execute error rolls the transaction back: nothing happened, so the
+	// step is retried per Retry and, when that gives up, fails like a
+	// [NotApplied] one (it is not compensated; the steps before it are). A
+	// failed commit may have committed: the saga stops driving, stays in
+	// flight, and Recover reads the truth from the record. A Local step
+	// holds its transaction (and the record's row) while it runs, and the
+	// lease is not renewed meanwhile: keep it short, well under the lease
+	// (WithLease). Should another orchestrator take the saga over
+	// meanwhile, the record write fails with ErrConflict and the whole step
+	// rolls back. What Execute writes to the state is kept in memory when
+	// it fails, as for any step.
+	//
+	// The orchestrator's store must implement [TxStore] (Register refuses
+	// the saga otherwise), and a Local step cannot be in a [Parallel] group
+	// (New refuses it): the group's steps run at once, outside any one
+	// transaction. OnRecover does not apply: a Local step is never found
+	// interrupted.
+	Local bool
 }
 
 // RecoverPolicy is what Recover does with a step that was interrupted: its

@@ -122,6 +122,22 @@ type Store interface {
 	List(ctx context.Context, f Filter) ([]*Record, error)
 }
 
+// TxStore is a [Store] that can run a local step's writes and the record's
+// write in one transaction: what [Step.Local] needs. [MemoryStore] and
+// saga/sqlstore implement it; saga/sagatest checks it.
+type TxStore interface {
+	Store
+	// InTx runs fn in a transaction: the Create and Update calls made with
+	// the ctx fn receives join it; all of it commits when fn returns nil and
+	// nothing does when fn returns an error or the commit fails. A nested
+	// InTx with such a ctx joins the outer transaction. The store puts its
+	// transaction in ctx so that the step's own writes can join it (for
+	// saga/sqlstore, sqlstore.TxFromContext). An error from the commit is
+	// returned as is or wrapped: the caller cannot tell whether it
+	// committed.
+	InTx(ctx context.Context, fn func(ctx context.Context) error) error
+}
+
 // Errors a Store returns, wrapped.
 var (
 	// ErrNotFound means no record has that ID.

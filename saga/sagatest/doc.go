@@ -10,5 +10,8 @@
 // copies in and out) and then drives real sagas through an orchestrator
 // over the store: completion, compensation (including steps whose outcome
 // is unknown, and compensations that fail), recovery, and two
-// orchestrators recovering the same sagas at once.
+// orchestrators recovering the same sagas at once. For a [saga.TxStore]
+// it also checks transactions (a commit applies every write, an error
+// rolls them all back, compare-and-swap holds inside, a nested InTx joins)
+// and drives a saga with Local steps.
 package sagatest

@@ -40,6 +40,15 @@ func Run(t *testing.T, newStore func(t *testing.T) saga.Store) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
 	}
+	for _, tt := range txTests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, ok := newStore(t).(saga.TxStore)
+			if !ok {
+				t.Skip("the store does not implement saga.TxStore")
+			}
+			tt.fn(t, s)
+		})
+	}
 }
 
 var base = time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC)

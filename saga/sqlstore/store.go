@@ -146,8 +146,13 @@ func (s *Store) Update(ctx context.Context, r *saga.Record) error {
 	return nil
 }
 
-// exec runs a write and returns the rows it affected.
+// exec runs a write and returns the rows it affected: in the transaction
+// of InTx if ctx has one (on SQLite it may hold the only connection, which
+// the group commit would wait for).
 func (s *Store) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	if tx := s.txFrom(ctx); tx != nil {
+		return execRows(ctx, tx, query, args)
+	}
 	if s.dialect == sqldialect.SQLite {
 		return s.group.exec(ctx, s.db, query, args)
 	}
@@ -156,7 +161,7 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (int64, err
 
 // Get implements [saga.Store].
 func (s *Store) Get(ctx context.Context, id string) (*saga.Record, error) {
-	r, err := scan(s.db.QueryRowContext(ctx, s.get, id))
+	r, err := scan(s.querier(ctx).QueryRowContext(ctx, s.get, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("sqlstore: get %q: %w", id, saga.ErrNotFound)
 	}
@@ -181,7 +186,7 @@ func (s *Store) List(ctx context.Context, f saga.Filter) ([]*saga.Record, error)
 	if f.Limit > 0 {
 		fmt.Fprintf(&q, " LIMIT %d", f.Limit)
 	}
-	rows, err := s.db.QueryContext(ctx, q.String(), args...)
+	rows, err := s.querier(ctx).QueryContext(ctx, q.String(), args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: list: %w", err)
 	}
@@ -198,6 +203,85 @@ func (s *Store) List(ctx context.Context, f saga.Filter) ([]*saga.Record, error)
 		return nil, fmt.Errorf("sqlstore: list: %w", err)
 	}
 	return out, nil
+}
+
+// txKey is the context key of the transaction of InTx.
+type txKey struct{}
+
+// txValue is what InTx puts in the context: the transaction and the
+// database it belongs to, so that a store over another database does not
+// join it.
+type txValue struct {
+	db *sql.DB
+	tx *sql.Tx
+}
+
+// InTx implements [saga.TxStore]: it begins a transaction on the store's
+// database and runs fn with a ctx that carries it. Create, Update, Get and
+// List with that ctx run in it, as do the writes a Local saga step makes
+// through [TxFromContext]; it commits when fn returns nil and rolls back
+// when fn returns an error or panics. A nested InTx with that ctx joins the
+// transaction.
+//
+// The transaction holds a connection until it ends: any other use of the
+// store's *sql.DB meanwhile needs another one, so with a pool of one
+// connection (the usual SQLite setting) a query outside the transaction
+// waits for it, and one made from fn deadlocks.
+func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) (err error) {
+	if s.txFrom(ctx) != nil {
+		return fn(ctx)
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlstore: begin: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = tx.Rollback()
+			panic(p)
+		}
+	}()
+	if err := fn(context.WithValue(ctx, txKey{}, &txValue{db: s.db, tx: tx})); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlstore: commit: %w", err)
+	}
+	return nil
+}
+
+// TxFromContext returns the transaction that [Store.InTx] put in ctx: a
+// Local saga step makes its writes with it, so that they commit with the
+// saga's record. ok is false outside InTx.
+func TxFromContext(ctx context.Context) (tx *sql.Tx, ok bool) {
+	v, ok := ctx.Value(txKey{}).(*txValue)
+	if !ok {
+		return nil, false
+	}
+	return v.tx, true
+}
+
+// txFrom returns the transaction of InTx in ctx if it is on s's database.
+func (s *Store) txFrom(ctx context.Context) *sql.Tx {
+	if v, ok := ctx.Value(txKey{}).(*txValue); ok && v.db == s.db {
+		return v.tx
+	}
+	return nil
+}
+
+// querier is what Get and List read through: the transaction in ctx, or
+// the database.
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func (s *Store) querier(ctx context.Context) querier {
+	if tx := s.txFrom(ctx); tx != nil {
+		return tx
+	}
+	return s.db
 }
 
 type scanner interface{ Scan(dest ...any) error }

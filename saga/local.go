@@ -1,0 +1,146 @@
+package saga
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// following returns what the write of a Local step at stage si also
+// records: next, the step that write marks running (a single step that is
+// not Local; -1 for none), and last, that no stage follows, so the write
+// completes the saga.
+func (r *run[S]) following(si int) (next int, last bool) {
+	if si == len(r.def.stages)-1 {
+		return -1, true
+	}
+	if stage := r.def.stages[si+1]; len(stage) == 1 && !r.def.steps[stage[0]].Local {
+		return stage[0], false
+	}
+	return -1, false
+}
+
+// executeLocal runs the Local step i with its retry policy, each attempt
+// in one transaction with the record write that marks it done; no write
+// precedes it. That write also records next running (then begun is next,
+// whose first attempt must not be persisted again), or the saga completed
+// when last. An Execute error rolls everything back, so it is never in
+// doubt: when the policy gives up, the step fails like a NotApplied one.
+func (r *run[S]) executeLocal(ctx context.Context, i int, next int, last bool) (begun int, err error) {
+	sr := &r.rec.Steps[i]
+	tries := tries{start: time.Now()}
+	for n := sr.Attempts + 1; ; n++ {
+		r.save()
+		created := r.created
+		r.emit(ctx, Event{Kind: EventStepStarted, Step: sr.Name, Attempt: n})
+		var execErr error
+		err := r.o.txStore.InTx(ctx, func(ctx context.Context) error {
+			if execErr = r.attempt(ctx, i, false, n); execErr != nil {
+				return execErr
+			}
+			r.seq++
+			sr.Status, sr.Seq, sr.Attempts, sr.Error = StepDone, r.seq, n, ""
+			r.dirty = true
+			switch {
+			case next >= 0:
+				ns := &r.rec.Steps[next]
+				ns.Status = StepRunning
+				ns.Attempts++
+			case last:
+				r.rec.Status = StatusCompleted
+			}
+			return r.writeTx(ctx)
+		})
+		if err == nil {
+			if !created {
+				r.emit(ctx, Event{Kind: EventStarted})
+			}
+			return next, nil
+		}
+		r.restore()
+		if execErr == nil {
+			return -1, r.txAbort(sr.Name, err)
+		}
+		sr.Attempts, sr.Error = n, execErr.Error()
+		if retryErr := r.retry(ctx, i, execErr, &tries); retryErr != nil {
+			if _, ok := retryErr.(*stepFailure); ok {
+				r.fail(sr, false) // rolled back: nothing of it to compensate
+			}
+			return -1, retryErr
+		}
+	}
+}
+
+// compensateLocal runs the Compensate of the Local step i with its retry
+// policy, each attempt in one transaction with the record write that marks
+// it compensated; no write precedes it.
+func (r *run[S]) compensateLocal(ctx context.Context, i int) error {
+	sr := &r.rec.Steps[i]
+	tries := tries{start: time.Now()}
+	for n := sr.CompensateAttempts + 1; ; n++ {
+		r.save()
+		var compErr error
+		err := r.o.txStore.InTx(ctx, func(ctx context.Context) error {
+			if compErr = r.attempt(ctx, i, true, n); compErr != nil {
+				return compErr
+			}
+			sr.Status, sr.CompensateAttempts, sr.Error = StepCompensated, n, ""
+			r.dirty = true
+			return r.writeTx(ctx)
+		})
+		if err == nil {
+			return nil
+		}
+		r.restore()
+		if compErr == nil {
+			return r.txAbort(sr.Name, err)
+		}
+		sr.CompensateAttempts, sr.Error = n, compErr.Error()
+		if retryErr := r.retryCompensation(ctx, i, compErr, &tries); retryErr != nil {
+			return retryErr
+		}
+	}
+}
+
+// writeTx writes the record inside a Local step's transaction. Its
+// EventStarted, if it creates the record, waits for the commit.
+func (r *run[S]) writeTx(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, err := r.write(ctx)
+	return err
+}
+
+// txAbort is the error of a Local step's transaction that failed after its
+// step succeeded: the record write failed (another orchestrator took over:
+// ErrLostOwnership) or the commit did, which may have committed. Either
+// way the saga stops driving; the record tells Recover the truth.
+func (r *run[S]) txAbort(step string, err error) error {
+	var abort *abortError
+	if errors.As(err, &abort) {
+		return abort
+	}
+	return &abortError{err: fmt.Errorf("saga: %s %s: step %s: transaction: %w", r.def.name, r.rec.ID, step, err)}
+}
+
+// save keeps what a Local step's transaction may change in memory.
+func (r *run[S]) save() {
+	r.mu.Lock()
+	r.saved = r.rec
+	r.savedSteps = append(r.savedSteps[:0], r.rec.Steps...)
+	r.mu.Unlock()
+	r.savedCreated, r.savedSeq = r.created, r.seq
+}
+
+// restore undoes a rolled-back transaction's changes in memory. The state
+// is encoded again at the next write: the transaction may have encoded it
+// into the buffer that the saved record's State points to.
+func (r *run[S]) restore() {
+	r.mu.Lock()
+	steps := r.rec.Steps
+	r.rec = r.saved
+	r.rec.Steps = append(steps[:0], r.savedSteps...)
+	r.mu.Unlock()
+	r.created, r.seq, r.dirty = r.savedCreated, r.savedSeq, true
+}
