@@ -63,3 +63,45 @@ func cpuTime(b *testing.B) time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkRunLocalSteps measures a saga shaped like the example shop's
+// order saga (order, reserve, charge, confirm; no-op steps) on the
+// in-memory store, with every step remote and with order and confirm
+// Local, and reports the store writes per run: 5 and 3.
+func BenchmarkRunLocalSteps(b *testing.B) {
+	for _, tt := range []struct {
+		name  string
+		local bool
+	}{{"remote", false}, {"local", true}} {
+		b.Run(tt.name, func(b *testing.B) {
+			step := func(name string, local bool) saga.Step[benchState] {
+				return saga.Step[benchState]{Name: name, Execute: noop, Compensate: noop, Local: local}
+			}
+			def, err := saga.New("bench-local",
+				step("order", tt.local), step("reserve", false), step("charge", false), step("confirm", tt.local))
+			if err != nil {
+				b.Fatal(err)
+			}
+			store := &countingStore{MemoryStore: &saga.MemoryStore{DropFinished: true}}
+			o, err := saga.NewOrchestrator(store)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer o.Close(context.Background())
+			if err := o.Register(def); err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			state := benchState{OrderID: "o-1", Amount: 1999}
+			b.ReportAllocs()
+			cpu := cpuTime(b)
+			for b.Loop() {
+				if _, err := def.Run(ctx, o, state); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(cpuTime(b)-cpu)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(store.taken())/float64(b.N), "writes/op")
+		})
+	}
+}

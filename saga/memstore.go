@@ -175,20 +175,27 @@ func (m *MemoryStore) InTx(ctx context.Context, fn func(ctx context.Context) err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	staged := make(map[string]int64, len(tx.writes))
-	version := func(id string) (int64, bool) {
-		if v, ok := staged[id]; ok {
-			return v, v > 0
+	// Each write is checked again as if the earlier ones were applied.
+	version := func(id string) (int64, bool) { return m.version(id) }
+	var staged map[string]int64
+	if len(tx.writes) > 1 {
+		staged = make(map[string]int64, len(tx.writes))
+		version = func(id string) (int64, bool) {
+			if v, ok := staged[id]; ok {
+				return v, true
+			}
+			return m.version(id)
 		}
-		return m.version(id)
 	}
 	for _, w := range tx.writes {
 		if err := m.check(w.r, w.create, version); err != nil {
 			return fmt.Errorf("saga: memory store: commit: %w", err)
 		}
-		staged[w.r.ID] = w.r.Version + 1
-		if w.create {
-			staged[w.r.ID] = 1
+		if staged != nil {
+			staged[w.r.ID] = w.r.Version + 1
+			if w.create {
+				staged[w.r.ID] = 1
+			}
 		}
 	}
 	for _, w := range tx.writes {

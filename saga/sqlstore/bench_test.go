@@ -75,3 +75,48 @@ func openSQLiteSyncNormal(t testing.TB) *database {
 	t.Cleanup(func() { _ = db.Close() })
 	return migrated(t, &database{dialect: sqldialect.SQLite, driver: "sqlite", dsn: dsn, db: db})
 }
+
+// BenchmarkDurableLocalSteps measures a saga shaped like the example
+// shop's order saga (order, reserve, charge, confirm; no-op steps) with
+// every step remote (5 writes per saga) and with order and confirm Local
+// (3 writes, two of them transactions that a Local step would share with
+// its own writes), run one at a time and 16 at once.
+func BenchmarkDurableLocalSteps(b *testing.B) {
+	for _, backend := range backends {
+		for _, local := range []bool{false, true} {
+			step := func(name string, l bool) saga.Step[benchState] {
+				return saga.Step[benchState]{Name: name, Execute: noop, Compensate: noop, Local: l && local}
+			}
+			def, err := saga.New("bench-local", step("order", true), step("reserve", false), step("charge", false), step("confirm", true))
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, concurrent := range []int{1, 16} {
+				b.Run(fmt.Sprintf("%s/local-%t/concurrent-%d", backend.Name, local, concurrent), func(b *testing.B) {
+					d := backend.Open(b)
+					sqldialect.SetPoolSize(d.db, concurrent+1)
+					o, err := saga.NewOrchestrator(d.store(b))
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer o.Close(context.Background())
+					if err := o.Register(def); err != nil {
+						b.Fatal(err)
+					}
+					state := benchState{OrderID: "o-1", Amount: 1999}
+					b.ReportAllocs()
+					b.SetParallelism((concurrent + 1) / 2)
+					b.RunParallel(func(pb *testing.PB) {
+						for pb.Next() {
+							if _, err := def.Run(context.Background(), o, state); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					})
+					b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "sagas/s")
+				})
+			}
+		}
+	}
+}

@@ -19,12 +19,14 @@ type groupCommit struct {
 	leading bool
 }
 
-// writeOp is one statement waiting for its commit.
+// writeOp is one statement waiting for its commit, or a transaction of
+// InTx waiting for its turn.
 type writeOp struct {
 	query string
 	args  []any
 	rows  int64
 	err   error
+	tx    func()        // InTx's transaction: run alone, while leading
 	lead  bool          // woken to lead the next batch, not with a result
 	wake  chan struct{} // buffered: a result or the lead
 }
@@ -35,38 +37,77 @@ type writeOp struct {
 // it.
 func (g *groupCommit) exec(ctx context.Context, db *sql.DB, query string, args []any) (int64, error) {
 	op := &writeOp{query: query, args: args, wake: make(chan struct{}, 1)}
+	if g.wait(op) {
+		return op.rows, op.err
+	}
+	g.lead(ctx, db, op)
+	return op.rows, op.err
+}
+
+// transaction runs tx (which begins, runs and ends a transaction) as this
+// process's only writer: after the writes queued before it are committed,
+// and before any queued meanwhile. Without that, concurrent transactions
+// and batches would wait for each other in SQLite's busy handler, which
+// polls with sleeps.
+func (g *groupCommit) transaction(ctx context.Context, db *sql.DB, tx func()) {
+	op := &writeOp{tx: tx, wake: make(chan struct{}, 1)}
+	g.wait(op)
+	g.lead(ctx, db, op)
+}
+
+// wait queues op, then waits for its result (true) or for the lead.
+func (g *groupCommit) wait(op *writeOp) (done bool) {
 	g.mu.Lock()
 	g.queue = append(g.queue, op)
-	if g.leading {
-		g.mu.Unlock()
-		<-op.wake
-		if !op.lead {
-			return op.rows, op.err
-		}
-	} else {
+	if !g.leading {
 		g.leading = true
 		g.mu.Unlock()
-	}
-	g.mu.Lock()
-	batch := g.queue
-	g.queue = nil
-	g.mu.Unlock()
-	commitBatch(context.WithoutCancel(ctx), db, batch)
-	g.mu.Lock()
-	if len(g.queue) > 0 {
-		next := g.queue[0]
-		next.lead = true
-		next.wake <- struct{}{}
-	} else {
-		g.leading = false
+		return false
 	}
 	g.mu.Unlock()
-	for _, o := range batch {
-		if o != op {
-			o.wake <- struct{}{}
+	<-op.wake
+	return !op.lead
+}
+
+// lead commits the queued statements in one batch, runs self's
+// transaction if it is one, then hands the lead to the oldest op queued
+// (a transaction queued before self keeps its place).
+func (g *groupCommit) lead(ctx context.Context, db *sql.DB, self *writeOp) {
+	g.mu.Lock()
+	var batch, rest []*writeOp
+	for _, o := range g.queue {
+		switch {
+		case o == self && o.tx != nil:
+		case o.tx != nil:
+			rest = append(rest, o)
+		default:
+			batch = append(batch, o)
 		}
 	}
-	return op.rows, op.err
+	g.queue = rest
+	g.mu.Unlock()
+	defer func() { // a panicking transaction must not keep the lead
+		g.mu.Lock()
+		if len(g.queue) > 0 {
+			next := g.queue[0]
+			next.lead = true
+			next.wake <- struct{}{}
+		} else {
+			g.leading = false
+		}
+		g.mu.Unlock()
+	}()
+	if len(batch) > 0 {
+		commitBatch(context.WithoutCancel(ctx), db, batch)
+		for _, o := range batch {
+			if o != self {
+				o.wake <- struct{}{}
+			}
+		}
+	}
+	if self.tx != nil {
+		self.tx()
+	}
 }
 
 // commitBatch runs the statements of batch, in one transaction when there

@@ -226,11 +226,24 @@ type txValue struct {
 // The transaction holds a connection until it ends: any other use of the
 // store's *sql.DB meanwhile needs another one, so with a pool of one
 // connection (the usual SQLite setting) a query outside the transaction
-// waits for it, and one made from fn deadlocks.
+// waits for it, and one made from fn deadlocks. On SQLite the transaction
+// is also this process's only writer through the store: the store's other
+// writes queue until it ends (then share a commit), so that they do not
+// contend for SQLite's single write lock; a write of fn's through the
+// store without fn's ctx deadlocks.
 func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) (err error) {
 	if s.txFrom(ctx) != nil {
 		return fn(ctx)
 	}
+	if s.dialect == sqldialect.SQLite {
+		// This process's only writer meanwhile: see groupCommit.transaction.
+		s.group.transaction(ctx, s.db, func() { err = s.inTx(ctx, fn) })
+		return err
+	}
+	return s.inTx(ctx, fn)
+}
+
+func (s *Store) inTx(ctx context.Context, fn func(ctx context.Context) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlstore: begin: %w", err)
