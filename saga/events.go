@@ -10,7 +10,10 @@ type EventKind int
 
 // The lifecycle events, in the order a saga meets them.
 const (
-	// EventStarted: Run created the instance.
+	// EventStarted: Run created the instance. When the first step is
+	// Local, the record is created by that step's transaction: the event
+	// follows its commit, after the step's EventStepStarted and
+	// EventStepSucceeded.
 	EventStarted EventKind = iota + 1
 	// EventResumed: Recover or RetryCompensation took the instance over.
 	EventResumed

@@ -38,8 +38,9 @@ type Step[S any] struct {
 	// Retry is how often and how long Execute is retried, in process: its
 	// attempts and elapsed time count from the first attempt of each
 	// execution (Run's, or Recover's when it runs the step again), and
-	// every attempt is persisted before it starts. The zero value means a
-	// single attempt. Errors wrapped by retry.Permanent or rejected by
+	// every attempt is persisted before it starts (a Local step's are not:
+	// each failed attempt rolls back). The zero value means a single
+	// attempt. Errors wrapped by retry.Permanent or rejected by
 	// Retryable are never retried, and no retry starts past the saga's
 	// deadline.
 	Retry retry.Policy

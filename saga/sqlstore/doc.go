@@ -18,4 +18,9 @@
 // Each saga is one row; every transition is one UPDATE that compares and
 // swaps the row's version column, so two orchestrators over one database
 // never both advance a saga.
+//
+// The store is a [saga.TxStore]: [Store.InTx] runs a Local saga step in a
+// transaction with the record's write, and the step makes its own writes
+// with the *sql.Tx that [TxFromContext] returns, so that they commit (or
+// roll back) with its recorded completion.
 package sqlstore
