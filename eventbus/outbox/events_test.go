@@ -116,11 +116,12 @@ func TestRelayReportsToListeners(t *testing.T) {
 
 func TestEventKindString(t *testing.T) {
 	for k, want := range map[outbox.EventKind]string{
-		outbox.EventRelayed:     "relayed",
-		outbox.EventRelayFailed: "relay_failed",
-		outbox.EventPruned:      "pruned",
-		0:                       "unknown",
-		outbox.EventPruned + 1:  "unknown",
+		outbox.EventRelayed:        "relayed",
+		outbox.EventRelayFailed:    "relay_failed",
+		outbox.EventPruned:         "pruned",
+		outbox.EventInboxBatch:     "inbox_batch",
+		0:                          "unknown",
+		outbox.EventInboxBatch + 1: "unknown",
 	} {
 		if got := k.String(); got != want {
 			t.Errorf("EventKind(%d) = %q, want %q", int(k), got, want)

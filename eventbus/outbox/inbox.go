@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/go-microkit/microkit/internal/groupcommit"
+
 	"github.com/go-microkit/microkit/eventbus"
 	"github.com/go-microkit/microkit/sqldialect"
 )
@@ -20,12 +22,19 @@ type TxHandler func(ctx context.Context, tx *sql.Tx, msg *eventbus.Message) erro
 // redelivered message (the broker's at-least-once, a relay that published
 // twice) is acknowledged without a second effect. It is safe for
 // concurrent use.
+//
+// Built with WithGroupCommit, it handles concurrent deliveries in shared
+// transactions (see WithGroupCommit); otherwise each delivery has a
+// transaction of its own.
 type Inbox struct {
-	db    *sql.DB
-	table string
+	db        *sql.DB
+	table     string
+	listeners []Listener
+	group     *groupcommit.Group[*inboxOp] // nil: a transaction per delivery
 }
 
-// NewInbox returns an inbox on db's inbox table. Options: WithInboxTable.
+// NewInbox returns an inbox on db's inbox table. Options: WithInboxTable,
+// WithGroupCommit, WithListener (told of every group-committed batch).
 func NewInbox(db *sql.DB, dialect sqldialect.Dialect, opts ...Option) (*Inbox, error) {
 	if db == nil {
 		return nil, fmt.Errorf("outbox: new inbox: %w", invalid("nil database"))
@@ -37,7 +46,11 @@ func NewInbox(db *sql.DB, dialect sqldialect.Dialect, opts ...Option) (*Inbox, e
 	if err != nil {
 		return nil, fmt.Errorf("outbox: new inbox: %w", err)
 	}
-	return &Inbox{db: db, table: c.inboxTable}, nil
+	in := &Inbox{db: db, table: c.inboxTable, listeners: c.listeners}
+	if c.groupCommit > 0 {
+		in.group = groupcommit.New(c.groupCommit, in.runBatch)
+	}
+	return in, nil
 }
 
 // Handler returns an eventbus.Handler that, for each message, begins a
@@ -71,7 +84,14 @@ func (in *Inbox) Handler(consumer string, h TxHandler) eventbus.Handler {
 // Process handles msg once for consumer, as Handler does, and reports
 // whether h ran (false: the message had been processed already). consumer
 // is the mark's consumer as given: one per handler.
+//
+// With WithGroupCommit, Process waits for the next batch; if ctx ends
+// before the batch took the delivery, it returns ctx's error and h does
+// not run. A panic of h is raised again in Process's caller.
 func (in *Inbox) Process(ctx context.Context, consumer string, msg *eventbus.Message, h TxHandler) (bool, error) {
+	if in.group != nil {
+		return in.processGrouped(ctx, consumer, msg, h)
+	}
 	tx, err := in.db.BeginTx(ctx, nil)
 	if err != nil {
 		return false, fmt.Errorf("outbox: inbox: begin: %w", err)

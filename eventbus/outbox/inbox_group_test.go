@@ -1,0 +1,389 @@
+package outbox_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/go-microkit/microkit/eventbus"
+	"github.com/go-microkit/microkit/eventbus/outbox"
+	"github.com/go-microkit/microkit/sqldialect"
+)
+
+// batches records the inbox batches a listener is told of.
+type batches struct {
+	mu    sync.Mutex
+	sizes []int
+	errs  []error
+}
+
+func (b *batches) OnEvent(_ context.Context, e outbox.Event) {
+	if e.Kind != outbox.EventInboxBatch {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.sizes = append(b.sizes, e.Events)
+	b.errs = append(b.errs, e.Err)
+}
+
+func (b *batches) get() ([]int, []error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.sizes), slices.Clone(b.errs)
+}
+
+// groupInbox is an inbox with group commit on db, with its batches
+// recorded and a channel that receives a value each time a delivery queues
+// behind a running batch.
+func groupInbox(t *testing.T, db *sql.DB, d sqldialect.Dialect, maxBatch int) (*outbox.Inbox, *batches, chan struct{}) {
+	t.Helper()
+	b := &batches{}
+	in, err := outbox.NewInbox(db, d, outbox.WithGroupCommit(maxBatch), outbox.WithListener(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	queued := make(chan struct{}, 64)
+	outbox.SetInboxQueueHook(in, func() { queued <- struct{}{} })
+	return in, b, queued
+}
+
+// result is what one Process call returned.
+type result struct {
+	ran bool
+	err error
+}
+
+// ledgerHandler writes one ledger row per message; the message's Subject
+// decides the rest: "fail" returns an error after writing, "sqlerr" a
+// failed statement's, "panic" panics, "block" waits for release after telling started.
+type ledgerHandler struct {
+	started chan string
+	release chan struct{}
+}
+
+func (l ledgerHandler) handle(ctx context.Context, tx *sql.Tx, msg *eventbus.Message) error {
+	if _, err := tx.ExecContext(ctx, "INSERT INTO ledger (msg_id, subject) VALUES ($1, $2)", msg.ID, msg.Subject); err != nil {
+		return err
+	}
+	switch msg.Subject {
+	case "fail":
+		return errors.New("card processor down")
+	case "sqlerr": // on PostgreSQL, aborts the transaction until the savepoint's rollback
+		_, err := tx.ExecContext(ctx, "INSERT INTO no_such_table (id) VALUES ($1)", msg.ID)
+		return err
+	case "panic":
+		panic("handler bug")
+	case "block":
+		l.started <- msg.ID
+		<-l.release
+	}
+	return nil
+}
+
+func createLedger(t *testing.T, d *database) {
+	t.Helper()
+	if _, err := d.db.ExecContext(context.Background(), "CREATE TABLE ledger (msg_id TEXT NOT NULL, subject TEXT NOT NULL)"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func message(t *testing.T, subject string) *eventbus.Message {
+	t.Helper()
+	m := orderCreated(t, subject, 0)
+	m.Subject = subject
+	return m
+}
+
+// TestInboxGroupCommitBatch: deliveries that queue while a batch runs are
+// handled in the next batches, at most maxBatch each; within a batch a
+// failing or panicking handler loses its own writes and mark and the
+// others commit; a duplicate in the same batch or of an earlier batch is
+// skipped; the failed message is processed on its retry.
+func TestInboxGroupCommitBatch(t *testing.T) {
+	for _, be := range backends {
+		t.Run(be.Name, func(t *testing.T) {
+			ctx := context.Background()
+			d := be.Open(t)
+			createLedger(t, d)
+			in, recorded, queued := groupInbox(t, d.db, d.dialect, 4)
+			l := ledgerHandler{started: make(chan string, 1), release: make(chan struct{})}
+
+			first := message(t, "block")
+			a, b, c, fail, bad := message(t, "a"), message(t, "b"), message(t, "c"), message(t, "fail"), message(t, "panic")
+			broken, after := message(t, "sqlerr"), message(t, "after")
+			// The queue behind the first batch, oldest first: batches of
+			// [first], [a, a, b, fail], [bad, first, c, b], [broken, after].
+			queue := []*eventbus.Message{a, a, b, fail, bad, first, c, b, broken, after}
+			failed := errors.New("failed")
+			want := []result{{true, nil}, {false, nil}, {true, nil}, {false, failed}, {}, {false, nil}, {true, nil}, {false, nil}, {false, failed}, {true, nil}}
+
+			firstDone := make(chan result, 1)
+			go func() {
+				ran, err := in.Process(ctx, "billing", first, l.handle)
+				firstDone <- result{ran, err}
+			}()
+			<-l.started // the first batch runs, blocked in its handler
+			results := make([]chan result, len(queue))
+			panics := make(chan any, 1)
+			for i, m := range queue {
+				results[i] = make(chan result, 1)
+				go func() {
+					defer func() {
+						if v := recover(); v != nil {
+							panics <- v
+							results[i] <- result{}
+						}
+					}()
+					ran, err := in.Process(ctx, "billing", m, l.handle)
+					results[i] <- result{ran, err}
+				}()
+				<-queued // in the queue before the next one joins
+			}
+			close(l.release)
+			if r := <-firstDone; !r.ran || r.err != nil {
+				t.Fatalf("first delivery: Process = %v, %v; want processed", r.ran, r.err)
+			}
+			for i, ch := range results {
+				r := <-ch
+				if r.ran != want[i].ran || (r.err == nil) != (want[i].err == nil) {
+					t.Errorf("delivery %d (%s): Process = %v, %v; want %v, %v", i, queue[i].Subject, r.ran, r.err, want[i].ran, want[i].err)
+				}
+			}
+			if v := <-panics; v != "handler bug" {
+				t.Errorf("panicking handler: caller got panic %v, want the handler's", v)
+			}
+			sizes, errs := recorded.get()
+			if !slices.Equal(sizes, []int{1, 4, 4, 2}) || slices.ContainsFunc(errs, func(err error) bool { return err != nil }) {
+				t.Fatalf("batches = %v, errors %v; want sizes [1 4 4 2], no error", sizes, errs)
+			}
+			for _, tc := range []struct {
+				msg  *eventbus.Message
+				want int
+			}{{first, 1}, {a, 1}, {b, 1}, {c, 1}, {fail, 0}, {bad, 0}, {broken, 0}, {after, 1}} {
+				if n := d.count(t, "SELECT count(*) FROM ledger WHERE msg_id = $1", tc.msg.ID); n != tc.want {
+					t.Errorf("%s: %d ledger rows, want %d", tc.msg.Subject, n, tc.want)
+				}
+				if n := d.count(t, "SELECT count(*) FROM microkit_inbox WHERE id = $1", tc.msg.ID); n != tc.want {
+					t.Errorf("%s: %d marks, want %d", tc.msg.Subject, n, tc.want)
+				}
+			}
+			// The retry of the failed message, its handler fixed, processes it.
+			ran, err := in.Process(ctx, "billing", fail, func(ctx context.Context, tx *sql.Tx, msg *eventbus.Message) error {
+				_, err := tx.ExecContext(ctx, "INSERT INTO ledger (msg_id, subject) VALUES ($1, 'retried')", msg.ID)
+				return err
+			})
+			if !ran || err != nil {
+				t.Fatalf("retry of the failed message: Process = %v, %v; want processed", ran, err)
+			}
+			if n := d.count(t, "SELECT count(*) FROM ledger WHERE msg_id = $1", fail.ID); n != 1 {
+				t.Fatalf("failed then retried message: %d ledger rows, want 1", n)
+			}
+		})
+	}
+}
+
+// TestInboxGroupCommitCancelled: a delivery whose context ends while it is
+// queued returns the context's error without running; one whose context
+// ends after its batch took it, before its handler's turn, is skipped with
+// the context's error and no mark; the rest of the batch commits.
+func TestInboxGroupCommitCancelled(t *testing.T) {
+	for _, be := range backends {
+		t.Run(be.Name, func(t *testing.T) {
+			ctx := context.Background()
+			d := be.Open(t)
+			createLedger(t, d)
+			in, _, queued := groupInbox(t, d.db, d.dialect, 10)
+			l := ledgerHandler{started: make(chan string, 1), release: make(chan struct{})}
+			process := func(ctx context.Context, m *eventbus.Message) chan result {
+				ch := make(chan result, 1)
+				go func() {
+					ran, err := in.Process(ctx, "billing", m, l.handle)
+					ch <- result{ran, err}
+				}()
+				return ch
+			}
+
+			first, second := message(t, "block"), message(t, "block")
+			queuedGone, takenGone, kept := message(t, "queued-gone"), message(t, "taken-gone"), message(t, "kept")
+			firstDone := process(ctx, first)
+			<-l.started
+			goneCtx, cancelQueued := context.WithCancel(ctx)
+			queuedDone := process(goneCtx, queuedGone)
+			<-queued
+			secondDone := process(ctx, second)
+			<-queued
+			takenCtx, cancelTaken := context.WithCancel(ctx)
+			takenDone := process(takenCtx, takenGone)
+			<-queued
+			keptDone := process(ctx, kept)
+			<-queued
+
+			cancelQueued()
+			if r := <-queuedDone; r.ran || !errors.Is(r.err, context.Canceled) {
+				t.Fatalf("cancelled while queued: Process = %v, %v; want context.Canceled", r.ran, r.err)
+			}
+			l.release <- struct{}{} // the first batch commits; the second starts with second's handler
+			<-l.started
+			cancelTaken() // taken into the running batch, its turn not come
+			close(l.release)
+			for name, ch := range map[string]chan result{"first": firstDone, "second": secondDone, "kept": keptDone} {
+				if r := <-ch; !r.ran || r.err != nil {
+					t.Errorf("%s: Process = %v, %v; want processed", name, r.ran, r.err)
+				}
+			}
+			if r := <-takenDone; r.ran || !errors.Is(r.err, context.Canceled) {
+				t.Errorf("cancelled in its batch: Process = %v, %v; want context.Canceled", r.ran, r.err)
+			}
+			for _, m := range []*eventbus.Message{queuedGone, takenGone} {
+				if n := d.count(t, "SELECT count(*) FROM microkit_inbox WHERE id = $1", m.ID) + d.count(t, "SELECT count(*) FROM ledger WHERE msg_id = $1", m.ID); n != 0 {
+					t.Errorf("%s: %d marks and ledger rows, want none", m.Subject, n)
+				}
+			}
+			if n := d.count(t, "SELECT count(*) FROM ledger"); n != 3 {
+				t.Errorf("%d ledger rows, want 3 (first, second, kept)", n)
+			}
+		})
+	}
+}
+
+// TestInboxGroupCommitCommitFails: a batch whose commit fails (a deferred
+// foreign key, checked at commit) fails every delivery in it and leaves no
+// mark; the next batch is unaffected.
+func TestInboxGroupCommitCommitFails(t *testing.T) {
+	for _, be := range backends {
+		t.Run(be.Name, func(t *testing.T) {
+			ctx := context.Background()
+			d := be.Open(t)
+			db := d.db
+			if d.dialect == sqldialect.SQLite {
+				// SQLite checks foreign keys only when asked to, per connection.
+				fk, err := sql.Open(d.driver, d.dsn+"&_pragma=foreign_keys(1)")
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = fk.Close() })
+				db = fk
+			}
+			for _, stmt := range []string{
+				"CREATE TABLE customers (id TEXT PRIMARY KEY)",
+				"CREATE TABLE invoices (msg_id TEXT NOT NULL, customer TEXT NOT NULL REFERENCES customers (id) DEFERRABLE INITIALLY DEFERRED)",
+			} {
+				if _, err := db.ExecContext(ctx, stmt); err != nil {
+					t.Fatal(err)
+				}
+			}
+			in, recorded, queued := groupInbox(t, db, d.dialect, 10)
+			started, release := make(chan struct{}), make(chan struct{})
+			// Every handler writes an invoice; "dangling" names a customer
+			// that does not exist, which the commit finds.
+			h := func(ctx context.Context, tx *sql.Tx, msg *eventbus.Message) error {
+				if msg.Subject == "block" {
+					started <- struct{}{}
+					<-release
+				}
+				customer := "c-1"
+				if msg.Subject == "dangling" {
+					customer = "nobody"
+				}
+				_, err := tx.ExecContext(ctx, "INSERT INTO invoices (msg_id, customer) VALUES ($1, $2)", msg.ID, customer)
+				return err
+			}
+			if _, err := db.ExecContext(ctx, "INSERT INTO customers (id) VALUES ('c-1')"); err != nil {
+				t.Fatal(err)
+			}
+			first := message(t, "block")
+			batch := []*eventbus.Message{message(t, "ok"), message(t, "dangling"), message(t, "ok")}
+			firstDone := make(chan error, 1)
+			go func() { _, err := in.Process(ctx, "billing", first, h); firstDone <- err }()
+			<-started
+			errs := make(chan error, len(batch))
+			for _, m := range batch {
+				go func() { _, err := in.Process(ctx, "billing", m, h); errs <- err }()
+				<-queued
+			}
+			close(release)
+			if err := <-firstDone; err != nil {
+				t.Fatal(err)
+			}
+			for range batch {
+				if err := <-errs; err == nil {
+					t.Error("a delivery of the batch whose commit failed: Process = nil, want the commit's error")
+				}
+			}
+			for _, m := range batch {
+				if n := d.count(t, "SELECT count(*) FROM microkit_inbox WHERE id = $1", m.ID); n != 0 {
+					t.Errorf("%s: %d marks after the failed commit, want none", m.Subject, n)
+				}
+			}
+			sizes, batchErrs := recorded.get()
+			if !slices.Equal(sizes, []int{1, 3}) || batchErrs[0] != nil || batchErrs[1] == nil {
+				t.Fatalf("batches = %v, errors %v; want [1 3], the second failed", sizes, batchErrs)
+			}
+			// Redelivered on their own, the good ones are processed.
+			if ran, err := in.Process(ctx, "billing", batch[0], h); !ran || err != nil {
+				t.Fatalf("redelivery: Process = %v, %v; want processed", ran, err)
+			}
+		})
+	}
+}
+
+// TestInboxGroupCommitConcurrent: many deliveries at once, each message
+// delivered three times, are processed exactly once each, in batches that
+// account for every delivery.
+func TestInboxGroupCommitConcurrent(t *testing.T) {
+	for _, be := range backends {
+		t.Run(be.Name, func(t *testing.T) {
+			ctx := context.Background()
+			d := be.Open(t)
+			createLedger(t, d)
+			in, recorded, _ := groupInbox(t, d.db, d.dialect, 16)
+			outbox.SetInboxQueueHook(in, nil)
+			const messages, copies = 100, 3
+			msgs := make([]*eventbus.Message, messages)
+			for i := range msgs {
+				msgs[i] = message(t, fmt.Sprint("m-", i))
+			}
+			l := ledgerHandler{}
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			processed := 0
+			for c := range copies {
+				for i := range msgs {
+					m := msgs[(i*7+c*13)%messages] // copies interleaved
+					wg.Go(func() {
+						ran, err := in.Process(ctx, "billing", m, l.handle)
+						if err != nil {
+							t.Error(err)
+						}
+						if ran {
+							mu.Lock()
+							processed++
+							mu.Unlock()
+						}
+					})
+				}
+			}
+			wg.Wait()
+			if processed != messages {
+				t.Errorf("%d deliveries ran their handler, want %d (one per message)", processed, messages)
+			}
+			if n := d.count(t, "SELECT count(DISTINCT msg_id) FROM ledger"); n != messages || d.count(t, "SELECT count(*) FROM ledger") != messages {
+				t.Errorf("ledger holds %d messages in %d rows, want %d once each", n, d.count(t, "SELECT count(*) FROM ledger"), messages)
+			}
+			sizes, _ := recorded.get()
+			total := 0
+			for _, n := range sizes {
+				total += n
+			}
+			if total != messages*copies {
+				t.Errorf("batches hold %d deliveries, want %d", total, messages*copies)
+			}
+			t.Logf("%d deliveries in %d transactions", total, len(sizes))
+		})
+	}
+}
