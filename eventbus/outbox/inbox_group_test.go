@@ -52,15 +52,38 @@ func groupInbox(t *testing.T, db *sql.DB, d sqldialect.Dialect, maxBatch int) (*
 	return in, b, queued
 }
 
-// result is what one Process call returned.
+// result is what one Process call returned, or its panic.
 type result struct {
-	ran bool
-	err error
+	ran   bool
+	err   error
+	panic any
+}
+
+// queueBehind starts a Process of each message, in order, each one queued
+// behind the running batch before the next starts, so that the batches
+// that follow are known; it returns their results.
+func queueBehind(in *outbox.Inbox, queued <-chan struct{}, h outbox.TxHandler, msgs []*eventbus.Message) []chan result {
+	results := make([]chan result, len(msgs))
+	for i, m := range msgs {
+		results[i] = make(chan result, 1)
+		go func() {
+			defer func() {
+				if v := recover(); v != nil {
+					results[i] <- result{panic: v}
+				}
+			}()
+			ran, err := in.Process(context.Background(), "billing", m, h)
+			results[i] <- result{ran: ran, err: err}
+		}()
+		<-queued
+	}
+	return results
 }
 
 // ledgerHandler writes one ledger row per message; the message's Subject
 // decides the rest: "fail" returns an error after writing, "sqlerr" a
-// failed statement's, "panic" panics, "block" waits for release after telling started.
+// failed statement's, "swallow" ignores a failed statement's error,
+// "panic" panics, "block" waits for release after telling started.
 type ledgerHandler struct {
 	started chan string
 	release chan struct{}
@@ -76,6 +99,8 @@ func (l ledgerHandler) handle(ctx context.Context, tx *sql.Tx, msg *eventbus.Mes
 	case "sqlerr": // on PostgreSQL, aborts the transaction until the savepoint's rollback
 		_, err := tx.ExecContext(ctx, "INSERT INTO no_such_table (id) VALUES ($1)", msg.ID)
 		return err
+	case "swallow": // the same error, ignored
+		_, _ = tx.ExecContext(ctx, "INSERT INTO no_such_table (id) VALUES ($1)", msg.ID)
 	case "panic":
 		panic("handler bug")
 	case "block":
@@ -120,42 +145,25 @@ func TestInboxGroupCommitBatch(t *testing.T) {
 			// [first], [a, a, b, fail], [bad, first, c, b], [broken, after].
 			queue := []*eventbus.Message{a, a, b, fail, bad, first, c, b, broken, after}
 			failed := errors.New("failed")
-			want := []result{{true, nil}, {false, nil}, {true, nil}, {false, failed}, {}, {false, nil}, {true, nil}, {false, nil}, {false, failed}, {true, nil}}
+			processed, duplicate := result{ran: true}, result{}
+			want := []result{processed, duplicate, processed, {err: failed}, {panic: "handler bug"}, duplicate, processed, duplicate, {err: failed}, processed}
 
 			firstDone := make(chan result, 1)
 			go func() {
 				ran, err := in.Process(ctx, "billing", first, l.handle)
-				firstDone <- result{ran, err}
+				firstDone <- result{ran: ran, err: err}
 			}()
 			<-l.started // the first batch runs, blocked in its handler
-			results := make([]chan result, len(queue))
-			panics := make(chan any, 1)
-			for i, m := range queue {
-				results[i] = make(chan result, 1)
-				go func() {
-					defer func() {
-						if v := recover(); v != nil {
-							panics <- v
-							results[i] <- result{}
-						}
-					}()
-					ran, err := in.Process(ctx, "billing", m, l.handle)
-					results[i] <- result{ran, err}
-				}()
-				<-queued // in the queue before the next one joins
-			}
+			results := queueBehind(in, queued, l.handle, queue)
 			close(l.release)
 			if r := <-firstDone; !r.ran || r.err != nil {
 				t.Fatalf("first delivery: Process = %v, %v; want processed", r.ran, r.err)
 			}
 			for i, ch := range results {
 				r := <-ch
-				if r.ran != want[i].ran || (r.err == nil) != (want[i].err == nil) {
-					t.Errorf("delivery %d (%s): Process = %v, %v; want %v, %v", i, queue[i].Subject, r.ran, r.err, want[i].ran, want[i].err)
+				if r.ran != want[i].ran || (r.err == nil) != (want[i].err == nil) || r.panic != want[i].panic {
+					t.Errorf("delivery %d (%s): Process = %v, %v, panic %v; want %v, %v, panic %v", i, queue[i].Subject, r.ran, r.err, r.panic, want[i].ran, want[i].err, want[i].panic)
 				}
-			}
-			if v := <-panics; v != "handler bug" {
-				t.Errorf("panicking handler: caller got panic %v, want the handler's", v)
 			}
 			sizes, errs := recorded.get()
 			if !slices.Equal(sizes, []int{1, 4, 4, 2}) || slices.ContainsFunc(errs, func(err error) bool { return err != nil }) {
@@ -203,7 +211,7 @@ func TestInboxGroupCommitCancelled(t *testing.T) {
 				ch := make(chan result, 1)
 				go func() {
 					ran, err := in.Process(ctx, "billing", m, l.handle)
-					ch <- result{ran, err}
+					ch <- result{ran: ran, err: err}
 				}()
 				return ch
 			}
@@ -301,18 +309,14 @@ func TestInboxGroupCommitCommitFails(t *testing.T) {
 			firstDone := make(chan error, 1)
 			go func() { _, err := in.Process(ctx, "billing", first, h); firstDone <- err }()
 			<-started
-			errs := make(chan error, len(batch))
-			for _, m := range batch {
-				go func() { _, err := in.Process(ctx, "billing", m, h); errs <- err }()
-				<-queued
-			}
+			results := queueBehind(in, queued, h, batch)
 			close(release)
 			if err := <-firstDone; err != nil {
 				t.Fatal(err)
 			}
-			for range batch {
-				if err := <-errs; err == nil {
-					t.Error("a delivery of the batch whose commit failed: Process = nil, want the commit's error")
+			for i, ch := range results {
+				if r := <-ch; r.ran || r.err == nil {
+					t.Errorf("delivery %d of the batch whose commit failed: Process = %v, %v; want the commit's error", i, r.ran, r.err)
 				}
 			}
 			for _, m := range batch {
@@ -384,6 +388,48 @@ func TestInboxGroupCommitConcurrent(t *testing.T) {
 				t.Errorf("batches hold %d deliveries, want %d", total, messages*copies)
 			}
 			t.Logf("%d deliveries in %d transactions", total, len(sizes))
+		})
+	}
+}
+
+// TestInboxGroupCommitSwallowedError: a handler that ignores a failed
+// statement's error leaves a PostgreSQL transaction aborted; in a batch
+// that delivery fails (as its own commit would) and the others commit,
+// whether it is followed by another delivery or last. SQLite goes on after
+// a failed statement, so there it is processed.
+func TestInboxGroupCommitSwallowedError(t *testing.T) {
+	for _, be := range backends {
+		t.Run(be.Name, func(t *testing.T) {
+			ctx := context.Background()
+			d := be.Open(t)
+			createLedger(t, d)
+			in, recorded, queued := groupInbox(t, d.db, d.dialect, 10)
+			l := ledgerHandler{started: make(chan string, 1), release: make(chan struct{})}
+			first := message(t, "block")
+			queue := []*eventbus.Message{message(t, "swallow"), message(t, "ok"), message(t, "swallow")}
+			firstDone := make(chan error, 1)
+			go func() { _, err := in.Process(ctx, "billing", first, l.handle); firstDone <- err }()
+			<-l.started
+			results := queueBehind(in, queued, l.handle, queue)
+			close(l.release)
+			if err := <-firstDone; err != nil {
+				t.Fatal(err)
+			}
+			swallowedRuns := d.dialect == sqldialect.SQLite
+			for i, ch := range results {
+				r := <-ch
+				want := queue[i].Subject == "ok" || swallowedRuns
+				if r.ran != want || (r.err == nil) != want {
+					t.Errorf("delivery %d (%s): Process = %v, %v; want processed %v", i, queue[i].Subject, r.ran, r.err, want)
+				}
+				marks := d.count(t, "SELECT count(*) FROM microkit_inbox WHERE id = $1", queue[i].ID)
+				if (marks == 1) != want {
+					t.Errorf("delivery %d (%s): %d marks, want processed %v", i, queue[i].Subject, marks, want)
+				}
+			}
+			if sizes, _ := recorded.get(); !slices.Equal(sizes, []int{1, 3}) {
+				t.Fatalf("batches = %v, want [1 3]", sizes)
+			}
 		})
 	}
 }

@@ -170,11 +170,15 @@ func WithWaker(w Waker) Option {
 // WithGroupCommit makes an Inbox handle concurrent deliveries in shared
 // transactions of up to maxBatch deliveries, in [1, 10000]: deliveries
 // that arrive while a batch runs join the next one, and a batch costs one
-// transaction and one commit (on PostgreSQL, one WAL flush) instead of one
-// per delivery. It pays off for consumers that handle several deliveries
-// at once (eventbus.WithConcurrency, eventbus.HandlerConcurrency); a
-// delivery that finds no batch running is handled at once, so a lone
-// delivery waits for nothing.
+// transaction and one commit instead of one per delivery. It concerns
+// consumers that handle several deliveries at once
+// (eventbus.WithConcurrency, eventbus.HandlerConcurrency); a delivery that
+// finds no batch running is handled at once, so a lone delivery waits for
+// nothing. It pays off where commits are the bottleneck, as on SQLite (a
+// single writer that syncs the disk at each commit); PostgreSQL already
+// shares the WAL flush of concurrent commits, and there the batch's
+// serialized round trips may cost more than the commits it saves:
+// measure (docs/benchmarks.md).
 //
 // The guarantee is the inbox's: each message runs once per consumer, its
 // handler's writes committed atomically with its mark. Each delivery runs

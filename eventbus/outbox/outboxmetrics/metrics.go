@@ -10,12 +10,15 @@ import (
 )
 
 // Metrics is an [outbox.Listener] that exports the metrics of relays, all
-// labelled by outbox table:
+// labelled by outbox table, and of inboxes with group commit, labelled by
+// inbox table:
 //
 //	microkit_outbox_events_relayed_total          events published and marked sent
 //	microkit_outbox_relay_failures_total          rounds that failed (database or publish)
 //	microkit_outbox_relay_round_duration_seconds  rounds that published something, or failed
 //	microkit_outbox_events_pruned_total           sent events deleted
+//	microkit_outbox_inbox_batch_size              deliveries per group-commit batch
+//	microkit_outbox_inbox_batch_duration_seconds  group-commit batches, committed or failed
 //
 // Rounds that found nothing to publish are not observed: a relay polls
 // every second when idle, and those rounds would drown the histogram. Pass
@@ -26,6 +29,9 @@ type Metrics struct {
 	failures *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	pruned   *prometheus.CounterVec
+	// Inboxes with outbox.WithGroupCommit.
+	batchSize     *prometheus.HistogramVec
+	batchDuration *prometheus.HistogramVec
 }
 
 // New creates the metrics and registers them on reg, which the caller owns
@@ -55,8 +61,18 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "microkit_outbox_events_pruned_total",
 			Help: "Sent outbox events deleted by pruning, by table.",
 		}, label),
+		batchSize: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "microkit_outbox_inbox_batch_size",
+			Help:    "Deliveries per inbox group-commit batch, by inbox table.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 10),
+		}, label),
+		batchDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "microkit_outbox_inbox_batch_duration_seconds",
+			Help:    "Duration of inbox group-commit batches, committed or failed, by inbox table.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
+		}, label),
 	}
-	for _, c := range []prometheus.Collector{m.relayed, m.failures, m.duration, m.pruned} {
+	for _, c := range []prometheus.Collector{m.relayed, m.failures, m.duration, m.pruned, m.batchSize, m.batchDuration} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("outboxmetrics: new: %w", err)
 		}
@@ -75,5 +91,8 @@ func (m *Metrics) OnEvent(_ context.Context, e outbox.Event) {
 		m.failures.WithLabelValues(e.Table).Inc()
 	case outbox.EventPruned:
 		m.pruned.WithLabelValues(e.Table).Add(float64(e.Events))
+	case outbox.EventInboxBatch:
+		m.batchSize.WithLabelValues(e.Table).Observe(float64(e.Events))
+		m.batchDuration.WithLabelValues(e.Table).Observe(e.Duration.Seconds())
 	}
 }
