@@ -433,3 +433,61 @@ func TestInboxGroupCommitSwallowedError(t *testing.T) {
 		})
 	}
 }
+
+// TestInboxGroupCommitRouter: behind a router that runs 8 deliveries at
+// once, an inbox handler with group commit handles each of 50 messages,
+// published twice, once, with the router's delivery in its context.
+func TestInboxGroupCommitRouter(t *testing.T) {
+	for _, be := range backends {
+		t.Run(be.Name, func(t *testing.T) {
+			ctx := context.Background()
+			d := be.Open(t)
+			createLedger(t, d)
+			in, err := outbox.NewInbox(d.db, d.dialect, outbox.WithGroupCommit(8))
+			if err != nil {
+				t.Fatal(err)
+			}
+			bus := newBus(t)
+			r, err := eventbus.NewRouter(bus, "billing", eventbus.WithConcurrency(8))
+			if err != nil {
+				t.Fatal(err)
+			}
+			const messages = 50
+			done := make(chan struct{}, 2*messages)
+			if err := r.Handle("order.created", in.Handler("billing", func(ctx context.Context, tx *sql.Tx, msg *eventbus.Message) error {
+				if info, ok := eventbus.DeliveryFromContext(ctx); !ok || info.Message.ID != msg.ID {
+					t.Errorf("handler of %s: delivery in context %v, %v; want the router's", msg.ID, info, ok)
+				}
+				_, err := tx.ExecContext(ctx, "INSERT INTO ledger (msg_id, subject) VALUES ($1, $2)", msg.ID, msg.Subject)
+				done <- struct{}{}
+				return err
+			})); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			for i := range messages {
+				m := message(t, fmt.Sprint("o-", i))
+				for range 2 {
+					if err := bus.Publish(ctx, m); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			for range messages {
+				<-done
+			}
+			// Close drains every delivery: the duplicates were settled by then.
+			if err := r.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if n, distinct := d.count(t, "SELECT count(*) FROM ledger"), d.count(t, "SELECT count(DISTINCT msg_id) FROM ledger"); n != messages || distinct != messages {
+				t.Fatalf("ledger: %d rows for %d messages, want %d once each", n, distinct, messages)
+			}
+			if n := d.count(t, "SELECT count(*) FROM microkit_inbox WHERE consumer = 'billing/order.created'"); n != messages {
+				t.Fatalf("%d marks of billing/order.created, want %d", n, messages)
+			}
+		})
+	}
+}
