@@ -9,11 +9,11 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/go-microkit/microkit/internal/sqldb"
 	"github.com/go-microkit/microkit/sqldialect"
 	// Registers the "pgx" database/sql driver.
 	_ "github.com/jackc/pgx/v5/stdlib"
-	// Registers the "sqlite" database/sql driver.
-	_ "modernc.org/sqlite"
+	"modernc.org/sqlite"
 )
 
 // DB is one service's database: a SQLite file or a PostgreSQL schema.
@@ -31,10 +31,14 @@ func OpenDB(ctx context.Context, dsn string) (*DB, error) {
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		return openPostgres(ctx, dsn)
 	}
-	db, err := sql.Open("sqlite", sqliteDSN(dsn))
+	c, err := sqlite.NewConnector(sqliteDSN(dsn))
 	if err != nil {
 		return nil, fmt.Errorf("platform: open sqlite %s: %w", dsn, err)
 	}
+	// Statements prepared once per connection: modernc.org/sqlite parses and
+	// plans every statement again otherwise, which cost some 12% of the
+	// one-process shop's CPU.
+	db := sql.OpenDB(sqldb.CachingConnector(c))
 	// One connection: SQLite has one writer, and a single connection turns
 	// lock contention into queueing instead of SQLITE_BUSY errors.
 	sqldialect.SetPoolSize(db, 1)
