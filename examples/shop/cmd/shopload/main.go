@@ -3,9 +3,11 @@
 // line every second. Given the shop's PostgreSQL database with -pg, it also
 // reports what an order cost the database, from two readings of
 // pg_stat_database: one before the first order, one after the last. On
-// Linux it reports the machine's CPU time per order, from /proc/stat.
+// Linux it reports the machine's CPU time per order, from /proc/stat. With
+// -runs it repeats the load and ends with the median of each figure.
 //
 //	go run ./examples/shop/cmd/shopload -gateway http://127.0.0.1:8080 -duration 10s -concurrency 8
+//	go run ./examples/shop/cmd/shopload -gateway http://127.0.0.1:8080 -runs 3 -pg postgres://...
 package main
 
 import (
@@ -68,6 +70,20 @@ func (s *stats) summary() (n int, outcomes string, p50, p99 time.Duration) {
 	return len(lat), strings.Join(parts, ", "), percentile(lat, 0.50), percentile(lat, 0.99)
 }
 
+// failed returns how many orders were not answered: a transport error or
+// an error status.
+func (s *stats) failed() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for k, c := range s.byOutcome {
+		if k != "confirmed" && k != "cancelled" {
+			n += c
+		}
+	}
+	return n
+}
+
 // rateLimited returns how many orders the gateway refused with 429.
 func (s *stats) rateLimited() int {
 	s.mu.Lock()
@@ -96,31 +112,40 @@ func percentile(sorted []time.Duration, q float64) time.Duration {
 	return sorted[i-1]
 }
 
+// config is what the flags say.
+type config struct {
+	duration     time.Duration
+	concurrency  int
+	products     []string
+	declineShare float64
+}
+
 func run(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("shopload", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	gateway := fs.String("gateway", "http://127.0.0.1:8080", "the shop's gateway URL")
-	duration := fs.Duration("duration", 10*time.Second, "how long to place orders")
+	duration := fs.Duration("duration", 10*time.Second, "how long to place orders, in each run")
 	concurrency := fs.Int("concurrency", 8, "orders in flight at once")
 	users := fs.Int("users", 4, "distinct users the orders are spread over")
 	products := fs.String("products", "p-keyboard,p-mouse,p-monitor", "products to order, comma-separated")
 	declineShare := fs.Float64("declines", 0.05, "share of orders over the payment limit (declined, compensated)")
+	runs := fs.Int("runs", 1, "runs of -duration each, one after another; with more than one, a last line gives the median of each figure")
 	pgDSN := fs.String("pg", "", "the shop's PostgreSQL database `URL`: when set, also report its transactions, new sessions, blocks and rows written per order, from pg_stat_database (PostgreSQL 14+)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *concurrency < 1 || *users < 1 || *duration <= 0 {
-		return errors.New("-concurrency, -users and -duration must be positive")
+	if *concurrency < 1 || *users < 1 || *duration <= 0 || *runs < 1 {
+		return errors.New("-concurrency, -users, -duration and -runs must be positive")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *concurrency * 2}, Timeout: 60 * time.Second}
 	clients := make([]*shoptest.Client, *users)
-	run := time.Now().UnixNano()
+	started := time.Now().UnixNano()
 	for i := range clients {
 		clients[i] = &shoptest.Client{Base: strings.TrimSuffix(*gateway, "/"), HTTP: hc}
-		email := fmt.Sprintf("load-%d-%d@shop.test", run, i)
+		email := fmt.Sprintf("load-%d-%d@shop.test", started, i)
 		if err := clients[i].SignUpAndLogin(ctx, email, "load-password"); err != nil {
 			return fmt.Errorf("user %d: %w", i, err)
 		}
@@ -137,20 +162,93 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	items := strings.Split(*products, ",")
+	cfg := config{duration: *duration, concurrency: *concurrency, products: strings.Split(*products, ","), declineShare: *declineShare}
+	var results []result
+	for i := 0; i < *runs && ctx.Err() == nil; i++ {
+		res := load(ctx, cfg, clients, stderr)
+		fmt.Fprintln(stdout, res)
+		if res.cpuErr == nil {
+			fmt.Fprintln(stdout, res.cpu)
+		}
+		if limited := res.stats.rateLimited(); limited > 0 {
+			// Otherwise the figures read as the shop's speed when they are the
+			// rate limit's.
+			fmt.Fprintf(stderr, "shopload: the gateway rate-limited %d orders (429): it allows -rate-limit requests a minute per user "+
+				"(1000 by default); to measure throughput, start the shop with -rate-limit 1000000 or raise -users\n", limited)
+		}
+		if pg != nil {
+			fmt.Fprintf(stderr, "shopload: waiting %v for PostgreSQL to publish its last counters\n", pgSettle)
+			time.Sleep(pgSettle)
+			// An interrupt ends the load, not the report.
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			pgAfter, err := pg.sample(sctx)
+			cancel()
+			if err != nil {
+				return err
+			}
+			cost, err := costOf(pgBefore, pgAfter, res.orders)
+			if err != nil {
+				return err
+			}
+			// The reading after this run is the one before the next.
+			res.pg, res.hasPG, pgBefore = cost, true, pgAfter
+			fmt.Fprintln(stdout, cost)
+		}
+		results = append(results, res)
+	}
+	if len(results) > 1 {
+		fmt.Fprintln(stdout, medianOf(results))
+	}
+	return nil
+}
+
+// result is what one run measured.
+type result struct {
+	stats       *stats
+	orders      int // answered: confirmed or cancelled
+	failed      int // not answered: transport errors and error statuses
+	elapsed     time.Duration
+	p50, p99    time.Duration
+	outcomes    string
+	concurrency int
+	users       int
+	cpu         cpuCost
+	cpuErr      error // no /proc/stat
+	pg          pgCost
+	hasPG       bool
+}
+
+// ordersPerSecond is the rate of answered orders.
+func (r result) ordersPerSecond() float64 {
+	if r.elapsed <= 0 {
+		return 0
+	}
+	return float64(r.orders) / r.elapsed.Seconds()
+}
+
+// String is the run's orders line.
+func (r result) String() string {
+	return fmt.Sprintf("orders: %d in %.1fs = %.1f orders/s, p50 %v, p99 %v (concurrency %d, %d users) [%s]",
+		r.orders, r.elapsed.Seconds(), r.ordersPerSecond(), r.p50.Round(100*time.Microsecond), r.p99.Round(100*time.Microsecond),
+		r.concurrency, r.users, r.outcomes)
+}
+
+// load places orders from cfg.concurrency workers for cfg.duration, with a
+// progress line on progress every second, and returns what it measured.
+func load(ctx context.Context, cfg config, clients []*shoptest.Client, progress io.Writer) result {
 	st := &stats{byOutcome: map[string]int{}}
-	deadline, cancel := context.WithTimeout(ctx, *duration)
+	deadline, cancel := context.WithTimeout(ctx, cfg.duration)
 	defer cancel()
 	// Where there is no /proc/stat, shopload leaves out the cpu line.
 	cpuBefore, cpuErr := readCPU()
 	start := time.Now()
 	var wg sync.WaitGroup
-	for w := range *concurrency {
+	for w := range cfg.concurrency {
 		c := clients[w%len(clients)]
 		wg.Go(func() {
 			for deadline.Err() == nil {
-				item := shoptest.Item{ProductID: items[rand.IntN(len(items))], Quantity: 1}
-				if rand.Float64() < *declineShare {
+				item := shoptest.Item{ProductID: cfg.products[rand.IntN(len(cfg.products))], Quantity: 1}
+				if rand.Float64() < cfg.declineShare {
 					item = shoptest.Item{ProductID: "p-laptop", Quantity: 1}
 				}
 				t0 := time.Now()
@@ -185,7 +283,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		if final {
 			end = "\n"
 		}
-		fmt.Fprintf(stderr, "%5.1fs  %6d orders  %7.1f orders/s  p50 %-8v p99 %-8v  [%s]\033[K%s",
+		fmt.Fprintf(progress, "%5.1fs  %6d orders  %7.1f orders/s  p50 %-8v p99 %-8v  [%s]\033[K%s",
 			el, n, float64(n)/el, p50.Round(100*time.Microsecond), p99.Round(100*time.Microsecond), outcomes, end)
 	}
 	for {
@@ -198,36 +296,41 @@ func run(args []string, stdout, stderr io.Writer) error {
 		break
 	}
 	cpuAfter, err := readCPU()
-	cpuErr = errors.Join(cpuErr, err)
 	line(true)
-	n, outcomes, p50, p99 := st.summary()
-	el := time.Since(start).Seconds()
-	fmt.Fprintf(stdout, "orders: %d in %.1fs = %.1f orders/s, p50 %v, p99 %v (concurrency %d, %d users) [%s]\n",
-		n, el, float64(n)/el, p50.Round(100*time.Microsecond), p99.Round(100*time.Microsecond), *concurrency, *users, outcomes)
-	if cpuErr == nil {
-		fmt.Fprintln(stdout, cpuCostOf(cpuBefore, cpuAfter, n))
+	res := result{stats: st, elapsed: time.Since(start), concurrency: cfg.concurrency, users: len(clients), cpuErr: errors.Join(cpuErr, err)}
+	res.orders, res.outcomes, res.p50, res.p99 = st.summary()
+	res.failed = st.failed()
+	if res.cpuErr == nil {
+		res.cpu = cpuCostOf(cpuBefore, cpuAfter, res.orders)
 	}
-	if limited := st.rateLimited(); limited > 0 {
-		// Otherwise the figures read as the shop's speed when they are the
-		// rate limit's.
-		fmt.Fprintf(stderr, "shopload: the gateway rate-limited %d orders (429): it allows -rate-limit requests a minute per user "+
-			"(1000 by default); to measure throughput, start the shop with -rate-limit 1000000 or raise -users\n", limited)
-	}
-	if pg != nil {
-		fmt.Fprintf(stderr, "shopload: waiting %v for PostgreSQL to publish its last counters\n", pgSettle)
-		time.Sleep(pgSettle)
-		// An interrupt ends the load, not the report.
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		pgAfter, err := pg.sample(sctx)
-		if err != nil {
-			return err
+	return res
+}
+
+// medianOf returns the line that gives the median of each figure of the
+// runs (each figure's own median: they may come from different runs).
+func medianOf(runs []result) string {
+	med := func(f func(result) float64) float64 {
+		v := make([]float64, len(runs))
+		for i, r := range runs {
+			v[i] = f(r)
 		}
-		cost, err := costOf(pgBefore, pgAfter, n)
-		if err != nil {
-			return err
+		slices.Sort(v)
+		if len(v)%2 == 1 {
+			return v[len(v)/2]
 		}
-		fmt.Fprintln(stdout, cost)
+		return (v[len(v)/2-1] + v[len(v)/2]) / 2
 	}
-	return nil
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	var b strings.Builder
+	fmt.Fprintf(&b, "median of %d runs: %.1f orders/s, p50 %.1fms, p99 %.1fms, %.0f failed",
+		len(runs), med(result.ordersPerSecond), med(func(r result) float64 { return ms(r.p50) }),
+		med(func(r result) float64 { return ms(r.p99) }), med(func(r result) float64 { return float64(r.failed) }))
+	if runs[0].cpuErr == nil {
+		fmt.Fprintf(&b, ", cpu %.2fms/order", med(func(r result) float64 { return ms(r.cpu.perOrder) }))
+	}
+	if runs[0].hasPG {
+		fmt.Fprintf(&b, ", postgres %.2f transactions/order, %.3f new sessions/order",
+			med(func(r result) float64 { return r.pg.transactionsPerOrder }), med(func(r result) float64 { return r.pg.sessionsPerOrder }))
+	}
+	return b.String()
 }

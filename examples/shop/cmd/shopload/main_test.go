@@ -57,4 +57,33 @@ func TestStatsSummary(t *testing.T) {
 	if got := s.rateLimited(); got != 2 {
 		t.Errorf("rateLimited = %d, want 2", got)
 	}
+	if got := s.failed(); got != 4 {
+		t.Errorf("failed = %d, want 4 (one error, two 429, one 503)", got)
+	}
+}
+
+// Each figure of the median line is that figure's own median over the
+// runs, here from three runs that each hold one of the extremes.
+func TestMedianOf(t *testing.T) {
+	run := func(orders int, p50, p99 time.Duration, failed int, cpu time.Duration, tx float64) result {
+		return result{orders: orders, elapsed: time.Second, p50: p50, p99: p99, failed: failed,
+			cpu: cpuCost{orders: orders, perOrder: cpu}, pg: pgCost{transactionsPerOrder: tx}, hasPG: true}
+	}
+	ms := time.Millisecond
+	runs := []result{
+		run(500, 20*ms, 90*ms, 0, 4*ms, 7.5),
+		run(100, 10*ms, 300*ms, 3, 2*ms, 9),
+		run(300, 30*ms, 60*ms, 1, 9*ms, 8),
+	}
+	want := "median of 3 runs: 300.0 orders/s, p50 20.0ms, p99 90.0ms, 1 failed, cpu 4.00ms/order, " +
+		"postgres 8.00 transactions/order, 0.000 new sessions/order"
+	if got := medianOf(runs); got != want {
+		t.Errorf("medianOf =\n%s\nwant\n%s", got, want)
+	}
+	two := []result{run(100, 10*ms, 10*ms, 0, ms, 8), run(300, 30*ms, 30*ms, 2, 3*ms, 6)}
+	two[0].hasPG, two[1].hasPG = false, false
+	want = "median of 2 runs: 200.0 orders/s, p50 20.0ms, p99 20.0ms, 1 failed, cpu 2.00ms/order"
+	if got := medianOf(two); got != want {
+		t.Errorf("medianOf, even count, no -pg =\n%s\nwant\n%s", got, want)
+	}
 }

@@ -2,11 +2,14 @@ package payments
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-microkit/microkit/examples/shop/internal/platform"
+	"github.com/go-microkit/microkit/internal/testenv"
 )
 
 // openStore opens the database at dsn, closed when the test ends, and
@@ -73,5 +76,53 @@ func TestFaultsApply(t *testing.T) {
 		if got := s.apply(context.Background()); got != tt.want {
 			t.Errorf("apply(%+v) = %d, want %d", tt.f, got, tt.want)
 		}
+	}
+}
+
+// stores returns the payment store on SQLite and, when MICROKIT_POSTGRES_URL
+// is set, on a PostgreSQL schema of its own, dropped when the test ends.
+func stores(t *testing.T) map[string]*store {
+	t.Helper()
+	out := map[string]*store{"sqlite": openStore(t, filepath.Join(t.TempDir(), "payments.db"))}
+	url := testenv.Addr(t, "MICROKIT_POSTGRES_URL")
+	schema := fmt.Sprintf("payments_test_%d", time.Now().UnixNano())
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	st := openStore(t, url+sep+"search_path="+schema)
+	t.Cleanup(func() {
+		_, _ = st.db.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+	})
+	out["postgres"] = st
+	return out
+}
+
+// A new charge is answered from its insert alone; what it returns is what
+// is stored, and a repeated key returns the first charge, not the new one.
+func TestChargeReturnsTheStoredCharge(t *testing.T) {
+	for name, st := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			at := time.Date(2026, 1, 2, 3, 4, 5, 6, time.FixedZone("x", 3600))
+			first, err := st.charge(ctx, Charge{Key: "k", OrderID: "o", Customer: "c", AmountCents: 500, Status: StatusCharged, CreatedAt: at})
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored, err := st.get(ctx, "k")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if first != stored {
+				t.Fatalf("charge returned %+v, stored is %+v", first, stored)
+			}
+			again, err := st.charge(ctx, Charge{Key: "k", OrderID: "o2", Customer: "c2", AmountCents: 999, Status: StatusDeclined, CreatedAt: at.Add(time.Hour)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if again != stored {
+				t.Fatalf("repeated key returned %+v, want the first charge %+v", again, stored)
+			}
+		})
 	}
 }
