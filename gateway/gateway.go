@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"github.com/go-microkit/microkit/internal/httppool"
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
@@ -144,11 +145,7 @@ func WithFlushInterval(d time.Duration) Option {
 // upstream (instead of 2), so that a busy route does not open and close a
 // connection per request.
 func NewTransport() *http.Transport {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns = 1024
-	t.MaxIdleConnsPerHost = 256
-	t.ResponseHeaderTimeout = 0
-	return t
+	return httppool.NewTransport()
 }
 
 // New builds a gateway from routes. It validates every route; the error is
