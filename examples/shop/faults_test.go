@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -33,6 +34,32 @@ func TestShopFaults(t *testing.T) {
 	product.setUpstream(c.urls[shop.Product])
 	user := &shoptest.Client{Base: c.gateway, HTTP: &http.Client{Timeout: 40 * time.Second}}
 	warmUp(t, user)
+
+	// The saga's local steps write the order, its events and the saga's
+	// record together: a confirmed order is three writes of its saga
+	// record (version 3), the first one made with the order row.
+	t.Run("a confirmed order is three writes of its saga record", func(t *testing.T) {
+		r, err := user.PlaceOrder(t.Context(), "three-writes", shoptest.Item{ProductID: "p-keyboard", Quantity: 1})
+		var o shoptest.Order
+		if err != nil || r.Status != http.StatusCreated || r.Decode(&o) != nil || o.Status != "confirmed" {
+			t.Fatalf("order: %v %d %s, want 201 confirmed", err, r.Status, r.Body)
+		}
+		var version int
+		var status string
+		if err := c.db(shop.Order).QueryRowContext(t.Context(),
+			`SELECT version, status FROM microkit_sagas WHERE id = 'three-writes'`).Scan(&version, &status); err != nil {
+			t.Fatal(err)
+		}
+		if version != 3 || status != "completed" {
+			t.Fatalf("saga record: version %d, %s; want version 3, completed", version, status)
+		}
+		// The create answers with the order its saga settled, not read
+		// back: it must be what a read returns.
+		got, err := user.Do(t.Context(), http.MethodGet, "/api/orders/three-writes", nil)
+		if err != nil || got.Status != http.StatusOK || !bytes.Equal(bytes.TrimSpace(got.Body), bytes.TrimSpace(r.Body)) {
+			t.Fatalf("the order read back (%v, %d %s) differs from the one the create answered (%s)", err, got.Status, got.Body, r.Body)
+		}
+	})
 
 	// A participant applied the step, but its reply was lost and its retries
 	// refused: the outcome is unknown, so the saga undoes it.

@@ -88,10 +88,13 @@ type orderError struct {
 // Error returns the message.
 func (e *orderError) Error() string { return e.message }
 
-// create handles "create order": validate, store the order with its event
-// in one transaction, run the saga.
+// create handles "create order": validate, then run the saga, whose first
+// step stores the order with its order.created event and the saga's
+// record in one transaction.
 func (s *Service) create(ctx context.Context, customer string, req CreateOrderRequest) (Order, error) {
-	if req.ID == "" {
+	// An id the service makes is new: only a caller's own id can be taken.
+	given := req.ID != ""
+	if !given {
 		req.ID = "o-" + eventbus.NewID()
 	}
 	if !ValidID(req.ID) {
@@ -109,14 +112,17 @@ func (s *Service) create(ctx context.Context, customer string, req CreateOrderRe
 	// refused only once the request proved valid in every other way, so
 	// that a malformed probe is answered the same whether the id is taken
 	// or not.
-	existing, err := s.st.get(ctx, req.ID)
-	taken := err == nil
-	if taken {
-		if o, err := replay(existing, customer, items); errors.Is(err, errReplayed) {
-			return o, err
+	taken := false
+	if given {
+		existing, err := s.st.get(ctx, req.ID)
+		taken = err == nil
+		if taken {
+			if o, err := replay(existing, customer, items); errors.Is(err, errReplayed) {
+				return o, err
+			}
+		} else if !errors.Is(err, errNotFound) {
+			return Order{}, err
 		}
-	} else if !errors.Is(err, errNotFound) {
-		return Order{}, err
 	}
 	// Fail fast: with the payment breaker open the saga could only
 	// compensate, so do not take stock at all.
@@ -148,28 +154,33 @@ func (s *Service) create(ctx context.Context, customer string, req CreateOrderRe
 	if taken {
 		return Order{}, errIDConflict
 	}
-	now := time.Now()
-	o := Order{ID: req.ID, Customer: customer, Status: StatusPending, Items: items, TotalCents: total, CreatedAt: now, UpdatedAt: now}
-	created, err := s.st.create(ctx, o)
-	if err != nil {
-		return Order{}, err
-	}
-	if !created { // a concurrent request with this id won
+	// The saga outlives a client that hangs up: it is not the client's to
+	// cancel, and it keeps the request's trace.
+	var out outcome
+	sctx, cancel := context.WithTimeout(withOutcome(context.WithoutCancel(ctx), &out), 30*time.Second)
+	defer cancel()
+	_, runErr := s.def.Run(sctx, s.orch, sagaState{OrderID: req.ID, Customer: customer, Items: items, TotalCents: total}, saga.WithID(req.ID))
+	s.relay.Kick()
+	switch {
+	case errors.Is(runErr, errOrderExists) || errors.Is(runErr, saga.ErrDuplicate):
+		// A concurrent request with this id stored its order first.
 		stored, err := s.st.get(ctx, req.ID)
 		if err != nil {
 			return Order{}, err
 		}
 		return replay(stored, customer, items)
+	case (runErr == nil || errors.Is(runErr, saga.ErrCompensated)) && out.set && out.order.Status != StatusPending:
+		// Settled by this run, and committed: a compensated saga committed
+		// every compensation, the cancel included.
+		return out.order, nil
 	}
-	s.relay.Kick()
-	// The saga outlives a client that hangs up: it is not the client's to
-	// cancel, and it keeps the request's trace.
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	_, runErr := s.def.Run(sctx, s.orch, sagaState{OrderID: o.ID, Customer: customer, Items: o.Items, TotalCents: total}, saga.WithID(o.ID))
-	s.relay.Kick()
-	o, err = s.st.get(ctx, o.ID)
+	// Stopped midway (the store failed, the deadline of the request's
+	// saga context passed): the order is whatever was committed.
+	o, err := s.st.get(ctx, req.ID)
 	if err != nil {
+		if runErr != nil {
+			return Order{}, fmt.Errorf("orders: saga of %s: %w", req.ID, runErr)
+		}
 		return Order{}, err
 	}
 	if runErr != nil && o.Status == StatusPending {

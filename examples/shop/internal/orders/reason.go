@@ -116,17 +116,21 @@ func parseReason(s string) *Reason {
 // error is stored with the pending order, so that the compensation that
 // cancels it (in this process, or after a crash in another) tells the
 // customer why. A later success makes the note moot: a confirmed order
-// shows no reason.
+// shows no reason. The technical error goes to the log here (and stays in
+// the saga record), never to the customer.
 func (s *Service) noteFailure(exec func(context.Context, *sagaState) error) func(context.Context, *sagaState) error {
 	return func(ctx context.Context, st *sagaState) error {
 		err := exec(ctx, st)
 		if err == nil {
 			return nil
 		}
+		r := reasonFor(err)
+		key, _ := saga.IdempotencyKeyFromContext(ctx) // names the saga and the step
+		s.deps.Logger.Info("order step failed", "order", st.OrderID, "key", key, "reason", r.Code, "err", err)
 		// The step's own context may be what ran out.
 		nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		if nerr := s.st.noteFailure(nctx, st.OrderID, reasonFor(err)); nerr != nil {
+		if nerr := s.st.noteFailure(nctx, st.OrderID, r); nerr != nil {
 			s.deps.Logger.Warn("cannot note why the order failed; it will be cancelled as not completed",
 				"order", st.OrderID, "err", nerr)
 		}
@@ -134,23 +138,19 @@ func (s *Service) noteFailure(exec func(context.Context, *sagaState) error) func
 	}
 }
 
-// cancelReason is the Reason the saga cancels its order with: the one
-// noted where it failed, else ReasonNotCompleted. The technical error goes
-// to the log (and stays in the saga record), never to the customer.
-func (s *Service) cancelReason(ctx context.Context) *Reason {
+// cancelReason is the Reason the saga cancels its order with, read in the
+// compensation's transaction tx: the one noted where it failed, else
+// ReasonNotCompleted.
+func (s *Service) cancelReason(ctx context.Context, tx *platform.Tx) *Reason {
 	id, _ := saga.IDFromContext(ctx)
-	r, err := s.st.notedFailure(ctx, id)
+	r, err := s.st.notedFailure(ctx, tx, id)
 	if err != nil {
 		s.deps.Logger.Warn("cannot read why the order failed", "order", id, "err", err)
 	}
 	if r == nil {
 		r = reasonOf(ReasonNotCompleted)
 	}
-	cause := "unknown"
-	if rec, err := s.sagas.Get(ctx, id); err == nil && rec.Error != "" {
-		cause = rec.Error
-	}
-	s.deps.Logger.Info("cancelling the order", "order", id, "reason", r.Code, "cause", cause)
+	s.deps.Logger.Info("cancelling the order", "order", id, "reason", r.Code)
 	return r
 }
 
@@ -168,10 +168,11 @@ func (s *store) noteFailure(ctx context.Context, id string, r *Reason) error {
 	return nil
 }
 
-// notedFailure returns the Reason noted for the order id, or nil.
-func (s *store) notedFailure(ctx context.Context, id string) (*Reason, error) {
+// notedFailure returns the Reason noted for the order id, or nil, read in
+// tx.
+func (s *store) notedFailure(ctx context.Context, tx *platform.Tx, id string) (*Reason, error) {
 	var col string
-	err := s.db.QueryRow(ctx, `SELECT reason FROM order_failures WHERE order_id = ?`, id).Scan(&col)
+	err := tx.QueryRow(ctx, `SELECT reason FROM order_failures WHERE order_id = ?`, id).Scan(&col)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}

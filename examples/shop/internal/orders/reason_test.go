@@ -109,9 +109,18 @@ func TestFailureNotes(t *testing.T) {
 	}
 	st := &store{db: db}
 	for _, id := range []string{"o-cancelled", "o-confirmed"} {
-		if _, err := st.create(ctx, Order{ID: id, Customer: "u-1", Status: StatusPending, CreatedAt: time.Now()}); err != nil {
+		if err := db.Tx(ctx, func(tx *platform.Tx) error {
+			_, err := st.insert(ctx, tx, Order{ID: id, Customer: "u-1", Status: StatusPending, CreatedAt: time.Now()})
+			return err
+		}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	settle := func(id, status string, r *Reason) error {
+		return db.Tx(ctx, func(tx *platform.Tx) error {
+			_, err := st.settle(ctx, tx, id, status, r)
+			return err
+		})
 	}
 	declined, unavailable := reasonOf(ReasonPaymentDeclined), reasonOf(ReasonServiceUnavailable)
 	steps := []struct {
@@ -123,16 +132,20 @@ func TestFailureNotes(t *testing.T) {
 	}{
 		{"first failure", func() error { return st.noteFailure(ctx, "o-cancelled", unavailable) }, "o-cancelled", unavailable, nil},
 		{"a later failure replaces it", func() error { return st.noteFailure(ctx, "o-cancelled", declined) }, "o-cancelled", declined, nil},
-		{"cancelled with the note", func() error { return st.settle(ctx, "o-cancelled", StatusCancelled, declined) }, "o-cancelled", nil, declined},
+		{"cancelled with the note", func() error { return settle("o-cancelled", StatusCancelled, declined) }, "o-cancelled", nil, declined},
 		{"a failed attempt", func() error { return st.noteFailure(ctx, "o-confirmed", unavailable) }, "o-confirmed", unavailable, nil},
-		{"then confirmed", func() error { return st.settle(ctx, "o-confirmed", StatusConfirmed, nil) }, "o-confirmed", nil, nil},
+		{"then confirmed", func() error { return settle("o-confirmed", StatusConfirmed, nil) }, "o-confirmed", nil, nil},
 	}
 	for _, s := range steps {
 		t.Run(s.name, func(t *testing.T) {
 			if err := s.do(); err != nil {
 				t.Fatal(err)
 			}
-			noted, err := st.notedFailure(ctx, s.id)
+			var noted *Reason
+			err := db.Tx(ctx, func(tx *platform.Tx) (err error) {
+				noted, err = st.notedFailure(ctx, tx, s.id)
+				return err
+			})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -12,6 +12,7 @@ import (
 	"github.com/go-microkit/microkit/examples/shop/internal/products"
 	"github.com/go-microkit/microkit/retry"
 	"github.com/go-microkit/microkit/saga"
+	"github.com/go-microkit/microkit/saga/sqlstore"
 )
 
 // sagaState is the CreateOrderSaga's state, persisted with each step.
@@ -48,13 +49,68 @@ func notCharged(err error) bool {
 		errors.As(err, &se) && (se.Code == "injected" || se.Code == "down")
 }
 
+// inTx runs fn in the transaction of the local step that ctx belongs to:
+// the saga store's, which commits fn's writes with the step's record.
+func (s *Service) inTx(ctx context.Context, fn func(tx *platform.Tx) error) error {
+	tx, ok := sqlstore.TxFromContext(ctx)
+	if !ok {
+		// A local step always runs in the store's transaction: this is a bug.
+		return retry.Permanent(errors.New("orders: a local step ran outside the saga store's transaction"))
+	}
+	return fn(s.st.db.Bind(tx))
+}
+
+// outcome is where the saga's steps leave the order they stored or
+// settled, for the request that runs the saga to answer with, without
+// reading it back.
+type outcome struct {
+	order Order
+	set   bool
+}
+
+type outcomeKey struct{}
+
+// withOutcome returns ctx carrying out, which report fills.
+func withOutcome(ctx context.Context, out *outcome) context.Context {
+	return context.WithValue(ctx, outcomeKey{}, out)
+}
+
+// report records o as the order's latest state for the request running the
+// saga, if there is one (a saga resumed by Recover has none).
+func report(ctx context.Context, o Order) {
+	if out, ok := ctx.Value(outcomeKey{}).(*outcome); ok {
+		out.order, out.set = o, true
+	}
+}
+
+// newSaga defines the CreateOrderSaga. Its first and last steps are local:
+// their writes (the order row, its status, their outbox events) commit
+// with the saga's record in one transaction of the order-service's
+// database, so that the saga and its order start together, and a crash
+// never leaves an order without its saga or a step done but unrecorded.
 func (s *Service) newSaga() (*saga.Saga[sagaState], error) {
 	return saga.New(SagaName,
 		saga.Step[sagaState]{
-			Name:    "order",
-			Execute: func(context.Context, *sagaState) error { return nil },
+			Name:  "order",
+			Local: true,
+			Execute: func(ctx context.Context, st *sagaState) error {
+				return s.inTx(ctx, func(tx *platform.Tx) error {
+					now := time.Now()
+					o, err := s.st.insert(ctx, tx, Order{ID: st.OrderID, Customer: st.Customer, Status: StatusPending,
+						Items: st.Items, TotalCents: st.TotalCents, CreatedAt: now, UpdatedAt: now})
+					if errors.Is(err, errOrderExists) {
+						return retry.Permanent(err) // another request's order: not ours to run
+					}
+					report(ctx, o)
+					return err
+				})
+			},
 			Compensate: func(ctx context.Context, st *sagaState) error {
-				return s.st.settle(ctx, st.OrderID, StatusCancelled, s.cancelReason(ctx))
+				return s.inTx(ctx, func(tx *platform.Tx) error {
+					o, err := s.st.settle(ctx, tx, st.OrderID, StatusCancelled, s.cancelReason(ctx, tx))
+					report(ctx, o)
+					return err
+				})
 			},
 		},
 		saga.Step[sagaState]{
@@ -103,9 +159,14 @@ func (s *Service) newSaga() (*saga.Saga[sagaState], error) {
 		},
 		saga.Step[sagaState]{
 			Name:  "confirm",
+			Local: true,
 			Retry: attempts(3),
 			Execute: func(ctx context.Context, st *sagaState) error {
-				return s.st.settle(ctx, st.OrderID, StatusConfirmed, nil)
+				return s.inTx(ctx, func(tx *platform.Tx) error {
+					o, err := s.st.settle(ctx, tx, st.OrderID, StatusConfirmed, nil)
+					report(ctx, o)
+					return err
+				})
 			},
 		},
 	)

@@ -175,10 +175,11 @@ func (s *Service) PaymentBreaker() *breaker.Breaker { return s.payment }
 // idempotent.
 func (s *Service) Close(ctx context.Context) error { return s.base.Close(ctx) }
 
-// recoverLoop finishes the sagas that a dead instance left in flight (once
-// their lease lapsed) and starts the saga of orders stored pending by an
-// instance that died before it could start it. It runs on its own
-// orchestrator, so it never takes over the sagas this process drives.
+// recoverLoop finishes the sagas that a dead instance left in flight, once
+// their lease lapsed. It runs on its own orchestrator, so it never takes
+// over the sagas this process drives. (No order can be stored without its
+// saga: the saga's first step stores the order, in the transaction that
+// creates the saga's record.)
 func (s *Service) recoverLoop() {
 	defer s.loop.Done()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -193,29 +194,10 @@ func (s *Service) recoverLoop() {
 		if _, err := s.rescuer.Recover(ctx); err != nil && ctx.Err() == nil {
 			s.deps.Logger.Warn("saga recovery", "err", err)
 		}
-		s.adoptOrphans(ctx)
 		select {
 		case <-s.stop:
 			return
 		case <-t.C:
 		}
-	}
-}
-
-func (s *Service) adoptOrphans(ctx context.Context) {
-	ids, err := s.st.pendingBefore(ctx, time.Now().Add(-2*s.cfg.Lease))
-	if err != nil {
-		return
-	}
-	for _, id := range ids {
-		if _, err := s.sagas.Get(ctx, id); !errors.Is(err, saga.ErrNotFound) {
-			continue
-		}
-		o, err := s.st.get(ctx, id)
-		if err != nil {
-			continue
-		}
-		s.deps.Logger.Info("starting the saga of an orphaned order", "order", id)
-		_, _ = s.def.Run(ctx, s.rescuer, sagaState{OrderID: o.ID, Customer: o.Customer, Items: o.Items, TotalCents: o.TotalCents}, saga.WithID(o.ID))
 	}
 }

@@ -123,84 +123,67 @@ func (s *store) list(ctx context.Context, customer string, limit int) ([]Order, 
 	return out, rows.Err()
 }
 
-// pendingBefore returns the ids of orders still pending that were created
-// before t.
-func (s *store) pendingBefore(ctx context.Context, t time.Time) ([]string, error) {
-	rows, err := s.db.Query(ctx, `SELECT id FROM orders WHERE status = 'pending' AND created_at < ? ORDER BY created_at LIMIT 100`, t.UnixNano())
-	if err != nil {
-		return nil, fmt.Errorf("orders: pending: %w", err)
-	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("orders: pending: %w", err)
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+// errOrderExists is the order step's error when an order with the saga's
+// id exists: a concurrent request with that id stored it first.
+var errOrderExists = errors.New("orders: an order with this id exists")
+
+// stored returns o as the orders table gives it back: times at nanosecond
+// precision in UTC, so that the answer to the request that made or settled
+// it equals a later read.
+func stored(o Order) Order {
+	o.CreatedAt, o.UpdatedAt = time.Unix(0, o.CreatedAt.UnixNano()).UTC(), time.Unix(0, o.UpdatedAt.UnixNano()).UTC()
+	return o
 }
 
-// create stores the pending order and its order.created event in one
-// transaction. It returns false when an order with this id exists.
-func (s *store) create(ctx context.Context, o Order) (bool, error) {
+// insert stores the pending order o and its order.created event in tx. It
+// returns errOrderExists when an order with o's id exists.
+func (s *store) insert(ctx context.Context, tx *platform.Tx, o Order) (Order, error) {
 	items, err := json.Marshal(o.Items)
 	if err != nil {
-		return false, fmt.Errorf("orders: create: %w", err)
+		return o, fmt.Errorf("orders: create: %w", err)
 	}
-	created := false
-	err = s.db.Tx(ctx, func(tx *platform.Tx) error {
-		res, err := tx.Exec(ctx, `INSERT INTO orders (`+orderColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (id) DO NOTHING`, o.ID, o.Customer, o.Status, string(items), o.TotalCents, "",
-			o.CreatedAt.UnixNano(), o.CreatedAt.UnixNano())
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return nil
-		}
-		created = true
-		return enqueue(ctx, tx, time.Now(), EventCreated, o)
-	})
+	res, err := tx.Exec(ctx, `INSERT INTO orders (`+orderColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO NOTHING`, o.ID, o.Customer, o.Status, string(items), o.TotalCents, "",
+		o.CreatedAt.UnixNano(), o.UpdatedAt.UnixNano())
 	if err != nil {
-		return false, fmt.Errorf("orders: create %s: %w", o.ID, err)
+		return o, fmt.Errorf("orders: create %s: %w", o.ID, err)
 	}
-	return created, nil
+	if n, _ := res.RowsAffected(); n == 0 {
+		return o, errOrderExists
+	}
+	return stored(o), enqueue(ctx, tx, o.CreatedAt, EventCreated, o)
 }
 
-// settle moves a pending order to status (confirmed or cancelled, with
-// reason) with its event, in one transaction, and drops the failure noted
-// for it. Settling an order already in that status is a no-op; one in the
-// other final status is an error.
-func (s *store) settle(ctx context.Context, id, status string, reason *Reason) error {
-	return s.db.Tx(ctx, func(tx *platform.Tx) error {
-		o, err := scanOrder(tx.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders WHERE id = ?`, id))
-		if err != nil {
-			return fmt.Errorf("orders: settle %s: %w", id, err)
-		}
-		switch o.Status {
-		case status:
-			return nil
-		case StatusPending:
-		default:
-			return fmt.Errorf("orders: settle %s as %s: it is already %s", id, status, o.Status)
-		}
-		now := time.Now()
-		if _, err := tx.Exec(ctx, `UPDATE orders SET status = ?, reason = ?, updated_at = ? WHERE id = ?`,
-			status, reason.column(), now.UnixNano(), id); err != nil {
-			return fmt.Errorf("orders: settle %s: %w", id, err)
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM order_failures WHERE order_id = ?`, id); err != nil {
-			return fmt.Errorf("orders: settle %s: %w", id, err)
-		}
-		o.Status, o.Reason = status, reason
-		typ := EventConfirmed
-		if status == StatusCancelled {
-			typ = EventCancelled
-		}
-		return enqueue(ctx, tx, now, typ, o)
-	})
+// settle moves the pending order id to status (confirmed or cancelled,
+// with reason) with its event, in tx, drops the failure noted for it, and
+// returns the order as settled. Settling an order already in that status
+// is a no-op that returns it; one in the other final status is an error.
+func (s *store) settle(ctx context.Context, tx *platform.Tx, id, status string, reason *Reason) (Order, error) {
+	o, err := scanOrder(tx.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders WHERE id = ?`, id))
+	if err != nil {
+		return o, fmt.Errorf("orders: settle %s: %w", id, err)
+	}
+	switch o.Status {
+	case status:
+		return o, nil
+	case StatusPending:
+	default:
+		return o, fmt.Errorf("orders: settle %s as %s: it is already %s", id, status, o.Status)
+	}
+	now := time.Now()
+	if _, err := tx.Exec(ctx, `UPDATE orders SET status = ?, reason = ?, updated_at = ? WHERE id = ?`,
+		status, reason.column(), now.UnixNano(), id); err != nil {
+		return o, fmt.Errorf("orders: settle %s: %w", id, err)
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM order_failures WHERE order_id = ?`, id); err != nil {
+		return o, fmt.Errorf("orders: settle %s: %w", id, err)
+	}
+	o.Status, o.Reason, o.UpdatedAt = status, reason, now
+	typ := EventConfirmed
+	if status == StatusCancelled {
+		typ = EventCancelled
+	}
+	return stored(o), enqueue(ctx, tx, now, typ, o)
 }
 
 // enqueue adds the event to the outbox within tx, with the trace context of

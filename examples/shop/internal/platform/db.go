@@ -214,3 +214,7 @@ func (t *Tx) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error
 func (t *Tx) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
 	return t.tx.QueryRowContext(ctx, t.d.rebind(q), args...)
 }
+
+// Bind returns tx, a transaction begun on d's pool by someone else (a saga
+// store running a local step), as a Tx that rebinds placeholders.
+func (d *DB) Bind(tx *sql.Tx) *Tx { return &Tx{tx: tx, d: d} }
