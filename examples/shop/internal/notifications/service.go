@@ -90,7 +90,10 @@ func New(ctx context.Context, deps *platform.Deps, cfg Config) (_ *Service, err 
 	if err != nil {
 		return nil, fmt.Errorf("notifications: metrics: %w", err)
 	}
-	s.router, err = eventbus.NewRouter(cfg.Subscriber, cfg.Group, eventbus.WithLogger(deps.Logger),
+	// Deliveries run 16 at a time per event type, and the inbox commits
+	// the ones that meet in one transaction (group commit): under load a
+	// notification costs a fraction of a commit instead of one each.
+	s.router, err = eventbus.NewRouter(cfg.Subscriber, cfg.Group, eventbus.WithLogger(deps.Logger), eventbus.WithConcurrency(16),
 		eventbus.WithMiddleware(eventbus.Recover(), eventbustrace.Middleware(cfg.System), metrics.Middleware(),
 			eventbus.Retry(retry.Policy{MaxAttempts: 20, Backoff: retry.Backoff{Initial: 100 * time.Millisecond, Max: 2 * time.Second}})))
 	if err != nil {
@@ -99,7 +102,7 @@ func New(ctx context.Context, deps *platform.Deps, cfg Config) (_ *Service, err 
 	if err := outbox.Migrate(ctx, b.DB.SQL(), b.DB.Dialect()); err != nil {
 		return nil, fmt.Errorf("notifications: inbox: %w", err)
 	}
-	inbox, err := outbox.NewInbox(b.DB.SQL(), b.DB.Dialect())
+	inbox, err := outbox.NewInbox(b.DB.SQL(), b.DB.Dialect(), outbox.WithGroupCommit(64))
 	if err != nil {
 		return nil, fmt.Errorf("notifications: inbox: %w", err)
 	}
