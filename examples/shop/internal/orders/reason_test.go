@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -164,3 +165,61 @@ func TestFailureNotes(t *testing.T) {
 }
 
 func sameReason(a, b *Reason) bool { return a == nil && b == nil || a != nil && b != nil && *a == *b }
+
+// settle of a pending order changes it once; settling it again as the same
+// status returns it unchanged, as the other status is an error, and an
+// unknown order is an error. The order it returns is the stored one.
+func TestSettle(t *testing.T) {
+	ctx := t.Context()
+	db, err := platform.OpenDB(ctx, filepath.Join(t.TempDir(), "orders.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(ctx, schema...); err != nil {
+		t.Fatal(err)
+	}
+	if err := outbox.Migrate(ctx, db.SQL(), db.Dialect()); err != nil {
+		t.Fatal(err)
+	}
+	st := &store{db: db}
+	if err := db.Tx(ctx, func(tx *platform.Tx) error {
+		_, err := st.insert(ctx, tx, Order{ID: "o-1", Customer: "u-1", Status: StatusPending, CreatedAt: time.Now(), UpdatedAt: time.Now()})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	settle := func(id, status string, r *Reason) (o Order, err error) {
+		err = db.Tx(ctx, func(tx *platform.Tx) error {
+			o, err = st.settle(ctx, tx, id, status, r)
+			return err
+		})
+		return o, err
+	}
+	declined := reasonOf(ReasonPaymentDeclined)
+	first, err := settle("o-1", StatusCancelled, declined)
+	if err != nil || first.Status != StatusCancelled || !sameReason(first.Reason, declined) {
+		t.Fatalf("settle pending as cancelled: %+v, %v", first, err)
+	}
+	stored, err := st.get(ctx, "o-1")
+	if err != nil || !reflect.DeepEqual(stored, first) {
+		t.Fatalf("settle returned %+v, stored is %+v (%v)", first, stored, err)
+	}
+	again, err := settle("o-1", StatusCancelled, nil)
+	if err != nil || !reflect.DeepEqual(again, first) {
+		t.Fatalf("settle again: %+v, %v; want the order unchanged", again, err)
+	}
+	if _, err := settle("o-1", StatusConfirmed, nil); err == nil {
+		t.Fatal("confirming a cancelled order: no error")
+	}
+	if _, err := settle("o-none", StatusConfirmed, nil); err == nil {
+		t.Fatal("settling an unknown order: no error")
+	}
+	var events int
+	if err := db.QueryRow(ctx, `SELECT COUNT(*) FROM microkit_outbox WHERE subject = 'o-1'`).Scan(&events); err != nil {
+		t.Fatal(err)
+	}
+	if events != 2 { // order.created and one order.cancelled
+		t.Fatalf("%d events of o-1 in the outbox, want 2", events)
+	}
+}

@@ -158,32 +158,33 @@ func (s *store) insert(ctx context.Context, tx *platform.Tx, o Order) (Order, er
 // with reason) with its event, in tx, drops the failure noted for it, and
 // returns the order as settled. Settling an order already in that status
 // is a no-op that returns it; one in the other final status is an error.
+// The update returns the row, so that a pending order (the saga's case) is
+// settled without reading it first.
 func (s *store) settle(ctx context.Context, tx *platform.Tx, id, status string, reason *Reason) (Order, error) {
-	o, err := scanOrder(tx.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders WHERE id = ?`, id))
-	if err != nil {
-		return o, fmt.Errorf("orders: settle %s: %w", id, err)
-	}
-	switch o.Status {
-	case status:
-		return o, nil
-	case StatusPending:
-	default:
+	now := time.Now()
+	o, err := scanOrder(tx.QueryRow(ctx, `UPDATE orders SET status = ?, reason = ?, updated_at = ?
+		WHERE id = ? AND status = 'pending' RETURNING `+orderColumns, status, reason.column(), now.UnixNano(), id))
+	if errors.Is(err, sql.ErrNoRows) {
+		// Not pending: settled before (a repeated step), or no such order.
+		if o, err = scanOrder(tx.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders WHERE id = ?`, id)); err != nil {
+			return o, fmt.Errorf("orders: settle %s: %w", id, err)
+		}
+		if o.Status == status {
+			return o, nil
+		}
 		return o, fmt.Errorf("orders: settle %s as %s: it is already %s", id, status, o.Status)
 	}
-	now := time.Now()
-	if _, err := tx.Exec(ctx, `UPDATE orders SET status = ?, reason = ?, updated_at = ? WHERE id = ?`,
-		status, reason.column(), now.UnixNano(), id); err != nil {
+	if err != nil {
 		return o, fmt.Errorf("orders: settle %s: %w", id, err)
 	}
 	if _, err := tx.Exec(ctx, `DELETE FROM order_failures WHERE order_id = ?`, id); err != nil {
 		return o, fmt.Errorf("orders: settle %s: %w", id, err)
 	}
-	o.Status, o.Reason, o.UpdatedAt = status, reason, now
 	typ := EventConfirmed
 	if status == StatusCancelled {
 		typ = EventCancelled
 	}
-	return stored(o), enqueue(ctx, tx, now, typ, o)
+	return o, enqueue(ctx, tx, now, typ, o)
 }
 
 // enqueue adds the event to the outbox within tx, with the trace context of
