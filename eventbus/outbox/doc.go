@@ -31,11 +31,15 @@
 //   - [NewInbox] and [Inbox.Handler] wrap a handler that takes the *sql.Tx
 //     it must make its changes in; package eventbus/inbox is the in-memory
 //     counterpart for handlers without a database. [WithGroupCommit] makes
-//     an inbox handle concurrent deliveries in shared transactions, one
-//     savepoint each: on SQLite, whose single writer syncs the disk at every
-//     commit, that multiplies a concurrent consumer's throughput; on
-//     PostgreSQL, which already shares the WAL flush of concurrent commits,
-//     the handlers' serialized round trips can cost more than it saves.
+//     an inbox handle concurrent deliveries in shared transactions: one
+//     statement marks a batch, its handlers run one after another, one
+//     commit; a handler that fails rolls the batch back and the other
+//     deliveries are processed again one transaction each (their handlers
+//     run twice, the first run rolled back). On SQLite, whose single
+//     writer syncs the disk at every commit, that multiplies a concurrent
+//     consumer's throughput; on PostgreSQL, which already shares the WAL
+//     flush of concurrent commits, a delivery costs round trips, and the
+//     handlers' serialized round trips can cost more than it saves.
 //
 // The guarantees are at-least-once publishing (a relay that dies after
 // publishing and before marking re-publishes: consumers deduplicate on

@@ -24,8 +24,11 @@ const (
 	EventPruned
 	// EventInboxBatch: an Inbox with WithGroupCommit ran a batch of Events
 	// deliveries (processed, duplicates and failed alike) in one
-	// transaction, in Duration. Err is the error of its begin or commit,
-	// which failed every delivery of the batch, or nil.
+	// transaction, in Duration. FellBack: the batch was rolled back and
+	// its deliveries processed again one transaction each, within
+	// Duration. Err is the error of its begin (which failed every
+	// delivery), mark statement or commit (after which it fell back), or
+	// nil; a handler's error is its delivery's alone.
 	EventInboxBatch
 )
 
@@ -62,6 +65,10 @@ type Event struct {
 	// Err is the round's error, for EventRelayFailed, or the batch's, for
 	// EventInboxBatch.
 	Err error
+	// FellBack reports, for EventInboxBatch, that the batch was rolled
+	// back (a handler failed, or its mark statement or commit did) and its
+	// deliveries were processed again with a transaction each.
+	FellBack bool
 }
 
 // Listener observes what a Relay or an Inbox does, for metrics (package

@@ -92,6 +92,12 @@ func (in *Inbox) Process(ctx context.Context, consumer string, msg *eventbus.Mes
 	if in.group != nil {
 		return in.processGrouped(ctx, consumer, msg, h)
 	}
+	return in.processTx(ctx, consumer, msg, h)
+}
+
+// processTx is Process with a transaction of its own: without group
+// commit, and for the deliveries of a batch that fell back.
+func (in *Inbox) processTx(ctx context.Context, consumer string, msg *eventbus.Message, h TxHandler) (bool, error) {
 	tx, err := in.db.BeginTx(ctx, nil)
 	if err != nil {
 		return false, fmt.Errorf("outbox: inbox: begin: %w", err)

@@ -175,32 +175,49 @@ func WithWaker(w Waker) Option {
 // (eventbus.WithConcurrency, eventbus.HandlerConcurrency); a delivery that
 // finds no batch running is handled at once, so a lone delivery waits for
 // nothing. It pays off where commits are the bottleneck, as on SQLite (a
-// single writer that syncs the disk at each commit); PostgreSQL already
-// shares the WAL flush of concurrent commits, and there the batch's
-// serialized round trips may cost more than the commits it saves:
-// measure (docs/benchmarks.md).
+// single writer that syncs the disk at each commit); on PostgreSQL, which
+// already shares the WAL flush of concurrent commits, a delivery's cost
+// is its round trips, and a batch saves two of them per delivery (its
+// BEGIN and COMMIT) while serializing the handlers: measure
+// (docs/benchmarks.md).
 //
-// The guarantee is the inbox's: each message runs once per consumer, its
-// handler's writes committed atomically with its mark. Each delivery runs
-// inside a savepoint: a handler that fails (or panics) rolls back its own
-// writes and mark and gets its error, the others commit; a failed commit
-// fails every delivery of the batch, and their redeliveries process them.
-// Two deliveries of one message in a batch: the second is a duplicate.
+// A batch is optimistic: BEGIN, one INSERT ... ON CONFLICT DO NOTHING
+// RETURNING that marks every delivery of the batch (those whose mark
+// already existed are duplicates, as is the second delivery of one
+// message within the batch), the handlers of the new ones one after
+// another on the shared transaction, COMMIT. The guarantee is the
+// inbox's: each message runs once per consumer, its handler's writes
+// committed atomically with its mark. If a handler fails (or panics), the
+// whole batch rolls back; that delivery gets its error (its panic is
+// raised again in its own caller), and every other delivery of the batch
+// is processed again with a transaction of its own, as without group
+// commit. If the commit (or the mark statement) fails, every delivery is
+// processed again that way. So a failure costs the batch's work once
+// more, and the other handlers of a failed batch run twice, their first
+// run rolled back: a handler's effects outside its transaction (a call to
+// another service, a log line) may repeat, as they already may on a
+// redelivery. On PostgreSQL a handler that ignores a failed statement's
+// error leaves the transaction aborted: the next handler's statements
+// fail with SQLSTATE 25P02, which blames no one, and the batch falls back
+// whole; the culprit's own transaction then fails at its commit.
 //
 // The trade-off: the handlers of a batch run one after another on one
 // connection, so group commit suits handlers whose work is writes in the
-// transaction, and a slow handler delays its whole batch. A handler runs
-// with its delivery's context values but not its cancellation, as the
-// drivers end an interrupted statement by breaking the connection
-// (pgx) or the transaction (SQLite), which would fail the whole batch; a
-// delivery whose context ended before its turn is skipped with the
-// context's error, unmarked. Locks taken by the marks and the handlers'
-// writes are held until the batch commits, so batches of two processes
-// may conflict on the same rows: PostgreSQL then aborts one, and its
-// deliveries are redelivered. The batch's BEGIN and COMMIT have no
-// caller's deadline: one caller hanging up must not fail the others.
+// transaction and that rarely fail, and a slow handler delays its whole
+// batch. A handler runs with its delivery's context values but not its
+// cancellation, as the drivers end an interrupted statement by breaking
+// the connection (pgx) or the transaction (SQLite), which would fail the
+// whole batch; a delivery whose context ends before a batch takes it
+// returns the context's error, unrun. Locks taken by the marks and the
+// handlers' writes are held until the batch commits, so batches of two
+// processes may conflict on the same rows: PostgreSQL then aborts one
+// (the marks are inserted in key order, so the marks alone do not
+// deadlock), and its deliveries are processed again one by one. The
+// batch's BEGIN and COMMIT have no caller's deadline: one caller hanging
+// up must not fail the others.
 //
-// WithListener's listeners learn of each batch (EventInboxBatch).
+// WithListener's listeners learn of each batch (EventInboxBatch, whose
+// FellBack tells a batch that was processed again one by one).
 func WithGroupCommit(maxBatch int) Option {
 	return func(c *config) error {
 		if maxBatch < 1 || maxBatch > 10000 {
