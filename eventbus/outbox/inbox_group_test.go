@@ -88,6 +88,20 @@ func queueBehind(in *outbox.Inbox, queued <-chan struct{}, h outbox.TxHandler, m
 	return results
 }
 
+// holdBatch starts a Process of a message with Subject "block" and returns
+// once its handler runs, holding its batch until l.release, so that the
+// deliveries started next queue behind it; done receives its result.
+func holdBatch(t *testing.T, in *outbox.Inbox, l ledgerHandler) (done chan result) {
+	t.Helper()
+	done = make(chan result, 1)
+	go func() {
+		ran, err := in.Process(context.Background(), "billing", message(t, "block"), l.handle)
+		done <- result{ran: ran, err: err}
+	}()
+	<-l.started
+	return done
+}
+
 // ledgerHandler writes one ledger row per message; the message's Subject
 // decides the rest: "fail" returns an error after writing, "sqlerr" a
 // failed statement's, "swallow" ignores a failed statement's error,
@@ -372,10 +386,7 @@ func TestInboxGroupCommitConcurrent(t *testing.T) {
 				msgs[i] = message(t, fmt.Sprint("m-", i))
 			}
 			l := ledgerHandler{started: make(chan string, 1), release: make(chan struct{})}
-			first := message(t, "block")
-			firstDone := make(chan error, 1)
-			go func() { _, err := in.Process(ctx, "billing", first, l.handle); firstDone <- err }()
-			<-l.started
+			firstDone := holdBatch(t, in, l)
 			var wg sync.WaitGroup
 			var mu sync.Mutex
 			processed := 0
@@ -400,8 +411,8 @@ func TestInboxGroupCommitConcurrent(t *testing.T) {
 			}
 			close(l.release)
 			wg.Wait()
-			if err := <-firstDone; err != nil {
-				t.Fatal(err)
+			if r := <-firstDone; !r.ran || r.err != nil {
+				t.Fatalf("first delivery: Process = %v, %v; want processed", r.ran, r.err)
 			}
 			if processed != messages {
 				t.Errorf("%d deliveries ran their handler, want %d (one per message)", processed, messages)

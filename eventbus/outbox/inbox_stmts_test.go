@@ -98,15 +98,12 @@ func TestInboxGroupCommitStatements(t *testing.T) {
 			in, recorded, queued := groupInbox(t, countingDB(t, d, &n), d.dialect, 10)
 			l := ledgerHandler{started: make(chan string, 1), release: make(chan struct{})}
 
-			first := message(t, "block")
-			a, b, c := message(t, "a"), message(t, "b"), message(t, "c")
-			firstDone := make(chan result, 1)
-			go func() {
-				ran, err := in.Process(ctx, "billing", first, l.handle)
-				firstDone <- result{ran: ran, err: err}
-			}()
-			<-l.started
-			queue := []*eventbus.Message{a, b, a, first, c}
+			old, a, b, c := message(t, "old"), message(t, "a"), message(t, "b"), message(t, "c")
+			if ran, err := in.Process(ctx, "billing", old, l.handle); !ran || err != nil {
+				t.Fatalf("Process = %v, %v; want processed", ran, err)
+			}
+			firstDone := holdBatch(t, in, l)
+			queue := []*eventbus.Message{a, b, a, old, c}
 			results := queueBehind(in, queued, l.handle, queue)
 			close(l.release)
 			if r := <-firstDone; !r.ran || r.err != nil {
@@ -118,13 +115,13 @@ func TestInboxGroupCommitStatements(t *testing.T) {
 					t.Errorf("delivery %d (%s): Process = %v, %v, panic %v; want %v, nil", i, queue[i].Subject, r.ran, r.err, r.panic, want[i])
 				}
 			}
-			// Two batches: [first] and [a b a first c], three of whose
-			// handlers run.
-			if sizes, _ := recorded.get(); !slices.Equal(sizes, []int{1, 5}) {
-				t.Fatalf("batches = %v, want [1 5]", sizes)
+			// Three batches: [old], [block] and [a b a old c], three of
+			// whose handlers run.
+			if sizes, _ := recorded.get(); !slices.Equal(sizes, []int{1, 1, 5}) {
+				t.Fatalf("batches = %v, want [1 1 5]", sizes)
 			}
 			got := [4]int64{n.begins.Load(), n.stmts.Load(), n.commits.Load(), n.rollbacks.Load()}
-			if wantCalls := [4]int64{2, 2 + 1 + 3, 2, 0}; got != wantCalls {
+			if wantCalls := [4]int64{3, 2 + 2 + 1 + 3, 3, 0}; got != wantCalls {
 				t.Fatalf("begins, statements, commits, rollbacks = %v, want %v: BEGIN, one mark statement, one per handler, COMMIT per batch", got, wantCalls)
 			}
 
@@ -134,13 +131,9 @@ func TestInboxGroupCommitStatements(t *testing.T) {
 			n.begins.Store(0)
 			n.stmts.Store(0)
 			n.commits.Store(0)
-			blocker, x, fail, y := message(t, "block"), message(t, "x"), message(t, "fail"), message(t, "y")
+			x, fail, y := message(t, "x"), message(t, "fail"), message(t, "y")
 			l = ledgerHandler{started: make(chan string, 1), release: make(chan struct{})}
-			go func() {
-				ran, err := in.Process(ctx, "billing", blocker, l.handle)
-				firstDone <- result{ran: ran, err: err}
-			}()
-			<-l.started
+			firstDone = holdBatch(t, in, l)
 			results = queueBehind(in, queued, l.handle, []*eventbus.Message{x, fail, y})
 			close(l.release)
 			<-firstDone
@@ -153,7 +146,7 @@ func TestInboxGroupCommitStatements(t *testing.T) {
 			if wantCalls := [4]int64{1 + 1 + 2, 2 + 1 + 2 + 2*2, 1 + 2, 1}; got != wantCalls {
 				t.Fatalf("begins, statements, commits, rollbacks = %v, want %v", got, wantCalls)
 			}
-			if fb := recorded.fallbacks(); !slices.Equal(fb, []bool{false, false, false, true}) {
+			if fb := recorded.fallbacks(); !slices.Equal(fb, []bool{false, false, false, false, true}) {
 				t.Fatalf("batches fell back %v, want only the last", fb)
 			}
 		})
