@@ -19,6 +19,7 @@ import (
 //	microkit_outbox_events_pruned_total           sent events deleted
 //	microkit_outbox_inbox_batch_size              deliveries per group-commit batch
 //	microkit_outbox_inbox_batch_duration_seconds  group-commit batches, committed or failed
+//	microkit_outbox_inbox_batch_fallbacks_total   batches rolled back and processed again one delivery at a time
 //
 // Rounds that found nothing to publish are not observed: a relay polls
 // every second when idle, and those rounds would drown the histogram. Pass
@@ -32,6 +33,9 @@ type Metrics struct {
 	// Inboxes with outbox.WithGroupCommit.
 	batchSize     *prometheus.HistogramVec
 	batchDuration *prometheus.HistogramVec
+	// A batch falls back when a delivery of it fails: a high rate means
+	// handlers that fail often, for which group commit doubles the work.
+	batchFallbacks *prometheus.CounterVec
 }
 
 // New creates the metrics and registers them on reg, which the caller owns
@@ -71,8 +75,12 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Help:    "Duration of inbox group-commit batches, committed or failed, by inbox table.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
 		}, label),
+		batchFallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "microkit_outbox_inbox_batch_fallbacks_total",
+			Help: "Inbox group-commit batches rolled back by a failure and processed again one delivery at a time, by inbox table.",
+		}, label),
 	}
-	for _, c := range []prometheus.Collector{m.relayed, m.failures, m.duration, m.pruned, m.batchSize, m.batchDuration} {
+	for _, c := range []prometheus.Collector{m.relayed, m.failures, m.duration, m.pruned, m.batchSize, m.batchDuration, m.batchFallbacks} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("outboxmetrics: new: %w", err)
 		}
@@ -94,5 +102,8 @@ func (m *Metrics) OnEvent(_ context.Context, e outbox.Event) {
 	case outbox.EventInboxBatch:
 		m.batchSize.WithLabelValues(e.Table).Observe(float64(e.Events))
 		m.batchDuration.WithLabelValues(e.Table).Observe(e.Duration.Seconds())
+		if e.FellBack {
+			m.batchFallbacks.WithLabelValues(e.Table).Inc()
+		}
 	}
 }

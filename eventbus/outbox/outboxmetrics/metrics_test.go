@@ -83,6 +83,17 @@ func TestOnEvent(t *testing.T) {
 			"microkit_outbox_inbox_batch_size{table=microkit_inbox}":             1,
 			"microkit_outbox_inbox_batch_duration_seconds{table=microkit_inbox}": 1,
 		}},
+		{"an inbox batch of 3 that fell back", outbox.Event{Kind: outbox.EventInboxBatch, Table: "microkit_inbox", Events: 3, Duration: time.Millisecond, FellBack: true}, map[string]float64{
+			"microkit_outbox_events_relayed_total{table=orders_outbox}":          3,
+			"microkit_outbox_relay_failures_total{table=orders_outbox}":          1,
+			"microkit_outbox_relay_round_duration_seconds{table=orders_outbox}":  2,
+			"microkit_outbox_events_relayed_total{table=billing_outbox}":         2,
+			"microkit_outbox_relay_round_duration_seconds{table=billing_outbox}": 1,
+			"microkit_outbox_events_pruned_total{table=orders_outbox}":           5,
+			"microkit_outbox_inbox_batch_size{table=microkit_inbox}":             2,
+			"microkit_outbox_inbox_batch_duration_seconds{table=microkit_inbox}": 2,
+			"microkit_outbox_inbox_batch_fallbacks_total{table=microkit_inbox}":  1,
+		}},
 	}
 	for _, s := range steps {
 		m.OnEvent(ctx, s.event)
