@@ -65,6 +65,16 @@ var schema = []string{
 	// first: the primary key makes the second wait until the first commits.
 	`CREATE TABLE IF NOT EXISTS reservation_keys (
 		res_key TEXT PRIMARY KEY, status TEXT NOT NULL)`,
+	// Reservations stored before reservation_keys existed get their key
+	// row, with their outcome (the rows of a key share it), so that a
+	// reserve can trust its claim alone: a key it claims has no
+	// reservation. ("WHERE true" keeps SQLite from reading ON CONFLICT as
+	// a join's.)
+	`INSERT INTO reservation_keys (res_key, status)
+		SELECT res_key, MIN(status) FROM reservations r WHERE NOT EXISTS
+			(SELECT 1 FROM reservation_keys k WHERE k.res_key = r.res_key)
+		GROUP BY res_key
+		ON CONFLICT (res_key) DO NOTHING`,
 }
 
 type store struct{ db *platform.DB }
@@ -129,17 +139,8 @@ func (s *store) reserve(ctx context.Context, key string, items []Item) error {
 			}
 			return nil
 		}
-		// Reservations stored without a key row keep their outcome.
-		var status string
-		err = tx.QueryRow(ctx, `SELECT status FROM reservations WHERE res_key = ? LIMIT 1`, key).Scan(&status)
-		switch {
-		case err == nil && status == "released":
-			return ErrReleased // rolls the claim back
-		case err == nil:
-			return nil
-		case !errors.Is(err, sql.ErrNoRows):
-			return fmt.Errorf("products: reserve: %w", err)
-		}
+		// The key is new: every reservation has its key row (the schema
+		// gives one to those stored before the table existed).
 		for _, it := range MergeItems(items) {
 			res, err := tx.Exec(ctx, `UPDATE products SET stock = stock - ? WHERE id = ? AND stock >= ?`,
 				it.Quantity, it.ProductID, it.Quantity)

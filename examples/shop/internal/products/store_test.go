@@ -68,3 +68,39 @@ func TestReservationsAreIdempotentByKey(t *testing.T) {
 		t.Errorf("get unknown = %v, want ErrNotFound", err)
 	}
 }
+
+// Reservations stored before reservation_keys existed (rows without a key
+// row) keep their outcome once the schema is migrated: a repeated reserve
+// of a reserved key takes no stock, and of a released one is refused.
+func TestReservationsWithoutKeyRowsKeepTheirOutcome(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	for _, q := range []string{
+		`DELETE FROM reservation_keys`,
+		`INSERT INTO reservations (res_key, product_id, quantity, status) VALUES
+			('old-reserved', 'a', 1, 'reserved'), ('old-reserved', 'b', 1, 'reserved'),
+			('old-released', 'a', 2, 'released')`,
+	} {
+		if _, err := st.db.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The migration runs again at every start; twice must do no harm.
+	for range 2 {
+		if err := st.db.Migrate(ctx, schema...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.reserve(ctx, "old-reserved", []Item{{"a", 1}, {"b", 1}}); err != nil {
+		t.Fatalf("reserve of a key reserved before keys: %v, want its first outcome (nil)", err)
+	}
+	if err := st.reserve(ctx, "old-released", []Item{{"a", 2}}); !errors.Is(err, ErrReleased) {
+		t.Fatalf("reserve of a key released before keys: %v, want ErrReleased", err)
+	}
+	for id, want := range map[string]int64{"a": 5, "b": 1} {
+		p, err := st.get(ctx, id)
+		if err != nil || p.Stock != want {
+			t.Errorf("stock of %s: %d (%v), want %d untouched", id, p.Stock, err, want)
+		}
+	}
+}
