@@ -37,6 +37,17 @@
 // "pgx") and modernc.org/sqlite ("sqlite", pure Go). Their statements use
 // numbered bind parameters ($1), which both accept.
 //
+// # Prepared statements on SQLite
+//
+// modernc.org/sqlite parses and plans every statement again on each call,
+// which costs more than running the stores' short statements. Open it
+// through [CachingConnector], whose connections keep the statements they
+// run prepared (the pgx driver does so by itself):
+//
+//	c, _ := sqlite.NewConnector(sqldialect.SQLiteDSN("shop.db"))
+//	db := sql.OpenDB(sqldialect.CachingConnector(c))
+//	sqldialect.SetPoolSize(db, 1)
+//
 // # Pool size
 //
 // Size the *sql.DB's pool with [SetPoolSize]: it keeps as many idle

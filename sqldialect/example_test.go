@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/go-microkit/microkit/sqldialect"
+	"modernc.org/sqlite"
 )
 
 // A program that serves several databases reads the dialect from its
@@ -47,6 +48,53 @@ func ExampleSetPoolSize() {
 	}
 	fmt.Println(mode, db.Stats().MaxOpenConnections)
 	// Output: wal 4
+}
+
+// Opening SQLite through the statement cache: a statement with arguments
+// is prepared once per connection, inside transactions too, even on a pool
+// of one connection.
+func ExampleCachingConnector() {
+	dir, err := os.MkdirTemp("", "shop")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer os.RemoveAll(dir)
+	c, err := sqlite.NewConnector(sqldialect.SQLiteDSN(filepath.Join(dir, "shop.db")))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	db := sql.OpenDB(sqldialect.CachingConnector(c))
+	defer db.Close()
+	sqldialect.SetPoolSize(db, 1)
+	ctx := context.Background()
+	if _, err := db.ExecContext(ctx, "CREATE TABLE kv (k TEXT PRIMARY KEY, v INTEGER NOT NULL)"); err != nil {
+		fmt.Println(err)
+		return
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for i := range 3 {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO kv (k, v) VALUES (?, ?)", fmt.Sprint("k", i), i); err != nil {
+			fmt.Println(err)
+			return
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		fmt.Println(err)
+		return
+	}
+	var sum int
+	if err := db.QueryRowContext(ctx, "SELECT SUM(v) FROM kv WHERE v >= ?", 0).Scan(&sum); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(sum)
+	// Output: 3
 }
 
 func openSQLite(t *testing.T, dsn string) *sql.DB {

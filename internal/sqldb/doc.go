@@ -2,10 +2,7 @@
 // adapters (saga/sqlstore, eventbus/outbox, eventbus/dlq) on top of the
 // public [sqldialect.Dialect]: the check every store makes of its dialect
 // ([Check]), bind parameters, column types, database/sql driver names, the
-// check of table names spliced into statements ([IdentRule]), and a
-// connector whose connections keep their statements prepared
-// ([CachingConnector]), for modernc.org/sqlite, which prepares every
-// statement again otherwise.
+// check of table names spliced into statements ([IdentRule]).
 //
 // Start with [Check]. sqldb registers no driver: a program imports
 // github.com/jackc/pgx/v5/stdlib ("pgx") or modernc.org/sqlite ("sqlite")

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/go-microkit/microkit/internal/sqldb"
 	"github.com/go-microkit/microkit/sqldialect"
 	// Registers the "pgx" database/sql driver.
 	_ "github.com/jackc/pgx/v5/stdlib"
@@ -38,7 +37,7 @@ func OpenDB(ctx context.Context, dsn string) (*DB, error) {
 	// Statements prepared once per connection: modernc.org/sqlite parses and
 	// plans every statement again otherwise, which cost some 12% of the
 	// one-process shop's CPU.
-	db := sql.OpenDB(sqldb.CachingConnector(c))
+	db := sql.OpenDB(sqldialect.CachingConnector(c))
 	// One connection: SQLite has one writer, and a single connection turns
 	// lock contention into queueing instead of SQLITE_BUSY errors.
 	sqldialect.SetPoolSize(db, 1)

@@ -1,4 +1,4 @@
-package sqldb_test
+package sqldialect_test
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/go-microkit/microkit/internal/sqldb"
 	"github.com/go-microkit/microkit/sqldialect"
 	"modernc.org/sqlite"
 )
@@ -24,7 +23,7 @@ func BenchmarkSQLiteStmtCache(b *testing.B) {
 		wrap func(driver.Connector) driver.Connector
 	}{
 		{"plain", func(c driver.Connector) driver.Connector { return c }},
-		{"cached", sqldb.CachingConnector},
+		{"cached", sqldialect.CachingConnector},
 	} {
 		open := func(b *testing.B) *sql.DB {
 			dsn := strings.Replace(sqldialect.SQLiteDSN(filepath.Join(b.TempDir(), "bench.db")),

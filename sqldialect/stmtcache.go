@@ -1,4 +1,4 @@
-package sqldb
+package sqldialect
 
 import (
 	"container/list"
@@ -22,7 +22,7 @@ const StmtCacheSize = 128
 //
 //	c, err := sqlite.NewConnector(dsn)
 //	...
-//	db := sql.OpenDB(sqldb.CachingConnector(c))
+//	db := sql.OpenDB(sqldialect.CachingConnector(c))
 //
 // The cache is per connection, inside the driver, because that is where a
 // statement lives: a cache of *sql.Stmt above database/sql would have to

@@ -1,4 +1,4 @@
-package sqldb_test
+package sqldialect_test
 
 import (
 	"context"
@@ -10,21 +10,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-microkit/microkit/internal/sqldb"
 	"github.com/go-microkit/microkit/sqldialect"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
-// openSQLite opens a SQLite file in a temporary directory through the
+// openCachedSQLite opens a SQLite file in a temporary directory through the
 // caching connector, with a pool of n connections and the table kv.
-func openSQLite(t testing.TB, n int) *sql.DB {
+func openCachedSQLite(t testing.TB, n int) *sql.DB {
 	t.Helper()
 	c, err := sqlite.NewConnector(sqldialect.SQLiteDSN(filepath.Join(t.TempDir(), "cache.db")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	db := sql.OpenDB(sqldb.CachingConnector(c))
+	db := sql.OpenDB(sqldialect.CachingConnector(c))
 	sqldialect.SetPoolSize(db, n)
 	t.Cleanup(func() { _ = db.Close() })
 	if _, err := db.ExecContext(context.Background(), "CREATE TABLE kv (k TEXT PRIMARY KEY, v INTEGER NOT NULL)"); err != nil {
@@ -50,7 +49,7 @@ func count(t *testing.T, q interface {
 }
 
 func TestCachingConnectorSQLiteOneConnection(t *testing.T) {
-	db := openSQLite(t, 1)
+	db := openCachedSQLite(t, 1)
 	ctx := guard(t)
 	if _, err := db.ExecContext(ctx, "INSERT INTO kv (k, v) VALUES (?, ?)", "a", 1); err != nil {
 		t.Fatal(err)
@@ -106,10 +105,10 @@ func TestCachingConnectorSQLiteOneConnection(t *testing.T) {
 }
 
 func TestCachingConnectorSQLiteManyQueries(t *testing.T) {
-	db := openSQLite(t, 1)
+	db := openCachedSQLite(t, 1)
 	ctx := guard(t)
 	for round := range 2 {
-		for i := range sqldb.StmtCacheSize + 20 {
+		for i := range sqldialect.StmtCacheSize + 20 {
 			if got := queryInt(t, db, fmt.Sprintf("SELECT ? + %d", i), round); got != int64(round+i) {
 				t.Fatalf("round %d: SELECT %d + %d = %d", round, round, i, got)
 			}
@@ -136,7 +135,7 @@ func TestCachingConnectorSQLiteManyQueries(t *testing.T) {
 }
 
 func TestCachingConnectorSQLiteStatements(t *testing.T) {
-	db := openSQLite(t, 1)
+	db := openCachedSQLite(t, 1)
 	ctx := guard(t)
 	// Several statements without arguments: all run.
 	if _, err := db.ExecContext(ctx, "CREATE TABLE a (x INTEGER); CREATE TABLE b (y INTEGER); INSERT INTO b VALUES (7)"); err != nil {
@@ -226,7 +225,7 @@ func TestCachingConnectorSQLiteStatements(t *testing.T) {
 }
 
 func TestCachingConnectorSQLiteConcurrent(t *testing.T) {
-	db := openSQLite(t, 4)
+	db := openCachedSQLite(t, 4)
 	ctx := guard(t)
 	const goroutines, rounds = 8, 25
 	var wg sync.WaitGroup

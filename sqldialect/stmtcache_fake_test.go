@@ -1,4 +1,4 @@
-package sqldb_test
+package sqldialect_test
 
 import (
 	"context"
@@ -11,7 +11,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/go-microkit/microkit/internal/sqldb"
 	"github.com/go-microkit/microkit/sqldialect"
 )
 
@@ -160,7 +159,7 @@ func (r *fakeRows) Next(dest []driver.Value) error {
 func openFake(t *testing.T) (*sql.DB, *fakeCounts) {
 	t.Helper()
 	n := &fakeCounts{}
-	db := sql.OpenDB(sqldb.CachingConnector(fakeConnector{n}))
+	db := sql.OpenDB(sqldialect.CachingConnector(fakeConnector{n}))
 	sqldialect.SetPoolSize(db, 1)
 	t.Cleanup(func() {
 		_ = db.Close()
@@ -238,30 +237,30 @@ func TestCachingConnectorEvictsLeastRecentlyUsed(t *testing.T) {
 	ctx := t.Context()
 	const extra = 5
 	text := func(i int) string { return fmt.Sprintf("INSERT %d ?", i) }
-	for i := range sqldb.StmtCacheSize + extra {
+	for i := range sqldialect.StmtCacheSize + extra {
 		if _, err := db.ExecContext(ctx, text(i), i); err != nil {
 			t.Fatal(err)
 		}
 	}
 	got := n.snapshot()
-	if got.prepares != sqldb.StmtCacheSize+extra || got.stmtCloses != extra {
-		t.Fatalf("prepares %d, closes %d; want %d, %d", got.prepares, got.stmtCloses, sqldb.StmtCacheSize+extra, extra)
+	if got.prepares != sqldialect.StmtCacheSize+extra || got.stmtCloses != extra {
+		t.Fatalf("prepares %d, closes %d; want %d, %d", got.prepares, got.stmtCloses, sqldialect.StmtCacheSize+extra, extra)
 	}
 	// The most recent StmtCacheSize are cached; the first was evicted.
-	for i := extra; i < sqldb.StmtCacheSize+extra; i++ {
+	for i := extra; i < sqldialect.StmtCacheSize+extra; i++ {
 		if _, err := db.ExecContext(ctx, text(i), i); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if got := n.snapshot(); got.prepares != sqldb.StmtCacheSize+extra {
+	if got := n.snapshot(); got.prepares != sqldialect.StmtCacheSize+extra {
 		t.Fatalf("cached statements prepared again: %d prepares", got.prepares)
 	}
 	if _, err := db.ExecContext(ctx, text(0), 0); err != nil {
 		t.Fatal(err)
 	}
-	if got := n.snapshot(); got.prepares != sqldb.StmtCacheSize+extra+1 || got.stmtCloses != extra+1 {
+	if got := n.snapshot(); got.prepares != sqldialect.StmtCacheSize+extra+1 || got.stmtCloses != extra+1 {
 		t.Fatalf("evicted statement: prepares %d, closes %d; want %d, %d",
-			got.prepares, got.stmtCloses, sqldb.StmtCacheSize+extra+1, extra+1)
+			got.prepares, got.stmtCloses, sqldialect.StmtCacheSize+extra+1, extra+1)
 	}
 	closeDB(t, db, n)
 }
@@ -320,7 +319,7 @@ func TestCachingConnectorOpenRows(t *testing.T) {
 		t.Fatalf("prepares %d, direct queries %d, direct execs %d; want 1, 1, 1", got.prepares, got.directQueries, got.directExecs)
 	}
 	// Fill the cache so that "SELECT ?" is evicted while rows1 is open.
-	for i := range sqldb.StmtCacheSize {
+	for i := range sqldialect.StmtCacheSize {
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf("INSERT %d ?", i), i); err != nil {
 			t.Fatal(err)
 		}
