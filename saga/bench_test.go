@@ -33,6 +33,12 @@ func benchmarkRun3NoopSteps(b *testing.B, store *saga.MemoryStore) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	runBench(b, def, store)
+}
+
+// runBench runs def on an orchestrator over store for the benchmark's
+// loop, reporting allocations and the CPU time per run.
+func runBench(b *testing.B, def *saga.Saga[benchState], store saga.Store) {
 	o, err := saga.NewOrchestrator(store)
 	if err != nil {
 		b.Fatal(err)
@@ -83,24 +89,7 @@ func BenchmarkRunLocalSteps(b *testing.B) {
 				b.Fatal(err)
 			}
 			store := &countingStore{MemoryStore: &saga.MemoryStore{DropFinished: true}}
-			o, err := saga.NewOrchestrator(store)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer o.Close(context.Background())
-			if err := o.Register(def); err != nil {
-				b.Fatal(err)
-			}
-			ctx := context.Background()
-			state := benchState{OrderID: "o-1", Amount: 1999}
-			b.ReportAllocs()
-			cpu := cpuTime(b)
-			for b.Loop() {
-				if _, err := def.Run(ctx, o, state); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(cpuTime(b)-cpu)/float64(b.N), "cpu-ns/op")
+			runBench(b, def, store)
 			b.ReportMetric(float64(store.taken())/float64(b.N), "writes/op")
 		})
 	}

@@ -36,31 +36,37 @@ func BenchmarkDurable3Steps(b *testing.B) {
 	for _, backend := range benchBackends {
 		for _, concurrent := range []int{1, 16, 64} {
 			b.Run(fmt.Sprintf("%s/concurrent-%d", backend.Name, concurrent), func(b *testing.B) {
-				d := backend.Open(b)
-				sqldialect.SetPoolSize(d.db, concurrent+1)
-				o, err := saga.NewOrchestrator(d.store(b))
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer o.Close(context.Background())
-				if err := o.Register(def); err != nil {
-					b.Fatal(err)
-				}
-				state := benchState{OrderID: "o-1", Amount: 1999}
-				b.ReportAllocs()
-				b.SetParallelism((concurrent + 1) / 2) // GOMAXPROCS is 2 on the reference machine
-				b.RunParallel(func(pb *testing.PB) {
-					for pb.Next() {
-						if _, err := def.Run(context.Background(), o, state); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				})
-				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "sagas/s")
+				runDurable(b, backend, def, concurrent)
 			})
 		}
 	}
+}
+
+// runDurable runs def concurrent at a time on a fresh database of backend
+// for the benchmark's loop, and reports sagas per second.
+func runDurable(b *testing.B, backend sqltest.Backend[*database], def *saga.Saga[benchState], concurrent int) {
+	d := backend.Open(b)
+	sqldialect.SetPoolSize(d.db, concurrent+1)
+	o, err := saga.NewOrchestrator(d.store(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer o.Close(context.Background())
+	if err := o.Register(def); err != nil {
+		b.Fatal(err)
+	}
+	state := benchState{OrderID: "o-1", Amount: 1999}
+	b.ReportAllocs()
+	b.SetParallelism((concurrent + 1) / 2) // GOMAXPROCS is 2 on the reference machine
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := def.Run(context.Background(), o, state); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "sagas/s")
 }
 
 // openSQLiteSyncNormal is SQLite with synchronous=NORMAL: in WAL mode a
@@ -93,28 +99,7 @@ func BenchmarkDurableLocalSteps(b *testing.B) {
 			}
 			for _, concurrent := range []int{1, 16} {
 				b.Run(fmt.Sprintf("%s/local-%t/concurrent-%d", backend.Name, local, concurrent), func(b *testing.B) {
-					d := backend.Open(b)
-					sqldialect.SetPoolSize(d.db, concurrent+1)
-					o, err := saga.NewOrchestrator(d.store(b))
-					if err != nil {
-						b.Fatal(err)
-					}
-					defer o.Close(context.Background())
-					if err := o.Register(def); err != nil {
-						b.Fatal(err)
-					}
-					state := benchState{OrderID: "o-1", Amount: 1999}
-					b.ReportAllocs()
-					b.SetParallelism((concurrent + 1) / 2)
-					b.RunParallel(func(pb *testing.PB) {
-						for pb.Next() {
-							if _, err := def.Run(context.Background(), o, state); err != nil {
-								b.Error(err)
-								return
-							}
-						}
-					})
-					b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "sagas/s")
+					runDurable(b, backend, def, concurrent)
 				})
 			}
 		}

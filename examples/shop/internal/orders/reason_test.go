@@ -97,18 +97,8 @@ func TestReasonStoredForms(t *testing.T) {
 // confirmed order shows none.
 func TestFailureNotes(t *testing.T) {
 	ctx := t.Context()
-	db, err := platform.OpenDB(ctx, filepath.Join(t.TempDir(), "orders.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx, schema...); err != nil {
-		t.Fatal(err)
-	}
-	if err := outbox.Migrate(ctx, db.SQL(), db.Dialect()); err != nil {
-		t.Fatal(err)
-	}
-	st := &store{db: db}
+	st := openStore(t)
+	db := st.db
 	for _, id := range []string{"o-cancelled", "o-confirmed"} {
 		if err := db.Tx(ctx, func(tx *platform.Tx) error {
 			_, err := st.insert(ctx, tx, Order{ID: id, Customer: "u-1", Status: StatusPending, CreatedAt: time.Now()})
@@ -171,18 +161,8 @@ func sameReason(a, b *Reason) bool { return a == nil && b == nil || a != nil && 
 // unknown order is an error. The order it returns is the stored one.
 func TestSettle(t *testing.T) {
 	ctx := t.Context()
-	db, err := platform.OpenDB(ctx, filepath.Join(t.TempDir(), "orders.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx, schema...); err != nil {
-		t.Fatal(err)
-	}
-	if err := outbox.Migrate(ctx, db.SQL(), db.Dialect()); err != nil {
-		t.Fatal(err)
-	}
-	st := &store{db: db}
+	st := openStore(t)
+	db := st.db
 	if err := db.Tx(ctx, func(tx *platform.Tx) error {
 		_, err := st.insert(ctx, tx, Order{ID: "o-1", Customer: "u-1", Status: StatusPending, CreatedAt: time.Now(), UpdatedAt: time.Now()})
 		return err
@@ -222,4 +202,23 @@ func TestSettle(t *testing.T) {
 	if events != 2 { // order.created and one order.cancelled
 		t.Fatalf("%d events of o-1 in the outbox, want 2", events)
 	}
+}
+
+// openStore returns the order store on a migrated SQLite file (orders,
+// failure notes, outbox), closed when the test ends.
+func openStore(t *testing.T) *store {
+	t.Helper()
+	ctx := t.Context()
+	db, err := platform.OpenDB(ctx, filepath.Join(t.TempDir(), "orders.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(ctx, schema...); err != nil {
+		t.Fatal(err)
+	}
+	if err := outbox.Migrate(ctx, db.SQL(), db.Dialect()); err != nil {
+		t.Fatal(err)
+	}
+	return &store{db: db}
 }
