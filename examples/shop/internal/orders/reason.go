@@ -2,7 +2,6 @@ package orders
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -138,46 +137,11 @@ func (s *Service) noteFailure(exec func(context.Context, *sagaState) error) func
 	}
 }
 
-// cancelReason is the Reason the saga cancels its order with, read in the
-// compensation's transaction tx: the one noted where it failed, else
-// ReasonNotCompleted.
-func (s *Service) cancelReason(ctx context.Context, tx *platform.Tx) *Reason {
-	id, _ := saga.IDFromContext(ctx)
-	r, err := s.st.notedFailure(ctx, tx, id)
-	if err != nil {
-		s.deps.Logger.Warn("cannot read why the order failed", "order", id, "err", err)
-	}
-	if r == nil {
-		r = reasonOf(ReasonNotCompleted)
-	}
-	s.deps.Logger.Info("cancelling the order", "order", id, "reason", r.Code)
-	return r
-}
-
-// failureSchema keeps the Reason noted for a pending order until the order
-// is settled.
-const failureSchema = `CREATE TABLE IF NOT EXISTS order_failures (order_id TEXT PRIMARY KEY, reason TEXT NOT NULL)`
-
-// noteFailure stores r as the reason of the pending order id, replacing an
-// earlier note.
+// noteFailure stores r as the reason of the order id while it is pending,
+// replacing an earlier note: the reason it is cancelled with, if it is.
 func (s *store) noteFailure(ctx context.Context, id string, r *Reason) error {
-	if _, err := s.db.Exec(ctx, `INSERT INTO order_failures (order_id, reason) VALUES (?, ?)
-		ON CONFLICT (order_id) DO UPDATE SET reason = excluded.reason`, id, r.column()); err != nil {
+	if _, err := s.db.Exec(ctx, `UPDATE orders SET reason = ? WHERE id = ? AND status = 'pending'`, r.column(), id); err != nil {
 		return fmt.Errorf("orders: note failure of %s: %w", id, err)
 	}
 	return nil
-}
-
-// notedFailure returns the Reason noted for the order id, or nil, read in
-// tx.
-func (s *store) notedFailure(ctx context.Context, tx *platform.Tx, id string) (*Reason, error) {
-	var col string
-	err := tx.QueryRow(ctx, `SELECT reason FROM order_failures WHERE order_id = ?`, id).Scan(&col)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("orders: noted failure of %s: %w", id, err)
-	}
-	return parseReason(col), nil
 }

@@ -2,6 +2,7 @@ package orders
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -132,15 +133,7 @@ func TestFailureNotes(t *testing.T) {
 			if err := s.do(); err != nil {
 				t.Fatal(err)
 			}
-			var noted *Reason
-			err := db.Tx(ctx, func(tx *platform.Tx) (err error) {
-				noted, err = st.notedFailure(ctx, tx, s.id)
-				return err
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !sameReason(noted, s.noted) {
+			if noted := notedFailure(t, st, s.id); !sameReason(noted, s.noted) {
 				t.Errorf("noted %+v, want %+v", noted, s.noted)
 			}
 			o, err := st.get(ctx, s.id)
@@ -151,6 +144,52 @@ func TestFailureNotes(t *testing.T) {
 				t.Errorf("order's reason %+v, want %+v", o.Reason, s.reason)
 			}
 		})
+	}
+}
+
+// notedFailure returns the failure noted for the order id while it is
+// pending, or nil.
+func notedFailure(t *testing.T, st *store, id string) *Reason {
+	t.Helper()
+	var col string
+	err := st.db.QueryRow(t.Context(), `SELECT reason FROM orders WHERE id = ? AND status = 'pending'`, id).Scan(&col)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return parseReason(col)
+}
+
+// A failure noted in the order_failures table, where databases of earlier
+// versions of the service keep them, is the reason its pending order is
+// cancelled with once the schema is migrated.
+func TestMigrateMovesFailureNotes(t *testing.T) {
+	ctx := t.Context()
+	st := openStore(t)
+	if err := st.db.Tx(ctx, func(tx *platform.Tx) error {
+		_, err := st.insert(ctx, tx, Order{ID: "o-old", Customer: "u-1", Status: StatusPending, CreatedAt: time.Now()})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	declined := reasonOf(ReasonPaymentDeclined)
+	if _, err := st.db.Exec(ctx, `INSERT INTO order_failures (order_id, reason) VALUES (?, ?)`, "o-old", declined.column()); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // a migration runs at every start
+		if err := st.db.Migrate(ctx, schema...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var o Order
+	err := st.db.Tx(ctx, func(tx *platform.Tx) (err error) {
+		o, err = st.settle(ctx, tx, "o-old", StatusCancelled, reasonOf(ReasonNotCompleted))
+		return err
+	})
+	if err != nil || !sameReason(o.Reason, declined) {
+		t.Fatalf("cancelled as %+v (%v), want the noted %+v", o.Reason, err, declined)
 	}
 }
 

@@ -107,7 +107,11 @@ func (s *Service) newSaga() (*saga.Saga[sagaState], error) {
 			},
 			Compensate: func(ctx context.Context, st *sagaState) error {
 				return s.inTx(ctx, func(tx *platform.Tx) error {
-					o, err := s.st.settle(ctx, tx, st.OrderID, StatusCancelled, s.cancelReason(ctx, tx))
+					// The reason noted where the saga failed, else "not completed".
+					o, err := s.st.settle(ctx, tx, st.OrderID, StatusCancelled, reasonOf(ReasonNotCompleted))
+					if err == nil && o.Reason != nil {
+						s.deps.Logger.Info("order cancelled", "order", o.ID, "reason", o.Reason.Code)
+					}
 					report(ctx, o)
 					return err
 				})

@@ -68,7 +68,14 @@ var schema = []string{
 		items TEXT NOT NULL, total_cents BIGINT NOT NULL, reason TEXT NOT NULL,
 		created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)`,
 	`CREATE INDEX IF NOT EXISTS orders_customer ON orders (customer, created_at)`,
-	failureSchema,
+	// Why a pending order's saga failed is noted in its reason column
+	// (shown once the order is cancelled). Databases that kept these notes
+	// in a table of their own, order_failures, have them moved into the
+	// orders they belong to; the table is read by this migration only.
+	`CREATE TABLE IF NOT EXISTS order_failures (order_id TEXT PRIMARY KEY, reason TEXT NOT NULL)`,
+	`UPDATE orders SET reason = (SELECT f.reason FROM order_failures f WHERE f.order_id = orders.id)
+		WHERE status = 'pending' AND reason = ''
+		AND EXISTS (SELECT 1 FROM order_failures f WHERE f.order_id = orders.id)`,
 }
 
 var errNotFound = errors.New("orders: not found")
@@ -86,7 +93,11 @@ func scanOrder(row interface{ Scan(...any) error }) (Order, error) {
 	if err := row.Scan(&o.ID, &o.Customer, &o.Status, &items, &o.TotalCents, &reason, &created, &updated); err != nil {
 		return o, err
 	}
-	o.Reason = parseReason(reason)
+	if o.Status == StatusCancelled {
+		// A pending order's reason column holds the note of a failed step,
+		// which becomes its reason only if the order is cancelled.
+		o.Reason = parseReason(reason)
+	}
 	if err := json.Unmarshal([]byte(items), &o.Items); err != nil {
 		return o, fmt.Errorf("orders: stored items of %s: %w", o.ID, err)
 	}
@@ -154,15 +165,22 @@ func (s *store) insert(ctx context.Context, tx *platform.Tx, o Order) (Order, er
 	return stored(o), enqueue(ctx, tx, o.CreatedAt, EventCreated, o)
 }
 
-// settle moves the pending order id to status (confirmed or cancelled,
-// with reason) with its event, in tx, drops the failure noted for it, and
-// returns the order as settled. Settling an order already in that status
+// settle moves the pending order id to status with its event, in tx, and
+// returns the order as settled. A confirmed order has no reason; a
+// cancelled one keeps the reason noted where its saga failed, or else
+// takes reason. Settling an order already in that status
 // is a no-op that returns it; one in the other final status is an error.
 // The update returns the row, so that a pending order (the saga's case) is
 // settled without reading it first.
 func (s *store) settle(ctx context.Context, tx *platform.Tx, id, status string, reason *Reason) (Order, error) {
 	now := time.Now()
-	o, err := scanOrder(tx.QueryRow(ctx, `UPDATE orders SET status = ?, reason = ?, updated_at = ?
+	newReason := `?`
+	if status == StatusCancelled {
+		newReason = `COALESCE(NULLIF(reason, ''), ?)`
+	} else {
+		reason = nil
+	}
+	o, err := scanOrder(tx.QueryRow(ctx, `UPDATE orders SET status = ?, reason = `+newReason+`, updated_at = ?
 		WHERE id = ? AND status = 'pending' RETURNING `+orderColumns, status, reason.column(), now.UnixNano(), id))
 	if errors.Is(err, sql.ErrNoRows) {
 		// Not pending: settled before (a repeated step), or no such order.
@@ -175,9 +193,6 @@ func (s *store) settle(ctx context.Context, tx *platform.Tx, id, status string, 
 		return o, fmt.Errorf("orders: settle %s as %s: it is already %s", id, status, o.Status)
 	}
 	if err != nil {
-		return o, fmt.Errorf("orders: settle %s: %w", id, err)
-	}
-	if _, err := tx.Exec(ctx, `DELETE FROM order_failures WHERE order_id = ?`, id); err != nil {
 		return o, fmt.Errorf("orders: settle %s: %w", id, err)
 	}
 	typ := EventConfirmed
