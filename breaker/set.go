@@ -97,6 +97,19 @@ func (s *Set) Len() int {
 	return len(s.ring)
 }
 
+// Breakers returns the breakers the set holds, in no particular order,
+// without counting as a use of any: looking at a set (an operator's
+// console, say) neither keeps a key from eviction nor makes a breaker.
+func (s *Set) Breakers() []*Breaker {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*Breaker, len(s.ring))
+	for i, e := range s.ring {
+		out[i] = e.b
+	}
+	return out
+}
+
 // Keys returns the keys the set holds, in no particular order.
 func (s *Set) Keys() []string {
 	s.mu.Lock()

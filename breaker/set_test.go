@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -55,6 +56,25 @@ func TestSetEvictsLeastRecentlyUsed(t *testing.T) {
 	}
 	if s.Len() != 3 {
 		t.Fatalf("len = %d", s.Len())
+	}
+}
+
+// Breakers lists the breakers the set holds, the very ones Get returns,
+// and nothing else.
+func TestSetBreakers(t *testing.T) {
+	s, err := breaker.NewSet("hosts", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Breakers(); len(got) != 0 {
+		t.Fatalf("empty set: %d breakers", len(got))
+	}
+	s.Get("a")
+	b, c := s.Get("b"), s.Get("c") // a is evicted
+	listed := s.Breakers()
+	slices.SortFunc(listed, func(x, y *breaker.Breaker) int { return strings.Compare(x.Name(), y.Name()) })
+	if len(listed) != 2 || listed[0] != b || listed[1] != c {
+		t.Fatalf("Breakers() = %v, want the breakers of b and c", listed)
 	}
 }
 
