@@ -12,7 +12,8 @@ import (
 // the adapter, metrics and trace subpackages (eventbus/natsbus, discovery/consul,
 // eventbus/eventbusmetrics, eventbus/outbox/outboxmetrics, ...), so that a
 // user pays only for what they import. The outbox keeps its events in the
-// caller's *sql.DB, so it alone compiles database/sql (and no driver: see
+// caller's *sql.DB, so it (with the console, which reads outbox tables and
+// the dead-letter store) alone compiles database/sql (and no driver: see
 // TestSQLStoresCompileNoDriver).
 func TestCoresCompileNoAdapter(t *testing.T) {
 	forbidden := []string{
@@ -25,10 +26,11 @@ func TestCoresCompileNoAdapter(t *testing.T) {
 		"database/sql",
 		"google.golang.org/grpc",
 	}
-	cores := []string{"./breaker", "./gateway", "./eventbus", "./discovery", "./saga", "./retry", "./eventbus/outbox", "./sqldialect"}
+	cores := []string{"./breaker", "./gateway", "./eventbus", "./discovery", "./saga", "./retry", "./eventbus/outbox", "./sqldialect", "./console"}
 	allowed := map[string]string{ // work on the caller's *sql.DB, with no driver
 		"github.com/go-microkit/microkit/eventbus/outbox": "database/sql",
 		"github.com/go-microkit/microkit/sqldialect":      "database/sql",
+		"github.com/go-microkit/microkit/console":         "database/sql",
 	}
 	args := append([]string{"list", "-f", `{{.ImportPath}}{{range .Deps}} {{.}}{{end}}`}, cores...)
 	out, err := exec.Command("go", args...).Output()

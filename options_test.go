@@ -2,10 +2,12 @@ package microkit_test
 
 import (
 	"context"
+	"net/http"
 	"testing"
 
 	"github.com/go-microkit/microkit/breaker"
 	"github.com/go-microkit/microkit/breaker/breakergrpc"
+	"github.com/go-microkit/microkit/console"
 	"github.com/go-microkit/microkit/discovery"
 	"github.com/go-microkit/microkit/discovery/grpcresolver"
 	"github.com/go-microkit/microkit/eventbus"
@@ -59,12 +61,16 @@ func TestNilOptionIsNoOption(t *testing.T) {
 		"eventbustrace.Middleware": func() error { _ = eventbustrace.Middleware("nats", nil); return nil },
 		"inbox.Dedupe":             func() error { _ = inbox.Dedupe(inbox.NewMemory(0), nil); return nil },
 		"gateway.New":              func() error { _, err := gateway.New(nil, nil); return err },
-		"gatewaytrace.Propagate":   func() error { _ = gatewaytrace.Propagate(nil, nil); return nil },
-		"jwtauth.NewJWKS":          func() error { _, err := jwtauth.NewJWKS("https://idp.example/jwks", nil); return err },
-		"ratelimit.NewLocal":       func() error { _, err := ratelimit.NewLocal(ratelimit.PerMinute(1), nil); return err },
-		"saga.NewOrchestrator":     func() error { _, err := saga.NewOrchestrator(saga.NewMemoryStore(), nil); return err },
-		"sagatrace.New":            func() error { _, err := sagatrace.New(nil); return err },
-		"tracing.New":              func() error { _, err := tracing.New(nil); return err },
+		"console.New": func() error {
+			_, err := console.New(func(*http.Request) (console.Operator, error) { return console.Operator{}, nil }, nil)
+			return err
+		},
+		"gatewaytrace.Propagate": func() error { _ = gatewaytrace.Propagate(nil, nil); return nil },
+		"jwtauth.NewJWKS":        func() error { _, err := jwtauth.NewJWKS("https://idp.example/jwks", nil); return err },
+		"ratelimit.NewLocal":     func() error { _, err := ratelimit.NewLocal(ratelimit.PerMinute(1), nil); return err },
+		"saga.NewOrchestrator":   func() error { _, err := saga.NewOrchestrator(saga.NewMemoryStore(), nil); return err },
+		"sagatrace.New":          func() error { _, err := sagatrace.New(nil); return err },
+		"tracing.New":            func() error { _, err := tracing.New(nil); return err },
 		"otelsetup.Setup": func() error {
 			shutdown, err := otelsetup.Setup(ctx, otelsetup.WithExporter(otelsetup.ExporterNone), nil)
 			if err == nil {
