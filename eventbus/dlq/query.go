@@ -4,79 +4,126 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
+	"strconv"
 	"time"
 
 	"github.com/go-microkit/microkit/eventbus"
-	"github.com/go-microkit/microkit/internal/sqldb"
 )
-
-// Filter selects entries for List. The zero Filter lists every entry not
-// yet replayed, oldest first, up to 100.
-type Filter struct {
-	// Type, if set, is a pattern the original type must match.
-	Type string
-	// Group, if set, is the group the message failed in.
-	Group string
-	// OriginalID, if set, is the ID of the message that failed: its
-	// entries, one per failure.
-	OriginalID string
-	// Replayed includes entries already replayed.
-	Replayed bool
-	// Limit bounds the result; zero means 100.
-	Limit int
-}
 
 const columns = "id, original_id, original_type, reason, attempts, grp, handler, parked_at, replays, last_replay_at, envelope"
 
-// List returns the entries f selects, oldest first.
+// List returns a page of the entries f selects, oldest first or, with
+// f.Newest, newest first. The next page is List with f.After set to the
+// Cursor of this page's last entry.
 func (s *Store) List(ctx context.Context, f Filter) ([]Entry, error) {
-	if f.Type != "" {
-		if err := eventbus.ValidatePattern(f.Type); err != nil {
-			return nil, fmt.Errorf("dlq: list: %w", err)
-		}
+	q, err := s.selection(ctx, f)
+	if err != nil {
+		return nil, fmt.Errorf("dlq: list: %w", err)
 	}
 	limit := f.Limit
 	if limit <= 0 {
 		limit = 100
 	}
-	var (
-		where []string
-		args  []any
-	)
-	if f.Group != "" {
-		args = append(args, f.Group)
-		where = append(where, "grp = "+sqldb.Param(len(args)))
-	}
-	if f.OriginalID != "" {
-		args = append(args, f.OriginalID)
-		where = append(where, "original_id = "+sqldb.Param(len(args)))
-	}
-	if !f.Replayed {
-		where = append(where, "replays = 0")
-	}
-	q := "SELECT " + columns + " FROM " + s.table
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	q += " ORDER BY parked_at, id"
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	return s.page(ctx, q, f.After, f.Newest, limit)
+}
+
+// page returns up to limit entries of q after the cursor after (nil: from
+// the first), in the order newest chooses.
+func (s *Store) page(ctx context.Context, q *selection, after *Cursor, newest bool, limit int) ([]Entry, error) {
+	stmt, args := s.pageStatement(q, after, newest, limit)
+	rows, err := s.db.QueryContext(ctx, stmt, args...)
 	if err != nil {
 		return nil, fmt.Errorf("dlq: list: %w", err)
 	}
 	defer rows.Close()
-	var out []Entry
-	for rows.Next() && len(out) < limit {
+	out := make([]Entry, 0, min(limit, 100))
+	for rows.Next() {
 		e, err := scan(rows)
 		if err != nil {
 			return nil, err
 		}
-		if f.Type == "" || eventbus.Match(f.Type, e.OriginalType) {
-			out = append(out, e)
-		}
+		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("dlq: list: %w", err)
+	}
+	return out, nil
+}
+
+// pageStatement returns the statement of page and its arguments.
+func (s *Store) pageStatement(q *selection, after *Cursor, newest bool, limit int) (string, []any) {
+	order, beyond := " ORDER BY parked_at, id", ">"
+	if newest {
+		order, beyond = " ORDER BY parked_at DESC, id DESC", "<"
+	}
+	if after != nil {
+		// A row comparison, which PostgreSQL and SQLite both run as a
+		// range of the (…, parked_at, id) indexes.
+		q = q.and("(parked_at, id) "+beyond+" (?, ?)", after.ParkedAt.UnixNano(), after.ID)
+	}
+	return "SELECT " + columns + " FROM " + s.table + q.clause() + order + " LIMIT " + strconv.Itoa(limit), q.args
+}
+
+// Count returns how many entries f selects, ignoring its Limit, After and
+// Newest. It counts the matches on the indexes that serve the same
+// Filter's List (see Migrate): its cost grows with the number of matches,
+// not with the size of the table.
+func (s *Store) Count(ctx context.Context, f Filter) (int64, error) {
+	q, err := s.selection(ctx, f)
+	if err != nil {
+		return 0, fmt.Errorf("dlq: count: %w", err)
+	}
+	var n int64
+	if err := s.db.QueryRowContext(ctx, s.countStatement(q), q.args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("dlq: count: %w", err)
+	}
+	return n, nil
+}
+
+// countStatement is the statement of Count.
+func (s *Store) countStatement(q *selection) string {
+	return "SELECT COUNT(*) FROM " + s.table + q.clause()
+}
+
+// GroupCount is what one group has waiting: its entries never replayed.
+type GroupCount struct {
+	// Group is the consumer group the messages failed in.
+	Group string
+	// Count is how many of its entries were never replayed; never zero.
+	Count int64
+	// Oldest and Newest are the earliest and latest ParkedAt among them.
+	Oldest, Newest time.Time
+}
+
+// groupsStatement is the statement of Groups.
+func (s *Store) groupsStatement() string {
+	return "SELECT grp, COUNT(*), MIN(parked_at), MAX(parked_at) FROM " + s.table + " WHERE replays = 0 GROUP BY grp ORDER BY grp"
+}
+
+// Groups returns, for each group with entries never replayed, how many
+// there are and when the oldest and newest were parked, by group name.
+// Its cost grows with the number of such entries, which it counts from
+// the group index or the table, whichever the planner finds cheaper.
+func (s *Store) Groups(ctx context.Context) ([]GroupCount, error) {
+	rows, err := s.db.QueryContext(ctx, s.groupsStatement())
+	if err != nil {
+		return nil, fmt.Errorf("dlq: groups: %w", err)
+	}
+	defer rows.Close()
+	var out []GroupCount
+	for rows.Next() {
+		var (
+			g              GroupCount
+			oldest, newest int64
+		)
+		if err := rows.Scan(&g.Group, &g.Count, &oldest, &newest); err != nil {
+			return nil, fmt.Errorf("dlq: groups: %w", err)
+		}
+		g.Oldest, g.Newest = time.Unix(0, oldest).UTC(), time.Unix(0, newest).UTC()
+		out = append(out, g)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("dlq: groups: %w", err)
 	}
 	return out, nil
 }

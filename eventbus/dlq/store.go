@@ -109,11 +109,32 @@ func New(db *sql.DB, dialect sqldialect.Dialect, opts ...Option) (*Store, error)
 	return s, nil
 }
 
-// Migrate creates the store's table if it does not exist.
+// Migrate creates the store's table and its indexes if they do not
+// exist; it is safe to run on every start. On a table made without the
+// indexes it adds them, which holds up parking while they are built
+// (seconds for 100,000 entries).
+//
+// The indexes serve List, Count and the batch operations without reading
+// the table (PostgreSQL EXPLAIN shows index scans; see the package doc for
+// which Filters they cover):
+//
+//   - _time: (parked_at, id), every entry in either order;
+//   - _open_time, _open_group, _open_type: (parked_at, id), (grp,
+//     parked_at, id) and (original_type, parked_at, id) of the entries
+//     never replayed (partial indexes, so that replayed entries, however
+//     many, cost those listings nothing);
+//   - _original: original_id, for one message's entries and Search;
+//   - on PostgreSQL, _id_bytes: id in byte order, for Search (the primary
+//     key's order is the database's collation, which prefix ranges cannot
+//     use).
+//
+// The types and IDs are indexed in byte order (COLLATE "C" on
+// PostgreSQL, SQLite's default), which prefix ranges need.
 func (s *Store) Migrate(ctx context.Context) error {
 	blob := sqldb.BlobType(s.dialect)
-	for _, stmt := range []string{
-		`CREATE TABLE IF NOT EXISTS ` + s.table + ` (
+	t := s.table
+	stmts := []string{
+		`CREATE TABLE IF NOT EXISTS ` + t + ` (
 	id TEXT PRIMARY KEY,
 	original_id TEXT NOT NULL,
 	original_type TEXT NOT NULL,
@@ -126,8 +147,17 @@ func (s *Store) Migrate(ctx context.Context) error {
 	last_replay_at BIGINT,
 	envelope ` + blob + ` NOT NULL
 )`,
-		`CREATE INDEX IF NOT EXISTS ` + s.table + `_parked ON ` + s.table + ` (parked_at)`,
-	} {
+		`CREATE INDEX IF NOT EXISTS ` + t + `_time ON ` + t + ` (parked_at, id)`,
+		`DROP INDEX IF EXISTS ` + t + `_parked`, // (parked_at) alone, which _time covers
+		`CREATE INDEX IF NOT EXISTS ` + t + `_open_time ON ` + t + ` (parked_at, id) WHERE replays = 0`,
+		`CREATE INDEX IF NOT EXISTS ` + t + `_open_group ON ` + t + ` (grp, parked_at, id) WHERE replays = 0`,
+		`CREATE INDEX IF NOT EXISTS ` + t + `_open_type ON ` + t + ` (` + s.bytewise("original_type") + `, parked_at, id) WHERE replays = 0`,
+		`CREATE INDEX IF NOT EXISTS ` + t + `_original ON ` + t + ` (` + s.bytewise("original_id") + `)`,
+	}
+	if s.dialect == sqldialect.Postgres {
+		stmts = append(stmts, `CREATE INDEX IF NOT EXISTS `+t+`_id_bytes ON `+t+` (`+s.bytewise("id")+`)`)
+	}
+	for _, stmt := range stmts {
 		if _, err := s.db.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("dlq: migrate: %w", err)
 		}
@@ -228,20 +258,35 @@ func (s *Store) Replay(ctx context.Context, pub eventbus.Publisher, ids ...strin
 		if err != nil {
 			return fmt.Errorf("dlq: replay: %w", err)
 		}
-		m, err := Original(e.Message)
-		if err != nil {
-			return fmt.Errorf("dlq: replay: %w", err)
+		if err := s.replay(ctx, pub, e); err != nil {
+			return err
 		}
-		// Unique per replay, so that a broker that deduplicates on IDs
-		// does not drop it as a copy of the original (or of a replay).
-		m.SetMetadata(eventbus.MetaReplay, e.ID+"#"+strconv.Itoa(e.Replays+1))
-		if err := pub.Publish(ctx, m); err != nil {
-			return fmt.Errorf("dlq: replay %s: %w", id, err)
-		}
-		if _, err := s.db.ExecContext(ctx, "UPDATE "+s.table+" SET replays = replays + 1, last_replay_at = $1 WHERE id = $2",
-			time.Now().UnixNano(), id); err != nil {
-			return fmt.Errorf("dlq: replay %s: published, but recording it failed: %w", id, err)
-		}
+	}
+	return nil
+}
+
+// recordTimeout bounds the recording of a replay already published, which
+// runs even when the caller's ctx ends meanwhile: an entry published but
+// not recorded would be replayed again.
+const recordTimeout = 10 * time.Second
+
+// replay republishes e's original message through pub and records it.
+func (s *Store) replay(ctx context.Context, pub eventbus.Publisher, e Entry) error {
+	m, err := Original(e.Message)
+	if err != nil {
+		return fmt.Errorf("dlq: replay: %w", err)
+	}
+	// Unique per replay, so that a broker that deduplicates on IDs
+	// does not drop it as a copy of the original (or of a replay).
+	m.SetMetadata(eventbus.MetaReplay, e.ID+"#"+strconv.Itoa(e.Replays+1))
+	if err := pub.Publish(ctx, m); err != nil {
+		return fmt.Errorf("dlq: replay %s: %w", e.ID, err)
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	if _, err := s.db.ExecContext(rctx, "UPDATE "+s.table+" SET replays = replays + 1, last_replay_at = $1 WHERE id = $2",
+		time.Now().UnixNano(), e.ID); err != nil {
+		return fmt.Errorf("dlq: replay %s: published, but recording it failed: %w", e.ID, err)
 	}
 	return nil
 }

@@ -55,6 +55,14 @@ var backends = []struct {
 	{"postgres", openPostgresStore},
 }
 
+// onEachBackend runs test on a fresh store of each backend, as subtests.
+func onEachBackend(t *testing.T, test func(t *testing.T, store *dlq.Store)) {
+	t.Helper()
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) { test(t, be.open(t)) })
+	}
+}
+
 // TestParkListReplay runs the whole path: a poison message is
 // dead-lettered by a router, collected by the store's handler, listed with
 // its reason and replayed to its original type, where a fixed handler
@@ -406,5 +414,62 @@ func waitEntries(t *testing.T, store *dlq.Store, f dlq.Filter, n int) []dlq.Entr
 			t.Fatalf("%d entries of %d after 20s: %+v", len(got), n, got)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestMigrateAddsIndexes runs Migrate on a table made without the
+// listing indexes (the table and its single (parked_at) index): it adds
+// them, drops the index they cover, keeps the entries, and can run again.
+func TestMigrateAddsIndexes(t *testing.T) {
+	for _, d := range []sqldialect.Dialect{sqldialect.SQLite, sqldialect.Postgres} {
+		t.Run(d.String(), func(t *testing.T) {
+			ctx := context.Background()
+			db, _ := sqltest.Open(t, d, "dlq_migrate")
+			blob := "BLOB"
+			if d == sqldialect.Postgres {
+				blob = "BYTEA"
+			}
+			for _, stmt := range []string{
+				`CREATE TABLE dlq_old (id TEXT PRIMARY KEY, original_id TEXT NOT NULL, original_type TEXT NOT NULL,
+	reason TEXT NOT NULL, attempts INTEGER NOT NULL, grp TEXT NOT NULL, handler TEXT NOT NULL, parked_at BIGINT NOT NULL,
+	replays INTEGER NOT NULL DEFAULT 0, last_replay_at BIGINT, envelope ` + blob + ` NOT NULL)`,
+				`CREATE INDEX dlq_old_parked ON dlq_old (parked_at)`,
+			} {
+				if _, err := db.ExecContext(ctx, stmt); err != nil {
+					t.Fatal(err)
+				}
+			}
+			old, err := dlq.New(db, d, dlq.WithTable("dlq_old"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			parkAll(t, old, parked{"o1.dl", "o1", "order.created", "billing", t0})
+			store := migrated(t, db, d, dlq.WithTable("dlq_old"))
+			want := []string{"dlq_old_id_bytes", "dlq_old_open_group", "dlq_old_open_time", "dlq_old_open_type", "dlq_old_original", "dlq_old_time"}
+			q := "SELECT indexname FROM pg_indexes WHERE tablename = 'dlq_old' AND indexname <> 'dlq_old_pkey' ORDER BY indexname"
+			if d == sqldialect.SQLite {
+				want = slices.DeleteFunc(want, func(s string) bool { return s == "dlq_old_id_bytes" }) // the primary key's index serves
+				q = "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'dlq_old' AND sql IS NOT NULL ORDER BY name"
+			}
+			rows, err := db.QueryContext(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			var got []string
+			for rows.Next() {
+				var name string
+				if err := rows.Scan(&name); err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, name)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("indexes %q, want %q", got, want)
+			}
+			if e, err := store.List(ctx, dlq.Filter{Group: "billing", Newest: true}); err != nil || len(e) != 1 {
+				t.Errorf("List after Migrate = %+v, %v; want the entry parked before", e, err)
+			}
+		})
 	}
 }
