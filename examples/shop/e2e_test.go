@@ -173,26 +173,21 @@ func TestShopEndToEnd(t *testing.T) {
 	})
 
 	t.Run("payment faults open the breaker and orders fail fast", func(t *testing.T) {
-		if err := adminClient(t, c.Base).Expect(ctx, http.MethodPut, "/api/admin/payment-faults", map[string]any{"error_rate": 1}, http.StatusOK, nil); err != nil {
+		if err := adminClient(t, c.Base).SetPaymentFaults(ctx, 1); err != nil {
 			t.Fatal(err)
 		}
 		before := product(t, c, "p-mouse").Stock
-		var cancelled int
-		for i := 0; ; i++ {
-			if i == 10 {
-				t.Fatalf("the breaker did not open after %d failing orders", i)
-			}
-			r, err := c.PlaceOrder(ctx, "", shoptest.Item{ProductID: "p-mouse", Quantity: 1})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if r.Status == http.StatusServiceUnavailable {
-				if r.ErrorCode() != "payment_unavailable" {
-					t.Fatalf("fail-fast answer %s, want payment_unavailable", r.Body)
-				}
-				checkNoLeak(t, r.Body)
-				break
-			}
+		answers, err := c.PlaceUntilRefused(ctx, 10, shoptest.Item{ProductID: "p-mouse", Quantity: 1})
+		if err != nil {
+			t.Fatalf("the breaker did not open: %v", err)
+		}
+		refused := answers[len(answers)-1]
+		if refused.ErrorCode() != "payment_unavailable" {
+			t.Fatalf("fail-fast answer %s, want payment_unavailable", refused.Body)
+		}
+		checkNoLeak(t, refused.Body)
+		cancelled := answers[:len(answers)-1]
+		for i, r := range cancelled {
 			var o shoptest.Order
 			if err := r.Decode(&o); err != nil || r.Status != http.StatusCreated || o.Status != "cancelled" {
 				t.Fatalf("order %d under faults: %d %s, want 201 cancelled", i, r.Status, r.Body)
@@ -203,9 +198,8 @@ func TestShopEndToEnd(t *testing.T) {
 				t.Errorf("order %d under faults cancelled for %s, want service_unavailable", i, o.Reason)
 			}
 			checkNoLeak(t, r.Body)
-			cancelled++
 		}
-		if cancelled == 0 {
+		if len(cancelled) == 0 {
 			t.Error("the first order under faults already failed fast")
 		}
 		// The next orders fail fast too, and took no stock.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-microkit/microkit/breaker"
+	"github.com/go-microkit/microkit/console"
 	"github.com/go-microkit/microkit/examples/shop/internal/notifications"
 	"github.com/go-microkit/microkit/examples/shop/internal/orders"
 	"github.com/go-microkit/microkit/examples/shop/internal/payments"
@@ -62,10 +63,11 @@ func New(ctx context.Context, deps *platform.Deps, cfg Config) (_ *Gateway, err 
 			err = errors.Join(err, g.Close(context.WithoutCancel(ctx)))
 		}
 	}()
-	h, err := handler(deps, cfg)
+	h, con, err := handler(deps, cfg)
 	if err != nil {
 		return nil, err
 	}
+	g.stack.RunConsole(con)
 	addr := cfg.Addr
 	if addr == "" {
 		addr = "127.0.0.1:0"
@@ -100,51 +102,58 @@ func (g *Gateway) URL() string {
 // idempotent.
 func (g *Gateway) Close(ctx context.Context) error { return g.stack.Close(ctx) }
 
-func handler(deps *platform.Deps, cfg Config) (http.Handler, error) {
+// handler returns the gateway's routes, and the console it serves at
+// AdminPath, whose sampling loop the caller runs.
+func handler(deps *platform.Deps, cfg Config) (http.Handler, *console.Console, error) {
 	target := func(service string) (gateway.Target, error) {
 		return discoverytarget.New(deps.Resolver, deps.Name(service))
 	}
 	usersT, err := target(platform.UserService)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	productsT, err := target(platform.ProductService)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ordersT, err := target(platform.OrderService)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	paymentsT, err := target(platform.PaymentService)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	notificationsT, err := target(platform.NotificationService)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	con, err := platform.NewConsole("gateway", AdminPath, deps.Logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	con.AddResolver("http", deps.Resolver)
 
 	jwks, err := jwtauth.NewJWKS(deps.URL(platform.UserService, "/.well-known/jwks.json"), jwtauth.WithHTTPClient(deps.Client))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	auth, err := jwtauth.New(jwks, jwtauth.WithAlgorithms(jwtauth.EdDSA), jwtauth.WithIssuer(users.Issuer),
 		jwtauth.WithAudience(users.Audience), jwtauth.WithLeeway(5*time.Second))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	clientIP, err := gateway.NewClientIP()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	limiter, err := ratelimit.NewLocal(ratelimit.PerMinute(cfg.RatePerMinute))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	limit, err := ratelimit.Middleware(limiter, ratelimit.WithKeyFunc(ratelimit.BySubjectOrClientIP(clientIP)))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// Failed authentications are limited per address, in front of
 	// authentication: guessing tokens or passwords (and so probing which
@@ -152,22 +161,23 @@ func handler(deps *platform.Deps, cfg Config) (http.Handler, error) {
 	// tokens verify never spend that budget.
 	failures, err := ratelimit.NewLocal(ratelimit.PerMinute(cfg.AuthFailuresPerMinute))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	byIP := ratelimit.ByClientIP(clientIP)
 	failLimit, err := ratelimit.FailureLimit(failures, ratelimit.WithKeyFunc(byIP))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// One breaker per upstream instance, on the shop's policy: a restarted
 	// instance is back after its first short open interval.
-	set, err := breaker.NewSet("gateway", 64, platform.BreakerOptions(0)...)
+	set, err := breaker.NewSet("gateway", 64, platform.BreakerOptions(0, breaker.WithListener(con.BreakerListener()))...)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	con.AddBreakerSet(set)
 	breakers, err := gateway.BreakerSet(set)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	private := []gateway.Middleware{failLimit, auth.Middleware(), limit}
 	admin := append(slices.Clip(private), requireRole(platform.RoleAdmin))
@@ -195,15 +205,16 @@ func handler(deps *platform.Deps, cfg Config) (http.Handler, error) {
 		{Name: "payment-faults", Path: "/api/admin/payment-faults", Methods: []string{http.MethodGet, http.MethodPut},
 			Target: paymentsT, Rewrite: "/admin/faults", Middleware: admin, Timeout: 5 * time.Second},
 	}
+	routes = append(routes, newAdminPages(deps, auth).routes(con, failLimit, limit)...)
 	// The role header is the gateway's to set, from a verified token only:
 	// a client's own is stripped on every route, under every spelling.
 	gw, err := gateway.New(routes, gateway.WithTransport(tracing.Transport(nil)), gateway.WithLogger(deps.Logger),
 		gateway.WithStripHeaders(platform.RoleHeader),
 		gateway.WithMiddleware(gateway.RequestID(), tracing.Middleware(), gateway.Recover(deps.Logger)))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return gw, nil
+	return gw, con, nil
 }
 
 // requireRole lets through the requests whose verified token has role in

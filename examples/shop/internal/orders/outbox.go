@@ -48,14 +48,16 @@ type relay struct {
 	done   chan struct{}
 }
 
-func startRelay(db *platform.DB, pub eventbus.Publisher, log *slog.Logger, reg prometheus.Registerer) (*relay, error) {
+// startRelay starts the relay of the order-service's outbox, reporting to
+// its metrics in reg and to watch (the console's listener).
+func startRelay(db *platform.DB, pub eventbus.Publisher, log *slog.Logger, reg prometheus.Registerer, watch outbox.Listener) (*relay, error) {
 	m, err := outboxmetrics.New(reg)
 	if err != nil {
 		return nil, fmt.Errorf("orders: outbox metrics: %w", err)
 	}
 	sig := outbox.NewSignal()
 	r, err := outbox.NewRelay(db.SQL(), db.Dialect(), perMessageTrace(pub), outbox.WithWaker(sig),
-		outbox.WithPollInterval(500*time.Millisecond), outbox.WithLogger(log), outbox.WithListener(m))
+		outbox.WithPollInterval(500*time.Millisecond), outbox.WithLogger(log), outbox.WithListener(m), outbox.WithListener(watch))
 	if err != nil {
 		return nil, fmt.Errorf("orders: outbox relay: %w", err)
 	}

@@ -96,9 +96,10 @@ func New(ctx context.Context, deps *platform.Deps, cfg Config) (_ *Service, err 
 	if err != nil {
 		return nil, fmt.Errorf("orders: breaker metrics: %w", err)
 	}
+	con := s.srv.Console()
 	watch := []breaker.Option{breaker.WithObserver(bm.Observer), breaker.WithListener(func(_ context.Context, t breaker.Transition) {
 		deps.Logger.Warn("circuit breaker changed state", "breaker", t.Name, "from", t.From, "to", t.To, "reason", t.Reason)
-	})}
+	}), breaker.WithListener(con.BreakerListener())}
 	if s.payment, err = paymentBreaker(cfg.BreakerOpen, watch...); err != nil {
 		return nil, err
 	}
@@ -116,11 +117,13 @@ func New(ctx context.Context, deps *platform.Deps, cfg Config) (_ *Service, err 
 	}
 	b.Stack.PushCloser(cc.Close)
 	s.product = productpb.NewProductServiceClient(cc)
+	con.AddBreakers(s.payment, productBreaker)
 
 	if err := outbox.Migrate(ctx, db.SQL(), db.Dialect()); err != nil {
 		return nil, fmt.Errorf("orders: outbox: %w", err)
 	}
-	if s.relay, err = startRelay(db, cfg.Publisher, deps.Logger, s.srv.Metrics()); err != nil {
+	con.AddOutbox("order events", db.SQL(), db.Dialect(), outbox.DefaultTable)
+	if s.relay, err = startRelay(db, cfg.Publisher, deps.Logger, s.srv.Metrics(), con.OutboxListener()); err != nil {
 		return nil, err
 	}
 	b.Stack.Push(s.relay.Close)

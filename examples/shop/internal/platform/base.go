@@ -40,6 +40,7 @@ func NewBase(ctx context.Context, deps *Deps, service, dsn, addr string, schema 
 		return nil, err
 	}
 	b.Server.Health().AddCheck("db", b.DB.Ping)
+	b.Server.Console().AddResolver("http", deps.Resolver)
 	// Closes the listener if the service fails before it serves.
 	b.Stack.Push(func(ctx context.Context) error {
 		if b.Server.started.Load() {

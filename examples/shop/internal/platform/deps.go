@@ -91,11 +91,12 @@ func (d *Deps) Name(service string) string { return d.Prefix + service }
 // URL returns the URL of path on service, for Client.
 func (d *Deps) URL(service, path string) string { return "http://" + d.Name(service) + path }
 
-// Announce registers an instance of service at Host:port and keeps it
-// registered until the returned Announcement's Close, which first fails
-// the readiness of health. checkURL, when not empty, is the URL the
-// registry's health check reads instead of the instance's own /readyz.
-func (d *Deps) Announce(ctx context.Context, service string, port int, health *discovery.Health, checkURL string) (*discovery.Announcement, error) {
+// Announce registers an instance of service at Host:port, with meta as its
+// metadata, and keeps it registered until the returned Announcement's
+// Close, which first fails the readiness of health. checkURL, when not
+// empty, is the URL the registry's health check reads instead of the
+// instance's own /readyz.
+func (d *Deps) Announce(ctx context.Context, service string, port int, health *discovery.Health, checkURL string, meta map[string]string) (*discovery.Announcement, error) {
 	name := d.Name(service)
 	reg := d.Registry
 	if checkURL != "" && d.CheckedBy != nil {
@@ -110,6 +111,7 @@ func (d *Deps) Announce(ctx context.Context, service string, port int, health *d
 		Service: name,
 		Address: d.Host,
 		Port:    port,
+		Meta:    meta,
 	}
 	var opts []discovery.AnnounceOption
 	if health != nil {

@@ -47,9 +47,9 @@ func (s *Stack) Close(ctx context.Context) error {
 	return s.first
 }
 
-// Serve starts srv, announces it as service (at AdvertisePort when set) and
-// pushes their shutdown (deregister and drain, then stop serving) onto
-// stack.
+// Serve starts srv, announces it as service (at AdvertisePort when set,
+// with its console's path under ConsoleMetaKey) and pushes their shutdown
+// (deregister and drain, then stop serving) onto stack.
 func (d *Deps) Serve(ctx context.Context, stack *Stack, service string, srv *Server) error {
 	srv.Start()
 	stack.Push(srv.Shutdown)
@@ -57,7 +57,7 @@ func (d *Deps) Serve(ctx context.Context, stack *Stack, service string, srv *Ser
 	if d.AdvertisePort != 0 {
 		port = d.AdvertisePort
 	}
-	a, err := d.Announce(ctx, service, port, srv.Health(), "")
+	a, err := d.Announce(ctx, service, port, srv.Health(), "", map[string]string{ConsoleMetaKey: srv.Console().Path()})
 	if err != nil {
 		return err
 	}

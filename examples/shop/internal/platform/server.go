@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-microkit/microkit/console"
 	"github.com/go-microkit/microkit/discovery"
 	"github.com/go-microkit/microkit/gateway"
 	"github.com/go-microkit/microkit/tracing"
@@ -19,20 +20,24 @@ import (
 )
 
 // Server is one service's HTTP server: its routes, plus /healthz (liveness),
-// /readyz (readiness checks, used by the registry's health check) and
-// /metrics (its own Prometheus registry). Every request but the probes runs
-// in a server span that continues the caller's trace. Its serving goroutine
-// is owned by Shutdown, which waits for it. It is safe for concurrent use.
+// /readyz (readiness checks, used by the registry's health check), /metrics
+// (its own Prometheus registry) and the operator's console at ConsolePath
+// (see AuthorizeConsole). Every request but the probes runs in a server
+// span that continues the caller's trace. Its serving goroutine and the
+// console's sampling loop are owned by Shutdown, which waits for them. It
+// is safe for concurrent use.
 type Server struct {
-	name    string
-	mux     *http.ServeMux
-	health  *discovery.Health
-	metrics *prometheus.Registry
-	ln      net.Listener
-	srv     *http.Server
-	done    chan struct{}
-	err     error
-	started atomic.Bool
+	name        string
+	mux         *http.ServeMux
+	health      *discovery.Health
+	metrics     *prometheus.Registry
+	console     *console.Console
+	ln          net.Listener
+	srv         *http.Server
+	done        chan struct{}
+	err         error
+	started     atomic.Bool
+	stopConsole func()
 }
 
 // NewServer listens on addr ("127.0.0.1:0" picks a free port) for the
@@ -41,6 +46,10 @@ type Server struct {
 func NewServer(name, addr string, logger *slog.Logger) (*Server, error) {
 	if logger == nil {
 		logger = slog.Default()
+	}
+	con, err := NewConsole(name, ConsolePath, logger)
+	if err != nil {
+		return nil, fmt.Errorf("platform: %s: console: %w", name, err)
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -51,12 +60,14 @@ func NewServer(name, addr string, logger *slog.Logger) (*Server, error) {
 		mux:     http.NewServeMux(),
 		health:  discovery.NewHealth(2 * time.Second),
 		metrics: tracing.NewRegistry(),
+		console: con,
 		ln:      ln,
 		done:    make(chan struct{}),
 	}
 	s.mux.Handle("GET /healthz", s.health.LivenessHandler())
 	s.mux.Handle("GET /readyz", s.health.ReadinessHandler())
 	s.mux.Handle("GET /metrics", tracing.Handler(s.metrics))
+	s.mux.Handle(con.Path(), con)
 	traced := tracing.Middleware(otelhttp.WithFilter(func(r *http.Request) bool {
 		switch r.URL.Path {
 		case "/healthz", "/readyz", "/metrics":
@@ -84,15 +95,21 @@ func (s *Server) Health() *discovery.Health { return s.health }
 // Metrics returns the registry /metrics serves.
 func (s *Server) Metrics() *prometheus.Registry { return s.metrics }
 
+// Console returns the operator's console served at ConsolePath, for the
+// service to register its breakers, resolvers and outboxes with.
+func (s *Server) Console() *console.Console { return s.console }
+
 // Port returns the port the server listens on.
 func (s *Server) Port() int { return s.ln.Addr().(*net.TCPAddr).Port }
 
 // URL returns the server's base URL on the loopback address.
 func (s *Server) URL() string { return "http://127.0.0.1:" + strconv.Itoa(s.Port()) }
 
-// Start serves in a goroutine that Shutdown waits for.
+// Start serves, and runs the console's sampling loop, in goroutines that
+// Shutdown stops and waits for.
 func (s *Server) Start() {
-	s.started.Store(true)
+	s.stopConsole = consoleRun(s.console)
+	s.started.Store(true) // publishes stopConsole to Shutdown
 	go func() {
 		defer close(s.done)
 		if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -111,6 +128,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.health.Drain()
 	err := s.srv.Shutdown(ctx)
+	s.stopConsole()
 	select {
 	case <-s.done:
 	case <-ctx.Done():

@@ -103,7 +103,7 @@ func TestAnnounceWaitsForTheRegistry(t *testing.T) {
 		defer mem.Close(context.Background())
 		reg := &flakyRegistry{Memory: mem, refuse: 3}
 		d := &Deps{Logger: slog.New(slog.DiscardHandler), Registry: reg, Host: "127.0.0.1"}
-		a, err := d.Announce(t.Context(), PaymentService, 8080, nil, "")
+		a, err := d.Announce(t.Context(), PaymentService, 8080, nil, "", nil)
 		if err != nil {
 			t.Fatalf("Announce = %v, want a registration once the registry answers", err)
 		}

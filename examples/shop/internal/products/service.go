@@ -79,7 +79,7 @@ func New(ctx context.Context, deps *platform.Deps, cfg Config) (_ *Service, err 
 	// The gRPC port is healthy when the process is ready: its check reads
 	// the HTTP server's /readyz, the one readiness signal of the process.
 	check := fmt.Sprintf("http://%s/readyz", net.JoinHostPort(deps.Host, fmt.Sprint(b.Server.Port())))
-	a, err := deps.Announce(ctx, platform.ProductGRPC, ln.Addr().(*net.TCPAddr).Port, nil, check)
+	a, err := deps.Announce(ctx, platform.ProductGRPC, ln.Addr().(*net.TCPAddr).Port, nil, check, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -209,6 +209,32 @@ func (c *Client) PlaceOrder(ctx context.Context, id string, items ...Item) (Resp
 	return c.Do(ctx, http.MethodPost, "/api/orders", body)
 }
 
+// PlaceUntilRefused places orders of item, one after another, until one is
+// answered 503 (the order-service refuses orders while its payment breaker
+// is open), at most limit of them, and returns every answer, the 503
+// last. Without a refusal among them it returns an error as well.
+func (c *Client) PlaceUntilRefused(ctx context.Context, limit int, item Item) ([]Response, error) {
+	var answers []Response
+	for range limit {
+		r, err := c.PlaceOrder(ctx, "", item)
+		if err != nil {
+			return answers, err
+		}
+		answers = append(answers, r)
+		if r.Status == http.StatusServiceUnavailable {
+			return answers, nil
+		}
+	}
+	return answers, fmt.Errorf("no order of %d was refused with 503", limit)
+}
+
+// SetPaymentFaults sets the payment-service's fault injection through
+// the gateway (PUT /api/admin/payment-faults): the share of charges and
+// refunds that fail. c must be signed in as the administrator.
+func (c *Client) SetPaymentFaults(ctx context.Context, errorRate float64) error {
+	return c.Expect(ctx, http.MethodPut, "/api/admin/payment-faults", map[string]any{"error_rate": errorRate}, http.StatusOK, nil)
+}
+
 // Eventually calls check every interval until it returns nil or ctx ends,
 // and returns check's last error then.
 func Eventually(ctx context.Context, interval time.Duration, check func() error) error {
