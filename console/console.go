@@ -2,7 +2,6 @@ package console
 
 import (
 	"bytes"
-	"context"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -10,6 +9,7 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -114,15 +114,14 @@ type Console struct {
 	mux       *http.ServeMux
 	handler   http.Handler
 
-	mu            sync.Mutex
-	breakers      []*breakerSource
-	history       *breakerHistory
-	services      []*resolverSource
-	outboxes      []*outboxSource
-	samplers      []func(context.Context) // more readings Run takes (dead-letter counts)
-	overviewParts []overviewPart          // more areas of the overview (sagas, dead letters)
-	actions       map[string]action
-	views         []view
+	mu       sync.Mutex
+	breakers []*breakerSource
+	history  *breakerHistory
+	services []*resolverSource
+	outboxes []*outboxSource
+	dead     *deadLetterSource
+	actions  map[string]action
+	views    []view
 }
 
 // view is one page of the console, and its JSON twin.
@@ -163,14 +162,17 @@ func New(authorize Authorize, opts ...Option) (*Console, error) {
 		{"breakers", "Breakers", c.breakerViews},
 		{"discovery", "Discovery", c.discoveryViews},
 		{"outbox", "Outbox", c.outboxViews},
+		{"deadletters", "Dead letters", c.deadLettersList},
 	}
 	c.registerBreakerActions()
+	c.registerDeadLetterActions()
 	c.mux = http.NewServeMux()
 	c.mux.HandleFunc("GET "+c.path+"assets/console.css", serveCSS)
 	for _, v := range c.views {
-		c.mux.HandleFunc("GET "+c.path+v.name+suffix(v.name), c.page(v))
-		c.mux.HandleFunc("GET "+c.path+"api/"+v.name+suffix(v.name), c.api(v))
+		c.route(v.name+suffix(v.name), v)
 	}
+	// Pages of one thing, reached from a list rather than the menu.
+	c.route("deadletters/{id}", view{"deadletter", "Dead letter", c.deadLetterDetail})
 	c.mux.HandleFunc("POST "+c.path+"actions/{action}", c.act(false))
 	c.mux.HandleFunc("POST "+c.path+"api/actions/{action}", c.act(true))
 	c.mux.HandleFunc(c.path, func(w http.ResponseWriter, r *http.Request) {
@@ -178,6 +180,13 @@ func New(authorize Authorize, opts ...Option) (*Console, error) {
 	})
 	c.handler = c.cop.Handler(c.mux)
 	return c, nil
+}
+
+// route serves v as HTML at the console's path + pattern, and as JSON
+// below api/.
+func (c *Console) route(pattern string, v view) {
+	c.mux.HandleFunc("GET "+c.path+pattern, c.page(v))
+	c.mux.HandleFunc("GET "+c.path+"api/"+pattern, c.api(v))
 }
 
 // suffix is "{$}" for the overview, so that "/console/" matches itself
@@ -326,6 +335,7 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	"sparkline": sparkline,
 	"timeline":  breakerTimeline,
 	"dict":      dict,
+	"pathpart":  url.PathEscape,
 }).ParseFS(templateFS, "templates/*.html"))
 
 // layout is what every page template gets.
@@ -419,3 +429,9 @@ func stamp(t time.Time) string {
 	}
 	return t.UTC().Format("2006-01-02 15:04:05Z")
 }
+
+// The list pages' size: pageSize by default, at most maxPageSize.
+const (
+	pageSize    = 50
+	maxPageSize = 500
+)

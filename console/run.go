@@ -6,7 +6,8 @@ import (
 	"time"
 )
 
-// Run reads every registered outbox's backlog once every interval, so that
+// Run reads every registered outbox's backlog and the dead letters waiting
+// once every interval, so that
 // the sparklines show its course between page views, until ctx is done;
 // it returns ctx's error. Without Run the console reads only when a page
 // is asked for. interval must be positive; a few seconds to a minute suits
@@ -31,12 +32,13 @@ func (c *Console) Run(ctx context.Context, interval time.Duration) error {
 func (c *Console) sample(ctx context.Context) {
 	c.mu.Lock()
 	outboxes := append([]*outboxSource(nil), c.outboxes...)
-	samplers := append([]func(context.Context){}, c.samplers...)
+	dead := c.dead
 	c.mu.Unlock()
 	for _, s := range outboxes {
 		s.read(ctx)
 	}
-	for _, f := range samplers {
-		f(ctx)
+	if dead != nil {
+		// A failed reading leaves a gap in the sparkline; the page says why.
+		_, _ = dead.read(ctx)
 	}
 }
