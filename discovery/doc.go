@@ -9,7 +9,8 @@
 //
 //   - [Instancer] is the read port (Instances, healthy only, and Watch, a
 //     stream of complete sets) and [Registrar] the write port (Register,
-//     Deregister); a [Registry] is both. [Memory] is the in-process
+//     Deregister); a [Registry] is both, and one that can name the
+//     services it holds is a [ServiceLister]. [Memory] is the in-process
 //     registry with TTL heartbeats, [Static] a fixed list and an Instancer
 //     only (see [ParseStatic] and [StaticFromEnv]), and package
 //     discovery/consul the Consul adapter over blocking queries. Package

@@ -149,6 +149,18 @@ type Instancer interface {
 	Watch(ctx context.Context, service string) (Watcher, error)
 }
 
+// ServiceLister is implemented by registries that can name the services
+// they hold, for a caller that looks at a whole fleet rather than at the
+// services it calls (an aggregated operator's console, a dashboard).
+// [Memory], [Static] and the Consul adapter implement it.
+type ServiceLister interface {
+	// Services returns the names of the services that have at least one
+	// registered instance, healthy or not, sorted and without duplicates:
+	// Instances of a listed name may be empty while all its instances
+	// fail their checks.
+	Services(ctx context.Context) ([]string, error)
+}
+
 // Registrar is the write port of a service registry, all [Announce] needs.
 // A registry whose set is fixed, like [Static], does not implement it.
 // Implementations are safe for concurrent use.

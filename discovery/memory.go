@@ -3,6 +3,7 @@ package discovery
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -184,6 +185,22 @@ func (m *Memory) Instances(_ context.Context, service string) ([]Instance, error
 	}
 	m.sweepLocked()
 	return m.setLocked(service), nil
+}
+
+// Services returns the names of the services with a registered instance,
+// healthy or expired, sorted.
+func (m *Memory) Services(_ context.Context) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, fmt.Errorf("discovery: services: %w", ErrClosed)
+	}
+	names := make([]string, 0, len(m.entries))
+	for _, e := range m.entries {
+		names = append(names, e.instance.Service)
+	}
+	slices.Sort(names)
+	return slices.Compact(names), nil
 }
 
 // sweep marks instances whose TTL has passed as unhealthy and wakes

@@ -163,3 +163,34 @@ func TestMemoryOptionsValidate(t *testing.T) {
 		}
 	}
 }
+
+// Services names a service while it has a registered instance, even one
+// whose TTL expired (Instances then has none), and fails once closed.
+func TestMemoryServices(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		reg := memoryWith(t, []discovery.MemoryOption{discovery.WithTTL(10 * time.Second)}, inst("orders", 0), inst("mail", 0))
+		advance(11 * time.Second)
+		if err := reg.Heartbeat(ctx, "orders-a"); err != nil {
+			t.Fatal(err)
+		}
+		if got := must[[]discovery.Instance](t)(reg.Instances(ctx, "mail")); len(got) != 0 {
+			t.Fatalf("mail after its TTL: %v", ids(got))
+		}
+		if got := must[[]string](t)(reg.Services(ctx)); !slices.Equal(got, []string{"mail", "orders"}) {
+			t.Fatalf("Services = %v, want mail (expired) and orders", got)
+		}
+		if err := reg.Deregister(ctx, "mail-a"); err != nil {
+			t.Fatal(err)
+		}
+		if got := must[[]string](t)(reg.Services(ctx)); !slices.Equal(got, []string{"orders"}) {
+			t.Fatalf("Services after deregistering mail = %v", got)
+		}
+		if err := reg.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := reg.Services(ctx); !errors.Is(err, discovery.ErrClosed) {
+			t.Fatalf("Services after Close: %v", err)
+		}
+	})
+}

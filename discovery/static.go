@@ -3,8 +3,10 @@ package discovery
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -122,6 +124,14 @@ func (s *Static) Instances(_ context.Context, service string) ([]Instance, error
 		return nil, fmt.Errorf("discovery: instances: %w", ErrClosed)
 	}
 	return CloneInstances(s.byService[service]), nil
+}
+
+// Services returns the names of the services of the list, sorted.
+func (s *Static) Services(_ context.Context) ([]string, error) {
+	if s.isClosed() {
+		return nil, fmt.Errorf("discovery: services: %w", ErrClosed)
+	}
+	return slices.Sorted(maps.Keys(s.byService)), nil
 }
 
 // Watch returns a Watcher whose first Next returns the fixed set and whose

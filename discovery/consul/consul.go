@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/consul/api"
@@ -29,6 +31,7 @@ var (
 	_ discovery.Registry            = (*Registry)(nil)
 	_ discovery.Heartbeater         = (*Registry)(nil)
 	_ discovery.RegistrationChecker = (*Registry)(nil)
+	_ discovery.ServiceLister       = (*Registry)(nil)
 )
 
 // Option configures a Registry.
@@ -196,6 +199,16 @@ func (r *Registry) Instances(ctx context.Context, service string) ([]discovery.I
 		return nil, fmt.Errorf("consul: instances of %s: %w", service, err)
 	}
 	return toInstances(entries), nil
+}
+
+// Services returns the names of the services in the catalog of the
+// agent's datacenter, sorted, Consul's own ("consul") among them.
+func (r *Registry) Services(ctx context.Context) ([]string, error) {
+	services, _, err := r.client.Catalog().Services((&api.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("consul: services: %w", err)
+	}
+	return slices.Sorted(maps.Keys(services)), nil
 }
 
 // toInstances converts health entries to a sorted instance set.

@@ -60,6 +60,9 @@ func Run(t *testing.T, h Harness) {
 	t.Run("WatchDoesNotRepeatASet", s.watchNoRepeat)
 	t.Run("WatchNextHonoursContext", s.watchContext)
 	t.Run("WatchCloseUnblocksNext", s.watchClose)
+	if _, ok := h.New(t, nil).(discovery.ServiceLister); ok {
+		t.Run("ServicesNamesEveryServiceOnce", s.services)
+	}
 	if _, ok := h.New(t, nil).(discovery.Registrar); !ok {
 		return // read-only: nothing more to check
 	}
@@ -157,6 +160,24 @@ func (s *suite) watchClose(t *testing.T) {
 	}
 	_, err := w.Next(context.Background())
 	errorIs(t, err, discovery.ErrClosed)
+}
+
+// services runs for registries that are ServiceListers: the seeded
+// services are listed, sorted and once each (the registry may hold
+// others, a shared server's), and, where the suite can write, a service
+// whose last instance is deregistered is no longer listed.
+func (s *suite) services(t *testing.T) {
+	svcA, a := seed("conf-svcs-a", 2)
+	svcB, b := seed("conf-svcs-b", 1)
+	seeded := s.New(t, append(a, b...))
+	lister := seeded.(discovery.ServiceLister)
+	s.eventuallyServices(t, lister, []string{svcA, svcB}, nil)
+	reg, ok := seeded.(discovery.Registry)
+	if !ok {
+		return
+	}
+	noError(t, reg.Deregister(context.Background(), b[0].ID))
+	s.eventuallyServices(t, lister, []string{svcA}, []string{svcB})
 }
 
 func (s *suite) register(t *testing.T) {

@@ -3,7 +3,8 @@
 // runs [Run] from its tests and must pass it. Every registry is checked as
 // a [discovery.Instancer]; one that is also a [discovery.Registrar] (a
 // [discovery.Registry]) is checked for writes, and one that is a
-// [discovery.Heartbeater] or a [discovery.RegistrationChecker] as one too.
+// [discovery.Heartbeater], a [discovery.RegistrationChecker] or a
+// [discovery.ServiceLister] as one too.
 //
 //	func TestConformance(t *testing.T) {
 //		discoverytest.Run(t, discoverytest.Harness{

@@ -3,6 +3,7 @@ package discoverytest
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -68,6 +69,35 @@ func (s *suite) eventuallyInstances(t *testing.T, reg discovery.Instancer, servi
 		t.Fatalf("Instances(%q): %v", service, err)
 	}
 	t.Fatalf("Instances(%q) after %v:\n got %v\nwant %v", service, s.Settle, got, want)
+}
+
+// eventuallyServices waits until Services lists every name of listed and
+// none of absent; every answer must be sorted, without duplicates.
+func (s *suite) eventuallyServices(t *testing.T, reg discovery.ServiceLister, listed, absent []string) {
+	t.Helper()
+	var got []string
+	var err error
+	deadline := time.Now().Add(s.Settle)
+	for {
+		got, err = reg.Services(context.Background())
+		if err == nil {
+			if !slices.IsSorted(got) || len(slices.Compact(slices.Clone(got))) != len(got) {
+				t.Fatalf("Services: %v, not sorted or with duplicates", got)
+			}
+			if !slices.ContainsFunc(listed, func(n string) bool { return !slices.Contains(got, n) }) &&
+				!slices.ContainsFunc(absent, func(n string) bool { return slices.Contains(got, n) }) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("Services: %v", err)
+	}
+	t.Fatalf("Services after %v: %v, want %v listed and %v not", s.Settle, got, listed, absent)
 }
 
 // nextUntil calls Next until it returns want, failing after Settle. Sets
