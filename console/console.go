@@ -358,15 +358,22 @@ type navItem struct {
 
 // render writes the page name with data inside the layout.
 func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, name, title string, data any) {
+	tname := "page-" + name
+	if name == "" {
+		tname = "page-overview"
+	}
+	c.renderTemplate(w, r, status, tname, name, title, data)
+}
+
+// renderTemplate writes the template tname as the page name (the view the
+// navigation marks and the JSON link points to) with data inside the
+// layout; the aggregated console renders its own templates as its views.
+func (c *Console) renderTemplate(w http.ResponseWriter, r *http.Request, status int, tname, name, title string, data any) {
 	op, _ := OperatorFromContext(r.Context())
 	l := layout{Title: title, Page: name, Console: c.title, Path: c.path, Operator: op,
 		CanAct: c.canAct(op), Now: time.Now(), Data: data}
 	for _, v := range c.views {
 		l.Nav = append(l.Nav, navItem{Name: v.name, Title: v.title, Current: v.name == name})
-	}
-	tname := "page-" + name
-	if name == "" {
-		tname = "page-overview"
 	}
 	var buf bytes.Buffer
 	if err := pages.ExecuteTemplate(&buf, tname, l); err != nil {

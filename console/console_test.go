@@ -20,7 +20,6 @@ import (
 	"github.com/go-microkit/microkit/discovery"
 	"github.com/go-microkit/microkit/eventbus"
 	"github.com/go-microkit/microkit/eventbus/outbox"
-	"github.com/go-microkit/microkit/gateway"
 	"github.com/go-microkit/microkit/internal/sqltest"
 	"github.com/go-microkit/microkit/sqldialect"
 )
@@ -112,11 +111,7 @@ func TestNewNeedsAuthorize(t *testing.T) {
 // Every page and document needs an operator the Authorize function
 // accepts; the answers have the toolkit's error shape under api/.
 func TestAuthorization(t *testing.T) {
-	c := newConsole(t)
-	for _, tc := range []struct {
-		operator, path string
-		status         int
-	}{
+	checkAccess(t, newConsole(t), "/console/api/", []access{
 		{"", "/console/api/", http.StatusUnauthorized},
 		{"", "/console/", http.StatusUnauthorized},
 		{"mallory", "/console/api/breakers", http.StatusForbidden},
@@ -125,19 +120,7 @@ func TestAuthorization(t *testing.T) {
 		{"ada", "/console/", http.StatusOK},
 		{"ada", "/console/nothing-here", http.StatusNotFound},
 		{"ada", "/console/api/nothing-here", http.StatusNotFound},
-	} {
-		w := client{t, c, tc.operator}.do(http.MethodGet, tc.path, nil)
-		if w.Code != tc.status {
-			t.Errorf("%q GET %s: %d, want %d", tc.operator, tc.path, w.Code, tc.status)
-			continue
-		}
-		if tc.status != http.StatusOK && strings.Contains(tc.path, "/api/") {
-			var body gateway.ErrorBody
-			if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || body.Error.Status != tc.status {
-				t.Errorf("%q GET %s: body %s, want the error shape", tc.operator, tc.path, w.Body)
-			}
-		}
-	}
+	})
 }
 
 // The breakers view shows state, window counts, failure rate and, through

@@ -17,6 +17,25 @@
 // through log/slog with the operator's name, and refused altogether in
 // read-only mode (WithReadOnly, or an Operator marked ReadOnly).
 //
+// An Aggregate (NewAggregate) is the console of a whole fleet, a
+// dashboard and its stream aggregator in one: it finds every instance of
+// every service through the discovery registry, reads the console of each
+// one that announces it in its metadata (MetaKey), all at once, each
+// within a timeout (WithInstanceTimeout) and a bounded number at a time
+// (WithParallelFetches), and shows them together: the overview with the
+// attention of each service summed, and each view with every instance's
+// answer as its own console renders it, in HTML and as JSON under api/.
+// An instance that times out, refuses the aggregate or fails is shown
+// with why, beside the others, never hiding them. <path>instances/<id>/
+// is one instance's own console through the aggregate, for an operator
+// who reaches the aggregate only: only instances the registry lists, only
+// below their console's path, no redirect followed, answers bounded. Its
+// actions are posted through after the aggregate's own authorization,
+// cross-origin and read-only checks, and the instance's console still
+// confirms and audits them. Each console authorizes the aggregate on its
+// own: WithInstanceRequest adds the credentials, and may pass on the
+// operator's name for the instance's audit log.
+//
 // Looking costs nothing until somebody looks: the console reads breaker
 // counts, resolver state and outbox backlogs when a page is asked for,
 // and the breaker listener it gives (BreakerListener) runs only on state
