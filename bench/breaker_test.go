@@ -2,12 +2,14 @@ package bench
 
 import (
 	"context"
+	"net/http"
 	"testing"
 	"time"
 
 	"github.com/failsafe-go/failsafe-go"
 	"github.com/failsafe-go/failsafe-go/circuitbreaker"
 	"github.com/go-microkit/microkit/breaker"
+	"github.com/go-microkit/microkit/console"
 	"github.com/sony/gobreaker/v2"
 )
 
@@ -85,7 +87,29 @@ func breakerCases() []breakerCase {
 		{"microkit-count", microkit(breaker.WithCountWindow(100, 20))},
 		{"microkit-time", microkit(breaker.WithTimeWindow(10*time.Second, 10, 20))},
 		{"microkit-count-slow", microkit(breaker.WithCountWindow(100, 20), breaker.WithSlowCalls(time.Second, 0.5))},
+		// The headline breaker shown on an operator's console that nobody
+		// looks at: its listener, registered, costs nothing on the success
+		// path (compared with microkit-count in the console group).
+		{"microkit-count-console", func(tb testing.TB) func() error {
+			c := benchConsole(tb)
+			b := newMicrokit(tb, breaker.WithCountWindow(100, 20), breaker.WithListener(c.BreakerListener()))
+			c.AddBreakers(b)
+			return func() error {
+				_, err := breaker.Do(ctx, b, ok)
+				return err
+			}
+		}},
 	}
+}
+
+// benchConsole is an operator's console for a benchmark's building block
+// to be registered with.
+func benchConsole(tb testing.TB) *console.Console {
+	c, err := console.New(func(*http.Request) (console.Operator, error) { return console.Operator{Name: "bench"}, nil })
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
 }
 
 func BenchmarkBreakerSerial(b *testing.B) {

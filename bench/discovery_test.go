@@ -48,6 +48,21 @@ func microkitResolver(b *testing.B, newBalancer func() discovery.Balancer) *disc
 	return r
 }
 
+// pickParallel picks from r, and finishes each pick, from every core.
+func pickParallel(b *testing.B, r *discovery.Resolver) {
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			ep, err := r.Pick(ctx, "svc")
+			if err != nil {
+				b.Fatal(err)
+			}
+			ep.Done(nil)
+		}
+	})
+}
+
 func gokitBalancer(b *testing.B, newBalancer func(sd.Endpointer) lb.Balancer) lb.Balancer {
 	b.Helper()
 	var instances sd.FixedInstancer
@@ -93,7 +108,6 @@ func (l *lockedBalancer) Endpoint() (endpoint.Endpoint, error) {
 }
 
 func BenchmarkDiscoveryPick(b *testing.B) {
-	ctx := context.Background()
 	for _, bal := range []struct {
 		name string
 		new  func() discovery.Balancer
@@ -102,20 +116,15 @@ func BenchmarkDiscoveryPick(b *testing.B) {
 		{"Random", discovery.Random},
 		{"LeastRequest", discovery.LeastRequest},
 	} {
-		b.Run("microkit/"+bal.name, func(b *testing.B) {
-			r := microkitResolver(b, bal.new)
-			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					ep, err := r.Pick(ctx, "svc")
-					if err != nil {
-						b.Fatal(err)
-					}
-					ep.Done(nil)
-				}
-			})
-		})
+		b.Run("microkit/"+bal.name, func(b *testing.B) { pickParallel(b, microkitResolver(b, bal.new)) })
 	}
+	// The same resolver shown on an operator's console that nobody looks
+	// at (compared with microkit/RoundRobin in the console group).
+	b.Run("microkit/RoundRobin-console", func(b *testing.B) {
+		r := microkitResolver(b, discovery.RoundRobin)
+		benchConsole(b).AddResolver("http", r)
+		pickParallel(b, r)
+	})
 	for _, bal := range []struct {
 		name string
 		new  func(sd.Endpointer) lb.Balancer

@@ -19,6 +19,7 @@
 #
 # Groups (default: all but gateway-inprocess):
 #   breaker tracing eventbus rabbitbus discovery gateway gateway-inprocess
+#   console (microkit with and without an operator's console registered)
 #
 # rabbitbus needs a RabbitMQ server at MICROKIT_RABBITMQ_URL
 # (amqp://guest:guest@127.0.0.1:5672/ locally); eventbus starts its own
@@ -42,7 +43,7 @@ while [ $# -gt 0 ]; do
     *) groups+=("$1"); shift ;;
   esac
 done
-[ ${#groups[@]} -gt 0 ] || groups=(breaker tracing eventbus rabbitbus discovery gateway)
+[ ${#groups[@]} -gt 0 ] || groups=(breaker tracing eventbus rabbitbus discovery gateway console)
 [ -n "$out" ] || out=$(mktemp -d)
 mkdir -p "$out"
 trap 'rm -f "$out/bench.test" "$out/job.txt"' EXIT
@@ -106,6 +107,11 @@ for g in "${groups[@]}"; do
     discovery)
       job 100ms '^BenchmarkDiscoveryPick$' '-test.cpu 1,2'
       for b in RoundRobin Random; do cmp "DiscoveryPick/microkit/$b" ns/op "DiscoveryPick/gokit/$b"; done ;;
+    console)
+      job 300ms '^BenchmarkBreakerSerial$/^microkit-count(-console)?$' '-test.cpu 1'
+      job 100ms '^BenchmarkDiscoveryPick$/^microkit$/^RoundRobin(-console)?$' '-test.cpu 2'
+      cmp BreakerSerial/microkit-count-console ns/op BreakerSerial/microkit-count
+      cmp DiscoveryPick/microkit/RoundRobin-console ns/op DiscoveryPick/microkit/RoundRobin ;;
     gateway | gateway-inprocess)
       bench=BenchmarkGatewayIsolated
       [ "$g" = gateway ] || bench=BenchmarkGateway
