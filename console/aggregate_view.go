@@ -170,9 +170,10 @@ func decodeAnswer[T any](raw InstanceAnswer[json.RawMessage], what string) Insta
 // "view-<name>" template reads; the aggregate shows a view it has no type
 // for as the document itself.
 var viewTypes = map[string]func(json.RawMessage) (any, error){
-	"breakers":  decodeAs[BreakersView],
-	"discovery": decodeAs[DiscoveryView],
-	"outbox":    decodeAs[OutboxesView],
+	"breakers":    decodeAs[BreakersView],
+	"discovery":   decodeAs[DiscoveryView],
+	"outbox":      decodeAs[OutboxesView],
+	"deadletters": decodeAs[DeadLettersView],
 }
 
 func decodeAs[T any](raw json.RawMessage) (any, error) {

@@ -111,7 +111,8 @@ type DeadLettersView struct {
 	Groups  []dlq.GroupCount `json:"groups"`
 	// Counts is the recent readings of Waiting, oldest first.
 	Counts []Sample `json:"counts"`
-	CanAct bool     `json:"-"`
+	// CanAct is whether the operator may replay and discard these.
+	CanAct bool `json:"can_act"`
 }
 
 // filter returns the query as a dlq.Filter, and the values that select
