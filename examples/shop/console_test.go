@@ -15,13 +15,14 @@ import (
 	"github.com/go-microkit/microkit/gateway"
 )
 
-// The operator's console: the gateway serves its own at /admin/ to the
-// admin role only, by bearer token or by the cookie its sign-in page sets,
-// and every service serves its own at /console/ on its port, to the admin
-// role the gateway forwards; each announces it in the registry. Actions
-// refuse cross-origin browsers, and the order-service's console shows the
-// payment breaker open while the payment-service fails and closed once an
-// operator resets it.
+// The operator's console: every process (the gateway's internal port
+// included) serves its own at /console/, to the admin role and subject the
+// gateway forwards, and announces it in the registry; the gateway serves
+// the aggregate of them all at /admin/, to the admin role only, by bearer
+// token or by the cookie its sign-in page sets. Actions refuse
+// cross-origin browsers, and the order-service's console, through the
+// aggregate, shows the payment breaker open while the payment-service
+// fails and closed once an operator resets it.
 func TestShopConsole(t *testing.T) {
 	sh, _ := startShop(t)
 	ctx := t.Context()
@@ -31,16 +32,8 @@ func TestShopConsole(t *testing.T) {
 	if err := customer.SignUpAndLogin(ctx, "ada@example.com", "correct horse"); err != nil {
 		t.Fatal(err)
 	}
-	// An order and a read of the notifications make every service known
-	// to the shared resolver, and a product read makes the gateway's
-	// breaker of the product-service.
-	if r, err := customer.PlaceOrder(ctx, "", shoptest.Item{ProductID: "p-mouse", Quantity: 1}); err != nil || r.Status != http.StatusCreated {
-		t.Fatalf("order: %v %d %s", err, r.Status, r.Body)
-	}
+	// A product read makes the gateway's breaker of the product-service.
 	product(t, customer, "p-mouse")
-	if err := customer.Expect(ctx, http.MethodGet, "/api/notifications", nil, http.StatusOK, nil); err != nil {
-		t.Fatal(err)
-	}
 
 	t.Run("only the admin role opens /admin/", func(t *testing.T) {
 		forged := &shoptest.Client{Base: gw, Header: http.Header{platform.RoleHeader: {platform.RoleAdmin}, gateway.DefaultSubjectHeader: {"u-ops"}}}
@@ -73,25 +66,29 @@ func TestShopConsole(t *testing.T) {
 				checkNoLeak(t, r.Body)
 			}
 		}
-		var ov console.OverviewView
+		var ov console.AggregateOverview
 		if err := admin.Expect(ctx, http.MethodGet, "/admin/api/", nil, http.StatusOK, &ov); err != nil {
 			t.Fatal(err)
 		}
-		var areas []string
-		for _, it := range ov.Items {
-			areas = append(areas, it.Area)
+		var services []string
+		for _, s := range ov.Services {
+			services = append(services, s.Service)
+			for _, in := range s.Instances {
+				if in.Reach != console.ReachAnswered || in.Console != platform.ConsolePath || in.View == nil || len(in.View.Items) == 0 {
+					t.Errorf("%s: %+v, want its console at %s answering", s.Service, in, platform.ConsolePath)
+				}
+			}
 		}
-		if !slices.Contains(areas, "breakers") || !slices.Contains(areas, "discovery") {
-			t.Errorf("the gateway's overview shows %v, want breakers and discovery", areas)
+		want := []string{platform.GatewayService, platform.NotificationService, platform.OrderService, platform.PaymentService,
+			platform.ProductService, platform.UserService}
+		if !slices.Equal(services, want) {
+			t.Errorf("the aggregate shows %v, want %v", services, want)
 		}
 	})
 
-	t.Run("every service serves its console and announces it", func(t *testing.T) {
+	t.Run("every process serves its console to the admin role only", func(t *testing.T) {
 		operator := http.Header{platform.RoleHeader: {platform.RoleAdmin}, gateway.DefaultSubjectHeader: {"u-ops"}}
 		for _, svc := range shop.All {
-			if svc == shop.Gateway {
-				continue
-			}
 			for _, tc := range []struct {
 				name   string
 				header http.Header
@@ -102,55 +99,38 @@ func TestShopConsole(t *testing.T) {
 				{"a customer", http.Header{gateway.DefaultSubjectHeader: {"u-ada"}}, http.StatusForbidden},
 				{"the admin role", operator, http.StatusOK},
 			} {
-				c := &shoptest.Client{Base: sh.URL(svc), Header: tc.header}
+				c := &shoptest.Client{Base: sh.InternalURL(svc), Header: tc.header}
 				if r, err := c.Do(ctx, http.MethodGet, platform.ConsolePath+"api/", nil); err != nil || r.Status != tc.status {
 					t.Errorf("%s console, %s: %v %d, want %d", svc, tc.name, err, r.Status, tc.status)
 				}
 			}
 		}
-		var d console.DiscoveryView
-		if err := admin.Expect(ctx, http.MethodGet, "/admin/api/discovery", nil, http.StatusOK, &d); err != nil {
-			t.Fatal(err)
-		}
-		seen := map[string]bool{}
-		for _, s := range d.Services {
-			for _, in := range s.Instances {
-				if in.Meta[platform.ConsoleMetaKey] != platform.ConsolePath {
-					t.Errorf("%s instance %s announces meta %v, want %s=%s", s.Service, in.ID, in.Meta, platform.ConsoleMetaKey, platform.ConsolePath)
-				}
-				seen[s.Service] = true
-			}
-		}
-		for _, svc := range []string{platform.UserService, platform.ProductService, platform.OrderService, platform.PaymentService, platform.NotificationService} {
-			if !seen[svc] {
-				t.Errorf("the gateway's discovery view lacks %s: %+v", svc, d.Services)
-			}
-		}
 	})
 
 	t.Run("actions refuse cross-origin requests", func(t *testing.T) {
-		name := firstBreaker(t, admin, "/admin/api/breakers")
+		gwConsole := instanceLink(t, admin, platform.GatewayService)
+		name := firstBreaker(t, admin, gwConsole+"api/breakers")
 		form := url.Values{"name": {name}, "confirm": {"yes"}}
 		for _, h := range []http.Header{
 			{"Origin": {"http://evil.test"}},
 			{"Sec-Fetch-Site": {"cross-site"}},
 			{"Sec-Fetch-Site": {"same-site"}}, // another port of the same host
 		} {
-			r := postForm(t, admin, "/admin/actions/breaker-force-open", form, h)
+			r := postForm(t, admin, gwConsole+"actions/breaker-force-open", form, h)
 			if r.Status != http.StatusForbidden {
 				t.Errorf("cross-origin POST with %v: %d %.300s, want 403", h, r.Status, r.Body)
 			}
 		}
-		if st := breakerState(t, admin, "/admin/api/breakers", name); st != "closed" {
+		if st := breakerState(t, admin, gwConsole+"api/breakers", name); st != "closed" {
 			t.Fatalf("breaker %s is %s after refused requests, want closed", name, st)
 		}
-		if r := postForm(t, admin, "/admin/api/actions/breaker-force-open", form, http.Header{"Sec-Fetch-Site": {"same-origin"}}); r.Status != http.StatusOK {
+		if r := postForm(t, admin, gwConsole+"api/actions/breaker-force-open", form, http.Header{"Sec-Fetch-Site": {"same-origin"}}); r.Status != http.StatusOK {
 			t.Fatalf("same-origin POST: %d %s", r.Status, r.Body)
 		}
-		if st := breakerState(t, admin, "/admin/api/breakers", name); st != "forced-open" {
+		if st := breakerState(t, admin, gwConsole+"api/breakers", name); st != "forced-open" {
 			t.Fatalf("breaker %s is %s, want forced-open", name, st)
 		}
-		if r := postForm(t, admin, "/admin/api/actions/breaker-reset", form, nil); r.Status != http.StatusOK {
+		if r := postForm(t, admin, gwConsole+"api/actions/breaker-reset", form, nil); r.Status != http.StatusOK {
 			t.Fatalf("reset: %d %s", r.Status, r.Body)
 		}
 	})
@@ -207,16 +187,16 @@ func TestShopConsole(t *testing.T) {
 		}
 	})
 
-	t.Run("the payment breaker opens under faults and closes on reset", func(t *testing.T) {
-		orders := &shoptest.Client{Base: sh.URL(shop.Order) + strings.TrimSuffix(platform.ConsolePath, "/"),
-			Header: http.Header{platform.RoleHeader: {platform.RoleAdmin}, gateway.DefaultSubjectHeader: {"u-ops"}}}
+	t.Run("through the aggregate the payment breaker shows open under faults and closed after a reset", func(t *testing.T) {
+		orders := &shoptest.Client{Base: gw + strings.TrimSuffix(instanceLink(t, admin, platform.OrderService), "/"), Token: admin.Token}
 		if st := breakerState(t, orders, "/api/breakers", "payment-service"); st != "closed" {
 			t.Fatalf("payment breaker %s before the faults", st)
 		}
 		if err := admin.SetPaymentFaults(ctx, 1); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := customer.PlaceUntilRefused(ctx, 10, shoptest.Item{ProductID: "p-mouse", Quantity: 1}); err != nil {
+		// The breaker trips once half of at least 10 calls failed.
+		if _, err := customer.PlaceUntilRefused(ctx, 20, shoptest.Item{ProductID: "p-mouse", Quantity: 1}); err != nil {
 			t.Fatal(err)
 		}
 		p := breakers(t, orders, "/api/breakers").Breakers[0] // open ones first
@@ -278,6 +258,23 @@ func breakerState(t *testing.T, c *shoptest.Client, path, name string) string {
 			return b.State
 		}
 	}
+	return ""
+}
+
+// instanceLink returns the aggregate's path to the console of the (first)
+// instance of service, from the aggregated overview.
+func instanceLink(t *testing.T, admin *shoptest.Client, service string) string {
+	t.Helper()
+	var ov console.AggregateOverview
+	if err := admin.Expect(t.Context(), http.MethodGet, "/admin/api/", nil, http.StatusOK, &ov); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range ov.Services {
+		if s.Service == service && len(s.Instances) > 0 {
+			return s.Instances[0].Link
+		}
+	}
+	t.Fatalf("the aggregate shows no instance of %s", service)
 	return ""
 }
 

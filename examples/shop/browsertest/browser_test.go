@@ -10,6 +10,7 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
 
@@ -32,9 +33,9 @@ const viewportWidth, viewportHeight = 1000, 600
 // go test runs the tests).
 const repoRoot = "../../.."
 
-// page is one test's browser: a Chromium process of its own, so that no
+// tab is one test's browser: a Chromium process of its own, so that no
 // cookie or header of one test reaches another, and its one tab.
-type page struct {
+type tab struct {
 	t   *testing.T
 	ctx context.Context // the tab's, ending with the test's time bound
 }
@@ -50,12 +51,12 @@ func chromium(t *testing.T) string {
 	return bin
 }
 
-// newPage starts headless Chromium, the binary bin, for t. The browser is
+// newTab starts headless Chromium, the binary bin, for t. The browser is
 // stopped, and its profile removed, when t ends. Start the servers it
 // visits first, so that their cleanups run after the browser's: a server
 // that shuts down while a browser holds a connection it opened ahead of
 // need waits five seconds for it (net/http's rule for new connections).
-func newPage(t *testing.T, bin string) *page {
+func newTab(t *testing.T, bin string) *tab {
 	t.Helper()
 	profile := t.TempDir() // removed after the browser stops: cleanups run last first
 	alloc, stopBrowser := chromedp.NewExecAllocator(context.Background(),
@@ -63,23 +64,23 @@ func newPage(t *testing.T, bin string) *page {
 		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true), chromedp.WindowSize(viewportWidth, viewportHeight))
-	tab, closeTab := chromedp.NewContext(alloc)
+	tabCtx, closeTab := chromedp.NewContext(alloc)
 	t.Cleanup(func() {
 		closeTab()
 		stopBrowser()
 	})
 	// The first action starts the browser, on a context without a time
 	// bound: a bound on it would bound the browser's life.
-	if err := chromedp.Do(tab, chromedp.EmulateViewport(viewportWidth, viewportHeight)); err != nil {
+	if err := chromedp.Do(tabCtx, chromedp.EmulateViewport(viewportWidth, viewportHeight)); err != nil {
 		t.Fatalf("starting %s: %v", bin, err)
 	}
-	ctx, cancel := context.WithTimeout(tab, 2*time.Minute)
+	ctx, cancel := context.WithTimeout(tabCtx, 2*time.Minute)
 	t.Cleanup(cancel)
-	return &page{t: t, ctx: ctx}
+	return &tab{t: t, ctx: ctx}
 }
 
 // open loads url and returns the HTTP status of its document.
-func (p *page) open(url string) int64 {
+func (p *tab) open(url string) int64 {
 	p.t.Helper()
 	resp, err := chromedp.Run(p.ctx, chromedp.NavigateResponse(url))
 	if err != nil {
@@ -93,7 +94,7 @@ func (p *page) open(url string) int64 {
 
 // click clicks the element sel, which loads a page, and returns the HTTP
 // status of that page's document (after redirects).
-func (p *page) click(sel string) int64 {
+func (p *tab) click(sel string) int64 {
 	p.t.Helper()
 	var click chromedp.Action[chromedp.Void]
 	if strings.HasPrefix(sel, "/") {
@@ -109,7 +110,7 @@ func (p *page) click(sel string) int64 {
 }
 
 // fill sets the value of the input sel.
-func (p *page) fill(sel, value string) {
+func (p *tab) fill(sel, value string) {
 	p.t.Helper()
 	if err := chromedp.Do(p.ctx, chromedp.SetValue(chromedp.CSS(sel), value)); err != nil {
 		p.t.Fatalf("fill %s: %v", sel, err)
@@ -117,7 +118,7 @@ func (p *page) fill(sel, value string) {
 }
 
 // text returns the visible text of the first element sel, waiting for it.
-func (p *page) text(sel string) string {
+func (p *tab) text(sel string) string {
 	p.t.Helper()
 	var text chromedp.Action[string]
 	if strings.HasPrefix(sel, "/") {
@@ -133,7 +134,7 @@ func (p *page) text(sel string) string {
 }
 
 // location returns the URL of the page shown.
-func (p *page) location() string {
+func (p *tab) location() string {
 	loc, err := chromedp.Run(p.ctx, chromedp.Location())
 	if err != nil {
 		return "(unknown: " + err.Error() + ")"
@@ -141,24 +142,8 @@ func (p *page) location() string {
 	return loc
 }
 
-// sendHeaders adds h to every request the tab sends from now on.
-func (p *page) sendHeaders(h map[string]string) {
-	p.t.Helper()
-	headers := network.Headers{}
-	for k, v := range h {
-		headers[k] = v
-	}
-	err := chromedp.Do(p.ctx, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-		_, err := cdp.Call(ctx, t, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: headers})
-		return err
-	}))
-	if err != nil {
-		p.t.Fatalf("extra headers: %v", err)
-	}
-}
-
 // cookies returns the browser's cookies for url.
-func (p *page) cookies(url string) []*network.Cookie {
+func (p *tab) cookies(url string) []*network.Cookie {
 	p.t.Helper()
 	res, err := chromedp.Run(p.ctx, func(ctx context.Context, t *chromedp.Target) (network.GetCookiesResult, error) {
 		return cdp.Call(ctx, t, network.GetCookies, network.GetCookiesParams{URLs: []string{url}})
@@ -170,7 +155,7 @@ func (p *page) cookies(url string) []*network.Cookie {
 }
 
 // setCookie gives the browser the cookie name=value for url, with path.
-func (p *page) setCookie(url, path, name, value string) {
+func (p *tab) setCookie(url, path, name, value string) {
 	p.t.Helper()
 	err := chromedp.Do(p.ctx, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 		_, err := cdp.Call(ctx, t, network.SetCookie, network.SetCookieParams{Name: name, Value: value, URL: url, Path: path,
@@ -182,10 +167,35 @@ func (p *page) setCookie(url, path, name, value string) {
 	}
 }
 
-// shot writes the page's body, at most the viewport's width and as high
-// as its content, as <name>.png into the screenshots folder, when
-// screenshotsEnv names one.
-func (p *page) shot(name string) {
+// shot writes the top of the page, the viewport's width and at most its
+// height, cut at the end of the content, as <name>.png into the
+// screenshots folder, when screenshotsEnv names one.
+func (p *tab) shot(name string) {
+	p.t.Helper()
+	p.save(name, func(ctx context.Context, t *chromedp.Target) ([]byte, error) {
+		height, err := chromedp.Evaluate[float64](`document.body.scrollHeight`)(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		res, err := cdp.Call(ctx, t, page.CaptureScreenshot, page.CaptureScreenshotParams{
+			Clip: &page.Viewport{Width: viewportWidth, Height: min(height, viewportHeight), Scale: 1}})
+		return res.Data, err
+	})
+}
+
+// shotOf writes the element sel as <name>.png, like shot.
+func (p *tab) shotOf(name, sel string) {
+	p.t.Helper()
+	if strings.HasPrefix(sel, "/") {
+		p.save(name, chromedp.Screenshot(chromedp.Search(sel)))
+	} else {
+		p.save(name, chromedp.Screenshot(chromedp.CSS(sel)))
+	}
+}
+
+// save runs capture and writes the PNG it makes as <name>.png into the
+// screenshots folder; without one it does nothing.
+func (p *tab) save(name string, capture chromedp.Action[[]byte]) {
 	p.t.Helper()
 	dir := os.Getenv(screenshotsEnv)
 	if dir == "" {
@@ -194,7 +204,7 @@ func (p *page) shot(name string) {
 	if !filepath.IsAbs(dir) {
 		dir = filepath.Join(repoRoot, dir)
 	}
-	png, err := chromedp.Run(p.ctx, chromedp.Screenshot(chromedp.CSS("body")))
+	png, err := chromedp.Run(p.ctx, capture)
 	if err != nil {
 		p.t.Fatalf("screenshot %s: %v", name, err)
 	}

@@ -5,33 +5,32 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-microkit/microkit/console"
+	"github.com/go-microkit/microkit/discovery"
 	"github.com/go-microkit/microkit/examples/shop/internal/gatewaysvc"
 	"github.com/go-microkit/microkit/examples/shop/internal/platform"
 	"github.com/go-microkit/microkit/examples/shop/internal/shop"
 	"github.com/go-microkit/microkit/examples/shop/internal/shoptest"
-	"github.com/go-microkit/microkit/gateway"
 	"golang.org/x/crypto/bcrypt"
 )
 
-// fixture is where every scenario starts: the one-process shop, a browser,
-// and API clients of the administrator and of a customer, for what the
-// scenario sets up or checks outside the browser. A scenario of another
-// console view (sagas, dead letters, ...) opens it with f.open and reads
-// it with f.text, after setting the shop up through f.admin and
-// f.customer.
+// fixture is where every scenario starts: the one-process shop on a
+// registry of the test's, a browser, and API clients of the administrator
+// and of a customer, for what the scenario sets up or checks outside the
+// browser. A scenario of another console view (sagas, dead letters, ...)
+// opens it under /admin/ with f.open and reads it with f.text, after
+// setting the shop up through f.admin and f.customer.
 type fixture struct {
-	*page
+	*tab
 	t        *testing.T
 	shop     *shop.Shop
 	gw       string // the gateway's base URL
 	admin    *shoptest.Client
 	customer *shoptest.Client
-	adminID  string // the administrator's user id, the console's operator name
+	registry *discovery.Memory // the shop's service registry
 }
 
 // Customer credentials of the fixture's customer.
@@ -42,7 +41,13 @@ const customerEmail, customerPassword = "ada@example.com", "correct horse"
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	bin := chromium(t)
+	reg, err := discovery.NewMemory()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = reg.Close(context.Background()) })
 	sh, err := shop.Start(t.Context(), shop.Config{
+		Registry:   reg,
 		DataDir:    t.TempDir(),
 		Addr:       map[string]string{shop.Gateway: "127.0.0.1:0"},
 		Seed:       true,
@@ -61,18 +66,11 @@ func newFixture(t *testing.T) *fixture {
 			t.Errorf("close the shop: %v", err)
 		}
 	})
-	f := &fixture{page: newPage(t, bin), t: t, shop: sh, gw: sh.GatewayURL()}
+	f := &fixture{tab: newTab(t, bin), t: t, shop: sh, gw: sh.GatewayURL(), registry: reg}
 	f.admin = &shoptest.Client{Base: f.gw}
 	if err := f.admin.Login(t.Context(), shop.DemoAdmin.Email, shop.DemoAdmin.Password); err != nil {
 		t.Fatal(err)
 	}
-	var me struct {
-		ID string `json:"id"`
-	}
-	if err := f.admin.Expect(t.Context(), http.MethodGet, "/api/users/me", nil, http.StatusOK, &me); err != nil {
-		t.Fatal(err)
-	}
-	f.adminID = me.ID
 	f.customer = &shoptest.Client{Base: f.gw}
 	if err := f.customer.SignUpAndLogin(t.Context(), customerEmail, customerPassword); err != nil {
 		t.Fatal(err)
@@ -104,36 +102,39 @@ func (f *fixture) signInAdmin() {
 	}
 }
 
-// serviceConsole returns the base URL of service's own console, and has
-// the browser send what the gateway forwards for the administrator (the
-// admin role and the subject), as a service's console requires: the
-// gateway serves only its own console to browsers.
-func (f *fixture) serviceConsole(service string) string {
+// instance returns the aggregate's path to the console of the (first)
+// instance of service, e.g. "/admin/instances/order-service-127.0.0.1-4242/".
+func (f *fixture) instance(service string) string {
 	f.t.Helper()
-	f.sendHeaders(map[string]string{platform.RoleHeader: platform.RoleAdmin, gateway.DefaultSubjectHeader: f.adminID})
-	return f.shop.URL(service) + platform.ConsolePath
+	var ov console.AggregateOverview
+	if err := f.admin.Expect(f.t.Context(), http.MethodGet, gatewaysvc.AdminPath+"api/", nil, http.StatusOK, &ov); err != nil {
+		f.t.Fatal(err)
+	}
+	for _, s := range ov.Services {
+		if s.Service == service && len(s.Instances) > 0 {
+			return s.Instances[0].Link
+		}
+	}
+	f.t.Fatalf("the aggregated console shows no instance of %s", service)
+	return ""
 }
 
-// breakers reads the console's breakers document at url (a gateway URL
-// under the admin's token, or a service's own with the admin's headers).
-func (f *fixture) breakers(url string) console.BreakersView {
+// breakers reads the breakers of the instance console at link (see
+// instance) through the gateway, as the administrator.
+func (f *fixture) breakers(link string) console.BreakersView {
 	f.t.Helper()
-	c := &shoptest.Client{Token: f.admin.Token}
-	if !strings.HasPrefix(url, f.gw) {
-		c = &shoptest.Client{Header: http.Header{platform.RoleHeader: {platform.RoleAdmin}, gateway.DefaultSubjectHeader: {f.adminID}}}
-	}
 	var v console.BreakersView
-	if err := c.Expect(f.t.Context(), http.MethodGet, url, nil, http.StatusOK, &v); err != nil {
+	if err := f.admin.Expect(f.t.Context(), http.MethodGet, link+"api/breakers", nil, http.StatusOK, &v); err != nil {
 		f.t.Fatal(err)
 	}
 	return v
 }
 
-// breakerState returns the state of the breaker name in the breakers
-// document at url, "" when it lists none of that name.
-func (f *fixture) breakerState(url, name string) string {
+// breakerState returns the state of the breaker name on the instance
+// console at link, "" when it shows none of that name.
+func (f *fixture) breakerState(link, name string) string {
 	f.t.Helper()
-	for _, b := range f.breakers(url).Breakers {
+	for _, b := range f.breakers(link).Breakers {
 		if b.Name == name {
 			return b.State
 		}
@@ -142,16 +143,17 @@ func (f *fixture) breakerState(url, name string) string {
 }
 
 // gatewayBreaker reads a product through the gateway, which makes its
-// breaker of the product-service instance, and returns that breaker's
-// name.
-func (f *fixture) gatewayBreaker() string {
+// breaker of the product-service instance, and returns the gateway's
+// console (see instance) and that breaker's name.
+func (f *fixture) gatewayBreaker() (link, name string) {
 	f.t.Helper()
 	if err := f.customer.Expect(f.t.Context(), http.MethodGet, "/api/products", nil, http.StatusOK, nil); err != nil {
 		f.t.Fatal(err)
 	}
-	v := f.breakers(f.gw + gatewaysvc.AdminPath + "api/breakers")
+	link = f.instance(platform.GatewayService)
+	v := f.breakers(link)
 	if len(v.Breakers) == 0 {
 		f.t.Fatal("the gateway lists no breaker after a product read")
 	}
-	return v.Breakers[0].Name
+	return link, v.Breakers[0].Name
 }

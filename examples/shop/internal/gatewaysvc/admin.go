@@ -15,7 +15,9 @@ import (
 	"github.com/go-microkit/microkit/gateway/jwtauth"
 )
 
-// The operator's console behind the gateway. API clients send the admin's
+// The operator's console behind the gateway: the aggregate of every
+// instance's console (console.Aggregate), each found in the registry by
+// the path it announces, the gateway's own among them. API clients send the admin's
 // bearer token, as on /api/admin/*; a browser signs in once on
 // AdminPath+"login", which keeps the same token in SessionCookie. The
 // cookie is HttpOnly (no script reads it), SameSite=Strict (no other
@@ -27,12 +29,31 @@ import (
 // Origin against Host): a page elsewhere cannot sign an operator in or
 // out, nor run a console action with the operator's cookie.
 const (
-	// AdminPath is where the gateway serves the console, to the admin
-	// role only.
+	// AdminPath is where the gateway serves the aggregated console, to
+	// the admin role only.
 	AdminPath = "/admin/"
 	// SessionCookie holds the signed-in operator's token.
 	SessionCookie = "shop_admin"
 )
+
+// consoled lists the services whose instances serve a console.
+var consoled = []string{platform.GatewayService, platform.UserService, platform.ProductService,
+	platform.OrderService, platform.PaymentService, platform.NotificationService}
+
+// aggregate returns the aggregated console of the shop's instances at
+// AdminPath. It asks each instance's console as the operator it
+// authorized (platform.ForwardOperator), so that each instance's audit
+// log names the person, and shows only this shop's services (a Consul
+// agent may hold other shops' under other prefixes).
+func aggregate(deps *platform.Deps) (*console.Aggregate, error) {
+	names := make([]string, len(consoled))
+	for i, s := range consoled {
+		names[i] = deps.Name(s)
+	}
+	return console.NewAggregate(platform.AuthorizeConsole, deps.Registry, console.WithServices(names...),
+		console.WithConsoleOptions(console.WithPath(AdminPath), console.WithTitle("shop"), console.WithLogger(deps.Logger)),
+		console.WithInstanceRequest(platform.ForwardOperator))
+}
 
 // adminPages serves the sign-in page and the session cookie of the
 // console at AdminPath.
@@ -50,11 +71,11 @@ func newAdminPages(deps *platform.Deps, auth *jwtauth.Authenticator) *adminPages
 	return a
 }
 
-// routes returns the gateway's routes of the console c (made with
+// routes returns the gateway's routes of the console c (served at
 // AdminPath): sign-in and sign-out, public but limited like the API's
 // login, and the console itself, for a verified token with the admin role,
 // from a bearer header or the session cookie.
-func (a *adminPages) routes(c *console.Console, failLimit, limit gateway.Middleware) []gateway.Route {
+func (a *adminPages) routes(c http.Handler, failLimit, limit gateway.Middleware) []gateway.Route {
 	return []gateway.Route{
 		{Name: "admin-login", Path: AdminPath + "login", Methods: []string{http.MethodGet, http.MethodPost},
 			Handler: a.cop.Handler(http.HandlerFunc(a.login)), Middleware: []gateway.Middleware{failLimit, limit}, Timeout: 10 * time.Second},

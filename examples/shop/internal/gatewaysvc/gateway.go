@@ -30,6 +30,10 @@ type Config struct {
 	// Addr is where it listens, e.g. ":8080"; zero means a free loopback
 	// port.
 	Addr string
+	// InternalAddr is where it serves, as every service does, /healthz,
+	// /readyz, /metrics and its own console, registered in the registry
+	// as platform.GatewayService; zero means a free loopback port.
+	InternalAddr string
 	// RatePerMinute is the per-user (or per-IP) limit on authenticated
 	// routes; zero means 1000. The textbook 100 is exhausted by a load test
 	// of one user in a second.
@@ -43,13 +47,15 @@ type Config struct {
 
 // Gateway is the running gateway. Close stops it.
 type Gateway struct {
-	srv   *http.Server
-	ln    net.Listener
-	done  chan struct{}
-	stack platform.Stack
+	srv      *http.Server
+	ln       net.Listener
+	internal *platform.Server
+	done     chan struct{}
+	stack    platform.Stack
 }
 
-// New builds the routes and starts serving.
+// New builds the routes, starts serving them, and serves and registers
+// the gateway's internal port (Config.InternalAddr).
 func New(ctx context.Context, deps *platform.Deps, cfg Config) (_ *Gateway, err error) {
 	if cfg.RatePerMinute == 0 {
 		cfg.RatePerMinute = 1000
@@ -63,11 +69,16 @@ func New(ctx context.Context, deps *platform.Deps, cfg Config) (_ *Gateway, err 
 			err = errors.Join(err, g.Close(context.WithoutCancel(ctx)))
 		}
 	}()
-	h, con, err := handler(deps, cfg)
-	if err != nil {
+	if g.internal, err = platform.NewServer(deps.Name(platform.GatewayService), cfg.InternalAddr, deps.Logger); err != nil {
 		return nil, err
 	}
-	g.stack.RunConsole(con)
+	h, err := handler(deps, cfg, g.internal.Console())
+	if err != nil {
+		return nil, errors.Join(err, g.internal.Shutdown(ctx)) // closes its listener: it never served
+	}
+	if err := deps.Serve(ctx, &g.stack, platform.GatewayService, g.internal); err != nil {
+		return nil, err
+	}
 	addr := cfg.Addr
 	if addr == "" {
 		addr = "127.0.0.1:0"
@@ -98,62 +109,62 @@ func (g *Gateway) URL() string {
 	return "http://" + net.JoinHostPort(host, fmt.Sprint(a.Port))
 }
 
-// Close stops accepting requests and waits for those in flight. It is
-// idempotent.
+// InternalURL returns the base URL of the gateway's internal port: its
+// probes, metrics and console.
+func (g *Gateway) InternalURL() string { return g.internal.URL() }
+
+// Close stops accepting requests and waits for those in flight, then
+// deregisters and stops the internal port. It is idempotent.
 func (g *Gateway) Close(ctx context.Context) error { return g.stack.Close(ctx) }
 
-// handler returns the gateway's routes, and the console it serves at
-// AdminPath, whose sampling loop the caller runs.
-func handler(deps *platform.Deps, cfg Config) (http.Handler, *console.Console, error) {
+// handler returns the gateway's routes; con is the gateway's own console,
+// on its internal port, to show its breakers and resolver.
+func handler(deps *platform.Deps, cfg Config, con *console.Console) (http.Handler, error) {
 	target := func(service string) (gateway.Target, error) {
 		return discoverytarget.New(deps.Resolver, deps.Name(service))
 	}
 	usersT, err := target(platform.UserService)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	productsT, err := target(platform.ProductService)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	ordersT, err := target(platform.OrderService)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	paymentsT, err := target(platform.PaymentService)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	notificationsT, err := target(platform.NotificationService)
 	if err != nil {
-		return nil, nil, err
-	}
-	con, err := platform.NewConsole("gateway", AdminPath, deps.Logger)
-	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	con.AddResolver("http", deps.Resolver)
 
 	jwks, err := jwtauth.NewJWKS(deps.URL(platform.UserService, "/.well-known/jwks.json"), jwtauth.WithHTTPClient(deps.Client))
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	auth, err := jwtauth.New(jwks, jwtauth.WithAlgorithms(jwtauth.EdDSA), jwtauth.WithIssuer(users.Issuer),
 		jwtauth.WithAudience(users.Audience), jwtauth.WithLeeway(5*time.Second))
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	clientIP, err := gateway.NewClientIP()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	limiter, err := ratelimit.NewLocal(ratelimit.PerMinute(cfg.RatePerMinute))
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	limit, err := ratelimit.Middleware(limiter, ratelimit.WithKeyFunc(ratelimit.BySubjectOrClientIP(clientIP)))
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	// Failed authentications are limited per address, in front of
 	// authentication: guessing tokens or passwords (and so probing which
@@ -161,23 +172,23 @@ func handler(deps *platform.Deps, cfg Config) (http.Handler, *console.Console, e
 	// tokens verify never spend that budget.
 	failures, err := ratelimit.NewLocal(ratelimit.PerMinute(cfg.AuthFailuresPerMinute))
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	byIP := ratelimit.ByClientIP(clientIP)
 	failLimit, err := ratelimit.FailureLimit(failures, ratelimit.WithKeyFunc(byIP))
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	// One breaker per upstream instance, on the shop's policy: a restarted
 	// instance is back after its first short open interval.
 	set, err := breaker.NewSet("gateway", 64, platform.BreakerOptions(0, breaker.WithListener(con.BreakerListener()))...)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	con.AddBreakerSet(set)
 	breakers, err := gateway.BreakerSet(set)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	private := []gateway.Middleware{failLimit, auth.Middleware(), limit}
 	admin := append(slices.Clip(private), requireRole(platform.RoleAdmin))
@@ -205,16 +216,20 @@ func handler(deps *platform.Deps, cfg Config) (http.Handler, *console.Console, e
 		{Name: "payment-faults", Path: "/api/admin/payment-faults", Methods: []string{http.MethodGet, http.MethodPut},
 			Target: paymentsT, Rewrite: "/admin/faults", Middleware: admin, Timeout: 5 * time.Second},
 	}
-	routes = append(routes, newAdminPages(deps, auth).routes(con, failLimit, limit)...)
+	fleet, err := aggregate(deps)
+	if err != nil {
+		return nil, err
+	}
+	routes = append(routes, newAdminPages(deps, auth).routes(fleet, failLimit, limit)...)
 	// The role header is the gateway's to set, from a verified token only:
 	// a client's own is stripped on every route, under every spelling.
 	gw, err := gateway.New(routes, gateway.WithTransport(tracing.Transport(nil)), gateway.WithLogger(deps.Logger),
 		gateway.WithStripHeaders(platform.RoleHeader),
 		gateway.WithMiddleware(gateway.RequestID(), tracing.Middleware(), gateway.Recover(deps.Logger)))
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return gw, con, nil
+	return gw, nil
 }
 
 // requireRole lets through the requests whose verified token has role in

@@ -8,16 +8,12 @@ import (
 	"time"
 
 	"github.com/go-microkit/microkit/console"
+	"github.com/go-microkit/microkit/gateway"
 )
 
 // ConsolePath is where every service serves its operator's console, next
 // to /metrics on its own port.
 const ConsolePath = "/console/"
-
-// ConsoleMetaKey is the key of the registry metadata under which every
-// HTTP instance announces ConsolePath, so that a view over the registry
-// finds each instance's console.
-const ConsoleMetaKey = "console"
 
 // ConsoleSampleEvery is how often a console reads the outbox backlogs for
 // its sparklines: 60 readings cover the last five minutes.
@@ -39,6 +35,20 @@ func AuthorizeConsole(r *http.Request) (console.Operator, error) {
 		return console.Operator{}, errNotOperator
 	}
 	return console.Operator{Name: sub}, nil
+}
+
+// ForwardOperator prepares a request of the aggregated console
+// (console.WithInstanceRequest) to an instance's console: it passes on the
+// operator the aggregate authorized, in the role and subject headers the
+// gateway sets from a verified admin token, so that the instance's
+// AuthorizeConsole accepts it and its audit log names the person.
+func ForwardOperator(r *http.Request) {
+	op, ok := console.OperatorFromContext(r.Context())
+	if !ok || op.Name == "" {
+		return // the instance refuses the request: nobody to act for
+	}
+	r.Header.Set(RoleHeader, RoleAdmin)
+	r.Header.Set(gateway.DefaultSubjectHeader, op.Name)
 }
 
 // NewConsole returns a console titled title on the shop's authorization,
@@ -63,14 +73,4 @@ func consoleRun(c *console.Console) (stop func()) {
 		cancel()
 		<-done
 	}
-}
-
-// RunConsole runs c's sampling loop (console.Console.Run) until the stack
-// closes, for a process whose console is not its Server's (the gateway's).
-func (s *Stack) RunConsole(c *console.Console) {
-	stop := consoleRun(c)
-	s.Push(func(context.Context) error {
-		stop()
-		return nil
-	})
 }

@@ -20,6 +20,9 @@ const (
 	OrderService        = "order-service"
 	PaymentService      = "payment-service"
 	NotificationService = "notification-service"
+	// GatewayService is the gateway's own port (probes, metrics and its
+	// console), registered so that the aggregated console finds it.
+	GatewayService = "gateway"
 )
 
 // Deps is what every service is given: where to register, how to find and

@@ -1,7 +1,8 @@
 // Package platform holds what every shop service shares: its database
 // (SQLite file or PostgreSQL schema, one per service), its HTTP server with
-// /healthz, /readyz and /metrics, its registration in the service registry,
-// and the discovery-aware, traced HTTP client it calls other services with.
+// /healthz, /readyz, /metrics and the operator's console (console.go), its
+// registration in the service registry, and the discovery-aware, traced
+// HTTP client it calls other services with.
 //
 // Every service reads request bodies with [ReadJSON] (strict, 1 MiB) and
 // answers errors with [WriteError] or [WriteInternal], in the gateway's

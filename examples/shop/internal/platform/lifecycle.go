@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"sync"
+
+	"github.com/go-microkit/microkit/console"
 )
 
 // Stack is a list of shutdown functions run in reverse order of Push, once.
@@ -48,7 +50,7 @@ func (s *Stack) Close(ctx context.Context) error {
 }
 
 // Serve starts srv, announces it as service (at AdvertisePort when set,
-// with its console's path under ConsoleMetaKey) and pushes their shutdown
+// with its console's path under console.MetaKey) and pushes their shutdown
 // (deregister and drain, then stop serving) onto stack.
 func (d *Deps) Serve(ctx context.Context, stack *Stack, service string, srv *Server) error {
 	srv.Start()
@@ -57,7 +59,7 @@ func (d *Deps) Serve(ctx context.Context, stack *Stack, service string, srv *Ser
 	if d.AdvertisePort != 0 {
 		port = d.AdvertisePort
 	}
-	a, err := d.Announce(ctx, service, port, srv.Health(), "", map[string]string{ConsoleMetaKey: srv.Console().Path()})
+	a, err := d.Announce(ctx, service, port, srv.Health(), "", map[string]string{console.MetaKey: srv.Console().Path()})
 	if err != nil {
 		return err
 	}

@@ -120,6 +120,7 @@ type Config struct {
 type Shop struct {
 	gatewayURL string
 	urls       map[string]string
+	internal   map[string]string // the gateway's internal port; the services have one port
 	stack      platform.Stack
 }
 
@@ -145,7 +146,7 @@ func Start(ctx context.Context, cfg Config) (_ *Shop, err error) {
 	if cfg.SubjectPrefix == "" {
 		cfg.SubjectPrefix = "shop"
 	}
-	sh := &Shop{urls: map[string]string{}}
+	sh := &Shop{urls: map[string]string{}, internal: map[string]string{}}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, sh.Close(context.WithoutCancel(ctx)))
@@ -277,6 +278,7 @@ func Start(ctx context.Context, cfg Config) (_ *Shop, err error) {
 			}
 			url, closer = g.URL(), g.Close
 			sh.gatewayURL = url
+			sh.internal[svc] = g.InternalURL()
 		}
 		sh.urls[svc] = url
 		sh.stack.Push(closer)
@@ -314,6 +316,16 @@ func (sh *Shop) GatewayURL() string { return sh.gatewayURL }
 
 // URL returns the base URL of a service run here, or "".
 func (sh *Shop) URL(service string) string { return sh.urls[service] }
+
+// InternalURL returns the base URL where a service run here serves its
+// probes, /metrics and its console: its URL, except for the gateway, which
+// serves them on a port of their own. It is "" for a service not run here.
+func (sh *Shop) InternalURL(service string) string {
+	if u, ok := sh.internal[service]; ok {
+		return u
+	}
+	return sh.urls[service]
+}
 
 // Close stops the services in reverse start order: the gateway first, each
 // service deregistering, draining its requests and consumers, then the bus
