@@ -3,11 +3,11 @@ package payments
 import (
 	"context"
 	"math/rand/v2"
-	"sync"
 	"time"
 )
 
-// Faults is the fault injection of the payment-service.
+// Faults is the fault injection of the payment-service, set through
+// platform.FaultPath. The zero value injects nothing.
 type Faults struct {
 	// ErrorRate is the share of charges and refunds that fail with 500,
 	// from 0 (none) to 1 (all).
@@ -16,30 +16,27 @@ type Faults struct {
 	LatencyMS int `json:"latency_ms"`
 	// Down makes every charge and refund answer 503.
 	Down bool `json:"down"`
+	// LoseChargeReplies makes every charge take effect and then answer
+	// 504 reply_lost, as a reply lost on its way back would leave the
+	// caller: unable to tell whether the customer was charged, so the
+	// order saga refunds.
+	LoseChargeReplies bool `json:"lose_charge_replies"`
+	// FailRefunds makes every refund answer 500 injected without
+	// refunding, so that a saga's compensation fails until it is cleared.
+	FailRefunds bool `json:"fail_refunds"`
 }
 
-// faultState holds the current Faults. It is safe for concurrent use.
-type faultState struct {
-	mu sync.Mutex
-	f  Faults
+// check is the refusal of invalid Faults, "" when they are valid.
+func (f Faults) check() string {
+	if f.ErrorRate < 0 || f.ErrorRate > 1 || f.LatencyMS < 0 {
+		return "error_rate must be in [0, 1] and latency_ms not negative"
+	}
+	return ""
 }
 
-func (s *faultState) get() Faults {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.f
-}
-
-func (s *faultState) set(f Faults) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.f = f
-}
-
-// apply waits the injected latency and returns the injected failure: 503
-// when down, 500 at the error rate, 0 for none.
-func (s *faultState) apply(ctx context.Context) int {
-	f := s.get()
+// apply waits the injected latency and returns the injected failure of a
+// charge or refund: 503 when down, 500 at the error rate, 0 for none.
+func (f Faults) apply(ctx context.Context) int {
 	if f.LatencyMS > 0 {
 		t := time.NewTimer(time.Duration(f.LatencyMS) * time.Millisecond)
 		select {

@@ -30,7 +30,7 @@ type Service struct {
 	cfg    Config
 	base   *platform.Base
 	st     *store
-	faults faultState
+	faults platform.Faults[Faults]
 	srv    *platform.Server
 }
 
@@ -77,8 +77,10 @@ type RefundRequest struct {
 	Key string `json:"key"`
 }
 
-func (s *Service) injected(w http.ResponseWriter, r *http.Request) bool {
-	switch s.faults.apply(r.Context()) {
+// injected answers the failure f injects into a charge or refund, if any,
+// and reports whether it did.
+func injected(w http.ResponseWriter, r *http.Request, f Faults) bool {
+	switch f.apply(r.Context()) {
 	case 503:
 		platform.WriteError(w, r, http.StatusServiceUnavailable, "down", "payments are down (fault injection)")
 		return true
@@ -99,7 +101,8 @@ func (s *Service) routes() {
 			platform.WriteError(w, r, http.StatusBadRequest, "bad_request", "key, order_id and a positive amount_cents are required")
 			return
 		}
-		if s.injected(w, r) {
+		f := s.faults.Get()
+		if injected(w, r, f) {
 			return
 		}
 		status := StatusCharged
@@ -110,6 +113,12 @@ func (s *Service) routes() {
 			AmountCents: req.AmountCents, Status: status, CreatedAt: time.Now()})
 		if err != nil {
 			platform.WriteInternal(w, r, err)
+			return
+		}
+		if f.LoseChargeReplies {
+			// The charge is stored, whatever its outcome: only its
+			// reply goes missing.
+			platform.WriteError(w, r, http.StatusGatewayTimeout, "reply_lost", "the reply of this call was lost (fault injection)")
 			return
 		}
 		switch c.Status {
@@ -131,7 +140,12 @@ func (s *Service) routes() {
 			platform.WriteError(w, r, http.StatusBadRequest, "bad_request", "key is required")
 			return
 		}
-		if s.injected(w, r) {
+		f := s.faults.Get()
+		if injected(w, r, f) {
+			return
+		}
+		if f.FailRefunds {
+			platform.WriteError(w, r, http.StatusInternalServerError, "injected", "this refund failed (fault injection)")
 			return
 		}
 		c, err := s.st.refund(r.Context(), req.Key, time.Now())
@@ -156,21 +170,5 @@ func (s *Service) routes() {
 		}
 		platform.WriteJSON(w, http.StatusOK, cs)
 	})
-	// The fault switches are for administrators: the gateway passes the
-	// role of a verified token only.
-	s.srv.Handle("GET /admin/faults", platform.RequireRole(platform.RoleAdmin, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		platform.WriteJSON(w, http.StatusOK, s.faults.get())
-	})))
-	s.srv.Handle("PUT /admin/faults", platform.RequireRole(platform.RoleAdmin, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var f Faults
-		if !platform.ReadJSON(w, r, &f) {
-			return
-		}
-		if f.ErrorRate < 0 || f.ErrorRate > 1 || f.LatencyMS < 0 {
-			platform.WriteError(w, r, http.StatusBadRequest, "bad_request", "error_rate must be in [0, 1] and latency_ms not negative")
-			return
-		}
-		s.faults.set(f)
-		platform.WriteJSON(w, http.StatusOK, f)
-	})))
+	s.faults.Serve(s.srv, Faults.check)
 }

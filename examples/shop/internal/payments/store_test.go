@@ -71,9 +71,7 @@ func TestFaultsApply(t *testing.T) {
 		{Faults{Down: true, ErrorRate: 1}, 503},
 	}
 	for _, tt := range tests {
-		var s faultState
-		s.set(tt.f)
-		if got := s.apply(context.Background()); got != tt.want {
+		if got := tt.f.apply(context.Background()); got != tt.want {
 			t.Errorf("apply(%+v) = %d, want %d", tt.f, got, tt.want)
 		}
 	}

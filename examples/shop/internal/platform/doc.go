@@ -8,7 +8,9 @@
 // answers errors with [WriteError] or [WriteInternal], in the gateway's
 // error shape (gateway.ErrorBody) with the forwarded request id. The
 // caller's identity is [Subject] and [Role], set by the gateway from a
-// verified token only.
+// verified token only. A service that injects faults for demos and tests
+// keeps them in [Faults], which serves them at FaultPath to the admin
+// role.
 //
 // Start at [Deps], what a service is given, and [Server], what it serves on.
 package platform
