@@ -18,7 +18,8 @@ import (
 // JetStream leader and answer, but a stream kept three times has no place
 // until the third joins ("no suitable peers for placement"): on a busy
 // machine the service can start in that window. It says what it waits for,
-// and serves, consuming, once the third server is up.
+// and serves, consuming (and collecting dead letters), once the third
+// server is up.
 func TestShopWaitsForNATSCluster(t *testing.T) {
 	nc := newNATSCluster(t, 3)
 	nc.start(0)
@@ -67,8 +68,9 @@ func TestShopWaitsForNATSCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.Config.Replicas != 3 || info.State.Consumers != 3 {
-		t.Fatalf("stream kept %d times with %d consumers, want 3 and one per event type", info.Config.Replicas, info.State.Consumers)
+	// One consumer per event type, and the dead-letter collector's.
+	if info.Config.Replicas != 3 || info.State.Consumers != 4 {
+		t.Fatalf("stream kept %d times with %d consumers, want 3 and 4", info.Config.Replicas, info.State.Consumers)
 	}
 }
 

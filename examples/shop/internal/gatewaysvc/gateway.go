@@ -213,8 +213,11 @@ func handler(deps *platform.Deps, cfg Config, con *console.Console) (http.Handle
 			Middleware: private, Timeout: 3 * time.Second},
 		{Name: "notifications", Path: "/api/notifications", Methods: []string{http.MethodGet}, Target: notificationsT,
 			StripPrefix: "/api", Middleware: private, Timeout: 5 * time.Second},
+		// The services' fault switches, for demos and tests.
 		{Name: "payment-faults", Path: "/api/admin/payment-faults", Methods: []string{http.MethodGet, http.MethodPut},
-			Target: paymentsT, Rewrite: "/admin/faults", Middleware: admin, Timeout: 5 * time.Second},
+			Target: paymentsT, Rewrite: platform.FaultPath, Middleware: admin, Timeout: 5 * time.Second},
+		{Name: "notification-faults", Path: "/api/admin/notification-faults", Methods: []string{http.MethodGet, http.MethodPut},
+			Target: notificationsT, Rewrite: platform.FaultPath, Middleware: admin, Timeout: 5 * time.Second},
 	}
 	fleet, err := aggregate(deps)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/go-microkit/microkit/eventbus"
@@ -25,9 +26,14 @@ type Config struct {
 	Addr string
 	// Subscriber is the bus it consumes from. Required.
 	Subscriber eventbus.Subscriber
+	// Publisher is the bus it parks the events it fails on for good
+	// through (eventbus.DeadLetter), and that its console replays them
+	// to. Required.
+	Publisher eventbus.Publisher
 	// System names the bus in spans ("nats"). Zero means "nats".
 	System string
 	// Group is the consumer group; zero means "notification-service".
+	// The dead letters are collected by the group Group + "-deadletters".
 	Group string
 }
 
@@ -58,17 +64,19 @@ var schema = []string{
 // Service is a running notification-service. Close stops it.
 type Service struct {
 	cfg    Config
+	deps   *platform.Deps
 	base   *platform.Base
 	db     *platform.DB
 	router *eventbus.Router
 	srv    *platform.Server
+	faults platform.Faults[Faults]
 }
 
-// New opens the database, starts the consumer group and the HTTP server,
-// registered as notification-service.
+// New opens the database, starts the consumer group, the one that collects
+// dead letters, and the HTTP server, registered as notification-service.
 func New(ctx context.Context, deps *platform.Deps, cfg Config) (_ *Service, err error) {
-	if cfg.Subscriber == nil {
-		return nil, errors.New("notifications: Config.Subscriber is required")
+	if cfg.Subscriber == nil || cfg.Publisher == nil {
+		return nil, errors.New("notifications: Config.Subscriber and Config.Publisher are required")
 	}
 	if cfg.System == "" {
 		cfg.System = "nats"
@@ -85,17 +93,29 @@ func New(ctx context.Context, deps *platform.Deps, cfg Config) (_ *Service, err 
 			err = errors.Join(err, b.Close(context.WithoutCancel(ctx)))
 		}
 	}()
-	s := &Service{cfg: cfg, base: b, db: b.DB, srv: b.Server}
+	s := &Service{cfg: cfg, deps: deps, base: b, db: b.DB, srv: b.Server}
 	metrics, err := eventbusmetrics.New(s.srv.Metrics())
 	if err != nil {
 		return nil, fmt.Errorf("notifications: metrics: %w", err)
 	}
+	observe := []eventbus.Middleware{eventbus.Recover(), eventbustrace.Middleware(cfg.System), metrics.Middleware()}
+	// The collector runs first, so that nothing is dead-lettered before
+	// the store takes it; it stops last.
+	dead, err := s.collectDeadLetters(ctx, cfg.Group+"-deadletters", observe...)
+	if err != nil {
+		return nil, err
+	}
+	s.srv.Console().AddDeadLetters(dead, cfg.Publisher)
 	// Deliveries run 16 at a time per event type, and the inbox commits
 	// the ones that meet in one transaction (group commit): under load a
-	// notification costs a fraction of a commit instead of one each.
+	// notification costs a fraction of a commit instead of one each. An
+	// event that fails 20 times, or for good at once, is dead-lettered
+	// (DeadLetter outside Retry parks the last attempt's failure).
 	s.router, err = eventbus.NewRouter(cfg.Subscriber, cfg.Group, eventbus.WithLogger(deps.Logger), eventbus.WithConcurrency(16),
-		eventbus.WithMiddleware(eventbus.Recover(), eventbustrace.Middleware(cfg.System), metrics.Middleware(),
-			eventbus.Retry(retry.Policy{MaxAttempts: 20, Backoff: retry.Backoff{Initial: 100 * time.Millisecond, Max: 2 * time.Second}})))
+		eventbus.WithMiddleware(slices.Concat(observe, []eventbus.Middleware{
+			eventbus.DeadLetter(cfg.Publisher, eventbus.DeadLetterLogger(deps.Logger)),
+			eventbus.Retry(retry.Policy{MaxAttempts: 20, Backoff: retry.Backoff{Initial: 100 * time.Millisecond, Max: 2 * time.Second}}),
+		})...))
 	if err != nil {
 		return nil, fmt.Errorf("notifications: router: %w", err)
 	}
@@ -150,7 +170,14 @@ func text(kind string, e orders.OrderEvent) string {
 // handle stores the notification of one event in the inbox's transaction,
 // which also marks the message processed: a redelivery has no second effect.
 // The unique (order_id, kind) also keeps out the same event under another ID.
+// A failure rolls the mark back with the rest, so that the event, once
+// dead-lettered, is handled when it is replayed.
 func (s *Service) handle(ctx context.Context, tx *sql.Tx, msg *eventbus.Message) error {
+	if s.faults.Get().Reject {
+		// Inside the inbox's transaction, where a handler's own failure
+		// happens.
+		return retry.Permanent(errRejected)
+	}
 	e, err := eventbus.Decode[orders.OrderEvent](msg)
 	if err != nil {
 		return retry.Permanent(err)
@@ -165,6 +192,7 @@ func (s *Service) handle(ctx context.Context, tx *sql.Tx, msg *eventbus.Message)
 }
 
 func (s *Service) routes() {
+	s.faults.Serve(s.srv, nil)
 	// GET /notifications lists notifications by ?order_id= and ?customer=.
 	// The authenticated subject, when the gateway passed one, is the
 	// customer whatever the query says: a customer sees only their own

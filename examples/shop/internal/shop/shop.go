@@ -102,6 +102,10 @@ type Config struct {
 	// SagaLease is how soon a dead order-service's sagas are taken over;
 	// zero means 5s.
 	SagaLease time.Duration
+	// CompensateFor is how long the order-service retries a failed
+	// compensation before its saga ends compensation_failed; zero means
+	// 2m (see orders.Config).
+	CompensateFor time.Duration
 	// RatePerMinute is the gateway's per-user limit; zero means 1000.
 	RatePerMinute int
 	// AuthFailuresPerMinute is the gateway's budget of failed
@@ -257,7 +261,8 @@ func Start(ctx context.Context, cfg Config) (_ *Shop, err error) {
 			}
 			url, closer = s.URL(), s.Close
 		case Notification:
-			s, err := notifications.New(ctx, deps, notifications.Config{DSN: d, Addr: addr, Subscriber: bus})
+			s, err := notifications.New(ctx, deps, notifications.Config{DSN: d, Addr: addr, Subscriber: bus,
+				Publisher: eventbustrace.Publisher(eventbus.Publisher(bus), "nats")})
 			if err != nil {
 				return nil, err
 			}
@@ -265,7 +270,7 @@ func Start(ctx context.Context, cfg Config) (_ *Shop, err error) {
 		case Order:
 			s, err := orders.New(ctx, deps, orders.Config{DSN: d, Addr: addr,
 				Publisher:   eventbustrace.Publisher(eventbus.Publisher(bus), "nats"),
-				BreakerOpen: cfg.BreakerOpen, Lease: cfg.SagaLease})
+				BreakerOpen: cfg.BreakerOpen, Lease: cfg.SagaLease, CompensateFor: cfg.CompensateFor})
 			if err != nil {
 				return nil, err
 			}
