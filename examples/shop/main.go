@@ -74,6 +74,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	breakerOpen := fs.Duration("breaker-open", time.Second, "order-service: first open interval of its breakers (doubles on each trip straight after the probes, up to 30s)")
 	startupWait := fs.Duration("startup-wait", platform.DefaultStartupWait, "how long a service waits at start-up for the NATS servers and the stream (a cluster still starting) before it gives up")
 	sagaLease := fs.Duration("saga-lease", 5*time.Second, "order-service: saga lease, how soon a dead instance's sagas are taken over")
+	compensateFor := fs.Duration("compensate-for", 2*time.Minute, "order-service: how long a failed compensation (a refund, a stock release) is retried before its saga ends compensation_failed for an operator")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -107,7 +108,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	cfg := shop.Config{
 		DataDir: *dataDir, NATSURL: *natsURL, Host: *host, Prefix: *prefix, Seed: *seed,
 		GRPCAddr: *grpcAddr, Logger: logger, DSN: map[string]string{}, Addr: map[string]string{},
-		RatePerMinute: *rate, AuthFailuresPerMinute: *authFailures, BreakerOpen: *breakerOpen, SagaLease: *sagaLease, StartupWait: *startupWait, StreamReplicas: *replicas, AdvertisePort: *advertisePort,
+		RatePerMinute: *rate, AuthFailuresPerMinute: *authFailures, BreakerOpen: *breakerOpen, SagaLease: *sagaLease, CompensateFor: *compensateFor, StartupWait: *startupWait, StreamReplicas: *replicas, AdvertisePort: *advertisePort,
 		Admin: users.Credentials{Email: shop.DemoAdmin.Email, Password: *adminPassword},
 	}
 	if *prefix != "" {
@@ -205,6 +206,7 @@ Try:
 Administrator %[5]s, password %[6]s (-admin-password; its token has the admin role /api/admin/* needs):
   ADMIN=$(curl -s -X POST %[1]s/api/users/login -d '{"email":"%[5]s","password":"%[6]s"}' | sed 's/.*"token":"\([^"]*\)".*/\1/')
   curl -s -H "Authorization: Bearer $ADMIN" -X PUT %[1]s/api/admin/payment-faults -d '{"error_rate":1}'   # watch the breaker open
+  curl -s -H "Authorization: Bearer $ADMIN" -X PUT %[1]s/api/admin/notification-faults -d '{"reject":true}'   # notifications dead-lettered, to replay from the notification-service's /console/deadletters
   go run ./examples/shop/cmd/shopload -gateway %[1]s -duration 10s   # restart with -rate-limit 1000000 to measure throughput
 
 `, url, dataDir, shop.DemoUser.Email, shop.DemoUser.Password, admin.Email, admin.Password)

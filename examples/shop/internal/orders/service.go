@@ -14,6 +14,7 @@ import (
 	"github.com/go-microkit/microkit/eventbus/outbox"
 	"github.com/go-microkit/microkit/examples/shop/internal/platform"
 	"github.com/go-microkit/microkit/examples/shop/internal/products/productpb"
+	"github.com/go-microkit/microkit/retry"
 	"github.com/go-microkit/microkit/saga"
 	"github.com/go-microkit/microkit/saga/sagametrics"
 	"github.com/go-microkit/microkit/saga/sagatrace"
@@ -41,6 +42,11 @@ type Config struct {
 	Lease time.Duration
 	// RecoverEvery is the period of the recovery loop; zero means 1s.
 	RecoverEvery time.Duration
+	// CompensateFor is how long a failed compensation (a refund, a stock
+	// release) is retried, 100ms doubling to 10s apart, before its saga
+	// ends compensation_failed and waits for an operator; zero means the
+	// saga package's default, 2m.
+	CompensateFor time.Duration
 }
 
 // Service is a running order-service. Close stops it.
@@ -141,9 +147,13 @@ func New(ctx context.Context, deps *platform.Deps, cfg Config) (_ *Service, err 
 	if err != nil {
 		return nil, fmt.Errorf("orders: saga tracer: %w", err)
 	}
+	opts := []saga.Option{saga.WithLease(cfg.Lease), saga.WithLogger(deps.Logger), saga.WithListener(metrics), saga.WithTracer(tracer)}
+	if cfg.CompensateFor > 0 {
+		opts = append(opts, saga.WithCompensationRetry(retry.Policy{MaxAttempts: -1, MaxElapsed: cfg.CompensateFor,
+			Backoff: retry.Backoff{Initial: 100 * time.Millisecond, Max: 10 * time.Second}}))
+	}
 	for _, o := range []**saga.Orchestrator{&s.orch, &s.rescuer} {
-		if *o, err = saga.NewOrchestrator(s.sagas, saga.WithLease(cfg.Lease), saga.WithLogger(deps.Logger),
-			saga.WithListener(metrics), saga.WithTracer(tracer)); err != nil {
+		if *o, err = saga.NewOrchestrator(s.sagas, opts...); err != nil {
 			return nil, fmt.Errorf("orders: orchestrator: %w", err)
 		}
 		if err := (*o).Register(s.def); err != nil {
