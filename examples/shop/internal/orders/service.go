@@ -183,6 +183,18 @@ func (s *Service) URL() string { return s.base.URL() }
 // PaymentBreaker returns the breaker that guards the payment-service.
 func (s *Service) PaymentBreaker() *breaker.Breaker { return s.payment }
 
+// RetryCompensation compensates again the saga of order id, which ended
+// compensation_failed (saga.Orchestrator.RetryCompensation): what an
+// operator does once the participant that refused is fixed. It returns
+// nil once the saga is compensated (the order cancelled), a
+// *saga.CompensationFailedError when it fails again, and an error wrapping
+// saga.ErrWrongStatus for a saga in another status.
+func (s *Service) RetryCompensation(ctx context.Context, id string) error {
+	err := s.orch.RetryCompensation(ctx, id)
+	s.relay.Kick() // the cancel's order.cancelled
+	return err
+}
+
 // Close deregisters the service, waits for the requests in flight, stops
 // the recovery loop and the outbox relay, and closes the database. It is
 // idempotent.
