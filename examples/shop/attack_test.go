@@ -101,6 +101,9 @@ var attacks = []attack{
 		header: map[string]string{"X-Auth-Role": "admin", "X_Auth_Role": "admin"}, want: 403},
 	{name: "anonymous sets payment faults", method: "PUT", path: "/api/admin/payment-faults", body: `{"down":true}`, want: 401},
 	{name: "faults unchanged", as: "admin", method: "GET", path: "/api/admin/payment-faults", want: 200, has: []string{`"down":false`}},
+	{name: "customer sets notification faults", as: "alice", method: "PUT", path: "/api/admin/notification-faults", body: `{"reject":true}`, want: 403, code: "forbidden"},
+	{name: "anonymous sets notification faults", method: "PUT", path: "/api/admin/notification-faults", body: `{"reject":true}`, want: 401},
+	{name: "notification faults unchanged", as: "admin", method: "GET", path: "/api/admin/notification-faults", want: 200, has: []string{`"reject":false`}},
 
 	// Accounts: sign-up and login tell nobody which emails are registered.
 	// A registered email is answered like a new one and keeps its account
@@ -414,6 +417,10 @@ func TestServiceRefusalsLeakNothing(t *testing.T) {
 		{"charges failing", shop.Payment, "PUT", "/admin/faults", `{"error_rate":1}`, admin, 200, ""},
 		{"charge failing", shop.Payment, "POST", "/charges",
 			`{"key":"k-4","order_id":"o-4","customer":"u-1","amount_cents":100}`, nil, 500, "injected"},
+		{"charge replies lost, refunds failing", shop.Payment, "PUT", "/admin/faults", `{"lose_charge_replies":true,"fail_refunds":true}`, admin, 200, ""},
+		{"charge whose reply is lost", shop.Payment, "POST", "/charges",
+			`{"key":"k-6","order_id":"o-6","customer":"u-1","amount_cents":100}`, nil, 504, "reply_lost"},
+		{"refund failing", shop.Payment, "POST", "/refunds", `{"key":"k-6"}`, nil, 500, "injected"},
 		{"faults off", shop.Payment, "PUT", "/admin/faults", `{}`, admin, 200, ""},
 		{"charge over the limit", shop.Payment, "POST", "/charges",
 			`{"key":"k-5","order_id":"o-5","customer":"u-1","amount_cents":100000000}`, nil, 402, "declined"},
