@@ -87,8 +87,15 @@ func (r *run[S]) compensate(ctx context.Context, cause error) error {
 		return failed
 	}
 	r.rec.Status = StatusCompensated
-	if err := r.persist(ctx); err != nil {
-		return err
+	// A saga that never wrote its record failed in its first step, a Local
+	// one whose transaction rolled back: nothing of it happened, so nothing
+	// records it, and its ID is free for a retry of the same request. A
+	// record would hold the ID for ever, and the retry would be refused as
+	// a duplicate of a saga that has no effect.
+	if r.created {
+		if err := r.persist(ctx); err != nil {
+			return err
+		}
 	}
 	r.emit(ctx, Event{Kind: EventCompensated, Err: cause})
 	return &CompensatedError{SagaID: r.rec.ID, Saga: r.def.name, Step: r.failedStep(), Err: cause}

@@ -66,7 +66,9 @@
 // before it. That write also records the previous step's completion and
 // the next step's start, or the saga's completion; when the first step is
 // Local, the record is created in the same transaction, so starting a
-// saga and its first write are atomic. A saga of Local, remote, remote,
+// saga and its first write are atomic (and when that step fails for good,
+// nothing is written: the saga never started, Run returns a
+// *CompensatedError, and the ID may be run again). A saga of Local, remote, remote,
 // Local steps costs 3 writes instead of 5. An Execute error rolls it all
 // back: the step is retried per its policy and, when that gives up, fails
 // like a [NotApplied] one; a commit that fails may have committed, so the
