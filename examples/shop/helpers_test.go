@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"slices"
 	"testing"
 	"time"
 
@@ -83,24 +81,7 @@ func product(t *testing.T, c *shoptest.Client, id string) shoptest.Product {
 // kinds given.
 func waitNotifications(t *testing.T, c *shoptest.Client, orderID string, kinds ...string) {
 	t.Helper()
-	err := shoptest.Eventually(waitCtx(t), 20*time.Millisecond, func() error {
-		var ns []shoptest.Notification
-		if err := c.Expect(t.Context(), http.MethodGet, "/api/notifications", nil, http.StatusOK, &ns); err != nil {
-			return err
-		}
-		var got []string
-		for _, n := range ns {
-			if n.OrderID == orderID {
-				got = append(got, n.Kind)
-			}
-		}
-		slices.Sort(got)
-		if !slices.Equal(got, kinds) {
-			return fmt.Errorf("notifications of %s: %v, want %v", orderID, got, kinds)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := c.WaitNotifications(waitCtx(t), orderID, kinds...); err != nil {
 		t.Fatal(err)
 	}
 }

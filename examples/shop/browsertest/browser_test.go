@@ -96,17 +96,27 @@ func (p *tab) open(url string) int64 {
 // status of that page's document (after redirects).
 func (p *tab) click(sel string) int64 {
 	p.t.Helper()
-	var click chromedp.Action[chromedp.Void]
-	if strings.HasPrefix(sel, "/") {
-		click = chromedp.Click(chromedp.Search(sel))
-	} else {
-		click = chromedp.Click(chromedp.CSS(sel))
-	}
-	resp, err := chromedp.RunResponse(p.ctx, click)
+	resp, err := chromedp.RunResponse(p.ctx, clickOn(sel))
 	if err != nil {
 		p.t.Fatalf("click %s: %v", sel, err)
 	}
 	return resp.Status
+}
+
+// tick clicks the checkbox sel, which loads no page.
+func (p *tab) tick(sel string) {
+	p.t.Helper()
+	if err := chromedp.Do(p.ctx, clickOn(sel)); err != nil {
+		p.t.Fatalf("tick %s: %v", sel, err)
+	}
+}
+
+// clickOn is a click on the element sel.
+func clickOn(sel string) chromedp.Action[chromedp.Void] {
+	if strings.HasPrefix(sel, "/") {
+		return chromedp.Click(chromedp.Search(sel))
+	}
+	return chromedp.Click(chromedp.CSS(sel))
 }
 
 // fill sets the value of the input sel.

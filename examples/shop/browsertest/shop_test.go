@@ -38,7 +38,8 @@ const customerEmail, customerPassword = "ada@example.com", "correct horse"
 
 // newFixture starts the shop and the browser for t (skipping t without a
 // browser), and signs the administrator and a customer in over the API.
-func newFixture(t *testing.T) *fixture {
+// Each of configure changes the shop's configuration before it starts.
+func newFixture(t *testing.T, configure ...func(*shop.Config)) *fixture {
 	t.Helper()
 	bin := chromium(t)
 	reg, err := discovery.NewMemory()
@@ -46,7 +47,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = reg.Close(context.Background()) })
-	sh, err := shop.Start(t.Context(), shop.Config{
+	cfg := shop.Config{
 		Registry:   reg,
 		DataDir:    t.TempDir(),
 		Addr:       map[string]string{shop.Gateway: "127.0.0.1:0"},
@@ -55,7 +56,11 @@ func newFixture(t *testing.T) *fixture {
 		// An open breaker stays open until an operator resets it.
 		BreakerOpen: 10 * time.Minute,
 		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	}
+	for _, c := range configure {
+		c(&cfg)
+	}
+	sh, err := shop.Start(t.Context(), cfg)
 	if err != nil {
 		t.Fatalf("start the shop: %v", err)
 	}
@@ -117,6 +122,16 @@ func (f *fixture) instance(service string) string {
 	}
 	f.t.Fatalf("the aggregated console shows no instance of %s", service)
 	return ""
+}
+
+// setFaults sets the fault switches of the gateway's /api/admin/<name>
+// (payment-faults, notification-faults) as the administrator: every
+// field at once, those left out off.
+func (f *fixture) setFaults(name string, faults map[string]any) {
+	f.t.Helper()
+	if err := f.admin.Expect(f.t.Context(), http.MethodPut, "/api/admin/"+name, faults, http.StatusOK, nil); err != nil {
+		f.t.Fatalf("set %s %v: %v", name, faults, err)
+	}
 }
 
 // breakers reads the breakers of the instance console at link (see

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"time"
 )
 
@@ -233,6 +234,29 @@ func (c *Client) PlaceUntilRefused(ctx context.Context, limit int, item Item) ([
 // refunds that fail. c must be signed in as the administrator.
 func (c *Client) SetPaymentFaults(ctx context.Context, errorRate float64) error {
 	return c.Expect(ctx, http.MethodPut, "/api/admin/payment-faults", map[string]any{"error_rate": errorRate}, http.StatusOK, nil)
+}
+
+// WaitNotifications waits until the notifications of order orderID that
+// c reads on /api/notifications are of kinds, sorted, and no others; it
+// returns the last mismatch once ctx ends.
+func (c *Client) WaitNotifications(ctx context.Context, orderID string, kinds ...string) error {
+	return Eventually(ctx, 20*time.Millisecond, func() error {
+		var ns []Notification
+		if err := c.Expect(ctx, http.MethodGet, "/api/notifications", nil, http.StatusOK, &ns); err != nil {
+			return err
+		}
+		var got []string
+		for _, n := range ns {
+			if n.OrderID == orderID {
+				got = append(got, n.Kind)
+			}
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, kinds) {
+			return fmt.Errorf("notifications of %s: %v, want %v", orderID, got, kinds)
+		}
+		return nil
+	})
 }
 
 // Eventually calls check every interval until it returns nil or ctx ends,
