@@ -106,6 +106,7 @@ func (r *run[S]) compensate(ctx context.Context, cause error) error {
 func (r *run[S]) compensateStep(ctx context.Context, i int) error {
 	sr := &r.rec.Steps[i]
 	tries := tries{start: time.Now()}
+	sr.CompensateStartedAt, sr.CompensateEndedAt = tries.start, time.Time{}
 	for {
 		sr.Status = StepCompensating
 		sr.CompensateAttempts++
@@ -119,12 +120,15 @@ func (r *run[S]) compensateStep(ctx context.Context, i int) error {
 		}
 		r.end()
 		if err == nil {
-			sr.Status, sr.Error = StepCompensated, ""
+			sr.Status, sr.Error, sr.CompensateEndedAt = StepCompensated, "", time.Now()
 			r.dirty = true
 			return nil
 		}
 		sr.Error = err.Error()
 		if next != nil {
+			if _, abort := next.(*abortError); !abort {
+				sr.CompensateEndedAt = time.Now()
+			}
 			return next
 		}
 	}

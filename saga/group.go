@@ -12,11 +12,16 @@ func (r *run[S]) executeGroup(ctx context.Context, todo []int) error {
 	errs := make([]error, len(todo))
 	attempts := make([]int, len(todo))
 	doubts := make([]bool, len(todo))
+	// Each step's end, kept apart until the group ends: the lease keeper
+	// may be writing the record meanwhile.
+	ends := make([]time.Time, len(todo))
+	start := time.Now()
 	for k, i := range todo {
+		sr := &r.rec.Steps[i]
 		// Found running: interrupted by a crash, so possibly applied.
-		doubts[k] = r.rec.Steps[i].Status == StepRunning
-		r.rec.Steps[i].Status = StepRunning
-		r.rec.Steps[i].Attempts++
+		doubts[k] = sr.Status == StepRunning
+		sr.Status, sr.StartedAt, sr.EndedAt = StepRunning, start, time.Time{}
+		sr.Attempts++
 	}
 	if err := r.begin(ctx); err != nil {
 		return err
@@ -30,6 +35,7 @@ func (r *run[S]) executeGroup(ctx context.Context, todo []int) error {
 		first := r.rec.Steps[i].Attempts
 		wg.Go(func() {
 			attempts[k], errs[k] = r.runDetached(ctx, i, first, &doubts[k])
+			ends[k] = time.Now()
 			if errs[k] == nil {
 				mu.Lock()
 				order = append(order, i)
@@ -50,6 +56,7 @@ func (r *run[S]) executeGroup(ctx context.Context, todo []int) error {
 		sr := &r.rec.Steps[i]
 		sr.Attempts = attempts[k]
 		if errs[k] == nil {
+			sr.EndedAt = ends[k]
 			continue
 		}
 		sr.Error = errs[k].Error()
@@ -58,6 +65,7 @@ func (r *run[S]) executeGroup(ctx context.Context, todo []int) error {
 			continue
 		}
 		r.fail(sr, doubts[k])
+		sr.EndedAt = ends[k]
 		if result == nil {
 			result = errs[k]
 		}

@@ -30,6 +30,7 @@ func (r *run[S]) following(si int) (next int, last bool) {
 func (r *run[S]) executeLocal(ctx context.Context, i int, next int, last bool) (begun int, err error) {
 	sr := &r.rec.Steps[i]
 	tries := tries{start: time.Now()}
+	sr.StartedAt, sr.EndedAt = tries.start, time.Time{}
 	for n := sr.Attempts + 1; ; n++ {
 		r.save()
 		created := r.created
@@ -40,12 +41,13 @@ func (r *run[S]) executeLocal(ctx context.Context, i int, next int, last bool) (
 				return execErr
 			}
 			r.seq++
-			sr.Status, sr.Seq, sr.Attempts, sr.Error = StepDone, r.seq, n, ""
+			now := time.Now()
+			sr.Status, sr.Seq, sr.Attempts, sr.Error, sr.EndedAt = StepDone, r.seq, n, "", now
 			r.dirty = true
 			switch {
 			case next >= 0:
 				ns := &r.rec.Steps[next]
-				ns.Status = StepRunning
+				ns.Status, ns.StartedAt, ns.EndedAt = StepRunning, now, time.Time{}
 				ns.Attempts++
 			case last:
 				r.rec.Status = StatusCompleted
@@ -66,6 +68,7 @@ func (r *run[S]) executeLocal(ctx context.Context, i int, next int, last bool) (
 		if retryErr := r.retry(ctx, i, execErr, &tries); retryErr != nil {
 			if _, ok := retryErr.(*stepFailure); ok {
 				r.fail(sr, false) // rolled back: nothing of it to compensate
+				sr.EndedAt = time.Now()
 			}
 			return -1, retryErr
 		}
@@ -78,6 +81,7 @@ func (r *run[S]) executeLocal(ctx context.Context, i int, next int, last bool) (
 func (r *run[S]) compensateLocal(ctx context.Context, i int) error {
 	sr := &r.rec.Steps[i]
 	tries := tries{start: time.Now()}
+	sr.CompensateStartedAt, sr.CompensateEndedAt = tries.start, time.Time{}
 	for n := sr.CompensateAttempts + 1; ; n++ {
 		r.save()
 		var compErr error
@@ -85,7 +89,7 @@ func (r *run[S]) compensateLocal(ctx context.Context, i int) error {
 			if compErr = r.attempt(ctx, i, true, n); compErr != nil {
 				return compErr
 			}
-			sr.Status, sr.CompensateAttempts, sr.Error = StepCompensated, n, ""
+			sr.Status, sr.CompensateAttempts, sr.Error, sr.CompensateEndedAt = StepCompensated, n, "", time.Now()
 			r.dirty = true
 			return r.writeTx(ctx)
 		})
@@ -98,6 +102,9 @@ func (r *run[S]) compensateLocal(ctx context.Context, i int) error {
 		}
 		sr.CompensateAttempts, sr.Error = n, compErr.Error()
 		if retryErr := r.retryCompensation(ctx, i, compErr, &tries); retryErr != nil {
+			if _, abort := retryErr.(*abortError); !abort {
+				sr.CompensateEndedAt = time.Now()
+			}
 			return retryErr
 		}
 	}

@@ -169,6 +169,9 @@ func (r *run[S]) executeStep(ctx context.Context, i int, begun bool) error {
 	// have taken effect whatever the next one answers.
 	doubt := sr.Status == StepRunning && !begun
 	tries := tries{start: time.Now()}
+	if !begun { // else the Local step's write recorded the start
+		sr.StartedAt, sr.EndedAt = tries.start, time.Time{}
+	}
 	for {
 		if begun {
 			begun = false
@@ -193,7 +196,7 @@ func (r *run[S]) executeStep(ctx context.Context, i int, begun bool) error {
 		r.end()
 		if err == nil {
 			r.seq++
-			sr.Status, sr.Seq, sr.Error = StepDone, r.seq, ""
+			sr.Status, sr.Seq, sr.Error, sr.EndedAt = StepDone, r.seq, "", time.Now()
 			r.dirty = true
 			return nil
 		}
@@ -202,6 +205,7 @@ func (r *run[S]) executeStep(ctx context.Context, i int, begun bool) error {
 		if next != nil {
 			if _, ok := next.(*stepFailure); ok {
 				r.fail(sr, doubt)
+				sr.EndedAt = time.Now()
 			}
 			return next
 		}

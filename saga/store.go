@@ -61,6 +61,22 @@ type StepRecord struct {
 	Failed bool `json:"f,omitempty"`
 	// Error is the last error of the step or of its compensation.
 	Error string `json:"e,omitempty"`
+	// StartedAt is when the step's last execution began, by the
+	// orchestrator's clock: its first attempt in Run, or in the Recover that
+	// ran it again (the retries of one execution keep it). It is recorded
+	// by the write that marks the step running. Zero if it never ran.
+	StartedAt time.Time `json:"xs,omitzero"`
+	// EndedAt is when that execution ended, successful or failed for good;
+	// zero while it runs, and when a crash or a lost lease interrupted it.
+	EndedAt time.Time `json:"xe,omitzero"`
+	// CompensateStartedAt is when the step's last compensation began (its
+	// first attempt; RetryCompensation begins a new one), by the
+	// orchestrator's clock. Zero if the step was never compensated, or has
+	// no Compensate.
+	CompensateStartedAt time.Time `json:"cs,omitzero"`
+	// CompensateEndedAt is when that compensation ended, successful or
+	// failed for good; zero while it runs or when it was interrupted.
+	CompensateEndedAt time.Time `json:"ce,omitzero"`
 }
 
 // Record is the persisted form of one saga instance: what a [Store] keeps.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -58,8 +59,11 @@ func record(id string, status saga.Status, created time.Time) *saga.Record {
 		ID: id, Name: "conformance", Status: status,
 		State: []byte(`{"amount":1999,"items":["a","b"]}`),
 		Steps: []saga.StepRecord{
-			{Name: "reserve", Status: saga.StepDone, Attempts: 2, Seq: 1},
-			{Name: "charge", Status: saga.StepRunning, Attempts: 1, Failed: true, Error: "timeout: \"quoted\"\n"},
+			{Name: "reserve", Status: saga.StepDone, Attempts: 2, Seq: 1,
+				StartedAt: created.Add(time.Millisecond), EndedAt: created.Add(2 * time.Millisecond),
+				CompensateStartedAt: created.Add(3 * time.Millisecond), CompensateEndedAt: created.Add(4*time.Millisecond + 1)},
+			{Name: "charge", Status: saga.StepRunning, Attempts: 1, Failed: true, Error: "timeout: \"quoted\"\n",
+				StartedAt: created.Add(5 * time.Millisecond).In(time.FixedZone("UTC+2", 2*60*60))},
 			{Name: "ship", Status: saga.StepPending},
 		},
 		Owner: "node-1", LeaseUntil: created.Add(30 * time.Second),
@@ -68,11 +72,18 @@ func record(id string, status saga.Status, created time.Time) *saga.Record {
 	}
 }
 
-// equal compares records, times by instant.
+// equal compares records, times (the steps' too) by instant.
 func equal(t *testing.T, got, want *saga.Record) {
 	t.Helper()
 	g, w := *got, *want
-	for _, pair := range [][2]*time.Time{{&g.LeaseUntil, &w.LeaseUntil}, {&g.Deadline, &w.Deadline}, {&g.CreatedAt, &w.CreatedAt}, {&g.UpdatedAt, &w.UpdatedAt}} {
+	g.Steps, w.Steps = slices.Clone(g.Steps), slices.Clone(w.Steps)
+	pairs := [][2]*time.Time{{&g.LeaseUntil, &w.LeaseUntil}, {&g.Deadline, &w.Deadline}, {&g.CreatedAt, &w.CreatedAt}, {&g.UpdatedAt, &w.UpdatedAt}}
+	for i := range min(len(g.Steps), len(w.Steps)) {
+		gs, ws := &g.Steps[i], &w.Steps[i]
+		pairs = append(pairs, [2]*time.Time{&gs.StartedAt, &ws.StartedAt}, [2]*time.Time{&gs.EndedAt, &ws.EndedAt},
+			[2]*time.Time{&gs.CompensateStartedAt, &ws.CompensateStartedAt}, [2]*time.Time{&gs.CompensateEndedAt, &ws.CompensateEndedAt})
+	}
+	for _, pair := range pairs {
 		if !pair[0].Equal(*pair[1]) {
 			t.Errorf("time %v, want %v", *pair[0], *pair[1])
 		}
