@@ -31,6 +31,9 @@
 //     [Orchestrator.Resolve] are the operator's tools for sagas whose
 //     compensation failed; [Listener] (with [EventCompensationFailed]) and
 //     saga/sagametrics (Prometheus) make sure someone hears of them.
+//   - [Store.List] with a [Filter] lists sagas for an operator, a page at
+//     a time after a [Cursor]; a record's [StepRecord]s carry the times of
+//     each step's last execution and compensation, its timeline.
 //
 // # Semantics
 //

@@ -20,18 +20,12 @@ type MemoryStore struct {
 	DropFinished bool
 
 	mu      sync.Mutex
-	records map[string]*memRecord
-	seq     int64
-	free    []*memRecord // dropped records, reused with their buffers by Create
+	records map[string]*Record
+	free    []*Record // dropped records, reused with their buffers by Create
 }
 
 // maxFree bounds the dropped records kept for reuse.
 const maxFree = 64
-
-type memRecord struct {
-	Record
-	seq int64 // creation order, for List
-}
 
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore { return &MemoryStore{} }
@@ -61,17 +55,16 @@ func (m *MemoryStore) create(r *Record) {
 		return // created finished: a Local first step that failed for good
 	}
 	if m.records == nil {
-		m.records = make(map[string]*memRecord)
+		m.records = make(map[string]*Record)
 	}
-	m.seq++
-	var stored *memRecord
+	var stored *Record
 	if n := len(m.free); n > 0 {
 		stored, m.free = m.free[n-1], m.free[:n-1]
 	} else {
-		stored = new(memRecord)
+		stored = new(Record)
 	}
 	state, steps := stored.State, stored.Steps
-	stored.Record, stored.seq = *r, m.seq
+	*stored = *r
 	stored.State = append(state[:0], r.State...)
 	stored.Steps = append(steps[:0], r.Steps...)
 	stored.Version = 1
@@ -109,7 +102,7 @@ func (m *MemoryStore) update(r *Record) {
 		return
 	}
 	state, steps := stored.State, stored.Steps
-	stored.Record = *r
+	*stored = *r
 	stored.State = append(state[:0], r.State...)
 	stored.Steps = append(steps[:0], r.Steps...)
 	stored.Version = r.Version + 1
@@ -282,26 +275,37 @@ func (m *MemoryStore) Get(ctx context.Context, id string) (*Record, error) {
 	return stored.Clone(), nil
 }
 
-// List implements [Store].
+// List implements [Store]. It reads every record: a MemoryStore holds
+// what fits in memory, where that is fast enough for an operator's
+// listing.
 func (m *MemoryStore) List(ctx context.Context, f Filter) ([]*Record, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("saga: memory store: list: %w", err)
 	}
+	type listed struct {
+		r  *Record
+		at Cursor
+	}
 	m.mu.Lock()
-	matched := make([]*memRecord, 0)
+	defer m.mu.Unlock()
+	matched := make([]listed, 0)
 	for _, r := range m.records {
-		if len(f.Statuses) == 0 || slices.Contains(f.Statuses, r.Status) {
-			matched = append(matched, r)
+		if at := r.Cursor(); f.keeps(r, at) {
+			matched = append(matched, listed{r, at})
 		}
 	}
-	slices.SortFunc(matched, func(a, b *memRecord) int { return int(a.seq - b.seq) })
+	slices.SortFunc(matched, func(a, b listed) int {
+		if f.Newest {
+			return b.at.compare(a.at)
+		}
+		return a.at.compare(b.at)
+	})
 	if f.Limit > 0 && len(matched) > f.Limit {
 		matched = matched[:f.Limit]
 	}
 	out := make([]*Record, len(matched))
-	for i, r := range matched {
-		out[i] = r.Clone()
+	for i, l := range matched {
+		out[i] = l.r.Clone()
 	}
-	m.mu.Unlock()
 	return out, nil
 }

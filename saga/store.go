@@ -110,10 +110,37 @@ type Record struct {
 	CreatedAt, UpdatedAt time.Time
 }
 
-// Filter selects records for [Store.List].
+// Filter selects records for [Store.List] and orders them. Its zero value
+// selects every record, oldest first. The conditions combine: a record is
+// listed when it meets all of them.
+//
+// A listing is ordered by CreatedAt, then by ID (byte by byte) among
+// records created at the same instant: a total order, which is what makes
+// paging with After stable. To page, list with a Limit, then list again
+// with After set to the [Record.Cursor] of the last record returned: no
+// record is skipped or repeated, however many share a CreatedAt, and a
+// record created while paging is listed on a later page when its place in
+// the order lies ahead (oldest first, new records come last).
 type Filter struct {
 	// Statuses keeps records with one of these statuses; empty keeps all.
 	Statuses []Status
+	// Name keeps the records of the saga definition of this name; empty
+	// keeps all.
+	Name string
+	// IDPrefix keeps records whose ID starts with it, byte for byte (no
+	// wildcards); empty keeps all.
+	IDPrefix string
+	// UpdatedBefore keeps records last updated before it (not updated
+	// since): with the in-flight statuses, the sagas that look stuck. The
+	// zero value keeps all.
+	UpdatedBefore time.Time
+	// After keeps the records that come after this cursor in the listing's
+	// order (before it in time when Newest is set): the next page. nil
+	// starts at the first record.
+	After *Cursor
+	// Newest lists newest first: by descending CreatedAt, then descending
+	// ID. False lists oldest first.
+	Newest bool
 	// Limit caps the number of records; zero means no cap.
 	Limit int
 }
@@ -134,7 +161,7 @@ type Store interface {
 	Update(ctx context.Context, r *Record) error
 	// Get returns the record with this ID, or an error wrapping ErrNotFound.
 	Get(ctx context.Context, id string) (*Record, error)
-	// List returns the records that match f, oldest first.
+	// List returns the records that match f, in f's order (see [Filter]).
 	List(ctx context.Context, f Filter) ([]*Record, error)
 }
 

@@ -6,8 +6,9 @@
 //		sagatest.Run(t, func(t *testing.T) saga.Store { return newEmptyStore(t) })
 //	}
 //
-// It checks the store contract (create, compare-and-swap update, get, list,
-// copies in and out) and then drives real sagas through an orchestrator
+// It checks the store contract (create, compare-and-swap update, get,
+// list with each filter, in order and page by page, copies in and out)
+// and then drives real sagas through an orchestrator
 // over the store: completion, compensation (including steps whose outcome
 // is unknown, and compensations that fail), recovery, and two
 // orchestrators recovering the same sagas at once. For a [saga.TxStore]

@@ -28,6 +28,8 @@ func Run(t *testing.T, newStore func(t *testing.T) saga.Store) {
 		{"ConcurrentUpdatesOneWins", testConcurrentUpdates},
 		{"ConcurrentCreatesOneWinsPerID", testConcurrentCreates},
 		{"ListFiltersAndOrders", testList},
+		{"ListEachFilter", testListEachFilter},
+		{"ListPagesStable", testListPages},
 		{"CopiesInAndOut", testCopies},
 		{"SagaCompletes", testSagaCompletes},
 		{"SagaCompensates", testSagaCompensates},
@@ -260,13 +262,6 @@ func testList(t *testing.T, s saga.Store) {
 		if err := s.Create(ctx, record(fmt.Sprint("r", i), st, base.Add(time.Duration(i)*time.Second))); err != nil {
 			t.Fatal(err)
 		}
-	}
-	ids := func(recs []*saga.Record) []string {
-		var out []string
-		for _, r := range recs {
-			out = append(out, r.ID)
-		}
-		return out
 	}
 	tests := []struct {
 		filter saga.Filter

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/go-microkit/microkit/internal/sqldb"
 	"github.com/go-microkit/microkit/saga"
@@ -69,7 +68,8 @@ type Store struct {
 	insert  string
 	update  string
 	get     string
-	list    string // without the status filter and the limit
+	list    string // without the conditions, the order and the limit
+	idExpr  string // the id column compared byte by byte
 	table   string
 	// group batches this process's writes on SQLite, which has a single
 	// writer: they queue here instead of in SQLite's busy handler (which
@@ -100,8 +100,9 @@ func New(db *sql.DB, dialect sqldialect.Dialect, opts ...Option) (*Store, error)
 			", steps = " + sqldb.Placeholder(d, 3) + ", owner = " + sqldb.Placeholder(d, 4) + ", lease_until = " + sqldb.Placeholder(d, 5) +
 			", deadline = " + sqldb.Placeholder(d, 6) + ", error = " + sqldb.Placeholder(d, 7) + ", note = " + sqldb.Placeholder(d, 8) +
 			", updated_at = " + sqldb.Placeholder(d, 9) + " WHERE id = " + sqldb.Placeholder(d, 10) + " AND version = " + sqldb.Placeholder(d, 11),
-		get:  "SELECT " + columns + " FROM " + t + " WHERE id = " + sqldb.Placeholder(d, 1),
-		list: "SELECT " + columns + " FROM " + t,
+		get:    "SELECT " + columns + " FROM " + t + " WHERE id = " + sqldb.Placeholder(d, 1),
+		list:   "SELECT " + columns + " FROM " + t,
+		idExpr: idBytewise(d),
 	}, nil
 }
 
@@ -169,40 +170,6 @@ func (s *Store) Get(ctx context.Context, id string) (*saga.Record, error) {
 		return nil, fmt.Errorf("sqlstore: get %q: %w", id, err)
 	}
 	return r, nil
-}
-
-// List implements [saga.Store], oldest created first.
-func (s *Store) List(ctx context.Context, f saga.Filter) ([]*saga.Record, error) {
-	var q strings.Builder
-	q.WriteString(s.list)
-	args := make([]any, 0, len(f.Statuses))
-	if len(f.Statuses) > 0 {
-		q.WriteString(" WHERE status IN (" + sqldb.Placeholders(s.dialect, 1, len(f.Statuses)) + ")")
-		for _, st := range f.Statuses {
-			args = append(args, string(st))
-		}
-	}
-	q.WriteString(" ORDER BY created_at, id")
-	if f.Limit > 0 {
-		fmt.Fprintf(&q, " LIMIT %d", f.Limit)
-	}
-	rows, err := s.querier(ctx).QueryContext(ctx, q.String(), args...)
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore: list: %w", err)
-	}
-	defer rows.Close()
-	var out []*saga.Record
-	for rows.Next() {
-		r, err := scan(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlstore: list: %w", err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlstore: list: %w", err)
-	}
-	return out, nil
 }
 
 // txKey is the context key of the transaction of InTx.
