@@ -1,11 +1,12 @@
 package saga
 
 import (
-	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Cursor is a record's place in the order of a listing (see [Filter]):
@@ -28,37 +29,52 @@ func (r *Record) Cursor() Cursor {
 	return Cursor{CreatedAt: r.CreatedAt.Round(0), ID: r.ID}
 }
 
-// cursorSep separates the time from the ID in a cursor's text; RFC 3339
-// times never contain it.
-const cursorSep = "/"
-
-// MarshalText encodes c as its CreatedAt in RFC 3339 with nanoseconds, in
-// UTC, a slash, then its ID ("2026-03-01T12:00:00.123456789Z/order-42"):
-// the form to carry a cursor in a URL's query (escaped) or in JSON. It
-// fails for a time whose year is outside 0 to 9999.
+// MarshalText encodes c as "<CreatedAt in Unix nanoseconds>:<ID>" (0 for
+// the zero time), the form of the toolkit's other cursors, for a link to
+// the next page. A time outside the years 1678 to 2262 does not fit.
 func (c Cursor) MarshalText() ([]byte, error) {
-	b, err := c.CreatedAt.UTC().MarshalText()
-	if err != nil {
-		return nil, fmt.Errorf("saga: cursor: %w", err)
+	var nanos int64
+	if !c.CreatedAt.IsZero() {
+		nanos = c.CreatedAt.UnixNano()
 	}
-	return append(append(b, cursorSep...), c.ID...), nil
+	return []byte(strconv.FormatInt(nanos, 10) + ":" + c.ID), nil
 }
 
-// UnmarshalText decodes the text that [Cursor.MarshalText] returns.
+// UnmarshalText decodes what MarshalText encoded. Text that is no cursor
+// gives an error wrapping ErrInvalidFilter.
 func (c *Cursor) UnmarshalText(text []byte) error {
-	at, id, ok := strings.Cut(string(text), cursorSep)
-	if !ok {
-		return fmt.Errorf("saga: cursor %q: %w", text, errNoCursorSep)
+	nanos, id, ok := strings.Cut(string(text), ":")
+	n, err := strconv.ParseInt(nanos, 10, 64)
+	if !ok || err != nil || id == "" {
+		return fmt.Errorf("%w: cursor %q: want <unix nanoseconds>:<ID>", ErrInvalidFilter, text)
 	}
-	t, err := time.Parse(time.RFC3339Nano, at)
-	if err != nil {
-		return fmt.Errorf("saga: cursor %q: %w", text, err)
+	c.CreatedAt, c.ID = time.Time{}, id
+	if n != 0 {
+		c.CreatedAt = time.Unix(0, n).UTC()
 	}
-	c.CreatedAt, c.ID = t.UTC(), id
 	return nil
 }
 
-var errNoCursorSep = errors.New("no " + cursorSep + " between time and ID")
+// Validate returns an error wrapping ErrInvalidFilter for a filter that
+// no store runs: an IDPrefix, or an After cursor's ID, that is not valid
+// UTF-8 or holds a NUL (no ID can: SQL stores keep IDs as text). Each
+// [Store.List] calls it first.
+func (f *Filter) Validate() error {
+	for _, s := range []struct{ what, text string }{{"id prefix", f.IDPrefix}, {"cursor id", afterID(f)}} {
+		if !utf8.ValidString(s.text) || strings.IndexByte(s.text, 0) >= 0 {
+			return fmt.Errorf("%w: %s %q: want UTF-8 without NUL", ErrInvalidFilter, s.what, s.text)
+		}
+	}
+	return nil
+}
+
+// afterID returns the ID of f's cursor, or "".
+func afterID(f *Filter) string {
+	if f.After == nil {
+		return ""
+	}
+	return f.After.ID
+}
 
 // compare orders cursors as listings do, oldest first: by CreatedAt (wall
 // clock), then by ID.

@@ -282,6 +282,9 @@ func (m *MemoryStore) List(ctx context.Context, f Filter) ([]*Record, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("saga: memory store: list: %w", err)
 	}
+	if err := f.Validate(); err != nil {
+		return nil, fmt.Errorf("saga: memory store: list: %w", err)
+	}
 	type listed struct {
 		r  *Record
 		at Cursor

@@ -128,7 +128,8 @@ type Filter struct {
 	// keeps all.
 	Name string
 	// IDPrefix keeps records whose ID starts with it, byte for byte (no
-	// wildcards); empty keeps all.
+	// wildcards, case matters); empty keeps all. It must be valid UTF-8
+	// without NUL.
 	IDPrefix string
 	// UpdatedBefore keeps records last updated before it (not updated
 	// since): with the in-flight statuses, the sagas that look stuck. The
@@ -161,7 +162,8 @@ type Store interface {
 	Update(ctx context.Context, r *Record) error
 	// Get returns the record with this ID, or an error wrapping ErrNotFound.
 	Get(ctx context.Context, id string) (*Record, error)
-	// List returns the records that match f, in f's order (see [Filter]).
+	// List returns the records that match f, in f's order (see [Filter]),
+	// or an error wrapping ErrInvalidFilter if [Filter.Validate] refuses f.
 	List(ctx context.Context, f Filter) ([]*Record, error)
 }
 
@@ -190,6 +192,10 @@ var (
 	// ErrConflict means the stored record changed since it was read: another
 	// orchestrator owns or moved it.
 	ErrConflict = errors.New("saga: version conflict")
+	// ErrInvalidFilter means a Filter that no store runs (see
+	// [Filter.Validate]) or text that is no [Cursor]: input to correct,
+	// not to retry.
+	ErrInvalidFilter = errors.New("saga: invalid filter")
 )
 
 // Clone returns a deep copy of r.

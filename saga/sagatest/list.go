@@ -2,6 +2,7 @@ package sagatest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -100,6 +101,12 @@ func testListEachFilter(t *testing.T, s saga.Store) {
 		}
 		if !slices.Equal(ids(got), tt.want) {
 			t.Errorf("%s: List = %q, want %q", tt.name, ids(got), tt.want)
+		}
+	}
+	// IDs are text: no store can hold one that is not UTF-8 or has a NUL.
+	for _, f := range []saga.Filter{{IDPrefix: "a\xff"}, {IDPrefix: "a\x00"}, {After: &saga.Cursor{CreatedAt: base, ID: "\xc3"}}} {
+		if got, err := s.List(ctx, f); !errors.Is(err, saga.ErrInvalidFilter) {
+			t.Errorf("List(%+v) = %q, %v; want ErrInvalidFilter", f, ids(got), err)
 		}
 	}
 }

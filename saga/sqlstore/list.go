@@ -16,6 +16,9 @@ import (
 // returns (see Schema for which filters are indexed). A listing orders IDs
 // byte by byte, like Go strings, whatever the id column's collation.
 func (s *Store) List(ctx context.Context, f saga.Filter) ([]*saga.Record, error) {
+	if err := f.Validate(); err != nil {
+		return nil, fmt.Errorf("sqlstore: list: %w", err)
+	}
 	query, args := s.listQuery(f)
 	rows, err := s.querier(ctx).QueryContext(ctx, query, args...)
 	if err != nil {
