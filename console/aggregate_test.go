@@ -246,32 +246,32 @@ func TestAggregateShowsEveryInstance(t *testing.T) {
 // the aggregate's page passed on to each; an instance that has no such
 // view is shown as having none, and a view no console has is not found.
 func TestAggregateOtherViews(t *testing.T) {
-	sagas := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/console/api/sagas" {
+	jobs := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/console/api/jobs" {
 			gateway.WriteError(w, r, http.StatusNotFound, gateway.CodeNotFound, "no such page")
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"sagas":[{"id":"order-7","state":"` + r.URL.Query().Get("state") + `"}]}`))
+		_, _ = w.Write([]byte(`{"jobs":[{"id":"order-7","state":"` + r.URL.Query().Get("state") + `"}]}`))
 	})
 	without, _ := instanceConsole(t, "/console/", []string{"stock"}, nil)
 	reg := registry(t, instance("orders-1", "orders", "orders-1.test", 80, "/console/"),
 		instance("payments-1", "payments", "payments-1.test", 80, "/console/"))
-	a := newAggregate(t, reg, console.WithHTTPClient(&http.Client{Transport: memhttp.Hosts{"orders-1.test:80": sagas, "payments-1.test:80": without}}))
+	a := newAggregate(t, reg, console.WithHTTPClient(&http.Client{Transport: memhttp.Hosts{"orders-1.test:80": jobs, "payments-1.test:80": without}}))
 	ada := client{t, a, "ada"}
 
 	var v console.Aggregated[json.RawMessage]
-	ada.json("/fleet/api/sagas?state=compensating", &v)
+	ada.json("/fleet/api/jobs?state=compensating", &v)
 	got := answers(v)
 	if len(v.Instances) != 2 || v.Unanswered != 0 || got["orders-1"].View == nil ||
 		!strings.Contains(string(*got["orders-1"].View), `"compensating"`) ||
 		got["payments-1"].Reach != console.ReachAbsent || got["payments-1"].Status != http.StatusNotFound {
-		t.Fatalf("sagas: %+v", v)
+		t.Fatalf("jobs: %+v", v)
 	}
-	page := ada.do(http.MethodGet, "/fleet/sagas?state=compensating", nil).Body.String()
-	for _, want := range []string{"compensating", `href="/fleet/instances/orders-1/sagas?state=compensating"`, "&#34;order-7&#34;", "none here"} {
+	page := ada.do(http.MethodGet, "/fleet/jobs?state=compensating", nil).Body.String()
+	for _, want := range []string{"compensating", `href="/fleet/instances/orders-1/jobs?state=compensating"`, "&#34;order-7&#34;", "none here"} {
 		if !strings.Contains(page, want) {
-			t.Errorf("sagas page lacks %q: %s", want, page)
+			t.Errorf("jobs page lacks %q: %s", want, page)
 		}
 	}
 	for _, path := range []string{"/fleet/nothing", "/fleet/api/nothing", "/fleet/Bad_Name", "/fleet/instances", "/fleet/api/api"} {

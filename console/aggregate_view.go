@@ -174,6 +174,7 @@ var viewTypes = map[string]func(json.RawMessage) (any, error){
 	"discovery":   decodeAs[DiscoveryView],
 	"outbox":      decodeAs[OutboxesView],
 	"deadletters": decodeAs[DeadLettersView],
+	"sagas":       decodeAs[SagasView],
 }
 
 func decodeAs[T any](raw json.RawMessage) (any, error) {

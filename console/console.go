@@ -119,6 +119,7 @@ type Console struct {
 	history  *breakerHistory
 	services []*resolverSource
 	outboxes []*outboxSource
+	sagas    *sagaSource
 	dead     *deadLetterSource
 	actions  map[string]action
 	views    []view
@@ -162,9 +163,11 @@ func New(authorize Authorize, opts ...Option) (*Console, error) {
 		{"breakers", "Breakers", c.breakerViews},
 		{"discovery", "Discovery", c.discoveryViews},
 		{"outbox", "Outbox", c.outboxViews},
+		{"sagas", "Sagas", c.sagasList},
 		{"deadletters", "Dead letters", c.deadLettersList},
 	}
 	c.registerBreakerActions()
+	c.registerSagaActions()
 	c.registerDeadLetterActions()
 	c.mux = http.NewServeMux()
 	c.mux.HandleFunc("GET "+c.path+"assets/console.css", serveCSS)
@@ -172,6 +175,7 @@ func New(authorize Authorize, opts ...Option) (*Console, error) {
 		c.route(v.name+suffix(v.name), v)
 	}
 	// Pages of one thing, reached from a list rather than the menu.
+	c.route("sagas/{id}", view{"saga", "Saga", c.sagaDetail})
 	c.route("deadletters/{id}", view{"deadletter", "Dead letter", c.deadLetterDetail})
 	c.mux.HandleFunc("POST "+c.path+"actions/{action}", c.act(false))
 	c.mux.HandleFunc("POST "+c.path+"api/actions/{action}", c.act(true))

@@ -65,6 +65,19 @@ func (c client) do(method, path string, form url.Values, header ...string) *http
 	return w
 }
 
+// act runs action with form, confirmed, through the JSON API, and
+// returns its result, failing on any status but 200.
+func (c client) act(action string, form url.Values) console.ActionResult {
+	c.t.Helper()
+	form.Set("confirm", "yes")
+	w := c.do(http.MethodPost, "/console/api/actions/"+action, form)
+	var res console.ActionResult
+	if w.Code != http.StatusOK || json.Unmarshal(w.Body.Bytes(), &res) != nil {
+		c.t.Fatalf("%s: %d %s", action, w.Code, w.Body)
+	}
+	return res
+}
+
 // json GETs path and decodes its JSON into v, failing on any status but 200.
 func (c client) json(path string, v any) {
 	c.t.Helper()

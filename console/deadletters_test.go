@@ -2,7 +2,6 @@ package console_test
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -117,16 +116,6 @@ func TestDeadLettersView(t *testing.T) {
 		}
 	}
 
-	act := func(action string, form url.Values) console.ActionResult {
-		t.Helper()
-		form.Set("confirm", "yes")
-		w := cl.do(http.MethodPost, "/console/api/actions/"+action, form)
-		var res console.ActionResult
-		if w.Code != http.StatusOK || json.Unmarshal(w.Body.Bytes(), &res) != nil {
-			t.Fatalf("%s: %d %s", action, w.Code, w.Body)
-		}
-		return res
-	}
 	// One entry: its page, then a replay to the original type.
 	first := parked[0]
 	var one console.DeadLetterView
@@ -134,7 +123,7 @@ func TestDeadLettersView(t *testing.T) {
 	if one.OriginalID != billing[0].ID || one.Reason != "unknown currency XTS" || !strings.Contains(one.Data, `"n": 0`) || len(one.History) != 1 || !one.CanAct {
 		t.Fatalf("entry: %+v", one)
 	}
-	if res := act("deadletter-replay", url.Values{"id": {first}}); res.Done != 1 {
+	if res := cl.act("deadletter-replay", url.Values{"id": {first}}); res.Done != 1 {
 		t.Fatalf("replay: %+v", res)
 	}
 	if ids := pub.ids(); len(ids) != 1 || ids[0] != billing[0].ID {
@@ -145,16 +134,16 @@ func TestDeadLettersView(t *testing.T) {
 		t.Fatalf("after the replay: %+v", one)
 	}
 	// Discard one, then replay the rest of the group, then discard a type.
-	if res := act("deadletter-discard", url.Values{"id": {parked[1]}}); res.Done != 1 {
+	if res := cl.act("deadletter-discard", url.Values{"id": {parked[1]}}); res.Done != 1 {
 		t.Fatalf("discard: %+v", res)
 	}
 	if w := cl.do(http.MethodPost, "/console/api/actions/deadletter-replay-all", url.Values{"confirm": {"yes"}}); w.Code != http.StatusBadRequest {
 		t.Fatalf("a batch without a group or type: %d, want 400", w.Code)
 	}
-	if res := act("deadletter-replay-all", url.Values{"group": {"billing"}}); res.Done != 58 {
+	if res := cl.act("deadletter-replay-all", url.Values{"group": {"billing"}}); res.Done != 58 {
 		t.Fatalf("replay all of billing: %+v, want 58", res)
 	}
-	if res := act("deadletter-discard-all", url.Values{"type": {"user.*"}}); res.Done != 5 {
+	if res := cl.act("deadletter-discard-all", url.Values{"type": {"user.*"}}); res.Done != 5 {
 		t.Fatalf("discard all user.*: %+v, want 5", res)
 	}
 	var ov console.OverviewView

@@ -37,7 +37,7 @@ type overviewPart func(ctx context.Context) (item OverviewItem, ok bool)
 
 func (c *Console) overview(r *http.Request) (any, error) {
 	ctx := r.Context()
-	parts := []overviewPart{c.breakersItem, c.discoveryItem, c.outboxItem, c.deadLettersItem}
+	parts := []overviewPart{c.breakersItem, c.discoveryItem, c.outboxItem, c.sagasItem, c.deadLettersItem}
 	out := OverviewView{Items: []OverviewItem{}}
 	for _, p := range parts {
 		if it, ok := p(ctx); ok {

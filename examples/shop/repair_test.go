@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -40,7 +39,6 @@ func TestShopOperatorRepairs(t *testing.T) {
 		admin:    adminClient(t, sh.GatewayURL()),
 		customer: &shoptest.Client{Base: sh.GatewayURL()},
 		orders:   orders.SQL(),
-		retry:    sh.RetryCompensation,
 	}
 	if err := r.customer.SignUpAndLogin(t.Context(), "ada@example.com", "correct horse"); err != nil {
 		t.Fatal(err)
@@ -54,8 +52,7 @@ func TestShopOperatorRepairs(t *testing.T) {
 }
 
 // The same repairs on the shop run one process per service, on
-// PostgreSQL, NATS and Consul, up to the operator's retry of the
-// compensation, which is the order-service process's own.
+// PostgreSQL, NATS and Consul.
 func TestShopClusterOperatorRepairs(t *testing.T) {
 	c := newCluster(t, clusterConfig{extra: map[string][]string{shop.Order: {"-compensate-for", "1s"}}})
 	c.startAll(1)
@@ -82,9 +79,6 @@ type repairs struct {
 	services string
 	// orders is the order-service's database, where its sagas are.
 	orders *sql.DB
-	// retry compensates a saga again, as the operator does; nil where the
-	// test cannot reach the order-service's orchestrator.
-	retry func(ctx context.Context, id string) error
 }
 
 // console returns a client of the console of the first instance of
@@ -211,11 +205,27 @@ func (r repairs) failedCompensation(t *testing.T, orderID string) {
 	}
 	r.expectOrder(t, orderID, "compensation_failed", "pending", "charged", stock-1)
 	setFaults(t, r.admin, "payment-faults", map[string]any{})
-	if r.retry == nil {
-		return
+	// The operator finds the saga on the order-service's console, reads
+	// its timeline, and retries its compensation from there.
+	orders := r.console(t, platform.OrderService)
+	var failed console.SagasView
+	if err := orders.Expect(ctx, http.MethodGet, "/api/sagas?status=compensation_failed&q="+url.QueryEscape(orderID), nil, http.StatusOK, &failed); err != nil {
+		t.Fatal(err)
 	}
-	if err := r.retry(ctx, orderID); err != nil {
-		t.Fatalf("retry the compensation of %s: %v", orderID, err)
+	if len(failed.Sagas) != 1 || failed.Sagas[0].ID != orderID || failed.Sagas[0].Step != "charge-payment" {
+		t.Fatalf("failed sagas named %s: %+v, want its saga, failed compensating charge-payment", orderID, failed.Sagas)
+	}
+	var one console.SagaView
+	if err := orders.Expect(ctx, http.MethodGet, "/api/sagas/"+url.PathEscape(orderID), nil, http.StatusOK, &one); err != nil {
+		t.Fatal(err)
+	}
+	if last := one.Timeline[len(one.Timeline)-1]; !one.CanRetry || last.Step != "charge-payment" || last.Kind != "compensate" || last.Outcome != "compensation_failed" {
+		t.Fatalf("saga %s: can retry %v, timeline %+v; want its failed compensation of the charge last", orderID, one.CanRetry, one.Timeline)
+	}
+	res := postForm(t, orders, "/api/actions/saga-retry", url.Values{"id": {orderID}, "confirm": {"yes"}}, nil)
+	var done console.ActionResult
+	if res.Status != http.StatusOK || res.Decode(&done) != nil || done.Done != 1 {
+		t.Fatalf("retry the compensation of %s: %d %s", orderID, res.Status, res.Body)
 	}
 	r.expectOrder(t, orderID, "compensated", "cancelled", "refunded", stock)
 	waitNotifications(t, r.customer, orderID, "order.cancelled", "order.created")

@@ -161,6 +161,10 @@ func New(ctx context.Context, deps *platform.Deps, cfg Config) (_ *Service, err 
 		}
 		b.Stack.Push((*o).Close)
 	}
+	// The operator's console lists the sagas and retries or resolves those
+	// whose compensation failed, through this service (which kicks the
+	// relay for the cancel's event).
+	con.AddSagas(s.sagas, s)
 	// The recovery loop stops before the orchestrators close.
 	s.loop.Add(1)
 	go s.recoverLoop()
@@ -193,6 +197,12 @@ func (s *Service) RetryCompensation(ctx context.Context, id string) error {
 	err := s.orch.RetryCompensation(ctx, id)
 	s.relay.Kick() // the cancel's order.cancelled
 	return err
+}
+
+// Resolve closes the saga of order id, which ended compensation_failed,
+// as repaired by hand with the operator's note (saga.Orchestrator.Resolve).
+func (s *Service) Resolve(ctx context.Context, id, note string) error {
+	return s.orch.Resolve(ctx, id, note)
 }
 
 // Close deregisters the service, waits for the requests in flight, stops

@@ -125,7 +125,6 @@ type Shop struct {
 	gatewayURL string
 	urls       map[string]string
 	internal   map[string]string // the gateway's internal port; the services have one port
-	orders     *orders.Service   // nil unless the order-service runs here
 	stack      platform.Stack
 }
 
@@ -276,7 +275,6 @@ func Start(ctx context.Context, cfg Config) (_ *Shop, err error) {
 				return nil, err
 			}
 			url, closer = s.URL(), s.Close
-			sh.orders = s
 		case Gateway:
 			g, err := gatewaysvc.New(ctx, deps, gatewaysvc.Config{Addr: addr, RatePerMinute: cfg.RatePerMinute,
 				AuthFailuresPerMinute: cfg.AuthFailuresPerMinute})
@@ -332,21 +330,6 @@ func (sh *Shop) InternalURL(service string) string {
 		return u
 	}
 	return sh.urls[service]
-}
-
-// errNoOrderService is RetryCompensation's error where the order-service
-// does not run in this process.
-var errNoOrderService = errors.New("shop: the order-service does not run here")
-
-// RetryCompensation compensates again the order saga id, which ended
-// compensation_failed, on the order-service run here (see
-// orders.Service.RetryCompensation): the operator's repair once the
-// participant that refused is fixed.
-func (sh *Shop) RetryCompensation(ctx context.Context, id string) error {
-	if sh.orders == nil {
-		return errNoOrderService
-	}
-	return sh.orders.RetryCompensation(ctx, id)
 }
 
 // Close stops the services in reverse start order: the gateway first, each
