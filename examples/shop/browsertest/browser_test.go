@@ -2,6 +2,7 @@ package browsertest
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -141,6 +142,19 @@ func (p *tab) text(sel string) string {
 		p.t.Fatalf("text of %s on %s: %v", sel, p.location(), err)
 	}
 	return strings.TrimSpace(s)
+}
+
+// count returns how many elements the XPath xpath matches on the page
+// shown, without waiting for any.
+func (p *tab) count(xpath string) int {
+	p.t.Helper()
+	quoted, _ := json.Marshal(xpath) // a string always marshals
+	n, err := chromedp.Run(p.ctx, chromedp.Evaluate[int](
+		`document.evaluate(`+string(quoted)+`, document, null, XPathResult.ORDERED_NODE_SNAPSHOT_TYPE, null).snapshotLength`))
+	if err != nil {
+		p.t.Fatalf("count %s on %s: %v", xpath, p.location(), err)
+	}
+	return n
 }
 
 // location returns the URL of the page shown.
