@@ -48,9 +48,10 @@ func (c *Console) deadLetterSource() (*deadLetterSource, error) {
 	return c.dead, nil
 }
 
-// read counts the entries not yet replayed and records the reading.
+// read counts the entries not yet replayed, up to countCap+1 so that it
+// costs the same however many wait, and records the reading.
 func (s *deadLetterSource) read(ctx context.Context) (int64, error) {
-	n, err := s.store.Count(ctx, dlq.Filter{})
+	n, err := s.store.CountUpTo(ctx, dlq.Filter{}, countCap+1)
 	if err != nil {
 		return 0, err
 	}
@@ -105,8 +106,9 @@ type DeadLettersView struct {
 	Entries []DeadLetterSummary `json:"entries"`
 	// Next is the query string of the next page; "" on the last.
 	Next string `json:"next,omitempty"`
-	// Waiting is how many entries wait, not yet replayed; Groups the same
-	// per group.
+	// Waiting is how many entries wait, not yet replayed, counted up to
+	// 1,001 (more than 1,000 reads as 1,001); Groups the same per group,
+	// left out when more than 1,000 wait.
 	Waiting int64            `json:"waiting"`
 	Groups  []dlq.GroupCount `json:"groups"`
 	// Counts is the recent readings of Waiting, oldest first.
@@ -200,8 +202,12 @@ func (c *Console) deadLettersList(r *http.Request) (any, error) {
 	if v.Waiting, err = src.read(ctx); err != nil {
 		return nil, err
 	}
-	if v.Groups, err = src.store.Groups(ctx); err != nil {
-		return nil, err
+	// The count per group reads every waiting entry: with more than
+	// countCap waiting the page leaves it out, and the group filter stays.
+	if v.Waiting <= countCap {
+		if v.Groups, err = src.store.Groups(ctx); err != nil {
+			return nil, err
+		}
 	}
 	v.Counts = src.readings()
 	return v, nil
@@ -276,7 +282,7 @@ func (c *Console) deadLettersItem(ctx context.Context) (OverviewItem, bool) {
 		return it, true
 	}
 	it.Total, it.Attention = n, n
-	it.Summary = plural(int(n), "message", "messages") + " waiting to be replayed or discarded"
+	it.Summary = capped(int(n), countCap) + " messages waiting to be replayed or discarded"
 	return it, true
 }
 

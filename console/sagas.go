@@ -62,9 +62,12 @@ const (
 	// before the overview counts it as stuck: far longer than any step's
 	// timeout and lease renewal.
 	stuckAfter = 5 * time.Minute
-	// countCap bounds the overview's counts: it lists at most this many
-	// plus one, and says "more than".
+	// countCap bounds the counts of the dead letters waiting: they are
+	// counted up to this many plus one, and "more than" said beyond.
 	countCap = 1000
+	// sagaCountCap bounds the overview's counts of sagas, which list the
+	// records (a saga store has no count): at most this many plus one.
+	sagaCountCap = 100
 )
 
 // SagaSummary is one saga in the list.
@@ -276,7 +279,12 @@ func timeline(rec *saga.Record) []TimelineEntry {
 			case st.EndedAt.IsZero():
 				e.Outcome = string(saga.StepRunning)
 			case st.Failed:
-				e.Outcome, e.Error = string(saga.StepFailed), st.Error
+				// The step keeps one error: its execution's until a
+				// compensation of it writes its own.
+				e.Outcome = string(saga.StepFailed)
+				if st.Status == saga.StepFailed {
+					e.Error = st.Error
+				}
 			default:
 				e.Outcome = string(saga.StepDone)
 			}
@@ -310,27 +318,28 @@ func (c *Console) sagasItem(ctx context.Context) (OverviewItem, bool) {
 		return OverviewItem{}, false
 	}
 	it := OverviewItem{Area: "sagas", Title: "Sagas"}
-	failed, err := src.store.List(ctx, saga.Filter{Statuses: []saga.Status{saga.StatusCompensationFailed}, Limit: countCap + 1})
+	failed, err := src.store.List(ctx, saga.Filter{Statuses: []saga.Status{saga.StatusCompensationFailed}, Limit: sagaCountCap + 1})
 	if err != nil {
 		it.Error = err.Error()
 		return it, true
 	}
 	stuck, err := src.store.List(ctx, saga.Filter{Statuses: []saga.Status{saga.StatusRunning, saga.StatusCompensating},
-		UpdatedBefore: time.Now().Add(-stuckAfter), Limit: countCap + 1})
+		UpdatedBefore: time.Now().Add(-stuckAfter), Limit: sagaCountCap + 1})
 	if err != nil {
 		it.Error = err.Error()
 		return it, true
 	}
 	it.Attention = int64(len(failed) + len(stuck))
 	it.Total = it.Attention
-	it.Summary = capped(len(failed)) + " failed compensation, " + capped(len(stuck)) + " in flight without a write for " + stuckAfter.String()
+	it.Summary = capped(len(failed), sagaCountCap) + " failed compensation, " + capped(len(stuck), sagaCountCap) +
+		" in flight without a write for " + stuckAfter.String()
 	return it, true
 }
 
-// capped formats a count listed with countCap+1 as its limit.
-func capped(n int) string {
-	if n > countCap {
-		return "more than " + strconv.Itoa(countCap)
+// capped formats a count taken with limit+1 as its bound.
+func capped(n, limit int) string {
+	if n > limit {
+		return "more than " + strconv.Itoa(limit)
 	}
 	return strconv.Itoa(n)
 }
@@ -463,7 +472,7 @@ func (c *Console) registerSagaActions() {
 		if err != nil {
 			return "", err
 		}
-		return capped(len(recs)) + " failed sagas named " + strconv.Quote(name), nil
+		return capped(len(recs), countCap) + " failed sagas named " + strconv.Quote(name), nil
 	}
 	c.addAction("saga-retry-all", action{
 		title: "Retry every failed compensation",

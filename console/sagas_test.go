@@ -203,3 +203,45 @@ func TestSagaRetryFailsAgain(t *testing.T) {
 		t.Fatalf("%d %s", w.Code, w.Body)
 	}
 }
+
+// A step that failed in doubt and whose compensation failed shows each
+// on its own line: the execution failed, without the compensation's
+// error, and the compensation with it.
+func TestSagaTimelineOfAStepInDoubt(t *testing.T) {
+	store := saga.NewMemoryStore()
+	once := retry.Policy{MaxAttempts: 1}
+	def, err := saga.New("checkout", saga.Step[map[string]string]{
+		Name:            "charge",
+		Retry:           once,
+		CompensateRetry: &once,
+		Execute:         func(context.Context, *map[string]string) error { return errors.New("reply lost") },
+		Compensate:      func(context.Context, *map[string]string) error { return errors.New("refunds are down") },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	orch, err := saga.NewOrchestrator(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = orch.Close(context.Background()) })
+	if err := orch.Register(def); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := def.Run(t.Context(), orch, map[string]string{}, saga.WithID("o-1")); !errors.Is(err, saga.ErrCompensationFailed) {
+		t.Fatalf("Run: %v, want compensation failed", err)
+	}
+	c := newConsole(t)
+	c.AddSagas(store, orch)
+	var v console.SagaView
+	client{t, c, "ada"}.json("/console/api/sagas/o-1", &v)
+	if len(v.Timeline) != 2 {
+		t.Fatalf("timeline %+v, want the execution and the compensation", v.Timeline)
+	}
+	if e := v.Timeline[0]; e.Kind != "execute" || e.Outcome != "failed" || e.Error != "" {
+		t.Errorf("execution %+v, want failed without the compensation's error", e)
+	}
+	if e := v.Timeline[1]; e.Kind != "compensate" || e.Outcome != "compensation_failed" || e.Error != "refunds are down" {
+		t.Errorf("compensation %+v, want failed with its error", e)
+	}
+}

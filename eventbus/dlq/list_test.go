@@ -125,6 +125,12 @@ func testFilters(t *testing.T, store *dlq.Store) {
 			if n, err := store.Count(ctx, tc.f); err != nil || n != want {
 				t.Errorf("Count = %d, %v; want %d", n, err, want)
 			}
+			// CountUpTo agrees below its bound and stops at it.
+			for _, max := range []int{1, 2, 100} {
+				if n, err := store.CountUpTo(ctx, tc.f, max); err != nil || n != min(want, int64(max)) {
+					t.Errorf("CountUpTo(%d) = %d, %v; want %d", max, n, err, min(want, int64(max)))
+				}
+			}
 		})
 	}
 }

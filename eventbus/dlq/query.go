@@ -80,6 +80,25 @@ func (s *Store) Count(ctx context.Context, f Filter) (int64, error) {
 	return n, nil
 }
 
+// CountUpTo is Count bounded: it counts at most max matches, so that
+// asking costs the same however many wait, and returns max when there are
+// max or more. An operator's page that says "1000 or more" needs no more.
+func (s *Store) CountUpTo(ctx context.Context, f Filter, max int) (int64, error) {
+	if max < 1 {
+		return 0, fmt.Errorf("dlq: count up to %d: %w", max, ErrInvalidFilter)
+	}
+	q, err := s.selection(ctx, f)
+	if err != nil {
+		return 0, fmt.Errorf("dlq: count: %w", err)
+	}
+	var n int64
+	stmt := "SELECT COUNT(*) FROM (SELECT 1 FROM " + s.table + q.clause() + " LIMIT " + strconv.Itoa(max) + ") AS matches"
+	if err := s.db.QueryRowContext(ctx, stmt, q.args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("dlq: count: %w", err)
+	}
+	return n, nil
+}
+
 // countStatement is the statement of Count.
 func (s *Store) countStatement(q *selection) string {
 	return "SELECT COUNT(*) FROM " + s.table + q.clause()
