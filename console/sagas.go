@@ -90,7 +90,7 @@ type SagasView struct {
 	// Next is the query string of the next page; "" on the last.
 	Next string `json:"next,omitempty"`
 	// Statuses are the statuses one may filter by.
-	Statuses []string `json:"-"`
+	Statuses []string `json:"statuses"`
 	// CanAct is whether the operator may act on these sagas.
 	CanAct bool `json:"can_act"`
 }

@@ -52,7 +52,7 @@ func (m *MemoryStore) Create(ctx context.Context, r *Record) error {
 // create stores r, which check accepted.
 func (m *MemoryStore) create(r *Record) {
 	if m.DropFinished && (r.Status == StatusCompleted || r.Status == StatusCompensated) {
-		return // created finished: a Local first step that failed for good
+		return // created finished: a saga whose one Local step completed it in its first write
 	}
 	if m.records == nil {
 		m.records = make(map[string]*Record)
