@@ -267,7 +267,8 @@ func TestDiscoveryView(t *testing.T) {
 		return discovery.Instance{ID: id, Service: "orders", Address: "127.0.0.1", Port: port}
 	}
 	c.AddResolver("http", resolverStub{
-		"orders":   {Instances: []discovery.Instance{in("o-1", 8001), in("o-2", 8002)}, Ejected: []string{"o-2"}},
+		"orders": {Instances: []discovery.Instance{in("o-1", 8001), in("o-2", 8002)}, Ejected: []string{"o-2"},
+			EjectedUntil: map[string]time.Time{"o-2": time.Now().Add(time.Minute)}},
 		"payments": {Stale: true, LastError: errors.New("registry unreachable")},
 		"users":    {Instances: []discovery.Instance{in("u-1", 8003)}},
 	})
@@ -277,14 +278,15 @@ func TestDiscoveryView(t *testing.T) {
 		t.Fatalf("view: %+v, want 3 services, 2 needing attention", v)
 	}
 	o := v.Services[0]
-	if o.Service != "orders" || o.Healthy != 1 || !o.Instances[1].Ejected || o.Instances[0].Address != "127.0.0.1:8001" {
+	if o.Service != "orders" || o.Healthy != 1 || !o.Instances[1].Ejected || o.Instances[1].EjectedUntil.IsZero() ||
+		!o.Instances[0].EjectedUntil.IsZero() || o.Instances[0].Address != "127.0.0.1:8001" {
 		t.Fatalf("orders: %+v", o)
 	}
 	if p := v.Services[1]; !p.Stale || p.LastError != "registry unreachable" || len(p.Instances) != 0 {
 		t.Fatalf("payments: %+v", p)
 	}
 	page := client{t, c, "ada"}.do(http.MethodGet, "/console/discovery", nil).Body.String()
-	for _, want := range []string{"ejected", "stale", "registry unreachable", "127.0.0.1:8003"} {
+	for _, want := range []string{"ejected", "back in 1m", "stale", "registry unreachable", "127.0.0.1:8003"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("discovery page lacks %q", want)
 		}

@@ -58,6 +58,8 @@ type InstanceView struct {
 	Tags    []string          `json:"tags,omitempty"`
 	Meta    map[string]string `json:"meta,omitempty"`
 	Ejected bool              `json:"ejected"`
+	// EjectedUntil is, while ejected, when the instance is picked again.
+	EjectedUntil time.Time `json:"ejected_until,omitzero"`
 }
 
 // DiscoveryView is the discovery page.
@@ -90,7 +92,7 @@ func (c *Console) readDiscovery() DiscoveryView {
 					v.Healthy++
 				}
 				v.Instances = append(v.Instances, InstanceView{ID: in.ID, Address: in.Addr(), Weight: in.EffectiveWeight(),
-					Tags: in.Tags, Meta: in.Meta, Ejected: ej})
+					Tags: in.Tags, Meta: in.Meta, Ejected: ej, EjectedUntil: st.EjectedUntil[in.ID]})
 			}
 			if v.Stale || v.Healthy < len(v.Instances) || len(v.Instances) == 0 {
 				out.Attention++

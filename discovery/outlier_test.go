@@ -132,6 +132,25 @@ func TestOutlierEjectionTimeIsEnvoys(t *testing.T) {
 	})
 }
 
+// Status says when each ejection ends, and forgets it once it has.
+func TestStatusSaysWhenAnEjectionEnds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newOutlierFixture(t, discovery.OutlierPolicy{
+			ConsecutiveFailures: 3, BaseEjectionTime: 10 * time.Second, MaxEjectedPercent: 50,
+		})
+		f.fail("svc-a", 3)
+		ejectedAt := time.Now()
+		st := f.r.Status("svc")
+		if until, ok := st.EjectedUntil["svc-a"]; !ok || !until.Equal(ejectedAt.Add(10*time.Second)) || len(st.EjectedUntil) != 1 {
+			t.Fatalf("EjectedUntil %v, want svc-a until %v", st.EjectedUntil, ejectedAt.Add(10*time.Second))
+		}
+		advance(10 * time.Second)
+		if st := f.r.Status("svc"); len(st.Ejected) != 0 || st.EjectedUntil != nil {
+			t.Fatalf("after the ejection: %v, %v; want none", st.Ejected, st.EjectedUntil)
+		}
+	})
+}
+
 // TestOutlierLateResultsDoNotExtendAnEjection: requests sent to an
 // instance before its ejection that fail while it is out decide nothing:
 // the ejection neither grows nor restarts.

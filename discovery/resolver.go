@@ -259,6 +259,9 @@ type ServiceStatus struct {
 	Instances []Instance
 	// Ejected lists the IDs of instances ejected as outliers now.
 	Ejected []string
+	// EjectedUntil is, for each instance in Ejected, when its ejection
+	// ends and it is picked again.
+	EjectedUntil map[string]time.Time
 	// Stale is true while Instances is the last known set rather than the
 	// registry's answer: the registry is unreachable, or its answer is
 	// held back as suspect (see HeldUntil).
@@ -290,6 +293,10 @@ func (r *Resolver) Status(service string) ServiceStatus {
 			out.Instances = append(out.Instances, ep.instance.Clone())
 			if ep.isEjected(now) {
 				out.Ejected = append(out.Ejected, ep.instance.ID)
+				if out.EjectedUntil == nil {
+					out.EjectedUntil = make(map[string]time.Time)
+				}
+				out.EjectedUntil[ep.instance.ID] = ep.ejectedUntil
 			}
 		}
 	}
