@@ -10,13 +10,21 @@ import (
 	"github.com/go-microkit/microkit/gateway"
 )
 
-// action is something an operator may do from the console: describe says
-// what it will do with the request's form (for the confirmation page),
-// run does it and says what it did.
+// action is something an operator may do from the console. prepare reads
+// the request's form and looks up what the action is on, once: it says
+// what the action will do (for the confirmation page and the audit log)
+// and returns the step that does it.
 type action struct {
-	title    string
-	describe func(ctx context.Context, form url.Values) (string, error)
-	run      func(ctx context.Context, form url.Values) (ActionResult, error)
+	title   string
+	prepare func(ctx context.Context, form url.Values) (prepared, error)
+}
+
+// prepared is an action ready to run on what its form named.
+type prepared struct {
+	// what says what the action will do.
+	what string
+	// do does it and says what it did.
+	do func(ctx context.Context) (ActionResult, error)
 }
 
 // ActionResult is the answer to an action, as the JSON API gives it.
@@ -70,11 +78,12 @@ func (c *Console) act(isAPI bool) http.HandlerFunc {
 			return
 		}
 		form := r.PostForm
-		desc, err := a.describe(r.Context(), form)
+		p, err := a.prepare(r.Context(), form)
 		if err != nil {
 			c.failErr(w, r, err)
 			return
 		}
+		desc := p.what
 		if form.Get("confirm") != "yes" {
 			if isAPI {
 				c.fail(w, r, http.StatusBadRequest, gateway.CodeBadRequest, "confirm=yes is required: "+desc)
@@ -90,7 +99,7 @@ func (c *Console) act(isAPI bool) http.HandlerFunc {
 			return
 		}
 		start := time.Now()
-		res, err := a.run(r.Context(), form)
+		res, err := p.do(r.Context())
 		res.Action = name
 		attrs := []any{"operator", op.Name, "action", name, "what", desc, "done", res.Done, "took", time.Since(start).Round(time.Millisecond)}
 		if err != nil {

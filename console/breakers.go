@@ -236,33 +236,24 @@ func (c *Console) registerBreakerActions() {
 		{"breaker-reset", "Reset breaker", "close", (*breaker.Breaker).Reset},
 		{"breaker-force-open", "Force breaker open", "force open, refusing every call until it is reset,", (*breaker.Breaker).ForceOpen},
 	} {
-		find := func(form url.Values) (*breaker.Breaker, error) {
-			name, err := required(form, "name")
-			if err != nil {
-				return nil, err
-			}
-			b, ok := c.findBreaker(name)
-			if !ok {
-				return nil, notFound("no breaker %q", name)
-			}
-			return b, nil
-		}
 		c.addAction(a.name, action{
 			title: a.title,
-			describe: func(_ context.Context, form url.Values) (string, error) {
-				b, err := find(form)
+			prepare: func(_ context.Context, form url.Values) (prepared, error) {
+				name, err := required(form, "name")
 				if err != nil {
-					return "", err
+					return prepared{}, err
 				}
-				return a.verb + " breaker " + b.Name() + " (now " + b.State().String() + ")", nil
-			},
-			run: func(ctx context.Context, form url.Values) (ActionResult, error) {
-				b, err := find(form)
-				if err != nil {
-					return ActionResult{}, err
+				b, ok := c.findBreaker(name)
+				if !ok {
+					return prepared{}, notFound("no breaker %q", name)
 				}
-				a.do(b, ctx)
-				return ActionResult{Done: 1, Message: "breaker " + b.Name() + " is " + b.State().String()}, nil
+				return prepared{
+					what: a.verb + " breaker " + b.Name() + " (now " + b.State().String() + ")",
+					do: func(ctx context.Context) (ActionResult, error) {
+						a.do(b, ctx)
+						return ActionResult{Done: 1, Message: "breaker " + b.Name() + " is " + b.State().String()}, nil
+					},
+				}, nil
 			},
 		})
 	}

@@ -299,120 +299,110 @@ func (c *Console) registerDeadLetterActions() {
 		}
 		return src, nil
 	}
-	one := func(ctx context.Context, form url.Values) (*deadLetterSource, dlq.Entry, error) {
-		src, err := acting()
-		if err != nil {
-			return nil, dlq.Entry{}, err
+	// one prepares an action on the entry the form's id names.
+	one := func(act func(src *deadLetterSource, e dlq.Entry) prepared) func(context.Context, url.Values) (prepared, error) {
+		return func(ctx context.Context, form url.Values) (prepared, error) {
+			src, err := acting()
+			if err != nil {
+				return prepared{}, err
+			}
+			id, err := required(form, "id")
+			if err != nil {
+				return prepared{}, err
+			}
+			e, err := src.store.Get(ctx, id)
+			if errors.Is(err, dlq.ErrNotFound) {
+				return prepared{}, notFound("no dead letter %q", id)
+			}
+			if err != nil {
+				return prepared{}, err
+			}
+			return act(src, e), nil
 		}
-		id, err := required(form, "id")
-		if err != nil {
-			return nil, dlq.Entry{}, err
-		}
-		e, err := src.store.Get(ctx, id)
-		if errors.Is(err, dlq.ErrNotFound) {
-			return nil, dlq.Entry{}, notFound("no dead letter %q", id)
-		}
-		return src, e, err
 	}
-	// matching is the batch actions' filter: a group or a type pattern,
-	// at least one, so that "everything" is never one click away.
-	matching := func(ctx context.Context, form url.Values) (*deadLetterSource, dlq.Filter, string, error) {
-		src, err := acting()
-		if err != nil {
-			return nil, dlq.Filter{}, "", err
+	// matching prepares a batch action on the entries of a group or a type
+	// pattern, at least one, so that "everything" is never one click away.
+	matching := func(act func(src *deadLetterSource, f dlq.Filter, what string) prepared) func(context.Context, url.Values) (prepared, error) {
+		return func(ctx context.Context, form url.Values) (prepared, error) {
+			src, err := acting()
+			if err != nil {
+				return prepared{}, err
+			}
+			f := dlq.Filter{Group: form.Get("group"), Type: form.Get("type")}
+			if f.Group == "" && f.Type == "" {
+				return prepared{}, badRequest("a group or a type is required")
+			}
+			n, err := src.store.CountUpTo(ctx, f, countCap+1)
+			if err != nil {
+				return prepared{}, invalidFilter(err)
+			}
+			what := capped(int(n), countCap) + " dead letters not yet replayed"
+			if f.Group != "" {
+				what += " of group " + strconv.Quote(f.Group)
+			}
+			if f.Type != "" {
+				what += " of type " + strconv.Quote(f.Type)
+			}
+			return act(src, f, what), nil
 		}
-		f := dlq.Filter{Group: form.Get("group"), Type: form.Get("type")}
-		if f.Group == "" && f.Type == "" {
-			return nil, f, "", badRequest("a group or a type is required")
-		}
-		n, err := src.store.Count(ctx, f)
-		if err != nil {
-			return nil, f, "", invalidFilter(err)
-		}
-		what := plural(int(n), "dead letter", "dead letters") + " not yet replayed"
-		if f.Group != "" {
-			what += " of group " + strconv.Quote(f.Group)
-		}
-		if f.Type != "" {
-			what += " of type " + strconv.Quote(f.Type)
-		}
-		return src, f, what, nil
 	}
 	c.addAction("deadletter-replay", action{
 		title: "Replay dead letter",
-		describe: func(ctx context.Context, form url.Values) (string, error) {
-			_, e, err := one(ctx, form)
-			if err != nil {
-				return "", err
+		prepare: one(func(src *deadLetterSource, e dlq.Entry) prepared {
+			return prepared{
+				what: "publish message " + e.OriginalID + " (" + e.OriginalType + ") again to group " + e.Group,
+				do: func(ctx context.Context) (ActionResult, error) {
+					if err := src.store.Replay(ctx, src.pub, e.ID); err != nil {
+						return ActionResult{}, err
+					}
+					return ActionResult{Done: 1, Message: "message " + e.OriginalID + " is published again"}, nil
+				},
 			}
-			return "publish message " + e.OriginalID + " (" + e.OriginalType + ") again to group " + e.Group, nil
-		},
-		run: func(ctx context.Context, form url.Values) (ActionResult, error) {
-			src, e, err := one(ctx, form)
-			if err != nil {
-				return ActionResult{}, err
-			}
-			if err := src.store.Replay(ctx, src.pub, e.ID); err != nil {
-				return ActionResult{}, err
-			}
-			return ActionResult{Done: 1, Message: "message " + e.OriginalID + " is published again"}, nil
-		},
+		}),
 	})
 	c.addAction("deadletter-discard", action{
 		title: "Discard dead letter",
-		describe: func(ctx context.Context, form url.Values) (string, error) {
-			_, e, err := one(ctx, form)
-			if err != nil {
-				return "", err
+		prepare: one(func(src *deadLetterSource, e dlq.Entry) prepared {
+			return prepared{
+				what: "delete dead letter " + e.ID + " (message " + e.OriginalID + ") for good",
+				do: func(ctx context.Context) (ActionResult, error) {
+					n, err := src.store.Delete(ctx, e.ID)
+					if err != nil {
+						return ActionResult{}, err
+					}
+					return ActionResult{Done: int(n), Message: "dead letter " + e.ID + " is deleted"}, nil
+				},
 			}
-			return "delete dead letter " + e.ID + " (message " + e.OriginalID + ") for good", nil
-		},
-		run: func(ctx context.Context, form url.Values) (ActionResult, error) {
-			src, e, err := one(ctx, form)
-			if err != nil {
-				return ActionResult{}, err
-			}
-			n, err := src.store.Delete(ctx, e.ID)
-			if err != nil {
-				return ActionResult{}, err
-			}
-			return ActionResult{Done: int(n), Message: "dead letter " + e.ID + " is deleted"}, nil
-		},
+		}),
 	})
 	c.addAction("deadletter-replay-all", action{
 		title: "Replay dead letters",
-		describe: func(ctx context.Context, form url.Values) (string, error) {
-			_, _, what, err := matching(ctx, form)
-			return "publish again the " + what, err
-		},
-		run: func(ctx context.Context, form url.Values) (ActionResult, error) {
-			src, f, _, err := matching(ctx, form)
-			if err != nil {
-				return ActionResult{}, err
+		prepare: matching(func(src *deadLetterSource, f dlq.Filter, what string) prepared {
+			return prepared{
+				what: "publish again the " + what,
+				do: func(ctx context.Context) (ActionResult, error) {
+					n, err := src.store.ReplayMatching(ctx, src.pub, f)
+					if err != nil {
+						return ActionResult{}, fmt.Errorf("after %d replays: %w", n, err)
+					}
+					return ActionResult{Done: n, Message: plural(n, "message", "messages") + " published again"}, nil
+				},
 			}
-			n, err := src.store.ReplayMatching(ctx, src.pub, f)
-			if err != nil {
-				return ActionResult{}, fmt.Errorf("after %d replays: %w", n, err)
-			}
-			return ActionResult{Done: n, Message: plural(n, "message", "messages") + " published again"}, nil
-		},
+		}),
 	})
 	c.addAction("deadletter-discard-all", action{
 		title: "Discard dead letters",
-		describe: func(ctx context.Context, form url.Values) (string, error) {
-			_, _, what, err := matching(ctx, form)
-			return "delete for good the " + what, err
-		},
-		run: func(ctx context.Context, form url.Values) (ActionResult, error) {
-			src, f, _, err := matching(ctx, form)
-			if err != nil {
-				return ActionResult{}, err
+		prepare: matching(func(src *deadLetterSource, f dlq.Filter, what string) prepared {
+			return prepared{
+				what: "delete for good the " + what,
+				do: func(ctx context.Context) (ActionResult, error) {
+					n, err := src.store.DeleteMatching(ctx, f)
+					if err != nil {
+						return ActionResult{}, fmt.Errorf("after %d deletions: %w", n, err)
+					}
+					return ActionResult{Done: int(n), Message: plural(int(n), "dead letter", "dead letters") + " deleted"}, nil
+				},
 			}
-			n, err := src.store.DeleteMatching(ctx, f)
-			if err != nil {
-				return ActionResult{}, fmt.Errorf("after %d deletions: %w", n, err)
-			}
-			return ActionResult{Done: int(n), Message: plural(int(n), "dead letter", "dead letters") + " deleted"}, nil
-		},
+		}),
 	})
 }

@@ -358,172 +358,157 @@ func (c *Console) registerSagaActions() {
 		}
 		return src, nil
 	}
-	failedOne := func(ctx context.Context, form url.Values) (*sagaSource, *saga.Record, error) {
-		src, err := operator()
-		if err != nil {
-			return nil, nil, err
+	// failedOne prepares an action on the saga the form's id names, which
+	// must have failed to compensate.
+	failedOne := func(act func(src *sagaSource, rec *saga.Record, form url.Values) (prepared, error)) func(context.Context, url.Values) (prepared, error) {
+		return func(ctx context.Context, form url.Values) (prepared, error) {
+			src, err := operator()
+			if err != nil {
+				return prepared{}, err
+			}
+			id, err := required(form, "id")
+			if err != nil {
+				return prepared{}, err
+			}
+			rec, err := src.store.Get(ctx, id)
+			if errors.Is(err, saga.ErrNotFound) {
+				return prepared{}, notFound("no saga %q", id)
+			}
+			if err != nil {
+				return prepared{}, err
+			}
+			if rec.Status != saga.StatusCompensationFailed {
+				return prepared{}, wrongStatus(fmt.Errorf("saga %s is %s: %w", id, rec.Status, saga.ErrWrongStatus))
+			}
+			return act(src, rec, form)
 		}
-		id, err := required(form, "id")
-		if err != nil {
-			return nil, nil, err
-		}
-		rec, err := src.store.Get(ctx, id)
-		if errors.Is(err, saga.ErrNotFound) {
-			return nil, nil, notFound("no saga %q", id)
-		}
-		if err != nil {
-			return nil, nil, err
-		}
-		if rec.Status != saga.StatusCompensationFailed {
-			return nil, nil, wrongStatus(fmt.Errorf("saga %s is %s: %w", id, rec.Status, saga.ErrWrongStatus))
-		}
-		return src, rec, nil
 	}
 	c.addAction("saga-retry", action{
 		title: "Retry compensation",
-		describe: func(ctx context.Context, form url.Values) (string, error) {
-			_, rec, err := failedOne(ctx, form)
-			if err != nil {
-				return "", err
-			}
-			return "compensate saga " + rec.ID + " (" + rec.Name + ") again, with every compensation's retry budget renewed", nil
-		},
-		run: func(ctx context.Context, form url.Values) (ActionResult, error) {
-			src, rec, err := failedOne(ctx, form)
-			if err != nil {
-				return ActionResult{}, err
-			}
-			return retryOne(ctx, src, rec.ID)
-		},
+		prepare: failedOne(func(src *sagaSource, rec *saga.Record, _ url.Values) (prepared, error) {
+			return prepared{
+				what: "compensate saga " + rec.ID + " (" + rec.Name + ") again, with every compensation's retry budget renewed",
+				do:   func(ctx context.Context) (ActionResult, error) { return retryOne(ctx, src, rec.ID) },
+			}, nil
+		}),
 	})
 	c.addAction("saga-resolve", action{
 		title: "Resolve saga",
-		describe: func(ctx context.Context, form url.Values) (string, error) {
-			_, rec, err := failedOne(ctx, form)
-			if err != nil {
-				return "", err
-			}
+		prepare: failedOne(func(src *sagaSource, rec *saga.Record, form url.Values) (prepared, error) {
 			note, err := required(form, "note")
 			if err != nil {
-				return "", err
+				return prepared{}, err
 			}
-			return "close saga " + rec.ID + " (" + rec.Name + ") as repaired by hand, noting " + strconv.Quote(note), nil
-		},
-		run: func(ctx context.Context, form url.Values) (ActionResult, error) {
-			src, rec, err := failedOne(ctx, form)
-			if err != nil {
-				return ActionResult{}, err
-			}
-			note, err := required(form, "note")
-			if err != nil {
-				return ActionResult{}, err
-			}
-			if err := src.op.Resolve(ctx, rec.ID, note); err != nil {
-				return ActionResult{}, wrongStatus(err)
-			}
-			return ActionResult{Done: 1, Message: "saga " + rec.ID + " is resolved"}, nil
-		},
+			return prepared{
+				what: "close saga " + rec.ID + " (" + rec.Name + ") as repaired by hand, noting " + strconv.Quote(note),
+				do: func(ctx context.Context) (ActionResult, error) {
+					if err := src.op.Resolve(ctx, rec.ID, note); err != nil {
+						return ActionResult{}, wrongStatus(err)
+					}
+					return ActionResult{Done: 1, Message: "saga " + rec.ID + " is resolved"}, nil
+				},
+			}, nil
+		}),
 	})
-	// The batch actions walk the failed sagas of a name oldest first, by
-	// the store's cursor: a saga that fails again keeps its place behind
-	// the cursor, so each is tried once.
-	eachFailed := func(ctx context.Context, form url.Values, fn func(rec *saga.Record) error) (int, error) {
-		src, err := operator()
-		if err != nil {
-			return 0, err
-		}
-		name, err := required(form, "name")
-		if err != nil {
-			return 0, err
-		}
-		f := saga.Filter{Statuses: []saga.Status{saga.StatusCompensationFailed}, Name: name, Limit: 100}
-		n := 0
-		for {
-			page, err := src.store.List(ctx, f)
+	// allFailed prepares a batch action on the failed sagas of the form's
+	// name. It walks them oldest first, by the store's cursor: a saga that
+	// fails again keeps its place behind the cursor, so each is tried once.
+	allFailed := func(act func(src *sagaSource, what string, form url.Values, each walkFailed) (prepared, error)) func(context.Context, url.Values) (prepared, error) {
+		return func(ctx context.Context, form url.Values) (prepared, error) {
+			src, err := operator()
 			if err != nil {
-				return n, err
+				return prepared{}, err
 			}
-			for _, rec := range page {
-				if err := ctx.Err(); err != nil {
-					return n, err
+			name, err := required(form, "name")
+			if err != nil {
+				return prepared{}, err
+			}
+			failed := saga.Filter{Statuses: []saga.Status{saga.StatusCompensationFailed}, Name: name}
+			count := failed
+			count.Limit = countCap + 1
+			recs, err := src.store.List(ctx, count)
+			if err != nil {
+				return prepared{}, err
+			}
+			what := capped(len(recs), countCap) + " failed sagas named " + strconv.Quote(name)
+			each := func(ctx context.Context, fn func(*saga.Record) error) (int, error) {
+				f := failed
+				f.Limit = 100
+				n := 0
+				for {
+					page, err := src.store.List(ctx, f)
+					if err != nil {
+						return n, err
+					}
+					for _, rec := range page {
+						if err := ctx.Err(); err != nil {
+							return n, err
+						}
+						if err := fn(rec); err != nil {
+							return n, err
+						}
+						n++
+					}
+					if len(page) < f.Limit {
+						return n, nil
+					}
+					cur := page[len(page)-1].Cursor()
+					f.After = &cur
 				}
-				if err := fn(rec); err != nil {
-					return n, err
-				}
-				n++
 			}
-			if len(page) < f.Limit {
-				return n, nil
-			}
-			cur := page[len(page)-1].Cursor()
-			f.After = &cur
+			return act(src, what, form, each)
 		}
-	}
-	countFailed := func(ctx context.Context, form url.Values) (string, error) {
-		src, err := operator()
-		if err != nil {
-			return "", err
-		}
-		name, err := required(form, "name")
-		if err != nil {
-			return "", err
-		}
-		recs, err := src.store.List(ctx, saga.Filter{Statuses: []saga.Status{saga.StatusCompensationFailed}, Name: name, Limit: countCap + 1})
-		if err != nil {
-			return "", err
-		}
-		return capped(len(recs), countCap) + " failed sagas named " + strconv.Quote(name), nil
 	}
 	c.addAction("saga-retry-all", action{
 		title: "Retry every failed compensation",
-		describe: func(ctx context.Context, form url.Values) (string, error) {
-			what, err := countFailed(ctx, form)
-			return "compensate again the " + what, err
-		},
-		run: func(ctx context.Context, form url.Values) (ActionResult, error) {
-			src, _ := c.sagaSource()
-			compensated, again := 0, 0
-			tried, err := eachFailed(ctx, form, func(rec *saga.Record) error {
-				switch err := src.op.RetryCompensation(ctx, rec.ID); {
-				case err == nil:
-					compensated++
-				case errors.As(err, new(*saga.CompensationFailedError)):
-					again++
-				default:
-					return err
-				}
-				return nil
-			})
-			if err != nil {
-				return ActionResult{}, fmt.Errorf("after %d sagas: %w", tried, err)
-			}
-			return ActionResult{Done: compensated, Message: fmt.Sprintf("%d compensated, %d failed again", compensated, again)}, nil
-		},
+		prepare: allFailed(func(src *sagaSource, what string, _ url.Values, each walkFailed) (prepared, error) {
+			return prepared{
+				what: "compensate again the " + what,
+				do: func(ctx context.Context) (ActionResult, error) {
+					compensated, again := 0, 0
+					tried, err := each(ctx, func(rec *saga.Record) error {
+						switch err := src.op.RetryCompensation(ctx, rec.ID); {
+						case err == nil:
+							compensated++
+						case errors.As(err, new(*saga.CompensationFailedError)):
+							again++
+						default:
+							return err
+						}
+						return nil
+					})
+					if err != nil {
+						return ActionResult{}, fmt.Errorf("after %d sagas: %w", tried, err)
+					}
+					return ActionResult{Done: compensated, Message: fmt.Sprintf("%d compensated, %d failed again", compensated, again)}, nil
+				},
+			}, nil
+		}),
 	})
 	c.addAction("saga-resolve-all", action{
 		title: "Resolve every failed saga",
-		describe: func(ctx context.Context, form url.Values) (string, error) {
-			what, err := countFailed(ctx, form)
-			if err != nil {
-				return "", err
-			}
-			note, err := required(form, "note")
-			return "close as repaired by hand the " + what + ", noting " + strconv.Quote(note), err
-		},
-		run: func(ctx context.Context, form url.Values) (ActionResult, error) {
-			src, _ := c.sagaSource()
+		prepare: allFailed(func(src *sagaSource, what string, form url.Values, each walkFailed) (prepared, error) {
 			note, err := required(form, "note")
 			if err != nil {
-				return ActionResult{}, err
+				return prepared{}, err
 			}
-			n, err := eachFailed(ctx, form, func(rec *saga.Record) error { return src.op.Resolve(ctx, rec.ID, note) })
-			if err != nil {
-				return ActionResult{}, fmt.Errorf("after %d sagas: %w", n, err)
-			}
-			return ActionResult{Done: n, Message: plural(n, "saga", "sagas") + " resolved"}, nil
-		},
+			return prepared{
+				what: "close as repaired by hand the " + what + ", noting " + strconv.Quote(note),
+				do: func(ctx context.Context) (ActionResult, error) {
+					n, err := each(ctx, func(rec *saga.Record) error { return src.op.Resolve(ctx, rec.ID, note) })
+					if err != nil {
+						return ActionResult{}, fmt.Errorf("after %d sagas: %w", n, err)
+					}
+					return ActionResult{Done: n, Message: plural(n, "saga", "sagas") + " resolved"}, nil
+				},
+			}, nil
+		}),
 	})
 }
+
+// walkFailed calls fn on each saga a batch action covers, and returns how
+// many it called it on.
+type walkFailed func(ctx context.Context, fn func(*saga.Record) error) (int, error)
 
 // retryOne retries the compensation of saga id and says how it ended: a
 // compensation that fails again is an outcome, not an error of the action.

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net/http"
 	"testing"
 	"time"
@@ -14,7 +12,6 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
-	"golang.org/x/crypto/bcrypt"
 )
 
 // startShop runs the one-process shop on free ports with spans going to an
@@ -27,29 +24,7 @@ func startShop(t testing.TB, tune ...func(*shop.Config)) (*shop.Shop, *tracetest
 	otel.SetTextMapPropagator(propagation.TraceContext{})
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
 
-	cfg := shop.Config{
-		DataDir:     t.TempDir(),
-		Addr:        map[string]string{shop.Gateway: "127.0.0.1:0"},
-		Seed:        true,
-		BcryptCost:  bcrypt.MinCost,
-		BreakerOpen: 10 * time.Minute, // stays open for the rest of the test
-		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}
-	for _, f := range tune {
-		f(&cfg)
-	}
-	sh, err := shop.Start(t.Context(), cfg)
-	if err != nil {
-		t.Fatalf("start: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := sh.Close(ctx); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
-	return sh, exp
+	return shoptest.Start(t, tune...), exp
 }
 
 // adminClient logs in as the seeded administrator.

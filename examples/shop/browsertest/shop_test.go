@@ -2,11 +2,8 @@ package browsertest
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net/http"
 	"testing"
-	"time"
 
 	"github.com/go-microkit/microkit/console"
 	"github.com/go-microkit/microkit/discovery"
@@ -14,7 +11,6 @@ import (
 	"github.com/go-microkit/microkit/examples/shop/internal/platform"
 	"github.com/go-microkit/microkit/examples/shop/internal/shop"
 	"github.com/go-microkit/microkit/examples/shop/internal/shoptest"
-	"golang.org/x/crypto/bcrypt"
 )
 
 // fixture is where every scenario starts: the one-process shop on a
@@ -47,30 +43,9 @@ func newFixture(t *testing.T, configure ...func(*shop.Config)) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = reg.Close(context.Background()) })
-	cfg := shop.Config{
-		Registry:   reg,
-		DataDir:    t.TempDir(),
-		Addr:       map[string]string{shop.Gateway: "127.0.0.1:0"},
-		Seed:       true,
-		BcryptCost: bcrypt.MinCost,
-		// An open breaker stays open until an operator resets it.
-		BreakerOpen: 10 * time.Minute,
-		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}
-	for _, c := range configure {
-		c(&cfg)
-	}
-	sh, err := shop.Start(t.Context(), cfg)
-	if err != nil {
-		t.Fatalf("start the shop: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := sh.Close(ctx); err != nil {
-			t.Errorf("close the shop: %v", err)
-		}
-	})
+	// The shop's registry is the test's, to register an instance that
+	// does not answer.
+	sh := shoptest.Start(t, append([]func(*shop.Config){func(cfg *shop.Config) { cfg.Registry = reg }}, configure...)...)
 	f := &fixture{tab: newTab(t, bin), t: t, shop: sh, gw: sh.GatewayURL(), registry: reg}
 	f.admin = &shoptest.Client{Base: f.gw}
 	if err := f.admin.Login(t.Context(), shop.DemoAdmin.Email, shop.DemoAdmin.Password); err != nil {
