@@ -54,6 +54,32 @@ type Subscription interface {
 	Close() error
 }
 
+// BatchSubscription is a Subscription that can hand over several
+// deliveries in one call, which an adapter implements when its broker
+// fetches in batches (a JetStream pull of n messages, a RabbitMQ channel
+// drained up to its prefetch) or when it can take many messages under one
+// lock. It is optional: the Router, which asks for batches for the
+// handlers registered with HandleBatch, falls back to FetchBatch's
+// gathering from Next for a Subscription that does not implement it.
+type BatchSubscription interface {
+	Subscription
+	// NextBatch blocks until a delivery is available, then returns it
+	// with those that arrive within wait after it, up to max in all (max
+	// below 1 counts as 1). It returns as soon as it holds max; a wait of
+	// zero or less returns the first delivery with those the adapter
+	// already holds, without waiting for more.
+	//
+	// Its errors are Next's, and it returns either at least one delivery
+	// and a nil error or no delivery and an error: ctx.Err() when ctx is
+	// done before the first delivery, ErrClosed when the subscription is
+	// closed. When ctx ends or the subscription closes after the first
+	// delivery, it returns what it gathered at once, and the next call
+	// reports the error. Each delivery returned is the caller's to settle,
+	// as one from Next: none of them is acknowledged or held back. It is
+	// safe for concurrent use with Next and with itself.
+	NextBatch(ctx context.Context, max int, wait time.Duration) ([]Delivery, error)
+}
+
 // Delivery is one delivery of a message to a consumer. Exactly one of Ack,
 // Nack or Term settles it; later calls return ErrStaleDelivery.
 type Delivery interface {
