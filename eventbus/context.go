@@ -36,11 +36,17 @@ func ContextWithDelivery(ctx context.Context, info *DeliveryInfo) context.Contex
 type deliveryContext struct {
 	context.Context
 	info DeliveryInfo
+	slot *batchSlot // the message's place in its batch, for a batch handler
 }
 
 func (c *deliveryContext) Value(key any) any {
-	if key == (deliveryKey{}) {
+	switch key {
+	case deliveryKey{}:
 		return &c.info
+	case batchSlotKey{}:
+		if c.slot != nil {
+			return c.slot
+		}
 	}
 	return c.Context.Value(key)
 }

@@ -53,7 +53,8 @@ type Router struct {
 type route struct {
 	pattern string
 	cfg     routeConfig
-	handler Handler
+	handler Handler      // nil for a batch handler
+	batch   BatchHandler // nil for a single-message handler
 	sub     Subscription
 }
 
@@ -82,23 +83,34 @@ func NewRouter(sub Subscriber, group string, opts ...RouterOption) (*Router, err
 }
 
 // Handle registers h for the messages whose type matches pattern. Each
-// pattern may be registered once per router.
+// pattern may be registered once per router, by Handle or HandleBatch.
 func (r *Router) Handle(pattern string, h Handler, opts ...HandleOption) error {
-	if err := ValidatePattern(pattern); err != nil {
-		return fmt.Errorf("eventbus: handle: %w", err)
-	}
 	if h == nil {
 		return fmt.Errorf("eventbus: handle %s: %w: nil handler", pattern, ErrInvalidOption)
 	}
 	rt := &route{pattern: pattern, handler: h}
 	rt.cfg = routeConfig{name: pattern}
+	if err := r.register(rt, opts); err != nil {
+		return fmt.Errorf("eventbus: handle %s: %w", pattern, err)
+	}
+	return nil
+}
+
+// register applies opts to rt and adds it to the routes.
+func (r *Router) register(rt *route, opts []HandleOption) error {
+	if err := ValidatePattern(rt.pattern); err != nil {
+		return err
+	}
 	for _, o := range opts {
 		if o == nil {
 			continue // a nil Option is no option
 		}
 		if err := o(&rt.cfg); err != nil {
-			return fmt.Errorf("eventbus: handle %s: %w", pattern, err)
+			return err
 		}
+	}
+	if rt.batch == nil && (rt.cfg.batchSize != 0 || rt.cfg.batchWaitSet) {
+		return fmt.Errorf("%w: batch options are for HandleBatch", ErrInvalidOption)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -106,17 +118,17 @@ func (r *Router) Handle(pattern string, h Handler, opts ...HandleOption) error {
 		return ErrRouterStarted
 	}
 	for _, other := range r.routes {
-		if other.pattern == pattern {
-			return fmt.Errorf("eventbus: handle %s: %w: pattern registered twice", pattern, ErrInvalidOption)
+		if other.pattern == rt.pattern {
+			return fmt.Errorf("%w: pattern registered twice", ErrInvalidOption)
 		}
 		if other.cfg.name == rt.cfg.name {
 			// The name is the handler's identity in dedupe keys, dead
 			// letters and metrics: two handlers may not share it.
-			return fmt.Errorf("eventbus: handle %s: %w: handler name %q taken by %s", pattern, ErrInvalidOption, rt.cfg.name, other.pattern)
+			return fmt.Errorf("%w: handler name %q taken by %s", ErrInvalidOption, rt.cfg.name, other.pattern)
 		}
 	}
 	if err := checkOrder(append(r.cfg.middleware[:len(r.cfg.middleware):len(r.cfg.middleware)], rt.cfg.middleware...)); err != nil {
-		return fmt.Errorf("eventbus: handle %s: %w", pattern, err)
+		return err
 	}
 	r.routes = append(r.routes, rt)
 	return nil
@@ -155,8 +167,14 @@ func (r *Router) Start(ctx context.Context) error {
 	}
 	for _, rt := range r.routes {
 		var opts []SubscribeOption
-		if rt.cfg.prefetch > 0 {
-			opts = append(opts, WithPrefetch(rt.cfg.prefetch))
+		prefetch := rt.cfg.prefetch
+		if prefetch == 0 && rt.batch != nil {
+			// A batch fills only from what the adapter hands over: ask
+			// for a full batch per worker.
+			prefetch = rt.cfg.batchSize * r.concurrency(rt)
+		}
+		if prefetch > 0 {
+			opts = append(opts, WithPrefetch(prefetch))
 		}
 		sub, err := r.sub.Subscribe(ctx, r.group, rt.pattern, opts...)
 		if err != nil {
@@ -175,21 +193,42 @@ func (r *Router) Start(ctx context.Context) error {
 	r.handlerCtx, r.cancelHandlers = context.WithCancel(context.Background())
 	r.stopFetch = stopFetch
 	for _, rt := range r.routes {
-		h := Recover()(rt.handler)
 		mws := append(append([]Middleware(nil), r.cfg.middleware...), rt.cfg.middleware...)
-		for i := len(mws) - 1; i >= 0; i-- {
-			h = mws[i](h)
+		step := r.singleStep(rt, mws)
+		if rt.batch != nil {
+			step = r.batchStep(rt, mws)
 		}
-		n := rt.cfg.concurrency
-		if n == 0 {
-			n = r.cfg.concurrency
-		}
-		for range n {
+		for range r.concurrency(rt) {
 			r.wg.Add(1)
-			go r.work(fetchCtx, rt, h)
+			go r.work(fetchCtx, rt, step)
 		}
 	}
 	return nil
+}
+
+// concurrency returns how many workers rt runs.
+func (r *Router) concurrency(rt *route) int {
+	if rt.cfg.concurrency > 0 {
+		return rt.cfg.concurrency
+	}
+	return r.cfg.concurrency
+}
+
+// singleStep returns the step of a worker of the single-message handler
+// of rt: it fetches one delivery and handles it through mws.
+func (r *Router) singleStep(rt *route, mws []Middleware) func(context.Context) error {
+	h := Recover()(rt.handler)
+	for i := len(mws) - 1; i >= 0; i-- {
+		h = mws[i](h)
+	}
+	return func(fetchCtx context.Context) error {
+		d, err := rt.sub.Next(fetchCtx)
+		if err != nil {
+			return err
+		}
+		r.process(rt, h, d)
+		return nil
+	}
 }
 
 // Run starts the router and blocks until ctx is done (or Close is called),
@@ -254,11 +293,13 @@ func (r *Router) Close(ctx context.Context) error {
 	return err
 }
 
-func (r *Router) work(fetchCtx context.Context, rt *route, h Handler) {
+// work runs step, which fetches and handles, until fetchCtx ends, and
+// backs off while fetching fails.
+func (r *Router) work(fetchCtx context.Context, rt *route, step func(context.Context) error) {
 	defer r.wg.Done()
 	pause := 10 * time.Millisecond
 	for fetchCtx.Err() == nil {
-		d, err := rt.sub.Next(fetchCtx)
+		err := step(fetchCtx)
 		if err != nil {
 			if fetchCtx.Err() != nil {
 				return
@@ -278,16 +319,20 @@ func (r *Router) work(fetchCtx context.Context, rt *route, h Handler) {
 			continue
 		}
 		pause = 10 * time.Millisecond
-		r.process(rt, h, d)
 	}
 }
 
 func (r *Router) process(rt *route, h Handler, d Delivery) {
-	msg := d.Message()
 	ctx := &deliveryContext{Context: r.handlerCtx, info: DeliveryInfo{
-		Group: r.group, Pattern: rt.pattern, Handler: rt.cfg.name, Attempt: d.Attempt(), Message: msg,
+		Group: r.group, Pattern: rt.pattern, Handler: rt.cfg.name, Attempt: d.Attempt(), Message: d.Message(),
 	}}
-	err := r.call(ctx, rt, h, msg)
+	r.settle(ctx, rt, d, r.call(ctx, rt, h, ctx.info.Message))
+}
+
+// settle settles d by FateOf(ctx, err), ctx being the context its handler
+// chain ran with.
+func (r *Router) settle(ctx context.Context, rt *route, d Delivery, err error) {
+	msg := d.Message()
 	fate := FateOf(ctx, err)
 	var settle error
 	switch fate.Settle {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 )
 
 // Handler handles one message. It returns nil to acknowledge it, an error to
@@ -92,6 +93,11 @@ type routeConfig struct {
 	concurrency int
 	prefetch    int
 	middleware  []Middleware
+
+	// Set by HandlerBatchSize and HandlerBatchWait, for HandleBatch.
+	batchSize    int
+	batchWait    time.Duration
+	batchWaitSet bool
 }
 
 // HandlerName names the handler in logs, metrics and dead-letter metadata;
