@@ -15,14 +15,7 @@ func TestReadBacklog(t *testing.T) {
 		t.Run(be.Name, func(t *testing.T) {
 			ctx := t.Context()
 			d := be.Open(t)
-			read := func() outbox.Backlog {
-				t.Helper()
-				b, err := outbox.ReadBacklog(ctx, d.db, d.dialect)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return b
-			}
+			read := func() outbox.Backlog { return d.backlog(t) }
 			if b := read(); b != (outbox.Backlog{}) {
 				t.Fatalf("empty outbox: %+v, want the zero Backlog", b)
 			}

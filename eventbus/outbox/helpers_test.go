@@ -58,6 +58,17 @@ func (d *database) age(t testing.TB, update string, by time.Duration) {
 	}
 }
 
+// backlog reads the backlog of d's outbox table (the default, or
+// WithTable's).
+func (d *database) backlog(t testing.TB, opts ...outbox.Option) outbox.Backlog {
+	t.Helper()
+	b, err := outbox.ReadBacklog(context.Background(), d.db, d.dialect, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func (d *database) count(t testing.TB, query string, args ...any) int {
 	t.Helper()
 	var n int

@@ -79,7 +79,9 @@ func retryPause(n int, ceiling time.Duration) time.Duration {
 
 // Run publishes events until ctx ends, then returns nil once its round in
 // progress and its waker goroutine are done. It polls every poll interval,
-// at once after a full batch, and when the Waker wakes it.
+// at once after a full batch, when the Waker wakes it, and at the due time
+// of the earliest scheduled event (see AddAt), which it reads after each
+// round that leaves nothing due.
 //
 // After a failed round (database or broker down) it pauses, 100ms after
 // the first failure and twice as long after each further one, up to the
@@ -141,9 +143,36 @@ func (r *Relay) Run(ctx context.Context) error {
 		if n == r.cfg.batchSize {
 			continue // more are waiting
 		}
-		sleep(ctx, r.cfg.pollInterval, wake)
+		wait, err := r.untilNextDue(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			// The next round fails the same way, if the database is
+			// down, and backs off then.
+			r.cfg.logger.Warn("outbox: relay: reading the next due time failed", "table", r.cfg.table, "error", err)
+		}
+		sleep(ctx, wait, wake)
 	}
 	return nil
+}
+
+// untilNextDue returns how long an idle relay sleeps: until the earliest
+// due time of the scheduled events that are not due yet, or the poll
+// interval if that is sooner (or none is scheduled). It reads one entry
+// of the index of due events.
+func (r *Relay) untilNextDue(ctx context.Context) (time.Duration, error) {
+	now := time.Now()
+	var next sql.NullInt64
+	err := r.db.QueryRowContext(ctx, "SELECT MIN(due_at) FROM "+r.cfg.table+
+		" WHERE sent_at IS NULL AND due_at > $1", now.UnixNano()).Scan(&next)
+	if err != nil {
+		return r.cfg.pollInterval, fmt.Errorf("outbox: relay: next due time: %w", err)
+	}
+	if !next.Valid {
+		return r.cfg.pollInterval, nil
+	}
+	return min(r.cfg.pollInterval, time.Unix(0, next.Int64).Sub(now)), nil
 }
 
 // pauseAfterFailure waits pause after a failed round, or until ctx ends.
@@ -212,13 +241,18 @@ func (r *Relay) listen(ctx context.Context, wake chan<- struct{}) {
 type row struct {
 	seq      int64
 	subject  string
+	dueAt    int64
 	envelope []byte
 }
 
-// RelayOnce publishes one batch of unsent events, oldest first, and marks
-// them sent, returning how many it published. Events whose Subject has an
-// older unsent event held by another relay wait for a later round, so that
-// each subject's events are published in the order they were added. If
+// RelayOnce publishes one batch of the unsent events that are due, and
+// marks them sent, returning how many it published. It takes them in the
+// order (due time, order of addition), where the events of Add are due at
+// 0 and scheduled ones (AddAt) at their time: first the events of Add in
+// the order they were added, then the scheduled events due by now in the
+// order of their due times. Events scheduled later are not read. Events
+// whose Subject has an earlier due event held by another relay wait for a
+// later round, so that each subject keeps that order. If
 // the publish fails, the events stay unsent with the attempt counted and
 // the error recorded, and the error is returned. The relay's listeners
 // learn of a round that published events or failed.
@@ -241,7 +275,7 @@ func (r *Relay) relayOnce(ctx context.Context) (int, error) {
 	if r.dialect == sqldialect.SQLite {
 		// SQLite has one writer and one relay: read without holding a
 		// transaction open across the publish, which would block writers.
-		rows, err := r.fetch(ctx, r.db, "")
+		rows, err := r.fetch(ctx, r.db, time.Now(), "")
 		if err != nil {
 			return 0, err
 		}
@@ -268,11 +302,12 @@ func (r *Relay) relayOnce(ctx context.Context) (int, error) {
 	if !active {
 		return 0, nil
 	}
-	rows, err := r.fetch(ctx, tx, " FOR UPDATE SKIP LOCKED")
+	now := time.Now()
+	rows, err := r.fetch(ctx, tx, now, " FOR UPDATE SKIP LOCKED")
 	if err != nil {
 		return 0, err
 	}
-	if rows, err = r.heads(ctx, tx, rows); err != nil {
+	if rows, err = r.heads(ctx, tx, now, rows); err != nil {
 		return 0, err
 	}
 	n, perr := r.publishAndMark(ctx, tx, rows)
@@ -292,9 +327,11 @@ type querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
-func (r *Relay) fetch(ctx context.Context, q querier, lock string) ([]row, error) {
-	rs, err := q.QueryContext(ctx, "SELECT seq, subject, envelope FROM "+r.cfg.table+
-		" WHERE sent_at IS NULL ORDER BY seq LIMIT $1"+lock, r.cfg.batchSize)
+// fetch reads a batch of the events due by now, in publishing order,
+// through the index on (due_at, seq) of unsent events.
+func (r *Relay) fetch(ctx context.Context, q querier, now time.Time, lock string) ([]row, error) {
+	rs, err := q.QueryContext(ctx, "SELECT seq, subject, due_at, envelope FROM "+r.cfg.table+
+		" WHERE sent_at IS NULL AND due_at <= $2 ORDER BY due_at, seq LIMIT $1"+lock, r.cfg.batchSize, now.UnixNano())
 	if err != nil {
 		return nil, fmt.Errorf("outbox: relay: select: %w", err)
 	}
@@ -302,7 +339,7 @@ func (r *Relay) fetch(ctx context.Context, q querier, lock string) ([]row, error
 	var rows []row
 	for rs.Next() {
 		var w row
-		if err := rs.Scan(&w.seq, &w.subject, &w.envelope); err != nil {
+		if err := rs.Scan(&w.seq, &w.subject, &w.dueAt, &w.envelope); err != nil {
 			return nil, fmt.Errorf("outbox: relay: scan: %w", err)
 		}
 		rows = append(rows, w)
@@ -313,41 +350,47 @@ func (r *Relay) fetch(ctx context.Context, q querier, lock string) ([]row, error
 	return rows, nil
 }
 
-// heads drops the rows of every subject whose oldest unsent event is not in
-// rows: another relay holds it, and publishing ours first would reorder
-// the subject.
-func (r *Relay) heads(ctx context.Context, q querier, rows []row) ([]row, error) {
-	first := make(map[string]int64)
+// heads drops the rows of every subject that has a due unsent event
+// before its first row in rows, in publishing order (due_at, seq): another
+// relay holds it, and publishing ours first would reorder the subject.
+// Events scheduled after now do not count: they hold nothing back.
+func (r *Relay) heads(ctx context.Context, q querier, now time.Time, rows []row) ([]row, error) {
+	first := make(map[string]row)
+	var firsts []row
 	for _, w := range rows {
 		if _, ok := first[w.subject]; !ok && w.subject != "" {
-			first[w.subject] = w.seq
+			first[w.subject] = w
+			firsts = append(firsts, w)
 		}
 	}
-	if len(first) == 0 {
+	if len(firsts) == 0 {
 		return rows, nil
 	}
-	args := make([]any, 0, len(first))
-	for s := range first {
-		args = append(args, s)
+	args := make([]any, 1, 1+3*len(firsts))
+	args[0] = now.UnixNano()
+	var values strings.Builder
+	for i, w := range firsts {
+		if i > 0 {
+			values.WriteString(", ")
+		}
+		n := len(args) + 1
+		fmt.Fprintf(&values, "($%d::text, $%d::bigint, $%d::bigint)", n, n+1, n+2)
+		args = append(args, w.subject, w.dueAt, w.seq)
 	}
-	rs, err := q.QueryContext(ctx, "SELECT subject, MIN(seq) FROM "+r.cfg.table+
-		" WHERE sent_at IS NULL AND subject IN ("+params(1, len(args))+") GROUP BY subject", args...)
+	rs, err := q.QueryContext(ctx, "SELECT DISTINCT o.subject FROM "+r.cfg.table+" o JOIN (VALUES "+values.String()+
+		") AS f (subject, due_at, seq) ON o.subject = f.subject"+
+		" WHERE o.sent_at IS NULL AND o.due_at <= $1 AND (o.due_at < f.due_at OR (o.due_at = f.due_at AND o.seq < f.seq))", args...)
 	if err != nil {
 		return nil, fmt.Errorf("outbox: relay: heads: %w", err)
 	}
 	defer rs.Close()
 	blocked := make(map[string]bool)
 	for rs.Next() {
-		var (
-			s    string
-			head int64
-		)
-		if err := rs.Scan(&s, &head); err != nil {
+		var s string
+		if err := rs.Scan(&s); err != nil {
 			return nil, fmt.Errorf("outbox: relay: heads: %w", err)
 		}
-		if head < first[s] {
-			blocked[s] = true
-		}
+		blocked[s] = true
 	}
 	if err := rs.Err(); err != nil {
 		return nil, fmt.Errorf("outbox: relay: heads: %w", err)
