@@ -9,7 +9,9 @@
 // last attempt while other messages keep flowing, per-subject order where the adapter promises it,
 // Router.Close with messages in flight, redelivery of what a killed consumer
 // held, Close(ctx) of a subscriber called twice at once or with a context
-// already over, and, where the adapter's broker can be restarted, no
+// already over, batches (eventbus.FetchBatch on the adapter's
+// subscription, through its NextBatch where it has one, and a Router's
+// batch handler whose batch fails in part or is in flight at Close), and, where the adapter's broker can be restarted, no
 // message lost across a broker restart.
 //
 // [RunComposition] is the second suite: seeded, randomized scenarios that

@@ -64,6 +64,7 @@ func Run(t *testing.T, cfg Config) {
 	t.Run("ConsumerKilledBeforeAck", s.killedConsumer)
 	t.Run("Validation", s.validation)
 	t.Run("Close", s.closing)
+	s.runBatch(t)
 	if cfg.Restart != nil {
 		t.Run("BrokerRestart", s.brokerRestart)
 	}

@@ -126,10 +126,7 @@ func (q *queue) next(ctx context.Context, s *subscription) (eventbus.Delivery, e
 			return nil, err
 		}
 		if e := q.ready.pop(); e != nil {
-			e.attempt++
-			d := &delivery{q: q, e: e, sub: s, msg: e.msg.Clone(), attempt: e.attempt}
-			e.cur = d
-			s.inflight[e] = struct{}{}
+			d := q.handOut(e, s)
 			more := q.ready.len() > 0
 			q.mu.Unlock()
 			if more {
@@ -148,6 +145,71 @@ func (q *queue) next(ctx context.Context, s *subscription) (eventbus.Delivery, e
 			return nil, eventbus.ErrClosed
 		}
 	}
+}
+
+// handOut delivers e to s; q.mu must be held.
+func (q *queue) handOut(e *entry, s *subscription) *delivery {
+	e.attempt++
+	d := &delivery{q: q, e: e, sub: s, msg: e.msg.Clone(), attempt: e.attempt}
+	e.cur = d
+	s.inflight[e] = struct{}{}
+	return d
+}
+
+// nextBatch is NextBatch (see eventbus.BatchSubscription): the first
+// delivery as next hands it out, then every ready entry up to limit under
+// one lock, waiting for more until wait has passed since the first. An
+// entry with a Subject is ready only while it heads its subject's chain, so
+// a batch holds at most one message of each subject and per-subject order
+// holds across batches too.
+func (q *queue) nextBatch(ctx context.Context, s *subscription, limit int, wait time.Duration) ([]eventbus.Delivery, error) {
+	first, err := q.next(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	limit = max(limit, 1)
+	batch := make([]eventbus.Delivery, 1, min(limit, 64))
+	batch[0] = first
+	take := func() {
+		q.mu.Lock()
+		if q.closed || s.closed {
+			q.mu.Unlock()
+			return
+		}
+		for len(batch) < limit {
+			e := q.ready.pop()
+			if e == nil {
+				break
+			}
+			batch = append(batch, q.handOut(e, s))
+		}
+		more := q.ready.len() > 0
+		q.mu.Unlock()
+		if more {
+			q.signal() // pass the wake-up on to the other consumers
+		}
+	}
+	take()
+	if len(batch) == limit || wait <= 0 {
+		return batch, nil
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for len(batch) < limit {
+		select {
+		case <-q.notify:
+			take()
+		case <-timer.C:
+			return batch, nil
+		case <-ctx.Done():
+			return batch, nil
+		case <-s.done:
+			return batch, nil
+		case <-q.closedCh:
+			return batch, nil
+		}
+	}
+	return batch, nil
 }
 
 type settlement int
@@ -232,6 +294,16 @@ func (s *subscription) Next(ctx context.Context) (eventbus.Delivery, error) {
 	return d, nil
 }
 
+// NextBatch hands over up to max deliveries at once, under
+// eventbus.BatchSubscription's contract.
+func (s *subscription) NextBatch(ctx context.Context, max int, wait time.Duration) ([]eventbus.Delivery, error) {
+	ds, err := s.q.nextBatch(ctx, s, max, wait)
+	if err != nil {
+		return nil, fmt.Errorf("memory: next batch: %w", err)
+	}
+	return ds, nil
+}
+
 // Close stops the subscription; its unsettled deliveries are redelivered.
 func (s *subscription) Close() error {
 	s.client.forget(s)
@@ -279,3 +351,5 @@ func (d *delivery) Term(context.Context) error { return d.q.settle(d, settleAck,
 func (d *delivery) Nack(_ context.Context, delay time.Duration) error {
 	return d.q.settle(d, settleNack, delay)
 }
+
+var _ eventbus.BatchSubscription = (*subscription)(nil)
