@@ -269,22 +269,30 @@ func (s *subscription) Next(ctx context.Context) (eventbus.Delivery, error) {
 				continue // a consume was replaced
 			}
 		}
-		attempt, fallbackID, ok := s.ackInfo(m)
-		if !ok {
-			s.b.cfg.logger.Error("natsbus: message without JetStream metadata, terminated", "subject", m.Subject())
-			_ = m.Term()
-			continue
+		if d := s.delivery(m); d != nil {
+			return d, nil
 		}
-		msg, err := decode(s.b.cfg.prefix, m.Subject(), m.Headers(), m.Data(), fallbackID)
-		if err != nil {
-			// A message this bus cannot read would loop forever: park it in
-			// the stream by terminating its delivery, and say so.
-			s.b.cfg.logger.Error("natsbus: undecodable message terminated", "subject", m.Subject(), "error", err)
-			_ = m.TermWithReason(err.Error())
-			continue
-		}
-		return &delivery{m: m, msg: msg, attempt: attempt, confirm: s.b.cfg.confirmAcks}, nil
 	}
+}
+
+// delivery reads m into a delivery, or terminates it and returns nil when
+// it cannot be read.
+func (s *subscription) delivery(m jetstream.Msg) *delivery {
+	attempt, fallbackID, ok := s.ackInfo(m)
+	if !ok {
+		s.b.cfg.logger.Error("natsbus: message without JetStream metadata, terminated", "subject", m.Subject())
+		_ = m.Term()
+		return nil
+	}
+	msg, err := decode(s.b.cfg.prefix, m.Subject(), m.Headers(), m.Data(), fallbackID)
+	if err != nil {
+		// A message this bus cannot read would loop forever: park it in
+		// the stream by terminating its delivery, and say so.
+		s.b.cfg.logger.Error("natsbus: undecodable message terminated", "subject", m.Subject(), "error", err)
+		_ = m.TermWithReason(err.Error())
+		return nil
+	}
+	return &delivery{m: m, msg: msg, attempt: attempt, confirm: s.b.cfg.confirmAcks}
 }
 
 // Close stops consuming and naks what was pulled but not handed out, so
