@@ -16,8 +16,9 @@
 //   - [Publisher] and [Subscriber] are the ports, closed with Close(ctx),
 //     which bounds the wait for the broker. Adapters implement them:
 //     package eventbus/memory (in-process, the default and the test double),
-//     package eventbus/natsbus (NATS JetStream) and package
-//     eventbus/rabbitbus (RabbitMQ).
+//     package eventbus/natsbus (NATS JetStream), package
+//     eventbus/rabbitbus (RabbitMQ) and package eventbus/redisbus (Redis
+//     Streams).
 //   - [Router] subscribes a consumer group, runs [Handler]s with bounded
 //     concurrency and acknowledges, retries or dead-letters each delivery
 //     according to the handler's result: nil acks, an error retries and
