@@ -78,6 +78,7 @@ func TestSQLStoresCompileNoDriver(t *testing.T) {
 		{"./eventbus/outbox", drivers},
 		{"./eventbus/dlq", append([]string{"github.com/go-microkit/microkit/eventbus/outbox"}, drivers...)},
 		{"./saga/sqlstore", drivers},
+		{"./eventbus/sqlbus", drivers},
 	} {
 		out, err := exec.Command("go", "list", "-deps", tc.pkg).Output()
 		if err != nil {

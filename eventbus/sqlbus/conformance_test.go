@@ -1,0 +1,45 @@
+package sqlbus_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/go-microkit/microkit/eventbus"
+	"github.com/go-microkit/microkit/eventbus/eventbustest"
+	"github.com/go-microkit/microkit/eventbus/sqlbus"
+)
+
+// instances returns the suites' Connect on db: a short visibility timeout
+// so that what a killed consumer held comes back within the test, and a
+// short poll interval for the nacks and timeouts of other instances,
+// which nothing announces.
+func instances(db database) func(t *testing.T) eventbustest.Instance {
+	return func(t *testing.T) eventbustest.Instance {
+		b, _ := db.connect(t, sqlbus.WithAckWait(2*time.Second), sqlbus.WithPollInterval(100*time.Millisecond))
+		return eventbustest.Instance{Publisher: b, Subscriber: b}
+	}
+}
+
+// TestConformance runs the conformance suite on each dialect (the shared
+// PostgreSQL, a schema of its own; see TestServerRestart for restarts).
+func TestConformance(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(d.String(), func(t *testing.T) {
+			eventbustest.Run(t, eventbustest.Config{Connect: instances(open(t, d))})
+		})
+	}
+}
+
+// TestComposition runs the composition suite on each dialect, with a
+// small prefetch so that no delivery waits long in a buffer.
+func TestComposition(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(d.String(), func(t *testing.T) {
+			eventbustest.RunComposition(t, eventbustest.Config{
+				Connect:          instances(open(t, d)),
+				SubscribeOptions: []eventbus.SubscribeOption{eventbus.WithPrefetch(2)},
+				Seeds:            4,
+			})
+		})
+	}
+}

@@ -1,0 +1,117 @@
+package sqlbus
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// pruneLoop prunes every pruneEvery until the bus closes.
+func (b *Bus) pruneLoop() {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-b.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	for b.sleep(b.cfg.pruneEvery) {
+		if n, err := b.Prune(ctx); err != nil && ctx.Err() == nil {
+			b.cfg.logger.Warn("sqlbus: prune failed", "error", err)
+		} else if n > 0 {
+			b.cfg.logger.Debug("sqlbus: pruned", "messages", n)
+		}
+	}
+}
+
+// Prune deletes the messages that every group consumed and that are older
+// than the retention's keep (see WithRetention), and, with WithMaxAge,
+// the messages older than the maximum age with their pending deliveries.
+// It returns how many messages it deleted. The bus runs it every
+// retention interval; call it yourself with pruning disabled. Several
+// processes may prune at once.
+func (b *Bus) Prune(ctx context.Context) (int64, error) {
+	return b.prune(ctx, time.Now())
+}
+
+func (b *Bus) prune(ctx context.Context, now time.Time) (int64, error) {
+	var total int64
+	if b.cfg.maxAge > 0 {
+		n, err := b.pruneOld(ctx, now.Add(-b.cfg.maxAge).UnixNano())
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("sqlbus: prune: %w", err)
+		}
+	}
+	cut := now.Add(-b.cfg.keep).UnixNano()
+	for {
+		res, err := b.db.ExecContext(ctx, b.stmts.pruneConsumed, cut)
+		if err != nil {
+			return total, fmt.Errorf("sqlbus: prune: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, fmt.Errorf("sqlbus: prune: %w", err)
+		}
+		total += n
+		if n < pruneBatch {
+			return total, nil
+		}
+	}
+}
+
+// pruneOld deletes the messages created before cut and their deliveries,
+// in one transaction, so that no delivery is left without its message.
+func (b *Bus) pruneOld(ctx context.Context, cut int64) (int64, error) {
+	tx, err := b.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = tx.Rollback() }()
+	if _, err := tx.ExecContext(ctx, b.stmts.pruneOldDeliveries, cut); err != nil {
+		return 0, err
+	}
+	res, err := tx.ExecContext(ctx, b.stmts.pruneOld, cut)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, err
+	}
+	return n, tx.Commit()
+}
+
+// DeleteGroup deletes the consumer group (group, pattern) and the
+// deliveries waiting for it, so that retention can prune what only it had
+// not consumed. Run it for a group that will not subscribe again: a group
+// keeps its messages while no instance runs. Deleting a group that does
+// not exist is not an error; subscribing again registers it anew, from
+// the messages published after that.
+func (b *Bus) DeleteGroup(ctx context.Context, group, pattern string) error {
+	tx, err := b.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlbus: delete group: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	var id int64
+	switch err := tx.QueryRowContext(ctx, b.stmts.groupID, group, pattern).Scan(&id); {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil
+	case err != nil:
+		return fmt.Errorf("sqlbus: delete group: %w", err)
+	}
+	for _, stmt := range []string{b.stmts.deleteGroupRows, b.stmts.deleteGroup} {
+		if _, err := tx.ExecContext(ctx, stmt, id); err != nil {
+			return fmt.Errorf("sqlbus: delete group: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlbus: delete group: %w", err)
+	}
+	return nil
+}
