@@ -24,9 +24,12 @@ func (r *run[S]) compensate(ctx context.Context, cause error) error {
 		// a parallel group of an in-doubt step): they may have taken effect,
 		// so they are compensated first.
 		for i := range r.rec.Steps {
-			if sr := &r.rec.Steps[i]; sr.Status == StepRunning {
+			switch sr := &r.rec.Steps[i]; sr.Status {
+			case StepRunning:
 				r.seq++
 				sr.Status, sr.Seq = StepCompensating, r.seq
+			case StepWaiting: // its Execute ran, so it has a Seq
+				sr.Status, sr.Failed, sr.EndedAt = StepFailed, true, time.Now()
 			}
 		}
 	}

@@ -39,6 +39,11 @@ const (
 	EventCompensationFailed
 	// EventResolved: an operator resolved a failed saga by hand.
 	EventResolved
+	// EventWaiting: the saga parked in a waiting step, Step.
+	EventWaiting
+	// EventWoken: the wait of Step ended well: its signal (of type
+	// Signal) was taken and accepted, or its timer fired.
+	EventWoken
 )
 
 var eventNames = [...]string{
@@ -54,6 +59,8 @@ var eventNames = [...]string{
 	EventCompensated:               "compensated",
 	EventCompensationFailed:        "compensation_failed",
 	EventResolved:                  "resolved",
+	EventWaiting:                   "waiting",
+	EventWoken:                     "woken",
 }
 
 // String returns the event's snake_case name.
@@ -80,6 +87,8 @@ type Event struct {
 	Duration time.Duration
 	// Err is the attempt's error or the saga's cause, where there is one.
 	Err error
+	// Signal is the type of the signal that ended a wait, for EventWoken.
+	Signal string
 }
 
 // Listener observes lifecycle events, for instance to page someone on

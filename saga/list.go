@@ -56,11 +56,11 @@ func (c *Cursor) UnmarshalText(text []byte) error {
 }
 
 // Validate returns an error wrapping ErrInvalidFilter for a filter that
-// no store runs: an IDPrefix, or an After cursor's ID, that is not valid
+// no store runs: an IDPrefix, a WaitKey, or an After cursor's ID, that is not valid
 // UTF-8 or holds a NUL (no ID can: SQL stores keep IDs as text). Each
 // [Store.List] calls it first.
 func (f *Filter) Validate() error {
-	for _, s := range []struct{ what, text string }{{"id prefix", f.IDPrefix}, {"cursor id", afterID(f)}} {
+	for _, s := range []struct{ what, text string }{{"id prefix", f.IDPrefix}, {"cursor id", afterID(f)}, {"wait key", f.WaitKey}} {
 		if !utf8.ValidString(s.text) || strings.IndexByte(s.text, 0) >= 0 {
 			return fmt.Errorf("%w: %s %q: want UTF-8 without NUL", ErrInvalidFilter, s.what, s.text)
 		}
@@ -91,7 +91,9 @@ func (f *Filter) keeps(r *Record, at Cursor) bool {
 	case len(f.Statuses) > 0 && !slices.Contains(f.Statuses, r.Status),
 		f.Name != "" && r.Name != f.Name,
 		!strings.HasPrefix(r.ID, f.IDPrefix),
-		!f.UpdatedBefore.IsZero() && !r.UpdatedAt.Round(0).Before(f.UpdatedBefore.Round(0)):
+		!f.UpdatedBefore.IsZero() && !r.UpdatedAt.Round(0).Before(f.UpdatedBefore.Round(0)),
+		f.WaitKey != "" && r.WaitKey != f.WaitKey,
+		!f.DueBy.IsZero() && (r.WakeAt.IsZero() || r.WakeAt.Round(0).After(f.DueBy.Round(0))):
 		return false
 	case f.After == nil:
 		return true

@@ -15,7 +15,7 @@ func (r *run[S]) following(si int) (next int, last bool) {
 	if si == len(r.def.stages)-1 {
 		return -1, true
 	}
-	if stage := r.def.stages[si+1]; len(stage) == 1 && !r.def.steps[stage[0]].Local {
+	if stage := r.def.stages[si+1]; len(stage) == 1 && !r.def.steps[stage[0]].Local && r.def.steps[stage[0]].Execute != nil {
 		return stage[0], false
 	}
 	return -1, false

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 )
 
-// MemoryStore is a [Store] that keeps records in memory. It survives no
+// MemoryStore is a [Store], [TxStore] and [WaitStore] that keeps records
+// (and signals) in memory. It survives no
 // process restart, so it suits tests, benchmarks and sagas whose loss on a
 // crash is acceptable. The zero value is ready to use, and it is safe for
 // concurrent use.
@@ -21,7 +23,8 @@ type MemoryStore struct {
 
 	mu      sync.Mutex
 	records map[string]*Record
-	free    []*Record // dropped records, reused with their buffers by Create
+	free    []*Record          // dropped records, reused with their buffers by Create
+	signals map[string]*Signal // by key
 }
 
 // maxFree bounds the dropped records kept for reuse.
@@ -311,4 +314,94 @@ func (m *MemoryStore) List(ctx context.Context, f Filter) ([]*Record, error) {
 		out[i] = l.r.Clone()
 	}
 	return out, nil
+}
+
+// PutSignal implements [WaitStore].
+func (m *MemoryStore) PutSignal(ctx context.Context, sig *Signal) (*Signal, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, false, fmt.Errorf("saga: memory store: put signal: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if stored, ok := m.signals[sig.Key]; ok {
+		return stored.clone(), false, nil
+	}
+	if m.signals == nil {
+		m.signals = make(map[string]*Signal)
+	}
+	stored := sig.clone()
+	m.signals[sig.Key] = stored
+	return stored.clone(), true, nil
+}
+
+// GetSignal implements [WaitStore].
+func (m *MemoryStore) GetSignal(ctx context.Context, key string) (*Signal, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("saga: memory store: get signal: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	stored, ok := m.signals[key]
+	if !ok {
+		return nil, fmt.Errorf("saga: memory store: get signal %q: %w", key, ErrNotFound)
+	}
+	return stored.clone(), nil
+}
+
+// TakeSignal implements [WaitStore].
+func (m *MemoryStore) TakeSignal(ctx context.Context, key, sagaID string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("saga: memory store: take signal: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	stored, ok := m.signals[key]
+	switch {
+	case !ok:
+		return fmt.Errorf("saga: memory store: take signal %q: %w", key, ErrNotFound)
+	case stored.SagaID != "" && stored.SagaID != sagaID:
+		return fmt.Errorf("saga: memory store: take signal %q: taken by %s: %w", key, stored.SagaID, ErrConflict)
+	}
+	stored.SagaID = sagaID
+	return nil
+}
+
+// NextWake implements [WaitStore]. It reads every record, as List does.
+func (m *MemoryStore) NextWake(ctx context.Context) (time.Time, error) {
+	if err := ctx.Err(); err != nil {
+		return time.Time{}, fmt.Errorf("saga: memory store: next wake: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var next time.Time
+	for _, r := range m.records {
+		if !r.WakeAt.IsZero() && (next.IsZero() || r.WakeAt.Before(next)) {
+			next = r.WakeAt
+		}
+	}
+	return next, nil
+}
+
+// PruneSignals implements [WaitStore].
+func (m *MemoryStore) PruneSignals(ctx context.Context, before time.Time) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("saga: memory store: prune signals: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for key, sig := range m.signals {
+		if sig.CreatedAt.Before(before) {
+			delete(m.signals, key)
+			n++
+		}
+	}
+	return n, nil
+}
+
+// clone returns a deep copy of s.
+func (s *Signal) clone() *Signal {
+	c := *s
+	c.Payload = append([]byte(nil), s.Payload...)
+	return &c
 }

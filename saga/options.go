@@ -118,14 +118,45 @@ func WithContinueOnCompensationFailure() Option {
 	}
 }
 
-// WithRecoverConcurrency sets how many sagas Recover drives at once
-// (default 4).
+// WithRecoverConcurrency sets how many sagas Recover, and each look of
+// RunTimers, drives at once (default 4).
 func WithRecoverConcurrency(n int) Option {
 	return func(o *Orchestrator) error {
 		if n < 1 {
 			return invalid("recover concurrency %d must be at least 1", n)
 		}
 		o.recoverConcurrency = n
+		return nil
+	}
+}
+
+// WithTimerPoll sets how often [Orchestrator.RunTimers] looks for due
+// sagas when it knows of none sooner (default 1s): the bound on how late
+// a wake-up parked by another orchestrator may fire (one this
+// orchestrator parks, or that the store lists as next, fires on time).
+// Each look is one indexed query.
+func WithTimerPoll(d time.Duration) Option {
+	return func(o *Orchestrator) error {
+		if d <= 0 {
+			return invalid("timer poll %v must be positive", d)
+		}
+		o.timerPoll = d
+		return nil
+	}
+}
+
+// WithSignalRetention sets how long signals are kept (default 7 days):
+// [Orchestrator.RunTimers] deletes older ones, taken or not. Keep it
+// longer than a saga waits and than its events may be redelivered: a
+// pending signal older than it is lost, and a duplicate of a deleted one
+// is stored again as pending, never taken. A negative d keeps them for
+// ever.
+func WithSignalRetention(d time.Duration) Option {
+	return func(o *Orchestrator) error {
+		if d == 0 {
+			return invalid("signal retention must not be zero (negative keeps signals for ever)")
+		}
+		o.signalRetention = max(d, 0)
 		return nil
 	}
 }

@@ -20,6 +20,7 @@ type Definition interface {
 	// Name returns the saga's name.
 	Name() string
 	local() bool // a step is Local
+	waits() bool // a step is a waiting step
 	resume(ctx context.Context, o *Orchestrator, rec *Record) error
 }
 
@@ -39,11 +40,14 @@ type leaseHolder interface {
 // while it drives it, and every write is a compare-and-swap on the record's
 // version, so two orchestrators never drive one instance at once.
 //
-// It owns a goroutine that renews leases; [Orchestrator.Close] stops it. It
-// is safe for concurrent use.
+// It owns a goroutine that renews leases; [Orchestrator.Close] stops it.
+// With waiting steps ([Wait]), [Orchestrator.Signal] delivers events to
+// parked sagas and [Orchestrator.RunTimers] is the loop that wakes them
+// when their time comes. It is safe for concurrent use.
 type Orchestrator struct {
 	store                Store
-	txStore              TxStore // store, if it is one: Local steps need it
+	txStore              TxStore   // store, if it is one: Local steps need it
+	waitStore            WaitStore // store, if it is one: waiting steps need it
 	id                   string
 	lease                time.Duration
 	tracer               Tracer // nil: no spans
@@ -54,6 +58,10 @@ type Orchestrator struct {
 	recoverConcurrency   int
 	idPrefix             string        // random per orchestrator
 	idSeq                atomic.Uint64 // atomic: taken once per Run, on the hot path
+	timerPoll            time.Duration // WithTimerPoll
+	signalRetention      time.Duration // WithSignalRetention
+	nudge                chan struct{} // a saga parked: the timer loop looks again
+	closing              chan struct{} // closed by Close: the timer loop returns
 
 	mu     sync.Mutex
 	defs   map[string]Definition
@@ -83,6 +91,10 @@ func NewOrchestrator(store Store, opts ...Option) (*Orchestrator, error) {
 		defs:               make(map[string]Definition),
 		active:             make(map[string]leaseHolder),
 		stop:               make(chan struct{}),
+		timerPoll:          time.Second,
+		signalRetention:    7 * 24 * time.Hour,
+		nudge:              make(chan struct{}, 1),
+		closing:            make(chan struct{}),
 	}
 	for _, opt := range opts {
 		if opt == nil {
@@ -93,6 +105,7 @@ func NewOrchestrator(store Store, opts ...Option) (*Orchestrator, error) {
 		}
 	}
 	o.txStore, _ = store.(TxStore)
+	o.waitStore, _ = store.(WaitStore)
 	o.idPrefix = rand.Text()[:16] + "-"
 	stop := o.stop
 	o.keeper.Go(func() { o.keepLeases(stop) })
@@ -136,6 +149,9 @@ func (o *Orchestrator) Register(defs ...Definition) error {
 func (o *Orchestrator) register(d Definition) error {
 	if d.local() && o.txStore == nil {
 		return invalid("saga %s has a Local step: the orchestrator's store (%T) does not implement TxStore", d.Name(), o.store)
+	}
+	if d.waits() && o.waitStore == nil {
+		return invalid("saga %s has a waiting step: the orchestrator's store (%T) does not implement WaitStore", d.Name(), o.store)
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -230,14 +246,16 @@ func (o *Orchestrator) keepLeases(stop <-chan struct{}) {
 	}
 }
 
-// Close stops o from starting new work, waits for the sagas it is driving
-// to stop (or for ctx to end) and stops the lease keeper. Sagas interrupted
+// Close stops o from starting new work, stops RunTimers, waits for the
+// sagas it is driving to stop (or for ctx to end) and stops the lease
+// keeper. Parked sagas stay parked in the store. Sagas interrupted
 // by a caller's context stay in flight for Recover. Close is idempotent.
 func (o *Orchestrator) Close(ctx context.Context) error {
 	o.closeOnce.Do(func() {
 		o.mu.Lock()
 		o.closed = true
 		o.mu.Unlock()
+		close(o.closing)
 	})
 	done := make(chan struct{})
 	go func() {

@@ -54,6 +54,9 @@ func (r *run[S]) write(ctx context.Context) (created bool, err error) {
 	}
 	now := time.Now()
 	r.rec.UpdatedAt, r.rec.LeaseUntil = now, now.Add(r.o.lease)
+	if r.rec.Status == StatusWaiting {
+		r.rec.LeaseUntil = time.Time{} // parked: nobody holds it
+	}
 	if r.created {
 		if err := r.o.store.Update(ctx, &r.rec); err != nil {
 			if errors.Is(err, ErrConflict) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 )
 
@@ -14,6 +13,8 @@ type RecoverResult struct {
 	Resumed int
 	// Completed, Compensated and CompensationFailed count how they ended.
 	Completed, Compensated, CompensationFailed int
+	// Waiting counts those that parked in a waiting step (see [Wait]).
+	Waiting int
 	// Skipped counts in-flight sagas left alone: another orchestrator holds
 	// an unexpired lease on them or claimed them first.
 	Skipped int
@@ -30,6 +31,8 @@ type RecoverResult struct {
 // the re-run's error is NotApplied; a step recorded failed is compensated
 // unless its failure was recorded as NotApplied. It drives up to
 // WithRecoverConcurrency sagas at once and returns when all are done.
+// With a [WaitStore], it also wakes and drives the waiting sagas whose
+// wake-up time has come: timers that fell due while no orchestrator ran.
 //
 // Sagas that end CompensationFailed are counted, logged and reported to the
 // listeners, not returned as errors. The error joins the store's errors and
@@ -45,63 +48,16 @@ func (o *Orchestrator) Recover(ctx context.Context) (RecoverResult, error) {
 	if err != nil {
 		return res, fmt.Errorf("saga: recover: %w", err)
 	}
-	var (
-		mu   sync.Mutex
-		errs []error
-		wg   sync.WaitGroup
-		sem  = make(chan struct{}, o.recoverConcurrency)
-	)
-	for _, rec := range recs {
-		// Left alone: a saga another live orchestrator holds, and one this
-		// orchestrator is driving itself (Recover may run periodically).
-		// The workers started so far update res and errs too: under mu.
-		if rec.Owner != o.id && time.Now().Before(rec.LeaseUntil) || o.driving(rec.ID) {
-			mu.Lock()
-			res.Skipped++
-			mu.Unlock()
-			continue
-		}
-		def, err := o.definition(rec.Name)
+	if o.waitStore != nil {
+		// Waits that ended while no orchestrator ran its timer loop.
+		due, err := o.store.List(ctx, Filter{Statuses: []Status{StatusWaiting}, DueBy: time.Now()})
 		if err != nil {
-			mu.Lock()
-			errs = append(errs, fmt.Errorf("saga: recover %s: %w", rec.ID, err))
-			mu.Unlock()
-			continue
+			return res, fmt.Errorf("saga: recover: %w", err)
 		}
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			outcome, err := o.claimAndResume(ctx, def, rec)
-			mu.Lock()
-			defer mu.Unlock()
-			switch outcome {
-			case outcomeSkipped:
-				res.Skipped++
-				return
-			case outcomeCompleted:
-				res.Completed++
-			case outcomeCompensated:
-				res.Compensated++
-			case outcomeCompensationFailed:
-				res.CompensationFailed++
-			}
-			res.Resumed++
-			if err != nil {
-				errs = append(errs, err)
-			}
-		})
+		recs = append(recs, due...)
 	}
-	wg.Wait()
-	if ctx.Err() != nil {
-		errs = append(errs, fmt.Errorf("saga: recover: %w", ctx.Err()))
-	}
-	return res, errors.Join(errs...)
+	err = o.drive(ctx, recs, &res)
+	return res, err
 }
 
 type outcome int
@@ -112,6 +68,7 @@ const (
 	outcomeCompleted
 	outcomeCompensated
 	outcomeCompensationFailed
+	outcomeWaiting
 )
 
 // claimAndResume takes rec over with a compare-and-swap and drives it. The
@@ -134,6 +91,8 @@ func (o *Orchestrator) claimAndResume(ctx context.Context, def Definition, rec *
 		return outcomeCompensated, nil
 	case errors.Is(err, ErrLostOwnership):
 		return outcomeSkipped, nil
+	case errors.Is(err, ErrWaiting):
+		return outcomeWaiting, nil
 	}
 	return outcomeInterrupted, fmt.Errorf("saga: recover %s: %w", rec.ID, err)
 }

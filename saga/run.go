@@ -93,8 +93,11 @@ func (r *run[S]) drive(ctx context.Context) error {
 	if failure, ok := err.(*stepFailure); ok {
 		err = r.compensate(ctx, failure.err)
 	}
-	if abort, ok := err.(*abortError); ok {
-		return abort.err
+	switch e := err.(type) {
+	case *abortError:
+		return e.err
+	case *waitingError:
+		return e.err
 	}
 	return err
 }
@@ -123,6 +126,14 @@ func (r *run[S]) forward(ctx context.Context) error {
 		if len(todo) == 0 {
 			continue
 		}
+		if i := todo[0]; r.rec.Steps[i].Status == StepWaiting {
+			// Taken back from a wait: its end decides, the deadline
+			// included.
+			if err := r.awaken(ctx, i); err != nil {
+				return err
+			}
+			continue
+		}
 		if r.pastDeadline() {
 			if begun >= 0 {
 				// Marked running by the Local step's write, but never run:
@@ -140,12 +151,22 @@ func (r *run[S]) forward(ctx context.Context) error {
 		case r.def.steps[i].Local:
 			next, last := r.following(si)
 			begun, err = r.executeLocal(ctx, i, next, last)
+		case r.def.steps[i].Execute == nil: // a wait with nothing before it
 		default:
 			err = r.executeStep(ctx, i, i == begun)
 			begun = -1
 		}
 		if err != nil {
 			return err
+		}
+		if i := todo[0]; r.def.steps[i].Wait != nil {
+			woken, err := r.park(ctx, i)
+			if err == nil && woken {
+				err = r.awaken(ctx, i)
+			}
+			if err != nil {
+				return err
+			}
 		}
 	}
 	// A Local last step completed the saga in its own write.

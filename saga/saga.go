@@ -19,6 +19,9 @@ type Saga[S any] struct {
 	// hasLocal: a step is Local, so the orchestrator's store must be a
 	// TxStore.
 	hasLocal bool
+	// hasWait: a step waits, so the orchestrator's store must be a
+	// WaitStore.
+	hasWait bool
 	// span names, computed once so that a run does not concatenate strings.
 	spanName, resumeSpanName string
 	stepSpans, compSpans     []string
@@ -31,7 +34,8 @@ type Saga[S any] struct {
 // order. It returns an error wrapping ErrInvalidOption if there is no step,
 // a step has no name or no Execute, a name repeats, a timeout is negative,
 // a retry policy is invalid (that error also wraps retry.ErrInvalidOption),
-// or a Local step is in a Parallel group.
+// a Local step is in a Parallel group, or a [Wait] is invalid (negative,
+// a timer without For or Until, in a Parallel group or Local).
 func New[S any](name string, stages ...Stage[S]) (*Saga[S], error) {
 	if name == "" {
 		return nil, invalid("saga needs a name")
@@ -50,7 +54,7 @@ func New[S any](name string, stages ...Stage[S]) (*Saga[S], error) {
 			switch {
 			case step.Name == "":
 				return nil, invalid("saga %s: step %d has no name", name, len(s.steps))
-			case step.Execute == nil:
+			case step.Execute == nil && step.Wait == nil:
 				return nil, invalid("saga %s: step %s has no Execute", name, step.Name)
 			case step.Local && len(group) > 1:
 				return nil, invalid("saga %s: step %s: a Local step cannot be in a Parallel group", name, step.Name)
@@ -58,6 +62,9 @@ func New[S any](name string, stages ...Stage[S]) (*Saga[S], error) {
 				return nil, invalid("saga %s: step %s: negative timeout", name, step.Name)
 			case slices.ContainsFunc(s.steps, func(o Step[S]) bool { return o.Name == step.Name }):
 				return nil, invalid("saga %s: step name %s repeats", name, step.Name)
+			}
+			if err := validWait(name, step, len(group)); err != nil {
+				return nil, err
 			}
 			if err := step.Retry.Validate(); err != nil {
 				return nil, invalid("saga %s: step %s: Retry: %w", name, step.Name, err)
@@ -68,6 +75,7 @@ func New[S any](name string, stages ...Stage[S]) (*Saga[S], error) {
 				}
 			}
 			s.hasLocal = s.hasLocal || step.Local
+			s.hasWait = s.hasWait || step.Wait != nil
 			idx = append(idx, len(s.steps))
 			s.steps = append(s.steps, step)
 			s.stepSpans = append(s.stepSpans, "saga step "+step.Name)
@@ -86,6 +94,28 @@ func (s *Saga[S]) Name() string { return s.name }
 
 func (s *Saga[S]) local() bool { return s.hasLocal }
 
+func (s *Saga[S]) waits() bool { return s.hasWait }
+
+// validWait checks the Wait of step, in a stage of n steps.
+func validWait[S any](name string, step Step[S], n int) error {
+	w := step.Wait
+	switch {
+	case w == nil:
+		return nil
+	case n > 1:
+		return invalid("saga %s: step %s: a waiting step cannot be in a Parallel group", name, step.Name)
+	case step.Local:
+		return invalid("saga %s: step %s: a waiting step cannot be Local", name, step.Name)
+	case w.For < 0:
+		return invalid("saga %s: step %s: negative wait", name, step.Name)
+	case !w.Signal && w.For == 0 && w.Until == nil:
+		return invalid("saga %s: step %s: a timer needs For or Until", name, step.Name)
+	case !w.Signal && (w.Key != nil || w.OnSignal != nil):
+		return invalid("saga %s: step %s: Key and OnSignal need Signal", name, step.Name)
+	}
+	return nil
+}
+
 // Run starts an instance of the saga with the initial state and drives it
 // to its end on o, persisting every transition in o's store before the next
 // action. It returns the final state and:
@@ -95,6 +125,9 @@ func (s *Saga[S]) local() bool { return s.hasLocal }
 //     the deadline passed and every completed step was compensated;
 //   - a [*CompensationFailedError] (errors.Is ErrCompensationFailed) when a
 //     compensation failed for good;
+//   - an error wrapping [ErrWaiting] when the saga parked in a waiting step
+//     ([Wait]): it continues when its signal arrives or its wait ends, and
+//     the state returned is the state it parked with;
 //   - any other error (the context's, the store's, ErrLostOwnership) when it
 //     stopped driving the saga midway: the saga is still in flight in the
 //     store and [Orchestrator.Recover] continues it.

@@ -88,6 +88,11 @@ type Step[S any] struct {
 	// transaction. OnRecover does not apply: a Local step is never found
 	// interrupted.
 	Local bool
+	// Wait makes the step a waiting step: after Execute (which may then be
+	// nil), the saga parks until a signal for the step's correlation key
+	// arrives or the wait ends. See [Wait]. Nil: the step ends with its
+	// Execute.
+	Wait *Wait[S]
 }
 
 // RecoverPolicy is what Recover does with a step that was interrupted: its

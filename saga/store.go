@@ -7,12 +7,15 @@ import (
 )
 
 // Status is where a saga instance stands. Running and Compensating are in
-// flight: Recover continues them. The others are terminal.
+// flight: Recover continues them. Waiting is parked: a signal
+// ([Orchestrator.Signal]) or its wake-up time ([Orchestrator.RunTimers])
+// continues it. The others are terminal.
 type Status string
 
 // The statuses a saga instance goes through.
 const (
 	StatusRunning            Status = "running"
+	StatusWaiting            Status = "waiting"
 	StatusCompensating       Status = "compensating"
 	StatusCompleted          Status = "completed"
 	StatusCompensated        Status = "compensated"
@@ -20,18 +23,24 @@ const (
 	StatusResolved           Status = "resolved"
 )
 
-// InFlight reports whether a saga with this status still has work to do.
-func (s Status) InFlight() bool { return s == StatusRunning || s == StatusCompensating }
+// InFlight reports whether a saga with this status still has work to do:
+// it is not terminal.
+func (s Status) InFlight() bool {
+	return s == StatusRunning || s == StatusCompensating || s == StatusWaiting
+}
 
 // StepStatus is where one step of a saga instance stands.
 type StepStatus string
 
 // The statuses a step goes through. A step that is Running or Compensating
 // in a stored record was interrupted (by a crash or a lost lease) and is in
-// doubt: its effect may or may not have happened.
+// doubt: its effect may or may not have happened. A waiting step ([Wait])
+// is Waiting from the end of its Execute until its signal or its wake-up
+// time is taken; then it is done or failed.
 const (
 	StepPending            StepStatus = "pending"
 	StepRunning            StepStatus = "running"
+	StepWaiting            StepStatus = "waiting"
 	StepDone               StepStatus = "done"
 	StepFailed             StepStatus = "failed"
 	StepCompensating       StepStatus = "compensating"
@@ -77,6 +86,13 @@ type StepRecord struct {
 	// CompensateEndedAt is when that compensation ended, successful or
 	// failed for good; zero while it runs or when it was interrupted.
 	CompensateEndedAt time.Time `json:"ce,omitzero"`
+	// WaitKey is the correlation key of a waiting step that waits for a
+	// signal, set when it parks: the key its signal was taken under.
+	WaitKey string `json:"k,omitempty"`
+	// WakeAt is when a waiting step's wait ends (its timer fires, or its
+	// wait for a signal times out), set when it parks; zero for a wait
+	// with no end but the saga's deadline.
+	WakeAt time.Time `json:"w,omitzero"`
 }
 
 // Record is the persisted form of one saga instance: what a [Store] keeps.
@@ -106,6 +122,14 @@ type Record struct {
 	Error string
 	// Note is the operator's note given to Resolve.
 	Note string
+	// WaitKey is, while the saga is Waiting, the correlation key its step
+	// waits on ([Orchestrator.Signal] finds it by this key); empty when it
+	// waits for a timer only, and when it is not Waiting.
+	WaitKey string
+	// WakeAt is, while the saga is Waiting, when its wait ends (the step's
+	// timer or timeout, or the saga's deadline if sooner): the timer loop
+	// wakes it then. Zero when it is not Waiting or waits without end.
+	WakeAt time.Time
 	// CreatedAt and UpdatedAt are set by the orchestrator's clock.
 	CreatedAt, UpdatedAt time.Time
 }
@@ -139,6 +163,12 @@ type Filter struct {
 	// order (before it in time when Newest is set): the next page. nil
 	// starts at the first record.
 	After *Cursor
+	// WaitKey keeps the records whose WaitKey is this (the sagas waiting
+	// on it); empty keeps all.
+	WaitKey string
+	// DueBy keeps the records whose WakeAt is set and not after it: the
+	// waiting sagas due to wake. The zero value keeps all.
+	DueBy time.Time
 	// Newest lists newest first: by descending CreatedAt, then descending
 	// ID. False lists oldest first.
 	Newest bool

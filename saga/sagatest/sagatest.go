@@ -43,6 +43,15 @@ func Run(t *testing.T, newStore func(t *testing.T) saga.Store) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
 	}
+	for _, tt := range waitTests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, ok := newStore(t).(saga.WaitStore)
+			if !ok {
+				t.Skip("the store does not implement saga.WaitStore")
+			}
+			tt.fn(t, s)
+		})
+	}
 	for _, tt := range txTests {
 		t.Run(tt.name, func(t *testing.T) {
 			s, ok := newStore(t).(saga.TxStore)
@@ -79,11 +88,12 @@ func equal(t *testing.T, got, want *saga.Record) {
 	t.Helper()
 	g, w := *got, *want
 	g.Steps, w.Steps = slices.Clone(g.Steps), slices.Clone(w.Steps)
-	pairs := [][2]*time.Time{{&g.LeaseUntil, &w.LeaseUntil}, {&g.Deadline, &w.Deadline}, {&g.CreatedAt, &w.CreatedAt}, {&g.UpdatedAt, &w.UpdatedAt}}
+	pairs := [][2]*time.Time{{&g.LeaseUntil, &w.LeaseUntil}, {&g.Deadline, &w.Deadline}, {&g.CreatedAt, &w.CreatedAt}, {&g.UpdatedAt, &w.UpdatedAt}, {&g.WakeAt, &w.WakeAt}}
 	for i := range min(len(g.Steps), len(w.Steps)) {
 		gs, ws := &g.Steps[i], &w.Steps[i]
 		pairs = append(pairs, [2]*time.Time{&gs.StartedAt, &ws.StartedAt}, [2]*time.Time{&gs.EndedAt, &ws.EndedAt},
-			[2]*time.Time{&gs.CompensateStartedAt, &ws.CompensateStartedAt}, [2]*time.Time{&gs.CompensateEndedAt, &ws.CompensateEndedAt})
+			[2]*time.Time{&gs.CompensateStartedAt, &ws.CompensateStartedAt}, [2]*time.Time{&gs.CompensateEndedAt, &ws.CompensateEndedAt},
+			[2]*time.Time{&gs.WakeAt, &ws.WakeAt})
 	}
 	for _, pair := range pairs {
 		if !pair[0].Equal(*pair[1]) {

@@ -67,6 +67,12 @@ func appendSteps(b []byte, steps []saga.StepRecord) ([]byte, error) {
 				return b, fmt.Errorf("step %s: %w", s.Name, err)
 			}
 		}
+		if s.WaitKey != "" {
+			b = appendString(append(b, `,"k":`...), s.WaitKey)
+		}
+		if b, err = appendTime(b, `,"w":`, s.WakeAt); err != nil {
+			return b, fmt.Errorf("step %s: %w", s.Name, err)
+		}
 		b = append(b, '}')
 	}
 	return append(b, ']'), nil

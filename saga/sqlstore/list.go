@@ -77,6 +77,16 @@ func (s *Store) listQuery(f saga.Filter) (string, []any) {
 			b.arg(end)
 		}
 	}
+	if f.WaitKey != "" {
+		// The partial index's condition, spelled as it is, for the
+		// planner to use the index with a parameter.
+		b.and("wait_key <> '' AND wait_key = ")
+		b.arg(f.WaitKey)
+	}
+	if !f.DueBy.IsZero() {
+		b.and("wake_at > 0 AND wake_at <= ")
+		b.arg(unixNano(f.DueBy))
+	}
 	if !f.UpdatedBefore.IsZero() {
 		b.and("updated_at < ")
 		b.arg(unixNano(f.UpdatedBefore))

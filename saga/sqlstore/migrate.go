@@ -17,9 +17,39 @@ func Migrate(ctx context.Context, db *sql.DB, dialect sqldialect.Dialect, opts .
 	if err != nil {
 		return fmt.Errorf("sqlstore: migrate: %w", err)
 	}
-	for _, stmt := range stmts {
+	for i, stmt := range stmts {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("sqlstore: migrate: %w", err)
+		}
+		if i == 0 && dialect == sqldialect.SQLite {
+			c, _ := newConfig(dialect, opts) // valid: Schema took them
+			if err := addWaitColumns(ctx, db, c.table); err != nil {
+				return fmt.Errorf("sqlstore: migrate: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// waitColumns are the columns added to the saga table for waiting sagas:
+// a table created before them gets them, with their defaults.
+var waitColumns = []struct{ name, def string }{
+	{"wait_key", "wait_key    TEXT NOT NULL DEFAULT ''"},
+	{"wake_at", "wake_at     BIGINT NOT NULL DEFAULT 0"},
+}
+
+// addWaitColumns adds the waitColumns that the SQLite table lacks:
+// SQLite's ALTER TABLE has no ADD COLUMN IF NOT EXISTS.
+func addWaitColumns(ctx context.Context, db *sql.DB, table string) error {
+	for _, c := range waitColumns {
+		var n int
+		if err := db.QueryRowContext(ctx, "SELECT count(*) FROM pragma_table_info(?) WHERE name = ?", table, c.name).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			if _, err := db.ExecContext(ctx, "ALTER TABLE "+table+" ADD COLUMN "+c.def); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -44,6 +74,16 @@ func Migrate(ctx context.Context, db *sql.DB, dialect sqldialect.Dialect, opts .
 // of status, and its other transitions stay, on PostgreSQL, heap-only
 // updates that touch no index.
 //
+// Waiting sagas (saga.Wait) use two columns, wait_key and wake_at, each
+// with a partial index that holds the waiting sagas only: Signal finds a
+// saga by its key, and the timer loop finds the due ones and the next
+// wake-up, in a read of a few index entries however many sagas wait. A
+// table created before these columns gets them from Migrate (on
+// PostgreSQL, Schema's ALTER TABLE ... ADD COLUMN IF NOT EXISTS; SQLite
+// has no IF NOT EXISTS there, so Schema leaves them out and Migrate adds
+// those missing). The table "<table>_signals" keeps the signals by key,
+// with an index on created_at for their pruning.
+//
 // On PostgreSQL, a table whose id column has another collation lists the
 // same records, with an IDPrefix filtered rather than seeked (ALTER TABLE
 // ... ALTER COLUMN id TYPE TEXT COLLATE "C" rebuilds its primary key to
@@ -60,7 +100,7 @@ func Schema(dialect sqldialect.Dialect, opts ...Option) ([]string, error) {
 		id = `id          TEXT COLLATE "C" PRIMARY KEY`
 	}
 	order := "created_at, " + idBytewise(dialect) + ")"
-	return []string{
+	stmts := []string{
 		"CREATE TABLE IF NOT EXISTS " + t + ` (
 	` + id + `,
 	name        TEXT NOT NULL,
@@ -74,13 +114,34 @@ func Schema(dialect sqldialect.Dialect, opts ...Option) ([]string, error) {
 	error       TEXT NOT NULL,
 	note        TEXT NOT NULL,
 	created_at  BIGINT NOT NULL,
-	updated_at  BIGINT NOT NULL
-)`,
-		"CREATE INDEX IF NOT EXISTS " + t + "_created_idx ON " + t + " (" + order,
-		"CREATE INDEX IF NOT EXISTS " + t + "_status_created_idx ON " + t + " (status, " + order,
-		"CREATE INDEX IF NOT EXISTS " + t + "_name_idx ON " + t + " (name, status, " + order,
+	updated_at  BIGINT NOT NULL,
+	` + waitColumns[0].def + `,
+	` + waitColumns[1].def + `
+)`}
+	if dialect == sqldialect.Postgres {
+		for _, c := range waitColumns {
+			stmts = append(stmts, "ALTER TABLE "+t+" ADD COLUMN IF NOT EXISTS "+c.def)
+		}
+	}
+	return append(stmts,
+		"CREATE INDEX IF NOT EXISTS "+t+"_created_idx ON "+t+" ("+order,
+		"CREATE INDEX IF NOT EXISTS "+t+"_status_created_idx ON "+t+" (status, "+order,
+		"CREATE INDEX IF NOT EXISTS "+t+"_name_idx ON "+t+" (name, status, "+order,
 		// A (status, created_at) index, where a table has one, serves
 		// nothing the one above does not, at a cost to every insert.
-		"DROP INDEX IF EXISTS " + t + "_status_idx",
-	}, nil
+		"DROP INDEX IF EXISTS "+t+"_status_idx",
+		// Partial indexes: only the waiting sagas are in them, so they
+		// cost nothing to the others' writes.
+		"CREATE INDEX IF NOT EXISTS "+t+"_wait_key_idx ON "+t+" (wait_key) WHERE wait_key <> ''",
+		"CREATE INDEX IF NOT EXISTS "+t+"_wake_idx ON "+t+" (wake_at) WHERE wake_at > 0",
+		"CREATE TABLE IF NOT EXISTS "+t+`_signals (
+	key        TEXT PRIMARY KEY,
+	type       TEXT NOT NULL,
+	payload    `+sqldb.BlobType(dialect)+` NOT NULL,
+	saga_id    TEXT NOT NULL,
+	timed_out  BIGINT NOT NULL,
+	created_at BIGINT NOT NULL
+)`,
+		"CREATE INDEX IF NOT EXISTS "+t+"_signals_created_idx ON "+t+"_signals (created_at)",
+	), nil
 }

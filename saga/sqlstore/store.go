@@ -50,8 +50,8 @@ func newConfig(d sqldialect.Dialect, opts []Option) (config, error) {
 	return c, nil
 }
 
-// Store is a [saga.Store] on a database/sql database. It is safe for
-// concurrent use.
+// Store is a [saga.Store], [saga.TxStore] and [saga.WaitStore] on a
+// database/sql database. It is safe for concurrent use.
 //
 // On PostgreSQL each transition is one autocommitted statement (the WAL
 // groups concurrent commits); size the *sql.DB's pool with
@@ -71,6 +71,7 @@ type Store struct {
 	list    string // without the conditions, the order and the limit
 	idExpr  string // the id column compared byte by byte
 	table   string
+	signals signalQueries
 	// group batches this process's writes on SQLite, which has a single
 	// writer: they queue here instead of in SQLite's busy handler (which
 	// polls with sleeps of up to 100ms) and share commits. PostgreSQL
@@ -79,7 +80,7 @@ type Store struct {
 	group groupCommit
 }
 
-const columns = "id, name, status, version, state, steps, owner, lease_until, deadline, error, note, created_at, updated_at"
+const columns = "id, name, status, version, state, steps, owner, lease_until, deadline, error, note, created_at, updated_at, wait_key, wake_at"
 
 // New returns a store over db, whose table [Migrate] created. It returns an
 // error wrapping ErrInvalidOption for a nil db, a dialect other than
@@ -95,14 +96,16 @@ func New(db *sql.DB, dialect sqldialect.Dialect, opts ...Option) (*Store, error)
 	d, t := dialect, c.table
 	return &Store{
 		db: db, dialect: d, table: t,
-		insert: "INSERT INTO " + t + " (" + columns + ") VALUES (" + sqldb.Placeholders(d, 1, 13) + ") ON CONFLICT (id) DO NOTHING",
+		insert: "INSERT INTO " + t + " (" + columns + ") VALUES (" + sqldb.Placeholders(d, 1, 15) + ") ON CONFLICT (id) DO NOTHING",
 		update: "UPDATE " + t + " SET status = " + sqldb.Placeholder(d, 1) + ", version = version + 1, state = " + sqldb.Placeholder(d, 2) +
 			", steps = " + sqldb.Placeholder(d, 3) + ", owner = " + sqldb.Placeholder(d, 4) + ", lease_until = " + sqldb.Placeholder(d, 5) +
 			", deadline = " + sqldb.Placeholder(d, 6) + ", error = " + sqldb.Placeholder(d, 7) + ", note = " + sqldb.Placeholder(d, 8) +
-			", updated_at = " + sqldb.Placeholder(d, 9) + " WHERE id = " + sqldb.Placeholder(d, 10) + " AND version = " + sqldb.Placeholder(d, 11),
-		get:    "SELECT " + columns + " FROM " + t + " WHERE id = " + sqldb.Placeholder(d, 1),
-		list:   "SELECT " + columns + " FROM " + t,
-		idExpr: idBytewise(d),
+			", updated_at = " + sqldb.Placeholder(d, 9) + ", wait_key = " + sqldb.Placeholder(d, 10) + ", wake_at = " + sqldb.Placeholder(d, 11) +
+			" WHERE id = " + sqldb.Placeholder(d, 12) + " AND version = " + sqldb.Placeholder(d, 13),
+		get:     "SELECT " + columns + " FROM " + t + " WHERE id = " + sqldb.Placeholder(d, 1),
+		list:    "SELECT " + columns + " FROM " + t,
+		idExpr:  idBytewise(d),
+		signals: newSignalQueries(d, t),
 	}, nil
 }
 
@@ -113,7 +116,8 @@ func (s *Store) Create(ctx context.Context, r *saga.Record) error {
 		return fmt.Errorf("sqlstore: create %q: %w", r.ID, err)
 	}
 	n, err := s.exec(ctx, s.insert, r.ID, r.Name, string(r.Status), int64(1), nullBytes(r.State), steps,
-		r.Owner, unixNano(r.LeaseUntil), unixNano(r.Deadline), r.Error, r.Note, unixNano(r.CreatedAt), unixNano(r.UpdatedAt))
+		r.Owner, unixNano(r.LeaseUntil), unixNano(r.Deadline), r.Error, r.Note, unixNano(r.CreatedAt), unixNano(r.UpdatedAt),
+		r.WaitKey, unixNano(r.WakeAt))
 	if err != nil {
 		return fmt.Errorf("sqlstore: create %q: %w", r.ID, err)
 	}
@@ -131,7 +135,7 @@ func (s *Store) Update(ctx context.Context, r *saga.Record) error {
 		return fmt.Errorf("sqlstore: update %q: %w", r.ID, err)
 	}
 	n, err := s.exec(ctx, s.update, string(r.Status), nullBytes(r.State), steps, r.Owner,
-		unixNano(r.LeaseUntil), unixNano(r.Deadline), r.Error, r.Note, unixNano(r.UpdatedAt), r.ID, r.Version)
+		unixNano(r.LeaseUntil), unixNano(r.Deadline), r.Error, r.Note, unixNano(r.UpdatedAt), r.WaitKey, unixNano(r.WakeAt), r.ID, r.Version)
 	if err != nil {
 		return fmt.Errorf("sqlstore: update %q: %w", r.ID, err)
 	}
@@ -268,12 +272,12 @@ type scanner interface{ Scan(dest ...any) error }
 
 func scan(row scanner) (*saga.Record, error) {
 	var (
-		r                                          saga.Record
-		status, steps                              string
-		lease, deadline, created, updated, version int64
+		r                                                saga.Record
+		status, steps                                    string
+		lease, deadline, created, updated, version, wake int64
 	)
 	if err := row.Scan(&r.ID, &r.Name, &status, &version, &r.State, &steps, &r.Owner,
-		&lease, &deadline, &r.Error, &r.Note, &created, &updated); err != nil {
+		&lease, &deadline, &r.Error, &r.Note, &created, &updated, &r.WaitKey, &wake); err != nil {
 		return nil, err
 	}
 	decoded, err := decodeSteps(steps)
@@ -282,5 +286,6 @@ func scan(row scanner) (*saga.Record, error) {
 	}
 	r.Status, r.Steps, r.Version = saga.Status(status), decoded, version
 	r.LeaseUntil, r.Deadline, r.CreatedAt, r.UpdatedAt = fromUnixNano(lease), fromUnixNano(deadline), fromUnixNano(created), fromUnixNano(updated)
+	r.WakeAt = fromUnixNano(wake)
 	return &r, nil
 }

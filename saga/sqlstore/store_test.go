@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-microkit/microkit/internal/sqltest"
 	"github.com/go-microkit/microkit/saga"
@@ -62,7 +63,7 @@ func TestMigrateIsIdempotent(t *testing.T) {
 			if d.dialect == sqldialect.Postgres {
 				indexes = "SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() AND indexname = $1"
 			}
-			for name, want := range map[string]int{"microkit_sagas_status_idx": 0, "microkit_sagas_status_created_idx": 1, "microkit_sagas_name_idx": 1, "microkit_sagas_created_idx": 1} {
+			for name, want := range map[string]int{"microkit_sagas_wait_key_idx": 1, "microkit_sagas_wake_idx": 1, "microkit_sagas_signals_created_idx": 1, "microkit_sagas_status_idx": 0, "microkit_sagas_status_created_idx": 1, "microkit_sagas_name_idx": 1, "microkit_sagas_created_idx": 1} {
 				var n int
 				if err := d.db.QueryRowContext(context.Background(), indexes, name).Scan(&n); err != nil || n != want {
 					t.Errorf("index %s: %d of it, %v; want %d", name, n, err, want)
@@ -100,5 +101,58 @@ func TestInvalidOptions(t *testing.T) {
 	}
 	if err := sqlstore.Migrate(context.Background(), d.db, 0); !errors.Is(err, sqlstore.ErrInvalidOption) {
 		t.Errorf("Migrate with no dialect = %v", err)
+	}
+}
+
+// TestMigrateAddsWaitColumns migrates a table created before the columns
+// of waiting sagas, with a saga in it: Migrate adds them, with their
+// indexes and the signals table, and the saga reads back.
+func TestMigrateAddsWaitColumns(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.Name, func(t *testing.T) {
+			dialect, err := sqldialect.Parse(b.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			db, _ := sqltest.Open(t, dialect, "saga_test")
+			ctx := context.Background()
+			blob := "BYTEA"
+			if dialect == sqldialect.SQLite {
+				blob = "BLOB"
+			}
+			for _, stmt := range []string{
+				`CREATE TABLE microkit_sagas (id TEXT PRIMARY KEY, name TEXT NOT NULL, status TEXT NOT NULL, version BIGINT NOT NULL,
+					state ` + blob + ` NOT NULL, steps TEXT NOT NULL, owner TEXT NOT NULL, lease_until BIGINT NOT NULL, deadline BIGINT NOT NULL,
+					error TEXT NOT NULL, note TEXT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)`,
+				`INSERT INTO microkit_sagas VALUES ('old', 'order', 'running', 3, '{}', '[{"n":"a","s":"done"}]', 'node', 0, 0, '', '', 1, 2)`,
+			} {
+				if _, err := db.ExecContext(ctx, stmt); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for range 2 { // idempotent
+				if err := sqlstore.Migrate(ctx, db, dialect); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s, err := sqlstore.New(db, dialect)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec, err := s.Get(ctx, "old")
+			if err != nil || rec.Version != 3 || rec.WaitKey != "" || !rec.WakeAt.IsZero() {
+				t.Fatalf("the saga from before = %+v, %v", rec, err)
+			}
+			rec.Status, rec.WaitKey, rec.WakeAt = saga.StatusWaiting, "k", time.Unix(10, 0)
+			if err := s.Update(ctx, rec); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := s.List(ctx, saga.Filter{WaitKey: "k", DueBy: time.Unix(10, 0)}); err != nil || len(got) != 1 {
+				t.Errorf("List by key and due time = %d records, %v", len(got), err)
+			}
+			if _, _, err := s.PutSignal(ctx, &saga.Signal{Key: "k"}); err != nil {
+				t.Errorf("PutSignal: %v", err)
+			}
+		})
 	}
 }

@@ -1,0 +1,559 @@
+package saga
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/go-microkit/microkit/retry"
+)
+
+// Wait makes a [Step] a waiting step: after its Execute (which may be nil:
+// nothing to do before waiting) the saga parks until its signal arrives
+// or its wait ends. A parked saga holds no goroutine and no lease: it is a
+// record in StatusWaiting with its correlation key and its wake-up time,
+// and [Orchestrator.Signal] or the timer loop ([Orchestrator.RunTimers],
+// and [Orchestrator.Recover] for what fell due while no orchestrator ran)
+// continues it, in whichever process.
+//
+// A wait for a signal (Signal true) ends with the first signal for its
+// key, which OnSignal applies to the state (an error fails the step: a
+// negative event such as a declined payment), or without one when For or
+// Until passes (the step fails with [ErrWaitTimeout]) or the saga's
+// deadline does ([ErrDeadlineExceeded]). A timer (Signal false) completes
+// when For or Until passes. A step whose wait fails is compensated like
+// any failed step, its own Compensate included: its Execute ran.
+//
+// The saga's store must implement [WaitStore] (Register refuses the saga
+// otherwise), and a waiting step can be neither Local nor in a [Parallel]
+// group.
+type Wait[S any] struct {
+	// Signal makes the step wait for a signal ([Orchestrator.Signal]) for
+	// its key; false makes it a timer, which For or Until must bound.
+	Signal bool
+	// Key returns the correlation key the step waits on, from the state
+	// Execute left (the payment provider's payment ID, say): the key the
+	// event that ends the wait carries. Nil, or an empty key, means the
+	// step's idempotency key, "<saga id>/<step name>". A key belongs to
+	// one wait: the first signal for it is the one taken, and later ones
+	// are duplicates. Only with Signal.
+	Key func(state *S) string
+	// OnSignal applies the signal's payload to the state, once the signal
+	// is taken. An error, or a panic, fails the step: it is not retried
+	// (the signal is what it is) and the saga compensates. Nil accepts
+	// every signal and changes nothing. Only with Signal.
+	OnSignal func(ctx context.Context, state *S, sig Signal) error
+	// For is how long the wait lasts from the end of Execute. Zero, with a
+	// nil Until, means no end but the saga's deadline (a wait for a signal
+	// only).
+	For time.Duration
+	// Until, if set, returns when the wait ends, from the state; it
+	// overrides For. A time already past ends a timer at once.
+	Until func(state *S) time.Time
+}
+
+// Sleep returns a step named name that waits d, durably: the saga parks
+// for d and any orchestrator over the store continues it then, even after
+// a restart.
+func Sleep[S any](name string, d time.Duration) Step[S] {
+	return Step[S]{Name: name, Wait: &Wait[S]{For: d}}
+}
+
+// SleepUntil returns a step named name that waits until the time until
+// returns from the state, durably (see [Sleep]).
+func SleepUntil[S any](name string, until func(state *S) time.Time) Step[S] {
+	return Step[S]{Name: name, Wait: &Wait[S]{Until: until}}
+}
+
+// Signal is an event delivered to a waiting saga by its correlation key,
+// as a [WaitStore] keeps it: from its arrival, which may precede the
+// saga's park (a fast webhook), until the saga takes it, and after that
+// as the record that the key's wait is over.
+type Signal struct {
+	// Key is the correlation key.
+	Key string
+	// Type is the event's type ("payment.confirmed"), as given to
+	// [Orchestrator.Signal]; it may be empty.
+	Type string
+	// Payload is the event's payload, often JSON, for OnSignal to decode.
+	Payload []byte
+	// SagaID is the ID of the saga that took the signal; empty while
+	// it is pending.
+	SagaID string
+	// TimedOut marks no event but the end of a wait that took no signal:
+	// stored, taken, to close the key, so that a late event is told that
+	// the saga is done with it.
+	TimedOut bool
+	// CreatedAt is when the signal was stored.
+	CreatedAt time.Time
+}
+
+// WaitStore is a [Store] that can park sagas: what a [Wait] step needs.
+// Its List honours [Filter].WaitKey and [Filter].DueBy (with indexes: the
+// orchestrator looks up a key on every signal, and due sagas on every
+// tick of the timer loop), and it keeps the signals of correlation keys.
+// [MemoryStore] and saga/sqlstore implement it; saga/sagatest checks it.
+type WaitStore interface {
+	Store
+	// PutSignal stores sig unless a signal for its key is stored already.
+	// It returns the signal stored for the key (a copy) and whether it is
+	// sig, just stored.
+	PutSignal(ctx context.Context, sig *Signal) (stored *Signal, created bool, err error)
+	// GetSignal returns the signal stored for key, or an error wrapping
+	// ErrNotFound.
+	GetSignal(ctx context.Context, key string) (*Signal, error)
+	// TakeSignal records that the saga sagaID took the signal of key, if
+	// no saga did; taking it again for the same saga does nothing. It
+	// returns an error wrapping ErrConflict if another saga took it, and
+	// ErrNotFound if there is no signal for key.
+	TakeSignal(ctx context.Context, key, sagaID string) error
+	// NextWake returns the earliest WakeAt of the records that have one,
+	// or the zero time if none has.
+	NextWake(ctx context.Context) (time.Time, error)
+	// PruneSignals deletes the signals stored before before, taken or
+	// not, and returns how many it deleted.
+	PruneSignals(ctx context.Context, before time.Time) (int, error)
+}
+
+// Errors of waiting steps and signals.
+var (
+	// ErrWaiting is wrapped by the error of a Run (or of a drive by
+	// Signal, Recover or the timer loop) that stopped because the saga
+	// parked in a waiting step: it is not a failure, the saga is in
+	// StatusWaiting and continues when its signal arrives or its wait
+	// ends, in whichever orchestrator.
+	ErrWaiting = errors.New("saga: waiting")
+	// ErrWaitTimeout is the cause of the compensation of a saga whose
+	// waiting step's wait ended without its signal.
+	ErrWaitTimeout = errors.New("saga: wait timed out")
+	// ErrSagaFinished is wrapped by the error of a Signal that nothing
+	// will take: its key's wait is over, ended by an earlier signal in a
+	// saga that has finished, or ended without a signal (a timeout, or
+	// the saga's deadline). The signal was delivered to the right place
+	// and is of no use: acknowledge it and log it, do not retry it.
+	ErrSagaFinished = errors.New("saga: signal for a wait that is over")
+)
+
+// waitingError is what forward returns when the saga parked.
+type waitingError struct{ err error }
+
+func (e *waitingError) Error() string { return e.err.Error() }
+
+// defaultKey is the correlation key of a wait that sets none: the step's
+// idempotency key.
+func defaultKey(sagaID, step string) string { return sagaID + "/" + step }
+
+// park ends the Execute of the waiting step i (which ran, or had none):
+// the step and the saga become Waiting with the step's key and wake-up
+// time, written in one write. A timer already due does not park. A signal
+// that arrived before the park is looked for after the write: if one is
+// pending, the run takes the saga back (woken reports it) and goes on.
+// Otherwise park returns a *waitingError.
+func (r *run[S]) park(ctx context.Context, i int) (woken bool, err error) {
+	st, sr := &r.def.steps[i], &r.rec.Steps[i]
+	w := st.Wait
+	now := time.Now()
+	if sr.Seq == 0 { // the Execute that ran may have taken effect
+		r.seq++
+		sr.Seq = r.seq
+	}
+	if sr.StartedAt.IsZero() || st.Execute == nil {
+		sr.StartedAt = now
+	}
+	sr.Status, sr.Error, sr.EndedAt = StepWaiting, "", time.Time{}
+	var end time.Time
+	switch {
+	case w.Until != nil:
+		end = w.Until(&r.state)
+	case w.For > 0:
+		end = now.Add(w.For)
+	}
+	if !w.Signal && !now.Before(end) {
+		return true, nil // a timer already due: awaken completes it
+	}
+	key := ""
+	if w.Signal {
+		if w.Key != nil {
+			key = w.Key(&r.state)
+		}
+		if key == "" {
+			key = defaultKey(r.rec.ID, st.Name)
+		}
+	}
+	wake := end
+	if d := r.rec.Deadline; !d.IsZero() && (wake.IsZero() || d.Before(wake)) {
+		wake = d
+	}
+	sr.WaitKey, sr.WakeAt = key, end
+	r.rec.Status, r.rec.WaitKey, r.rec.WakeAt = StatusWaiting, key, wake
+	r.dirty = true
+	if err := r.persist(ctx); err != nil {
+		return false, err
+	}
+	r.emit(ctx, Event{Kind: EventWaiting, Step: st.Name})
+	if !wake.IsZero() {
+		r.o.nudgeTimers()
+	}
+	if key != "" {
+		// A signal stored before the write above is seen here; one stored
+		// after it finds the saga waiting. Both may happen: the claim
+		// below is a compare-and-swap, so one of them drives the saga.
+		sig, err := r.o.waitStore.GetSignal(ctx, key)
+		switch {
+		case errors.Is(err, ErrNotFound):
+		case err != nil:
+			return false, &abortError{err: fmt.Errorf("saga: %s %s: look up signal %q: %w", r.def.name, r.rec.ID, key, err)}
+		case sig.SagaID == "" && !sig.TimedOut:
+			r.rec.Status, r.rec.WaitKey, r.rec.WakeAt = StatusRunning, "", time.Time{}
+			if err := r.persist(ctx); err != nil {
+				if a, ok := err.(*abortError); ok && errors.Is(a.err, ErrLostOwnership) { // a Signal took it first and drives it
+					return false, &waitingError{err: fmt.Errorf("saga: %s %s: step %s: %w (continued by a signal)", r.def.name, r.rec.ID, st.Name, ErrWaiting)}
+				}
+				return false, err
+			}
+			return true, nil
+		}
+	}
+	return false, &waitingError{err: fmt.Errorf("saga: %s %s: step %s: %w", r.def.name, r.rec.ID, st.Name, ErrWaiting)}
+}
+
+// awaken ends the wait of step i, whose saga was taken back from
+// StatusWaiting (by a signal, the timer loop, or its own park): a timer
+// completes; a wait for a signal takes its key's signal, or closes the
+// key when none came, and completes when OnSignal accepts the signal.
+// What it writes reaches the store with the next transition.
+func (r *run[S]) awaken(ctx context.Context, i int) error {
+	st, sr := &r.def.steps[i], &r.rec.Steps[i]
+	if !st.Wait.Signal {
+		if r.pastDeadline() && (sr.WakeAt.IsZero() || r.rec.Deadline.Before(sr.WakeAt)) {
+			return r.failWait(sr, ErrDeadlineExceeded)
+		}
+		r.woke(ctx, sr, nil)
+		return nil
+	}
+	sig, err := r.takeSignal(ctx, sr.WaitKey)
+	if err != nil {
+		return err
+	}
+	if sig.TimedOut {
+		cause := ErrWaitTimeout
+		if r.pastDeadline() {
+			cause = ErrDeadlineExceeded
+		}
+		return r.failWait(sr, fmt.Errorf("%w: step %s: no signal for %q", cause, st.Name, sr.WaitKey))
+	}
+	if st.Wait.OnSignal != nil {
+		if err := onSignal(ctx, st.Wait.OnSignal, &r.state, *sig); err != nil {
+			r.dirty = true // what OnSignal wrote is kept, as for a failed Execute
+			return r.failWait(sr, err)
+		}
+		r.dirty = true
+	}
+	r.woke(ctx, sr, sig)
+	return nil
+}
+
+// woke records the end of step i's wait, successful.
+func (r *run[S]) woke(ctx context.Context, sr *StepRecord, sig *Signal) {
+	sr.Status, sr.Error, sr.EndedAt = StepDone, "", time.Now()
+	e := Event{Kind: EventWoken, Step: sr.Name}
+	if sig != nil {
+		e.Signal = sig.Type
+	}
+	r.emit(ctx, e)
+}
+
+// failWait fails the waiting step of sr for good: its Execute ran, so it
+// is compensated first (its Seq is set).
+func (r *run[S]) failWait(sr *StepRecord, err error) error {
+	sr.Status, sr.Failed, sr.Error, sr.EndedAt = StepFailed, true, err.Error(), time.Now()
+	return &stepFailure{err: err}
+}
+
+// takeSignal takes for this saga the signal of key, storing a TimedOut one
+// first if none came: from then on the key's wait is over, and a late
+// event is told so (ErrSagaFinished).
+func (r *run[S]) takeSignal(ctx context.Context, key string) (*Signal, error) {
+	ws := r.o.waitStore
+	closing := &Signal{Key: key, SagaID: r.rec.ID, TimedOut: true, CreatedAt: time.Now()}
+	sig, created, err := ws.PutSignal(ctx, closing)
+	if err == nil && !created && sig.SagaID == "" {
+		err = ws.TakeSignal(ctx, key, r.rec.ID)
+		sig.SagaID = r.rec.ID
+	}
+	switch {
+	case err != nil && !errors.Is(err, ErrConflict):
+		return nil, &abortError{err: fmt.Errorf("saga: %s %s: take signal %q: %w", r.def.name, r.rec.ID, key, err)}
+	case err != nil || sig.SagaID != r.rec.ID:
+		// Another saga waited on the same key and took its signal: a key
+		// belongs to one wait.
+		taker := sig.SagaID
+		if err != nil {
+			taker = "another saga"
+		}
+		return &Signal{Key: key, TimedOut: true}, &stepFailure{err: fmt.Errorf("saga: %s %s: the signal of %q was taken by %s: a key must belong to one wait", r.def.name, r.rec.ID, key, taker)}
+	}
+	return sig, nil
+}
+
+// onSignal runs fn and turns a panic into an error.
+func onSignal[S any](ctx context.Context, fn func(context.Context, *S, Signal) error, state *S, sig Signal) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = retry.Permanent(fmt.Errorf("saga: OnSignal panicked: %v", p))
+		}
+	}()
+	return fn(ctx, state, sig)
+}
+
+// Signal delivers an event to the saga waiting on key (see [Wait]): it
+// stores the signal, then, if a saga waits on the key, takes the saga
+// back with a compare-and-swap and drives it, in the caller's goroutine,
+// to its end or its next wait. It returns nil when the signal is stored:
+// delivered, or pending for a saga that has not parked yet (a fast
+// webhook), which takes it when it parks. A second signal for a key is a
+// duplicate and does nothing, the first one stays the one taken.
+//
+// It returns an error wrapping [ErrSagaFinished] when the key's wait is
+// over and its saga finished (or it ended without a signal): acknowledge
+// such an event, do not retry it. Any other error (the store's, the
+// context's, or the drive's, when it stopped midway and left the saga to
+// Recover) may be retried: a retry of a stored signal delivers it again
+// if it is still pending, and is a duplicate otherwise. The saga's own
+// outcome (completed, compensated) is not an error of Signal's.
+//
+// Two orchestrators signalling at once, or a signal and the timer loop
+// or the saga's own park, never drive the saga twice: the one whose
+// compare-and-swap wins drives it.
+func (o *Orchestrator) Signal(ctx context.Context, key, eventType string, payload []byte) error {
+	if o.waitStore == nil {
+		return fmt.Errorf("saga: signal %q: %w: the store (%T) does not implement WaitStore", key, ErrInvalidOption, o.store)
+	}
+	if key == "" {
+		return fmt.Errorf("saga: signal: %w: empty key", ErrInvalidOption)
+	}
+	if err := o.enter(); err != nil {
+		return err
+	}
+	defer o.runs.Done()
+	sig := &Signal{Key: key, Type: eventType, Payload: payload, CreatedAt: time.Now()}
+	stored, created, err := o.waitStore.PutSignal(ctx, sig)
+	if err != nil {
+		return fmt.Errorf("saga: signal %q: %w", key, err)
+	}
+	if !created {
+		switch {
+		case stored.TimedOut:
+			return fmt.Errorf("saga: signal %q: %w: saga %s's wait ended without a signal", key, ErrSagaFinished, stored.SagaID)
+		case stored.SagaID != "":
+			rec, err := o.store.Get(ctx, stored.SagaID)
+			switch {
+			case errors.Is(err, ErrNotFound): // a MemoryStore with DropFinished
+				return fmt.Errorf("saga: signal %q: %w: saga %s", key, ErrSagaFinished, stored.SagaID)
+			case err != nil:
+				return fmt.Errorf("saga: signal %q: %w", key, err)
+			case !rec.Status.InFlight():
+				return fmt.Errorf("saga: signal %q: %w: saga %s is %s", key, ErrSagaFinished, rec.ID, rec.Status)
+			}
+			return nil // a duplicate of the signal its saga took
+		}
+		// Pending: the first delivery may have stopped before it drove the
+		// saga; deliver it again.
+	}
+	recs, err := o.store.List(ctx, Filter{Statuses: []Status{StatusWaiting}, WaitKey: key})
+	if err != nil {
+		return fmt.Errorf("saga: signal %q: %w", key, err)
+	}
+	var errs []error
+	for _, rec := range recs {
+		def, err := o.definition(rec.Name)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("saga: signal %q: saga %s: %w", key, rec.ID, err))
+			continue
+		}
+		if _, err := o.wake(ctx, def, rec); err != nil {
+			errs = append(errs, fmt.Errorf("saga: signal %q: %w", key, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// wake takes the waiting saga rec back with a compare-and-swap and drives
+// it; outcomeSkipped when another orchestrator took it first.
+func (o *Orchestrator) wake(ctx context.Context, def Definition, rec *Record) (outcome, error) {
+	if rec.Status != StatusWaiting {
+		return outcomeSkipped, nil
+	}
+	rec.Status, rec.WaitKey, rec.WakeAt, rec.UpdatedAt = StatusRunning, "", time.Time{}, time.Now()
+	return o.claimAndResume(ctx, def, rec)
+}
+
+// dueBatch is how many due sagas the timer loop lists at a time.
+const dueBatch = 256
+
+// RunTimers is the timer loop: it wakes the waiting sagas whose WakeAt
+// has come (timers that fire, waits that time out, deadlines that pass)
+// and drives them, up to WithRecoverConcurrency at once, until ctx ends
+// or o is closed; then it returns nil. It sleeps until the earliest
+// wake-up in the store, and looks again at least every WithTimerPoll
+// (default 1s), for sagas parked by other orchestrators; a saga this
+// orchestrator parks wakes it at once. Run it in a goroutine you own, in
+// every process whose orchestrator drives sagas with waits (each due saga
+// is taken by one of them, with a compare-and-swap). Wake-ups that fell
+// due while no orchestrator ran fire on its first look, and in Recover.
+//
+// It returns an error wrapping ErrInvalidOption at once if o's store is
+// not a [WaitStore]. The store's errors are logged at Warn and retried at
+// the next look.
+func (o *Orchestrator) RunTimers(ctx context.Context) error {
+	if o.waitStore == nil {
+		return fmt.Errorf("saga: run timers: %w: the store (%T) does not implement WaitStore", ErrInvalidOption, o.store)
+	}
+	t := time.NewTimer(0)
+	defer t.Stop()
+	<-t.C
+	lastPrune := time.Time{}
+	for {
+		res, err := o.wakeDue(ctx)
+		switch {
+		case errors.Is(err, ErrClosed):
+			return nil
+		case err != nil && ctx.Err() == nil:
+			o.log.Warn("saga: timers", "err", err)
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if o.signalRetention > 0 && time.Since(lastPrune) >= o.signalRetention/24 {
+			lastPrune = time.Now()
+			if _, err := o.waitStore.PruneSignals(ctx, lastPrune.Add(-o.signalRetention)); err != nil && ctx.Err() == nil {
+				o.log.Warn("saga: prune signals", "err", err)
+			}
+		}
+		if res.listed == dueBatch && err == nil {
+			continue // more may be due
+		}
+		d := o.timerPoll
+		if next, err := o.waitStore.NextWake(ctx); err == nil && !next.IsZero() {
+			d = min(d, time.Until(next))
+		} else if err != nil && ctx.Err() == nil {
+			o.log.Warn("saga: timers: next wake-up", "err", err)
+		}
+		t.Reset(max(d, 0))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-o.closing:
+			return nil
+		case <-o.nudge:
+			if !t.Stop() {
+				<-t.C
+			}
+		case <-t.C:
+		}
+	}
+}
+
+// dueResult counts what a look for due sagas did.
+type dueResult struct {
+	RecoverResult
+	listed int
+}
+
+// wakeDue wakes and drives the waiting sagas due now, one batch.
+func (o *Orchestrator) wakeDue(ctx context.Context) (dueResult, error) {
+	var res dueResult
+	if err := o.enter(); err != nil {
+		return res, err
+	}
+	defer o.runs.Done()
+	recs, err := o.store.List(ctx, Filter{Statuses: []Status{StatusWaiting}, DueBy: time.Now(), Limit: dueBatch})
+	if err != nil {
+		return res, fmt.Errorf("saga: timers: %w", err)
+	}
+	res.listed = len(recs)
+	err = o.drive(ctx, recs, &res.RecoverResult)
+	return res, err
+}
+
+// nudgeTimers wakes the timer loop to look at the store again.
+func (o *Orchestrator) nudgeTimers() {
+	select {
+	case o.nudge <- struct{}{}:
+	default:
+	}
+}
+
+// drive claims and drives recs (in flight, or waiting and due), up to
+// WithRecoverConcurrency at once, and counts the outcomes in res.
+func (o *Orchestrator) drive(ctx context.Context, recs []*Record, res *RecoverResult) error {
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, o.recoverConcurrency)
+	)
+	for _, rec := range recs {
+		// Left alone: a saga another live orchestrator holds, and one this
+		// orchestrator is driving itself (Recover may run periodically).
+		// The workers started so far update res and errs too: under mu.
+		if rec.Status != StatusWaiting && rec.Owner != o.id && time.Now().Before(rec.LeaseUntil) || o.driving(rec.ID) {
+			mu.Lock()
+			res.Skipped++
+			mu.Unlock()
+			continue
+		}
+		def, err := o.definition(rec.Name)
+		if err != nil {
+			mu.Lock()
+			errs = append(errs, fmt.Errorf("saga: recover %s: %w", rec.ID, err))
+			mu.Unlock()
+			continue
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			var (
+				outcome outcome
+				err     error
+			)
+			if rec.Status == StatusWaiting {
+				outcome, err = o.wake(ctx, def, rec)
+			} else {
+				outcome, err = o.claimAndResume(ctx, def, rec)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			switch outcome {
+			case outcomeSkipped:
+				res.Skipped++
+				return
+			case outcomeCompleted:
+				res.Completed++
+			case outcomeCompensated:
+				res.Compensated++
+			case outcomeCompensationFailed:
+				res.CompensationFailed++
+			case outcomeWaiting:
+				res.Waiting++
+			}
+			res.Resumed++
+			if err != nil {
+				errs = append(errs, err)
+			}
+		})
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		errs = append(errs, fmt.Errorf("saga: recover: %w", ctx.Err()))
+	}
+	return errors.Join(errs...)
+}

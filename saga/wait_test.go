@@ -1,0 +1,242 @@
+package saga_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/go-microkit/microkit/saga"
+)
+
+// awaitPayment returns a step that journals "do pay", waits for the
+// signal of key "pay-<saga id>" at most d, and records the signal's type
+// in the state (a "declined" one fails it).
+func awaitPayment(j *journal, d time.Duration) saga.Step[order] {
+	return saga.Step[order]{
+		Name: "pay",
+		Execute: func(ctx context.Context, o *order) error {
+			j.add("do pay")
+			return nil
+		},
+		Compensate: func(ctx context.Context, o *order) error {
+			j.add("undo pay")
+			return nil
+		},
+		Wait: &saga.Wait[order]{
+			Signal: true,
+			For:    d,
+			Key: func(o *order) string {
+				return "pay-" + o.Items[0]
+			},
+			OnSignal: func(_ context.Context, o *order, sig saga.Signal) error {
+				if sig.Type == "declined" {
+					return errors.New("declined")
+				}
+				o.Charged = len(sig.Payload)
+				return nil
+			},
+		},
+	}
+}
+
+// runTimers runs o's timer loop until the test ends.
+func runTimers(t *testing.T, o *saga.Orchestrator) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- o.RunTimers(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("RunTimers = %v", err)
+		}
+	})
+}
+
+func TestWaitTimesOut(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store, j := saga.NewMemoryStore(), &journal{}
+		o := newOrchestrator(t, store)
+		s := define(t, o, step(j, "reserve", 0, nil), awaitPayment(j, 15*time.Minute), step(j, "ship", 0, nil))
+		runTimers(t, o)
+		if _, err := s.Run(context.Background(), o, order{Items: []string{"a"}}, saga.WithID("a")); !errors.Is(err, saga.ErrWaiting) {
+			t.Fatalf("Run = %v, want ErrWaiting", err)
+		}
+		time.Sleep(15*time.Minute - time.Second)
+		synctest.Wait()
+		if rec := record(t, store, "a"); rec.Status != saga.StatusWaiting {
+			t.Fatalf("a second before its timeout the saga is %s", rec.Status)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		rec := record(t, store, "a")
+		if rec.Status != saga.StatusCompensated || !strings.Contains(rec.Error, saga.ErrWaitTimeout.Error()) {
+			t.Fatalf("after the timeout: %s, %q", rec.Status, rec.Error)
+		}
+		if got, want := j.list(), []string{"do reserve", "do pay", "undo pay", "undo reserve"}; !slices.Equal(got, want) {
+			t.Errorf("journal %v, want %v", got, want)
+		}
+		if err := o.Signal(context.Background(), "pay-a", "paid", nil); !errors.Is(err, saga.ErrSagaFinished) {
+			t.Errorf("a late signal = %v, want ErrSagaFinished", err)
+		}
+	})
+}
+
+func TestWaitSagaDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store, j := saga.NewMemoryStore(), &journal{}
+		o := newOrchestrator(t, store)
+		s := define(t, o, awaitPayment(j, time.Hour), step(j, "ship", 0, nil))
+		runTimers(t, o)
+		_, err := s.Run(context.Background(), o, order{Items: []string{"a"}}, saga.WithID("a"), saga.WithDeadline(time.Now().Add(5*time.Minute)))
+		if !errors.Is(err, saga.ErrWaiting) {
+			t.Fatalf("Run = %v", err)
+		}
+		if rec := record(t, store, "a"); !rec.WakeAt.Equal(rec.Deadline) || rec.Steps[0].WakeAt.Sub(rec.Deadline) != 55*time.Minute {
+			t.Errorf("wakes at %v, deadline %v, wait ends %v", rec.WakeAt, rec.Deadline, rec.Steps[0].WakeAt)
+		}
+		time.Sleep(5 * time.Minute)
+		synctest.Wait()
+		rec := record(t, store, "a")
+		if rec.Status != saga.StatusCompensated || !strings.Contains(rec.Error, saga.ErrDeadlineExceeded.Error()) {
+			t.Fatalf("after the deadline: %s, %q", rec.Status, rec.Error)
+		}
+		if got, want := j.list(), []string{"do pay", "undo pay"}; !slices.Equal(got, want) {
+			t.Errorf("journal %v, want %v", got, want)
+		}
+	})
+}
+
+func TestSleep(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store, j := saga.NewMemoryStore(), &journal{}
+		o := newOrchestrator(t, store)
+		s := define(t, o, step(j, "reserve", 0, nil), saga.Sleep[order]("cool-off", 2*time.Hour),
+			saga.SleepUntil("at-once", func(*order) time.Time { return time.Now() }), step(j, "ship", 0, nil))
+		runTimers(t, o)
+		start := time.Now()
+		if _, err := s.Run(context.Background(), o, order{}, saga.WithID("a")); !errors.Is(err, saga.ErrWaiting) {
+			t.Fatalf("Run = %v", err)
+		}
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		if rec := record(t, store, "a"); rec.Status != saga.StatusWaiting || !rec.WakeAt.Equal(start.Add(2*time.Hour)) {
+			t.Fatalf("an hour in: %s, wakes at %v", rec.Status, rec.WakeAt)
+		}
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		rec := record(t, store, "a")
+		if rec.Status != saga.StatusCompleted || time.Since(start) != 2*time.Hour {
+			t.Fatalf("after two hours: %s", rec.Status)
+		}
+		if sr := rec.Steps[1]; sr.Status != saga.StepDone || sr.EndedAt.Sub(sr.StartedAt) != 2*time.Hour {
+			t.Errorf("the timer's record %+v", sr)
+		}
+		if got, want := j.list(), []string{"do reserve", "do ship"}; !slices.Equal(got, want) {
+			t.Errorf("journal %v, want %v", got, want)
+		}
+	})
+}
+
+func TestSignalBeforeTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store, j := saga.NewMemoryStore(), &journal{}
+		var (
+			mu     sync.Mutex
+			events []string
+		)
+		o := newOrchestrator(t, store, saga.WithListener(saga.ListenerFunc(func(_ context.Context, e saga.Event) {
+			if e.Kind == saga.EventWaiting || e.Kind == saga.EventWoken {
+				mu.Lock()
+				events = append(events, e.Kind.String()+" "+e.Step+" "+e.Signal)
+				mu.Unlock()
+			}
+		})))
+		s := define(t, o, awaitPayment(j, 15*time.Minute), step(j, "ship", 0, nil))
+		runTimers(t, o)
+		if _, err := s.Run(context.Background(), o, order{Items: []string{"a"}}, saga.WithID("a")); !errors.Is(err, saga.ErrWaiting) {
+			t.Fatalf("Run = %v", err)
+		}
+		time.Sleep(5 * time.Minute)
+		if err := o.Signal(context.Background(), "pay-a", "paid", []byte("1999")); err != nil {
+			t.Fatal(err)
+		}
+		rec := record(t, store, "a")
+		if rec.Status != saga.StatusCompleted || string(rec.State) != `{"items":["a"],"charged":4}` {
+			t.Fatalf("after the signal: %s %s", rec.Status, rec.State)
+		}
+		time.Sleep(time.Hour) // the timeout that no longer applies
+		synctest.Wait()
+		if rec := record(t, store, "a"); rec.Status != saga.StatusCompleted || rec.Version != 5 {
+			t.Errorf("after the timeout's time: %s, version %d", rec.Status, rec.Version)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if want := []string{"waiting pay ", "woken pay paid"}; !slices.Equal(events, want) {
+			t.Errorf("events %q, want %q", events, want)
+		}
+	})
+}
+
+func TestRunTimersStopsOnClose(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		o, err := saga.NewOrchestrator(saga.NewMemoryStore())
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- o.RunTimers(context.Background()) }()
+		time.Sleep(time.Minute)
+		if err := o.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Errorf("RunTimers = %v after Close, want nil", err)
+		}
+		if err := o.Signal(context.Background(), "k", "", nil); !errors.Is(err, saga.ErrClosed) {
+			t.Errorf("Signal after Close = %v, want ErrClosed", err)
+		}
+	})
+}
+
+// plainStore is a Store and nothing more.
+type plainStore struct{ saga.Store }
+
+func TestWaitInvalid(t *testing.T) {
+	j := &journal{}
+	wait := func(w saga.Wait[order]) saga.Step[order] { return saga.Step[order]{Name: "w", Wait: &w} }
+	for name, stages := range map[string][]saga.Stage[order]{
+		"parallel":        {saga.Parallel(step(j, "a", 0, nil), saga.Sleep[order]("w", time.Second))},
+		"local":           {saga.Step[order]{Name: "w", Local: true, Execute: func(context.Context, *order) error { return nil }, Wait: &saga.Wait[order]{Signal: true}}},
+		"negative":        {wait(saga.Wait[order]{Signal: true, For: -time.Second})},
+		"endless timer":   {wait(saga.Wait[order]{})},
+		"timer with key":  {wait(saga.Wait[order]{For: time.Second, Key: func(*order) string { return "k" }})},
+		"timer on signal": {wait(saga.Wait[order]{For: time.Second, OnSignal: func(context.Context, *order, saga.Signal) error { return nil }})},
+	} {
+		if _, err := saga.New("test", stages...); !errors.Is(err, saga.ErrInvalidOption) {
+			t.Errorf("%s: New = %v, want ErrInvalidOption", name, err)
+		}
+	}
+	o := newOrchestrator(t, plainStore{saga.NewMemoryStore()})
+	if err := o.Register(mustNew(t, saga.Sleep[order]("w", time.Second))); !errors.Is(err, saga.ErrInvalidOption) {
+		t.Errorf("Register of a waiting saga over a store that is no WaitStore = %v", err)
+	}
+	if err := o.Signal(context.Background(), "k", "", nil); !errors.Is(err, saga.ErrInvalidOption) {
+		t.Errorf("Signal = %v", err)
+	}
+	if err := o.RunTimers(context.Background()); !errors.Is(err, saga.ErrInvalidOption) {
+		t.Errorf("RunTimers = %v", err)
+	}
+	if err := newOrchestrator(t, saga.NewMemoryStore()).Signal(context.Background(), "", "", nil); !errors.Is(err, saga.ErrInvalidOption) {
+		t.Errorf("Signal with no key = %v", err)
+	}
+	for _, opt := range []saga.Option{saga.WithTimerPoll(0), saga.WithSignalRetention(0)} {
+		if _, err := saga.NewOrchestrator(saga.NewMemoryStore(), opt); !errors.Is(err, saga.ErrInvalidOption) {
+			t.Errorf("option = %v, want ErrInvalidOption", err)
+		}
+	}
+}
