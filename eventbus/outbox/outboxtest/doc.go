@@ -6,7 +6,8 @@
 // relay ran are published, in due order, by the next relay.
 //
 // Start with [RunScheduled], which the tests of packages eventbus/memory,
-// eventbus/natsbus, eventbus/rabbitbus and eventbus/redisbus call. The events pass through
+// eventbus/natsbus, eventbus/rabbitbus, eventbus/redisbus and
+// eventbus/sqlbus call. The events pass through
 // the adapter like any other: the outbox holds them until they are due,
 // so the adapter needs nothing of its own for scheduling, and the
 // scenarios check that its publisher keeps the relay's order.
