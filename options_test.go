@@ -19,6 +19,7 @@ import (
 	"github.com/go-microkit/microkit/gateway/jwtauth"
 	"github.com/go-microkit/microkit/gateway/ratelimit"
 	"github.com/go-microkit/microkit/saga"
+	"github.com/go-microkit/microkit/saga/sagabus"
 	"github.com/go-microkit/microkit/saga/sagatrace"
 	"github.com/go-microkit/microkit/tracing"
 	"github.com/go-microkit/microkit/tracing/otelsetup"
@@ -70,7 +71,12 @@ func TestNilOptionIsNoOption(t *testing.T) {
 		"ratelimit.NewLocal":     func() error { _, err := ratelimit.NewLocal(ratelimit.PerMinute(1), nil); return err },
 		"saga.NewOrchestrator":   func() error { _, err := saga.NewOrchestrator(saga.NewMemoryStore(), nil); return err },
 		"sagatrace.New":          func() error { _, err := sagatrace.New(nil); return err },
-		"tracing.New":            func() error { _, err := tracing.New(nil); return err },
+		"sagabus.Handler": func() error {
+			o, _ := saga.NewOrchestrator(saga.NewMemoryStore())
+			_, err := sagabus.Handler(o, sagabus.JSONKey("k"), nil)
+			return err
+		},
+		"tracing.New": func() error { _, err := tracing.New(nil); return err },
 		"otelsetup.Setup": func() error {
 			shutdown, err := otelsetup.Setup(ctx, otelsetup.WithExporter(otelsetup.ExporterNone), nil)
 			if err == nil {
