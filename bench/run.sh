@@ -84,7 +84,14 @@ for g in "${groups[@]}"; do
       cmp EventbusNATSThroughput/natsbus msgs/s EventbusNATSThroughput/watermill
       cmp EventbusMemoryThroughput/memory msgs/s EventbusMemoryThroughput/gochannel
       cmp EventbusLatency/natsbus p99-µs EventbusLatency/jetstream
-      cmp EventbusLatency/memory p99-µs EventbusLatency/gochannel ;;
+      cmp EventbusLatency/memory p99-µs EventbusLatency/gochannel
+      # Batch handlers against single-message ones, on the same adapter.
+      for a in memory natsbus; do
+        job 5000x "^BenchmarkEventbusBatch\$/^$a\$"
+        for w in insert insert-loopback noop noop-chain; do
+          cmp "EventbusBatch/$a/$w/batch" msgs/s "EventbusBatch/$a/$w/single"
+        done
+      done ;;
     rabbitbus)
       if [ -z "${MICROKIT_RABBITMQ_URL:-}" ]; then
         echo "run.sh: rabbitbus skipped: MICROKIT_RABBITMQ_URL is unset" >&2

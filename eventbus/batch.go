@@ -174,8 +174,9 @@ func HandlerBatchWait(d time.Duration) HandleOption {
 // HandlerBatchSize messages, waiting at most HandlerBatchWait after the
 // first, through the subscription's NextBatch where the adapter has one
 // (see BatchSubscription) and FetchBatch's gathering otherwise. Unless
-// HandlerPrefetch says otherwise, it asks the adapter for a prefetch of the
-// batch size times the concurrency, so that a batch can fill.
+// HandlerPrefetch says otherwise, it asks the adapter for a prefetch of
+// two batches per worker, so that a batch can fill and the broker sends
+// the next while one is handled.
 //
 // Middleware applies per message, as for Handle: each message runs
 // through the router's and the handler's chain on its own, and the

@@ -169,9 +169,10 @@ func (r *Router) Start(ctx context.Context) error {
 		var opts []SubscribeOption
 		prefetch := rt.cfg.prefetch
 		if prefetch == 0 && rt.batch != nil {
-			// A batch fills only from what the adapter hands over: ask
-			// for a full batch per worker.
-			prefetch = rt.cfg.batchSize * r.concurrency(rt)
+			// A batch fills only from what the adapter holds: ask for two
+			// batches per worker, so that the broker sends the next batch
+			// while this one is handled, not only once it is settled.
+			prefetch = 2 * rt.cfg.batchSize * r.concurrency(rt)
 		}
 		if prefetch > 0 {
 			opts = append(opts, WithPrefetch(prefetch))

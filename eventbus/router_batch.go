@@ -52,20 +52,26 @@ func (r *Router) processBatch(rt *route, chain Handler, ds []Delivery) {
 	// that the chains can all wait at collect for the batch to run; the
 	// last one runs here.
 	run := &batchRun{r: r, rt: rt, pending: len(ds), slots: make([]batchSlot, len(ds)), done: make(chan struct{})}
+	errs := make([]error, len(ds))
 	var wg sync.WaitGroup
 	one := func(i int) {
 		slot := &run.slots[i]
 		slot.run = run
 		ctxs[i].slot = slot
-		err := r.call(&ctxs[i], rt, chain, ctxs[i].info.Message)
+		errs[i] = r.call(&ctxs[i], rt, chain, ctxs[i].info.Message)
 		run.leave(slot)
-		r.settle(&ctxs[i], rt, ds[i], err)
 	}
 	for i := range len(ds) - 1 {
 		wg.Go(func() { one(i) })
 	}
 	one(len(ds) - 1)
 	wg.Wait()
+	// Settled here, one after the other, rather than by each chain's
+	// goroutine: a hundred goroutines settling at once contend for the
+	// adapter's locks and connection, and cost more than they save.
+	for i, err := range errs {
+		r.settle(&ctxs[i], rt, ds[i], err)
+	}
 }
 
 // runBatch runs rt's batch handler for msgs, whose chains handed over

@@ -36,12 +36,10 @@ func TestBatchSpanPerMessage(t *testing.T) {
 		t.Fatal(err)
 	}
 	var traces []trace.TraceID
-	var msgs []*eventbus.Message
 	for i := range 3 {
 		ctx, span := tp.Tracer("test").Start(context.Background(), "request")
 		traces = append(traces, span.SpanContext().TraceID())
 		m, _ := eventbus.NewMessage("job.run", i)
-		msgs = append(msgs, m)
 		if err := pub.Publish(ctx, m); err != nil {
 			t.Fatal(err)
 		}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/go-microkit/microkit/eventbus"
+	"github.com/go-microkit/microkit/eventbus/eventbustest"
 	"github.com/go-microkit/microkit/eventbus/memory"
 )
 
@@ -29,4 +30,16 @@ func BenchmarkPublishNextAck(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkRouterBatch compares a batch handler with a single-message
+// handler on the memory bus (see eventbustest.RunBatchBenchmark).
+func BenchmarkRouterBatch(b *testing.B) {
+	eventbustest.RunBatchBenchmark(b, func(b *testing.B) eventbustest.Instance {
+		bus, err := memory.New()
+		if err != nil {
+			b.Fatal(err)
+		}
+		return eventbustest.Instance{Publisher: bus, Subscriber: bus}
+	})
 }

@@ -26,7 +26,7 @@ type broker struct {
 	queues map[string]bool
 }
 
-func newBroker(t *testing.T) *broker {
+func newBroker(t testing.TB) *broker {
 	t.Helper()
 	br := &broker{
 		url:      testenv.Addr(t, "MICROKIT_RABBITMQ_URL"),
@@ -38,7 +38,7 @@ func newBroker(t *testing.T) *broker {
 }
 
 // dial returns a bus on the test's exchange, closed when the test ends.
-func (br *broker) dial(t *testing.T, opts ...rabbitbus.Option) *rabbitbus.Bus {
+func (br *broker) dial(t testing.TB, opts ...rabbitbus.Option) *rabbitbus.Bus {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -70,7 +70,7 @@ func (r recording) Subscribe(ctx context.Context, group, pattern string, opts ..
 
 // cleanup deletes the test's queues and exchanges. Retry queues expire on
 // their own a minute after their last use.
-func (br *broker) cleanup(t *testing.T) {
+func (br *broker) cleanup(t testing.TB) {
 	conn, err := dialRetry(br.url, 30*time.Second)
 	if err != nil {
 		t.Errorf("cleanup: %v", err)
