@@ -25,6 +25,11 @@
 //     an error marked by retry.Permanent (package retry, the toolkit's
 //     one "do not retry") dead-letters at once; [FateOf] is that
 //     decision, in one place. [On] registers a typed handler.
+//   - [Router.HandleBatch] and [OnBatch] register a [BatchHandler], which
+//     receives up to a batch of messages in one call and names the ones
+//     that failed in a [BatchError]; each message is settled alone.
+//     Adapters that fetch in batches implement the optional
+//     [BatchSubscription]; [FetchBatch] gathers from Next for the others.
 //   - [Middleware] wraps handlers, given to a router with [WithMiddleware]
 //     (or to one handler with [HandlerMiddleware]): [Recover], [Timeout],
 //     [Retry], [DeadLetter] and [Correlate]; package

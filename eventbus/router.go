@@ -22,7 +22,8 @@ var ErrRouterStarted = errors.New("eventbus: router already started")
 // (logged; put DeadLetter in the chain to park it), a *RetryError nacks
 // with its delay and any other error nacks it for immediate redelivery. The handler runs
 // under Recover whatever the chain says, so that a panic is a failed
-// attempt that Retry counts.
+// attempt that Retry counts. A batch handler (HandleBatch) receives several
+// deliveries in one call and each of them is settled the same way, alone.
 //
 // Register handlers, then run it one of two ways. Run(ctx) runs it in the
 // foreground until ctx ends, the shape of a process's main loop. Start and
