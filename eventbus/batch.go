@@ -158,7 +158,9 @@ func HandlerBatchSize(n int) HandleOption {
 // for more before it goes to the handler with what it holds (default
 // DefaultBatchWait). Zero takes only what the subscription already holds;
 // d must not be negative. A full batch goes at once: the wait bounds the
-// latency a quiet stream adds, not the batch. Handle refuses it.
+// latency a quiet stream adds, not the batch. The first message waits
+// unacknowledged meanwhile: keep the wait and the batch's handling below
+// the adapter's ack wait, as with Timeout. Handle refuses it.
 func HandlerBatchWait(d time.Duration) HandleOption {
 	return func(c *routeConfig) error {
 		if d < 0 {

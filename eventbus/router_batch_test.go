@@ -377,3 +377,55 @@ func TestBatchOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestOnBatchPoisonAndIndices: OnBatch keeps a message that does not
+// decode out of the events (it fails permanently, alone), and the indices
+// of the handler's *BatchError are indices in events.
+func TestOnBatchPoisonAndIndices(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		bus := newBus(t)
+		dlq, err := bus.Subscribe(ctxT(t), "ops", "deadletter.>")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var log batchLog
+		r := newBatchRouter(t, bus, eventbus.WithMiddleware(eventbus.DeadLetter(bus, eventbus.DeadLetterLogger(quiet()))))
+		err = eventbus.OnBatch(r, "order.created", func(ctx context.Context, events []orderCreated) error {
+			var ids []string
+			failed := &eventbus.BatchError{}
+			for i, e := range events {
+				ids = append(ids, e.OrderID)
+				if e.OrderID == "o-3" && len(events) > 1 {
+					failed.Fail(i, errors.New("row locked")) // i is 1 here: the poison message is not in events
+				}
+			}
+			log.add(ids)
+			return failed.Err()
+		}, eventbus.HandlerBatchSize(3), eventbus.HandlerBatchWait(time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Start(ctxT(t)); err != nil {
+			t.Fatal(err)
+		}
+		good1, _ := eventbus.NewMessage("order.created", orderCreated{OrderID: "o-1"})
+		good3, _ := eventbus.NewMessage("order.created", orderCreated{OrderID: "o-3"})
+		poison := &eventbus.Message{ID: "poison", Type: "order.created", Data: []byte("{")}
+		if err := bus.Publish(ctxT(t), good1, poison, good3); err != nil {
+			t.Fatal(err)
+		}
+		d, err := dlq.Next(ctxT(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id := d.Message().Metadata[eventbus.MetaDeadLetterOriginalID]; id != "poison" {
+			t.Fatalf("dead letter of %q, want the poison message", id)
+		}
+		time.Sleep(time.Minute) // fake time: the redelivery and its window pass
+		synctest.Wait()
+		batches, _ := log.get()
+		if want := [][]string{{"o-1", "o-3"}, {"o-3"}}; !slices.EqualFunc(batches, want, slices.Equal) {
+			t.Fatalf("batches %v, want %v", batches, want)
+		}
+	})
+}
