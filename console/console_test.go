@@ -362,9 +362,34 @@ func TestOutboxView(t *testing.T) {
 	if o := v.Outboxes[0]; o.Pending != 0 || !o.OldestAt.IsZero() || o.Relay.Rounds != 2 || o.Relay.Events != 2 || o.Relay.PerSecond <= 0 || len(o.Backlog) != 3 {
 		t.Fatalf("published: %+v", o)
 	}
+	// A scheduled event is no backlog: the view counts it apart, with its
+	// due time.
+	due := time.Now().Add(time.Hour)
+	tx, err = db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	later, err := eventbus.NewMessage("order.reminded", map[string]string{"id": "o-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := outbox.AddAt(ctx, tx, due, later); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	v = console.OutboxesView{}
+	cl.json("/console/api/outbox", &v)
+	if o := v.Outboxes[0]; o.Pending != 0 || o.Scheduled != 1 || !o.NextDueAt.Equal(due) {
+		t.Fatalf("one scheduled: %+v", o)
+	}
 	page := cl.do(http.MethodGet, "/console/outbox", nil).Body.String()
 	if !strings.Contains(page, `<svg class="spark"`) {
 		t.Fatalf("outbox page without its sparkline: %s", page)
+	}
+	if !strings.Contains(page, "next in 1h0m0s") && !strings.Contains(page, "next in 59m59s") {
+		t.Fatalf("outbox page without the next due time: %s", page)
 	}
 	c.AddOutbox("gone", db, sqldialect.SQLite, "no_such_table")
 	v = console.OutboxesView{}

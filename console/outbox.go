@@ -38,7 +38,8 @@ type relayState struct {
 
 // AddOutbox shows the outbox table of db under name (table "" is
 // outbox.DefaultTable): its backlog, how old its oldest event is and how
-// often the relay failed on it, and, when the relay reports to
+// often the relay failed on it, the scheduled events not due yet and when
+// the next is due, and, when the relay reports to
 // OutboxListener, the relay's rounds and publish rate.
 func (c *Console) AddOutbox(name string, db *sql.DB, dialect sqldialect.Dialect, table string) {
 	if table == "" {
@@ -105,6 +106,12 @@ type OutboxView struct {
 	OldestAt       time.Time `json:"oldest_at,omitzero"`
 	OldestAttempts int       `json:"oldest_attempts"`
 	OldestError    string    `json:"oldest_error,omitempty"`
+	// Scheduled is how many events wait for a due time still to come
+	// (outbox.AddAt): no backlog, so not counted in Pending.
+	Scheduled int64 `json:"scheduled"`
+	// NextDueAt is the earliest due time of those; zero when none is
+	// scheduled.
+	NextDueAt time.Time `json:"next_due_at,omitzero"`
 	// ReadError is why the backlog could not be read, if it could not.
 	ReadError string `json:"read_error,omitempty"`
 	// Relay is what the relay reported (see Console.OutboxListener); zero
@@ -161,6 +168,7 @@ func (s *outboxSource) read(ctx context.Context) OutboxView {
 		v.ReadError = err.Error()
 	} else {
 		v.Pending, v.OldestAt, v.OldestAttempts, v.OldestError = b.Pending, b.OldestAt, b.OldestAttempts, b.OldestError
+		v.Scheduled, v.NextDueAt = b.Scheduled, b.NextDueAt
 		s.backlog = appendSample(s.backlog, Sample{now, b.Pending}, samples)
 	}
 	r := s.relay
