@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-microkit/microkit/discovery/consul"
 	"github.com/go-microkit/microkit/examples/shop/internal/shop"
 	"github.com/go-microkit/microkit/examples/shop/internal/shoptest"
 	"github.com/go-microkit/microkit/internal/testenv"
@@ -37,6 +38,7 @@ type cluster struct {
 	args    map[string][]string // by service
 	env     []string
 	pgURL   string
+	consul  *consul.Registry // the agent every process registers with
 	mu      sync.Mutex
 	procs   map[string]*exec.Cmd // by process name
 	urls    map[string]string
@@ -126,8 +128,13 @@ func newCluster(t *testing.T, cfgs ...clusterConfig) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
+	reg, err := consul.New(nil, consul.WithAddress(cfg.consulAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
 	c := &cluster{t: t, bin: bin, args: map[string][]string{}, procs: map[string]*exec.Cmd{},
-		urls: map[string]string{}, logs: map[string]*logBuffer{}, dbs: map[string]*sql.DB{}, run: run, pgURL: pgURL}
+		urls: map[string]string{}, logs: map[string]*logBuffer{}, dbs: map[string]*sql.DB{}, run: run, pgURL: pgURL,
+		consul: reg}
 	// Registered before the cleanup that stops the processes, so it
 	// outlives their final flush.
 	c.traces = newOTLPCollector(t)
@@ -273,13 +280,16 @@ func (c *cluster) start(proc string) {
 // startAll starts instances of every service but the gateway, and one
 // gateway: the first instance of each, then the second of each, and so on,
 // so that no two instances of a service migrate its schema at once.
+//
+// It returns once Consul passes every instance: a process registers once
+// it serves, but its HTTP check first runs a moment later, and until it
+// passes neither the gateway's routes nor its aggregated console see the
+// instance.
 func (c *cluster) startAll(instances int) {
 	c.t.Helper()
 	for i := 1; i <= instances; i++ {
 		for _, svc := range shop.All {
 			switch {
-			case svc == shop.Gateway && i == 1:
-				defer c.start(svc) // last: its upstreams are registered
 			case svc == shop.Gateway:
 			case i == 1:
 				c.start(svc)
@@ -287,6 +297,37 @@ func (c *cluster) startAll(instances int) {
 				c.start(fmt.Sprintf("%s-%d", svc, i))
 			}
 		}
+	}
+	c.start(shop.Gateway) // last: its upstreams are registered
+	for _, svc := range shop.All {
+		want := instances
+		if svc == shop.Gateway {
+			want = 1
+		}
+		c.waitPassing(svc, want)
+	}
+}
+
+// waitPassing waits until Consul passes n instances of service svc (a
+// -service flag's name).
+func (c *cluster) waitPassing(svc string, n int) {
+	c.t.Helper()
+	name := c.run + "-" + svc
+	if svc != shop.Gateway {
+		name += "-service" // the platform's names: "user-service", ...
+	}
+	err := shoptest.Eventually(waitCtx(c.t), 50*time.Millisecond, func() error {
+		ins, err := c.consul.Instances(c.t.Context(), name)
+		if err != nil {
+			return err
+		}
+		if len(ins) < n {
+			return fmt.Errorf("consul passes %d instances of %s, want %d", len(ins), name, n)
+		}
+		return nil
+	})
+	if err != nil {
+		c.t.Fatal(err)
 	}
 }
 
