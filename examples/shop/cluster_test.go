@@ -23,6 +23,7 @@ import (
 	"github.com/go-microkit/microkit/discovery/consul"
 	"github.com/go-microkit/microkit/examples/shop/internal/shop"
 	"github.com/go-microkit/microkit/examples/shop/internal/shoptest"
+	"github.com/go-microkit/microkit/internal/sqltest"
 	"github.com/go-microkit/microkit/internal/testenv"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -76,6 +77,7 @@ type clusterConfig struct {
 	natsURL    string              // a server or a cluster's comma-separated URLs
 	pgURL      string              // a PostgreSQL database
 	consulAddr string              // a Consul agent's HTTP address
+	bus        string              // the event bus (-bus); zero means NATS at natsURL
 	extra      map[string][]string // more flags, by service
 }
 
@@ -154,6 +156,9 @@ func newCluster(t *testing.T, cfgs ...clusterConfig) *cluster {
 		if svc != shop.Gateway {
 			schemas = append(schemas, c.schema(svc))
 			args = append(args, "-dsn", c.dsn(svc))
+		}
+		if cfg.bus != "" && (svc == shop.Order || svc == shop.Notification) {
+			args = append(args, "-bus", cfg.bus)
 		}
 		c.args[svc] = append(args, cfg.extra[svc]...)
 	}
@@ -416,25 +421,56 @@ func (c *cluster) expectTrace(traceID string) {
 	}
 }
 
-func TestShopClusterCrash(t *testing.T) {
-	c := newCluster(t)
-	c.startAll(1)
-	ctx := t.Context()
-	user := &shoptest.Client{Base: c.gateway, HTTP: &http.Client{Timeout: 40 * time.Second}}
-	warmUp(t, user)
-	stock := func() map[string]int64 {
-		var ps []shoptest.Product
-		if err := user.Expect(ctx, http.MethodGet, "/api/products", nil, http.StatusOK, &ps); err != nil {
-			t.Fatal(err)
-		}
-		m := map[string]int64{}
-		for _, p := range ps {
-			m[p.ID] = p.Stock
-		}
-		return m
+// The one-process-per-service shop on the event buses other than NATS:
+// the order-service's outbox relay publishes to Redis Streams or to
+// PostgreSQL, and the notification-service, another process, consumes
+// from there, with the trace carried across.
+func TestShopClusterOnOtherBuses(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		bus  func(t *testing.T) string
+	}{
+		{"redis", func(t *testing.T) string {
+			return "redis://" + testenv.Addr(t, "MICROKIT_REDIS_ADDR")
+		}},
+		{"postgres", func(t *testing.T) string {
+			dsn, _ := sqltest.PostgresSchema(t, "shopbus")
+			return dsn
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCluster(t, clusterConfig{bus: tc.bus(t)})
+			c.startAll(1)
+			user := &shoptest.Client{Base: c.gateway}
+			warmUp(t, user)
+			c.story(user)
+		})
 	}
-	// The story: one confirmed, one declined. The confirmed one runs in a
-	// trace the test starts; every process it crosses continues it.
+}
+
+// catalogStock returns the stock of every product, as the catalog shows
+// it to user.
+func catalogStock(t *testing.T, user *shoptest.Client) map[string]int64 {
+	t.Helper()
+	var ps []shoptest.Product
+	if err := user.Expect(t.Context(), http.MethodGet, "/api/products", nil, http.StatusOK, &ps); err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]int64{}
+	for _, p := range ps {
+		m[p.ID] = p.Stock
+	}
+	return m
+}
+
+// story places an order that is confirmed, in a trace the test starts
+// and every process it crosses continues, and one that is declined, and
+// checks their notifications and the stock.
+func (c *cluster) story(user *shoptest.Client) {
+	t := c.t
+	t.Helper()
+	ctx := t.Context()
+	stock := func() map[string]int64 { return catalogStock(t, user) }
 	before := stock()
 	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
 	traced := *user
@@ -454,11 +490,21 @@ func TestShopClusterCrash(t *testing.T) {
 	if after := stock(); after["p-keyboard"] != before["p-keyboard"]-1 || after["p-laptop"] != before["p-laptop"] {
 		t.Fatalf("stock %v after one keyboard and a declined laptop, was %v", after, before)
 	}
+}
+
+func TestShopClusterCrash(t *testing.T) {
+	c := newCluster(t)
+	c.startAll(1)
+	ctx := t.Context()
+	user := &shoptest.Client{Base: c.gateway, HTTP: &http.Client{Timeout: 40 * time.Second}}
+	warmUp(t, user)
+	stock := func() map[string]int64 { return catalogStock(t, user) }
+	c.story(user)
 
 	// A burst of orders, the order-service SIGKILLed in the middle of it and
 	// restarted. Each client retries its order (same id) until it is
 	// answered: the order id makes the retry idempotent.
-	before = stock()
+	before := stock()
 	const n, workers = 40, 8
 	ids := make(chan int)
 	var wg sync.WaitGroup
@@ -597,6 +643,7 @@ func TestShopClusterCrash(t *testing.T) {
 		if r.Status == http.StatusServiceUnavailable && r.ErrorCode() == "payment_unavailable" {
 			break
 		}
+		var o shoptest.Order
 		if err := r.Decode(&o); err != nil || r.Status != http.StatusCreated || o.Status != "cancelled" {
 			t.Fatalf("order %d under faults: %d %s, want 201 cancelled or 503 payment_unavailable", i, r.Status, r.Body)
 		}

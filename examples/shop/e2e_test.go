@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +15,8 @@ import (
 	"github.com/go-microkit/microkit/examples/shop/internal/shop"
 	"github.com/go-microkit/microkit/examples/shop/internal/shoptest"
 	"github.com/go-microkit/microkit/internal/metricstest"
+	"github.com/go-microkit/microkit/internal/sqltest"
+	"github.com/go-microkit/microkit/internal/testenv"
 	"github.com/go-microkit/microkit/tracing"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -21,8 +25,31 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-func TestShopEndToEnd(t *testing.T) {
-	sh, spans := startShop(t)
+// The shop end to end, on each event bus it can run on: the embedded
+// NATS server (the default), Redis Streams, PostgreSQL and SQLite as the
+// broker.
+func TestShopEndToEnd(t *testing.T) { endToEnd(t, "") }
+
+func TestShopEndToEndOnRedis(t *testing.T) {
+	endToEnd(t, "redis://"+testenv.Addr(t, "MICROKIT_REDIS_ADDR"))
+}
+
+func TestShopEndToEndOnPostgres(t *testing.T) {
+	dsn, _ := sqltest.PostgresSchema(t, "shopbus")
+	endToEnd(t, dsn)
+}
+
+func TestShopEndToEndOnSQLite(t *testing.T) { endToEnd(t, shop.BusSQLite) }
+
+// endToEnd runs the shop's stories on the event bus busURL (a
+// shop.Config.Bus), under a stream name of its own.
+func endToEnd(t *testing.T, busURL string) {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	sh, spans := startShop(t, func(cfg *shop.Config) {
+		cfg.Bus = busURL
+		cfg.Stream = "E2E" + strings.ToUpper(hex.EncodeToString(b))
+	})
 	ctx := t.Context()
 	c := &shoptest.Client{Base: sh.GatewayURL()}
 

@@ -59,6 +59,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	addr := fs.String("addr", env("", "SHOP_ADDR"), "listen address of the service (with -service all: of the gateway; default 127.0.0.1:8080 there, a free port otherwise)")
 	grpcAddr := fs.String("grpc-addr", env("", "SHOP_GRPC_ADDR"), "listen address of the product-service's gRPC server (default: a free port)")
 	natsURL := fs.String("nats", env("", "SHOP_NATS_URL", "NATS_URL"), "NATS server URL, or the comma-separated URLs of a cluster's servers (default with -service all: an embedded server)")
+	busURL := fs.String("bus", env("", "SHOP_BUS"), "event bus: nats://… (the default: -nats, or the embedded server), redis://host:port (Redis Streams), postgres://… (PostgreSQL as the broker) or sqlite (a file in -data, with -service all)")
 	replicas := fs.Int("stream-replicas", 1, "servers of the NATS cluster that keep the event stream (3 survives the loss of one)")
 	consulAddr := fs.String("consul", env("", "CONSUL_HTTP_ADDR"), "Consul agent address; empty means the in-memory registry (only with -service all)")
 	dsn := fs.String("dsn", "", "database of the service: a postgres:// URL or a SQLite path (default: $SHOP_<SERVICE>_DSN, else <data>/<service>.db)")
@@ -106,7 +107,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}()
 
 	cfg := shop.Config{
-		DataDir: *dataDir, NATSURL: *natsURL, Host: *host, Prefix: *prefix, Seed: *seed,
+		DataDir: *dataDir, NATSURL: *natsURL, Bus: *busURL, Host: *host, Prefix: *prefix, Seed: *seed,
 		GRPCAddr: *grpcAddr, Logger: logger, DSN: map[string]string{}, Addr: map[string]string{},
 		RatePerMinute: *rate, AuthFailuresPerMinute: *authFailures, BreakerOpen: *breakerOpen, SagaLease: *sagaLease, CompensateFor: *compensateFor, StartupWait: *startupWait, StreamReplicas: *replicas, AdvertisePort: *advertisePort,
 		Admin: users.Credentials{Email: shop.DemoAdmin.Email, Password: *adminPassword},
@@ -145,8 +146,17 @@ func run(args []string, stdout, stderr io.Writer) error {
 	} else if !all {
 		return errors.New("-service " + *service + " needs -consul (or CONSUL_HTTP_ADDR): the in-memory registry only spans one process")
 	}
-	if !all && *natsURL == "" && (*service == shop.Order || *service == shop.Notification) {
-		return errors.New("-service " + *service + " needs -nats (or SHOP_NATS_URL): the embedded server is for -service all")
+	kind, err := shop.BusKind(*busURL)
+	if err != nil {
+		return err
+	}
+	if !all && (*service == shop.Order || *service == shop.Notification) {
+		switch {
+		case kind == shop.BusNATS && *natsURL == "" && !strings.Contains(*busURL, "://"):
+			return errors.New("-service " + *service + " needs -nats (or SHOP_NATS_URL) or -bus: the embedded server is for -service all")
+		case kind == shop.BusSQLite:
+			return errors.New("-service " + *service + ": -bus sqlite is for -service all; services in several processes share a broker, redis:// or postgres://")
+		}
 	}
 	if cfg.DataDir == "" {
 		dir, err := os.MkdirTemp("", "microkit-shop-")

@@ -12,9 +12,7 @@ import (
 	"time"
 
 	"github.com/go-microkit/microkit/discovery"
-	"github.com/go-microkit/microkit/eventbus"
 	"github.com/go-microkit/microkit/eventbus/eventbustrace"
-	"github.com/go-microkit/microkit/eventbus/natsbus"
 	"github.com/go-microkit/microkit/examples/shop/internal/gatewaysvc"
 	"github.com/go-microkit/microkit/examples/shop/internal/notifications"
 	"github.com/go-microkit/microkit/examples/shop/internal/orders"
@@ -23,7 +21,6 @@ import (
 	"github.com/go-microkit/microkit/examples/shop/internal/products"
 	"github.com/go-microkit/microkit/examples/shop/internal/users"
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // The services Start can run, by the names of the -service flag.
@@ -66,6 +63,13 @@ type Config struct {
 	// GRPCAddr is where the product-service serves gRPC; zero means a free
 	// loopback port.
 	GRPCAddr string
+	// Bus chooses the event bus by its URL's scheme: nats:// (or zero: NATS
+	// at NATSURL), redis://host:port[/db] (Redis Streams, package
+	// eventbus/redisbus), postgres://… (PostgreSQL as the broker, package
+	// eventbus/sqlbus, woken by LISTEN/NOTIFY), or "sqlite" (package
+	// eventbus/sqlbus on DataDir/bus.db, or "sqlite:<path>": no broker at
+	// all, for the services of one process).
+	Bus string
 	// NATSURL is the NATS server; zero means an embedded one (JetStream on,
 	// stored in DataDir/nats).
 	NATSURL string
@@ -193,27 +197,12 @@ func Start(ctx context.Context, cfg Config) (_ *Shop, err error) {
 	sh.stack.Push(deps.Close)
 
 	needsBus := slices.Contains(cfg.Services, Order) || slices.Contains(cfg.Services, Notification)
-	var bus *natsbus.Bus
+	var bus *bus
 	if needsBus {
-		url := cfg.NATSURL
-		if url == "" {
-			if url, err = sh.embedNATS(cfg.DataDir); err != nil {
-				return nil, err
-			}
-		}
-		// A cluster that is still starting refuses the stream for a moment
-		// (a peer not yet joined, no leader yet): wait for it.
-		err = deps.WaitFor(ctx, "the NATS stream "+cfg.Stream, func(ctx context.Context) error {
-			var err error
-			bus, err = natsbus.Connect(ctx, url, natsbus.WithStream(cfg.Stream), natsbus.WithSubjectPrefix(cfg.SubjectPrefix),
-				natsbus.WithLogger(cfg.Logger), natsbus.WithAckWait(10*time.Second),
-				natsbus.WithStreamConfig(func(sc *jetstream.StreamConfig) { sc.Replicas = max(cfg.StreamReplicas, 1) }))
-			return err
-		})
-		if err != nil {
+		if bus, err = sh.openBus(ctx, cfg, deps); err != nil {
 			return nil, fmt.Errorf("shop: event bus: %w", err)
 		}
-		sh.stack.Push(bus.Close)
+		cfg.Logger.Info("event bus", "system", bus.system, "bus", redactBus(cfg.Bus))
 	}
 
 	for _, svc := range All {
@@ -261,15 +250,15 @@ func Start(ctx context.Context, cfg Config) (_ *Shop, err error) {
 			}
 			url, closer = s.URL(), s.Close
 		case Notification:
-			s, err := notifications.New(ctx, deps, notifications.Config{DSN: d, Addr: addr, Subscriber: bus,
-				Publisher: eventbustrace.Publisher(eventbus.Publisher(bus), "nats")})
+			s, err := notifications.New(ctx, deps, notifications.Config{DSN: d, Addr: addr, Subscriber: bus.Subscriber,
+				Publisher: eventbustrace.Publisher(bus.Publisher, bus.system), System: bus.system})
 			if err != nil {
 				return nil, err
 			}
 			url, closer = s.URL(), s.Close
 		case Order:
 			s, err := orders.New(ctx, deps, orders.Config{DSN: d, Addr: addr,
-				Publisher:   eventbustrace.Publisher(eventbus.Publisher(bus), "nats"),
+				Publisher:   eventbustrace.Publisher(bus.Publisher, bus.system),
 				BreakerOpen: cfg.BreakerOpen, Lease: cfg.SagaLease, CompensateFor: cfg.CompensateFor})
 			if err != nil {
 				return nil, err
