@@ -196,9 +196,11 @@ func (r *Router) Start(ctx context.Context) error {
 	r.stopFetch = stopFetch
 	for _, rt := range r.routes {
 		mws := append(append([]Middleware(nil), r.cfg.middleware...), rt.cfg.middleware...)
-		step := r.singleStep(rt, mws)
+		var step func(context.Context) error
 		if rt.batch != nil {
 			step = r.batchStep(rt, mws)
+		} else {
+			step = r.singleStep(rt, mws)
 		}
 		for range r.concurrency(rt) {
 			r.wg.Add(1)
