@@ -19,5 +19,8 @@
 // and handler failures of every kind with consumer crashes and broker
 // restarts, and check the delivery guarantees where those pieces meet.
 //
+// [RunBatchBenchmark] measures a batch handler against a single-message
+// handler on an adapter.
+//
 // Start with Config, Run and RunComposition.
 package eventbustest
