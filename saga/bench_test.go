@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/go-microkit/microkit/saga"
+	"github.com/go-microkit/microkit/saga/sagatest"
 )
 
 type benchState struct {
@@ -93,4 +94,14 @@ func BenchmarkRunLocalSteps(b *testing.B) {
 			b.ReportMetric(float64(store.taken())/float64(b.N), "writes/op")
 		})
 	}
+}
+
+// BenchmarkWake measures waiting sagas in a MemoryStore (see
+// sagatest.BenchWake): the process's CPU while b.N sagas wait, the
+// latency from Signal to the step after the wait, and the sagas woken per
+// second.
+//
+//	go test -run '^$' -bench Wake -benchtime 10000x ./saga/
+func BenchmarkWake(b *testing.B) {
+	sagatest.BenchWake(b, saga.NewMemoryStore())
 }

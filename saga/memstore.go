@@ -25,6 +25,9 @@ type MemoryStore struct {
 	records map[string]*Record
 	free    []*Record          // dropped records, reused with their buffers by Create
 	signals map[string]*Signal // by key
+	// byKey indexes the records that have a WaitKey, by it: Signal looks
+	// a key up, and must not scan every record to do it.
+	byKey map[string]map[string]*Record
 }
 
 // maxFree bounds the dropped records kept for reuse.
@@ -72,6 +75,7 @@ func (m *MemoryStore) create(r *Record) {
 	stored.Steps = append(steps[:0], r.Steps...)
 	stored.Version = 1
 	m.records[r.ID] = stored
+	m.index(stored, "")
 }
 
 // Update implements [Store]. It copies r into the stored record's own
@@ -97,7 +101,10 @@ func (m *MemoryStore) Update(ctx context.Context, r *Record) error {
 // update stores r over the record of its ID, which check accepted.
 func (m *MemoryStore) update(r *Record) {
 	stored := m.records[r.ID]
+	oldKey := stored.WaitKey
 	if m.DropFinished && (r.Status == StatusCompleted || r.Status == StatusCompensated) {
+		stored.WaitKey = ""
+		m.index(stored, oldKey)
 		delete(m.records, r.ID)
 		if len(m.free) < maxFree {
 			m.free = append(m.free, stored)
@@ -109,6 +116,29 @@ func (m *MemoryStore) update(r *Record) {
 	stored.State = append(state[:0], r.State...)
 	stored.Steps = append(steps[:0], r.Steps...)
 	stored.Version = r.Version + 1
+	m.index(stored, oldKey)
+}
+
+// index moves stored in byKey from the key it had, old, to its WaitKey.
+func (m *MemoryStore) index(stored *Record, old string) {
+	if old == stored.WaitKey {
+		return
+	}
+	if ids := m.byKey[old]; old != "" {
+		delete(ids, stored.ID)
+		if len(ids) == 0 {
+			delete(m.byKey, old)
+		}
+	}
+	if k := stored.WaitKey; k != "" {
+		if m.byKey == nil {
+			m.byKey = make(map[string]map[string]*Record)
+		}
+		if m.byKey[k] == nil {
+			m.byKey[k] = make(map[string]*Record, 1)
+		}
+		m.byKey[k][stored.ID] = stored
+	}
 }
 
 // version returns the stored version of the record id, or false.
@@ -278,9 +308,10 @@ func (m *MemoryStore) Get(ctx context.Context, id string) (*Record, error) {
 	return stored.Clone(), nil
 }
 
-// List implements [Store]. It reads every record: a MemoryStore holds
-// what fits in memory, where that is fast enough for an operator's
-// listing.
+// List implements [Store]. It reads every record (but with a WaitKey,
+// only those waiting on it): a MemoryStore holds what fits in memory,
+// where that is fast enough for an operator's listing and for the timer
+// loop's look for due sagas.
 func (m *MemoryStore) List(ctx context.Context, f Filter) ([]*Record, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("saga: memory store: list: %w", err)
@@ -295,7 +326,11 @@ func (m *MemoryStore) List(ctx context.Context, f Filter) ([]*Record, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	matched := make([]listed, 0)
-	for _, r := range m.records {
+	records := m.records
+	if f.WaitKey != "" {
+		records = m.byKey[f.WaitKey]
+	}
+	for _, r := range records {
 		if at := r.Cursor(); f.keeps(r, at) {
 			matched = append(matched, listed{r, at})
 		}
@@ -349,21 +384,21 @@ func (m *MemoryStore) GetSignal(ctx context.Context, key string) (*Signal, error
 }
 
 // TakeSignal implements [WaitStore].
-func (m *MemoryStore) TakeSignal(ctx context.Context, key, sagaID string) error {
+func (m *MemoryStore) TakeSignal(ctx context.Context, key, sagaID string) (*Signal, error) {
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("saga: memory store: take signal: %w", err)
+		return nil, fmt.Errorf("saga: memory store: take signal: %w", err)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	stored, ok := m.signals[key]
 	switch {
 	case !ok:
-		return fmt.Errorf("saga: memory store: take signal %q: %w", key, ErrNotFound)
+		return nil, fmt.Errorf("saga: memory store: take signal %q: %w", key, ErrNotFound)
 	case stored.SagaID != "" && stored.SagaID != sagaID:
-		return fmt.Errorf("saga: memory store: take signal %q: taken by %s: %w", key, stored.SagaID, ErrConflict)
+		return nil, fmt.Errorf("saga: memory store: take signal %q: taken by %s: %w", key, stored.SagaID, ErrConflict)
 	}
 	stored.SagaID = sagaID
-	return nil
+	return stored.clone(), nil
 }
 
 // NextWake implements [WaitStore]. It reads every record, as List does.

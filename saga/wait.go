@@ -105,10 +105,10 @@ type WaitStore interface {
 	// ErrNotFound.
 	GetSignal(ctx context.Context, key string) (*Signal, error)
 	// TakeSignal records that the saga sagaID took the signal of key, if
-	// no saga did; taking it again for the same saga does nothing. It
-	// returns an error wrapping ErrConflict if another saga took it, and
-	// ErrNotFound if there is no signal for key.
-	TakeSignal(ctx context.Context, key, sagaID string) error
+	// no saga did (taking it again for the same saga does nothing), and
+	// returns it. It returns an error wrapping ErrConflict if another saga
+	// took it, and ErrNotFound if there is no signal for key.
+	TakeSignal(ctx context.Context, key, sagaID string) (*Signal, error)
 	// NextWake returns the earliest WakeAt of the records that have one,
 	// or the zero time if none has.
 	NextWake(ctx context.Context) (time.Time, error)
@@ -234,6 +234,9 @@ func (r *run[S]) awaken(ctx context.Context, i int) error {
 		return nil
 	}
 	sig, err := r.takeSignal(ctx, sr.WaitKey)
+	if f, ok := err.(*stepFailure); ok {
+		return r.failWait(sr, f.err)
+	}
 	if err != nil {
 		return err
 	}
@@ -272,28 +275,28 @@ func (r *run[S]) failWait(sr *StepRecord, err error) error {
 	return &stepFailure{err: err}
 }
 
-// takeSignal takes for this saga the signal of key, storing a TimedOut one
-// first if none came: from then on the key's wait is over, and a late
-// event is told so (ErrSagaFinished).
+// takeSignal takes for this saga the signal of key or, if none came,
+// stores a TimedOut one, taken: from then on the key's wait is over, and
+// a late event is told so (ErrSagaFinished). A signal and the timeout
+// that race for the key are ordered by the store: whichever is stored
+// first is taken.
 func (r *run[S]) takeSignal(ctx context.Context, key string) (*Signal, error) {
 	ws := r.o.waitStore
-	closing := &Signal{Key: key, SagaID: r.rec.ID, TimedOut: true, CreatedAt: time.Now()}
-	sig, created, err := ws.PutSignal(ctx, closing)
-	if err == nil && !created && sig.SagaID == "" {
-		err = ws.TakeSignal(ctx, key, r.rec.ID)
-		sig.SagaID = r.rec.ID
+	sig, err := ws.TakeSignal(ctx, key, r.rec.ID)
+	if errors.Is(err, ErrNotFound) {
+		var created bool
+		sig, created, err = ws.PutSignal(ctx, &Signal{Key: key, SagaID: r.rec.ID, TimedOut: true, CreatedAt: time.Now()})
+		if err == nil && !created { // a signal came in between
+			sig, err = ws.TakeSignal(ctx, key, r.rec.ID)
+		}
 	}
 	switch {
-	case err != nil && !errors.Is(err, ErrConflict):
-		return nil, &abortError{err: fmt.Errorf("saga: %s %s: take signal %q: %w", r.def.name, r.rec.ID, key, err)}
-	case err != nil || sig.SagaID != r.rec.ID:
+	case errors.Is(err, ErrConflict):
 		// Another saga waited on the same key and took its signal: a key
 		// belongs to one wait.
-		taker := sig.SagaID
-		if err != nil {
-			taker = "another saga"
-		}
-		return &Signal{Key: key, TimedOut: true}, &stepFailure{err: fmt.Errorf("saga: %s %s: the signal of %q was taken by %s: a key must belong to one wait", r.def.name, r.rec.ID, key, taker)}
+		return nil, &stepFailure{err: fmt.Errorf("saga: %s %s: %w: a key must belong to one wait", r.def.name, r.rec.ID, err)}
+	case err != nil:
+		return nil, &abortError{err: fmt.Errorf("saga: %s %s: take signal %q: %w", r.def.name, r.rec.ID, key, err)}
 	}
 	return sig, nil
 }

@@ -111,7 +111,7 @@ func (p *participants) sagaWith(name string, behave map[string]behaviour) *saga.
 
 // orchestrator returns an orchestrator over s with def registered, closed
 // when the test ends.
-func orchestrator(t *testing.T, s saga.Store, def saga.Definition, opts ...saga.Option) *saga.Orchestrator {
+func orchestrator(t testing.TB, s saga.Store, def saga.Definition, opts ...saga.Option) *saga.Orchestrator {
 	t.Helper()
 	// Compensation failures are logged at Error: expected here, kept quiet.
 	opts = append([]saga.Option{saga.WithLogger(slog.New(slog.DiscardHandler))}, opts...)

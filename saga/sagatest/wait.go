@@ -158,15 +158,17 @@ func testSignals(t *testing.T, s saga.WaitStore) {
 		!stored.CreatedAt.Equal(base) || stored.SagaID != "" || stored.TimedOut {
 		t.Fatalf("second PutSignal = %+v, %v, %v; want the first one, not created", stored, created, err)
 	}
-	if err := s.TakeSignal(ctx, "missing", "s1"); !errors.Is(err, saga.ErrNotFound) {
+	if _, err := s.TakeSignal(ctx, "missing", "s1"); !errors.Is(err, saga.ErrNotFound) {
 		t.Errorf("TakeSignal of a missing key = %v", err)
 	}
-	for _, id := range []string{"s1", "s1"} { // taking it again is idempotent
-		if err := s.TakeSignal(ctx, "k", id); err != nil {
-			t.Fatalf("TakeSignal: %v", err)
+	for range 2 { // taking it again is idempotent
+		got, err := s.TakeSignal(ctx, "k", "s1")
+		if err != nil || got.Key != "k" || got.SagaID != "s1" || got.Type != "payment.confirmed" ||
+			string(got.Payload) != `{"amount":1999}` || !got.CreatedAt.Equal(base) || got.TimedOut {
+			t.Fatalf("TakeSignal = %+v, %v", got, err)
 		}
 	}
-	if err := s.TakeSignal(ctx, "k", "s2"); !errors.Is(err, saga.ErrConflict) {
+	if _, err := s.TakeSignal(ctx, "k", "s2"); !errors.Is(err, saga.ErrConflict) {
 		t.Errorf("TakeSignal by another saga = %v, want ErrConflict", err)
 	}
 	if got, err := s.GetSignal(ctx, "k"); err != nil || got.SagaID != "s1" || string(got.Payload) != `{"amount":1999}` {

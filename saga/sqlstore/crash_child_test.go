@@ -29,18 +29,7 @@ func TestCrashChild(t *testing.T) {
 		fmt.Println("crash-child: error", err)
 		os.Exit(3)
 	}
-	dialect, err := sqldialect.Parse(os.Getenv(envDialect))
-	if err != nil {
-		fail(err)
-	}
-	db, err := sql.Open(os.Getenv(envDriver), os.Getenv(envDSN))
-	if err != nil {
-		fail(err)
-	}
-	inner, err := sqlstore.New(db, dialect)
-	if err != nil {
-		fail(err)
-	}
+	db, dialect, inner := openChildStore(fail)
 	killWrite, _ := strconv.Atoi(os.Getenv(envKillWrite))
 	store := &killingStore{Store: inner, killAt: int64(killWrite)}
 	p := &crashParticipant{db: db, dialect: dialect, kill: os.Getenv(envKillPoint)}
@@ -97,6 +86,24 @@ func TestCrashChild(t *testing.T) {
 		fail(err)
 	}
 	fmt.Println("crash-child: done")
+}
+
+// openChildStore opens the store of a child process from its
+// environment; fail reports an error and exits.
+func openChildStore(fail func(error)) (*sql.DB, sqldialect.Dialect, *sqlstore.Store) {
+	dialect, err := sqldialect.Parse(os.Getenv(envDialect))
+	if err != nil {
+		fail(err)
+	}
+	db, err := sql.Open(os.Getenv(envDriver), os.Getenv(envDSN))
+	if err != nil {
+		fail(err)
+	}
+	store, err := sqlstore.New(db, dialect)
+	if err != nil {
+		fail(err)
+	}
+	return db, dialect, store
 }
 
 type crashState struct {

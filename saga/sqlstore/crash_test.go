@@ -103,23 +103,31 @@ func TestCrashRecovery(t *testing.T) {
 	}
 }
 
-// runCrashChild runs one child life; it reports whether the child finished
-// every saga and whether it died by SIGKILL.
-func runCrashChild(t *testing.T, env []string, killAfter int) (done, killed bool) {
+// startChild starts this test binary again, running only the test named
+// test, with env added to this process's environment: the child's stdout
+// to scan and its stderr.
+func startChild(t *testing.T, test string, env []string) (*exec.Cmd, *bufio.Scanner, *strings.Builder) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
+	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.count=1")
 	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+	stderr := new(strings.Builder)
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	return cmd, bufio.NewScanner(out), stderr
+}
+
+// runCrashChild runs one child life; it reports whether the child finished
+// every saga and whether it died by SIGKILL.
+func runCrashChild(t *testing.T, env []string, killAfter int) (done, killed bool) {
+	t.Helper()
+	cmd, sc, stderr := startChild(t, "TestCrashChild", env)
 	effects := 0
-	sc := bufio.NewScanner(out)
 	for sc.Scan() {
 		line := sc.Text()
 		switch {
@@ -134,7 +142,7 @@ func runCrashChild(t *testing.T, env []string, killAfter int) (done, killed bool
 			t.Errorf("child: %s", line)
 		}
 	}
-	err = cmd.Wait()
+	err := cmd.Wait()
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {
 		if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {

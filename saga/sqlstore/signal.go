@@ -20,9 +20,9 @@ type signalQueries struct {
 func newSignalQueries(d sqldialect.Dialect, t string) signalQueries {
 	s := t + "_signals"
 	return signalQueries{
-		put: "INSERT INTO " + s + " (key, type, payload, saga_id, timed_out, created_at) VALUES (" +
+		put: "INSERT INTO " + s + " (" + signalColumns + ") VALUES (" +
 			sqldb.Placeholders(d, 1, 6) + ") ON CONFLICT (key) DO NOTHING",
-		get: "SELECT key, type, payload, saga_id, timed_out, created_at FROM " + s + " WHERE key = " + sqldb.Placeholder(d, 1),
+		get: "SELECT " + signalColumns + " FROM " + s + " WHERE key = " + sqldb.Placeholder(d, 1),
 		take: "UPDATE " + s + " SET saga_id = " + sqldb.Placeholder(d, 1) + " WHERE key = " + sqldb.Placeholder(d, 2) +
 			" AND (saga_id = '' OR saga_id = " + sqldb.Placeholder(d, 3) + ")",
 		prune:    "DELETE FROM " + s + " WHERE created_at < " + sqldb.Placeholder(d, 1),
@@ -55,35 +55,60 @@ func (s *Store) PutSignal(ctx context.Context, sig *saga.Signal) (*saga.Signal, 
 
 // GetSignal implements [saga.WaitStore].
 func (s *Store) GetSignal(ctx context.Context, key string) (*saga.Signal, error) {
-	var (
-		sig               saga.Signal
-		timedOut, created int64
-	)
-	err := s.querier(ctx).QueryRowContext(ctx, s.signals.get, key).Scan(&sig.Key, &sig.Type, &sig.Payload, &sig.SagaID, &timedOut, &created)
+	sig, err := scanSignal(s.querier(ctx).QueryRowContext(ctx, s.signals.get, key))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("sqlstore: get signal %q: %w", key, saga.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: get signal %q: %w", key, err)
 	}
-	sig.TimedOut, sig.CreatedAt = timedOut != 0, fromUnixNano(created)
-	return &sig, nil
+	return sig, nil
 }
 
-// TakeSignal implements [saga.WaitStore] with one conditional UPDATE.
-func (s *Store) TakeSignal(ctx context.Context, key, sagaID string) error {
-	n, err := s.exec(ctx, s.signals.take, sagaID, key, sagaID)
-	if err != nil {
-		return fmt.Errorf("sqlstore: take signal %q: %w", key, err)
-	}
-	if n == 0 {
-		stored, err := s.GetSignal(ctx, key)
-		if err != nil {
-			return fmt.Errorf("sqlstore: take signal: %w", err)
+// TakeSignal implements [saga.WaitStore] with one conditional UPDATE,
+// which returns the signal on PostgreSQL; SQLite's (group-committed)
+// write is followed by a read.
+func (s *Store) TakeSignal(ctx context.Context, key, sagaID string) (*saga.Signal, error) {
+	if s.dialect == sqldialect.Postgres {
+		sig, err := scanSignal(s.querier(ctx).QueryRowContext(ctx, s.signals.take+signalReturning, sagaID, key, sagaID))
+		if err == nil {
+			return sig, nil
 		}
-		return fmt.Errorf("sqlstore: take signal %q: taken by %s: %w", key, stored.SagaID, saga.ErrConflict)
+		if !errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("sqlstore: take signal %q: %w", key, err)
+		}
+	} else {
+		n, err := s.exec(ctx, s.signals.take, sagaID, key, sagaID)
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: take signal %q: %w", key, err)
+		}
+		if n == 1 {
+			return s.GetSignal(ctx, key)
+		}
 	}
-	return nil
+	stored, err := s.GetSignal(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: take signal: %w", err)
+	}
+	return nil, fmt.Errorf("sqlstore: take signal %q: taken by %s: %w", key, stored.SagaID, saga.ErrConflict)
+}
+
+// signalReturning makes an UPDATE of the signals table return the row.
+const signalReturning = " RETURNING " + signalColumns
+
+const signalColumns = "key, type, payload, saga_id, timed_out, created_at"
+
+// scanSignal reads a signal's row of signalColumns.
+func scanSignal(row scanner) (*saga.Signal, error) {
+	var (
+		sig               saga.Signal
+		timedOut, created int64
+	)
+	if err := row.Scan(&sig.Key, &sig.Type, &sig.Payload, &sig.SagaID, &timedOut, &created); err != nil {
+		return nil, err
+	}
+	sig.TimedOut, sig.CreatedAt = timedOut != 0, fromUnixNano(created)
+	return &sig, nil
 }
 
 // NextWake implements [saga.WaitStore]: one read of the end of the
