@@ -283,14 +283,18 @@ func (c *cluster) start(proc string) {
 }
 
 // startAll starts instances of every service but the gateway, and one
+// gateway (launchAll), and returns once Consul passes every instance
+// (waitAllPassing).
+func (c *cluster) startAll(instances int) {
+	c.t.Helper()
+	c.launchAll(instances)
+	c.waitAllPassing(instances)
+}
+
+// launchAll starts instances of every service but the gateway, and one
 // gateway: the first instance of each, then the second of each, and so on,
 // so that no two instances of a service migrate its schema at once.
-//
-// It returns once Consul passes every instance: a process registers once
-// it serves, but its HTTP check first runs a moment later, and until it
-// passes neither the gateway's routes nor its aggregated console see the
-// instance.
-func (c *cluster) startAll(instances int) {
+func (c *cluster) launchAll(instances int) {
 	c.t.Helper()
 	for i := 1; i <= instances; i++ {
 		for _, svc := range shop.All {
@@ -304,6 +308,14 @@ func (c *cluster) startAll(instances int) {
 		}
 	}
 	c.start(shop.Gateway) // last: its upstreams are registered
+}
+
+// waitAllPassing waits until Consul passes the instances launchAll
+// started: a process registers once it serves, but its HTTP check first
+// runs a moment later, and until it passes neither the gateway's routes
+// nor its aggregated console see the instance.
+func (c *cluster) waitAllPassing(instances int) {
+	c.t.Helper()
 	for _, svc := range shop.All {
 		want := instances
 		if svc == shop.Gateway {
