@@ -2,7 +2,6 @@ package dlq
 
 import (
 	"context"
-	"database/sql"
 	"strconv"
 	"strings"
 	"testing"
@@ -81,7 +80,7 @@ func testPlans(t *testing.T, d sqldialect.Dialect) {
 			page, args := s.pageStatement(q, tc.f.After, tc.f.Newest, 50)
 			check := func(what, stmt string, args []any, ordered bool, indexes []string) {
 				t.Helper()
-				plan := explain(t, conn, d, stmt, args)
+				plan := sqltest.Explain(t, conn, d, "", stmt, args...)
 				if sorted, full := planReads(d, plan); full || (ordered && sorted) {
 					t.Errorf("%s reads the table (%v) or sorts (%v) where an index serves:\n%s\n%s", what, full, sorted, stmt, plan)
 				}
@@ -108,14 +107,14 @@ func testPlans(t *testing.T, d sqldialect.Dialect) {
 		})
 	}
 	t.Run("Groups", func(t *testing.T) {
-		plan := explain(t, conn, d, s.groupsStatement(), nil)
+		plan := sqltest.Explain(t, conn, d, "", s.groupsStatement())
 		if _, full := planReads(d, plan); full {
 			t.Errorf("Groups reads the table:\n%s", plan)
 		}
 	})
 	t.Run("types", func(t *testing.T) {
 		stmt, args := s.typesStatement("rare.", false)
-		plan := explain(t, conn, d, stmt, args)
+		plan := sqltest.Explain(t, conn, d, "", stmt, args...)
 		if _, full := planReads(d, plan); full || !strings.Contains(plan, "_open_type") {
 			t.Errorf("the types of a '*' pattern are not read from the type index:\n%s\n%s", stmt, plan)
 		}
@@ -168,36 +167,4 @@ func loadPlanEntries(t *testing.T, s *Store) {
 	if _, err := s.db.ExecContext(ctx, "ANALYZE "+s.table); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// explain returns the plan of stmt, one node a line.
-func explain(t *testing.T, conn *sql.Conn, d sqldialect.Dialect, stmt string, args []any) string {
-	t.Helper()
-	prefix := "EXPLAIN "
-	if d == sqldialect.SQLite {
-		prefix = "EXPLAIN QUERY PLAN "
-	}
-	rows, err := conn.QueryContext(context.Background(), prefix+stmt, args...)
-	if err != nil {
-		t.Fatalf("%s: %v", stmt, err)
-	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
-	var lines []string
-	for rows.Next() {
-		dest := make([]any, len(cols))
-		var line string
-		for i := range dest {
-			dest[i] = new(any)
-		}
-		dest[len(dest)-1] = &line // the plan's text is the last column in both
-		if err := rows.Scan(dest...); err != nil {
-			t.Fatal(err)
-		}
-		lines = append(lines, line)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return strings.Join(lines, "\n")
 }

@@ -164,8 +164,7 @@ func (r *Relay) Run(ctx context.Context) error {
 func (r *Relay) untilNextDue(ctx context.Context) (time.Duration, error) {
 	now := time.Now()
 	var next sql.NullInt64
-	err := r.db.QueryRowContext(ctx, "SELECT MIN(due_at) FROM "+r.cfg.table+
-		" WHERE sent_at IS NULL AND due_at > $1", now.UnixNano()).Scan(&next)
+	err := r.db.QueryRowContext(ctx, nextDueQuery(r.cfg.table), now.UnixNano()).Scan(&next)
 	if err != nil {
 		return r.cfg.pollInterval, fmt.Errorf("outbox: relay: next due time: %w", err)
 	}
@@ -327,11 +326,23 @@ type querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
+// dueQuery selects the batch ($1 rows) of the events of table due by $2,
+// in publishing order: a range of the index <table>_due from its start.
+func dueQuery(table string) string {
+	return "SELECT seq, subject, due_at, envelope FROM " + table +
+		" WHERE sent_at IS NULL AND due_at <= $2 ORDER BY due_at, seq LIMIT $1"
+}
+
+// nextDueQuery selects the earliest due time after $1 of table's events:
+// one entry of the index <table>_due.
+func nextDueQuery(table string) string {
+	return "SELECT MIN(due_at) FROM " + table + " WHERE sent_at IS NULL AND due_at > $1"
+}
+
 // fetch reads a batch of the events due by now, in publishing order,
 // through the index on (due_at, seq) of unsent events.
 func (r *Relay) fetch(ctx context.Context, q querier, now time.Time, lock string) ([]row, error) {
-	rs, err := q.QueryContext(ctx, "SELECT seq, subject, due_at, envelope FROM "+r.cfg.table+
-		" WHERE sent_at IS NULL AND due_at <= $2 ORDER BY due_at, seq LIMIT $1"+lock, r.cfg.batchSize, now.UnixNano())
+	rs, err := q.QueryContext(ctx, dueQuery(r.cfg.table)+lock, r.cfg.batchSize, now.UnixNano())
 	if err != nil {
 		return nil, fmt.Errorf("outbox: relay: select: %w", err)
 	}
