@@ -146,7 +146,7 @@ func parseSagaQuery(q url.Values, now time.Time) (SagaQuery, saga.Filter, error)
 }
 
 var sagaStatuses = []string{
-	string(saga.StatusRunning), string(saga.StatusCompensating), string(saga.StatusCompleted),
+	string(saga.StatusRunning), string(saga.StatusWaiting), string(saga.StatusCompensating), string(saga.StatusCompleted),
 	string(saga.StatusCompensated), string(saga.StatusCompensationFailed), string(saga.StatusResolved),
 }
 
@@ -194,7 +194,7 @@ func summarize(rec *saga.Record) SagaSummary {
 	if rec.Status != saga.StatusCompleted && rec.Status != saga.StatusCompensated {
 		for _, st := range rec.Steps {
 			switch st.Status {
-			case saga.StepRunning, saga.StepCompensating, saga.StepCompensationFailed:
+			case saga.StepRunning, saga.StepWaiting, saga.StepCompensating, saga.StepCompensationFailed:
 				s.Step = st.Name
 			case saga.StepFailed:
 				if s.Step == "" {
@@ -213,7 +213,11 @@ type SagaView struct {
 	Owner      string    `json:"owner,omitempty"`
 	LeaseUntil time.Time `json:"lease_until,omitzero"`
 	Deadline   time.Time `json:"deadline,omitzero"`
-	Note       string    `json:"note,omitempty"`
+	// WaitKey and WakeAt are, while the saga waits, the correlation key of
+	// the signal it waits for and when its wait ends (see saga.Wait).
+	WaitKey string    `json:"wait_key,omitempty"`
+	WakeAt  time.Time `json:"wake_at,omitzero"`
+	Note    string    `json:"note,omitempty"`
 	// State is the saga's state as its last write left it, indented JSON.
 	State string `json:"state"`
 	// Steps are its steps in definition order.
@@ -259,7 +263,7 @@ func (c *Console) sagaDetail(r *http.Request) (any, error) {
 	op, _ := OperatorFromContext(r.Context())
 	act := src.op != nil && c.canAct(op) && rec.Status == saga.StatusCompensationFailed
 	v := SagaView{SagaSummary: summarize(rec), Version: rec.Version, Owner: rec.Owner, LeaseUntil: rec.LeaseUntil,
-		Deadline: rec.Deadline, Note: rec.Note, Steps: rec.Steps, Timeline: timeline(rec), CanRetry: act, CanResolve: act}
+		Deadline: rec.Deadline, WaitKey: rec.WaitKey, WakeAt: rec.WakeAt, Note: rec.Note, Steps: rec.Steps, Timeline: timeline(rec), CanRetry: act, CanResolve: act}
 	var state bytes.Buffer
 	if json.Indent(&state, rec.State, "", "  ") == nil {
 		v.State = state.String()
@@ -276,6 +280,8 @@ func timeline(rec *saga.Record) []TimelineEntry {
 		if !st.StartedAt.IsZero() {
 			e := TimelineEntry{Step: st.Name, Kind: "execute", StartedAt: st.StartedAt, EndedAt: st.EndedAt, Attempts: st.Attempts}
 			switch {
+			case st.Status == saga.StepWaiting:
+				e.Outcome = string(saga.StepWaiting)
 			case st.EndedAt.IsZero():
 				e.Outcome = string(saga.StepRunning)
 			case st.Failed:

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/go-microkit/microkit/console"
 	"github.com/go-microkit/microkit/retry"
@@ -243,5 +245,50 @@ func TestSagaTimelineOfAStepInDoubt(t *testing.T) {
 	}
 	if e := v.Timeline[1]; e.Kind != "compensate" || e.Outcome != "compensation_failed" || e.Error != "refunds are down" {
 		t.Errorf("compensation %+v, want failed with its error", e)
+	}
+}
+
+// A waiting saga is listed under its status, and its page shows what it
+// waits for and when its wait ends.
+func TestSagaWaiting(t *testing.T) {
+	store := saga.NewMemoryStore()
+	def, err := saga.New("checkout", saga.Step[map[string]string]{
+		Name:    "pay",
+		Execute: func(context.Context, *map[string]string) error { return nil },
+		Wait: &saga.Wait[map[string]string]{Signal: true, For: 15 * time.Minute,
+			Key: func(s *map[string]string) string { return "pay-" + (*s)["order"] }},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	orch, err := saga.NewOrchestrator(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = orch.Close(context.Background()) })
+	if err := orch.Register(def); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := def.Run(t.Context(), orch, map[string]string{"order": "o-1"}, saga.WithID("o-1")); !errors.Is(err, saga.ErrWaiting) {
+		t.Fatalf("Run: %v, want it waiting", err)
+	}
+	c := newConsole(t)
+	c.AddSagas(store, orch)
+	cl := client{t, c, "ada"}
+	var list console.SagasView
+	cl.json("/console/api/sagas?status=waiting", &list)
+	if len(list.Sagas) != 1 || list.Sagas[0].Step != "pay" || !slices.Contains(list.Statuses, "waiting") {
+		t.Fatalf("waiting sagas %+v, statuses %v", list.Sagas, list.Statuses)
+	}
+	var v console.SagaView
+	cl.json("/console/api/sagas/o-1", &v)
+	if v.WaitKey != "pay-o-1" || v.WakeAt.Sub(v.CreatedAt) < 15*time.Minute || len(v.Timeline) != 1 || v.Timeline[0].Outcome != "waiting" {
+		t.Errorf("saga %+v", v)
+	}
+	page := cl.do(http.MethodGet, "/console/sagas/o-1", nil).Body.String()
+	for _, want := range []string{"Waiting for", "pay-o-1", "Wakes at"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the saga's page does not show %q", want)
+		}
 	}
 }

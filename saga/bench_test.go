@@ -103,5 +103,5 @@ func BenchmarkRunLocalSteps(b *testing.B) {
 //
 //	go test -run '^$' -bench Wake -benchtime 10000x ./saga/
 func BenchmarkWake(b *testing.B) {
-	sagatest.BenchWake(b, saga.NewMemoryStore())
+	sagatest.BenchWake(b, func(*testing.B) saga.WaitStore { return saga.NewMemoryStore() })
 }

@@ -13,24 +13,34 @@ import (
 	"github.com/go-microkit/microkit/saga"
 )
 
-// BenchWake is the benchmark of waiting sagas on s: [ParkAndWake] with
-// b.N sagas and 8 goroutines, reporting the CPU time of the process while
-// the sagas wait for 2 seconds (idle-cpu-%, of one core), the latency from
-// Signal to the start of the step after the wait (p50-µs, p99-µs) and the
-// sagas woken per second (woken/s). The benchmark's time is the wake-ups'.
-func BenchWake(b *testing.B, s saga.WaitStore) {
-	const idle = 2 * time.Second
-	var cpu time.Duration
-	res := ParkAndWake(b, s, b.N, 8, func() {
-		before := processCPU(b)
-		time.Sleep(idle) // the measurement: what waiting costs
-		cpu = processCPU(b) - before
-		b.ResetTimer()
-	})
-	b.ReportMetric(100*cpu.Seconds()/idle.Seconds(), "idle-cpu-%")
-	b.ReportMetric(float64(res.Percentile(50).Microseconds()), "p50-µs")
-	b.ReportMetric(float64(res.Percentile(99).Microseconds()), "p99-µs")
-	b.ReportMetric(res.PerSecond(), "woken/s")
+// BenchWake is the benchmark of waiting sagas on the stores newStore
+// returns (a fresh one for each sub-benchmark): [ParkAndWake] with b.N
+// sagas, signalled one at a time ("serial": the latency of a wake-up
+// alone) and 8 at once ("concurrent-8": the throughput). It reports the
+// CPU time of the process while the sagas wait for 2 seconds
+// (idle-cpu-%, of one core), the latency from Signal to the start of the
+// step after the wait (p50-µs, p99-µs) and the sagas woken per second
+// (woken/s). The benchmark's time is the wake-ups'.
+func BenchWake(b *testing.B, newStore func(b *testing.B) saga.WaitStore) {
+	for _, bc := range []struct {
+		name        string
+		concurrency int
+	}{{"serial", 1}, {"concurrent-8", 8}} {
+		b.Run(bc.name, func(b *testing.B) {
+			const idle = 2 * time.Second
+			var cpu time.Duration
+			res := ParkAndWake(b, newStore(b), b.N, bc.concurrency, func() {
+				before := processCPU(b)
+				time.Sleep(idle) // the measurement: what waiting costs
+				cpu = processCPU(b) - before
+				b.ResetTimer()
+			})
+			b.ReportMetric(100*cpu.Seconds()/idle.Seconds(), "idle-cpu-%")
+			b.ReportMetric(float64(res.Percentile(50).Microseconds()), "p50-µs")
+			b.ReportMetric(float64(res.Percentile(99).Microseconds()), "p99-µs")
+			b.ReportMetric(res.PerSecond(), "woken/s")
+		})
+	}
 }
 
 // WakeResult is what [ParkAndWake] measured.
