@@ -119,6 +119,7 @@ func (r *Relay) Run(ctx context.Context) error {
 
 	failures := 0
 	for ctx.Err() == nil {
+		start := time.Now()
 		n, err := r.RelayOnce(ctx)
 		if err == nil {
 			err = r.prune(ctx)
@@ -143,7 +144,7 @@ func (r *Relay) Run(ctx context.Context) error {
 		if n == r.cfg.batchSize {
 			continue // more are waiting
 		}
-		wait, err := r.untilNextDue(ctx)
+		wait, err := r.untilNextDue(ctx, start)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -158,20 +159,21 @@ func (r *Relay) Run(ctx context.Context) error {
 }
 
 // untilNextDue returns how long an idle relay sleeps: until the earliest
-// due time of the scheduled events that are not due yet, or the poll
-// interval if that is sooner (or none is scheduled). It reads one entry
-// of the index of due events.
-func (r *Relay) untilNextDue(ctx context.Context) (time.Duration, error) {
-	now := time.Now()
+// due time after since (when the round began, before its own reading of
+// the time: an event that fell due during the round is found here, and
+// published at once) of the unsent events, or for the poll interval if
+// that is sooner or none is scheduled. It reads one entry of the index of
+// due events.
+func (r *Relay) untilNextDue(ctx context.Context, since time.Time) (time.Duration, error) {
 	var next sql.NullInt64
-	err := r.db.QueryRowContext(ctx, nextDueQuery(r.cfg.table), now.UnixNano()).Scan(&next)
+	err := r.db.QueryRowContext(ctx, nextDueQuery(r.cfg.table), since.UnixNano()).Scan(&next)
 	if err != nil {
 		return r.cfg.pollInterval, fmt.Errorf("outbox: relay: next due time: %w", err)
 	}
 	if !next.Valid {
 		return r.cfg.pollInterval, nil
 	}
-	return min(r.cfg.pollInterval, time.Unix(0, next.Int64).Sub(now)), nil
+	return min(r.cfg.pollInterval, time.Until(time.Unix(0, next.Int64))), nil
 }
 
 // pauseAfterFailure waits pause after a failed round, or until ctx ends.
