@@ -20,14 +20,14 @@ func quiet() *slog.Logger {
 }
 
 // sharedAddr returns the address of the shared Redis server.
-func sharedAddr(t *testing.T) string {
+func sharedAddr(t testing.TB) string {
 	t.Helper()
 	return testenv.Addr(t, "MICROKIT_REDIS_ADDR")
 }
 
 // uniqueStream returns a stream key no other test uses, and deletes the
 // stream and the keys beside it when the test ends.
-func uniqueStream(t *testing.T, addr string) string {
+func uniqueStream(t testing.TB, addr string) string {
 	t.Helper()
 	var b [6]byte
 	_, _ = rand.Read(b[:])
