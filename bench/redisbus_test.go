@@ -209,6 +209,41 @@ func BenchmarkRedisPublishOne(b *testing.B) {
 	}
 }
 
+// BenchmarkRedisInterleaved publishes one message per call, the systems
+// taking turns op by op (in an order that rotates), so that every system
+// sees the same server and machine state; it reports each one's mean time
+// per message (<system>-ns/msg).
+func BenchmarkRedisInterleaved(b *testing.B) {
+	addr := testenv.Addr(b, "MICROKIT_REDIS_ADDR")
+	systems := redisSystems()
+	publish := make([]func(int) error, len(systems))
+	for i, sys := range systems {
+		p, stop := sys.publisher(b, addr, redisStream(b, addr))
+		defer stop()
+		publish[i] = p
+		if err := p(1); err != nil { // a connection in the pool
+			b.Fatal(err)
+		}
+	}
+	spent := make([]time.Duration, len(systems))
+	b.ReportAllocs()
+
+	for i := 0; b.Loop(); i++ {
+		for k := range systems {
+			j := (i + k) % len(systems)
+			t0 := time.Now()
+			if err := publish[j](1); err != nil {
+				b.Fatal(err)
+			}
+			spent[j] += time.Since(t0)
+		}
+	}
+	b.StopTimer()
+	for i, sys := range systems {
+		b.ReportMetric(float64(spent[i].Nanoseconds())/float64(b.N), sys.name+"-ns/msg")
+	}
+}
+
 func BenchmarkRedisConsume(b *testing.B) {
 	addr := testenv.Addr(b, "MICROKIT_REDIS_ADDR")
 	for _, sys := range rotatedRedis(redisSystems()) {

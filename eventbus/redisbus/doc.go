@@ -54,6 +54,11 @@
 //     group still has pending (XPENDING) or has not read yet (XINFO
 //     GROUPS). A bus that publishes trims every trim interval.
 //
+// Each subscription holds one connection of the client's pool for its
+// blocking read: size the pool (redis.Options.PoolSize, "?pool_size=" in a
+// URL given to Connect; 10 per CPU by default) above the number of
+// subscriptions plus the commands in flight at once.
+//
 // Durability is Redis's: Publish returns once the entry is in the
 // server's memory and, with appendonly persistence, in its append-only
 // file, synced according to appendfsync (everysec by default: a crash of

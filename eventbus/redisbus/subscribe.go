@@ -301,14 +301,16 @@ func (s *subscription) claim() {
 // claimDue runs claimScript over the whole PEL, handing out what it
 // claims, as long as the prefetch has room.
 func (s *subscription) claimDue() error {
-	ctx, cancel := context.WithTimeout(context.Background(), blockFor)
-	defer cancel()
 	minIdle := s.b.cfg.minIdle.Milliseconds()
 	cursor := "0-0"
 	for {
 		count := max(1, cap(s.msgs)-len(s.msgs))
+		// A timeout per script run: handing out what one run claimed may
+		// wait for the prefetch to make room.
+		ctx, cancel := context.WithTimeout(context.Background(), blockFor)
 		res, err := claimScript.Run(ctx, s.b.rdb, []string{s.b.cfg.stream, s.delayed},
 			s.group, s.consumer, minIdle, count, cursor).Slice()
+		cancel()
 		if err != nil {
 			return err
 		}

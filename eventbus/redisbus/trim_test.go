@@ -108,10 +108,22 @@ func TestTrimKeepsUnacknowledged(t *testing.T) {
 	if err := slow.Close(); err != nil {
 		t.Fatal(err)
 	}
-	again := next(t, subscribe(t, b, "slow", "trim.>", eventbus.WithPrefetch(1)))
-	if again.Message().ID != msgs[1].ID || again.Attempt() != 2 {
-		t.Fatalf("after the trim the group got %s attempt %d, want %s attempt 2", again.Message().ID, again.Attempt(), msgs[1].ID)
+	// It comes as a claim, among the entries the group has not read yet.
+	again := subscribe(t, b, "slow", "trim.>", eventbus.WithPrefetch(1))
+	for range msgs[1:] {
+		d := next(t, again)
+		if d.Message().ID != msgs[1].ID {
+			if err := d.Ack(ctx); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if d.Attempt() != 2 {
+			t.Fatalf("after the trim the group got %s as attempt %d, want attempt 2", d.Message().ID, d.Attempt())
+		}
+		return
 	}
+	t.Fatalf("after the trim the group never got %s", msgs[1].ID)
 }
 
 // TestTrimMaxLen: with no group on the stream the max length alone decides;
