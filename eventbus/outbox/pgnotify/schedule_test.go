@@ -1,0 +1,83 @@
+package pgnotify_test
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-microkit/microkit/eventbus"
+	"github.com/go-microkit/microkit/eventbus/memory"
+	"github.com/go-microkit/microkit/eventbus/outbox"
+	"github.com/go-microkit/microkit/eventbus/outbox/pgnotify"
+	"github.com/go-microkit/microkit/sqldialect"
+)
+
+// TestScheduledWakesRelay: a relay polling once an hour, woken by
+// LISTEN/NOTIFY, sleeps until the earliest due time, here an hour ahead;
+// an event due in a second, scheduled by another connection while it
+// sleeps, wakes it through the notification and moves its wake-up: the
+// event is received, not before its due time, well within the hour (the
+// 30s guard is a deadlock guard, not a speed check).
+func TestScheduledWakesRelay(t *testing.T) {
+	db, table := openPostgres(t)
+	bus, _ := memory.New()
+	defer bus.Close(context.Background())
+	ctx, cancel := context.WithCancel(context.Background())
+	sub, err := bus.Subscribe(ctx, "c", "order.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := pgnotify.New(db, table)
+	relay, err := outbox.NewRelay(db, sqldialect.Postgres, bus, outbox.WithTable(table), outbox.WithWaker(l),
+		outbox.WithPollInterval(time.Hour), outbox.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = relay.Run(ctx) })
+	defer func() {
+		cancel()
+		wg.Wait()
+		_ = l.Close(context.Background())
+	}()
+	ob, err := outbox.New(outbox.WithTable(table))
+	if err != nil {
+		t.Fatal(err)
+	}
+	schedule := func(at time.Time) *eventbus.Message {
+		t.Helper()
+		m, _ := eventbus.NewMessage("order.reminded", map[string]string{"orderId": "o-1"})
+		tx, err := db.Begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ob.AddAt(ctx, tx, at, m); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	next, cancelNext := context.WithTimeout(ctx, 30*time.Second)
+	defer cancelNext()
+	receive := func(want *eventbus.Message, due time.Time) {
+		t.Helper()
+		d, err := sub.Next(next)
+		if err != nil {
+			t.Fatalf("waiting for %s: %v", want.ID, err)
+		}
+		if now := time.Now(); d.Message().ID != want.ID || now.Before(due) {
+			t.Fatalf("received %s at %v, want %s not before %v", d.Message().ID, now, want.ID, due)
+		}
+		_ = d.Ack(ctx)
+	}
+	schedule(time.Now().Add(time.Hour))
+	// An unscheduled event, received once the relay's round published it;
+	// the relay then sleeps until the event due in an hour.
+	receive(add(t, db, table), time.Time{})
+	earlyAt := time.Now().Add(time.Second)
+	receive(schedule(earlyAt), earlyAt)
+}
