@@ -128,15 +128,14 @@ func TestCloseGivesUpOnAWait(t *testing.T) {
 	}
 }
 
-// TestRelayWokenBeforePoll: a relay whose poll interval is an hour
-// publishes an event added after it started: only the notification can
-// have woken it.
-func TestRelayWokenBeforePoll(t *testing.T) {
-	db, table := openPostgres(t)
+// runHourly runs a relay on table that polls once an hour and is woken by
+// a pgnotify.Listener, publishing into a memory bus, until the test ends;
+// it returns a subscription to pattern on the bus.
+func runHourly(t *testing.T, db *sql.DB, table, pattern string) eventbus.Subscription {
+	t.Helper()
 	bus, _ := memory.New()
-	defer bus.Close(context.Background())
 	ctx, cancel := context.WithCancel(context.Background())
-	sub, err := bus.Subscribe(ctx, "c", "order.created")
+	sub, err := bus.Subscribe(ctx, "c", pattern)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,11 +147,22 @@ func TestRelayWokenBeforePoll(t *testing.T) {
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = relay.Run(ctx) })
-	defer func() {
+	t.Cleanup(func() {
 		cancel()
 		wg.Wait()
 		_ = l.Close(context.Background())
-	}()
+		_ = bus.Close(context.Background())
+	})
+	return sub
+}
+
+// TestRelayWokenBeforePoll: a relay whose poll interval is an hour
+// publishes an event added after it started: only the notification can
+// have woken it.
+func TestRelayWokenBeforePoll(t *testing.T) {
+	db, table := openPostgres(t)
+	ctx := t.Context()
+	sub := runHourly(t, db, table, "order.created")
 	// The first round runs right after the listener subscribed; wait until
 	// it found the outbox empty, so the next round needs a notification.
 	first := add(t, db, table)

@@ -2,16 +2,11 @@ package pgnotify_test
 
 import (
 	"context"
-	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-microkit/microkit/eventbus"
-	"github.com/go-microkit/microkit/eventbus/memory"
 	"github.com/go-microkit/microkit/eventbus/outbox"
-	"github.com/go-microkit/microkit/eventbus/outbox/pgnotify"
-	"github.com/go-microkit/microkit/sqldialect"
 )
 
 // TestScheduledWakesRelay: a relay polling once an hour, woken by
@@ -22,26 +17,8 @@ import (
 // 30s guard is a deadlock guard, not a speed check).
 func TestScheduledWakesRelay(t *testing.T) {
 	db, table := openPostgres(t)
-	bus, _ := memory.New()
-	defer bus.Close(context.Background())
-	ctx, cancel := context.WithCancel(context.Background())
-	sub, err := bus.Subscribe(ctx, "c", "order.>")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := pgnotify.New(db, table)
-	relay, err := outbox.NewRelay(db, sqldialect.Postgres, bus, outbox.WithTable(table), outbox.WithWaker(l),
-		outbox.WithPollInterval(time.Hour), outbox.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = relay.Run(ctx) })
-	defer func() {
-		cancel()
-		wg.Wait()
-		_ = l.Close(context.Background())
-	}()
+	ctx := t.Context()
+	sub := runHourly(t, db, table, "order.>")
 	ob, err := outbox.New(outbox.WithTable(table))
 	if err != nil {
 		t.Fatal(err)
