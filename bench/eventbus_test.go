@@ -307,9 +307,9 @@ var (
 	busSeed   = time.Now().UnixNano() % 7
 )
 
-func rotated(systems []busSystem) []busSystem {
+func rotated[S any](systems []S) []S {
 	k := int((busRounds.Add(1) + busSeed) % int64(len(systems)))
-	return append(append([]busSystem(nil), systems[k:]...), systems[:k]...)
+	return append(append([]S(nil), systems[k:]...), systems[:k]...)
 }
 
 // warmUp runs a few hundred messages through each system once per process,

@@ -48,29 +48,36 @@ var outboxBackends = []struct {
 		return migrateOutbox(b, db, sqldialect.SQLite)
 	}},
 	{"postgres", func(b *testing.B) outboxDB {
-		base := testenv.Addr(b, "MICROKIT_POSTGRES_URL")
-		schema := "bench_outbox_" + strings.ToLower(rand.Text()[:10])
-		admin, err := sql.Open("pgx", base)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() {
-			_, _ = admin.Exec("DROP SCHEMA " + schema + " CASCADE")
-			_ = admin.Close()
-		})
-		if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-			b.Fatal(err)
-		}
-		u, _ := url.Parse(base)
-		q := u.Query()
-		q.Set("search_path", schema)
-		u.RawQuery = q.Encode()
-		db, err := sql.Open("pgx", u.String())
-		if err != nil {
-			b.Fatal(err)
-		}
-		return migrateOutbox(b, db, sqldialect.Postgres)
+		return migrateOutbox(b, postgresSchema(b, "bench_outbox"), sqldialect.Postgres)
 	}},
+}
+
+// postgresSchema returns a pool on a new schema of the database at
+// MICROKIT_POSTGRES_URL (its search_path), dropped when the benchmark
+// ends.
+func postgresSchema(b *testing.B, prefix string) *sql.DB {
+	base := testenv.Addr(b, "MICROKIT_POSTGRES_URL")
+	schema := prefix + "_" + strings.ToLower(rand.Text()[:10])
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		_, _ = admin.Exec("DROP SCHEMA " + schema + " CASCADE")
+		_ = admin.Close()
+	})
+	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
+		b.Fatal(err)
+	}
+	u, _ := url.Parse(base)
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	db, err := sql.Open("pgx", u.String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return db
 }
 
 func migrateOutbox(b *testing.B, db *sql.DB, d sqldialect.Dialect) outboxDB {

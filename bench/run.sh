@@ -111,6 +111,19 @@ for g in "${groups[@]}"; do
         cmp RabbitInterleavedNoDisk microkit-ns/msg RabbitInterleavedNoDisk "$r-ns/msg"
         cmp RabbitPublishConcurrent/microkit msgs/s "RabbitPublishConcurrent/$r"
       done ;;
+    sqlbus)
+      if [ -z "${MICROKIT_POSTGRES_URL:-}" ]; then
+        echo "run.sh: sqlbus skipped: MICROKIT_POSTGRES_URL is unset" >&2
+        continue
+      fi
+      for s in sqlbus watermill-sql; do
+        job 2000x "^BenchmarkSQLBusPublish\$/^$s\$"
+        job 20000x "^BenchmarkSQLBusPublishBatch\$/^$s\$"
+        job 10000x "^BenchmarkSQLBusConsume\$/^$s\$"
+      done
+      for b in SQLBusPublish SQLBusPublishBatch SQLBusConsume; do
+        cmp "$b/sqlbus" msgs/s "$b/watermill-sql"
+      done ;;
     discovery)
       job 100ms '^BenchmarkDiscoveryPick$' '-test.cpu 1,2'
       for b in RoundRobin Random; do cmp "DiscoveryPick/microkit/$b" ns/op "DiscoveryPick/gokit/$b"; done ;;

@@ -17,8 +17,9 @@
 //     which bounds the wait for the broker. Adapters implement them:
 //     package eventbus/memory (in-process, the default and the test double),
 //     package eventbus/natsbus (NATS JetStream), package
-//     eventbus/rabbitbus (RabbitMQ) and package eventbus/redisbus (Redis
-//     Streams).
+//     eventbus/rabbitbus (RabbitMQ), package eventbus/redisbus (Redis
+//     Streams) and package eventbus/sqlbus (PostgreSQL or SQLite as the
+//     broker).
 //   - [Router] subscribes a consumer group, runs [Handler]s with bounded
 //     concurrency and acknowledges, retries or dead-letters each delivery
 //     according to the handler's result: nil acks, an error retries and

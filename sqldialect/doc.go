@@ -13,8 +13,8 @@
 //	parked, _ := dlq.New(db, sqldialect.SQLite)
 //	sagas, _ := sqlstore.New(db, sqldialect.SQLite)
 //
-// The stores are eventbus/outbox (outbox, relay and inbox), eventbus/dlq and
-// saga/sqlstore. Each returns an error wrapping its ErrInvalidOption when
+// The stores are eventbus/outbox (outbox, relay and inbox), eventbus/dlq,
+// saga/sqlstore and eventbus/sqlbus (the database as the event bus). Each returns an error wrapping its ErrInvalidOption when
 // given a Dialect other than Postgres or SQLite.
 //
 // # Database versions

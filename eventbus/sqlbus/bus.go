@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-microkit/microkit/internal/groupcommit"
@@ -20,10 +21,14 @@ type Bus struct {
 	dialect sqldialect.Dialect
 	cfg     config
 	stmts   statements
-	pubs    *groupcommit.Group[*publishReq]
-	acks    *groupcommit.Group[*settleReq]
+	pubs    []*groupcommit.Group[*publishReq] // publish lanes, see publishLanes
+	lane    atomic.Uint32
+	acks    *groupcommit.Group[*settleReq] // confirmed acks
+	queued  ackQueue                       // unconfirmed acks
 
-	stop chan struct{}  // closed by Close: stops the listener and the pruner
+	notifyAll chan struct{} // a Publish committed: notify the listeners (PostgreSQL)
+
+	stop chan struct{}  // closed by Close: stops the background goroutines
 	bg   sync.WaitGroup // the listener and the pruner
 
 	closeDone chan struct{} // closed when the work of Close is done
@@ -37,6 +42,14 @@ type Bus struct {
 // maxBatch bounds the publishes and the acknowledgements that concurrent
 // callers share in one statement.
 const maxBatch = 256
+
+// publishLanes is how many publish statements may run at once on
+// PostgreSQL. Concurrent Publish calls share a statement, and a statement
+// waits for its commit to reach the disk; with one lane, publishes would
+// wait for one flush after another. With several, the flushes of their
+// commits overlap, and PostgreSQL writes concurrent commits with one
+// flush. SQLite has one writer: one lane.
+const publishLanes = 4
 
 // New returns a bus on db, whose tables Migrate created (with the same
 // WithTable). It prunes consumed messages (see WithRetention) and, given
@@ -57,8 +70,22 @@ func New(db *sql.DB, dialect sqldialect.Dialect, opts ...Option) (*Bus, error) {
 		db: db, dialect: dialect, cfg: cfg, stmts: newStatements(dialect, cfg.table),
 		stop: make(chan struct{}), closeDone: make(chan struct{}), subs: make(map[*subscription]struct{}),
 	}
-	b.pubs = groupcommit.New(maxBatch, b.publishBatch)
+	lanes := 1
+	if dialect == sqldialect.Postgres {
+		lanes = publishLanes
+	}
+	for range lanes {
+		b.pubs = append(b.pubs, groupcommit.New(maxBatch, b.publishBatch))
+	}
 	b.acks = groupcommit.New(maxBatch, b.ackBatch)
+	b.queued.signal = make(chan struct{}, 1)
+	b.notifyAll = make(chan struct{}, 1)
+	if dialect == sqldialect.Postgres {
+		b.bg.Go(b.notifyLoop)
+	}
+	if !cfg.confirmAcks {
+		b.bg.Go(b.flushAcks)
+	}
 	if cfg.waker != nil {
 		b.bg.Go(b.listen)
 	}
@@ -104,6 +131,26 @@ func (b *Bus) listen() {
 	}
 }
 
+// notifyLoop sends a notification on the table's channel after Publish
+// calls committed, one per burst: the publishes that commit while it
+// notifies are announced by the next one. It runs in a transaction of its
+// own, with an asynchronous commit, because a transaction that notifies
+// holds a lock that serializes all such commits until its own is flushed.
+func (b *Bus) notifyLoop() {
+	for {
+		select {
+		case <-b.notifyAll:
+		case <-b.stop:
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+		if _, err := b.db.ExecContext(ctx, b.stmts.notify); err != nil {
+			b.cfg.logger.Debug("sqlbus: notify failed; other processes see the messages at their next poll", "error", err)
+		}
+		cancel()
+	}
+}
+
 // sleep waits d or until the bus closes; it reports whether the bus is
 // still open.
 func (b *Bus) sleep(d time.Duration) bool {
@@ -128,7 +175,8 @@ func (b *Bus) wakeAll() {
 
 // Close closes every subscription (releasing what each claimed but did
 // not see settled, so that other instances of its group get it at once),
-// and stops waiting on the Waker and pruning. It waits for that until ctx ends, then
+// deletes the deliveries acknowledged but still queued, and stops waiting
+// on the Waker and pruning. It waits for that until ctx ends, then
 // returns ctx's error; the bus is closed either way, and leaves the
 // database open. It is idempotent and safe to call concurrently: a second
 // Close waits for the first one's work, bounded by its own ctx.

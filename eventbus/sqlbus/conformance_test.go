@@ -13,9 +13,10 @@ import (
 // so that what a killed consumer held comes back within the test, and a
 // short poll interval for the nacks and timeouts of other instances,
 // which nothing announces.
-func instances(db database) func(t *testing.T) eventbustest.Instance {
+func instances(db database, opts ...sqlbus.Option) func(t *testing.T) eventbustest.Instance {
 	return func(t *testing.T) eventbustest.Instance {
-		b, _ := db.connect(t, sqlbus.WithAckWait(2*time.Second), sqlbus.WithPollInterval(100*time.Millisecond))
+		opts := append([]sqlbus.Option{sqlbus.WithAckWait(2 * time.Second), sqlbus.WithPollInterval(100 * time.Millisecond)}, opts...)
+		b, _ := db.connect(t, opts...)
 		return eventbustest.Instance{Publisher: b, Subscriber: b}
 	}
 }
@@ -31,12 +32,14 @@ func TestConformance(t *testing.T) {
 }
 
 // TestComposition runs the composition suite on each dialect, with a
-// small prefetch so that no delivery waits long in a buffer.
+// small prefetch so that no delivery waits long in a buffer, and confirmed
+// acks, so that an ack that failed is seen (as a redelivery the invariant
+// allows).
 func TestComposition(t *testing.T) {
 	for _, d := range dialects {
 		t.Run(d.String(), func(t *testing.T) {
 			eventbustest.RunComposition(t, eventbustest.Config{
-				Connect:          instances(open(t, d)),
+				Connect:          instances(open(t, d), sqlbus.WithConfirmedAcks()),
 				SubscribeOptions: []eventbus.SubscribeOption{eventbus.WithPrefetch(2)},
 				Seeds:            4,
 			})

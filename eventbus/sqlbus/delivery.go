@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,8 +32,8 @@ func (d *delivery) Message() *eventbus.Message { return d.msg }
 
 func (d *delivery) Attempt() int { return d.attempts }
 
-// Ack deletes the delivery, in a statement shared with the acks of
-// concurrent workers.
+// Ack deletes the delivery, in a statement shared with other acks: queued
+// by default, waited for with WithConfirmedAcks.
 func (d *delivery) Ack(ctx context.Context) error { return d.remove(ctx, "ack") }
 
 // Term deletes the delivery, as Ack does: a terminated message is not
@@ -45,6 +46,12 @@ func (d *delivery) remove(ctx context.Context, op string) error {
 	}
 	d.s.unhold(d)
 	req := &settleReq{groupID: d.s.groupID, seq: d.seq, attempts: d.attempts}
+	if !d.s.b.cfg.confirmAcks {
+		if !d.s.b.queued.add(req) {
+			return fmt.Errorf("sqlbus: %s: %w", op, eventbus.ErrClosed)
+		}
+		return nil
+	}
 	if err := d.s.b.acks.Do(ctx, req); err != nil {
 		return fmt.Errorf("sqlbus: %s: %w", op, err)
 	}
@@ -72,6 +79,7 @@ func (d *delivery) Nack(ctx context.Context, delay time.Duration) error {
 	if n, err := res.RowsAffected(); err == nil && n == 0 {
 		return fmt.Errorf("sqlbus: nack: %w: visibility timeout ended, redelivered", eventbus.ErrStaleDelivery)
 	}
+	d.s.lowerHint(d.seq)
 	if delay == 0 {
 		d.s.wakeUp()
 	} else {
@@ -88,6 +96,75 @@ type settleReq struct {
 	done     bool // the row was deleted
 	err      error
 }
+
+// ackQueue holds the unconfirmed acks until flushAcks deletes them. It
+// is safe for concurrent use.
+type ackQueue struct {
+	signal  chan struct{} // something was queued
+	mu      sync.Mutex
+	pending []*settleReq
+	closed  bool // flushAcks has stopped taking acks
+}
+
+// add queues req; it reports false once the bus closed.
+func (q *ackQueue) add(req *settleReq) bool {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return false
+	}
+	q.pending = append(q.pending, req)
+	q.mu.Unlock()
+	select {
+	case q.signal <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// take returns up to n queued acks.
+func (q *ackQueue) take(n int, closing bool) []*settleReq {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.closed = q.closed || closing
+	k := min(n, len(q.pending))
+	batch := q.pending[:k:k]
+	q.pending = q.pending[k:]
+	return batch
+}
+
+// flushAcks deletes the queued acks, all that wait in one statement (up
+// to flushBatch), until the bus closes; then it deletes what is left and
+// returns. Acks queued while a statement runs go into the next one.
+func (b *Bus) flushAcks() {
+	for {
+		closing := false
+		select {
+		case <-b.queued.signal:
+		case <-b.stop:
+			closing = true
+		}
+		for {
+			batch := b.queued.take(flushBatch, closing)
+			if len(batch) == 0 {
+				break
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+			b.ackBatch(ctx, batch)
+			cancel()
+			if err := batch[0].err; err != nil {
+				b.cfg.logger.Warn("sqlbus: acknowledging failed; the messages come back after the visibility timeout",
+					"deliveries", len(batch), "error", err)
+			}
+		}
+		if closing {
+			return
+		}
+	}
+}
+
+// flushBatch bounds the queued acks one statement deletes.
+const flushBatch = 1024
 
 // ackBatch is the acks' group commit run: one statement on PostgreSQL,
 // one transaction on SQLite.
@@ -161,19 +238,21 @@ func (b *Bus) ackSQLite(ctx context.Context, batch []*settleReq) error {
 func (s *subscription) claim(ctx context.Context, n int) ([]*delivery, int, error) {
 	now := time.Now()
 	until := now.Add(s.b.cfg.ackWait)
+	from := s.hint(now)
 	var (
 		ds  []*delivery
 		err error
 	)
 	if s.b.dialect == sqldialect.Postgres {
-		ds, err = s.claimPostgres(ctx, n, now, until)
+		ds, err = s.claimPostgres(ctx, n, from, now, until)
 	} else {
-		ds, err = s.claimSQLite(ctx, n, now, until)
+		ds, err = s.claimSQLite(ctx, n, from, now, until)
 	}
 	if err != nil {
 		return nil, 0, err
 	}
 	claimed := len(ds)
+	s.moveHint(from, ds, claimed == n)
 	kept := ds[:0]
 	for _, d := range ds {
 		if d.msg == nil || !eventbus.Match(s.pattern, d.msg.Type) {
@@ -184,6 +263,47 @@ func (s *subscription) claim(ctx context.Context, n int) ([]*delivery, int, erro
 		kept = append(kept, d)
 	}
 	return kept, claimed, nil
+}
+
+// The claim hint: where in the group's deliveries, by seq, a claim
+// starts. On PostgreSQL the rows a group consumed stay in the primary
+// key's index as dead entries until a vacuum, and a claim that started
+// from the group's first seq would step over all of them: with a large
+// backlog each claim would cost more than the last. So after a full claim
+// the next one starts after what it took. What it skips (a delivery
+// published earlier that committed later, one whose visibility timeout
+// ran out or that another instance nacked) is found by a claim from the
+// start, which runs when a claim comes back short (the backlog is
+// drained) and at least once per poll interval; a nack of this
+// subscription moves the hint back to its delivery at once.
+func (s *subscription) hint(now time.Time) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if now.Sub(s.hintReset) >= s.b.cfg.pollInterval {
+		s.from, s.hintReset = 0, now
+	}
+	return s.from
+}
+
+// moveHint sets the next claim's start after a claim from from that
+// returned ds, full or not.
+func (s *subscription) moveHint(from int64, ds []*delivery, full bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !full || len(ds) == 0 {
+		s.from = 0
+		return
+	}
+	if s.from == from { // no nack moved it meanwhile
+		s.from = ds[len(ds)-1].seq + 1
+	}
+}
+
+// lowerHint makes the next claim start at seq or before.
+func (s *subscription) lowerHint(seq int64) {
+	s.mu.Lock()
+	s.from = min(s.from, seq)
+	s.mu.Unlock()
 }
 
 // drop deletes a delivery that is not to be handed out.
@@ -224,8 +344,8 @@ func (s *subscription) scanMessage(rs scanner, d *delivery, dest ...any) error {
 	return nil
 }
 
-func (s *subscription) claimPostgres(ctx context.Context, n int, now, until time.Time) ([]*delivery, error) {
-	rows, err := s.b.db.QueryContext(ctx, s.b.stmts.claim, s.groupID, now.UnixNano(), n, until.UnixNano())
+func (s *subscription) claimPostgres(ctx context.Context, n int, from int64, now, until time.Time) ([]*delivery, error) {
+	rows, err := s.b.db.QueryContext(ctx, s.b.stmts.claim, s.groupID, now.UnixNano(), n, until.UnixNano(), from)
 	if err != nil {
 		return nil, err
 	}
@@ -241,13 +361,13 @@ func (s *subscription) claimPostgres(ctx context.Context, n int, now, until time
 	return ds, rows.Err()
 }
 
-func (s *subscription) claimSQLite(ctx context.Context, n int, now, until time.Time) ([]*delivery, error) {
+func (s *subscription) claimSQLite(ctx context.Context, n int, from int64, now, until time.Time) ([]*delivery, error) {
 	tx, err := s.b.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { _ = tx.Rollback() }()
-	rows, err := tx.QueryContext(ctx, s.b.stmts.claimSeqs, s.groupID, now.UnixNano(), n, until.UnixNano())
+	rows, err := tx.QueryContext(ctx, s.b.stmts.claimSeqs, s.groupID, now.UnixNano(), n, until.UnixNano(), from)
 	if err != nil {
 		return nil, err
 	}

@@ -14,8 +14,7 @@
 //   - Durability: Publish returns once the messages and their deliveries
 //     committed. PublishTx writes them in the caller's transaction, so an
 //     event commits, or rolls back, with the business change it describes:
-//     no outbox and no relay. A message whose ID is stored already is
-//     skipped, so a publish retried after a lost reply is stored once.
+//     no outbox and no relay.
 //   - Consumer groups: each (group, pattern) has a row; a publish creates,
 //     in the same statement, one delivery row per message and matching
 //     group. Instances of a group claim rows with FOR UPDATE SKIP LOCKED
@@ -37,7 +36,11 @@
 //
 // Round trips: one statement publishes a batch (concurrent Publish calls
 // share it), one claims and fetches up to the prefetch, and one
-// acknowledges the acks of concurrent workers together.
+// acknowledges the acks of concurrent workers together. On PostgreSQL,
+// claims, acks, nacks and releases commit without waiting for the disk
+// (synchronous_commit off for their transaction alone): a crash of the
+// server may forget the last of them, which means redeliveries, as a lost
+// ack does with any broker. Publishes wait for the disk.
 //
 // The package compiles no database driver: the program imports one (pgx's
 // stdlib driver, modernc.org/sqlite) and opens the *sql.DB.

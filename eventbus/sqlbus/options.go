@@ -30,6 +30,7 @@ type config struct {
 	prefetch     int
 	pollInterval time.Duration
 	waker        Waker
+	confirmAcks  bool
 	keep         time.Duration
 	pruneEvery   time.Duration
 	maxAge       time.Duration
@@ -42,7 +43,6 @@ func newConfig(opts []Option) (config, error) {
 		ackWait:      30 * time.Second,
 		prefetch:     64,
 		pollInterval: time.Second,
-		keep:         10 * time.Minute,
 		pruneEvery:   time.Minute,
 		logger:       slog.Default(),
 	}
@@ -155,10 +155,9 @@ func WithWaker(w Waker) Option {
 }
 
 // WithRetention sets how long a message that every group consumed stays
-// in the table (a publish retried within that time is still recognized
-// as a duplicate), and how often the bus prunes. Default 10 minutes,
-// every minute. A zero interval disables pruning (call Prune yourself);
-// neither may be negative.
+// in the table (for inspection), and how often the bus prunes. Default 0,
+// deleted at the next prune, every minute. A zero interval disables
+// pruning (call Prune yourself); neither may be negative.
 func WithRetention(keep, every time.Duration) Option {
 	return func(c *config) error {
 		if keep < 0 || every < 0 {
@@ -180,6 +179,21 @@ func WithMaxAge(d time.Duration) Option {
 			return invalid("max age %s must not be negative", d)
 		}
 		c.maxAge = d
+		return nil
+	}
+}
+
+// WithConfirmedAcks makes Ack and Term wait until the deletion of the
+// delivery committed (concurrent ones share a statement), so that an Ack
+// that returns nil is known to be recorded, and one that lost its claim
+// (the visibility timeout ran out) returns ErrStaleDelivery. Default: Ack
+// and Term queue the deletion and return; the bus deletes what is queued
+// in one statement per round trip, and a deletion that fails means a
+// redelivery after the visibility timeout, which at-least-once allows.
+// Bus.Close deletes what is still queued.
+func WithConfirmedAcks() Option {
+	return func(c *config) error {
+		c.confirmAcks = true
 		return nil
 	}
 }

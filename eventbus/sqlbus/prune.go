@@ -41,10 +41,15 @@ func (b *Bus) Prune(ctx context.Context) (int64, error) {
 func (b *Bus) prune(ctx context.Context, now time.Time) (int64, error) {
 	var total int64
 	if b.cfg.maxAge > 0 {
-		n, err := b.pruneOld(ctx, now.Add(-b.cfg.maxAge).UnixNano())
-		total += n
-		if err != nil {
-			return total, fmt.Errorf("sqlbus: prune: %w", err)
+		for {
+			n, full, err := b.pruneOld(ctx, now.Add(-b.cfg.maxAge).UnixNano())
+			total += n
+			if err != nil {
+				return total, fmt.Errorf("sqlbus: prune: %w", err)
+			}
+			if !full {
+				break
+			}
 		}
 	}
 	cut := now.Add(-b.cfg.keep).UnixNano()
@@ -64,26 +69,37 @@ func (b *Bus) prune(ctx context.Context, now time.Time) (int64, error) {
 	}
 }
 
-// pruneOld deletes the messages created before cut and their deliveries,
-// in one transaction, so that no delivery is left without its message.
-func (b *Bus) pruneOld(ctx context.Context, cut int64) (int64, error) {
+// pruneOld deletes, among the pruneBatch oldest messages, those created
+// before cut, then their deliveries, in one transaction, so that no
+// delivery is left without its message. It reports whether it deleted a
+// whole window (there may be more).
+func (b *Bus) pruneOld(ctx context.Context, cut int64) (n int64, full bool, err error) {
 	tx, err := b.db.BeginTx(ctx, nil)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	defer func() { _ = tx.Rollback() }()
-	if _, err := tx.ExecContext(ctx, b.stmts.pruneOldDeliveries, cut); err != nil {
-		return 0, err
-	}
-	res, err := tx.ExecContext(ctx, b.stmts.pruneOld, cut)
+	rows, err := tx.QueryContext(ctx, b.stmts.pruneOld, cut)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, err
+	var last int64
+	for rows.Next() {
+		var seq int64
+		if err := rows.Scan(&seq); err != nil {
+			rows.Close()
+			return 0, false, err
+		}
+		n, last = n+1, max(last, seq)
 	}
-	return n, tx.Commit()
+	rows.Close()
+	if err := rows.Err(); err != nil || n == 0 {
+		return 0, false, err
+	}
+	if _, err := tx.ExecContext(ctx, b.stmts.pruneOldDeliveries, last); err != nil {
+		return 0, false, err
+	}
+	return n, n == pruneBatch, tx.Commit()
 }
 
 // DeleteGroup deletes the consumer group (group, pattern) and the

@@ -15,29 +15,24 @@ import (
 
 // row is a message encoded for its table.
 type row struct {
-	dedup, id, typ, source, subject string
-	eventTime                       int64
-	contentType                     string
-	data                            []byte
-	metadata                        string
+	id, typ, source, subject string
+	eventTime                int64
+	contentType              string
+	data                     []byte
+	metadata                 string
 }
 
 func encode(m *eventbus.Message) (row, error) {
 	if err := m.Validate(); err != nil {
 		return row{}, err
 	}
-	r := row{dedup: m.ID, id: m.ID, typ: m.Type, source: m.Source, subject: m.Subject,
+	r := row{id: m.ID, typ: m.Type, source: m.Source, subject: m.Subject,
 		contentType: m.DataContentType, data: m.Data}
 	if r.data == nil {
 		r.data = []byte{} // the column is NOT NULL
 	}
 	if !m.Time.IsZero() {
 		r.eventTime = m.Time.UnixNano()
-	}
-	if replay, ok := m.Metadata[eventbus.MetaReplay]; ok {
-		// A replay from the dead-letter store keeps the message's ID: it
-		// must not be dropped as a duplicate of the original.
-		r.dedup = m.ID + "/replay/" + replay
 	}
 	if len(m.Metadata) > 0 {
 		md, err := json.Marshal(m.Metadata)
@@ -75,11 +70,12 @@ var backoff = retry.Backoff{Initial: 50 * time.Millisecond, Max: time.Second}
 
 // Publish stores msgs, with a delivery for every consumer group whose
 // pattern matches, and returns once they are committed. Concurrent calls
-// share statements and commits (up to 256 calls in one), so a publish
-// costs a round trip of its own only when it is alone. A message whose ID
-// the table holds already is skipped: a publish retried after a lost
-// reply is stored once. On PostgreSQL it retries through disconnects and
-// server restarts until ctx ends.
+// share statements and commits (up to 256 calls in one, a few statements
+// at once on PostgreSQL), so a publish costs a round trip and a disk
+// flush of its own only when it is alone.
+// On PostgreSQL it retries through disconnects and server restarts until
+// ctx ends; a retry after a commit whose reply was lost stores the
+// messages twice, which consumers deduplicate on Message.ID.
 func (b *Bus) Publish(ctx context.Context, msgs ...*eventbus.Message) error {
 	rows, err := encodeAll(msgs)
 	if err != nil {
@@ -94,11 +90,18 @@ func (b *Bus) Publish(ctx context.Context, msgs ...*eventbus.Message) error {
 	req := &publishReq{rows: rows}
 	for attempt := 1; ; attempt++ {
 		req.err = nil
-		if err := b.pubs.Do(ctx, req); err != nil {
+		lane := b.pubs[int(b.lane.Add(1))%len(b.pubs)]
+		if err := lane.Do(ctx, req); err != nil {
 			return fmt.Errorf("sqlbus: publish: %w", err)
 		}
 		if req.err == nil {
 			b.wakeAll()
+			if b.dialect == sqldialect.Postgres {
+				select {
+				case b.notifyAll <- struct{}{}:
+				default:
+				}
+			}
 			return nil
 		}
 		if b.dialect != sqldialect.Postgres || permanent(req.err) {
@@ -136,7 +139,7 @@ func (b *Bus) PublishTx(ctx context.Context, tx *sql.Tx, msgs ...*eventbus.Messa
 	if b.isClosedNow() {
 		return fmt.Errorf("sqlbus: publish: %w", eventbus.ErrClosed)
 	}
-	if err := b.insert(ctx, tx, rows); err != nil {
+	if err := b.insert(ctx, tx, rows, b.stmts.publishTx); err != nil {
 		return fmt.Errorf("sqlbus: publish: %w", err)
 	}
 	return nil
@@ -171,14 +174,14 @@ func (b *Bus) publishBatch(ctx context.Context, batch []*publishReq) {
 // store commits rows: one statement on PostgreSQL, a transaction on SQLite.
 func (b *Bus) store(ctx context.Context, rows []row) error {
 	if b.dialect == sqldialect.Postgres {
-		return b.insert(ctx, b.db, rows)
+		return b.insert(ctx, b.db, rows, b.stmts.publish)
 	}
 	tx, err := b.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = tx.Rollback() }()
-	if err := b.insert(ctx, tx, rows); err != nil {
+	if err := b.insert(ctx, tx, rows, ""); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -191,7 +194,7 @@ type querier interface {
 }
 
 // insertChunk bounds the messages of one statement: 1000 on PostgreSQL
-// (arrays), 500 on SQLite (10 bind parameters each, within SQLite's
+// (arrays), 500 on SQLite (9 bind parameters each, within SQLite's
 // 32766).
 func (b *Bus) insertChunk() int {
 	if b.dialect == sqldialect.Postgres {
@@ -200,15 +203,16 @@ func (b *Bus) insertChunk() int {
 	return 500
 }
 
-// insert stores rows through q with their deliveries.
-func (b *Bus) insert(ctx context.Context, q querier, rows []row) error {
+// insert stores rows through q with their deliveries; on PostgreSQL with
+// stmt, publish or publishTx.
+func (b *Bus) insert(ctx context.Context, q querier, rows []row, stmt string) error {
 	now := time.Now().UnixNano()
 	for len(rows) > 0 {
 		chunk := rows[:min(len(rows), b.insertChunk())]
 		rows = rows[len(chunk):]
 		var err error
 		if b.dialect == sqldialect.Postgres {
-			err = b.insertPostgres(ctx, q, chunk, now)
+			err = b.insertPostgres(ctx, q, chunk, now, stmt)
 		} else {
 			err = b.insertSQLite(ctx, q, chunk, now)
 		}
@@ -219,23 +223,23 @@ func (b *Bus) insert(ctx context.Context, q querier, rows []row) error {
 	return nil
 }
 
-func (b *Bus) insertPostgres(ctx context.Context, q querier, rows []row, now int64) error {
+func (b *Bus) insertPostgres(ctx context.Context, q querier, rows []row, now int64, stmt string) error {
 	n := len(rows)
-	dedup, ids, types, sources, subjects, cts, mds := make([]string, n), make([]string, n), make([]string, n),
-		make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	ids, types, sources, subjects, cts, mds := make([]string, n), make([]string, n), make([]string, n),
+		make([]string, n), make([]string, n), make([]string, n)
 	times, data := make([]int64, n), make([][]byte, n)
 	for i, r := range rows {
-		dedup[i], ids[i], types[i], sources[i], subjects[i] = r.dedup, r.id, r.typ, r.source, r.subject
+		ids[i], types[i], sources[i], subjects[i] = r.id, r.typ, r.source, r.subject
 		times[i], cts[i], data[i], mds[i] = r.eventTime, r.contentType, r.data, r.metadata
 	}
-	_, err := q.ExecContext(ctx, b.stmts.publish, dedup, ids, types, sources, subjects, times, cts, data, mds, now)
+	_, err := q.ExecContext(ctx, stmt, ids, types, sources, subjects, times, cts, data, mds, now)
 	return err
 }
 
 func (b *Bus) insertSQLite(ctx context.Context, q querier, rows []row, now int64) error {
-	args := make([]any, 0, 10*len(rows))
+	args := make([]any, 0, 9*len(rows))
 	for _, r := range rows {
-		args = append(args, r.dedup, r.id, r.typ, r.source, r.subject, r.eventTime, r.contentType, r.data, r.metadata, now)
+		args = append(args, r.id, r.typ, r.source, r.subject, r.eventTime, r.contentType, r.data, r.metadata, now)
 	}
 	res, err := q.QueryContext(ctx, insertRows(b.cfg.table, len(rows)), args...)
 	if err != nil {
@@ -260,7 +264,7 @@ func (b *Bus) insertSQLite(ctx context.Context, q querier, rows []row, now int64
 		return err
 	}
 	if first < 0 {
-		return nil // all duplicates
+		return nil
 	}
 	// SQLite has one writer, and this transaction is it: every seq in
 	// [first, last] is a message it just stored.

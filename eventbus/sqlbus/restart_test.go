@@ -7,6 +7,7 @@ import (
 
 	"github.com/go-microkit/microkit/eventbus"
 	"github.com/go-microkit/microkit/eventbus/eventbustest"
+	"github.com/go-microkit/microkit/eventbus/sqlbus"
 	"github.com/go-microkit/microkit/internal/sqldb"
 	"github.com/go-microkit/microkit/internal/sqltest"
 	"github.com/go-microkit/microkit/internal/testenv"
@@ -33,12 +34,13 @@ func TestServerRestart(t *testing.T) {
 		srv.Start(t)
 	}
 	connect := instances(db)
+	confirmed := instances(db, sqlbus.WithConfirmedAcks())
 	t.Run("conformance", func(t *testing.T) {
 		eventbustest.Run(t, eventbustest.Config{Connect: connect, Restart: restart})
 	})
 	t.Run("composition", func(t *testing.T) {
 		eventbustest.RunComposition(t, eventbustest.Config{
-			Connect:          connect,
+			Connect:          confirmed,
 			Restart:          restart,
 			SubscribeOptions: []eventbus.SubscribeOption{eventbus.WithPrefetch(2)},
 			Seeds:            4,

@@ -146,7 +146,7 @@ func TestVisibilityTimeout(t *testing.T) {
 			db := open(t, d)
 			// The first instance polls rarely and has no Waker, so that it
 			// does not claim the message again itself once its lease ends.
-			one, _ := db.bus(t, sqlbus.WithAckWait(300*time.Millisecond), sqlbus.WithPollInterval(time.Minute))
+			one, _ := db.bus(t, sqlbus.WithAckWait(300*time.Millisecond), sqlbus.WithPollInterval(time.Minute), sqlbus.WithConfirmedAcks())
 			two, _ := db.connect(t, sqlbus.WithAckWait(time.Minute), sqlbus.WithPollInterval(50*time.Millisecond))
 			ctx := testCtx(t)
 			a, err := one.Subscribe(ctx, "workers", "job.run", eventbus.WithPrefetch(1))
@@ -181,33 +181,53 @@ func TestVisibilityTimeout(t *testing.T) {
 	}
 }
 
-// TestDuplicatePublish: a message whose ID is stored already is skipped,
-// unless it is a replay (eventbus.MetaReplay), which is delivered again.
-func TestDuplicatePublish(t *testing.T) {
+// TestQueuedAcksFlushedOnClose: an Ack that was queued when the bus
+// closed is recorded all the same: nothing comes back to the next
+// instance, while a message that was not acked does.
+func TestQueuedAcksFlushedOnClose(t *testing.T) {
 	for _, d := range dialects {
 		t.Run(d.String(), func(t *testing.T) {
-			bus, _ := open(t, d).connect(t)
+			db := open(t, d)
+			one, _ := db.connect(t)
 			ctx := testCtx(t)
-			sub, err := bus.Subscribe(ctx, "g", "dup.>")
+			sub, err := one.Subscribe(ctx, "g", "q.x")
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer sub.Close()
-			m := newMsg("dup.first")
-			if err := bus.Publish(ctx, m, m); err != nil {
+			acked, kept := newMsg("q.x"), newMsg("q.x")
+			if err := one.Publish(ctx, acked, kept); err != nil {
 				t.Fatal(err)
 			}
-			if err := bus.Publish(ctx, m); err != nil {
+			for range 2 {
+				dl, err := sub.Next(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if dl.Message().ID == acked.ID {
+					if err := dl.Ack(ctx); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if err := one.Close(ctx); err != nil {
 				t.Fatal(err)
 			}
-			replay := m.Clone()
-			replay.Type = "dup.replayed"
-			replay.SetMetadata(eventbus.MetaReplay, "r1")
-			if err := bus.Publish(ctx, replay); err != nil {
+			two, _ := db.connect(t)
+			sub2, err := two.Subscribe(ctx, "g", "q.x")
+			if err != nil {
 				t.Fatal(err)
 			}
-			if got := drain(t, sub, 2); !slices.Equal(got, []string{"dup.first", "dup.replayed"}) {
-				t.Errorf("delivered %q, want the first copy and the replay", got)
+			defer sub2.Close()
+			dl, err := sub2.Next(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if dl.Message().ID != kept.ID {
+				t.Fatalf("redelivered %s, want only the message that was not acked (%s)", dl.Message().ID, kept.ID)
+			}
+			_ = dl.Ack(ctx)
+			if got := drain(t, sub2, 0); len(got) != 0 {
+				t.Errorf("then %q, want nothing", got)
 			}
 		})
 	}

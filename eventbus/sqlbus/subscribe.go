@@ -72,9 +72,11 @@ type subscription struct {
 	fetcher  sync.WaitGroup
 	once     sync.Once
 
-	mu     sync.Mutex
-	held   map[*delivery]struct{} // handed out, not settled: released by close
-	closed bool
+	mu        sync.Mutex
+	held      map[*delivery]struct{} // handed out, not settled: released by close
+	closed    bool
+	from      int64     // the claim hint: see hint
+	hintReset time.Time // when a claim last started from the group's first seq
 }
 
 func (s *subscription) wakeUp() {
@@ -149,8 +151,8 @@ func (s *subscription) pause(d time.Duration) bool {
 }
 
 // Next returns the next claimed delivery. One whose visibility timeout ran
-// out while it waited for a worker is skipped: another instance may have
-// claimed it by now.
+// out while it waited for a worker is renewed first, if no other instance
+// claimed it meanwhile, and skipped otherwise.
 func (s *subscription) Next(ctx context.Context) (eventbus.Delivery, error) {
 	for {
 		select {
@@ -183,10 +185,11 @@ func (s *subscription) Next(ctx context.Context) (eventbus.Delivery, error) {
 }
 
 // handOut records d as held by the consumer. It reports false for a
-// delivery whose visibility timeout ran out, and ErrClosed (releasing d)
-// once the subscription closed.
+// delivery whose visibility timeout ran out and that another instance
+// claimed since, and ErrClosed (releasing d) once the subscription
+// closed.
 func (s *subscription) handOut(d *delivery) (bool, error) {
-	if time.Now().After(d.until) {
+	if now := time.Now(); now.After(d.until) && !s.renew(d, now) {
 		d.settled.Store(true)
 		return false, nil
 	}
@@ -199,6 +202,26 @@ func (s *subscription) handOut(d *delivery) (bool, error) {
 	s.held[d] = struct{}{}
 	s.mu.Unlock()
 	return true, nil
+}
+
+// renew starts a new visibility timeout for d, which ran out while d
+// waited for a worker, unless another instance claimed d meanwhile (its
+// attempt count then moved on). Without it the claim would be lost, and
+// the attempt counted for no handler's run.
+func (s *subscription) renew(d *delivery, now time.Time) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	until := now.Add(s.b.cfg.ackWait)
+	res, err := s.b.db.ExecContext(ctx, s.b.stmts.renew, s.groupID, d.seq, d.attempts, until.UnixNano())
+	if err != nil {
+		s.b.cfg.logger.Debug("sqlbus: renewing a claim failed", "group", s.group, "seq", d.seq, "error", err)
+		return false
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return false
+	}
+	d.until = until
+	return true
 }
 
 // unhold forgets a delivery that is being settled.
