@@ -18,11 +18,13 @@
 #                  benchstat.txt is plain `go test -bench` output for benchstat
 #
 # Groups (default: all but gateway-inprocess):
-#   breaker tracing eventbus rabbitbus discovery gateway gateway-inprocess
+#   breaker tracing eventbus rabbitbus sqlbus discovery gateway gateway-inprocess
 #   console (microkit with and without an operator's console registered)
 #
 # rabbitbus needs a RabbitMQ server at MICROKIT_RABBITMQ_URL
-# (amqp://guest:guest@127.0.0.1:5672/ locally); eventbus starts its own
+# (amqp://guest:guest@127.0.0.1:5672/ locally), sqlbus a PostgreSQL
+# database at MICROKIT_POSTGRES_URL (each run in a schema of its own,
+# dropped after it); eventbus starts its own
 # nats-server. A full run takes about 2 minutes a round on 2 cores and uses
 # every core: run it on a machine that is otherwise idle.
 set -euo pipefail
@@ -43,7 +45,7 @@ while [ $# -gt 0 ]; do
     *) groups+=("$1"); shift ;;
   esac
 done
-[ ${#groups[@]} -gt 0 ] || groups=(breaker tracing eventbus rabbitbus discovery gateway console)
+[ ${#groups[@]} -gt 0 ] || groups=(breaker tracing eventbus rabbitbus sqlbus discovery gateway console)
 [ -n "$out" ] || out=$(mktemp -d)
 mkdir -p "$out"
 trap 'rm -f "$out/bench.test" "$out/job.txt"' EXIT
