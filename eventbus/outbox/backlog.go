@@ -36,7 +36,8 @@ type Backlog struct {
 
 // ReadBacklog reads the backlog of the outbox table (WithTable) in db at
 // time.Now(): two queries over the index of unsent events, so it stays
-// cheap however many events were sent before. It is what an operator's
+// cheap however many events were sent before (the count reads an index
+// entry per unsent event, scheduled ones included). It is what an operator's
 // view shows as "how far behind" a relay is, and what is scheduled.
 func ReadBacklog(ctx context.Context, db *sql.DB, dialect sqldialect.Dialect, opts ...Option) (Backlog, error) {
 	if err := checkDialect(dialect); err != nil {
