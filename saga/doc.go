@@ -34,6 +34,10 @@
 //   - [Store.List] with a [Filter] lists sagas for an operator, a page at
 //     a time after a [Cursor]; a record's [StepRecord]s carry the times of
 //     each step's last execution and compensation, its timeline.
+//   - A [Step] with a [Wait] parks its saga until an event for its
+//     correlation key arrives ([Orchestrator.Signal]; saga/sagabus wires
+//     the event bus) or its wait ends; [Sleep] is a durable timer;
+//     [Orchestrator.RunTimers] is the loop that wakes them when due.
 //
 // # Semantics
 //
@@ -87,6 +91,23 @@
 // The orchestrator's store must implement [TxStore] (Register refuses a
 // saga with a Local step otherwise), and a Local step cannot be in a
 // [Parallel] group.
+//
+// # Waiting steps and timers
+//
+// A waiting step ([Step.Wait]) parks the saga after its Execute: the
+// record, in [StatusWaiting], holds the correlation key it waits on and
+// when its wait ends, and nothing else holds it (no goroutine, no lease),
+// so a process has thousands parked at no cost and a restart loses none.
+// [Orchestrator.Signal] stores an event for the key and, if the saga
+// waits, takes it back with a compare-and-swap and drives it on; an event
+// that comes before the saga parks waits for it, a second one for the
+// key is a duplicate, and one for a wait that is over gets
+// [ErrSagaFinished]. [Orchestrator.RunTimers] wakes the sagas whose time
+// has come: a timer ([Sleep], [SleepUntil]) completes, a wait for a
+// signal fails ([ErrWaitTimeout], or [ErrDeadlineExceeded] past the
+// saga's deadline) and compensates, its own step first. Recover fires
+// what fell due while no orchestrator ran. The store must be a
+// [WaitStore] (MemoryStore and saga/sqlstore are).
 //
 // Leases, deadlines and record times are read from the time package, so a
 // test of code that drives sagas runs in a testing/synctest bubble to move
