@@ -47,7 +47,10 @@
 //     [WithConfirmedAcks] makes Ack wait for Redis's reply.
 //   - Shutdown: closing a subscription sends its queued acks, then hands
 //     what it read but did not settle back to its group, claimable at once
-//     by any instance, and deletes its consumer from the group.
+//     by any instance, and deletes its consumer from the group. The
+//     consumers of processes that died are deleted by the other instances
+//     once they own nothing and were not seen for ten times the claim min
+//     idle (at least a minute).
 //   - Bounded stream: [Bus.Trim] removes the oldest entries beyond the max
 //     length ([WithMaxLen]) but never one a group has not acknowledged: it
 //     stops at the safe MINID ([Bus.SafeMinID]), the lowest entry some

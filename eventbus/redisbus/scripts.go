@@ -91,3 +91,23 @@ end
 redis.call('XGROUP', 'DELCONSUMER', stream, group, consumer)
 return n
 `)
+
+// reapScript deletes the consumers of group ARGV[1] on stream KEYS[1] that
+// own no pending entry and have not been seen for ARGV[2] ms: those of
+// processes that died (a closing subscription deletes its own). A live
+// consumer is seen at each of its reads; one deleted all the same comes
+// back with its next read, having owned nothing. It returns how many it
+// deleted.
+var reapScript = redis.NewScript(`
+local stream, group, idleMs = KEYS[1], ARGV[1], tonumber(ARGV[2])
+local n = 0
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', stream, group)) do
+  local f = {}
+  for i = 1, #c, 2 do f[c[i]] = c[i + 1] end
+  if f['pending'] == 0 and f['idle'] >= idleMs then
+    redis.call('XGROUP', 'DELCONSUMER', stream, group, f['name'])
+    n = n + 1
+  end
+end
+return n
+`)

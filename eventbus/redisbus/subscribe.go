@@ -260,6 +260,8 @@ func (s *subscription) read() {
 // interval, and when a Nack's delay ends.
 func (s *subscription) claim() {
 	interval := min(max(s.b.cfg.minIdle/4, 10*time.Millisecond), time.Second)
+	reapAfter := s.reapAfter()
+	var reaped time.Time // never: the first pass reaps
 	t := time.NewTimer(0)
 	defer t.Stop()
 	attempt := 0
@@ -270,7 +272,12 @@ func (s *subscription) claim() {
 		case <-s.wake:
 		case <-t.C:
 		}
-		if err := s.claimDue(); err != nil {
+		err := s.claimDue()
+		if err == nil && time.Since(reaped) >= reapAfter {
+			err = s.reap(reapAfter)
+			reaped = time.Now()
+		}
+		if err != nil {
 			attempt++
 			if !s.failed("claim", err, attempt) {
 				return
@@ -296,6 +303,22 @@ func (s *subscription) claim() {
 		}
 		t.Reset(wait)
 	}
+}
+
+// reapAfter is how long a consumer with nothing pending stays unseen
+// before a subscription of its group deletes it: ten times the claim min
+// idle, and at least a minute, far beyond the blocking read (blockFor)
+// after which a live consumer is seen again.
+func (s *subscription) reapAfter() time.Duration {
+	return max(10*s.b.cfg.minIdle, time.Minute)
+}
+
+// reap deletes the group's consumers that own nothing and were not seen for
+// idle (reapScript).
+func (s *subscription) reap(idle time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), blockFor)
+	defer cancel()
+	return reapScript.Run(ctx, s.b.rdb, []string{s.b.cfg.stream}, s.group, idle.Milliseconds()).Err()
 }
 
 // claimDue runs claimScript over the whole PEL, handing out what it
