@@ -18,11 +18,13 @@
 #                  benchstat.txt is plain `go test -bench` output for benchstat
 #
 # Groups (default: all but gateway-inprocess):
-#   breaker tracing eventbus rabbitbus sqlbus discovery gateway gateway-inprocess
+#   breaker tracing eventbus rabbitbus redisbus sqlbus discovery gateway
+#   gateway-inprocess
 #   console (microkit with and without an operator's console registered)
 #
 # rabbitbus needs a RabbitMQ server at MICROKIT_RABBITMQ_URL
-# (amqp://guest:guest@127.0.0.1:5672/ locally), sqlbus a PostgreSQL
+# (amqp://guest:guest@127.0.0.1:5672/ locally), redisbus a Redis server at
+# MICROKIT_REDIS_ADDR (127.0.0.1:6379 locally), sqlbus a PostgreSQL
 # database at MICROKIT_POSTGRES_URL (each run in a schema of its own,
 # dropped after it); eventbus starts its own
 # nats-server. A full run takes about 2 minutes a round on 2 cores and uses
@@ -45,7 +47,7 @@ while [ $# -gt 0 ]; do
     *) groups+=("$1"); shift ;;
   esac
 done
-[ ${#groups[@]} -gt 0 ] || groups=(breaker tracing eventbus rabbitbus sqlbus discovery gateway console)
+[ ${#groups[@]} -gt 0 ] || groups=(breaker tracing eventbus rabbitbus redisbus sqlbus discovery gateway console)
 [ -n "$out" ] || out=$(mktemp -d)
 mkdir -p "$out"
 trap 'rm -f "$out/bench.test" "$out/job.txt"' EXIT
@@ -113,6 +115,22 @@ for g in "${groups[@]}"; do
         cmp RabbitInterleavedNoDisk microkit-ns/msg RabbitInterleavedNoDisk "$r-ns/msg"
         cmp RabbitPublishConcurrent/microkit msgs/s "RabbitPublishConcurrent/$r"
       done ;;
+    redisbus)
+      if [ -z "${MICROKIT_REDIS_ADDR:-}" ]; then
+        echo "run.sh: redisbus skipped: MICROKIT_REDIS_ADDR is unset" >&2
+        continue
+      fi
+      # watermill-redisstream is an order of magnitude slower per message
+      # in batches: fewer ops keep its rounds as long as redisbus's.
+      for b in RedisPublish RedisConsume; do
+        job 20000x "^Benchmark$b\$/^redisbus\$"
+        job 3000x "^Benchmark$b\$/^watermill\$"
+        cmp "$b/redisbus" msgs/s "$b/watermill"
+      done
+      job 3000x '^BenchmarkRedisInterleaved$'
+      job 5000x '^BenchmarkRedisThroughput$'
+      cmp RedisInterleaved redisbus-ns/msg RedisInterleaved watermill-ns/msg
+      cmp RedisThroughput/redisbus msgs/s RedisThroughput/watermill ;;
     sqlbus)
       if [ -z "${MICROKIT_POSTGRES_URL:-}" ]; then
         echo "run.sh: sqlbus skipped: MICROKIT_POSTGRES_URL is unset" >&2
