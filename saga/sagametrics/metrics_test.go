@@ -43,7 +43,8 @@ func TestMetrics(t *testing.T) {
 	stuck, _ := saga.New("stuck",
 		saga.Step[state]{Name: "charge", Execute: ok, Compensate: func(context.Context, *state) error { return errors.New("provider down") }},
 		saga.Step[state]{Name: "b", Execute: fail})
-	if err := o.Register(completes, compensates, stuck); err != nil {
+	waits, _ := saga.New("waits", saga.Step[state]{Name: "pay", Wait: &saga.Wait[state]{Signal: true}})
+	if err := o.Register(completes, compensates, stuck, waits); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
@@ -56,6 +57,12 @@ func TestMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := stuck.Run(ctx, o, state{}); !errors.Is(err, saga.ErrCompensationFailed) {
+		t.Fatal(err)
+	}
+	if _, err := waits.Run(ctx, o, state{}, saga.WithID("w")); !errors.Is(err, saga.ErrWaiting) {
+		t.Fatal(err)
+	}
+	if err := o.Signal(ctx, "w/pay", "paid", nil); err != nil {
 		t.Fatal(err)
 	}
 
@@ -83,6 +90,10 @@ func TestMetrics(t *testing.T) {
 		"microkit_saga_completed_total/completes":       2,
 		"microkit_saga_compensated_total/compensates":   1,
 		"microkit_saga_compensation_failed_total/stuck": 1,
+		"microkit_saga_started_total/waits":             1,
+		"microkit_saga_parked_total/waits":              1,
+		"microkit_saga_woken_total/waits":               1,
+		"microkit_saga_completed_total/waits":           1,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("counters = %v, want %v", got, want)
