@@ -6,6 +6,7 @@ import (
 
 	"github.com/go-microkit/microkit/eventbus"
 	"github.com/go-microkit/microkit/eventbus/redisbus"
+	"github.com/go-microkit/microkit/internal/redistest"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -141,5 +142,39 @@ func TestGroupRecreated(t *testing.T) {
 	}
 	if d := next(t, sn); d.Message().ID != m.ID {
 		t.Fatalf("got %s, want %s", d.Message().ID, m.ID)
+	}
+}
+
+// TestAttemptSurvivesServerRestart: the delivery counter lives in the
+// group's PEL, which a server with persistence keeps across a restart: an
+// entry delivered twice before the restart and never settled comes back
+// after it, to another instance, as attempt 3.
+func TestAttemptSurvivesServerRestart(t *testing.T) {
+	srv := redistest.Start(t)
+	first := connect(t, srv.Addr())
+	ctx := ctxFor(t)
+	sn := subscribe(t, first, "durable", "invoice.issued")
+	m := messages("invoice.issued", 1)[0]
+	if err := first.Publish(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if err := next(t, sn).Nack(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	if d := next(t, sn); d.Attempt() != 2 {
+		t.Fatalf("redelivery before the restart is attempt %d, want 2", d.Attempt())
+	}
+	srv.Restart(t)
+	// The first instance goes away without settling its delivery.
+	if err := first.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	second := connect(t, srv.Addr())
+	d := next(t, subscribe(t, second, "durable", "invoice.issued"))
+	if d.Message().ID != m.ID || d.Attempt() != 3 {
+		t.Fatalf("after the restart got %s attempt %d, want %s attempt 3", d.Message().ID, d.Attempt(), m.ID)
+	}
+	if err := d.Ack(ctx); err != nil {
+		t.Fatal(err)
 	}
 }
