@@ -69,8 +69,9 @@ func WithStream(key string) Option {
 // WithClaimMinIdle sets how long a delivery stays unsettled before any
 // instance of its group claims it (XAUTOCLAIM), as when its consumer died.
 // It counts from the delivery, time in the prefetch included: keep handler
-// timeouts well below it. Every process of a group should use the same
-// value, since Nack's delays are measured against it. Default 30s.
+// timeouts well below it, and the prefetch small enough that an entry does
+// not wait that long for a worker. Every process of a group should use the
+// same value, since Nack's delays are measured against it. Default 30s.
 func WithClaimMinIdle(d time.Duration) Option {
 	return func(c *config) error {
 		if d < 10*time.Millisecond {
