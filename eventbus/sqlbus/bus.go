@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-microkit/microkit/internal/groupcommit"
@@ -21,8 +20,7 @@ type Bus struct {
 	dialect sqldialect.Dialect
 	cfg     config
 	stmts   statements
-	pubs    []*groupcommit.Group[*publishReq] // publish lanes, see publishLanes
-	lane    atomic.Uint32
+	pubs    *groupcommit.Group[*publishReq]
 	acks    *groupcommit.Group[*settleReq] // confirmed acks
 	queued  ackQueue                       // unconfirmed acks
 
@@ -43,14 +41,6 @@ type Bus struct {
 // callers share in one statement.
 const maxBatch = 256
 
-// publishLanes is how many publish statements may run at once on
-// PostgreSQL. Concurrent Publish calls share a statement, and a statement
-// waits for its commit to reach the disk; with one lane, publishes would
-// wait for one flush after another. With several, the flushes of their
-// commits overlap, and PostgreSQL writes concurrent commits with one
-// flush. SQLite has one writer: one lane.
-const publishLanes = 4
-
 // New returns a bus on db, whose tables Migrate created (with the same
 // WithTable). It prunes consumed messages (see WithRetention) and, given
 // a Waker, wakes its subscriptions for other processes' publishes.
@@ -70,13 +60,7 @@ func New(db *sql.DB, dialect sqldialect.Dialect, opts ...Option) (*Bus, error) {
 		db: db, dialect: dialect, cfg: cfg, stmts: newStatements(dialect, cfg.table),
 		stop: make(chan struct{}), closeDone: make(chan struct{}), subs: make(map[*subscription]struct{}),
 	}
-	lanes := 1
-	if dialect == sqldialect.Postgres {
-		lanes = publishLanes
-	}
-	for range lanes {
-		b.pubs = append(b.pubs, groupcommit.New(maxBatch, b.publishBatch))
-	}
+	b.pubs = groupcommit.New(maxBatch, b.publishBatch)
 	b.acks = groupcommit.New(maxBatch, b.ackBatch)
 	b.queued.signal = make(chan struct{}, 1)
 	b.notifyAll = make(chan struct{}, 1)

@@ -70,9 +70,9 @@ var backoff = retry.Backoff{Initial: 50 * time.Millisecond, Max: time.Second}
 
 // Publish stores msgs, with a delivery for every consumer group whose
 // pattern matches, and returns once they are committed. Concurrent calls
-// share statements and commits (up to 256 calls in one, a few statements
-// at once on PostgreSQL), so a publish costs a round trip and a disk
-// flush of its own only when it is alone.
+// share statements and commits (up to 256 calls in one, one statement at
+// a time), so a publish costs a round trip and a disk flush of its own
+// only when it is alone.
 // On PostgreSQL it retries through disconnects and server restarts until
 // ctx ends; a retry after a commit whose reply was lost stores the
 // messages twice, which consumers deduplicate on Message.ID.
@@ -90,8 +90,7 @@ func (b *Bus) Publish(ctx context.Context, msgs ...*eventbus.Message) error {
 	req := &publishReq{rows: rows}
 	for attempt := 1; ; attempt++ {
 		req.err = nil
-		lane := b.pubs[int(b.lane.Add(1))%len(b.pubs)]
-		if err := lane.Do(ctx, req); err != nil {
+		if err := b.pubs.Do(ctx, req); err != nil {
 			return fmt.Errorf("sqlbus: publish: %w", err)
 		}
 		if req.err == nil {

@@ -409,6 +409,11 @@ func TestOptions(t *testing.T) {
 			}
 		})
 	}
+	if b, err := sqlbus.New(sqlDB, sqldialect.SQLite, nil); err != nil {
+		t.Errorf("New with a nil Option = %v, want it skipped", err)
+	} else {
+		_ = b.Close(context.Background())
+	}
 	if _, err := sqlbus.New(nil, sqldialect.SQLite); !errors.Is(err, sqlbus.ErrInvalidOption) {
 		t.Errorf("New with no database = %v, want ErrInvalidOption", err)
 	}
