@@ -331,6 +331,9 @@ func (m *MemoryStore) List(ctx context.Context, f Filter) ([]*Record, error) {
 		records = m.byKey[f.WaitKey]
 	}
 	for _, r := range records {
+		if f.Signalled && !m.pending(r.WaitKey) {
+			continue
+		}
 		if at := r.Cursor(); f.keeps(r, at) {
 			matched = append(matched, listed{r, at})
 		}
@@ -432,6 +435,12 @@ func (m *MemoryStore) PruneSignals(ctx context.Context, before time.Time) (int, 
 		}
 	}
 	return n, nil
+}
+
+// pending reports whether key has a signal that no saga took; under m.mu.
+func (m *MemoryStore) pending(key string) bool {
+	sig, ok := m.signals[key]
+	return key != "" && ok && sig.SagaID == "" && !sig.TimedOut
 }
 
 // clone returns a deep copy of s.

@@ -32,7 +32,9 @@ type RecoverResult struct {
 // unless its failure was recorded as NotApplied. It drives up to
 // WithRecoverConcurrency sagas at once and returns when all are done.
 // With a [WaitStore], it also wakes and drives the waiting sagas whose
-// wake-up time has come: timers that fell due while no orchestrator ran.
+// wake-up time has come (timers that fell due while no orchestrator ran)
+// and those whose signal is pending (it came while no orchestrator could
+// deliver it).
 //
 // Sagas that end CompensationFailed are counted, logged and reported to the
 // listeners, not returned as errors. The error joins the store's errors and
@@ -50,11 +52,16 @@ func (o *Orchestrator) Recover(ctx context.Context) (RecoverResult, error) {
 	}
 	if o.waitStore != nil {
 		// Waits that ended while no orchestrator ran its timer loop.
-		due, err := o.store.List(ctx, Filter{Statuses: []Status{StatusWaiting}, DueBy: time.Now()})
-		if err != nil {
-			return res, fmt.Errorf("saga: recover: %w", err)
+		// Waits that ended while no orchestrator ran its timer loop, and
+		// those whose signal came while none could deliver it.
+		waiting := []Status{StatusWaiting}
+		for _, f := range []Filter{{Statuses: waiting, DueBy: time.Now()}, {Statuses: waiting, Signalled: true}} {
+			more, err := o.store.List(ctx, f)
+			if err != nil {
+				return res, fmt.Errorf("saga: recover: %w", err)
+			}
+			recs = appendNew(recs, more)
 		}
-		recs = append(recs, due...)
 	}
 	err = o.drive(ctx, recs, &res)
 	return res, err

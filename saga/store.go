@@ -169,6 +169,11 @@ type Filter struct {
 	// DueBy keeps the records whose WakeAt is set and not after it: the
 	// waiting sagas due to wake. The zero value keeps all.
 	DueBy time.Time
+	// Signalled keeps the records that have a WaitKey with a pending
+	// signal (stored, taken by no saga): the waiting sagas whose signal
+	// came while no orchestrator could deliver it. Only a [WaitStore]
+	// lists them; false keeps all.
+	Signalled bool
 	// Newest lists newest first: by descending CreatedAt, then descending
 	// ID. False lists oldest first.
 	Newest bool

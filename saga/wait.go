@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -397,8 +398,10 @@ func (o *Orchestrator) wake(ctx context.Context, def Definition, rec *Record) (o
 const dueBatch = 256
 
 // RunTimers is the timer loop: it wakes the waiting sagas whose WakeAt
-// has come (timers that fire, waits that time out, deadlines that pass)
-// and drives them, up to WithRecoverConcurrency at once, until ctx ends
+// has come (timers that fire, waits that time out, deadlines that pass),
+// and, once a lease (WithLease), those whose signal is pending (a crash
+// stopped its delivery, or the saga's park, between storing it and
+// taking it), and drives them, up to WithRecoverConcurrency at once, until ctx ends
 // or o is closed; then it returns nil. It sleeps until the earliest
 // wake-up in the store, and looks again at least every WithTimerPoll
 // (default 1s), for sagas parked by other orchestrators; a saga this
@@ -417,9 +420,18 @@ func (o *Orchestrator) RunTimers(ctx context.Context) error {
 	t := time.NewTimer(0)
 	defer t.Stop()
 	<-t.C
-	lastPrune := time.Time{}
+	var (
+		lastPrune, lastPending time.Time
+		after                  *Cursor // where the next look continues, past a full batch
+	)
 	for {
-		res, err := o.wakeDue(ctx)
+		// Pending signals are looked for once a lease: they are left by
+		// a crash, and the look costs a probe per pending signal.
+		pending := time.Since(lastPending) >= o.lease
+		if pending {
+			lastPending = time.Now()
+		}
+		res, err := o.wakeDue(ctx, after, pending)
 		switch {
 		case errors.Is(err, ErrClosed):
 			return nil
@@ -435,8 +447,10 @@ func (o *Orchestrator) RunTimers(ctx context.Context) error {
 				o.log.Warn("saga: prune signals", "err", err)
 			}
 		}
-		if res.listed == dueBatch && err == nil {
-			continue // more may be due
+		after = nil
+		if res.next != nil {
+			after = res.next
+			continue // more may be due; those that failed stay behind
 		}
 		d := o.timerPoll
 		if next, err := o.waitStore.NextWake(ctx); err == nil && !next.IsZero() {
@@ -462,23 +476,48 @@ func (o *Orchestrator) RunTimers(ctx context.Context) error {
 // dueResult counts what a look for due sagas did.
 type dueResult struct {
 	RecoverResult
-	listed int
+	next *Cursor // the last of a full batch: more may be due after it
 }
 
-// wakeDue wakes and drives the waiting sagas due now, one batch.
-func (o *Orchestrator) wakeDue(ctx context.Context) (dueResult, error) {
+// wakeDue wakes and drives one batch of the waiting sagas due now (after
+// the cursor after, if not nil) and, with pending, those whose signal is
+// pending: it came while no orchestrator could deliver it (the one that
+// stored it stopped before, or the one that parked the saga stopped
+// before it looked for it).
+func (o *Orchestrator) wakeDue(ctx context.Context, after *Cursor, pending bool) (dueResult, error) {
 	var res dueResult
 	if err := o.enter(); err != nil {
 		return res, err
 	}
 	defer o.runs.Done()
-	recs, err := o.store.List(ctx, Filter{Statuses: []Status{StatusWaiting}, DueBy: time.Now(), Limit: dueBatch})
+	waiting := []Status{StatusWaiting}
+	recs, err := o.store.List(ctx, Filter{Statuses: waiting, DueBy: time.Now(), After: after, Limit: dueBatch})
 	if err != nil {
 		return res, fmt.Errorf("saga: timers: %w", err)
 	}
-	res.listed = len(recs)
+	if len(recs) == dueBatch {
+		c := recs[len(recs)-1].Cursor()
+		res.next = &c
+	}
+	if pending {
+		signalled, err := o.store.List(ctx, Filter{Statuses: waiting, Signalled: true, Limit: dueBatch})
+		if err != nil {
+			return res, fmt.Errorf("saga: timers: %w", err)
+		}
+		recs = appendNew(recs, signalled)
+	}
 	err = o.drive(ctx, recs, &res.RecoverResult)
 	return res, err
+}
+
+// appendNew appends to recs those of more whose ID is not in recs.
+func appendNew(recs, more []*Record) []*Record {
+	for _, rec := range more {
+		if !slices.ContainsFunc(recs, func(r *Record) bool { return r.ID == rec.ID }) {
+			recs = append(recs, rec)
+		}
+	}
+	return recs
 }
 
 // nudgeTimers wakes the timer loop to look at the store again.

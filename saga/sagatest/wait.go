@@ -27,6 +27,7 @@ var waitTests = []struct {
 	{"NegativeSignalCompensatesTheWait", testNegativeSignal},
 	{"WaitTimesOutOnRecover", testWaitTimesOut},
 	{"TimerDueWhileDownFiresOnRecover", testTimerDue},
+	{"PendingSignalOfAParkedSagaDeliveredOnRecover", testPendingSignal},
 	{"SignalRacesPark", testSignalRacesPark},
 	{"TwoOrchestratorsWakeOnce", testTwoOrchestratorsWake},
 }
@@ -133,6 +134,26 @@ func testWaitFields(t *testing.T, s saga.WaitStore) {
 	}
 	if next, err := s.NextWake(ctx); err != nil || !next.Equal(base.Add(time.Second)) {
 		t.Errorf("NextWake = %v, %v", next, err)
+	}
+	// Signalled: the waiting sagas whose key has a signal no saga took.
+	for _, sig := range []*saga.Signal{
+		{Key: "key-2", CreatedAt: base},                                 // pending: w2 is listed
+		{Key: "key-3", SagaID: "w3", TimedOut: true, CreatedAt: base},   // a closed key
+		{Key: "key-9", Type: "for nobody", CreatedAt: base},             // pending, no saga waits on it
+		{Key: "key-0", Type: "taken", SagaID: "other", CreatedAt: base}, // taken
+	} {
+		if _, _, err := s.PutSignal(ctx, sig); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := s.List(ctx, saga.Filter{Statuses: []saga.Status{saga.StatusWaiting}, Signalled: true}); err != nil || !slices.Equal(ids(got), []string{"w2"}) {
+		t.Errorf("List(Signalled) = %v, %v; want [w2]", ids(got), err)
+	}
+	if _, err := s.TakeSignal(ctx, "key-2", "w2"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.List(ctx, saga.Filter{Signalled: true}); err != nil || len(got) != 0 {
+		t.Errorf("List(Signalled) after the signal was taken = %v, %v", ids(got), err)
 	}
 	if _, err := s.List(ctx, saga.Filter{WaitKey: "a\x00b"}); !errors.Is(err, saga.ErrInvalidFilter) {
 		t.Errorf("List with a NUL in the wait key = %v, want ErrInvalidFilter", err)
@@ -384,6 +405,30 @@ func testTimerDue(t *testing.T, s saga.WaitStore) {
 	if w.p.done["h1/ship"] != 1 {
 		t.Errorf("ship ran %d times", w.p.done["h1/ship"])
 	}
+}
+
+// testPendingSignal leaves a parked saga's signal stored and undelivered,
+// as when the process that stored it stopped before it drove the saga,
+// or the one that parked the saga stopped before it looked for the
+// signal: Recover delivers it.
+func testPendingSignal(t *testing.T, s saga.WaitStore) {
+	ctx := context.Background()
+	w := waiter{newParticipants()}
+	def := w.definition("wait-pending", nil)
+	o := orchestrator(t, s, def)
+	if _, err := def.Run(ctx, o, payment{}, saga.WithID("s1")); !errors.Is(err, saga.ErrWaiting) {
+		t.Fatalf("Run = %v", err)
+	}
+	if _, _, err := s.PutSignal(ctx, &saga.Signal{Key: "pay-s1", Type: "payment.confirmed", Payload: []byte("payment.confirmed"), CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := orchestrator(t, s, def).Recover(ctx); err != nil || res.Completed != 1 {
+		t.Fatalf("Recover = %+v, %v; want the saga completed", res, err)
+	}
+	if rec := get(t, s, "s1"); rec.Status != saga.StatusCompleted || string(rec.State) != `{"payment_id":"pay-s1","status":"payment.confirmed","shipped":true}` {
+		t.Errorf("after Recover: %s %s", rec.Status, rec.State)
+	}
+	w.p.counts(t, "s1", map[string]int{"reserve": 1, "pay": 1, "ship": 1}, nil)
 }
 
 // testSignalRacesPark delivers each saga's signal while it runs towards

@@ -87,6 +87,18 @@ func (s *Store) listQuery(f saga.Filter) (string, []any) {
 		b.and("wake_at > 0 AND wake_at <= ")
 		b.arg(unixNano(f.DueBy))
 	}
+	if f.Signalled {
+		// Driven from the pending signals (in a partial index of their
+		// own), each probing the index of wait keys. PostgreSQL would
+		// hash-join an IN (subquery) against a scan of the table: an
+		// array, computed once, makes it probe the index instead.
+		pending := "SELECT key FROM " + s.table + "_signals WHERE saga_id = '' AND timed_out = 0"
+		if s.dialect == sqldialect.Postgres {
+			b.and("wait_key <> '' AND wait_key = ANY (ARRAY(" + pending + "))")
+		} else {
+			b.and("wait_key <> '' AND wait_key IN (" + pending + ")")
+		}
+	}
 	if !f.UpdatedBefore.IsZero() {
 		b.and("updated_at < ")
 		b.arg(unixNano(f.UpdatedBefore))

@@ -82,7 +82,9 @@ func addWaitColumns(ctx context.Context, db *sql.DB, table string) error {
 // PostgreSQL, Schema's ALTER TABLE ... ADD COLUMN IF NOT EXISTS; SQLite
 // has no IF NOT EXISTS there, so Schema leaves them out and Migrate adds
 // those missing). The table "<table>_signals" keeps the signals by key,
-// with an index on created_at for their pruning.
+// with an index on created_at for their pruning and a partial one of the
+// pending signals, for the timer loop's look for parked sagas whose
+// signal came while no orchestrator could deliver it.
 //
 // On PostgreSQL, a table whose id column has another collation lists the
 // same records, with an IDPrefix filtered rather than seeked (ALTER TABLE
@@ -143,5 +145,6 @@ func Schema(dialect sqldialect.Dialect, opts ...Option) ([]string, error) {
 	created_at BIGINT NOT NULL
 )`,
 		"CREATE INDEX IF NOT EXISTS "+t+"_signals_created_idx ON "+t+"_signals (created_at)",
+		"CREATE INDEX IF NOT EXISTS "+t+"_signals_pending_idx ON "+t+"_signals (key) WHERE saga_id = '' AND timed_out = 0",
 	), nil
 }

@@ -63,7 +63,7 @@ func TestMigrateIsIdempotent(t *testing.T) {
 			if d.dialect == sqldialect.Postgres {
 				indexes = "SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() AND indexname = $1"
 			}
-			for name, want := range map[string]int{"microkit_sagas_wait_key_idx": 1, "microkit_sagas_wake_idx": 1, "microkit_sagas_signals_created_idx": 1, "microkit_sagas_status_idx": 0, "microkit_sagas_status_created_idx": 1, "microkit_sagas_name_idx": 1, "microkit_sagas_created_idx": 1} {
+			for name, want := range map[string]int{"microkit_sagas_wait_key_idx": 1, "microkit_sagas_wake_idx": 1, "microkit_sagas_signals_created_idx": 1, "microkit_sagas_signals_pending_idx": 1, "microkit_sagas_status_idx": 0, "microkit_sagas_status_created_idx": 1, "microkit_sagas_name_idx": 1, "microkit_sagas_created_idx": 1} {
 				var n int
 				if err := d.db.QueryRowContext(context.Background(), indexes, name).Scan(&n); err != nil || n != want {
 					t.Errorf("index %s: %d of it, %v; want %d", name, n, err, want)
