@@ -417,9 +417,9 @@ func (o *Orchestrator) RunTimers(ctx context.Context) error {
 	if o.waitStore == nil {
 		return fmt.Errorf("saga: run timers: %w: the store (%T) does not implement WaitStore", ErrInvalidOption, o.store)
 	}
-	t := time.NewTimer(0)
+	// Reset (Go 1.23 timers) discards a tick not received: no draining.
+	t := time.NewTimer(o.timerPoll)
 	defer t.Stop()
-	<-t.C
 	var (
 		lastPrune, lastPending time.Time
 		after                  *Cursor // where the next look continues, past a full batch
@@ -465,9 +465,6 @@ func (o *Orchestrator) RunTimers(ctx context.Context) error {
 		case <-o.closing:
 			return nil
 		case <-o.nudge:
-			if !t.Stop() {
-				<-t.C
-			}
 		case <-t.C:
 		}
 	}

@@ -240,3 +240,23 @@ func TestWaitInvalid(t *testing.T) {
 		}
 	}
 }
+
+// A saga parked while the timer loop sleeps (here for an hour: nothing
+// else is due) wakes the loop, so that a one-minute timer fires on time.
+func TestParkWakesTheTimerLoop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store, j := saga.NewMemoryStore(), &journal{}
+		o := newOrchestrator(t, store, saga.WithTimerPoll(time.Hour))
+		s := define(t, o, saga.Sleep[order]("wait", time.Minute), step(j, "ship", 0, nil))
+		runTimers(t, o)
+		synctest.Wait() // the loop has looked, found nothing, and sleeps
+		if _, err := s.Run(context.Background(), o, order{}, saga.WithID("a")); !errors.Is(err, saga.ErrWaiting) {
+			t.Fatalf("Run = %v", err)
+		}
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if rec := record(t, store, "a"); rec.Status != saga.StatusCompleted {
+			t.Fatalf("a minute later the saga is %s", rec.Status)
+		}
+	})
+}
