@@ -111,15 +111,7 @@ func TestCrashBeforePublish(t *testing.T) {
 			bus := newBus(t)
 			got := collect(t, bus, "order.>")
 			r := newRelay(t, d, bus, outbox.WithBatchSize(7))
-			for {
-				n, err := r.RelayOnce(context.Background())
-				if err != nil {
-					t.Fatal(err)
-				}
-				if n == 0 {
-					break
-				}
-			}
+			drain(t, r)
 			got.waitFor(t, len(ids))
 			got.exactlyOnce(t, ids)
 			t.Logf("child killed after %d reported commits; %d orders and %d events found and relayed once", committed, orders, events)

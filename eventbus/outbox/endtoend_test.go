@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/go-microkit/microkit/eventbus"
-	"github.com/go-microkit/microkit/eventbus/outbox"
 	"github.com/go-microkit/microkit/eventbus/rabbitbus"
 	"github.com/go-microkit/microkit/internal/rabbittest"
 	"github.com/go-microkit/microkit/internal/testenv"
@@ -41,10 +40,7 @@ func TestEndToEndRepublishHasOneEffect(t *testing.T) {
 			})
 			defer bus.Close(context.Background())
 
-			inbox, err := outbox.NewInbox(d.db, d.dialect)
-			if err != nil {
-				t.Fatal(err)
-			}
+			inbox := newInbox(t, d)
 			billed, skipped := make(chan string, 100), make(chan string, 100)
 			r, err := eventbus.NewRouter(bus, "billing", eventbus.WithLogger(quiet()), eventbus.WithConcurrency(4))
 			if err != nil {

@@ -198,3 +198,27 @@ func newBus(t testing.TB) *memory.Bus {
 	t.Cleanup(func() { _ = bus.Close(context.Background()) })
 	return bus
 }
+
+// newInbox returns an inbox on d.
+func newInbox(t testing.TB, d *database, opts ...outbox.Option) *outbox.Inbox {
+	t.Helper()
+	in, err := outbox.NewInbox(d.db, d.dialect, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in
+}
+
+// drain runs rounds of r until one publishes nothing.
+func drain(t testing.TB, r *outbox.Relay) {
+	t.Helper()
+	for {
+		n, err := r.RelayOnce(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
+	}
+}

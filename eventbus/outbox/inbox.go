@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/go-microkit/microkit/internal/groupcommit"
+	"github.com/go-microkit/microkit/internal/sqldb"
 
 	"github.com/go-microkit/microkit/eventbus"
 	"github.com/go-microkit/microkit/sqldialect"
@@ -70,6 +71,10 @@ func NewInbox(db *sql.DB, dialect sqldialect.Dialect, opts ...Option) (*Inbox, e
 // Two deliveries of one message at once are serialized by the mark's
 // primary key: the second waits for the first's transaction and then sees
 // the message processed (or, if the first rolled back, processes it).
+//
+// The mark and h run under the delivery's context; once h returned nil,
+// the commit does not depend on it, so a deadline that passes then does
+// not undo the work of a handler that finished.
 func (in *Inbox) Handler(consumer string, h TxHandler) eventbus.Handler {
 	return func(ctx context.Context, msg *eventbus.Message) error {
 		key := consumer
@@ -97,11 +102,19 @@ func (in *Inbox) Process(ctx context.Context, consumer string, msg *eventbus.Mes
 
 // processTx is Process with a transaction of its own: without group
 // commit, and for the deliveries of a batch that fell back.
+//
+// The transaction does not end with ctx (database/sql would roll it back
+// then, and refuse its commit): a handler that returned nil as its delivery's
+// deadline passed has done its work (and perhaps work outside the
+// transaction, which the mark records as done), and its commit must not
+// be refused for it. The mark and h run under ctx, so an ended ctx still
+// stops them.
 func (in *Inbox) processTx(ctx context.Context, consumer string, msg *eventbus.Message, h TxHandler) (bool, error) {
-	tx, err := in.db.BeginTx(ctx, nil)
+	tx, release, err := sqldb.BeginDetached(ctx, in.db)
 	if err != nil {
 		return false, fmt.Errorf("outbox: inbox: begin: %w", err)
 	}
+	defer release()
 	defer func() { _ = tx.Rollback() }()
 	res, err := tx.ExecContext(ctx, "INSERT INTO "+in.table+" (consumer, id, processed_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
 		consumer, msg.ID, time.Now().UnixNano())

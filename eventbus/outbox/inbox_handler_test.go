@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/go-microkit/microkit/eventbus"
-	"github.com/go-microkit/microkit/eventbus/outbox"
 )
 
 // TestInboxHandlerPerHandler: two handlers of one consumer group that
@@ -16,10 +15,7 @@ func TestInboxHandlerPerHandler(t *testing.T) {
 	for _, be := range backends {
 		t.Run(be.Name, func(t *testing.T) {
 			d := be.Open(t)
-			in, err := outbox.NewInbox(d.db, d.dialect)
-			if err != nil {
-				t.Fatal(err)
-			}
+			in := newInbox(t, d)
 			runs := map[string]int{}
 			h := in.Handler("billing", func(ctx context.Context, _ *sql.Tx, _ *eventbus.Message) error {
 				info, _ := eventbus.DeliveryFromContext(ctx)

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/go-microkit/microkit/eventbus"
-	"github.com/go-microkit/microkit/eventbus/outbox"
 )
 
 // TestInboxDeliveredTwiceChangesOnce: the same message handled twice (one
@@ -23,10 +22,7 @@ func TestInboxDeliveredTwiceChangesOnce(t *testing.T) {
 			if _, err := d.db.ExecContext(ctx, "CREATE TABLE ledger (order_id TEXT NOT NULL, amount INTEGER NOT NULL)"); err != nil {
 				t.Fatal(err)
 			}
-			in, err := outbox.NewInbox(d.db, d.dialect)
-			if err != nil {
-				t.Fatal(err)
-			}
+			in := newInbox(t, d)
 			failNext := true
 			var mu sync.Mutex
 			h := in.Handler("billing", func(ctx context.Context, tx *sql.Tx, msg *eventbus.Message) error {
@@ -89,10 +85,7 @@ func TestInboxPrune(t *testing.T) {
 		t.Run(be.Name, func(t *testing.T) {
 			ctx := context.Background()
 			d := be.Open(t)
-			in, err := outbox.NewInbox(d.db, d.dialect)
-			if err != nil {
-				t.Fatal(err)
-			}
+			in := newInbox(t, d)
 			nop := func(context.Context, *sql.Tx, *eventbus.Message) error { return nil }
 			old := orderCreated(t, "a", 1)
 			if _, err := in.Process(ctx, "c", old, nop); err != nil {

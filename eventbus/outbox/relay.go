@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-microkit/microkit/eventbus"
+	"github.com/go-microkit/microkit/internal/sqldb"
 	"github.com/go-microkit/microkit/retry"
 	"github.com/go-microkit/microkit/sqldialect"
 )
@@ -32,6 +33,10 @@ type Waker interface {
 // LOCKED), the others stand by and take over within a poll interval, so
 // an event is published by one relay and each subject stays in order. On
 // SQLite run one relay per database.
+//
+// A relay stopped in the middle of a round (Run's context ends, as when a
+// service closes) finishes recording what the round published: its events
+// are marked sent, and the next relay does not publish them again.
 type Relay struct {
 	db      *sql.DB
 	dialect sqldialect.Dialect
@@ -78,10 +83,16 @@ func retryPause(n int, ceiling time.Duration) time.Duration {
 }
 
 // Run publishes events until ctx ends, then returns nil once its round in
-// progress and its waker goroutine are done. It polls every poll interval,
-// at once after a full batch, when the Waker wakes it, and at the due time
-// of the earliest scheduled event (see AddAt), which it reads after each
-// round that leaves nothing due.
+// progress and its waker goroutine are done. A round whose publish
+// returned when ctx ends still marks its events sent (under ctx's values
+// without its cancellation, for up to a few seconds), and no new round
+// starts; a publish that ctx interrupts is not recorded, and its events,
+// some of which the broker may have taken, are published again by the
+// next relay (at-least-once, as after a crash).
+//
+// It polls every poll interval, at once after a full batch, when the
+// Waker wakes it, and at the due time of the earliest scheduled event (see
+// AddAt), which it reads after each round that leaves nothing due.
 //
 // After a failed round (database or broker down) it pauses, 100ms after
 // the first failure and twice as long after each further one, up to the
@@ -255,8 +266,10 @@ type row struct {
 // whose Subject has an earlier due event held by another relay wait for a
 // later round, so that each subject keeps that order. If
 // the publish fails, the events stay unsent with the attempt counted and
-// the error recorded, and the error is returned. The relay's listeners
-// learn of a round that published events or failed.
+// the error recorded, and the error is returned. Once the publish
+// returned, marking the events sent does not depend on ctx: a ctx that
+// ends then does not leave published events unmarked. The relay's
+// listeners learn of a round that published events or failed.
 func (r *Relay) RelayOnce(ctx context.Context) (int, error) {
 	if len(r.cfg.listeners) == 0 {
 		return r.relayOnce(ctx) // no clock read, no event: a relay without listeners pays nothing
@@ -282,10 +295,16 @@ func (r *Relay) relayOnce(ctx context.Context) (int, error) {
 		}
 		return r.publishAndMark(ctx, r.db, rows)
 	}
-	tx, err := r.db.BeginTx(ctx, nil)
+	// The transaction does not end with ctx: database/sql rolls a
+	// transaction back when its context ends, which would undo the marks
+	// of a round that published before Run was stopped. The statements
+	// before the publish run under ctx, so a stop interrupts them; those
+	// after it record what was published and finish (see publishAndMark).
+	tx, release, err := sqldb.BeginDetached(ctx, r.db)
 	if err != nil {
 		return 0, fmt.Errorf("outbox: relay: %w", err)
 	}
+	defer release()
 	defer func() { _ = tx.Rollback() }()
 	// One relay publishes from a table at a time: it holds a
 	// transaction-scoped advisory lock keyed by (outbox relays, schema and
@@ -420,8 +439,17 @@ func (r *Relay) heads(ctx context.Context, q querier, now time.Time, rows []row)
 	return kept, nil
 }
 
+// recordTimeout bounds the recording of a publish (the rows marked sent,
+// or the failure recorded on them), which runs even when ctx ends
+// meanwhile: events published but not marked would be published again by
+// the next relay.
+const recordTimeout = 5 * time.Second
+
 // publishAndMark publishes rows in order and marks them sent, or records
-// the failure on them.
+// the failure on them. Once the publish returned, the recording runs
+// under ctx without its cancellation, bounded by recordTimeout; a publish
+// that failed because ctx ended (Run stopping) records nothing: it is no
+// failure of its events.
 func (r *Relay) publishAndMark(ctx context.Context, q querier, rows []row) (int, error) {
 	if len(rows) == 0 {
 		return 0, nil
@@ -443,15 +471,20 @@ func (r *Relay) publishAndMark(ctx context.Context, q querier, rows []row) (int,
 	pctx, cancel := context.WithTimeout(ctx, r.cfg.publishWait)
 	perr := r.pub.Publish(pctx, msgs...)
 	cancel()
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
 	if perr != nil {
+		if ctx.Err() != nil {
+			return 0, fmt.Errorf("outbox: relay: publish: %w", perr)
+		}
 		seqs[0] = truncate(perr.Error(), 1000)
-		if _, err := q.ExecContext(ctx, "UPDATE "+r.cfg.table+" SET attempts = attempts + 1, last_error = $1"+in, seqs...); err != nil {
+		if _, err := q.ExecContext(rctx, "UPDATE "+r.cfg.table+" SET attempts = attempts + 1, last_error = $1"+in, seqs...); err != nil {
 			return 0, fmt.Errorf("outbox: relay: publish: %w (and recording it: %v)", perr, err)
 		}
 		return 0, fmt.Errorf("outbox: relay: publish: %w", perr)
 	}
 	seqs[0] = time.Now().UnixNano()
-	if _, err := q.ExecContext(ctx, "UPDATE "+r.cfg.table+" SET sent_at = $1"+in, seqs...); err != nil {
+	if _, err := q.ExecContext(rctx, "UPDATE "+r.cfg.table+" SET sent_at = $1"+in, seqs...); err != nil {
 		return 0, fmt.Errorf("outbox: relay: mark sent: %w", err)
 	}
 	return len(rows), nil

@@ -69,8 +69,8 @@ func TestTwoRelaysPublishOnce(t *testing.T) {
 	cancel()
 	wg.Wait()
 	got.exactlyOnce(t, all)
-	// (A round cut short by cancel may leave its last events published
-	// and unmarked: count only those scheduled ahead.)
+	// (A publish cut short by cancel may leave its events published and
+	// unmarked: count only those scheduled ahead.)
 	if n := d.count(t, "SELECT count(*) FROM microkit_outbox WHERE sent_at IS NULL AND due_at > $1", time.Now().Add(time.Minute).UnixNano()); n != orders {
 		t.Errorf("%d events scheduled an hour ahead unsent, want %d", n, orders)
 	}
