@@ -144,38 +144,97 @@ func TestVisibilityTimeout(t *testing.T) {
 	for _, d := range dialects {
 		t.Run(d.String(), func(t *testing.T) {
 			db := open(t, d)
-			// The first instance polls rarely and has no Waker, so that it
-			// does not claim the message again itself once its lease ends.
+			// The first instance must not claim the delivery again itself
+			// once its lease ends, which the bus allows (see
+			// TestHungDeliveryClaimedAgainByItsSubscription): it has no
+			// Waker, polls rarely, and claims the three messages in one
+			// statement (they are published in one), so that handing out
+			// one leaves more than half of its prefetch queued and starts
+			// no claim. A prefetch of one would claim again at once, and
+			// on a slow machine after the lease ended.
 			one, _ := db.bus(t, sqlbus.WithAckWait(300*time.Millisecond), sqlbus.WithPollInterval(time.Minute), sqlbus.WithConfirmedAcks())
 			two, _ := db.connect(t, sqlbus.WithAckWait(time.Minute), sqlbus.WithPollInterval(50*time.Millisecond))
 			ctx := testCtx(t)
-			a, err := one.Subscribe(ctx, "workers", "job.run", eventbus.WithPrefetch(1))
+			a, err := one.Subscribe(ctx, "workers", "job.run", eventbus.WithPrefetch(3))
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer a.Close()
-			m := newMsg("job.run")
-			if err := one.Publish(ctx, m); err != nil {
+			if err := one.Publish(ctx, newMsg("job.run"), newMsg("job.run"), newMsg("job.run")); err != nil {
 				t.Fatal(err)
 			}
 			first, err := a.Next(ctx)
-			if err != nil || first.Message().ID != m.ID || first.Attempt() != 1 {
-				t.Fatalf("first delivery %v attempt %d, %v", first, first.Attempt(), err)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if first.Attempt() != 1 {
+				t.Fatalf("first delivery attempt %d, want 1", first.Attempt())
 			}
 			b, err := two.Subscribe(ctx, "workers", "job.run")
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer b.Close()
-			second, err := b.Next(ctx)
-			if err != nil || second.Message().ID != m.ID || second.Attempt() != 2 {
-				t.Fatalf("second delivery attempt %d, %v; want %s attempt 2", second.Attempt(), err, m.ID)
+			// The first instance's two queued deliveries come back too, and
+			// before first's own if its Next renewed that lease: skip them.
+			var second eventbus.Delivery
+			for second == nil || second.Message().ID != first.Message().ID {
+				if second, err = b.Next(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if second.Attempt() != 2 {
+				t.Fatalf("second delivery attempt %d, want 2", second.Attempt())
 			}
 			if err := first.Ack(ctx); !errors.Is(err, eventbus.ErrStaleDelivery) {
 				t.Errorf("late Ack = %v, want ErrStaleDelivery", err)
 			}
 			if err := second.Ack(ctx); err != nil {
 				t.Errorf("Ack of the current claim: %v", err)
+			}
+		})
+	}
+}
+
+// TestHungDeliveryClaimedAgainByItsSubscription: a delivery whose
+// consumer hangs past the visibility timeout is claimed again by any
+// instance, its own subscription included, so that a deployment of one
+// instance gets it to another worker; the hung consumer's late Ack is
+// refused.
+func TestHungDeliveryClaimedAgainByItsSubscription(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(d.String(), func(t *testing.T) {
+			bus, _ := open(t, d).bus(t, sqlbus.WithAckWait(300*time.Millisecond), sqlbus.WithPollInterval(50*time.Millisecond), sqlbus.WithConfirmedAcks())
+			ctx := testCtx(t)
+			sub, err := bus.Subscribe(ctx, "workers", "job.run", eventbus.WithPrefetch(1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sub.Close()
+			m := newMsg("job.run")
+			if err := bus.Publish(ctx, m); err != nil {
+				t.Fatal(err)
+			}
+			hung, err := sub.Next(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if hung.Message().ID != m.ID || hung.Attempt() != 1 {
+				t.Fatalf("first delivery %s attempt %d, want %s attempt 1", hung.Message().ID, hung.Attempt(), m.ID)
+			}
+			// Every claim counts an attempt, and the subscription goes on
+			// claiming what it holds once the lease ends: a machine that
+			// stalls longer than the lease before a worker takes the
+			// delivery sees a later attempt than the second.
+			again, err := sub.Next(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if again.Message().ID != m.ID || again.Attempt() < 2 {
+				t.Fatalf("second delivery %s attempt %d, want %s attempt 2 or later", again.Message().ID, again.Attempt(), m.ID)
+			}
+			if err := hung.Ack(ctx); !errors.Is(err, eventbus.ErrStaleDelivery) {
+				t.Errorf("late Ack = %v, want ErrStaleDelivery", err)
 			}
 		})
 	}
