@@ -63,7 +63,7 @@ if [ -z "$bin" ]; then
 fi
 go build -o "$work/shopload" ./cmd/shopload
 
-SHOP_BIN=$bin SHOP_ADDR=$addr SHOP_PG_URL=$bench_url bash run-cluster.sh -quiet -rate-limit 1000000 >"$work/cluster.log" 2>&1 &
+SHOP_BIN=$bin SHOP_ADDR=$addr SHOP_PG_URL=$bench_url bash run-cluster.sh -quiet -rate-limit 1000000 -confirm-after 1ms >"$work/cluster.log" 2>&1 &
 cluster=$!
 for ((i = 0; i < 180; i++)); do
   grep -q "gateway on" "$work/cluster.log" && break

@@ -153,11 +153,17 @@ func newCluster(t *testing.T, cfgs ...clusterConfig) *cluster {
 		args := []string{"-service", svc, "-prefix", run + "-", "-addr", "127.0.0.1:0", "-quiet",
 			"-rate-limit", "1000000", "-saga-lease", "2s", "-data", filepath.Join(dir, svc),
 			"-trace", "env"}
+		if svc == shop.Order {
+			// The warehouse ships an hour after a confirmation, well
+			// within its deadline, unless a test's extra flags say
+			// otherwise (the last flag wins).
+			args = append(args, "-ship-after", "1h", "-ship-deadline", "2h")
+		}
 		if svc != shop.Gateway {
 			schemas = append(schemas, c.schema(svc))
 			args = append(args, "-dsn", c.dsn(svc))
 		}
-		if cfg.bus != "" && (svc == shop.Order || svc == shop.Notification) {
+		if cfg.bus != "" && (svc == shop.Order || svc == shop.Notification || svc == shop.Payment) {
 			args = append(args, "-bus", cfg.bus)
 		}
 		c.args[svc] = append(args, cfg.extra[svc]...)
@@ -451,7 +457,7 @@ func TestShopClusterOnOtherBuses(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newCluster(t, clusterConfig{bus: tc.bus(t)})
+			c := newCluster(t, clusterConfig{bus: tc.bus(t), extra: map[string][]string{shop.Order: {"-ship-after", "200ms"}}})
 			c.startAll(1)
 			user := &shoptest.Client{Base: c.gateway}
 			warmUp(t, user)
@@ -489,10 +495,13 @@ func (c *cluster) story(user *shoptest.Client) {
 	traced.Header = http.Header{"Traceparent": {"00-" + traceID + "-00f067aa0ba902b7-01"}}
 	r, err := traced.PlaceOrder(ctx, "", shoptest.Item{ProductID: "p-keyboard", Quantity: 1})
 	var o shoptest.Order
-	if err != nil || r.Status != http.StatusCreated || r.Decode(&o) != nil || o.Status != "confirmed" {
+	if err != nil || r.Status != http.StatusCreated || r.Decode(&o) != nil || o.Status != "confirmed" && o.Status != "shipped" {
 		t.Fatalf("order: %v %d %s", err, r.Status, r.Body)
 	}
-	waitNotifications(t, user, o.ID, "order.confirmed", "order.created")
+	if o = waitOrder(t, user, o.ID, "shipped"); o.TrackingNumber == "" {
+		t.Fatalf("shipped order %+v has no tracking number", o)
+	}
+	waitNotifications(t, user, o.ID, "order.confirmed", "order.created", "order.shipped")
 	c.expectTrace(traceID)
 	r, err = user.PlaceOrder(ctx, "", shoptest.Item{ProductID: "p-laptop", Quantity: 1})
 	if err != nil || r.Status != http.StatusCreated || r.Decode(&o) != nil || o.Status != "cancelled" {
@@ -505,7 +514,7 @@ func (c *cluster) story(user *shoptest.Client) {
 }
 
 func TestShopClusterCrash(t *testing.T) {
-	c := newCluster(t)
+	c := newCluster(t, clusterConfig{extra: map[string][]string{shop.Order: {"-ship-after", "500ms"}}})
 	c.startAll(1)
 	ctx := t.Context()
 	user := &shoptest.Client{Base: c.gateway, HTTP: &http.Client{Timeout: 40 * time.Second}}
@@ -591,7 +600,9 @@ func TestShopClusterCrash(t *testing.T) {
 		t.FailNow()
 	}
 
-	// Every order ends confirmed or cancelled; stock and payments agree.
+	// Every order ends shipped (paid, then shipped by the warehouse) or
+	// cancelled, the sagas parked when the order-service died included;
+	// stock and payments agree.
 	want := map[string]int64{}
 	for i, id := range orderIDs {
 		var d details
@@ -599,7 +610,7 @@ func TestShopClusterCrash(t *testing.T) {
 			if err := user.Expect(ctx, http.MethodGet, "/api/orders/"+id+"/details", nil, http.StatusOK, &d); err != nil {
 				return err
 			}
-			if s := d.Data.Order.Status; s != "confirmed" && s != "cancelled" {
+			if s := d.Data.Order.Status; s != "shipped" && s != "cancelled" {
 				return fmt.Errorf("order %s is %s", id, s)
 			}
 			return nil
@@ -613,7 +624,7 @@ func TestShopClusterCrash(t *testing.T) {
 				charged++
 			}
 		}
-		confirmed := d.Data.Order.Status == "confirmed"
+		confirmed := d.Data.Order.Status == "shipped"
 		if confirmed {
 			want[items[i].ProductID] += items[i].Quantity
 		}
@@ -623,11 +634,11 @@ func TestShopClusterCrash(t *testing.T) {
 		if (items[i].ProductID == "p-laptop") == confirmed {
 			t.Errorf("order %s of %s ended %s (%s)", id, items[i].ProductID, d.Data.Order.Status, d.Data.Order.Reason)
 		}
-		kind := "order.cancelled"
 		if confirmed {
-			kind = "order.confirmed"
+			waitNotifications(t, user, id, "order.confirmed", "order.created", "order.shipped")
+		} else {
+			waitNotifications(t, user, id, "order.cancelled", "order.created")
 		}
-		waitNotifications(t, user, id, kind, "order.created")
 	}
 	t.Logf("burst: %d orders, %d of them answered pending after the crash, confirmed quantities %v", n, pending, want)
 	after := stock()

@@ -218,6 +218,27 @@ func TestShopConsole(t *testing.T) {
 			t.Fatalf("order after the reset: %v %d %s, want confirmed", err, r.Status, r.Body)
 		}
 	})
+
+	// The warehouse ships an hour after a confirmation here: a confirmed
+	// order's saga waits for it, parked, and the order-service's console
+	// lists it among the waiting sagas with the step it waits in.
+	t.Run("the order-service's console lists the sagas waiting for the warehouse", func(t *testing.T) {
+		r, err := customer.PlaceOrder(ctx, "waits-for-shipment", shoptest.Item{ProductID: "p-mouse", Quantity: 1})
+		var o shoptest.Order
+		if err != nil || r.Status != http.StatusCreated || r.Decode(&o) != nil || o.Status != "confirmed" {
+			t.Fatalf("order: %v %d %s", err, r.Status, r.Body)
+		}
+		orders := &shoptest.Client{Base: gw + strings.TrimSuffix(instanceLink(t, admin, platform.OrderService), "/"), Token: admin.Token}
+		var list console.SagasView
+		if err := orders.Expect(ctx, http.MethodGet, "/api/sagas?status=waiting", nil, http.StatusOK, &list); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.ContainsFunc(list.Sagas, func(s console.SagaSummary) bool {
+			return s.ID == o.ID && s.Status == "waiting" && s.Step == "await-shipment"
+		}) {
+			t.Fatalf("waiting sagas %+v, want %s waiting in await-shipment", list.Sagas, o.ID)
+		}
+	})
 }
 
 // postForm posts form to path with the extra headers h and returns the

@@ -49,6 +49,8 @@ func endToEnd(t *testing.T, busURL string) {
 	sh, spans := startShop(t, func(cfg *shop.Config) {
 		cfg.Bus = busURL
 		cfg.Stream = "E2E" + strings.ToUpper(hex.EncodeToString(b))
+		cfg.ShipAfter = 200 * time.Millisecond
+		cfg.PaymentDeadline = 2 * time.Second
 	})
 	ctx := t.Context()
 	c := &shoptest.Client{Base: sh.GatewayURL()}
@@ -102,13 +104,66 @@ func endToEnd(t *testing.T, busURL string) {
 	if err := r.Decode(&ok); err != nil {
 		t.Fatal(err)
 	}
-	if ok.Status != "confirmed" || ok.TotalCents != 2*8900 || ok.Customer != me.ID {
+	// Paid asynchronously: the create waited (Prefer: wait) for the
+	// payment-service's event, then the warehouse ships it.
+	if ok.Status != "confirmed" && ok.Status != "shipped" || ok.TotalCents != 2*8900 || ok.Customer != me.ID {
 		t.Fatalf("order = %+v, want confirmed, 17800 cents, customer %s", ok, me.ID)
 	}
 	if got := product(t, c, "p-keyboard").Stock; got != keyboards-2 {
 		t.Errorf("keyboard stock = %d, want %d", got, keyboards-2)
 	}
-	waitNotifications(t, c, ok.ID, "order.confirmed", "order.created")
+	if ok = waitOrder(t, c, ok.ID, "shipped"); !strings.HasPrefix(ok.TrackingNumber, "TRK-") {
+		t.Fatalf("shipped order %+v, want a tracking number", ok)
+	}
+	waitNotifications(t, c, ok.ID, "order.confirmed", "order.created", "order.shipped")
+	var ns []shoptest.Notification
+	if err := c.Expect(ctx, http.MethodGet, "/api/notifications?order_id="+ok.ID, nil, http.StatusOK, &ns); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(ns, func(n shoptest.Notification) bool {
+		return n.Kind == "order.shipped" && strings.Contains(n.Message, ok.TrackingNumber)
+	}) {
+		t.Errorf("no shipping notification with the tracking number %s: %+v", ok.TrackingNumber, ns)
+	}
+
+	t.Run("an order placed without waiting is pending until its payment's event", func(t *testing.T) {
+		r, err := c.PlaceOrderNoWait(ctx, "", shoptest.Item{ProductID: "p-mouse", Quantity: 1})
+		var o shoptest.Order
+		if err != nil || r.Status != http.StatusCreated || r.Decode(&o) != nil || o.Status == "cancelled" {
+			t.Fatalf("place order: %v %d %s", err, r.Status, r.Body)
+		}
+		waitOrder(t, c, o.ID, "shipped")
+	})
+
+	t.Run("an unpaid order is cancelled at its payment deadline, its stock released", func(t *testing.T) {
+		admin := adminClient(t, c.Base)
+		setFaults(t, admin, "payment-faults", map[string]any{"hold_confirmations": true})
+		defer setFaults(t, admin, "payment-faults", map[string]any{})
+		mice := product(t, c, "p-mouse").Stock
+		r, err := c.PlaceOrderNoWait(ctx, "", shoptest.Item{ProductID: "p-mouse", Quantity: 2})
+		var o shoptest.Order
+		if err != nil || r.Status != http.StatusCreated || r.Decode(&o) != nil || o.Status != "pending" {
+			t.Fatalf("place order: %v %d %s, want it pending", err, r.Status, r.Body)
+		}
+		if got := product(t, c, "p-mouse").Stock; got != mice-2 {
+			t.Errorf("mouse stock = %d while the order waits, want %d reserved", got, mice-2)
+		}
+		o = waitOrder(t, c, o.ID, "cancelled")
+		if o.Reason == nil || o.Reason.Code != "payment_timeout" {
+			t.Errorf("order %+v, want cancelled for payment_timeout", o)
+		}
+		if got := product(t, c, "p-mouse").Stock; got != mice {
+			t.Errorf("mouse stock = %d, want %d (released)", got, mice)
+		}
+		var d details
+		if err := c.Expect(ctx, http.MethodGet, "/api/orders/"+o.ID+"/details", nil, http.StatusOK, &d); err != nil {
+			t.Fatal(err)
+		}
+		if len(d.Data.Payments) != 1 || d.Data.Payments[0].Status != "refunded" {
+			t.Errorf("payments of an unpaid order %+v, want its charge refunded", d.Data.Payments)
+		}
+		waitNotifications(t, c, o.ID, "order.cancelled", "order.created")
+	})
 
 	t.Run("declined order is cancelled with stock released and no charge", func(t *testing.T) {
 		laptops := product(t, c, "p-laptop").Stock
@@ -143,14 +198,14 @@ func endToEnd(t *testing.T, busURL string) {
 		if err := c.Expect(ctx, http.MethodGet, "/api/orders/"+ok.ID+"/details", nil, http.StatusOK, &d); err != nil {
 			t.Fatal(err)
 		}
-		if d.Partial || d.Data.Order.ID != ok.ID || d.Data.Order.Status != "confirmed" {
+		if d.Partial || d.Data.Order.ID != ok.ID || d.Data.Order.Status != "shipped" {
 			t.Fatalf("details = %+v", d)
 		}
 		if len(d.Data.Payments) != 1 || d.Data.Payments[0].Status != "charged" || d.Data.Payments[0].AmountCents != ok.TotalCents {
 			t.Errorf("payments = %+v, want one charge of %d", d.Data.Payments, ok.TotalCents)
 		}
-		if len(d.Data.Notifications) != 2 {
-			t.Errorf("notifications = %+v, want 2", d.Data.Notifications)
+		if len(d.Data.Notifications) != 3 {
+			t.Errorf("notifications = %+v, want 3: received, confirmed, shipped", d.Data.Notifications)
 		}
 		other := &shoptest.Client{Base: c.Base}
 		if err := other.SignUpAndLogin(ctx, "eve@example.com", "eavesdropper"); err != nil {

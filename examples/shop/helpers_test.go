@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -50,6 +51,25 @@ func product(t *testing.T, c *shoptest.Client, id string) shoptest.Product {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// waitOrder waits until the order id is in status, and returns it.
+func waitOrder(t *testing.T, c *shoptest.Client, id, status string) shoptest.Order {
+	t.Helper()
+	var o shoptest.Order
+	err := shoptest.Eventually(waitCtx(t), 20*time.Millisecond, func() error {
+		if err := c.Expect(t.Context(), http.MethodGet, "/api/orders/"+id, nil, http.StatusOK, &o); err != nil {
+			return err
+		}
+		if o.Status != status {
+			return fmt.Errorf("order %s is %s, want %s", id, o.Status, status)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
 }
 
 // waitNotifications waits until the order's notifications are exactly the

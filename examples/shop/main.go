@@ -25,6 +25,8 @@ import (
 
 	"github.com/go-microkit/microkit/discovery"
 	"github.com/go-microkit/microkit/discovery/consul"
+	"github.com/go-microkit/microkit/examples/shop/internal/orders"
+	"github.com/go-microkit/microkit/examples/shop/internal/payments"
 	"github.com/go-microkit/microkit/examples/shop/internal/platform"
 	"github.com/go-microkit/microkit/examples/shop/internal/shop"
 	"github.com/go-microkit/microkit/examples/shop/internal/users"
@@ -76,6 +78,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 	startupWait := fs.Duration("startup-wait", platform.DefaultStartupWait, "how long a service waits at start-up for the NATS servers and the stream (a cluster still starting) before it gives up")
 	sagaLease := fs.Duration("saga-lease", 5*time.Second, "order-service: saga lease, how soon a dead instance's sagas are taken over")
 	compensateFor := fs.Duration("compensate-for", 2*time.Minute, "order-service: how long a failed compensation (a refund, a stock release) is retried before its saga ends compensation_failed for an operator")
+	confirmAfter := fs.Duration("confirm-after", payments.DefaultConfirmAfter, "payment-service: how long after a charge its outcome is published, as a provider's webhook comes a moment later")
+	paymentDeadline := fs.Duration("payment-deadline", orders.DefaultPaymentDeadline, "order-service: how long an order waits for its payment's outcome before it is cancelled and its stock released")
+	shipAfter := fs.Duration("ship-after", orders.DefaultShipAfter, "order-service: how long after its confirmation the warehouse's stand-in ships an order")
+	shipDeadline := fs.Duration("ship-deadline", orders.DefaultShipDeadline, "order-service: how long a confirmed order waits for its shipment before it is cancelled and refunded")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -109,7 +115,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	cfg := shop.Config{
 		DataDir: *dataDir, NATSURL: *natsURL, Bus: *busURL, Host: *host, Prefix: *prefix, Seed: *seed,
 		GRPCAddr: *grpcAddr, Logger: logger, DSN: map[string]string{}, Addr: map[string]string{},
-		RatePerMinute: *rate, AuthFailuresPerMinute: *authFailures, BreakerOpen: *breakerOpen, SagaLease: *sagaLease, CompensateFor: *compensateFor, StartupWait: *startupWait, StreamReplicas: *replicas, AdvertisePort: *advertisePort,
+		RatePerMinute: *rate, AuthFailuresPerMinute: *authFailures, BreakerOpen: *breakerOpen, SagaLease: *sagaLease, CompensateFor: *compensateFor,
+		ConfirmAfter: *confirmAfter, PaymentDeadline: *paymentDeadline, ShipAfter: *shipAfter, ShipDeadline: *shipDeadline, StartupWait: *startupWait, StreamReplicas: *replicas, AdvertisePort: *advertisePort,
 		Admin: users.Credentials{Email: shop.DemoAdmin.Email, Password: *adminPassword},
 	}
 	if *prefix != "" {
@@ -150,7 +157,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if !all && (*service == shop.Order || *service == shop.Notification) {
+	if !all && (*service == shop.Order || *service == shop.Notification || *service == shop.Payment) {
 		switch {
 		case kind == shop.BusNATS && *natsURL == "" && !strings.Contains(*busURL, "://"):
 			return errors.New("-service " + *service + " needs -nats (or SHOP_NATS_URL) or -bus: the embedded server is for -service all")

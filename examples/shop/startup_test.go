@@ -68,9 +68,10 @@ func TestShopWaitsForNATSCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// One consumer per event type, and the dead-letter collector's.
-	if info.Config.Replicas != 3 || info.State.Consumers != 4 {
-		t.Fatalf("stream kept %d times with %d consumers, want 3 and 4", info.Config.Replicas, info.State.Consumers)
+	// One consumer per event type (order.created, .confirmed, .shipped and
+	// .cancelled), and the dead-letter collector's.
+	if info.Config.Replicas != 3 || info.State.Consumers != 5 {
+		t.Fatalf("stream kept %d times with %d consumers, want 3 and 5", info.Config.Replicas, info.State.Consumers)
 	}
 }
 

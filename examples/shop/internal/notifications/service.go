@@ -127,7 +127,7 @@ func New(ctx context.Context, deps *platform.Deps, cfg Config) (_ *Service, err 
 		return nil, fmt.Errorf("notifications: inbox: %w", err)
 	}
 	handle := inbox.Handler(cfg.Group, s.handle)
-	for _, typ := range []string{orders.EventCreated, orders.EventConfirmed, orders.EventCancelled} {
+	for _, typ := range []string{orders.EventCreated, orders.EventConfirmed, orders.EventShipped, orders.EventCancelled} {
 		if err := s.router.Handle(typ, handle); err != nil {
 			return nil, fmt.Errorf("notifications: handle %s: %w", typ, err)
 		}
@@ -158,6 +158,8 @@ func text(kind string, e orders.OrderEvent) string {
 		return fmt.Sprintf("We received your order %s ($%.2f).", e.OrderID, float64(e.TotalCents)/100)
 	case orders.EventConfirmed:
 		return fmt.Sprintf("Your order %s is confirmed and paid ($%.2f).", e.OrderID, float64(e.TotalCents)/100)
+	case orders.EventShipped:
+		return fmt.Sprintf("Your order %s has shipped: tracking number %s.", e.OrderID, e.TrackingNumber)
 	default:
 		// Only the customer-facing Reason, never an error's text.
 		if e.Reason == nil {

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-microkit/microkit/breaker"
@@ -161,6 +162,11 @@ func (s *Service) create(ctx context.Context, customer string, req CreateOrderRe
 	defer cancel()
 	_, runErr := s.def.Run(sctx, s.orch, sagaState{OrderID: req.ID, Customer: customer, Items: items, TotalCents: total}, saga.WithID(req.ID))
 	s.relay.Kick()
+	if errors.Is(runErr, saga.ErrWaiting) {
+		// Parked, for the payment's outcome (or, when it came first, for
+		// the shipment): the order is as its last step left it.
+		runErr = nil
+	}
 	switch {
 	case errors.Is(runErr, errOrderExists) || errors.Is(runErr, saga.ErrDuplicate):
 		// A concurrent request with this id stored its order first.
@@ -189,6 +195,31 @@ func (s *Service) create(ctx context.Context, customer string, req CreateOrderRe
 	return o, nil
 }
 
+// maxPreferredWait bounds the wait a client may ask for.
+const maxPreferredWait = 20 * time.Second
+
+// preferredWait returns the wait a client asks for with the header
+// "Prefer: wait=<seconds>" (RFC 7240), at most maxPreferredWait, or zero.
+// POST /orders answers at once with the order pending while its payment's
+// outcome is awaited; a client that asks for a wait gets the order once
+// it is confirmed or cancelled, or as it is when the wait is over.
+func preferredWait(r *http.Request) time.Duration {
+	for _, v := range r.Header.Values("Prefer") {
+		for pref := range strings.SplitSeq(v, ",") {
+			name, val, ok := strings.Cut(strings.TrimSpace(pref), "=")
+			if !ok || !strings.EqualFold(strings.TrimSpace(name), "wait") {
+				continue
+			}
+			n, err := strconv.Atoi(strings.Trim(strings.TrimSpace(val), `"`))
+			if err != nil || n <= 0 {
+				return 0
+			}
+			return min(time.Duration(n)*time.Second, maxPreferredWait)
+		}
+	}
+	return 0
+}
+
 func (s *Service) routes() {
 	s.srv.HandleFunc("POST /orders", func(w http.ResponseWriter, r *http.Request) {
 		customer := platform.Subject(r)
@@ -201,6 +232,14 @@ func (s *Service) routes() {
 			return
 		}
 		o, err := s.create(r.Context(), customer, req)
+		if wait := preferredWait(r); wait > 0 && (err == nil || errors.Is(err, errReplayed)) && o.Status == StatusPending {
+			ctx, cancel := context.WithTimeout(r.Context(), wait)
+			settled, werr := s.awaitSettled(ctx, o.ID)
+			cancel()
+			if werr == nil {
+				o = settled
+			}
+		}
 		var oe *orderError
 		switch {
 		case errors.Is(err, errReplayed):

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/go-microkit/microkit/examples/shop/internal/platform"
 	"github.com/go-microkit/microkit/saga"
@@ -34,6 +33,12 @@ const (
 	// ReasonServiceUnavailable: a service the order needs failed or did
 	// not answer in time; the same order may succeed later.
 	ReasonServiceUnavailable = "service_unavailable"
+	// ReasonPaymentTimeout: the payment's outcome did not come by the
+	// order's payment deadline.
+	ReasonPaymentTimeout = "payment_timeout"
+	// ReasonNotShipped: the warehouse did not ship the order in time; the
+	// payment was refunded.
+	ReasonNotShipped = "not_shipped"
 	// ReasonNotCompleted: any other failure.
 	ReasonNotCompleted = "not_completed"
 )
@@ -47,6 +52,10 @@ var reasons = map[string]Reason{
 		"An item ran out of stock before it could be reserved; nothing was charged."},
 	ReasonServiceUnavailable: {ReasonServiceUnavailable,
 		"The shop could not complete the order just now; nothing was charged. Please try again later."},
+	ReasonPaymentTimeout: {ReasonPaymentTimeout,
+		"The payment was not confirmed in time, so the order was cancelled and nothing was charged."},
+	ReasonNotShipped: {ReasonNotShipped,
+		"The order could not be shipped in time, so it was cancelled and the payment refunded."},
 	ReasonNotCompleted: {ReasonNotCompleted,
 		"The order could not be completed; nothing was charged."},
 }
@@ -127,20 +136,20 @@ func (s *Service) noteFailure(exec func(context.Context, *sagaState) error) func
 		key, _ := saga.IdempotencyKeyFromContext(ctx) // names the saga and the step
 		s.deps.Logger.Info("order step failed", "order", st.OrderID, "key", key, "reason", r.Code, "err", err)
 		// The step's own context may be what ran out.
-		nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if nerr := s.st.noteFailure(nctx, st.OrderID, r); nerr != nil {
-			s.deps.Logger.Warn("cannot note why the order failed; it will be cancelled as not completed",
-				"order", st.OrderID, "err", nerr)
-		}
+		s.note(ctx, st.OrderID, r.Code, false)
 		return err
 	}
 }
 
-// noteFailure stores r as the reason of the order id while it is pending,
-// replacing an earlier note: the reason it is cancelled with, if it is.
-func (s *store) noteFailure(ctx context.Context, id string, r *Reason) error {
-	if _, err := s.db.Exec(ctx, `UPDATE orders SET reason = ? WHERE id = ? AND status = 'pending'`, r.column(), id); err != nil {
+// noteFailure stores r as the reason of the order id while it is pending
+// or confirmed (not shipped), replacing an earlier note unless ifNone: the
+// reason it is cancelled with, if it is.
+func (s *store) noteFailure(ctx context.Context, id string, r *Reason, ifNone bool) error {
+	q := `UPDATE orders SET reason = ? WHERE id = ? AND status IN ('pending', 'confirmed')`
+	if ifNone {
+		q += ` AND reason = ''`
+	}
+	if _, err := s.db.Exec(ctx, q, r.column(), id); err != nil {
 		return fmt.Errorf("orders: note failure of %s: %w", id, err)
 	}
 	return nil

@@ -93,14 +93,17 @@ func TestReasonStoredForms(t *testing.T) {
 }
 
 // TestFailureNotes follows the reason noted for a pending order through the
-// store: a later failure replaces an earlier one, cancelling stores the
-// reason with the order, and settling (either way) drops the note, so a
-// confirmed order shows none.
+// store: a later failure replaces an earlier one unless it notes only where
+// there is none (a payment's deadline after its decline), cancelling stores
+// the reason with the order, and settling (either way) drops the note, so a
+// confirmed order shows none. A confirmed order the warehouse did not ship
+// is cancelled with its own note; a shipped one keeps its tracking number
+// and is never cancelled.
 func TestFailureNotes(t *testing.T) {
 	ctx := t.Context()
 	st := openStore(t)
 	db := st.db
-	for _, id := range []string{"o-cancelled", "o-confirmed"} {
+	for _, id := range []string{"o-cancelled", "o-confirmed", "o-unshipped"} {
 		if err := db.Tx(ctx, func(tx *platform.Tx) error {
 			_, err := st.insert(ctx, tx, Order{ID: id, Customer: "u-1", Status: StatusPending, CreatedAt: time.Now()})
 			return err
@@ -115,18 +118,44 @@ func TestFailureNotes(t *testing.T) {
 		})
 	}
 	declined, unavailable := reasonOf(ReasonPaymentDeclined), reasonOf(ReasonServiceUnavailable)
+	timeout, unshipped := reasonOf(ReasonPaymentTimeout), reasonOf(ReasonNotShipped)
+	note := func(id string, r *Reason, ifNone bool) func() error {
+		return func() error { return st.noteFailure(ctx, id, r, ifNone) }
+	}
+	ship := func(id, tracking string) func() error {
+		return func() error {
+			return db.Tx(ctx, func(tx *platform.Tx) error {
+				_, err := st.ship(ctx, tx, id, tracking)
+				return err
+			})
+		}
+	}
 	steps := []struct {
 		name string
 		do   func() error
 		id   string
 		// noted is the note expected after the step; reason the order's.
 		noted, reason *Reason
+		// status and tracking are the order's after the step ("": unchanged).
+		status, tracking string
 	}{
-		{"first failure", func() error { return st.noteFailure(ctx, "o-cancelled", unavailable) }, "o-cancelled", unavailable, nil},
-		{"a later failure replaces it", func() error { return st.noteFailure(ctx, "o-cancelled", declined) }, "o-cancelled", declined, nil},
-		{"cancelled with the note", func() error { return settle("o-cancelled", StatusCancelled, declined) }, "o-cancelled", nil, declined},
-		{"a failed attempt", func() error { return st.noteFailure(ctx, "o-confirmed", unavailable) }, "o-confirmed", unavailable, nil},
-		{"then confirmed", func() error { return settle("o-confirmed", StatusConfirmed, nil) }, "o-confirmed", nil, nil},
+		{"first failure", note("o-cancelled", unavailable, false), "o-cancelled", unavailable, nil, StatusPending, ""},
+		{"a later failure replaces it", note("o-cancelled", declined, false), "o-cancelled", declined, nil, StatusPending, ""},
+		{"a deadline notes only where there is none", note("o-cancelled", timeout, true), "o-cancelled", declined, nil, StatusPending, ""},
+		{"cancelled with the note", func() error { return settle("o-cancelled", StatusCancelled, declined) }, "o-cancelled", nil, declined, StatusCancelled, ""},
+		{"a failed attempt", note("o-confirmed", unavailable, false), "o-confirmed", unavailable, nil, StatusPending, ""},
+		{"then confirmed", func() error { return settle("o-confirmed", StatusConfirmed, nil) }, "o-confirmed", nil, nil, StatusConfirmed, ""},
+		{"then shipped", ship("o-confirmed", "TRK-1"), "o-confirmed", nil, nil, StatusShipped, "TRK-1"},
+		{"shipped again is a no-op", ship("o-confirmed", "TRK-2"), "o-confirmed", nil, nil, StatusShipped, "TRK-1"},
+		{"a shipped order is not cancelled", func() error {
+			if err := settle("o-confirmed", StatusCancelled, nil); err == nil {
+				return errors.New("cancelled a shipped order")
+			}
+			return nil
+		}, "o-confirmed", nil, nil, StatusShipped, "TRK-1"},
+		{"confirmed, not yet shipped", func() error { return settle("o-unshipped", StatusConfirmed, nil) }, "o-unshipped", nil, nil, StatusConfirmed, ""},
+		{"the warehouse's deadline passed", note("o-unshipped", unshipped, true), "o-unshipped", unshipped, nil, StatusConfirmed, ""},
+		{"cancelled, paid but not shipped", func() error { return settle("o-unshipped", StatusCancelled, nil) }, "o-unshipped", nil, unshipped, StatusCancelled, ""},
 	}
 	for _, s := range steps {
 		t.Run(s.name, func(t *testing.T) {
@@ -143,16 +172,19 @@ func TestFailureNotes(t *testing.T) {
 			if !sameReason(o.Reason, s.reason) {
 				t.Errorf("order's reason %+v, want %+v", o.Reason, s.reason)
 			}
+			if o.Status != s.status || o.TrackingNumber != s.tracking {
+				t.Errorf("order %s, tracking %q; want %s, %q", o.Status, o.TrackingNumber, s.status, s.tracking)
+			}
 		})
 	}
 }
 
 // notedFailure returns the failure noted for the order id while it is
-// pending, or nil.
+// pending or confirmed, or nil.
 func notedFailure(t *testing.T, st *store, id string) *Reason {
 	t.Helper()
 	var col string
-	err := st.db.QueryRow(t.Context(), `SELECT reason FROM orders WHERE id = ? AND status = 'pending'`, id).Scan(&col)
+	err := st.db.QueryRow(t.Context(), `SELECT reason FROM orders WHERE id = ? AND status IN ('pending', 'confirmed')`, id).Scan(&col)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil
 	}

@@ -2,8 +2,13 @@ package orders
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/go-microkit/microkit/breaker"
@@ -21,6 +26,16 @@ type sagaState struct {
 	Customer   string          `json:"customer"`
 	Items      []products.Item `json:"items"`
 	TotalCents int64           `json:"total_cents"`
+	// ChargeRequested: the payment-service took the charge, whose outcome
+	// comes as an event.
+	ChargeRequested bool `json:"charge_requested,omitempty"`
+	// Paid: the payment.confirmed event came.
+	Paid bool `json:"paid,omitempty"`
+	// TrackingNumber is the shipment's, set when the order is confirmed
+	// and booked with the warehouse.
+	TrackingNumber string `json:"tracking_number,omitempty"`
+	// Shipped: the warehouse's shipment.dispatched event came.
+	Shipped bool `json:"shipped,omitempty"`
 }
 
 // SagaName is the name of the CreateOrderSaga in the saga store.
@@ -151,9 +166,33 @@ func (s *Service) newSaga() (*saga.Saga[sagaState], error) {
 				if notCharged(err) {
 					return saga.NotApplied(err)
 				}
+				st.ChargeRequested = err == nil
 				return err // a timeout, a transport error: maybe charged, so refunded
 			}),
+			// The charge's outcome comes as the payment-service's event,
+			// keyed by the charge's key (the step's idempotency key); an
+			// order unpaid by its deadline is cancelled.
+			Wait: &saga.Wait[sagaState]{
+				Signal: true,
+				For:    s.cfg.PaymentDeadline,
+				OnSignal: func(ctx context.Context, st *sagaState, sig saga.Signal) error {
+					var e payments.Event
+					if err := json.Unmarshal(sig.Payload, &e); err != nil {
+						return fmt.Errorf("orders: payment event of %s: %w", st.OrderID, err)
+					}
+					if sig.Type == payments.EventConfirmed && e.Status == payments.StatusCharged {
+						st.Paid = true
+						return nil
+					}
+					s.note(ctx, st.OrderID, ReasonPaymentDeclined, false)
+					return fmt.Errorf("orders: payment of %s %s: %s", st.OrderID, e.Status, e.Reason)
+				},
+			},
 			Compensate: func(ctx context.Context, st *sagaState) error {
+				if st.ChargeRequested && !st.Paid {
+					// No outcome came in time (a decline noted its own).
+					s.note(ctx, st.OrderID, ReasonPaymentTimeout, true)
+				}
 				key, _ := saga.IdempotencyKeyFromContext(ctx)
 				// Refunds go around the breaker: an open breaker must not
 				// stop money from going back.
@@ -162,18 +201,83 @@ func (s *Service) newSaga() (*saga.Saga[sagaState], error) {
 			},
 		},
 		saga.Step[sagaState]{
+			// Confirms the order and books its shipment with the
+			// warehouse. The shop has no warehouse: the booking is the
+			// warehouse's answer, a shipment.dispatched event the outbox
+			// holds until ShipAfter has passed.
 			Name:  "confirm",
 			Local: true,
 			Retry: attempts(3),
 			Execute: func(ctx context.Context, st *sagaState) error {
+				id, _ := saga.IDFromContext(ctx)
+				st.TrackingNumber = trackingNumber(st.OrderID)
 				return s.inTx(ctx, func(tx *platform.Tx) error {
 					o, err := s.st.settle(ctx, tx, st.OrderID, StatusConfirmed, nil)
+					if err != nil {
+						return err
+					}
 					report(ctx, o)
+					return s.st.bookShipment(ctx, tx, ShipmentEvent{Key: id + "/" + stepAwaitShipment,
+						OrderID: st.OrderID, TrackingNumber: st.TrackingNumber}, s.cfg.ShipAfter)
+				})
+			},
+		},
+		saga.Step[sagaState]{
+			Name: stepAwaitShipment,
+			Wait: &saga.Wait[sagaState]{
+				Signal: true,
+				For:    s.cfg.ShipDeadline,
+				OnSignal: func(ctx context.Context, st *sagaState, sig saga.Signal) error {
+					var e ShipmentEvent
+					if err := json.Unmarshal(sig.Payload, &e); err != nil || e.TrackingNumber == "" {
+						return fmt.Errorf("orders: shipment event of %s: %v (%s)", st.OrderID, err, sig.Payload)
+					}
+					st.TrackingNumber, st.Shipped = e.TrackingNumber, true
+					return nil
+				},
+			},
+			Compensate: func(ctx context.Context, st *sagaState) error {
+				if !st.Shipped {
+					s.note(ctx, st.OrderID, ReasonNotShipped, true)
+				}
+				return nil
+			},
+		},
+		saga.Step[sagaState]{
+			Name:  "ship",
+			Local: true,
+			Retry: attempts(3),
+			Execute: func(ctx context.Context, st *sagaState) error {
+				return s.inTx(ctx, func(tx *platform.Tx) error {
+					_, err := s.st.ship(ctx, tx, st.OrderID, st.TrackingNumber)
 					return err
 				})
 			},
 		},
 	)
+}
+
+// stepAwaitShipment is the name of the step that waits for the warehouse.
+const stepAwaitShipment = "await-shipment"
+
+// trackingNumber returns a new tracking number for the shipment of order
+// id.
+func trackingNumber(id string) string {
+	b := make([]byte, 5)
+	_, _ = rand.Read(b)
+	return "TRK-" + strings.ToUpper(hex.EncodeToString(b))
+}
+
+// note stores the reason code as the order's failure note (see
+// noteFailure), or, with ifNone, only when it has none yet. A failure to
+// note is logged: the order is then cancelled as not completed.
+func (s *Service) note(ctx context.Context, id, code string, ifNone bool) {
+	nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := s.st.noteFailure(nctx, id, reasonOf(code), ifNone); err != nil {
+		s.deps.Logger.Warn("cannot note why the order failed; it will be cancelled as not completed",
+			"order", id, "err", err)
+	}
 }
 
 // paymentBreaker guards the charges on the shop's breaker policy

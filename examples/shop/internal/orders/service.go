@@ -33,6 +33,22 @@ type Config struct {
 	Addr string
 	// Publisher is the bus the outbox relay publishes to. Required.
 	Publisher eventbus.Publisher
+	// Subscriber is the bus the payment-service's and the warehouse's
+	// events come from, which the sagas wait for. Required.
+	Subscriber eventbus.Subscriber
+	// System names the bus in spans ("nats"). Zero means "nats".
+	System string
+	// PaymentDeadline is how long an order waits for its payment's
+	// outcome before it is cancelled and its stock released; zero means
+	// DefaultPaymentDeadline.
+	PaymentDeadline time.Duration
+	// ShipAfter is how long after its confirmation the warehouse ships an
+	// order (the shop's stand-in for a warehouse); zero means
+	// DefaultShipAfter.
+	ShipAfter time.Duration
+	// ShipDeadline is how long a confirmed order waits for its shipment
+	// before it is cancelled and refunded; zero means DefaultShipDeadline.
+	ShipDeadline time.Duration
 	// BreakerOpen is the first open interval of the breakers in front of
 	// the payment-service and the product-service, growing on repeated
 	// trips (platform.BreakerOptions); zero means 1s.
@@ -49,6 +65,13 @@ type Config struct {
 	CompensateFor time.Duration
 }
 
+// The defaults of Config's waits.
+const (
+	DefaultPaymentDeadline = time.Minute
+	DefaultShipAfter       = 2 * time.Second
+	DefaultShipDeadline    = time.Hour
+)
+
 // Service is a running order-service. Close stops it.
 type Service struct {
 	cfg     Config
@@ -60,7 +83,9 @@ type Service struct {
 	rescuer *saga.Orchestrator
 	payment *breaker.Breaker
 	product productpb.ProductServiceClient
-	relay   *relay
+	relay   *platform.Relay
+	router  *eventbus.Router
+	waiters *waiters
 	base    *platform.Base
 	srv     *platform.Server
 	stop    chan struct{}
@@ -71,8 +96,20 @@ type Service struct {
 // New opens the database, starts the outbox relay, the saga orchestrators
 // and their recovery loop, and the HTTP server, registered as order-service.
 func New(ctx context.Context, deps *platform.Deps, cfg Config) (_ *Service, err error) {
-	if cfg.Publisher == nil {
-		return nil, errors.New("orders: Config.Publisher is required")
+	if cfg.Publisher == nil || cfg.Subscriber == nil {
+		return nil, errors.New("orders: Config.Publisher and Config.Subscriber are required")
+	}
+	if cfg.System == "" {
+		cfg.System = "nats"
+	}
+	if cfg.PaymentDeadline == 0 {
+		cfg.PaymentDeadline = DefaultPaymentDeadline
+	}
+	if cfg.ShipAfter == 0 {
+		cfg.ShipAfter = DefaultShipAfter
+	}
+	if cfg.ShipDeadline == 0 {
+		cfg.ShipDeadline = DefaultShipDeadline
 	}
 	if cfg.Lease == 0 {
 		cfg.Lease = 5 * time.Second
@@ -89,8 +126,11 @@ func New(ctx context.Context, deps *platform.Deps, cfg Config) (_ *Service, err 
 			err = errors.Join(err, b.Close(context.WithoutCancel(ctx)))
 		}
 	}()
-	s := &Service{cfg: cfg, deps: deps, base: b, srv: b.Server, stop: make(chan struct{})}
+	s := &Service{cfg: cfg, deps: deps, base: b, srv: b.Server, stop: make(chan struct{}), waiters: newWaiters()}
 	db := b.DB
+	if err := db.AddColumn(ctx, "orders", "tracking", trackingColumn); err != nil {
+		return nil, err
+	}
 	if err := sqlstore.Migrate(ctx, db.SQL(), db.Dialect()); err != nil {
 		return nil, fmt.Errorf("orders: saga store: %w", err)
 	}
@@ -125,13 +165,10 @@ func New(ctx context.Context, deps *platform.Deps, cfg Config) (_ *Service, err 
 	s.product = productpb.NewProductServiceClient(cc)
 	con.AddBreakers(s.payment, productBreaker)
 
-	if err := outbox.Migrate(ctx, db.SQL(), db.Dialect()); err != nil {
-		return nil, fmt.Errorf("orders: outbox: %w", err)
-	}
-	con.AddOutbox("order events", db.SQL(), db.Dialect(), outbox.DefaultTable)
-	if s.relay, err = startRelay(db, cfg.Publisher, deps.Logger, s.srv.Metrics(), con.OutboxListener()); err != nil {
+	if s.relay, err = platform.StartRelay(ctx, db, cfg.Publisher, deps.Logger, s.srv.Metrics(), con.OutboxListener()); err != nil {
 		return nil, err
 	}
+	con.AddOutbox("order events", db.SQL(), db.Dialect(), outbox.DefaultTable)
 	b.Stack.Push(s.relay.Close)
 
 	if s.def, err = s.newSaga(); err != nil {
@@ -147,7 +184,8 @@ func New(ctx context.Context, deps *platform.Deps, cfg Config) (_ *Service, err 
 	if err != nil {
 		return nil, fmt.Errorf("orders: saga tracer: %w", err)
 	}
-	opts := []saga.Option{saga.WithLease(cfg.Lease), saga.WithLogger(deps.Logger), saga.WithListener(metrics), saga.WithTracer(tracer)}
+	opts := []saga.Option{saga.WithLease(cfg.Lease), saga.WithLogger(deps.Logger), saga.WithListener(metrics), saga.WithTracer(tracer),
+		saga.WithListener(saga.ListenerFunc(s.sagaMoved))}
 	if cfg.CompensateFor > 0 {
 		opts = append(opts, saga.WithCompensationRetry(retry.Policy{MaxAttempts: -1, MaxElapsed: cfg.CompensateFor,
 			Backoff: retry.Backoff{Initial: 100 * time.Millisecond, Max: 10 * time.Second}}))
@@ -165,14 +203,21 @@ func New(ctx context.Context, deps *platform.Deps, cfg Config) (_ *Service, err 
 	// whose compensation failed, through this service (which kicks the
 	// relay for the cancel's event).
 	con.AddSagas(s.sagas, s)
-	// The recovery loop stops before the orchestrators close.
-	s.loop.Add(1)
+	// The recovery and timer loops stop before the orchestrators close.
+	s.loop.Add(2)
 	go s.recoverLoop()
+	go s.timerLoop()
 	b.Stack.Push(func(context.Context) error {
 		s.stopped.Do(func() { close(s.stop) })
 		s.loop.Wait()
 		return nil
 	})
+
+	// The payment-service's and the warehouse's events continue the
+	// sagas that wait for them; the router stops first.
+	if err := s.startRouter(ctx); err != nil {
+		return nil, err
+	}
 
 	s.routes()
 	if err := b.Serve(ctx, deps, platform.OrderService); err != nil {
@@ -196,6 +241,7 @@ func (s *Service) PaymentBreaker() *breaker.Breaker { return s.payment }
 func (s *Service) RetryCompensation(ctx context.Context, id string) error {
 	err := s.orch.RetryCompensation(ctx, id)
 	s.relay.Kick() // the cancel's order.cancelled
+	s.waiters.wake(id)
 	return err
 }
 
@@ -210,6 +256,33 @@ func (s *Service) Resolve(ctx context.Context, id, note string) error {
 // idempotent.
 func (s *Service) Close(ctx context.Context) error { return s.base.Close(ctx) }
 
+// untilStop returns a context canceled when the service stops (or when
+// cancel is called), for a loop the service owns.
+func (s *Service) untilStop() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		select {
+		case <-s.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
+// timerLoop runs the orchestrator's timer loop (saga.Orchestrator.
+// RunTimers): the payment and shipping deadlines of the sagas that wait,
+// in this process or in one that died, and the wake-ups that fell due
+// while no order-service ran.
+func (s *Service) timerLoop() {
+	defer s.loop.Done()
+	ctx, cancel := s.untilStop()
+	defer cancel()
+	if err := s.rescuer.RunTimers(ctx); err != nil {
+		s.deps.Logger.Error("saga timers stopped", "err", err)
+	}
+}
+
 // recoverLoop finishes the sagas that a dead instance left in flight, once
 // their lease lapsed. It runs on its own orchestrator, so it never takes
 // over the sagas this process drives. (No order can be stored without its
@@ -217,12 +290,8 @@ func (s *Service) Close(ctx context.Context) error { return s.base.Close(ctx) }
 // creates the saga's record.)
 func (s *Service) recoverLoop() {
 	defer s.loop.Done()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := s.untilStop()
 	defer cancel()
-	go func() {
-		<-s.stop
-		cancel()
-	}()
 	t := time.NewTicker(s.cfg.RecoverEvery)
 	defer t.Stop()
 	for {

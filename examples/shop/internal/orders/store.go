@@ -18,6 +18,7 @@ import (
 const (
 	StatusPending   = "pending"
 	StatusConfirmed = "confirmed"
+	StatusShipped   = "shipped"
 	StatusCancelled = "cancelled"
 )
 
@@ -26,7 +27,21 @@ const (
 	EventCreated   = "order.created"
 	EventConfirmed = "order.confirmed"
 	EventCancelled = "order.cancelled"
+	EventShipped   = "order.shipped"
+	// EventDispatched is the warehouse's: it shipped an order. The
+	// order-service books a shipment by scheduling it (see ShipmentEvent).
+	EventDispatched = "shipment.dispatched"
 )
+
+// ShipmentEvent is the payload of a shipment.dispatched event.
+type ShipmentEvent struct {
+	// Key is the correlation key of the saga step that waits for it.
+	Key string `json:"key"`
+	// OrderID identifies the order.
+	OrderID string `json:"order_id"`
+	// TrackingNumber is the shipment's.
+	TrackingNumber string `json:"tracking_number"`
+}
 
 // Order is one order as the API shows it.
 type Order struct {
@@ -34,8 +49,11 @@ type Order struct {
 	ID string `json:"id"`
 	// Customer is the user id of the buyer.
 	Customer string `json:"customer"`
-	// Status is pending, confirmed or cancelled.
+	// Status is pending (until its payment is confirmed), confirmed (paid,
+	// waiting for the warehouse), shipped or cancelled.
 	Status string `json:"status"`
+	// TrackingNumber is the shipment's, once the order is confirmed.
+	TrackingNumber string `json:"tracking_number,omitempty"`
 	// Items are the ordered lines.
 	Items []products.Item `json:"items"`
 	// TotalCents is the order total in cents.
@@ -56,8 +74,10 @@ type OrderEvent struct {
 	Customer string `json:"customer"`
 	// TotalCents is the order total in cents.
 	TotalCents int64 `json:"total_cents"`
-	// Status is pending, confirmed or cancelled.
+	// Status is pending, confirmed, shipped or cancelled.
 	Status string `json:"status"`
+	// TrackingNumber is the shipment's, on order.shipped.
+	TrackingNumber string `json:"tracking_number,omitempty"`
 	// Reason says why a cancelled order was cancelled; nil for the others.
 	Reason *Reason `json:"reason,omitempty"`
 }
@@ -66,7 +86,7 @@ var schema = []string{
 	`CREATE TABLE IF NOT EXISTS orders (
 		id TEXT PRIMARY KEY, customer TEXT NOT NULL, status TEXT NOT NULL,
 		items TEXT NOT NULL, total_cents BIGINT NOT NULL, reason TEXT NOT NULL,
-		created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)`,
+		created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, ` + trackingColumn + `)`,
 	`CREATE INDEX IF NOT EXISTS orders_customer ON orders (customer, created_at)`,
 	// Why a pending order's saga failed is noted in its reason column
 	// (shown once the order is cancelled). Databases that kept these notes
@@ -84,13 +104,16 @@ type store struct {
 	db *platform.DB
 }
 
-const orderColumns = `id, customer, status, items, total_cents, reason, created_at, updated_at`
+// trackingColumn is added to orders tables made before orders shipped.
+const trackingColumn = `tracking TEXT NOT NULL DEFAULT ''`
+
+const orderColumns = `id, customer, status, items, total_cents, reason, created_at, updated_at, tracking`
 
 func scanOrder(row interface{ Scan(...any) error }) (Order, error) {
 	var o Order
 	var items, reason string
 	var created, updated int64
-	if err := row.Scan(&o.ID, &o.Customer, &o.Status, &items, &o.TotalCents, &reason, &created, &updated); err != nil {
+	if err := row.Scan(&o.ID, &o.Customer, &o.Status, &items, &o.TotalCents, &reason, &created, &updated, &o.TrackingNumber); err != nil {
 		return o, err
 	}
 	if o.Status == StatusCancelled {
@@ -153,7 +176,7 @@ func (s *store) insert(ctx context.Context, tx *platform.Tx, o Order) (Order, er
 	if err != nil {
 		return o, fmt.Errorf("orders: create: %w", err)
 	}
-	res, err := tx.Exec(ctx, `INSERT INTO orders (`+orderColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+	res, err := tx.Exec(ctx, `INSERT INTO orders (`+orderColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, '')
 		ON CONFLICT (id) DO NOTHING`, o.ID, o.Customer, o.Status, string(items), o.TotalCents, "",
 		o.CreatedAt.UnixNano(), o.UpdatedAt.UnixNano())
 	if err != nil {
@@ -165,32 +188,26 @@ func (s *store) insert(ctx context.Context, tx *platform.Tx, o Order) (Order, er
 	return stored(o), enqueue(ctx, tx, o.CreatedAt, EventCreated, o)
 }
 
-// settle moves the pending order id to status with its event, in tx, and
-// returns the order as settled. A confirmed order has no reason; a
-// cancelled one keeps the reason noted where its saga failed, or else
-// takes reason. Settling an order already in that status
-// is a no-op that returns it; one in the other final status is an error.
-// The update returns the row, so that a pending order (the saga's case) is
-// settled without reading it first.
+// settle moves the order id to status with its event, in tx, and returns
+// the order as settled: a pending order to confirmed, or a pending or
+// confirmed (paid, not shipped) one to cancelled. A confirmed order has no
+// reason; a cancelled one keeps the reason noted where its saga failed, or
+// else takes reason. Settling an order already in that status is a no-op
+// that returns it; one in another final status is an error. The update
+// returns the row, so that the saga's case is settled without reading the
+// order first.
 func (s *store) settle(ctx context.Context, tx *platform.Tx, id, status string, reason *Reason) (Order, error) {
 	now := time.Now()
-	newReason := `?`
+	newReason, from := `?`, `('pending')`
 	if status == StatusCancelled {
-		newReason = `COALESCE(NULLIF(reason, ''), ?)`
+		newReason, from = `COALESCE(NULLIF(reason, ''), ?)`, `('pending', 'confirmed')`
 	} else {
 		reason = nil
 	}
 	o, err := scanOrder(tx.QueryRow(ctx, `UPDATE orders SET status = ?, reason = `+newReason+`, updated_at = ?
-		WHERE id = ? AND status = 'pending' RETURNING `+orderColumns, status, reason.column(), now.UnixNano(), id))
+		WHERE id = ? AND status IN `+from+` RETURNING `+orderColumns, status, reason.column(), now.UnixNano(), id))
 	if errors.Is(err, sql.ErrNoRows) {
-		// Not pending: settled before (a repeated step), or no such order.
-		if o, err = scanOrder(tx.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders WHERE id = ?`, id)); err != nil {
-			return o, fmt.Errorf("orders: settle %s: %w", id, err)
-		}
-		if o.Status == status {
-			return o, nil
-		}
-		return o, fmt.Errorf("orders: settle %s as %s: it is already %s", id, status, o.Status)
+		return s.settled(ctx, tx, id, status)
 	}
 	if err != nil {
 		return o, fmt.Errorf("orders: settle %s: %w", id, err)
@@ -202,16 +219,56 @@ func (s *store) settle(ctx context.Context, tx *platform.Tx, id, status string, 
 	return o, enqueue(ctx, tx, now, typ, o)
 }
 
+// settled returns the order id that an update to status found in another
+// status: settled before (a repeated step), or an error.
+func (s *store) settled(ctx context.Context, tx *platform.Tx, id, status string) (Order, error) {
+	o, err := scanOrder(tx.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders WHERE id = ?`, id))
+	if err != nil {
+		return o, fmt.Errorf("orders: settle %s: %w", id, err)
+	}
+	if o.Status == status {
+		return o, nil
+	}
+	return o, fmt.Errorf("orders: settle %s as %s: it is already %s", id, status, o.Status)
+}
+
+// ship moves the confirmed order id to shipped with its tracking number
+// and its order.shipped event, in tx.
+func (s *store) ship(ctx context.Context, tx *platform.Tx, id, tracking string) (Order, error) {
+	now := time.Now()
+	o, err := scanOrder(tx.QueryRow(ctx, `UPDATE orders SET status = 'shipped', tracking = ?, updated_at = ?
+		WHERE id = ? AND status = 'confirmed' RETURNING `+orderColumns, tracking, now.UnixNano(), id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return s.settled(ctx, tx, id, StatusShipped)
+	}
+	if err != nil {
+		return o, fmt.Errorf("orders: ship %s: %w", id, err)
+	}
+	return o, enqueue(ctx, tx, now, EventShipped, o)
+}
+
+// bookShipment schedules the warehouse's answer to the booking of a
+// shipment, e, after d: the shop's stand-in for a warehouse.
+func (s *store) bookShipment(ctx context.Context, tx *platform.Tx, e ShipmentEvent, d time.Duration) error {
+	msg, err := eventbus.NewMessage(EventDispatched, e)
+	if err != nil {
+		return err
+	}
+	msg.Source, msg.Subject = "/warehouse", e.OrderID
+	platform.InjectTrace(ctx, msg)
+	return outbox.AddAfter(ctx, tx.SQL(), d, msg)
+}
+
 // enqueue adds the event to the outbox within tx, with the trace context of
 // ctx in its metadata so that the trace continues through the relay and the
 // bus.
 func enqueue(ctx context.Context, tx *platform.Tx, now time.Time, typ string, o Order) error {
 	msg, err := eventbus.NewMessage(typ, OrderEvent{OrderID: o.ID, Customer: o.Customer,
-		TotalCents: o.TotalCents, Status: o.Status, Reason: o.Reason})
+		TotalCents: o.TotalCents, Status: o.Status, TrackingNumber: o.TrackingNumber, Reason: o.Reason})
 	if err != nil {
 		return err
 	}
 	msg.Source, msg.Subject, msg.Time = "/orders", o.ID, now
-	injectTrace(ctx, msg)
+	platform.InjectTrace(ctx, msg)
 	return outbox.Add(ctx, tx.SQL(), msg)
 }

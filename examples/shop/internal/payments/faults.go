@@ -21,6 +21,10 @@ type Faults struct {
 	// caller: unable to tell whether the customer was charged, so the
 	// order saga refunds.
 	LoseChargeReplies bool `json:"lose_charge_replies"`
+	// HoldConfirmations makes every new charge's outcome go unpublished,
+	// as a payment provider that never calls back: the order waits until
+	// its payment deadline, then is cancelled.
+	HoldConfirmations bool `json:"hold_confirmations"`
 	// FailRefunds makes every refund answer 500 injected without
 	// refunding, so that a saga's compensation fails until it is cleared.
 	FailRefunds bool `json:"fail_refunds"`

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/go-microkit/microkit/eventbus"
+	"github.com/go-microkit/microkit/eventbus/outbox"
 	"github.com/go-microkit/microkit/examples/shop/internal/platform"
 )
 
@@ -23,6 +25,38 @@ type Config struct {
 	// LimitCents is the largest charge accepted; zero means
 	// DefaultLimitCents.
 	LimitCents int64
+	// Publisher is the bus its outbox relay publishes the outcomes of
+	// charges to. Required.
+	Publisher eventbus.Publisher
+	// ConfirmAfter is how long after a charge its outcome is published,
+	// as a payment provider's webhook comes a moment after the charge;
+	// zero means DefaultConfirmAfter.
+	ConfirmAfter time.Duration
+}
+
+// DefaultConfirmAfter is how long after a charge its outcome is
+// published by default.
+const DefaultConfirmAfter = 100 * time.Millisecond
+
+// Event types the payment-service publishes: the outcome of a charge.
+const (
+	EventConfirmed = "payment.confirmed"
+	EventDeclined  = "payment.declined"
+)
+
+// Event is the payload of a payment event.
+type Event struct {
+	// Key is the charge's idempotency key: the key the order saga waits
+	// on.
+	Key string `json:"key"`
+	// OrderID identifies the order.
+	OrderID string `json:"order_id"`
+	// AmountCents is the amount, in cents.
+	AmountCents int64 `json:"amount_cents"`
+	// Status is charged or declined.
+	Status string `json:"status"`
+	// Reason says why a charge was declined; empty otherwise.
+	Reason string `json:"reason,omitempty"`
 }
 
 // Service is a running payment-service. Close stops it.
@@ -32,22 +66,40 @@ type Service struct {
 	st     *store
 	faults platform.Faults[Faults]
 	srv    *platform.Server
+	relay  *platform.Relay
 }
 
 // New opens the database and starts the service, registered as
 // payment-service.
 func New(ctx context.Context, deps *platform.Deps, cfg Config) (_ *Service, err error) {
+	if cfg.Publisher == nil {
+		return nil, errors.New("payments: Config.Publisher is required")
+	}
 	if cfg.LimitCents == 0 {
 		cfg.LimitCents = DefaultLimitCents
+	}
+	if cfg.ConfirmAfter == 0 {
+		cfg.ConfirmAfter = DefaultConfirmAfter
 	}
 	b, err := platform.NewBase(ctx, deps, platform.PaymentService, cfg.DSN, cfg.Addr, schema...)
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, b.Close(context.WithoutCancel(ctx)))
+		}
+	}()
 	s := &Service{cfg: cfg, base: b, st: &store{db: b.DB}, srv: b.Server}
+	con := s.srv.Console()
+	if s.relay, err = platform.StartRelay(ctx, b.DB, cfg.Publisher, deps.Logger, s.srv.Metrics(), con.OutboxListener()); err != nil {
+		return nil, err
+	}
+	b.Stack.Push(s.relay.Close)
+	con.AddOutbox("payment events", b.DB.SQL(), b.DB.Dialect(), outbox.DefaultTable)
 	s.routes()
 	if err := b.Serve(ctx, deps, platform.PaymentService); err != nil {
-		return nil, errors.Join(err, b.Close(context.WithoutCancel(ctx)))
+		return nil, err
 	}
 	return s, nil
 }
@@ -69,6 +121,52 @@ type ChargeRequest struct {
 	Customer string `json:"customer"`
 	// AmountCents is the amount to charge, in cents.
 	AmountCents int64 `json:"amount_cents"`
+}
+
+// Accepted is the answer to a charge: taken, its outcome to be published
+// as a payment.confirmed or payment.declined event.
+type Accepted struct {
+	// Key is the charge's idempotency key.
+	Key string `json:"key"`
+	// Status is pending.
+	Status string `json:"status"`
+}
+
+// StatusPending is the status of a charge in Accepted: its outcome is yet
+// to be published.
+const StatusPending = "pending"
+
+// charge stores c unless its key exists and, with a new charge, its
+// outcome's event, due ConfirmAfter later, in the same transaction: as a
+// payment provider decides at once and tells the merchant a moment later
+// by webhook, and as durably as the charge itself. A repeated key has no
+// second event. With the HoldConfirmations fault no event is stored: the
+// provider never answers.
+func (s *Service) charge(ctx context.Context, c Charge, f Faults) (Charge, error) {
+	var created bool
+	err := s.st.db.Tx(ctx, func(tx *platform.Tx) error {
+		var err error
+		if c, created, err = s.st.charge(ctx, tx, c); err != nil || !created || f.HoldConfirmations {
+			return err
+		}
+		e := Event{Key: c.Key, OrderID: c.OrderID, AmountCents: c.AmountCents, Status: c.Status}
+		typ := EventConfirmed
+		if c.Status == StatusDeclined {
+			typ = EventDeclined
+			e.Reason = fmt.Sprintf("amount %d cents is over the limit of %d cents", c.AmountCents, s.cfg.LimitCents)
+		}
+		msg, err := eventbus.NewMessage(typ, e)
+		if err != nil {
+			return err
+		}
+		msg.Source, msg.Subject = "/payments", c.OrderID
+		platform.InjectTrace(ctx, msg)
+		return outbox.AddAfter(ctx, tx.SQL(), s.cfg.ConfirmAfter, msg)
+	})
+	if err == nil && created {
+		s.relay.Kick()
+	}
+	return c, err
 }
 
 // RefundRequest asks to refund the charge made under Key.
@@ -109,8 +207,8 @@ func (s *Service) routes() {
 		if req.AmountCents > s.cfg.LimitCents {
 			status = StatusDeclined
 		}
-		c, err := s.st.charge(r.Context(), Charge{Key: req.Key, OrderID: req.OrderID, Customer: req.Customer,
-			AmountCents: req.AmountCents, Status: status, CreatedAt: time.Now()})
+		c, err := s.charge(r.Context(), Charge{Key: req.Key, OrderID: req.OrderID, Customer: req.Customer,
+			AmountCents: req.AmountCents, Status: status, CreatedAt: time.Now()}, f)
 		if err != nil {
 			platform.WriteInternal(w, r, err)
 			return
@@ -121,15 +219,12 @@ func (s *Service) routes() {
 			platform.WriteError(w, r, http.StatusGatewayTimeout, "reply_lost", "the reply of this call was lost (fault injection)")
 			return
 		}
-		switch c.Status {
-		case StatusDeclined:
-			platform.WriteError(w, r, http.StatusPaymentRequired, "declined",
-				fmt.Sprintf("amount %d cents is over the limit of %d cents", c.AmountCents, s.cfg.LimitCents))
-		case StatusRefunded:
+		if c.Status == StatusRefunded {
 			platform.WriteError(w, r, http.StatusConflict, "refunded", "this charge key was already refunded")
-		default:
-			platform.WriteJSON(w, http.StatusOK, c)
+			return
 		}
+		// Accepted: the outcome, charged or declined, comes as an event.
+		platform.WriteJSON(w, http.StatusAccepted, Accepted{Key: c.Key, Status: StatusPending})
 	})
 	s.srv.HandleFunc("POST /refunds", func(w http.ResponseWriter, r *http.Request) {
 		var req RefundRequest

@@ -42,31 +42,50 @@ var schema = []string{
 
 type store struct{ db *platform.DB }
 
-// charge records c unless its key exists, and returns the stored charge.
-// A new charge costs one statement: the insert says whether it stored c,
-// and only a repeated key reads the charge stored first.
-func (s *store) charge(ctx context.Context, c Charge) (Charge, error) {
+// charge records c unless its key exists, and returns the stored charge
+// and whether it is c, new. A new charge costs one statement: the insert
+// says whether it stored c, and only a repeated key reads the charge
+// stored first. With tx nil it runs on its own.
+func (s *store) charge(ctx context.Context, tx *platform.Tx, c Charge) (Charge, bool, error) {
 	at := c.CreatedAt.UnixNano()
-	err := s.db.QueryRow(ctx, `INSERT INTO charges (charge_key, order_id, customer, amount_cents, status, created_at)
-		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (charge_key) DO NOTHING RETURNING created_at`,
-		c.Key, c.OrderID, c.Customer, c.AmountCents, c.Status, at).Scan(&at)
+	q := `INSERT INTO charges (charge_key, order_id, customer, amount_cents, status, created_at)
+		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (charge_key) DO NOTHING RETURNING created_at`
+	args := []any{c.Key, c.OrderID, c.Customer, c.AmountCents, c.Status, at}
+	var row *sql.Row
+	if tx != nil {
+		row = tx.QueryRow(ctx, q, args...)
+	} else {
+		row = s.db.QueryRow(ctx, q, args...)
+	}
+	err := row.Scan(&at)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return s.get(ctx, c.Key) // the key was taken: its first outcome stands
+		if tx != nil {
+			stored, err := scanCharge(tx.QueryRow(ctx, selectCharge, c.Key))
+			return stored, false, err
+		}
+		stored, err := s.get(ctx, c.Key) // the key was taken: its first outcome stands
+		return stored, false, err
 	case err != nil:
-		return c, fmt.Errorf("payments: charge: %w", err)
+		return c, false, fmt.Errorf("payments: charge: %w", err)
 	}
 	c.CreatedAt = time.Unix(0, at).UTC() // as get returns it
-	return c, nil
+	return c, true, nil
 }
+
+const selectCharge = `SELECT charge_key, order_id, customer, amount_cents, status, created_at
+		FROM charges WHERE charge_key = ?`
 
 var errNotFound = errors.New("payments: no such charge")
 
 func (s *store) get(ctx context.Context, key string) (Charge, error) {
+	return scanCharge(s.db.QueryRow(ctx, selectCharge, key))
+}
+
+func scanCharge(row *sql.Row) (Charge, error) {
 	var c Charge
 	var at int64
-	err := s.db.QueryRow(ctx, `SELECT charge_key, order_id, customer, amount_cents, status, created_at
-		FROM charges WHERE charge_key = ?`, key).Scan(&c.Key, &c.OrderID, &c.Customer, &c.AmountCents, &c.Status, &at)
+	err := row.Scan(&c.Key, &c.OrderID, &c.Customer, &c.AmountCents, &c.Status, &at)
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, errNotFound
 	}
@@ -86,7 +105,7 @@ func (s *store) get(ctx context.Context, key string) (Charge, error) {
 // then commit and stay charged. The insert instead waits for the in-flight
 // charge to commit or roll back, and the update after it sees the outcome.
 func (s *store) refund(ctx context.Context, key string, now time.Time) (Charge, error) {
-	if _, err := s.charge(ctx, Charge{Key: key, Status: StatusRefunded, CreatedAt: now}); err != nil {
+	if _, _, err := s.charge(ctx, nil, Charge{Key: key, Status: StatusRefunded, CreatedAt: now}); err != nil {
 		return Charge{}, fmt.Errorf("payments: refund: %w", err)
 	}
 	if _, err := s.db.Exec(ctx, `UPDATE charges SET status = 'refunded' WHERE charge_key = ? AND status = 'charged'`, key); err != nil {

@@ -33,7 +33,8 @@ func TestChargesAndRefundsAreIdempotentByKey(t *testing.T) {
 	st := openStore(t, filepath.Join(t.TempDir(), "payments.db"))
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	charge := func(key string, cents int64) (Charge, error) {
-		return st.charge(ctx, Charge{Key: key, OrderID: "o", Customer: "c", AmountCents: cents, Status: StatusCharged, CreatedAt: at})
+		c, _, err := st.charge(ctx, nil, Charge{Key: key, OrderID: "o", Customer: "c", AmountCents: cents, Status: StatusCharged, CreatedAt: at})
+		return c, err
 	}
 	refund := func(key string) (Charge, error) { return st.refund(ctx, key, at) }
 	steps := []struct {
@@ -103,7 +104,7 @@ func TestChargeReturnsTheStoredCharge(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			at := time.Date(2026, 1, 2, 3, 4, 5, 6, time.FixedZone("x", 3600))
-			first, err := st.charge(ctx, Charge{Key: "k", OrderID: "o", Customer: "c", AmountCents: 500, Status: StatusCharged, CreatedAt: at})
+			first, _, err := st.charge(ctx, nil, Charge{Key: "k", OrderID: "o", Customer: "c", AmountCents: 500, Status: StatusCharged, CreatedAt: at})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -114,7 +115,7 @@ func TestChargeReturnsTheStoredCharge(t *testing.T) {
 			if first != stored {
 				t.Fatalf("charge returned %+v, stored is %+v", first, stored)
 			}
-			again, err := st.charge(ctx, Charge{Key: "k", OrderID: "o2", Customer: "c2", AmountCents: 999, Status: StatusDeclined, CreatedAt: at.Add(time.Hour)})
+			again, _, err := st.charge(ctx, nil, Charge{Key: "k", OrderID: "o2", Customer: "c2", AmountCents: 999, Status: StatusDeclined, CreatedAt: at.Add(time.Hour)})
 			if err != nil {
 				t.Fatal(err)
 			}

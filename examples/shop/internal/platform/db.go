@@ -126,6 +126,30 @@ func (d *DB) Migrate(ctx context.Context, stmts ...string) error {
 	return nil
 }
 
+// AddColumn adds the column named name, defined by def (its name, type
+// and constraints, as in CREATE TABLE), to table unless it has it: the
+// migration of a table created before the column existed. SQLite has no ADD COLUMN IF
+// NOT EXISTS, so there the table's columns are read first.
+func (d *DB) AddColumn(ctx context.Context, table, name, def string) error {
+	if d.postgres {
+		if _, err := d.db.ExecContext(ctx, "ALTER TABLE "+table+" ADD COLUMN IF NOT EXISTS "+def); err != nil {
+			return fmt.Errorf("platform: add column %s.%s: %w", table, name, err)
+		}
+		return nil
+	}
+	var n int
+	if err := d.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM pragma_table_info(?) WHERE name = ?`, table, name).Scan(&n); err != nil {
+		return fmt.Errorf("platform: add column %s.%s: %w", table, name, err)
+	}
+	if n > 0 {
+		return nil
+	}
+	if _, err := d.db.ExecContext(ctx, "ALTER TABLE "+table+" ADD COLUMN "+def); err != nil {
+		return fmt.Errorf("platform: add column %s.%s: %w", table, name, err)
+	}
+	return nil
+}
+
 // Postgres reports whether the database is PostgreSQL (else SQLite).
 func (d *DB) Postgres() bool { return d.postgres }
 

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/go-microkit/microkit/internal/sqltest"
 )
 
 func TestRebind(t *testing.T) {
@@ -120,5 +122,37 @@ func TestOpenDBSQLite(t *testing.T) {
 	if st := db.SQL().Stats(); st.MaxOpenConnections != 1 || st.OpenConnections != 1 || st.MaxIdleClosed != 0 {
 		t.Errorf("pool: max open %d, open %d, closed for want of idle room %d; want 1, 1, 0",
 			st.MaxOpenConnections, st.OpenConnections, st.MaxIdleClosed)
+	}
+}
+
+// AddColumn migrates a table made before the column existed, once: run
+// again it changes nothing, and the rows it finds get the default. On
+// SQLite, which has no ADD COLUMN IF NOT EXISTS, and on PostgreSQL.
+func TestAddColumn(t *testing.T) {
+	pgDSN, _ := sqltest.PostgresSchema(t, "platform")
+	for _, tc := range []struct{ name, dsn string }{
+		{"sqlite", filepath.Join(t.TempDir(), "t.db")},
+		{"postgres", pgDSN},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			db, err := OpenDB(ctx, tc.dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			if err := db.Migrate(ctx, `CREATE TABLE old_orders (id TEXT PRIMARY KEY)`, `INSERT INTO old_orders (id) VALUES ('o-1')`); err != nil {
+				t.Fatal(err)
+			}
+			for range 2 {
+				if err := db.AddColumn(ctx, "old_orders", "tracking", `tracking TEXT NOT NULL DEFAULT ''`); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var tracking string
+			if err := db.QueryRow(ctx, `SELECT tracking FROM old_orders WHERE id = ?`, "o-1").Scan(&tracking); err != nil || tracking != "" {
+				t.Fatalf("tracking of a row from before the column: %q, %v; want the default", tracking, err)
+			}
+		})
 	}
 }

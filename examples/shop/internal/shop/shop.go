@@ -110,6 +110,20 @@ type Config struct {
 	// compensation before its saga ends compensation_failed; zero means
 	// 2m (see orders.Config).
 	CompensateFor time.Duration
+	// ConfirmAfter is how long after a charge the payment-service
+	// publishes its outcome; zero means payments.DefaultConfirmAfter.
+	ConfirmAfter time.Duration
+	// PaymentDeadline is how long an order waits for its payment's
+	// outcome before it is cancelled; zero means
+	// orders.DefaultPaymentDeadline.
+	PaymentDeadline time.Duration
+	// ShipAfter is how long after its confirmation an order is shipped by
+	// the warehouse's stand-in; zero means orders.DefaultShipAfter.
+	ShipAfter time.Duration
+	// ShipDeadline is how long a confirmed order waits for its shipment
+	// before it is cancelled and refunded; zero means
+	// orders.DefaultShipDeadline.
+	ShipDeadline time.Duration
 	// RatePerMinute is the gateway's per-user limit; zero means 1000.
 	RatePerMinute int
 	// AuthFailuresPerMinute is the gateway's budget of failed
@@ -196,7 +210,8 @@ func Start(ctx context.Context, cfg Config) (_ *Shop, err error) {
 	deps.AdvertisePort = cfg.AdvertisePort
 	sh.stack.Push(deps.Close)
 
-	needsBus := slices.Contains(cfg.Services, Order) || slices.Contains(cfg.Services, Notification)
+	needsBus := slices.Contains(cfg.Services, Order) || slices.Contains(cfg.Services, Notification) ||
+		slices.Contains(cfg.Services, Payment)
 	var bus *bus
 	if needsBus {
 		if bus, err = sh.openBus(ctx, cfg, deps); err != nil {
@@ -244,7 +259,8 @@ func Start(ctx context.Context, cfg Config) (_ *Shop, err error) {
 			}
 			url, closer = s.URL(), s.Close
 		case Payment:
-			s, err := payments.New(ctx, deps, payments.Config{DSN: d, Addr: addr})
+			s, err := payments.New(ctx, deps, payments.Config{DSN: d, Addr: addr,
+				Publisher: eventbustrace.Publisher(bus.Publisher, bus.system), ConfirmAfter: cfg.ConfirmAfter})
 			if err != nil {
 				return nil, err
 			}
@@ -258,7 +274,9 @@ func Start(ctx context.Context, cfg Config) (_ *Shop, err error) {
 			url, closer = s.URL(), s.Close
 		case Order:
 			s, err := orders.New(ctx, deps, orders.Config{DSN: d, Addr: addr,
-				Publisher:   eventbustrace.Publisher(bus.Publisher, bus.system),
+				Publisher:  eventbustrace.Publisher(bus.Publisher, bus.system),
+				Subscriber: bus.Subscriber, System: bus.system,
+				PaymentDeadline: cfg.PaymentDeadline, ShipAfter: cfg.ShipAfter, ShipDeadline: cfg.ShipDeadline,
 				BreakerOpen: cfg.BreakerOpen, Lease: cfg.SagaLease, CompensateFor: cfg.CompensateFor})
 			if err != nil {
 				return nil, err

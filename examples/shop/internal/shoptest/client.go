@@ -154,8 +154,10 @@ type Order struct {
 	ID string `json:"id"`
 	// Customer is the user id of the buyer.
 	Customer string `json:"customer"`
-	// Status is pending, confirmed or cancelled.
+	// Status is pending, confirmed, shipped or cancelled.
 	Status string `json:"status"`
+	// TrackingNumber is the shipment's, once the order is confirmed.
+	TrackingNumber string `json:"tracking_number"`
 	// Items are the ordered lines.
 	Items []Item `json:"items"`
 	// TotalCents is the order total in cents.
@@ -198,16 +200,43 @@ type Notification struct {
 	OrderID string `json:"order_id"`
 	// Kind is the event type, e.g. order.confirmed.
 	Kind string `json:"kind"`
+	// Message is the text sent to the customer.
+	Message string `json:"message"`
 }
 
 // PlaceOrder posts an order with the given id ("" lets the service choose)
-// and returns the answer.
+// and returns the answer. It asks to wait for the order to settle
+// ("Prefer: wait=20"): the answer is the order once its payment's outcome
+// came, confirmed or cancelled, or still pending after 20 seconds.
 func (c *Client) PlaceOrder(ctx context.Context, id string, items ...Item) (Response, error) {
+	return c.placeOrder(ctx, id, "wait=20", items)
+}
+
+// PlaceOrderNoWait places an order as PlaceOrder does, without asking to
+// wait: the answer is the order as its saga left it when it parked,
+// pending until the payment-service's outcome arrives.
+func (c *Client) PlaceOrderNoWait(ctx context.Context, id string, items ...Item) (Response, error) {
+	return c.placeOrder(ctx, id, "", items)
+}
+
+func (c *Client) placeOrder(ctx context.Context, id, prefer string, items []Item) (Response, error) {
 	body := map[string]any{"items": items}
 	if id != "" {
 		body["id"] = id
 	}
-	return c.Do(ctx, http.MethodPost, "/api/orders", body)
+	b, err := json.Marshal(body)
+	if err != nil {
+		return Response{}, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Base+"/api/orders", bytes.NewReader(b))
+	if err != nil {
+		return Response{}, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if prefer != "" {
+		req.Header.Set("Prefer", prefer)
+	}
+	return c.Send(req)
 }
 
 // PlaceUntilRefused places orders of item, one after another, until one is

@@ -25,7 +25,12 @@ func Start(t testing.TB, tune ...func(*shop.Config)) *shop.Shop {
 		Seed:        true,
 		BcryptCost:  bcrypt.MinCost,
 		BreakerOpen: 10 * time.Minute,
-		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		// The warehouse ships an hour after a confirmation, well within
+		// its deadline: a test that follows an order to its shipment
+		// sets a short ShipAfter.
+		ShipAfter:    time.Hour,
+		ShipDeadline: 2 * time.Hour,
+		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	for _, f := range tune {
 		f(&cfg)

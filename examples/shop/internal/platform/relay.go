@@ -1,0 +1,93 @@
+package platform
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/go-microkit/microkit/eventbus"
+	"github.com/go-microkit/microkit/eventbus/outbox"
+	"github.com/go-microkit/microkit/eventbus/outbox/outboxmetrics"
+	"github.com/go-microkit/microkit/tracing"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// A service's events go through the transactional outbox of package
+// eventbus/outbox: the service adds them (outbox.Add, or outbox.AddAfter
+// for one due later) in the transaction that changes its data, and a
+// Relay publishes them once committed. A crash between the two publishes
+// them on restart; consumers dedupe with the inbox.
+
+// InjectTrace puts the trace context of ctx in msg's metadata, so that the
+// trace continues through the relay and the bus to the consumers.
+func InjectTrace(ctx context.Context, msg *eventbus.Message) {
+	if msg.Metadata == nil {
+		msg.Metadata = map[string]string{}
+	}
+	tracing.Inject(ctx, msg.Metadata)
+}
+
+// perMessageTrace publishes each message in the trace of the request that
+// made it (its Metadata carries that context since InjectTrace), so one
+// trace runs from the gateway through the relay and the bus to consumers.
+func perMessageTrace(p eventbus.Publisher) eventbus.Publisher {
+	return eventbus.DecoratePublisher(p, func(ctx context.Context, msgs ...*eventbus.Message) error {
+		for _, m := range msgs {
+			if err := p.Publish(tracing.Extract(ctx, m.Metadata), m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Relay runs an outbox relay in a goroutine that Close stops and waits for.
+type Relay struct {
+	signal *outbox.Signal
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// StartRelay creates the outbox table of db if needed and starts its
+// relay, publishing to pub, reporting to its metrics in reg and to watch
+// (a console's listener).
+func StartRelay(ctx context.Context, db *DB, pub eventbus.Publisher, log *slog.Logger, reg prometheus.Registerer, watch outbox.Listener) (*Relay, error) {
+	if err := outbox.Migrate(ctx, db.SQL(), db.Dialect()); err != nil {
+		return nil, fmt.Errorf("platform: outbox: %w", err)
+	}
+	m, err := outboxmetrics.New(reg)
+	if err != nil {
+		return nil, fmt.Errorf("platform: outbox metrics: %w", err)
+	}
+	sig := outbox.NewSignal()
+	r, err := outbox.NewRelay(db.SQL(), db.Dialect(), perMessageTrace(pub), outbox.WithWaker(sig),
+		outbox.WithPollInterval(500*time.Millisecond), outbox.WithLogger(log), outbox.WithListener(m), outbox.WithListener(watch))
+	if err != nil {
+		return nil, fmt.Errorf("platform: outbox relay: %w", err)
+	}
+	rctx, cancel := context.WithCancel(context.Background())
+	rl := &Relay{signal: sig, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(rl.done)
+		if err := r.Run(rctx); err != nil {
+			log.Error("outbox relay stopped", "err", err)
+		}
+	}()
+	return rl, nil
+}
+
+// Kick wakes the relay after a commit that added events.
+func (r *Relay) Kick() { r.signal.Notify() }
+
+// Close stops the relay after its round in progress and waits for it. It is
+// idempotent.
+func (r *Relay) Close(ctx context.Context) error {
+	r.cancel()
+	select {
+	case <-r.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("platform: outbox relay: close: %w", ctx.Err())
+	}
+}
