@@ -439,15 +439,18 @@ func (c *cluster) expectTrace(traceID string) {
 	}
 }
 
-// The one-process-per-service shop on the event buses other than NATS:
-// the order-service's outbox relay publishes to Redis Streams or to
-// PostgreSQL, and the notification-service, another process, consumes
-// from there, with the trace carried across.
-func TestShopClusterOnOtherBuses(t *testing.T) {
+// The order's lifecycle with one process per service, on each event bus:
+// placed, paid asynchronously (the payment-service's event wakes the
+// saga the order-service parked), shipped and notified, the trace carried
+// across every process; and placed, its payment never confirmed, cancelled
+// at its deadline with its stock released. The relays publish to NATS,
+// Redis Streams or PostgreSQL, and other processes consume from there.
+func TestShopClusterLifecycle(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		bus  func(t *testing.T) string
 	}{
+		{"nats", func(t *testing.T) string { return "" }},
 		{"redis", func(t *testing.T) string {
 			return "redis://" + testenv.Addr(t, "MICROKIT_REDIS_ADDR")
 		}},
@@ -457,13 +460,51 @@ func TestShopClusterOnOtherBuses(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newCluster(t, clusterConfig{bus: tc.bus(t), extra: map[string][]string{shop.Order: {"-ship-after", "200ms"}}})
+			c := newCluster(t, clusterConfig{bus: tc.bus(t), extra: map[string][]string{
+				shop.Order: {"-ship-after", "200ms", "-payment-deadline", "2s"}}})
 			c.startAll(1)
 			user := &shoptest.Client{Base: c.gateway}
 			warmUp(t, user)
 			c.story(user)
+			c.unpaid(user, adminClient(t, c.gateway))
 		})
 	}
+}
+
+// unpaid places an order whose payment is never confirmed (the payment
+// fault hold_confirmations): it waits, pending, with its stock reserved,
+// until its payment deadline, then is cancelled with payment_timeout, its
+// stock released and its charge refunded.
+func (c *cluster) unpaid(user, admin *shoptest.Client) {
+	t := c.t
+	t.Helper()
+	ctx := t.Context()
+	setFaults(t, admin, "payment-faults", map[string]any{"hold_confirmations": true})
+	defer setFaults(t, admin, "payment-faults", map[string]any{})
+	before := catalogStock(t, user)["p-mouse"]
+	r, err := user.PlaceOrderNoWait(ctx, "", shoptest.Item{ProductID: "p-mouse", Quantity: 2})
+	var o shoptest.Order
+	if err != nil || r.Status != http.StatusCreated || r.Decode(&o) != nil || o.Status != "pending" {
+		t.Fatalf("unpaid order: %v %d %s, want it pending", err, r.Status, r.Body)
+	}
+	if got := catalogStock(t, user)["p-mouse"]; got != before-2 {
+		t.Errorf("mouse stock %d while the order waits, want %d reserved", got, before-2)
+	}
+	o = waitOrder(t, user, o.ID, "cancelled")
+	if o.Reason == nil || o.Reason.Code != "payment_timeout" {
+		t.Errorf("unpaid order %+v, want it cancelled for payment_timeout", o)
+	}
+	if got := catalogStock(t, user)["p-mouse"]; got != before {
+		t.Errorf("mouse stock %d after the deadline, want %d released", got, before)
+	}
+	var d details
+	if err := user.Expect(ctx, http.MethodGet, "/api/orders/"+o.ID+"/details", nil, http.StatusOK, &d); err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Data.Payments) != 1 || d.Data.Payments[0].Status != "refunded" {
+		t.Errorf("payments of the unpaid order %+v, want its charge refunded", d.Data.Payments)
+	}
+	waitNotifications(t, user, o.ID, "order.cancelled", "order.created")
 }
 
 // catalogStock returns the stock of every product, as the catalog shows
