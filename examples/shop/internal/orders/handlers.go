@@ -214,7 +214,8 @@ func preferredWait(r *http.Request) time.Duration {
 			if err != nil || n <= 0 {
 				return 0
 			}
-			return min(time.Duration(n)*time.Second, maxPreferredWait)
+			// Capped before the multiplication, which would overflow.
+			return time.Duration(min(n, int(maxPreferredWait/time.Second))) * time.Second
 		}
 	}
 	return 0

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/go-microkit/microkit/examples/shop/internal/products"
 )
@@ -68,4 +69,53 @@ func TestReplay(t *testing.T) {
 			}
 		})
 	}
+}
+
+// preferredWait reads "Prefer: wait=<seconds>" (RFC 7240) among other
+// preferences, in any case, quoted or not, capped at maxPreferredWait;
+// anything else asks for no wait.
+func TestPreferredWait(t *testing.T) {
+	tests := []struct {
+		name   string
+		values []string
+		want   time.Duration
+	}{
+		{"none", nil, 0},
+		{"wait", []string{"wait=5"}, 5 * time.Second},
+		{"among others", []string{"respond-async, wait=3"}, 3 * time.Second},
+		{"in a later header", []string{"return=minimal", "wait=2"}, 2 * time.Second},
+		{"any case, spaces, quotes", []string{` WAIT = "4" `}, 4 * time.Second},
+		{"capped", []string{"wait=100"}, maxPreferredWait},
+		{"too large to multiply", []string{"wait=9223372036854775807"}, maxPreferredWait},
+		{"zero", []string{"wait=0"}, 0},
+		{"negative", []string{"wait=-1"}, 0},
+		{"not a number", []string{"wait=soon"}, 0},
+		{"no value", []string{"wait"}, 0},
+		{"another preference", []string{"handling=lenient"}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, _ := http.NewRequest(http.MethodPost, "/orders", nil)
+			for _, v := range tt.values {
+				r.Header.Add("Prefer", v)
+			}
+			if got := preferredWait(r); got != tt.want {
+				t.Errorf("preferredWait(%q) = %v, want %v", tt.values, got, tt.want)
+			}
+		})
+	}
+}
+
+// Whatever the header says, the wait is between zero and maxPreferredWait.
+func FuzzPreferredWait(f *testing.F) {
+	for _, s := range []string{"wait=5", "respond-async, wait=3", `wait="4"`, "wait=9223372036854775807", "wait=-1", ",,=", "wait=1e9"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		r, _ := http.NewRequest(http.MethodPost, "/orders", nil)
+		r.Header.Set("Prefer", v)
+		if got := preferredWait(r); got < 0 || got > maxPreferredWait {
+			t.Fatalf("preferredWait(%q) = %v, out of [0, %v]", v, got, maxPreferredWait)
+		}
+	})
 }
