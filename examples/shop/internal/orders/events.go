@@ -53,15 +53,27 @@ func (s *Service) startRouter(ctx context.Context) error {
 	return nil
 }
 
-// sagaMoved is the orchestrators' listener: after any transition of an
-// order's saga (a step done, a wait over, a compensation), the relay is
-// woken for the events the transition may have committed, and so are the
-// requests waiting for the order to settle.
+// sagaMoved is the orchestrators' listener. It wakes the relay and the
+// requests waiting for the order to settle after the transitions that
+// follow a local step's commit: the park for the shipment (the order
+// confirmed, order.confirmed and the warehouse's event committed), the
+// saga's end (the order shipped, or cancelled by the compensation), or a
+// compensation that failed for good. A local step's own events come
+// inside its transaction, before the commit, when a read would not see
+// it yet; the other transitions (a park for the payment, a wake-up, a
+// remote step) add no event and settle nothing, and waking the relay or
+// the requests for them would only cost reads.
 func (s *Service) sagaMoved(_ context.Context, e saga.Event) {
-	if s.relay != nil {
-		s.relay.Kick()
+	switch {
+	case e.Kind == saga.EventWaiting && e.Step == stepAwaitShipment,
+		e.Kind == saga.EventCompleted, e.Kind == saga.EventCompensated:
+		if s.relay != nil {
+			s.relay.Kick()
+		}
+		s.waiters.wake(e.SagaID)
+	case e.Kind == saga.EventCompensationFailed, e.Kind == saga.EventResolved:
+		s.waiters.wake(e.SagaID)
 	}
-	s.waiters.wake(e.SagaID)
 }
 
 // waiters are the requests waiting for an order to settle (POST /orders

@@ -106,7 +106,7 @@ func report(ctx context.Context, o Order) {
 func (s *Service) newSaga() (*saga.Saga[sagaState], error) {
 	return saga.New(SagaName,
 		saga.Step[sagaState]{
-			Name:  "order",
+			Name:  stepOrder,
 			Local: true,
 			Execute: func(ctx context.Context, st *sagaState) error {
 				return s.inTx(ctx, func(tx *platform.Tx) error {
@@ -205,7 +205,7 @@ func (s *Service) newSaga() (*saga.Saga[sagaState], error) {
 			// warehouse. The shop has no warehouse: the booking is the
 			// warehouse's answer, a shipment.dispatched event the outbox
 			// holds until ShipAfter has passed.
-			Name:  "confirm",
+			Name:  stepConfirm,
 			Local: true,
 			Retry: attempts(3),
 			Execute: func(ctx context.Context, st *sagaState) error {
@@ -244,7 +244,7 @@ func (s *Service) newSaga() (*saga.Saga[sagaState], error) {
 			},
 		},
 		saga.Step[sagaState]{
-			Name:  "ship",
+			Name:  stepShip,
 			Local: true,
 			Retry: attempts(3),
 			Execute: func(ctx context.Context, st *sagaState) error {
@@ -257,8 +257,13 @@ func (s *Service) newSaga() (*saga.Saga[sagaState], error) {
 	)
 }
 
-// stepAwaitShipment is the name of the step that waits for the warehouse.
-const stepAwaitShipment = "await-shipment"
+// The names of the saga's steps that its code refers to.
+const (
+	stepOrder         = "order"
+	stepConfirm       = "confirm"
+	stepAwaitShipment = "await-shipment"
+	stepShip          = "ship"
+)
 
 // trackingNumber returns a new tracking number for the shipment of order
 // id.
