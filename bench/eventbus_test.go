@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"sync/atomic"
 	"syscall"
@@ -65,6 +66,25 @@ func benchMessages(typ string, n int) []*eventbus.Message {
 		msgs[i] = &eventbus.Message{ID: eventbus.NewID(), Type: typ, DataContentType: eventbus.JSONContentType, Data: busPayload}
 	}
 	return msgs
+}
+
+// benchPublishConcurrent runs publish (one message per call) from
+// goroutines goroutines at once, as the request handlers of a busy service
+// do; an op is one message, and it reports msgs/s.
+func benchPublishConcurrent(b *testing.B, goroutines int, publish func(n int) error) {
+	b.SetBytes(busPayloadSize)
+	b.SetParallelism((goroutines + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := publish(1); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }
 
 // microkitBus is what routerSystem needs of a microkit bus.

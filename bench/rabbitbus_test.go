@@ -9,7 +9,6 @@ package bench
 import (
 	"context"
 	"crypto/rand"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -247,20 +246,7 @@ func BenchmarkRabbitPublishConcurrent(b *testing.B) {
 	url := testenv.Addr(b, "MICROKIT_RABBITMQ_URL")
 	for _, sys := range rabbitSystems(url, true, rabbitConcurrency) {
 		b.Run(sys.name, func(b *testing.B) {
-			publish := sys.new(b)
-			b.SetBytes(busPayloadSize)
-			b.SetParallelism((rabbitConcurrency + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
-			b.ReportAllocs()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					if err := publish(1); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+			benchPublishConcurrent(b, rabbitConcurrency, sys.new(b))
 		})
 	}
 }

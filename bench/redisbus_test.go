@@ -4,7 +4,8 @@ package bench
 // go-redis against the Redis server at MICROKIT_REDIS_ADDR, each run on a
 // stream of its own (deleted at the end), with the 256-byte payload and
 // the batches of the eventbus benchmarks. Publish stores batches of
-// busBatch messages (PublishOne one per call); Consume has one consumer of a consumer group take
+// busBatch messages (PublishOne one per call, PublishConcurrent one per
+// call from many goroutines at once); Consume has one consumer of a consumer group take
 // b.N messages published beforehand, acknowledging each; Throughput does
 // both at once. See docs/benchmarks.md.
 
@@ -206,6 +207,31 @@ func BenchmarkRedisPublishOne(b *testing.B) {
 	addr := testenv.Addr(b, "MICROKIT_REDIS_ADDR")
 	for _, sys := range rotatedRedis(redisSystems()) {
 		b.Run(sys.name, func(b *testing.B) { benchRedisPublishOne(b, addr, sys) })
+	}
+}
+
+// redisConcurrency is the number of goroutines of
+// BenchmarkRedisPublishConcurrent: request handlers of a busy service.
+const redisConcurrency = 16
+
+// BenchmarkRedisPublishConcurrent publishes one message per call from
+// redisConcurrency goroutines at once, each call waiting for its own
+// reply: many request handlers each publishing their event. Each system
+// runs with its defaults on one client: redisbus gathers the calls that
+// arrive while a pipeline is in flight into the next one, watermill's
+// publisher (safe for concurrent use) sends an XADD per call on a
+// connection of the client's pool.
+func BenchmarkRedisPublishConcurrent(b *testing.B) {
+	addr := testenv.Addr(b, "MICROKIT_REDIS_ADDR")
+	for _, sys := range rotatedRedis(redisSystems()) {
+		b.Run(sys.name, func(b *testing.B) {
+			publish, stop := sys.publisher(b, addr, redisStream(b, addr))
+			defer stop()
+			if err := publish(1); err != nil { // a connection in the pool
+				b.Fatal(err)
+			}
+			benchPublishConcurrent(b, redisConcurrency, publish)
+		})
 	}
 }
 

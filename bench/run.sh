@@ -128,6 +128,10 @@ for g in "${groups[@]}"; do
         cmp "$b/redisbus" msgs/s "$b/watermill"
       done
       job 3000x '^BenchmarkRedisInterleaved$'
+      for s in redisbus watermill; do
+        job 10000x "^BenchmarkRedisPublishConcurrent\$/^$s\$"
+      done
+      cmp RedisPublishConcurrent/redisbus msgs/s RedisPublishConcurrent/watermill
       job 5000x '^BenchmarkRedisThroughput$'
       cmp RedisInterleaved redisbus-ns/msg RedisInterleaved watermill-ns/msg
       cmp RedisThroughput/redisbus msgs/s RedisThroughput/watermill ;;

@@ -2,6 +2,7 @@ package redisbus_test
 
 import (
 	"context"
+	"runtime"
 	"testing"
 
 	"github.com/go-microkit/microkit/eventbus"
@@ -30,6 +31,45 @@ func BenchmarkPublish(b *testing.B) {
 			if err := bus.Publish(ctx, msgs...); err != nil {
 				b.Fatal(err)
 			}
+		}
+	}
+}
+
+// BenchmarkPublishConcurrent publishes one message per call from 16
+// goroutines at once, as request handlers each publishing their event do:
+// the calls that arrive while a pipeline is in flight share the next one.
+// An op is one message stored.
+func BenchmarkPublishConcurrent(b *testing.B) {
+	addr := sharedAddr(b)
+	bus := benchBus(b, addr)
+	ctx := context.Background()
+	const goroutines = 16
+	b.SetParallelism((goroutines + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+	b.ReportAllocs()
+	b.SetBytes(256)
+	b.RunParallel(func(pb *testing.PB) {
+		m := benchMessages(1)
+		for pb.Next() {
+			if err := bus.Publish(ctx, m...); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkPublishOne publishes one message per call from one goroutine:
+// a round trip each.
+func BenchmarkPublishOne(b *testing.B) {
+	addr := sharedAddr(b)
+	bus := benchBus(b, addr)
+	ctx := context.Background()
+	m := benchMessages(1)
+	b.ReportAllocs()
+	b.SetBytes(256)
+	for b.Loop() {
+		if err := bus.Publish(ctx, m...); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-microkit/microkit/eventbus"
+	"github.com/go-microkit/microkit/internal/groupcommit"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -20,7 +21,11 @@ type Bus struct {
 	rdb   *redis.Client
 	owned bool // Close closes rdb
 
-	published  atomic.Bool        // something was published since the last trim
+	group     *groupcommit.Group[*publishReq] // shares pipelines among concurrent Publish calls
+	pubs      sync.WaitGroup                  // the Publish calls in progress; Add under mu while open
+	stopping  chan struct{}                   // closed by Close: ends the retry waits of Publish calls
+	published atomic.Bool                     // something was published since the last trim
+
 	trimCtx    context.Context    // canceled by Close: stops the trimmer and its trim
 	trimCancel context.CancelFunc // cancels trimCtx
 	trimDone   chan struct{}      // closed when the trimmer returned
@@ -74,7 +79,8 @@ func New(rdb *redis.Client, opts ...Option) (*Bus, error) {
 
 func newBus(rdb *redis.Client, cfg config) *Bus {
 	b := &Bus{cfg: cfg, rdb: rdb, closeDone: make(chan struct{}), subs: make(map[*subscription]struct{}),
-		trimDone: make(chan struct{})}
+		trimDone: make(chan struct{}), stopping: make(chan struct{})}
+	b.group = groupcommit.New(maxCoalesced, b.publishBatch)
 	// The trimmer's context lives as long as the bus, which a context
 	// argument could not: Close cancels it.
 	b.trimCtx, b.trimCancel = context.WithCancel(context.Background())
@@ -91,8 +97,11 @@ func (b *Bus) Stream() string { return b.cfg.stream }
 
 // Close closes every subscription (sending their queued acks and handing
 // what they read but did not settle back to their groups) and the
-// background trimmer, then, if the bus owns the client, closes it. It
-// waits for that until ctx ends, then closes the client at once and
+// background trimmer, and waits for the Publish calls in progress: those
+// waiting for a pipeline's reply get it, those waiting to retry return
+// eventbus.ErrClosed at once. Then, if the bus owns the client, it closes
+// it. It waits for that until ctx ends, then closes the client at once
+// (Publish calls still waiting for Redis return eventbus.ErrClosed) and
 // returns ctx's error. It is idempotent and safe to call concurrently: a
 // second Close waits for the first one's work, bounded by its own ctx.
 func (b *Bus) Close(ctx context.Context) error {
@@ -112,6 +121,7 @@ func (b *Bus) Close(ctx context.Context) error {
 		subs = append(subs, s)
 	}
 	b.subs = nil
+	close(b.stopping)
 	b.mu.Unlock()
 	go func() {
 		b.closeErr = b.close(subs)
@@ -129,7 +139,8 @@ func (b *Bus) Close(ctx context.Context) error {
 }
 
 // close does the work of Close: the subscriptions at once (each bounds its
-// wait for Redis to a few seconds), the trimmer, then the owned client.
+// wait for Redis to a few seconds), the trimmer and the Publish calls in
+// progress, then the owned client.
 func (b *Bus) close(subs []*subscription) error {
 	var wg sync.WaitGroup
 	for _, s := range subs {
@@ -138,6 +149,7 @@ func (b *Bus) close(subs []*subscription) error {
 	b.trimCancel()
 	wg.Wait()
 	<-b.trimDone
+	b.pubs.Wait()
 	if !b.owned {
 		return nil
 	}
@@ -145,6 +157,18 @@ func (b *Bus) close(subs []*subscription) error {
 		return fmt.Errorf("redisbus: close: %w", err)
 	}
 	return nil
+}
+
+// startPublish counts a Publish call in, unless the bus is closed; the
+// call ends with b.pubs.Done.
+func (b *Bus) startPublish() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.isClosed {
+		return false
+	}
+	b.pubs.Add(1)
+	return true
 }
 
 func (b *Bus) isClosedNow() bool {

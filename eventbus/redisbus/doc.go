@@ -15,7 +15,12 @@
 //     pipeline of XADDs and returns once Redis replied to each; through
 //     disconnects and restarts it sends again what got no reply until its
 //     context ends (a lost reply stores a message twice: consumers
-//     deduplicate on its ID, see eventbus/inbox).
+//     deduplicate on its ID, see eventbus/inbox). Concurrent Publish calls
+//     share pipelines: a call finding none of the bus's in flight sends
+//     at once, and the calls that arrive meanwhile go together in the
+//     next one, a round trip for all of them (no goroutine and no timer:
+//     a lone call pays nothing for it). Each call gets its own messages'
+//     outcome, stored in a row and in order.
 //   - Consumer groups: each (group, pattern) pair is a Redis consumer group
 //     named by [GroupName], created at the stream's end (or start, with
 //     [WithStartFromOldest]); each subscription is a consumer of it reading

@@ -133,6 +133,22 @@ func (s *Server) Restart(t testing.TB) {
 	s.start(t)
 }
 
+// Kill kills the server (SIGKILL: no shutdown, as a crash) and waits for
+// its process to exit; Restart starts it again on the same port and data.
+// What the server acknowledged survives: it writes its append-only file
+// before it replies, and the kill leaves the operating system's cache be.
+// It is idempotent.
+func (s *Server) Kill() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	<-s.exited
+	s.cmd = nil
+}
+
 // Stop stops the server and waits for its process to exit. It is
 // idempotent.
 func (s *Server) Stop() {
