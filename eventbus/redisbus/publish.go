@@ -15,9 +15,10 @@ import (
 // publishReq is one Publish call's messages waiting in the group commit,
 // and what their pipeline did.
 type publishReq struct {
-	vals   [][]any // the encoded messages not yet known to be stored
-	stored int     // how many of vals, from the first, Redis stored
-	err    error   // the first of vals[stored:] failed with it; nil: all stored
+	vals   [][]any  // the encoded messages not yet known to be stored
+	stored int      // how many of vals, from the first, Redis stored
+	err    error    // the first of vals[stored:] failed with it; nil: all stored
+	one    [1][]any // vals of a call of one message, allocated with the request
 }
 
 // maxCoalesced bounds the Publish calls that share one pipeline.
@@ -40,12 +41,16 @@ const maxCoalesced = 256
 // without the others noticing (once sent, a pipeline runs to Redis's
 // reply or the client's read timeout).
 func (b *Bus) Publish(ctx context.Context, msgs ...*eventbus.Message) error {
-	vals := make([][]any, len(msgs))
+	req := &publishReq{}
+	req.vals = req.one[:]
+	if len(msgs) != 1 {
+		req.vals = make([][]any, len(msgs))
+	}
 	for i, m := range msgs {
 		if err := m.Validate(); err != nil {
 			return fmt.Errorf("redisbus: publish: %w", err)
 		}
-		vals[i] = encode(m)
+		req.vals[i] = encode(m)
 	}
 	if len(msgs) == 0 {
 		if b.isClosedNow() {
@@ -58,7 +63,6 @@ func (b *Bus) Publish(ctx context.Context, msgs ...*eventbus.Message) error {
 	}
 	defer b.pubs.Done()
 	b.published.Store(true)
-	req := &publishReq{vals: vals}
 	for attempt := 1; ; attempt++ {
 		req.stored, req.err = 0, nil
 		if err := b.group.Do(ctx, req); err != nil {

@@ -21,6 +21,7 @@ type Group[T any] struct {
 	queue   []*waiter[T]
 	leading bool
 	onQueue func() // see SetQueueHook
+	alone   [1]T   // the batch of a caller that found no batch running; the leader's
 }
 
 // SetQueueHook sets f, called (without the group's lock) each time a
@@ -32,7 +33,8 @@ func (g *Group[T]) SetQueueHook(f func()) { g.onQueue = f }
 // means 1) and are run by run. run gets a context without the cancellation of
 // any caller (one caller hanging up must not fail the others) but with the
 // values of the leader's, and must record each item's result in the item
-// itself: Do returns after run did, and the caller then reads it. A panic
+// itself: Do returns after run did, and the caller then reads it. run must
+// not keep batch after it returns: the group reuses it. A panic
 // of run unwinds the leader alone: the lead passes on, and the batch's
 // other callers return nil with whatever run recorded, so run should turn
 // the panics it can foresee into results.
@@ -62,14 +64,18 @@ type waiter[T any] struct {
 // returns ctx's error and the item was not run. Once taken, the item runs
 // and Do waits for its batch whatever ctx does.
 func (g *Group[T]) Do(ctx context.Context, item T) error {
-	w := &waiter[T]{ctx: ctx, item: item, wake: make(chan struct{}, 1)}
 	g.mu.Lock()
-	g.queue = append(g.queue, w)
 	if !g.leading {
+		// No batch runs, so none waits either (the lead passes while the
+		// queue holds callers): item runs at once, alone, without the
+		// queue's bookkeeping, so that a caller alone pays nothing for the
+		// grouping.
 		g.leading = true
 		g.mu.Unlock()
-		return g.lead(w)
+		return g.leadAlone(ctx, item)
 	}
+	w := &waiter[T]{ctx: ctx, item: item, wake: make(chan struct{}, 1)}
+	g.queue = append(g.queue, w)
 	g.mu.Unlock()
 	if g.onQueue != nil {
 		g.onQueue()
@@ -95,6 +101,22 @@ func (g *Group[T]) Do(ctx context.Context, item T) error {
 	return w.err
 }
 
+// leadAlone runs item as a batch of its own, as the leader, and hands the
+// lead on to whoever queued meanwhile.
+func (g *Group[T]) leadAlone(ctx context.Context, item T) error {
+	defer func() {
+		var zero T
+		g.alone[0] = zero // keep nothing of the caller's
+		g.passLead(nil, nil)
+	}()
+	if err := ctx.Err(); err != nil {
+		return err // ended before its batch: not run
+	}
+	g.alone[0] = item
+	g.run(detach(ctx), g.alone[:])
+	return nil
+}
+
 // lead runs the next batch as its leader w, hands the lead on and wakes
 // the batch's other callers.
 func (g *Group[T]) lead(w *waiter[T]) error {
@@ -114,26 +136,39 @@ func (g *Group[T]) lead(w *waiter[T]) error {
 	g.mu.Unlock()
 	// Hand the lead on and wake the batch even if run panics, so that one
 	// panic does not leave every later caller waiting.
-	defer func() {
-		g.mu.Lock()
-		if len(g.queue) > 0 {
-			next := g.queue[0]
-			next.state = stLead
-			next.wake <- struct{}{}
-		} else {
-			g.leading = false
-		}
-		g.mu.Unlock()
-		for _, o := range taken {
-			if o != w {
-				o.wake <- struct{}{}
-			}
-		}
-	}()
+	defer g.passLead(taken, w)
 	if len(batch) > 0 {
-		g.run(context.WithoutCancel(w.ctx), batch)
+		g.run(detach(w.ctx), batch)
 	}
 	return w.err
+}
+
+// passLead hands the lead to the oldest caller queued, or gives it up if
+// none is, then wakes the callers of the batch that ran but its leader.
+func (g *Group[T]) passLead(taken []*waiter[T], leader *waiter[T]) {
+	g.mu.Lock()
+	if len(g.queue) > 0 {
+		next := g.queue[0]
+		next.state = stLead
+		next.wake <- struct{}{}
+	} else {
+		g.leading = false
+	}
+	g.mu.Unlock()
+	for _, o := range taken {
+		if o != leader {
+			o.wake <- struct{}{}
+		}
+	}
+}
+
+// detach returns ctx without its cancellation, as run gets it: ctx itself
+// when it has none to drop.
+func detach(ctx context.Context) context.Context {
+	if ctx.Done() == nil {
+		return ctx
+	}
+	return context.WithoutCancel(ctx)
 }
 
 // remove drops w from the queue; g.mu is held.

@@ -160,3 +160,23 @@ func TestPanicPassesTheLead(t *testing.T) {
 		}
 	})
 }
+
+// TestAloneAllocatesNothing: a caller that finds no batch running runs at
+// once without the queue's allocations (with a context that has no
+// cancellation to drop, none at all), so that grouping costs a caller
+// alone nothing.
+func TestAloneAllocatesNothing(t *testing.T) {
+	runs := 0
+	g := groupcommit.New(10, func(_ context.Context, batch []int) { runs += len(batch) })
+	ctx := context.Background()
+	if n := testing.AllocsPerRun(100, func() {
+		if err := g.Do(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Fatalf("a caller alone allocates %v times a call, want 0", n)
+	}
+	if runs != 101 { // AllocsPerRun runs once more to warm up
+		t.Fatalf("ran %d items, want 101", runs)
+	}
+}
