@@ -175,7 +175,7 @@ func BenchmarkOutboxRelay(b *testing.B) {
 // BenchmarkOutboxEndToEnd: per op, commit one order with its event and
 // wait until a router's handler got it. The relay runs with a one-second
 // poll interval and is woken by outbox.Signal (SQLite) or LISTEN/NOTIFY
-// (PostgreSQL). Reports the p50 and p99 commit-to-handler latency.
+// (PostgreSQL: a pgnotify.Notifier after the commit, a pgnotify.Listener). Reports the p50 and p99 commit-to-handler latency.
 func BenchmarkOutboxEndToEnd(b *testing.B) {
 	for _, be := range outboxBackends {
 		b.Run(be.name, func(b *testing.B) {
@@ -206,7 +206,9 @@ func BenchmarkOutboxEndToEnd(b *testing.B) {
 			if d.dialect == sqldialect.Postgres {
 				l := pgnotify.New(d.db, outbox.DefaultTable)
 				defer l.Close(context.Background())
-				waker = l
+				n := pgnotify.NewNotifier(d.db, outbox.DefaultTable)
+				defer n.Close(context.Background())
+				waker, notify = l, n.Notify
 			} else {
 				s := outbox.NewSignal()
 				waker, notify = s, s.Notify

@@ -19,10 +19,11 @@
 //
 // # Database versions
 //
-// PostgreSQL 11 or later: the outbox's migration creates its NOTIFY trigger
-// with EXECUTE FUNCTION (11); the rest needs 9.5 (INSERT ... ON CONFLICT,
-// SELECT ... FOR UPDATE SKIP LOCKED, CREATE INDEX IF NOT EXISTS) or older
-// (pg_try_advisory_xact_lock, LISTEN/NOTIFY).
+// PostgreSQL 11 or later: the outbox's migration creates the NOTIFY
+// trigger of outbox.WithNotifyTrigger with EXECUTE FUNCTION (11); the rest
+// needs 9.5 (INSERT ... ON CONFLICT, SELECT ... FOR UPDATE SKIP LOCKED,
+// CREATE INDEX IF NOT EXISTS) or older (pg_try_advisory_xact_lock,
+// LISTEN/NOTIFY).
 //
 // SQLite 3.32 or later: the stores write upserts (INSERT ... ON CONFLICT,
 // 3.24) and the outbox adds up to 1000 events in one INSERT of 5000 bind

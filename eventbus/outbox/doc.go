@@ -14,8 +14,7 @@
 //
 // Where to start:
 //
-//   - [Migrate] creates the outbox and inbox tables (and, on PostgreSQL, the
-//     trigger that NOTIFYs the relay); run it at start-up.
+//   - [Migrate] creates the outbox and inbox tables; run it at start-up.
 //   - [Add] (or [Outbox.Add] for a custom table) writes events inside the
 //     caller's *sql.Tx; commit that transaction and the events are as
 //     durable as the business rows, or roll it back and they never existed.
@@ -27,8 +26,11 @@
 //   - [NewRelay] and [Relay.Run] publish committed events through any
 //     eventbus.Publisher in order per Subject and mark them sent; on
 //     PostgreSQL several relays may serve one table, one publishing at a
-//     time under an advisory lock and the others standing by, and package eventbus/outbox/pgnotify wakes them with LISTEN/NOTIFY
-//     instead of waiting for the next poll. Sent rows are pruned on a
+//     time under an advisory lock and the others standing by. A producer
+//     wakes an idle relay after its commit instead of leaving it to its
+//     next poll: with a [Signal] in the relay's process, or with package
+//     eventbus/outbox/pgnotify's Notifier, whose LISTEN/NOTIFY reaches a
+//     pgnotify.Listener in any process. Sent rows are pruned on a
 //     schedule. [WithListener] tells [Listener]s of every round that
 //     published or failed and of every prune; package
 //     eventbus/outbox/outboxmetrics turns them into Prometheus metrics, so

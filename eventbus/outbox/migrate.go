@@ -9,11 +9,18 @@ import (
 )
 
 // Migrate creates the outbox and inbox tables and their indexes if they do
-// not exist, in one transaction; on PostgreSQL it also (re)creates the
-// trigger that sends NOTIFY on the channel named after the outbox table
-// whenever events are added, which package pgnotify listens to. It is safe
-// to run at every start-up, by several processes at once. Options:
-// WithTable, WithInboxTable.
+// not exist, in one transaction. It is safe to run at every start-up, by
+// several processes at once. Options: WithTable, WithInboxTable, and on
+// PostgreSQL WithNotifyTrigger.
+//
+// On PostgreSQL, Migrate installs no NOTIFY trigger unless given
+// WithNotifyTrigger, and drops the trigger and its function where they
+// exist: a transaction that sends NOTIFY commits one at a time with every
+// other such transaction. An idle relay is woken instead by the
+// producer: with a Signal (its Waker) when it runs in the producer's
+// process, and through package pgnotify when it runs in another one (the
+// producer calls a pgnotify.Notifier's Notify after its commits, the relay
+// has a pgnotify.Listener as its Waker). Polling stays the safety net.
 //
 // The outbox table holds one row per event: seq (the order of addition),
 // id, type, subject, envelope (the CloudEvents JSON of eventbus.Marshal),
@@ -50,6 +57,11 @@ func Migrate(ctx context.Context, db *sql.DB, dialect sqldialect.Dialect, opts .
 	}
 	if err := execAll(ctx, tx, rest); err != nil {
 		return err
+	}
+	if dialect == sqldialect.Postgres {
+		if err := setNotifyTrigger(ctx, tx, c.table, c.notifyTrigger); err != nil {
+			return err
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("outbox: migrate: %w", err)
@@ -127,17 +139,35 @@ func schema(d sqldialect.Dialect, table, inbox string) (tables, rest []string) {
 		`CREATE INDEX IF NOT EXISTS ` + table + `_sent ON ` + table + ` (sent_at) WHERE sent_at IS NOT NULL`,
 		`CREATE INDEX IF NOT EXISTS ` + inbox + `_processed ON ` + inbox + ` (processed_at)`,
 	}
-	if d == sqldialect.Postgres {
-		rest = append(rest,
-			`CREATE OR REPLACE FUNCTION `+table+`_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+	return tables, rest
+}
+
+// setNotifyTrigger installs the outbox table's NOTIFY trigger and its
+// function if on, and drops them otherwise. Creating or dropping a trigger
+// locks the table against writers (dropping, against readers too) until
+// the migration commits, so the trigger is created only if missing and
+// dropped only if present, not at every start-up.
+func setNotifyTrigger(ctx context.Context, tx *sql.Tx, table string, on bool) error {
+	var exists bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass($1) AND tgname = $2)`,
+		table, table+"_notify").Scan(&exists); err != nil {
+		return fmt.Errorf("outbox: migrate: triggers of %s: %w", table, err)
+	}
+	if !on {
+		drop := []string{`DROP FUNCTION IF EXISTS ` + table + `_notify()`}
+		if exists {
+			drop = append([]string{`DROP TRIGGER ` + table + `_notify ON ` + table}, drop...)
+		}
+		return execAll(ctx, tx, drop)
+	}
+	create := []string{`CREATE OR REPLACE FUNCTION ` + table + `_notify() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-	PERFORM pg_notify('`+table+`', '');
+	PERFORM pg_notify('` + table + `', '');
 	RETURN NULL;
 END
-$$`,
-			`DROP TRIGGER IF EXISTS `+table+`_notify ON `+table,
-			`CREATE TRIGGER `+table+`_notify AFTER INSERT ON `+table+` FOR EACH STATEMENT EXECUTE FUNCTION `+table+`_notify()`,
-		)
+$$`}
+	if !exists {
+		create = append(create, `CREATE TRIGGER `+table+`_notify AFTER INSERT ON `+table+` FOR EACH STATEMENT EXECUTE FUNCTION `+table+`_notify()`)
 	}
-	return tables, rest
+	return execAll(ctx, tx, create)
 }

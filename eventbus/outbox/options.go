@@ -35,6 +35,7 @@ type config struct {
 	pruneInterval time.Duration
 	wakeup        Waker
 	groupCommit   int // an inbox's largest batch; 0: no group commit
+	notifyTrigger bool
 	listeners     []Listener
 	logger        *slog.Logger
 }
@@ -84,6 +85,26 @@ func WithInboxTable(name string) Option {
 			return invalid("%v", err)
 		}
 		c.inboxTable = name
+		return nil
+	}
+}
+
+// WithNotifyTrigger makes Migrate install, on PostgreSQL, a trigger that
+// sends NOTIFY on the channel named after the outbox table at the end of
+// every statement that adds events, which the pgnotify.Listeners on that
+// channel hear when the transaction commits, whoever the producer is. It
+// is an option of Migrate only (the others ignore it), and SQLite, which
+// has no NOTIFY, ignores it too.
+//
+// It is for producers that cannot call a pgnotify.Notifier (or a Signal)
+// after their commits, and it costs every one of them: a transaction that
+// sends NOTIFY takes a database-wide lock before its commit and holds it
+// through the commit's WAL flush, so the transactions that add events
+// commit one at a time instead of sharing flushes (docs/benchmarks.md,
+// "outbox"). Without it Migrate drops the trigger if there is one.
+func WithNotifyTrigger() Option {
+	return func(c *config) error {
+		c.notifyTrigger = true
 		return nil
 	}
 }
@@ -155,9 +176,11 @@ func WithRetention(keep, every time.Duration) Option {
 	}
 }
 
-// WithWaker sets what wakes an idle relay before its poll interval ends,
-// such as pgnotify.Listener on PostgreSQL. Default, and with nil: none, the
-// relay polls.
+// WithWaker sets what wakes an idle relay before its poll interval ends:
+// a Signal that the producers of its process notify, or on PostgreSQL a
+// pgnotify.Listener, which the producers' pgnotify.Notifier (or the
+// trigger of WithNotifyTrigger) notify from any process. Default, and with
+// nil: none, the relay polls.
 func WithWaker(w Waker) Option {
 	return func(c *config) error {
 		if w != nil {

@@ -46,9 +46,10 @@ func runRelay(ctx context.Context, t *testing.T, relay *outbox.Relay) (stop func
 }
 
 // TestRelayResumesAfterPostgresRestart stops and restarts a PostgreSQL
-// server of the test's own under a running relay (woken by pgnotify,
-// polling every 100ms): the failed rounds are logged, and an event added
-// once the server is back is published within storeBound.
+// server of the test's own under a running relay (woken by a pgnotify
+// Listener and Notifier, polling every 100ms): the failed rounds are
+// logged, and an event added once the server is back is published within
+// storeBound.
 func TestRelayResumesAfterPostgresRestart(t *testing.T) {
 	srv := sqltest.StartPostgres(t)
 	db, err := sqldb.Open(sqldialect.Postgres, srv.DSN())
@@ -69,6 +70,8 @@ func TestRelayResumesAfterPostgresRestart(t *testing.T) {
 	logs := newLogRecorder()
 	listener := pgnotify.New(db, outbox.DefaultTable)
 	defer listener.Close(context.Background()) // after Run returned: Close waits for a Wait in progress
+	notifier := pgnotify.NewNotifier(db, outbox.DefaultTable, pgnotify.WithLogger(slog.New(slog.DiscardHandler)))
+	defer notifier.Close(context.Background())
 	relay, err := outbox.NewRelay(db, sqldialect.Postgres, bus, outbox.WithLogger(slog.New(logs)),
 		outbox.WithWaker(listener), outbox.WithPollInterval(100*time.Millisecond))
 	if err != nil {
@@ -79,6 +82,7 @@ func TestRelayResumesAfterPostgresRestart(t *testing.T) {
 	if err := createOrder(ctx, db, "order-1", orderCreated(t, "order-1", 1)); err != nil {
 		t.Fatal(err)
 	}
+	notifier.Notify()
 	got.waitFor(t, 1)
 	srv.Stop(t)
 	logs.waitFor(t, "outbox: relay round failed", failedRounds)
@@ -92,6 +96,7 @@ func TestRelayResumesAfterPostgresRestart(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	notifier.Notify()
 	got.waitFor(t, 2)
 	lag := time.Since(back)
 	t.Logf("published %s after the server was back", lag.Round(time.Millisecond))

@@ -16,8 +16,9 @@ import (
 )
 
 // Waker wakes an idle relay when events may have been added, so that it
-// publishes them before its poll interval ends. Package pgnotify provides
-// one on PostgreSQL's LISTEN/NOTIFY.
+// publishes them before its poll interval ends: Signal in the producer's
+// process, and package pgnotify's Listener on PostgreSQL's LISTEN/NOTIFY,
+// which hears the producers of every process (their pgnotify.Notifier).
 type Waker interface {
 	// Wait blocks until events may have been added (it may return early,
 	// spuriously) or ctx ends. An error other than ctx's makes the relay

@@ -4,10 +4,10 @@ import "context"
 
 // Signal is a Waker for producers in the relay's own process: call Notify
 // after committing a transaction that added events, and an idle relay
-// publishes them at once instead of at its next poll. It is the SQLite
-// counterpart of package pgnotify (which also sees other processes'
-// commits). Safe for concurrent use; the zero value is not usable, use
-// NewSignal.
+// publishes them at once instead of at its next poll. It costs no round
+// trip; package pgnotify (a Notifier on the producer's side, a Listener as
+// the relay's Waker) also wakes relays of other processes, on PostgreSQL.
+// Safe for concurrent use; the zero value is not usable, use NewSignal.
 type Signal struct {
 	ch chan struct{}
 }

@@ -20,22 +20,44 @@ import (
 	"github.com/go-microkit/microkit/sqldialect"
 )
 
-// openPostgres returns a migrated outbox database in a fresh schema with a
-// table name of its own (notification channels are per database, not per
-// schema).
-func openPostgres(t *testing.T) (*sql.DB, string) {
+// openPostgres returns an outbox database in a fresh schema with a table
+// name of its own (notification channels are per database, not per
+// schema), migrated with opts, and its DSN, for the connection pools of
+// other "processes".
+func openPostgres(t *testing.T, opts ...outbox.Option) (db *sql.DB, table, dsn string) {
 	t.Helper()
 	dsn, schema := sqltest.PostgresSchema(t, "pgnotify_test")
-	table := "outbox_" + strings.TrimPrefix(schema, "pgnotify_test_")
+	table = "outbox_" + strings.TrimPrefix(schema, "pgnotify_test_")
+	db = openPool(t, dsn)
+	if err := outbox.Migrate(context.Background(), db, sqldialect.Postgres, append(opts, outbox.WithTable(table))...); err != nil {
+		t.Fatal(err)
+	}
+	return db, table, dsn
+}
+
+// openPool opens a connection pool of its own on dsn, closed when the
+// test ends.
+func openPool(t *testing.T, dsn string) *sql.DB {
+	t.Helper()
 	db, err := sqldb.Open(sqldialect.Postgres, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = db.Close() })
-	if err := outbox.Migrate(context.Background(), db, sqldialect.Postgres, outbox.WithTable(table)); err != nil {
-		t.Fatal(err)
-	}
-	return db, table
+	return db
+}
+
+// newNotifier returns a Notifier on table's channel, closed when the test
+// ends.
+func newNotifier(t *testing.T, db *sql.DB, table string, opts ...pgnotify.Option) *pgnotify.Notifier {
+	t.Helper()
+	n := pgnotify.NewNotifier(db, table, opts...)
+	t.Cleanup(func() {
+		if err := n.Close(context.Background()); err != nil {
+			t.Errorf("Notifier.Close: %v", err)
+		}
+	})
+	return n
 }
 
 func add(t *testing.T, db *sql.DB, table string) *eventbus.Message {
@@ -59,9 +81,11 @@ func add(t *testing.T, db *sql.DB, table string) *eventbus.Message {
 }
 
 // TestWaitWakesOnAdd: after the first (subscribing) Wait, a Wait returns
-// when another connection commits events to the outbox.
+// when another connection pool commits events to the outbox and notifies.
 func TestWaitWakesOnAdd(t *testing.T) {
-	db, table := openPostgres(t)
+	db, table, dsn := openPostgres(t)
+	producer := openPool(t, dsn)
+	n := newNotifier(t, producer, table)
 	l := pgnotify.New(db, table)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -71,7 +95,8 @@ func TestWaitWakesOnAdd(t *testing.T) {
 	}
 	woke := make(chan error, 1)
 	go func() { woke <- l.Wait(ctx) }()
-	add(t, db, table)
+	add(t, producer, table)
+	n.Notify()
 	if err := <-woke; err != nil {
 		t.Fatalf("Wait after an Add: %v", err)
 	}
@@ -93,7 +118,8 @@ func TestWaitWakesOnAdd(t *testing.T) {
 // its context ends; the listener is closed anyway, and that Wait releases
 // the connection and returns ErrClosed once it wakes.
 func TestCloseGivesUpOnAWait(t *testing.T) {
-	db, table := openPostgres(t)
+	db, table, dsn := openPostgres(t)
+	n := newNotifier(t, openPool(t, dsn), table) // db's connections are counted below
 	l := pgnotify.New(db, table)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -114,6 +140,7 @@ func TestCloseGivesUpOnAWait(t *testing.T) {
 		t.Fatalf("Close during a Wait = %v, want the context's error", err)
 	}
 	add(t, db, table)
+	n.Notify()
 	if err := <-waiting; !errors.Is(err, pgnotify.ErrClosed) {
 		t.Fatalf("the Wait Close gave up on = %v, want ErrClosed", err)
 	}
@@ -156,11 +183,12 @@ func runHourly(t *testing.T, db *sql.DB, table, pattern string) eventbus.Subscri
 	return sub
 }
 
-// TestRelayWokenBeforePoll: a relay whose poll interval is an hour
-// publishes an event added after it started: only the notification can
-// have woken it.
+// TestRelayWokenBeforePoll: on a table migrated with
+// outbox.WithNotifyTrigger, a relay whose poll interval is an hour
+// publishes an event added after it started, with no Notifier: only the
+// trigger's notification can have woken it.
 func TestRelayWokenBeforePoll(t *testing.T) {
-	db, table := openPostgres(t)
+	db, table, _ := openPostgres(t, outbox.WithNotifyTrigger())
 	ctx := t.Context()
 	sub := runHourly(t, db, table, "order.created")
 	// The first round runs right after the listener subscribed; wait until

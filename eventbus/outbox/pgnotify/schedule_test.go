@@ -11,14 +11,17 @@ import (
 
 // TestScheduledWakesRelay: a relay polling once an hour, woken by
 // LISTEN/NOTIFY, sleeps until the earliest due time, here an hour ahead;
-// an event due in a second, scheduled by another connection while it
-// sleeps, wakes it through the notification and moves its wake-up: the
+// an event due in a second, scheduled by another process (a connection
+// pool of its own, with a Notifier) while it sleeps, wakes it through the
+// notification and moves its wake-up: the
 // event is received, not before its due time, well within the hour (the
 // 30s guard is a deadlock guard, not a speed check).
 func TestScheduledWakesRelay(t *testing.T) {
-	db, table := openPostgres(t)
+	db, table, dsn := openPostgres(t)
 	ctx := t.Context()
 	sub := runHourly(t, db, table, "order.>")
+	producer := openPool(t, dsn)
+	n := newNotifier(t, producer, table)
 	ob, err := outbox.New(outbox.WithTable(table))
 	if err != nil {
 		t.Fatal(err)
@@ -26,7 +29,7 @@ func TestScheduledWakesRelay(t *testing.T) {
 	schedule := func(at time.Time) *eventbus.Message {
 		t.Helper()
 		m, _ := eventbus.NewMessage("order.reminded", map[string]string{"orderId": "o-1"})
-		tx, err := db.Begin()
+		tx, err := producer.Begin()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -36,6 +39,7 @@ func TestScheduledWakesRelay(t *testing.T) {
 		if err := tx.Commit(); err != nil {
 			t.Fatal(err)
 		}
+		n.Notify()
 		return m
 	}
 	next, cancelNext := context.WithTimeout(ctx, 30*time.Second)
@@ -54,7 +58,9 @@ func TestScheduledWakesRelay(t *testing.T) {
 	schedule(time.Now().Add(time.Hour))
 	// An unscheduled event, received once the relay's round published it;
 	// the relay then sleeps until the event due in an hour.
-	receive(add(t, db, table), time.Time{})
+	now := add(t, producer, table)
+	n.Notify()
+	receive(now, time.Time{})
 	earlyAt := time.Now().Add(time.Second)
 	receive(schedule(earlyAt), earlyAt)
 }
