@@ -129,7 +129,7 @@ for g in "${groups[@]}"; do
       done
       job 3000x '^BenchmarkRedisInterleaved$'
       for s in redisbus watermill; do
-        job 10000x "^BenchmarkRedisPublishConcurrent\$/^$s\$"
+        job 30000x "^BenchmarkRedisPublishConcurrent\$/^$s\$"
       done
       cmp RedisPublishConcurrent/redisbus msgs/s RedisPublishConcurrent/watermill
       job 5000x '^BenchmarkRedisThroughput$'

@@ -180,3 +180,17 @@ func TestAloneAllocatesNothing(t *testing.T) {
 		t.Fatalf("ran %d items, want 101", runs)
 	}
 }
+
+// BenchmarkDoAlone is the cost of the grouping to a caller alone: Do
+// around a run that does nothing.
+func BenchmarkDoAlone(b *testing.B) {
+	g := groupcommit.New(10, func(context.Context, []int) {})
+	ctx, cancel := context.WithCancel(context.Background()) // a request's context: cancellable
+	defer cancel()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := g.Do(ctx, 1); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
