@@ -101,8 +101,8 @@ func WithInboxTable(name string) Option {
 // sends NOTIFY takes a database-wide lock before its commit and holds it
 // through the commit's WAL flush, so the transactions that add events
 // commit one at a time instead of sharing flushes: 8 concurrent producers
-// commit half as many transactions per second as without the trigger, and
-// 0.6 times as many as with a pgnotify.Notifier (docs/benchmarks.md,
+// commit about half as many transactions per second as without the
+// trigger, and 0.65 times as many as with a pgnotify.Notifier (docs/benchmarks.md,
 // "Notify after the commit or in it"). Without it Migrate drops the
 // trigger if there is one.
 func WithNotifyTrigger() Option {
