@@ -61,7 +61,12 @@ type Orchestrator struct {
 	timerPoll            time.Duration // WithTimerPoll
 	signalRetention      time.Duration // WithSignalRetention
 	nudge                chan struct{} // a saga parked: the timer loop looks again
-	closing              chan struct{} // closed by Close: the timer loop returns
+	// timerAt is when the timer loop looks next (Unix nanoseconds), or 0
+	// while it looks or when none runs: a park nudges the loop only for a
+	// wake-up before its next look, so that parks with distant deadlines
+	// cost no read.
+	timerAt atomic.Int64
+	closing chan struct{} // closed by Close: the timer loop returns
 
 	mu     sync.Mutex
 	defs   map[string]Definition

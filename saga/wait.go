@@ -195,7 +195,7 @@ func (r *run[S]) park(ctx context.Context, i int) (woken bool, err error) {
 	}
 	r.emit(ctx, Event{Kind: EventWaiting, Step: st.Name})
 	if !wake.IsZero() {
-		r.o.nudgeTimers()
+		r.o.nudgeTimers(wake)
 	}
 	if key != "" {
 		// A signal stored before the write above is seen here; one stored
@@ -424,7 +424,9 @@ func (o *Orchestrator) RunTimers(ctx context.Context) error {
 		lastPrune, lastPending time.Time
 		after                  *Cursor // where the next look continues, past a full batch
 	)
+	defer o.timerAt.Store(0)
 	for {
+		o.timerAt.Store(0)
 		// Pending signals are looked for once a lease: they are left by
 		// a crash, and the look costs a probe per pending signal.
 		pending := time.Since(lastPending) >= o.lease
@@ -458,7 +460,9 @@ func (o *Orchestrator) RunTimers(ctx context.Context) error {
 		} else if err != nil && ctx.Err() == nil {
 			o.log.Warn("saga: timers: next wake-up", "err", err)
 		}
-		t.Reset(max(d, 0))
+		d = max(d, 0)
+		o.timerAt.Store(time.Now().Add(d).UnixNano())
+		t.Reset(d)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -517,8 +521,15 @@ func appendNew(recs, more []*Record) []*Record {
 	return recs
 }
 
-// nudgeTimers wakes the timer loop to look at the store again.
-func (o *Orchestrator) nudgeTimers() {
+// nudgeTimers wakes the timer loop to look at the store again, unless its
+// next look comes before wake anyway. The loop clears timerAt before each
+// look and sets it after reading the next wake-up: a park committed after
+// that read finds timerAt set and compares; one committed before it is in
+// the read, or finds timerAt clear and nudges.
+func (o *Orchestrator) nudgeTimers(wake time.Time) {
+	if at := o.timerAt.Load(); at != 0 && wake.UnixNano() >= at {
+		return
+	}
 	select {
 	case o.nudge <- struct{}{}:
 	default:

@@ -260,3 +260,63 @@ func TestParkWakesTheTimerLoop(t *testing.T) {
 		}
 	})
 }
+
+// lookCounter counts the timer loop's looks for due sagas.
+type lookCounter struct {
+	*saga.MemoryStore
+	mu    sync.Mutex
+	looks int
+}
+
+func (s *lookCounter) List(ctx context.Context, f saga.Filter) ([]*saga.Record, error) {
+	if !f.DueBy.IsZero() {
+		s.mu.Lock()
+		s.looks++
+		s.mu.Unlock()
+	}
+	return s.MemoryStore.List(ctx, f)
+}
+
+func (s *lookCounter) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.looks
+}
+
+// A park whose wake-up comes after the timer loop's next look leaves the
+// loop asleep: a saga with a distant deadline costs the store no read. One
+// due before that look wakes the loop.
+func TestParkNudgesTheTimerLoopOnlyWhenEarlier(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store, j := &lookCounter{MemoryStore: saga.NewMemoryStore()}, &journal{}
+		o := newOrchestrator(t, store, saga.WithTimerPoll(time.Minute))
+		// Charged holds the nap in seconds.
+		s := define(t, o, saga.SleepUntil("wait", func(o *order) time.Time {
+			return time.Now().Add(time.Duration(o.Charged) * time.Second)
+		}), step(j, "ship", 0, nil))
+		runTimers(t, o)
+		synctest.Wait() // the loop has looked, found nothing, and sleeps a minute
+		before := store.count()
+		for i := range 3 {
+			if _, err := s.Run(context.Background(), o, order{Charged: 3600}, saga.WithID(string(rune('a'+i)))); !errors.Is(err, saga.ErrWaiting) {
+				t.Fatalf("Run = %v", err)
+			}
+		}
+		synctest.Wait()
+		if n := store.count() - before; n != 0 {
+			t.Fatalf("three parks for an hour made %d looks before the loop's next one, want 0", n)
+		}
+		if _, err := s.Run(context.Background(), o, order{Charged: 1}, saga.WithID("s")); !errors.Is(err, saga.ErrWaiting) {
+			t.Fatalf("Run = %v", err)
+		}
+		synctest.Wait()
+		if n := store.count() - before; n != 1 {
+			t.Fatalf("a park for a second made %d looks, want 1", n)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if rec := record(t, store.MemoryStore, "s"); rec.Status != saga.StatusCompleted {
+			t.Fatalf("a second later the saga is %s", rec.Status)
+		}
+	})
+}
