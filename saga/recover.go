@@ -88,6 +88,11 @@ func (o *Orchestrator) claimAndResume(ctx context.Context, def Definition, rec *
 		}
 		return outcomeInterrupted, fmt.Errorf("saga: recover %s: claim: %w", rec.ID, err)
 	}
+	return o.resumeOutcome(ctx, def, rec)
+}
+
+// resumeOutcome drives rec, claimed, and tells how its drive ended.
+func (o *Orchestrator) resumeOutcome(ctx context.Context, def Definition, rec *Record) (outcome, error) {
 	err := def.resume(ctx, o, rec)
 	switch {
 	case err == nil:

@@ -384,14 +384,26 @@ func (o *Orchestrator) Signal(ctx context.Context, key, eventType string, payloa
 	return errors.Join(errs...)
 }
 
-// wake takes the waiting saga rec back with a compare-and-swap and drives
-// it; outcomeSkipped when another orchestrator took it first.
+// wake takes the waiting saga rec back and drives it; outcomeSkipped when
+// another orchestrator took it first.
+//
+// No write of its own claims the saga: the first write of the drive does,
+// a compare-and-swap from the version read while the saga waited, and
+// nothing before that write has an effect another orchestrator could
+// repeat (the signal's take is idempotent for the saga, OnSignal changes
+// the state in memory, a Local step's writes commit with the record's, a
+// remote step's call follows the write of its start). Of two orchestrators
+// that wake the saga at once, the one whose write loses stops there, having
+// emitted its EventResumed and EventWoken. A wake-up followed by a Local
+// step thus costs one transaction, not two.
 func (o *Orchestrator) wake(ctx context.Context, def Definition, rec *Record) (outcome, error) {
 	if rec.Status != StatusWaiting {
 		return outcomeSkipped, nil
 	}
-	rec.Status, rec.WaitKey, rec.WakeAt, rec.UpdatedAt = StatusRunning, "", time.Time{}, time.Now()
-	return o.claimAndResume(ctx, def, rec)
+	now := time.Now()
+	rec.Status, rec.WaitKey, rec.WakeAt, rec.UpdatedAt = StatusRunning, "", time.Time{}, now
+	rec.Owner, rec.LeaseUntil = o.id, now.Add(o.lease)
+	return o.resumeOutcome(ctx, def, rec)
 }
 
 // dueBatch is how many due sagas the timer loop lists at a time.

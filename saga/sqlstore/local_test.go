@@ -211,3 +211,63 @@ func TestLocalStepCrashChild(t *testing.T) {
 	_, err = def.Run(context.Background(), o, localState{}, saga.WithID("crash"))
 	t.Fatalf("Run returned %v; the child should have died", err)
 }
+
+// A saga woken from a wait whose next step is Local is claimed by that
+// step's transaction: the wake-up costs no write of its own, and two
+// orchestrators that wake it at once (the signal delivered twice, the
+// timer loop looking) commit the step's business write once between them.
+func TestWakeIntoLocalStepCommitsOnce(t *testing.T) {
+	const n = 12
+	for _, b := range backends {
+		t.Run(b.Name, func(t *testing.T) {
+			d := b.Open(t)
+			sqldialect.SetPoolSize(d.db, 8)
+			createOrders(t, d)
+			store := d.store(t)
+			def, err := saga.New("wake-local",
+				saga.Step[localState]{Name: "pay", Wait: &saga.Wait[localState]{Signal: true}},
+				saga.Step[localState]{Name: "confirm", Local: true, Execute: func(ctx context.Context, s *localState) error {
+					s.Order = "confirmed"
+					return insertOrder(ctx, d.dialect)
+				}},
+			)
+			if err != nil {
+				t.Fatal(err)
+			}
+			os := []*saga.Orchestrator{localOrchestrator(t, store, def), localOrchestrator(t, store, def)}
+			ctx := context.Background()
+			for i := range n {
+				if _, err := def.Run(ctx, os[0], localState{}, saga.WithID(fmt.Sprint("w", i))); !errors.Is(err, saga.ErrWaiting) {
+					t.Fatalf("Run = %v", err)
+				}
+			}
+			var wg sync.WaitGroup
+			for _, o := range os {
+				for range 2 {
+					wg.Go(func() {
+						for i := range n {
+							if err := o.Signal(ctx, fmt.Sprintf("w%d/pay", i), "paid", nil); err != nil && !errors.Is(err, saga.ErrSagaFinished) {
+								t.Errorf("Signal: %v", err)
+							}
+						}
+					})
+				}
+			}
+			wg.Wait()
+			if got := orders(t, d); got != n {
+				t.Errorf("%d order rows, want %d", got, n)
+			}
+			for i := range n {
+				rec, err := store.Get(ctx, fmt.Sprint("w", i))
+				if err != nil {
+					t.Fatal(err)
+				}
+				// The start (with the park: pay has no Execute), then the
+				// Local step's write, which claims the saga and completes it.
+				if rec.Status != saga.StatusCompleted || rec.Version != 2 {
+					t.Errorf("%s is %s at version %d, want completed in 2 writes", rec.ID, rec.Status, rec.Version)
+				}
+			}
+		})
+	}
+}
