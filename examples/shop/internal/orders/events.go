@@ -121,28 +121,48 @@ func (w *waiters) wake(id string) {
 	}
 }
 
+// settleWatch is a request's watch on its order, taken before the saga
+// runs (create sets it), so that a settlement right after the run is not
+// missed.
+type settleWatch struct {
+	ch   <-chan struct{}
+	stop func()
+}
+
+// done stops the watch, if one was taken.
+func (w *settleWatch) done() {
+	if w.stop != nil {
+		w.stop()
+	}
+}
+
 // awaitSettled returns the order id once it is no longer pending, or as it
 // is when ctx ends. A saga driven in this process wakes it at once; one
-// driven by another instance is seen by a read every poll.
-func (s *Service) awaitSettled(ctx context.Context, id string) (Order, error) {
+// driven by another instance is seen by a read every poll. The first wait
+// is on w's watch, taken before the saga ran, when create took one (an
+// order of a replayed request has none): the order was pending after the
+// run, so there is nothing to read before it fires.
+func (s *Service) awaitSettled(ctx context.Context, id string, w *settleWatch) (Order, error) {
 	const poll = 250 * time.Millisecond
+	ch := w.ch
 	for {
-		ch, stop := s.waiters.watch(id)
+		if ch != nil {
+			t := time.NewTimer(poll)
+			select {
+			case <-ch:
+			case <-t.C:
+			case <-ctx.Done():
+			}
+			t.Stop()
+			w.done()
+			if ctx.Err() != nil {
+				return s.st.get(context.WithoutCancel(ctx), id)
+			}
+		}
+		ch, w.stop = s.waiters.watch(id)
 		o, err := s.st.get(ctx, id)
 		if err != nil || o.Status != StatusPending {
-			stop()
 			return o, err
-		}
-		t := time.NewTimer(poll)
-		select {
-		case <-ch:
-		case <-t.C:
-		case <-ctx.Done():
-		}
-		t.Stop()
-		stop()
-		if ctx.Err() != nil {
-			return s.st.get(context.WithoutCancel(ctx), id)
 		}
 	}
 }

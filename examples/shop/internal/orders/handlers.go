@@ -92,7 +92,7 @@ func (e *orderError) Error() string { return e.message }
 // create handles "create order": validate, then run the saga, whose first
 // step stores the order with its order.created event and the saga's
 // record in one transaction.
-func (s *Service) create(ctx context.Context, customer string, req CreateOrderRequest) (Order, error) {
+func (s *Service) create(ctx context.Context, customer string, req CreateOrderRequest, settle *settleWatch) (Order, error) {
 	// An id the service makes is new: only a caller's own id can be taken.
 	given := req.ID != ""
 	if !given {
@@ -160,6 +160,11 @@ func (s *Service) create(ctx context.Context, customer string, req CreateOrderRe
 	var out outcome
 	sctx, cancel := context.WithTimeout(withOutcome(context.WithoutCancel(ctx), &out), 30*time.Second)
 	defer cancel()
+	if settle != nil {
+		// Watched before the saga runs: a settlement by this process, however
+		// soon, is not missed, and the wait needs no read to begin.
+		settle.ch, settle.stop = s.waiters.watch(req.ID)
+	}
 	_, runErr := s.def.Run(sctx, s.orch, sagaState{OrderID: req.ID, Customer: customer, Items: items, TotalCents: total}, saga.WithID(req.ID))
 	s.relay.Kick()
 	if errors.Is(runErr, saga.ErrWaiting) {
@@ -175,9 +180,11 @@ func (s *Service) create(ctx context.Context, customer string, req CreateOrderRe
 			return Order{}, err
 		}
 		return replay(stored, customer, items)
-	case (runErr == nil || errors.Is(runErr, saga.ErrCompensated)) && out.set && out.order.Status != StatusPending:
-		// Settled by this run, and committed: a compensated saga committed
-		// every compensation, the cancel included.
+	case runErr == nil && out.set, errors.Is(runErr, saga.ErrCompensated) && out.set && out.order.Status != StatusPending:
+		// As this run left it, and committed: parked (pending, or confirmed
+		// when the payment's outcome came first) or completed; a
+		// compensated saga committed every compensation, the cancel
+		// included.
 		return out.order, nil
 	}
 	// Stopped midway (the store failed, the deadline of the request's
@@ -232,10 +239,16 @@ func (s *Service) routes() {
 		if !platform.ReadJSON(w, r, &req) {
 			return
 		}
-		o, err := s.create(r.Context(), customer, req)
-		if wait := preferredWait(r); wait > 0 && (err == nil || errors.Is(err, errReplayed)) && o.Status == StatusPending {
+		wait := preferredWait(r)
+		var settle *settleWatch
+		if wait > 0 {
+			settle = &settleWatch{}
+			defer settle.done()
+		}
+		o, err := s.create(r.Context(), customer, req, settle)
+		if wait > 0 && (err == nil || errors.Is(err, errReplayed)) && o.Status == StatusPending {
 			ctx, cancel := context.WithTimeout(r.Context(), wait)
-			settled, werr := s.awaitSettled(ctx, o.ID)
+			settled, werr := s.awaitSettled(ctx, o.ID, settle)
 			cancel()
 			if werr == nil {
 				o = settled
