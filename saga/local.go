@@ -7,27 +7,46 @@ import (
 	"time"
 )
 
-// following returns what the write of a Local step at stage si also
-// records: next, the step that write marks running (a single step that is
-// not Local; -1 for none), and last, that no stage follows, so the write
-// completes the saga.
-func (r *run[S]) following(si int) (next int, last bool) {
-	if si == len(r.def.stages)-1 {
-		return -1, true
+// following tells what the write of a Local step at stage si also
+// records of the stage after it.
+type following struct {
+	// next is the step the write marks running (a single step that is
+	// not Local and has an Execute), or -1.
+	next int
+	// park is the step the write parks the saga in (a single waiting
+	// step with no Execute: nothing runs between the two), or -1.
+	park int
+	// last: no stage follows, so the write completes the saga.
+	last bool
+}
+
+func (r *run[S]) following(si int) following {
+	f := following{next: -1, park: -1, last: si == len(r.def.stages)-1}
+	if f.last {
+		return f
 	}
-	if stage := r.def.stages[si+1]; len(stage) == 1 && !r.def.steps[stage[0]].Local && r.def.steps[stage[0]].Execute != nil {
-		return stage[0], false
+	if stage := r.def.stages[si+1]; len(stage) == 1 {
+		switch st := &r.def.steps[stage[0]]; {
+		case st.Local:
+		case st.Execute != nil:
+			f.next = stage[0]
+		case st.Wait != nil:
+			f.park = stage[0]
+		}
 	}
-	return -1, false
+	return f
 }
 
 // executeLocal runs the Local step i with its retry policy, each attempt
 // in one transaction with the record write that marks it done; no write
-// precedes it. That write also records next running (then begun is next,
-// whose first attempt must not be persisted again), or the saga completed
-// when last. An Execute error rolls everything back, so it is never in
-// doubt: when the policy gives up, the step fails like a NotApplied one.
-func (r *run[S]) executeLocal(ctx context.Context, i int, next int, last bool) (begun int, err error) {
+// precedes it. That write also records f.next running (then begun is
+// f.next, whose first attempt must not be persisted again), the saga
+// parked in f.park (then parked reports it: the caller ends the park, see
+// parked), or the saga completed when f.last. An Execute error rolls
+// everything back, so it is never in doubt: when the policy gives up, the
+// step fails like a NotApplied one.
+func (r *run[S]) executeLocal(ctx context.Context, i int, f following) (begun int, parked bool, err error) {
+	next, last := f.next, f.last
 	sr := &r.rec.Steps[i]
 	tries := tries{start: time.Now()}
 	sr.StartedAt, sr.EndedAt = tries.start, time.Time{}
@@ -51,6 +70,10 @@ func (r *run[S]) executeLocal(ctx context.Context, i int, next int, last bool) (
 				ns.Attempts++
 			case last:
 				r.rec.Status = StatusCompleted
+			case f.park >= 0:
+				// A timer already due leaves the saga running: the
+				// step completes when the drive reaches it.
+				r.prepPark(f.park, now)
 			}
 			return r.writeTx(ctx)
 		})
@@ -58,11 +81,11 @@ func (r *run[S]) executeLocal(ctx context.Context, i int, next int, last bool) (
 			if !created {
 				r.emit(ctx, Event{Kind: EventStarted})
 			}
-			return next, nil
+			return next, r.rec.Status == StatusWaiting, nil
 		}
 		r.restore()
 		if execErr == nil {
-			return -1, r.txAbort(sr.Name, err)
+			return -1, false, r.txAbort(sr.Name, err)
 		}
 		sr.Attempts, sr.Error = n, execErr.Error()
 		if retryErr := r.retry(ctx, i, execErr, &tries); retryErr != nil {
@@ -70,7 +93,7 @@ func (r *run[S]) executeLocal(ctx context.Context, i int, next int, last bool) (
 				r.fail(sr, false) // rolled back: nothing of it to compensate
 				sr.EndedAt = time.Now()
 			}
-			return -1, retryErr
+			return -1, false, retryErr
 		}
 	}
 }

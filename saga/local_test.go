@@ -428,3 +428,71 @@ func TestLocalStepDefinitionErrors(t *testing.T) {
 		t.Errorf("New with a Local step in a Parallel group = %v, want ErrInvalidOption", err)
 	}
 }
+
+// A Local step followed by a wait with nothing to execute parks the saga
+// in the step's own write: the step, its business rows and the park commit
+// together, and the park costs no write of its own.
+func TestLocalStepParksInItsWrite(t *testing.T) {
+	tests := []struct {
+		name        string
+		wait        saga.Step[order]
+		signalFirst bool // the signal is stored before the run
+		parks       bool
+		writes      int // by the end of the run that parks, or completes
+		after       int // after that run, until the saga completed
+	}{
+		// The wake-up's writes: c's start, which claims the saga, and the end.
+		{"wait for a signal", saga.Step[order]{Name: "w", Wait: &saga.Wait[order]{Signal: true}}, false, true, 1, 2},
+		// The park's look finds the signal: a write takes the saga back.
+		{"signal came first", saga.Step[order]{Name: "w", Wait: &saga.Wait[order]{Signal: true}}, true, false, 4, 0},
+		{"timer already due", saga.SleepUntil("w", func(*order) time.Time { return time.Now().Add(-time.Second) }), false, false, 3, 0},
+		{"timer", saga.Sleep[order]("w", time.Minute), false, true, 1, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var j journal
+				store := &countingStore{MemoryStore: saga.NewMemoryStore()}
+				o := newOrchestrator(t, store)
+				def := define(t, o, local(&j, store, "a", 0, nil), tt.wait, step(&j, "c", 0, nil))
+				ctx := context.Background()
+				if tt.signalFirst {
+					if err := o.Signal(ctx, "x/w", "paid", nil); err != nil {
+						t.Fatal(err)
+					}
+				}
+				_, err := def.Run(ctx, o, order{}, saga.WithID("x"))
+				if tt.parks != errors.Is(err, saga.ErrWaiting) || !tt.parks && err != nil {
+					t.Fatalf("Run = %v, want parked %v", err, tt.parks)
+				}
+				if n := store.taken(); n != tt.writes {
+					t.Errorf("%d writes by the end of the run, want %d", n, tt.writes)
+				}
+				if tt.parks {
+					rec := record(t, store, "x")
+					if rec.Status != saga.StatusWaiting || rec.Steps[0].Status != saga.StepDone || rec.Steps[1].Status != saga.StepWaiting || !hasRow(t, store, "do", "x/a") {
+						t.Fatalf("after the run: %s, steps %+v", rec.Status, rec.Steps)
+					}
+					if tt.wait.Wait.Signal {
+						if err := o.Signal(ctx, "x/w", "paid", nil); err != nil {
+							t.Fatal(err)
+						}
+					} else {
+						runTimers(t, o)
+						time.Sleep(time.Minute)
+						synctest.Wait()
+					}
+				}
+				if rec := record(t, store, "x"); rec.Status != saga.StatusCompleted {
+					t.Fatalf("saga %s, want completed", rec.Status)
+				}
+				if n := store.taken(); n != tt.after {
+					t.Errorf("%d writes after the run, want %d", n, tt.after)
+				}
+				if got := j.list(); !slices.Equal(got, []string{"do a", "do c"}) {
+					t.Errorf("journal %v", got)
+				}
+			})
+		})
+	}
+}

@@ -149,8 +149,20 @@ func (r *run[S]) forward(ctx context.Context) error {
 		case len(stage) > 1:
 			err = r.executeGroup(ctx, todo)
 		case r.def.steps[i].Local:
-			next, last := r.following(si)
-			begun, err = r.executeLocal(ctx, i, next, last)
+			f := r.following(si)
+			var parked bool
+			begun, parked, err = r.executeLocal(ctx, i, f)
+			if err == nil && parked {
+				// The Local step's write parked the saga in the next
+				// stage's wait.
+				woken, err := r.parked(ctx, f.park)
+				if err != nil {
+					return err
+				}
+				if woken {
+					continue // the next stage finds its step waiting: awaken
+				}
+			}
 		case r.def.steps[i].Execute == nil: // a wait with nothing before it
 		default:
 			err = r.executeStep(ctx, i, i == begun)

@@ -153,9 +153,22 @@ func defaultKey(sagaID, step string) string { return sagaID + "/" + step }
 // pending, the run takes the saga back (woken reports it) and goes on.
 // Otherwise park returns a *waitingError.
 func (r *run[S]) park(ctx context.Context, i int) (woken bool, err error) {
+	if !r.prepPark(i, time.Now()) {
+		return true, nil // a timer already due: awaken completes it
+	}
+	if err := r.persist(ctx); err != nil {
+		return false, err
+	}
+	return r.parked(ctx, i)
+}
+
+// prepPark records in memory the park of the saga in the waiting step i,
+// at now, for the next write: the step and the saga Waiting with the
+// step's key and wake-up time. It returns false, and leaves the saga
+// running, for a timer already due.
+func (r *run[S]) prepPark(i int, now time.Time) bool {
 	st, sr := &r.def.steps[i], &r.rec.Steps[i]
 	w := st.Wait
-	now := time.Now()
 	if sr.Seq == 0 { // the Execute that ran may have taken effect
 		r.seq++
 		sr.Seq = r.seq
@@ -172,7 +185,7 @@ func (r *run[S]) park(ctx context.Context, i int) (woken bool, err error) {
 		end = now.Add(w.For)
 	}
 	if !w.Signal && !now.Before(end) {
-		return true, nil // a timer already due: awaken completes it
+		return false
 	}
 	key := ""
 	if w.Signal {
@@ -190,9 +203,14 @@ func (r *run[S]) park(ctx context.Context, i int) (woken bool, err error) {
 	sr.WaitKey, sr.WakeAt = key, end
 	r.rec.Status, r.rec.WaitKey, r.rec.WakeAt = StatusWaiting, key, wake
 	r.dirty = true
-	if err := r.persist(ctx); err != nil {
-		return false, err
-	}
+	return true
+}
+
+// parked follows the write that parked the saga in the waiting step i: it
+// tells the listeners and the timer loop, then looks for a signal that came
+// before the write, as park says.
+func (r *run[S]) parked(ctx context.Context, i int) (woken bool, err error) {
+	st, key, wake := &r.def.steps[i], r.rec.WaitKey, r.rec.WakeAt
 	r.emit(ctx, Event{Kind: EventWaiting, Step: st.Name})
 	if !wake.IsZero() {
 		r.o.nudgeTimers(wake)
