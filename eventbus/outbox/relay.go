@@ -132,7 +132,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	failures := 0
 	for ctx.Err() == nil {
 		start := time.Now()
-		n, err := r.RelayOnce(ctx)
+		n, next, err := r.round(ctx)
 		if err == nil {
 			err = r.prune(ctx)
 		}
@@ -156,7 +156,13 @@ func (r *Relay) Run(ctx context.Context) error {
 		if n == r.cfg.batchSize {
 			continue // more are waiting
 		}
-		wait, err := r.untilNextDue(ctx, start)
+		wait, err := r.cfg.pollInterval, error(nil)
+		switch {
+		case next.read && next.at > 0:
+			wait = min(wait, time.Until(time.Unix(0, next.at)))
+		case !next.read:
+			wait, err = r.untilNextDue(ctx, start)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -170,7 +176,8 @@ func (r *Relay) Run(ctx context.Context) error {
 	return nil
 }
 
-// untilNextDue returns how long an idle relay sleeps: until the earliest
+// untilNextDue returns how long an idle relay on SQLite sleeps (on
+// PostgreSQL the round's own statement reads the next due time): until the earliest
 // due time after since (when the round began, before its own reading of
 // the time: an event that fell due during the round is found here, and
 // published at once) of the unsent events, or for the poll interval if
@@ -272,29 +279,45 @@ type row struct {
 // ends then does not leave published events unmarked. The relay's
 // listeners learn of a round that published events or failed.
 func (r *Relay) RelayOnce(ctx context.Context) (int, error) {
+	n, _, err := r.round(ctx)
+	return n, err
+}
+
+// nextDue is the earliest due time (Unix nanoseconds) of the events
+// scheduled after a round's reading of the time, as the round read it:
+// at is 0 when none is; read is false when the round did not read it.
+type nextDue struct {
+	at   int64
+	read bool
+}
+
+// round is RelayOnce, which also returns the next due time when the round
+// read it.
+func (r *Relay) round(ctx context.Context) (int, nextDue, error) {
 	if len(r.cfg.listeners) == 0 {
 		return r.relayOnce(ctx) // no clock read, no event: a relay without listeners pays nothing
 	}
 	start := time.Now()
-	n, err := r.relayOnce(ctx)
+	n, next, err := r.relayOnce(ctx)
 	switch d := time.Since(start); {
 	case err != nil:
 		r.emit(ctx, Event{Kind: EventRelayFailed, Table: r.cfg.table, Duration: d, Err: err})
 	case n > 0:
 		r.emit(ctx, Event{Kind: EventRelayed, Table: r.cfg.table, Events: n, Duration: d})
 	}
-	return n, err
+	return n, next, err
 }
 
-func (r *Relay) relayOnce(ctx context.Context) (int, error) {
+func (r *Relay) relayOnce(ctx context.Context) (int, nextDue, error) {
 	if r.dialect == sqldialect.SQLite {
 		// SQLite has one writer and one relay: read without holding a
 		// transaction open across the publish, which would block writers.
 		rows, err := r.fetch(ctx, r.db, time.Now(), "")
 		if err != nil {
-			return 0, err
+			return 0, nextDue{}, err
 		}
-		return r.publishAndMark(ctx, r.db, rows)
+		n, err := r.publishAndMark(ctx, r.db, rows)
+		return n, nextDue{}, err
 	}
 	// The transaction does not end with ctx: database/sql rolls a
 	// transaction back when its context ends, which would undo the marks
@@ -303,7 +326,7 @@ func (r *Relay) relayOnce(ctx context.Context) (int, error) {
 	// after it record what was published and finish (see publishAndMark).
 	tx, release, err := sqldb.BeginDetached(ctx, r.db)
 	if err != nil {
-		return 0, fmt.Errorf("outbox: relay: %w", err)
+		return 0, nextDue{}, fmt.Errorf("outbox: relay: %w", err)
 	}
 	defer release()
 	defer func() { _ = tx.Rollback() }()
@@ -315,32 +338,68 @@ func (r *Relay) relayOnce(ctx context.Context) (int, error) {
 	// publishing one row, but not from publishing two rows of one subject
 	// out of order when their transactions interleave; the other relays
 	// stand by and take over within a poll interval when the active one
-	// stops or its connection drops.
-	var active bool
-	if err := tx.QueryRowContext(ctx, relayLockQuery, r.cfg.table).Scan(&active); err != nil {
-		return 0, fmt.Errorf("outbox: relay: lock: %w", err)
-	}
-	if !active {
-		return 0, nil
-	}
+	// stops or its connection drops. The lock, the batch and the next due
+	// time are one statement: a round trip, not three.
 	now := time.Now()
-	rows, err := r.fetch(ctx, tx, now, " FOR UPDATE SKIP LOCKED")
-	if err != nil {
-		return 0, err
+	active, rows, next, err := r.lockAndFetch(ctx, tx, now)
+	if err != nil || !active {
+		return 0, next, err
 	}
 	if rows, err = r.heads(ctx, tx, now, rows); err != nil {
-		return 0, err
+		return 0, next, err
 	}
 	n, perr := r.publishAndMark(ctx, tx, rows)
-	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("outbox: relay: commit: %w", err)
+	if len(rows) == 0 {
+		return n, next, perr // nothing to commit: the deferred rollback ends it
 	}
-	return n, perr
+	if err := tx.Commit(); err != nil {
+		return 0, next, fmt.Errorf("outbox: relay: commit: %w", err)
+	}
+	return n, next, perr
 }
 
-// relayLockQuery takes the advisory lock that lets one relay at a time
-// publish from the table named by $1 in the current schema.
-const relayLockQuery = "SELECT pg_try_advisory_xact_lock(hashtext('microkit.outbox.relay'), hashtext(current_schema() || '.' || $1))"
+// lockAndFetchQuery takes the advisory lock that lets one relay at a time
+// publish from the table in the current schema (named by $3), and if it got
+// it, locks and reads the batch ($1 rows) of the events due by $2 in
+// publishing order; it also reads the earliest due time after $2. It
+// returns one row without an event (NULL columns) when the batch is empty
+// or the lock is another relay's, else a row per event.
+func lockAndFetchQuery(table string) string {
+	return "WITH l AS (SELECT pg_try_advisory_xact_lock(hashtext('microkit.outbox.relay'), hashtext(current_schema() || '.' || $3)) AS ok)," +
+		" d AS (SELECT seq, subject, due_at, envelope FROM " + table +
+		" WHERE sent_at IS NULL AND due_at <= $2 AND (SELECT ok FROM l) ORDER BY due_at, seq LIMIT $1 FOR UPDATE SKIP LOCKED)" +
+		" SELECT l.ok, (SELECT MIN(due_at) FROM " + table + " WHERE sent_at IS NULL AND due_at > $2), d.seq, d.subject, d.due_at, d.envelope" +
+		" FROM l LEFT JOIN d ON true ORDER BY d.due_at, d.seq"
+}
+
+// lockAndFetch runs lockAndFetchQuery in tx: whether this relay is the
+// active one, the batch due by now if it is, and the next due time after
+// now.
+func (r *Relay) lockAndFetch(ctx context.Context, tx *sql.Tx, now time.Time) (active bool, rows []row, next nextDue, err error) {
+	rs, err := tx.QueryContext(ctx, lockAndFetchQuery(r.cfg.table), r.cfg.batchSize, now.UnixNano(), r.cfg.table)
+	if err != nil {
+		return false, nil, next, fmt.Errorf("outbox: relay: select: %w", err)
+	}
+	defer rs.Close()
+	for rs.Next() {
+		var (
+			nextAt, seq, dueAt sql.NullInt64
+			subject            sql.NullString
+			envelope           []byte
+		)
+		if err := rs.Scan(&active, &nextAt, &seq, &subject, &dueAt, &envelope); err != nil {
+			return false, nil, next, fmt.Errorf("outbox: relay: scan: %w", err)
+		}
+		next = nextDue{at: nextAt.Int64, read: true}
+		if seq.Valid {
+			rows = append(rows, row{seq: seq.Int64, subject: subject.String, dueAt: dueAt.Int64, envelope: envelope})
+		}
+	}
+	if err := rs.Err(); err != nil {
+		return false, nil, nextDue{}, fmt.Errorf("outbox: relay: select: %w", err)
+	}
+	return active, rows, next, nil
+}
 
 // querier is *sql.DB or *sql.Tx.
 type querier interface {
