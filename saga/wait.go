@@ -435,7 +435,8 @@ const dueBatch = 256
 // or o is closed; then it returns nil. It sleeps until the earliest
 // wake-up in the store, and looks again at least every WithTimerPoll
 // (default 1s), for sagas parked by other orchestrators; a saga this
-// orchestrator parks wakes it at once. Run it in a goroutine you own, in
+// orchestrator parks with a wake-up before the loop's next look wakes it at
+// once. Run it in a goroutine you own, in
 // every process whose orchestrator drives sagas with waits (each due saga
 // is taken by one of them, with a compare-and-swap). Wake-ups that fell
 // due while no orchestrator ran fire on its first look, and in Recover.
