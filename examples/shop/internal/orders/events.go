@@ -70,25 +70,35 @@ func (s *Service) sagaMoved(_ context.Context, e saga.Event) {
 		if s.relay != nil {
 			s.relay.Kick()
 		}
-		s.waiters.wake(e.SagaID)
+		s.waiters.wake(e.SagaID, true)
 	case e.Kind == saga.EventCompensationFailed, e.Kind == saga.EventResolved:
-		s.waiters.wake(e.SagaID)
+		s.waiters.wake(e.SagaID, false)
 	}
 }
 
 // waiters are the requests waiting for an order to settle (POST /orders
-// with Prefer: wait), by order id.
+// with Prefer: wait), by order id, and the order as the saga's last local
+// step left it, for them.
 type waiters struct {
 	mu sync.Mutex
-	by map[string][]chan struct{}
+	by map[string][]chan Order
+	// latest holds, for a watched order only, the order as the last
+	// local step to settle it wrote it (confirm, or the cancel of a
+	// compensation), kept before its commit: the transitions that wake
+	// the waiters follow that commit, so they hand it over instead of the
+	// waiters reading the order back.
+	latest map[string]Order
 }
 
-func newWaiters() *waiters { return &waiters{by: map[string][]chan struct{}{}} }
+func newWaiters() *waiters {
+	return &waiters{by: map[string][]chan Order{}, latest: map[string]Order{}}
+}
 
-// watch returns a channel closed at the next wake of id, and a function
-// that stops watching.
-func (w *waiters) watch(id string) (<-chan struct{}, func()) {
-	ch := make(chan struct{})
+// watch returns a channel that receives the order at the next wake of id
+// (or is closed without one: read it), and a function that stops
+// watching.
+func (w *waiters) watch(id string) (<-chan Order, func()) {
+	ch := make(chan Order, 1)
 	w.mu.Lock()
 	w.by[id] = append(w.by[id], ch)
 	w.mu.Unlock()
@@ -104,19 +114,38 @@ func (w *waiters) watch(id string) (<-chan struct{}, func()) {
 		}
 		if len(list) == 0 {
 			delete(w.by, id)
+			delete(w.latest, id)
 		} else {
 			w.by[id] = list
 		}
 	}
 }
 
-// wake closes the channels of the requests waiting for id.
-func (w *waiters) wake(id string) {
+// keep records o, written by a local step that settles it in a
+// transaction not yet committed, if a request watches it; a later keep
+// (a retry, a compensation) replaces it.
+func (w *waiters) keep(o Order) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.by[o.ID]) > 0 {
+		w.latest[o.ID] = o
+	}
+}
+
+// wake ends the watches of id, handing over the order that keep recorded
+// if withLatest (the transition that wakes them follows the commit of the
+// step that recorded it).
+func (w *waiters) wake(id string, withLatest bool) {
 	w.mu.Lock()
 	list := w.by[id]
+	o, ok := w.latest[id]
 	delete(w.by, id)
+	delete(w.latest, id)
 	w.mu.Unlock()
 	for _, ch := range list {
+		if ok && withLatest {
+			ch <- o // buffered, and woken once
+		}
 		close(ch)
 	}
 }
@@ -125,7 +154,7 @@ func (w *waiters) wake(id string) {
 // runs (create sets it), so that a settlement right after the run is not
 // missed.
 type settleWatch struct {
-	ch   <-chan struct{}
+	ch   <-chan Order
 	stop func()
 }
 
@@ -141,20 +170,28 @@ func (w *settleWatch) done() {
 // driven by another instance is seen by a read every poll. The first wait
 // is on w's watch, taken before the saga ran, when create took one (an
 // order of a replayed request has none): the order was pending after the
-// run, so there is nothing to read before it fires.
+// run, so there is nothing to read before it fires. A wake that hands
+// over the order settled by this process needs no read either.
 func (s *Service) awaitSettled(ctx context.Context, id string, w *settleWatch) (Order, error) {
 	const poll = 250 * time.Millisecond
 	ch := w.ch
 	for {
 		if ch != nil {
 			t := time.NewTimer(poll)
+			var (
+				o      Order
+				handed bool
+			)
 			select {
-			case <-ch:
+			case o, handed = <-ch:
 			case <-t.C:
 			case <-ctx.Done():
 			}
 			t.Stop()
 			w.done()
+			if handed && o.Status != StatusPending {
+				return o, nil
+			}
 			if ctx.Err() != nil {
 				return s.st.get(context.WithoutCancel(ctx), id)
 			}

@@ -90,12 +90,15 @@ func withOutcome(ctx context.Context, out *outcome) context.Context {
 	return context.WithValue(ctx, outcomeKey{}, out)
 }
 
-// report records o as the order's latest state for the request running the
-// saga, if there is one (a saga resumed by Recover has none).
-func report(ctx context.Context, o Order) {
+// report records o, written by a local step in a transaction not yet
+// committed, as the order's latest state for the request running the
+// saga, if there is one (a saga resumed by Recover or woken by an event
+// has none), and for the requests waiting for it to settle.
+func (s *Service) report(ctx context.Context, o Order) {
 	if out, ok := ctx.Value(outcomeKey{}).(*outcome); ok {
 		out.order, out.set = o, true
 	}
+	s.waiters.keep(o)
 }
 
 // newSaga defines the CreateOrderSaga. Its first and last steps are local:
@@ -116,7 +119,7 @@ func (s *Service) newSaga() (*saga.Saga[sagaState], error) {
 					if errors.Is(err, errOrderExists) {
 						return retry.Permanent(err) // another request's order: not ours to run
 					}
-					report(ctx, o)
+					s.report(ctx, o)
 					return err
 				})
 			},
@@ -127,7 +130,7 @@ func (s *Service) newSaga() (*saga.Saga[sagaState], error) {
 					if err == nil && o.Reason != nil {
 						s.deps.Logger.Info("order cancelled", "order", o.ID, "reason", o.Reason.Code)
 					}
-					report(ctx, o)
+					s.report(ctx, o)
 					return err
 				})
 			},
@@ -216,7 +219,7 @@ func (s *Service) newSaga() (*saga.Saga[sagaState], error) {
 					if err != nil {
 						return err
 					}
-					report(ctx, o)
+					s.report(ctx, o)
 					return s.st.bookShipment(ctx, tx, ShipmentEvent{Key: id + "/" + stepAwaitShipment,
 						OrderID: st.OrderID, TrackingNumber: st.TrackingNumber}, s.cfg.ShipAfter)
 				})
@@ -249,7 +252,10 @@ func (s *Service) newSaga() (*saga.Saga[sagaState], error) {
 			Retry: attempts(3),
 			Execute: func(ctx context.Context, st *sagaState) error {
 				return s.inTx(ctx, func(tx *platform.Tx) error {
-					_, err := s.st.ship(ctx, tx, st.OrderID, st.TrackingNumber)
+					o, err := s.st.ship(ctx, tx, st.OrderID, st.TrackingNumber)
+					if err == nil {
+						s.report(ctx, o)
+					}
 					return err
 				})
 			},

@@ -241,7 +241,7 @@ func (s *Service) PaymentBreaker() *breaker.Breaker { return s.payment }
 func (s *Service) RetryCompensation(ctx context.Context, id string) error {
 	err := s.orch.RetryCompensation(ctx, id)
 	s.relay.Kick() // the cancel's order.cancelled
-	s.waiters.wake(id)
+	s.waiters.wake(id, false)
 	return err
 }
 
