@@ -160,7 +160,7 @@ func (r *run[S]) save() {
 	r.saved = r.rec
 	r.savedSteps = append(r.savedSteps[:0], r.rec.Steps...)
 	r.mu.Unlock()
-	r.savedCreated, r.savedSeq = r.created, r.seq
+	r.savedCreated, r.savedSeq, r.savedTake = r.created, r.seq, r.pendingTake
 }
 
 // restore undoes a rolled-back transaction's changes in memory. The state
@@ -172,5 +172,5 @@ func (r *run[S]) restore() {
 	r.rec = r.saved
 	r.rec.Steps = append(steps[:0], r.savedSteps...)
 	r.mu.Unlock()
-	r.created, r.seq, r.dirty = r.savedCreated, r.savedSeq, true
+	r.created, r.seq, r.dirty, r.pendingTake = r.savedCreated, r.savedSeq, true, r.savedTake
 }

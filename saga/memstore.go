@@ -175,17 +175,21 @@ type memTxKey struct{}
 type memTx struct {
 	m      *MemoryStore
 	writes []memWrite
+	takes  []memTake // TakeSignal calls, applied at the commit
 }
+
+// memTake is a signal's take staged in a transaction.
+type memTake struct{ key, sagaID string }
 
 type memWrite struct {
 	r      *Record
 	create bool
 }
 
-// InTx implements [TxStore]: Create and Update with the ctx fn receives
-// are staged, checked against the store and the writes staged before
-// them, then applied at once when fn returns nil, their versions checked
-// again; when fn returns an error they are discarded. Get with that ctx
+// InTx implements [TxStore]: Create, Update and TakeSignal with the ctx
+// fn receives are staged, checked against the store and the writes staged
+// before them, then applied at once when fn returns nil, checked again;
+// when fn returns an error they are discarded. Get with that ctx
 // sees the staged writes; List does not. A nested InTx joins the outer
 // transaction.
 func (m *MemoryStore) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
@@ -213,6 +217,11 @@ func (m *MemoryStore) InTx(ctx context.Context, fn func(ctx context.Context) err
 			return m.version(id)
 		}
 	}
+	for _, t := range tx.takes {
+		if err := m.checkTake(t.key, t.sagaID); err != nil {
+			return fmt.Errorf("saga: memory store: commit: %w", err)
+		}
+	}
 	for _, w := range tx.writes {
 		if err := m.check(w.r, w.create, version); err != nil {
 			return fmt.Errorf("saga: memory store: commit: %w", err)
@@ -229,6 +238,11 @@ func (m *MemoryStore) InTx(ctx context.Context, fn func(ctx context.Context) err
 			m.create(w.r)
 		} else {
 			m.update(w.r)
+		}
+	}
+	for _, t := range tx.takes {
+		if stored, ok := m.signals[t.key]; ok {
+			stored.SagaID = t.sagaID
 		}
 	}
 	return nil
@@ -391,17 +405,33 @@ func (m *MemoryStore) TakeSignal(ctx context.Context, key, sagaID string) (*Sign
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("saga: memory store: take signal: %w", err)
 	}
+	tx := m.txFrom(ctx)
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.checkTake(key, sagaID); err != nil {
+		return nil, fmt.Errorf("saga: memory store: %w", err)
+	}
+	c := m.signals[key].clone()
+	c.SagaID = sagaID
+	if tx != nil { // taken at the commit, as the transaction's writes
+		tx.takes = append(tx.takes, memTake{key: key, sagaID: sagaID})
+		return c, nil
+	}
+	m.signals[key].SagaID = sagaID
+	return c, nil
+}
+
+// checkTake tells whether the saga sagaID can take the signal of key;
+// called under m.mu.
+func (m *MemoryStore) checkTake(key, sagaID string) error {
 	stored, ok := m.signals[key]
 	switch {
 	case !ok:
-		return nil, fmt.Errorf("saga: memory store: take signal %q: %w", key, ErrNotFound)
+		return fmt.Errorf("take signal %q: %w", key, ErrNotFound)
 	case stored.SagaID != "" && stored.SagaID != sagaID:
-		return nil, fmt.Errorf("saga: memory store: take signal %q: taken by %s: %w", key, stored.SagaID, ErrConflict)
+		return fmt.Errorf("take signal %q: taken by %s: %w", key, stored.SagaID, ErrConflict)
 	}
-	stored.SagaID = sagaID
-	return stored.clone(), nil
+	return nil
 }
 
 // NextWake implements [WaitStore]. It reads every record, as List does.

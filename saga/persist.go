@@ -58,12 +58,19 @@ func (r *run[S]) write(ctx context.Context) (created bool, err error) {
 		r.rec.LeaseUntil = time.Time{} // parked: nobody holds it
 	}
 	if r.created {
-		if err := r.o.store.Update(ctx, &r.rec); err != nil {
+		var err error
+		if key := r.pendingTake; key != "" {
+			err = r.updateAndTake(ctx, key)
+		} else {
+			err = r.o.store.Update(ctx, &r.rec)
+		}
+		if err != nil {
 			if errors.Is(err, ErrConflict) {
 				err = fmt.Errorf("%w: %w", ErrLostOwnership, err)
 			}
 			return false, &abortError{err: fmt.Errorf("saga: %s %s: persist: %w", r.def.name, r.rec.ID, err)}
 		}
+		r.pendingTake = ""
 		return false, nil
 	}
 	r.rec.CreatedAt = now

@@ -88,12 +88,13 @@ func (o *Orchestrator) claimAndResume(ctx context.Context, def Definition, rec *
 		}
 		return outcomeInterrupted, fmt.Errorf("saga: recover %s: claim: %w", rec.ID, err)
 	}
-	return o.resumeOutcome(ctx, def, rec)
+	return o.resumeOutcome(ctx, def, rec, nil)
 }
 
-// resumeOutcome drives rec, claimed, and tells how its drive ended.
-func (o *Orchestrator) resumeOutcome(ctx context.Context, def Definition, rec *Record) (outcome, error) {
-	err := def.resume(ctx, o, rec)
+// resumeOutcome drives rec, claimed, and tells how its drive ended;
+// delivered is as for wake.
+func (o *Orchestrator) resumeOutcome(ctx context.Context, def Definition, rec *Record, delivered *Signal) (outcome, error) {
+	err := def.resume(ctx, o, rec, delivered)
 	switch {
 	case err == nil:
 		return outcomeCompleted, nil

@@ -28,10 +28,15 @@ type run[S any] struct {
 	created bool // rec exists in the store
 	dirty   bool // state changed since it was last encoded
 	seq     int  // highest completion Seq so far
-	buf     bytes.Buffer
-	enc     *json.Encoder
-	idents  []stepIdent
-	todoBuf [4]int // backs the todo list of a stage, so most runs need no allocation
+	// delivered is the signal Signal delivered with the wake-up (or the
+	// park's look found), for awaken; pendingTake is the key of a signal
+	// awaken read pending, which the saga's next write takes.
+	delivered   *Signal
+	pendingTake string
+	buf         bytes.Buffer
+	enc         *json.Encoder
+	idents      []stepIdent
+	todoBuf     [4]int // backs the todo list of a stage, so most runs need no allocation
 
 	// What a Local step's transaction changes in memory, saved before it so
 	// that a rollback restores it.
@@ -39,6 +44,7 @@ type run[S any] struct {
 	savedSteps   []StepRecord
 	savedCreated bool
 	savedSeq     int
+	savedTake    string
 }
 
 // abortError stops driving a saga without deciding its outcome: the caller's
@@ -76,6 +82,7 @@ func (s *Saga[S]) release(r *run[S]) {
 	r.saved = Record{}
 	r.mu.Unlock()
 	r.state, r.created, r.dirty, r.seq = zero, false, false, 0
+	r.delivered, r.pendingTake = nil, ""
 	r.buf.Reset()
 	s.runs.Put(r)
 }

@@ -175,7 +175,7 @@ func (s *Saga[S]) Run(ctx context.Context, o *Orchestrator, state S, opts ...Run
 }
 
 // resume continues the stored instance rec, already claimed by o.
-func (s *Saga[S]) resume(ctx context.Context, o *Orchestrator, rec *Record) error {
+func (s *Saga[S]) resume(ctx context.Context, o *Orchestrator, rec *Record, delivered *Signal) error {
 	if len(rec.Steps) != len(s.steps) {
 		return fmt.Errorf("saga: resume %s %s: %d steps recorded, definition has %d: %w", s.name, rec.ID, len(rec.Steps), len(s.steps), ErrUnknownSaga)
 	}
@@ -193,6 +193,7 @@ func (s *Saga[S]) resume(ctx context.Context, o *Orchestrator, rec *Record) erro
 	}
 	r.rec = *rec
 	r.created = true
+	r.delivered = delivered
 	for _, st := range rec.Steps {
 		r.seq = max(r.seq, st.Seq)
 	}

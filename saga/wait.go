@@ -226,6 +226,7 @@ func (r *run[S]) parked(ctx context.Context, i int) (woken bool, err error) {
 			return false, &abortError{err: fmt.Errorf("saga: %s %s: look up signal %q: %w", r.def.name, r.rec.ID, key, err)}
 		case sig.SagaID == "" && !sig.TimedOut:
 			r.rec.Status, r.rec.WaitKey, r.rec.WakeAt = StatusRunning, "", time.Time{}
+			r.delivered = sig
 			if err := r.persist(ctx); err != nil {
 				if a, ok := err.(*abortError); ok && errors.Is(a.err, ErrLostOwnership) { // a Signal took it first and drives it
 					return false, &waitingError{err: fmt.Errorf("saga: %s %s: step %s: %w (continued by a signal)", r.def.name, r.rec.ID, st.Name, ErrWaiting)}
@@ -252,7 +253,7 @@ func (r *run[S]) awaken(ctx context.Context, i int) error {
 		r.woke(ctx, sr, nil)
 		return nil
 	}
-	sig, err := r.takeSignal(ctx, sr.WaitKey)
+	sig, err := r.signalFor(ctx, sr.WaitKey)
 	if f, ok := err.(*stepFailure); ok {
 		return r.failWait(sr, f.err)
 	}
@@ -292,6 +293,67 @@ func (r *run[S]) woke(ctx context.Context, sr *StepRecord, sig *Signal) {
 func (r *run[S]) failWait(sr *StepRecord, err error) error {
 	sr.Status, sr.Failed, sr.Error, sr.EndedAt = StepFailed, true, err.Error(), time.Now()
 	return &stepFailure{err: err}
+}
+
+// signalFor returns the signal of key for this run's saga: the one Signal
+// delivered with the wake-up, or the one stored. A pending signal is not
+// taken here: its take rides in the saga's next write (see updateAndTake),
+// the one that claims the woken saga, so that a drive that stops before
+// that write leaves the saga waiting with its signal pending, which the
+// timer loop's look for pending signals delivers again (taken before the
+// write, it would leave a waiting saga whose signal nothing delivers). A
+// signal this saga took already is returned as is; one another saga took
+// fails the wait. If none came, takeSignal closes the key.
+func (r *run[S]) signalFor(ctx context.Context, key string) (*Signal, error) {
+	sig := r.delivered
+	r.delivered = nil
+	if sig == nil || sig.Key != key {
+		var err error
+		sig, err = r.o.waitStore.GetSignal(ctx, key)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			return r.takeSignal(ctx, key)
+		case err != nil:
+			return nil, &abortError{err: fmt.Errorf("saga: %s %s: look up signal %q: %w", r.def.name, r.rec.ID, key, err)}
+		}
+	}
+	switch {
+	case sig.SagaID == "":
+		r.pendingTake = key
+	case sig.SagaID != r.rec.ID:
+		return nil, &stepFailure{err: fmt.Errorf("saga: %s %s: signal %q taken by %s: %w: a key must belong to one wait", r.def.name, r.rec.ID, key, sig.SagaID, ErrConflict)}
+	}
+	return sig, nil
+}
+
+// updateAndTake writes the record and takes for the saga the signal of key
+// (pending since signalFor read it): in one transaction when the store is
+// a TxStore (a Local step's, which the write joins, or one of its own);
+// otherwise the record first, so that a crash between the two leaves the
+// signal pending for a saga that no longer waits on it, which is harmless.
+// A signal another saga took meanwhile fails the write in a transaction.
+func (r *run[S]) updateAndTake(ctx context.Context, key string) error {
+	take := func(ctx context.Context) error {
+		if _, err := r.o.waitStore.TakeSignal(ctx, key, r.rec.ID); err != nil && !errors.Is(err, ErrNotFound) { // pruned: nothing to take
+			return fmt.Errorf("take signal %q: %w", key, err)
+		}
+		return nil
+	}
+	if r.o.txStore != nil {
+		return r.o.txStore.InTx(ctx, func(ctx context.Context) error {
+			if err := take(ctx); err != nil {
+				return err
+			}
+			return r.o.store.Update(ctx, &r.rec)
+		})
+	}
+	if err := r.o.store.Update(ctx, &r.rec); err != nil {
+		return err
+	}
+	if err := take(ctx); err != nil {
+		r.o.log.Warn("saga: signal not marked taken", "saga", r.def.name, "id", r.rec.ID, "err", err)
+	}
+	return nil
 }
 
 // takeSignal takes for this saga the signal of key or, if none came,
@@ -395,7 +457,7 @@ func (o *Orchestrator) Signal(ctx context.Context, key, eventType string, payloa
 			errs = append(errs, fmt.Errorf("saga: signal %q: saga %s: %w", key, rec.ID, err))
 			continue
 		}
-		if _, err := o.wake(ctx, def, rec); err != nil {
+		if _, err := o.wake(ctx, def, rec, stored); err != nil {
 			errs = append(errs, fmt.Errorf("saga: signal %q: %w", key, err))
 		}
 	}
@@ -414,14 +476,17 @@ func (o *Orchestrator) Signal(ctx context.Context, key, eventType string, payloa
 // that wake the saga at once, the one whose write loses stops there, having
 // emitted its EventResumed and EventWoken. A wake-up followed by a Local
 // step thus costs one transaction, not two.
-func (o *Orchestrator) wake(ctx context.Context, def Definition, rec *Record) (outcome, error) {
+//
+// delivered, if not nil, is the signal of the saga's wait as Signal stored
+// it: the drive need not read it.
+func (o *Orchestrator) wake(ctx context.Context, def Definition, rec *Record, delivered *Signal) (outcome, error) {
 	if rec.Status != StatusWaiting {
 		return outcomeSkipped, nil
 	}
 	now := time.Now()
 	rec.Status, rec.WaitKey, rec.WakeAt, rec.UpdatedAt = StatusRunning, "", time.Time{}, now
 	rec.Owner, rec.LeaseUntil = o.id, now.Add(o.lease)
-	return o.resumeOutcome(ctx, def, rec)
+	return o.resumeOutcome(ctx, def, rec, delivered)
 }
 
 // dueBatch is how many due sagas the timer loop lists at a time.
@@ -607,7 +672,7 @@ func (o *Orchestrator) drive(ctx context.Context, recs []*Record, res *RecoverRe
 				err     error
 			)
 			if rec.Status == StatusWaiting {
-				outcome, err = o.wake(ctx, def, rec)
+				outcome, err = o.wake(ctx, def, rec, nil)
 			} else {
 				outcome, err = o.claimAndResume(ctx, def, rec)
 			}

@@ -322,3 +322,63 @@ func TestParkNudgesTheTimerLoopOnlyWhenEarlier(t *testing.T) {
 		}
 	})
 }
+
+// failingUpdates is a MemoryStore whose next fail Updates fail, as a
+// process that dies, or a database that goes away, at that write would.
+type failingUpdates struct {
+	*saga.MemoryStore
+	mu   sync.Mutex
+	fail int
+}
+
+func (s *failingUpdates) Update(ctx context.Context, r *saga.Record) error {
+	s.mu.Lock()
+	fail := s.fail > 0
+	if fail {
+		s.fail--
+	}
+	s.mu.Unlock()
+	if fail {
+		return errors.New("the database went away")
+	}
+	return s.MemoryStore.Update(ctx, r)
+}
+
+// A saga woken by a signal whose drive stops before its first write (the
+// one that claims it) stays waiting with its signal pending, not taken:
+// delivered again, the signal drives it then. Taken before that write, the
+// signal would leave a waiting saga that no delivery and no look for
+// pending signals would continue.
+func TestWakeStoppedBeforeItsFirstWriteLeavesTheSignalPending(t *testing.T) {
+	store, j := &failingUpdates{MemoryStore: saga.NewMemoryStore()}, &journal{}
+	o := newOrchestrator(t, store)
+	s := define(t, o, awaitPayment(j, time.Hour), local(j, store, "confirm", 0, nil))
+	ctx := context.Background()
+	if _, err := s.Run(ctx, o, order{Items: []string{"a"}}, saga.WithID("a")); !errors.Is(err, saga.ErrWaiting) {
+		t.Fatalf("Run = %v", err)
+	}
+	store.mu.Lock()
+	store.fail = 1
+	store.mu.Unlock()
+	if err := o.Signal(ctx, "pay-a", "paid", []byte("1999")); err == nil {
+		t.Fatal("Signal = nil; want the error of the write that failed")
+	}
+	if rec := record(t, store.MemoryStore, "a"); rec.Status != saga.StatusWaiting {
+		t.Fatalf("after the failed drive the saga is %s, want waiting", rec.Status)
+	}
+	if sig, err := store.GetSignal(ctx, "pay-a"); err != nil || sig.SagaID != "" {
+		t.Fatalf("signal %+v, %v; want it pending", sig, err)
+	}
+	if err := o.Signal(ctx, "pay-a", "paid", []byte("1999")); err != nil {
+		t.Fatal(err)
+	}
+	if rec := record(t, store.MemoryStore, "a"); rec.Status != saga.StatusCompleted || string(rec.State) != `{"items":["a","confirm"],"charged":4}` {
+		t.Fatalf("delivered again: %s %s", rec.Status, rec.State)
+	}
+	if sig, err := store.GetSignal(ctx, "pay-a"); err != nil || sig.SagaID != "a" {
+		t.Errorf("signal %+v, %v; want it taken by a", sig, err)
+	}
+	if !hasRow(t, store, "do", "a/confirm") {
+		t.Error("confirm's row did not commit")
+	}
+}

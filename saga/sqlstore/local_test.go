@@ -271,3 +271,81 @@ func TestWakeIntoLocalStepCommitsOnce(t *testing.T) {
 		})
 	}
 }
+
+// failingUpdates fails the next fail Updates of its store, as a database
+// that goes away at that write.
+type failingUpdates struct {
+	*sqlstore.Store
+	mu   sync.Mutex
+	fail int
+}
+
+func (s *failingUpdates) Update(ctx context.Context, r *saga.Record) error {
+	s.mu.Lock()
+	fail := s.fail > 0
+	if fail {
+		s.fail--
+	}
+	s.mu.Unlock()
+	if fail {
+		return errors.New("the database went away")
+	}
+	return s.Store.Update(ctx, r)
+}
+
+// The signal that wakes a saga is taken in the transaction of the saga's
+// first write after the wake-up (here its Local step's): a drive that
+// stops at that write leaves the saga waiting with its signal pending,
+// and the signal delivered again continues it.
+func TestWakeTakesTheSignalWithTheFirstWrite(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.Name, func(t *testing.T) {
+			d := b.Open(t)
+			createOrders(t, d)
+			store := &failingUpdates{Store: d.store(t)}
+			def, err := saga.New("wake-take",
+				saga.Step[localState]{Name: "pay", Wait: &saga.Wait[localState]{Signal: true}},
+				saga.Step[localState]{Name: "confirm", Local: true, Execute: func(ctx context.Context, s *localState) error {
+					s.Order = "confirmed"
+					return insertOrder(ctx, d.dialect)
+				}},
+			)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o := localOrchestrator(t, store, def)
+			ctx := context.Background()
+			if _, err := def.Run(ctx, o, localState{}, saga.WithID("w")); !errors.Is(err, saga.ErrWaiting) {
+				t.Fatalf("Run = %v", err)
+			}
+			store.mu.Lock()
+			store.fail = 1
+			store.mu.Unlock()
+			if err := o.Signal(ctx, "w/pay", "paid", nil); err == nil {
+				t.Fatal("Signal = nil; want the error of the write that failed")
+			}
+			if rec, err := store.Get(ctx, "w"); err != nil || rec.Status != saga.StatusWaiting {
+				t.Fatalf("after the failed drive: %+v, %v; want waiting", rec, err)
+			}
+			if sig, err := store.GetSignal(ctx, "w/pay"); err != nil || sig.SagaID != "" {
+				t.Fatalf("signal %+v, %v; want it pending", sig, err)
+			}
+			if n := orders(t, d); n != 0 {
+				t.Fatalf("%d order rows after the rolled-back step", n)
+			}
+			if err := o.Signal(ctx, "w/pay", "paid", nil); err != nil {
+				t.Fatal(err)
+			}
+			rec, err := store.Get(ctx, "w")
+			if err != nil || rec.Status != saga.StatusCompleted {
+				t.Fatalf("delivered again: %+v, %v", rec, err)
+			}
+			if sig, err := store.GetSignal(ctx, "w/pay"); err != nil || sig.SagaID != "w" {
+				t.Errorf("signal %+v, %v; want it taken by w", sig, err)
+			}
+			if n := orders(t, d); n != 1 {
+				t.Errorf("%d order rows, want 1", n)
+			}
+		})
+	}
+}
