@@ -469,13 +469,14 @@ func (o *Orchestrator) Signal(ctx context.Context, key, eventType string, payloa
 //
 // No write of its own claims the saga: the first write of the drive does,
 // a compare-and-swap from the version read while the saga waited, and
-// nothing before that write has an effect another orchestrator could
-// repeat (the signal's take is idempotent for the saga, OnSignal changes
-// the state in memory, a Local step's writes commit with the record's, a
-// remote step's call follows the write of its start). Of two orchestrators
-// that wake the saga at once, the one whose write loses stops there, having
-// emitted its EventResumed and EventWoken. A wake-up followed by a Local
-// step thus costs one transaction, not two.
+// nothing before that write has an effect (the signal's take rides in
+// it, OnSignal changes the state in memory, a Local step's writes commit
+// with the record's, a remote step's call follows the write of its
+// start). Of two orchestrators that wake the saga at once, the one whose
+// write loses stops there, having emitted its EventResumed and EventWoken;
+// a drive that stops before the write leaves the saga waiting with its
+// signal pending, for a later delivery. A wake-up followed by a Local
+// step thus costs one transaction, the step's, instead of three.
 //
 // delivered, if not nil, is the signal of the saga's wait as Signal stored
 // it: the drive need not read it.
