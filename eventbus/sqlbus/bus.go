@@ -117,7 +117,7 @@ func (b *Bus) listen() {
 
 // notifyLoop sends a notification on the table's channel after Publish
 // calls committed, one per burst: the publishes that commit while it
-// notifies are announced by the next one. It runs in a transaction of its
+// notifies, or in the notifyEvery after, are announced by the next one. It runs in a transaction of its
 // own, with an asynchronous commit, because a transaction that notifies
 // holds a lock that serializes all such commits until its own is flushed.
 func (b *Bus) notifyLoop() {
@@ -132,8 +132,17 @@ func (b *Bus) notifyLoop() {
 			b.cfg.logger.Debug("sqlbus: notify failed; other processes see the messages at their next poll", "error", err)
 		}
 		cancel()
+		if !b.sleep(notifyEvery) {
+			return
+		}
 	}
 }
+
+// notifyEvery paces the notifications after Publish calls: while
+// publishes follow each other, one at most per notifyEvery, rather than
+// a transaction per publish statement; the first after a pause goes at
+// once.
+const notifyEvery = 2 * time.Millisecond
 
 // sleep waits d or until the bus closes; it reports whether the bus is
 // still open.

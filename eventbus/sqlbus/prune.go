@@ -3,9 +3,12 @@ package sqlbus
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/go-microkit/microkit/sqldialect"
 )
 
 // pruneLoop prunes every pruneEvery until the bus closes.
@@ -52,54 +55,66 @@ func (b *Bus) prune(ctx context.Context, now time.Time) (int64, error) {
 			}
 		}
 	}
+	if _, err := b.db.ExecContext(ctx, b.stmts.pruneMarkers); err != nil {
+		return total, fmt.Errorf("sqlbus: prune: %w", err)
+	}
 	cut := now.Add(-b.cfg.keep).UnixNano()
 	for {
-		res, err := b.db.ExecContext(ctx, b.stmts.pruneConsumed, cut)
-		if err != nil {
-			return total, fmt.Errorf("sqlbus: prune: %w", err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return total, fmt.Errorf("sqlbus: prune: %w", err)
-		}
+		packs, n, err := b.deleteCounting(ctx, b.db, b.stmts.pruneConsumed, cut)
 		total += n
-		if n < pruneBatch {
+		if err != nil {
+			return total, fmt.Errorf("sqlbus: prune: %w", err)
+		}
+		if len(packs) < pruneBatch {
 			return total, nil
 		}
 	}
 }
 
-// pruneOld deletes, among the pruneBatch oldest messages, those created
+// deleteCounting runs a DELETE that returns the seq and message count of
+// each pack it deleted.
+func (b *Bus) deleteCounting(ctx context.Context, q querier, stmt string, args ...any) (seqs []int64, n int64, err error) {
+	rows, err := q.QueryContext(ctx, stmt, args...)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var seq, k int64
+		if err := rows.Scan(&seq, &k); err != nil {
+			return nil, 0, err
+		}
+		seqs, n = append(seqs, seq), n+k
+	}
+	return seqs, n, rows.Err()
+}
+
+// pruneOld deletes, among the pruneBatch oldest packs, those created
 // before cut, then their deliveries, in one transaction, so that no
-// delivery is left without its message. It reports whether it deleted a
-// whole window (there may be more).
+// delivery is left without its message. It reports whether it looked at
+// a whole window (there may be more).
 func (b *Bus) pruneOld(ctx context.Context, cut int64) (n int64, full bool, err error) {
 	tx, err := b.db.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, false, err
 	}
 	defer func() { _ = tx.Rollback() }()
-	rows, err := tx.QueryContext(ctx, b.stmts.pruneOld, cut)
-	if err != nil {
+	seqs, n, err := b.deleteCounting(ctx, tx, b.stmts.pruneOld, cut)
+	if err != nil || len(seqs) == 0 {
 		return 0, false, err
 	}
-	var last int64
-	for rows.Next() {
-		var seq int64
-		if err := rows.Scan(&seq); err != nil {
-			rows.Close()
+	var list any = seqs
+	if b.dialect != sqldialect.Postgres {
+		j, err := json.Marshal(seqs)
+		if err != nil {
 			return 0, false, err
 		}
-		n, last = n+1, max(last, seq)
+		list = string(j)
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil || n == 0 {
+	if _, err := tx.ExecContext(ctx, b.stmts.pruneOldDeliveries, list); err != nil {
 		return 0, false, err
 	}
-	if _, err := tx.ExecContext(ctx, b.stmts.pruneOldDeliveries, last); err != nil {
-		return 0, false, err
-	}
-	return n, n == pruneBatch, tx.Commit()
+	return n, len(seqs) == pruneBatch, tx.Commit()
 }
 
 // DeleteGroup deletes the consumer group (group, pattern) and the

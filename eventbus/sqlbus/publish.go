@@ -68,8 +68,8 @@ type publishReq struct {
 // together do not retry together.
 var backoff = retry.Backoff{Initial: 50 * time.Millisecond, Max: time.Second}
 
-// Publish stores msgs, with a delivery for every consumer group whose
-// pattern matches, and returns once they are committed. Concurrent calls
+// Publish stores msgs, for every consumer group whose pattern matches,
+// and returns once they are committed. Concurrent calls
 // share statements and commits (up to 256 calls in one, one statement at
 // a time), so a publish costs a round trip and a disk flush of its own
 // only when it is alone.
@@ -192,23 +192,19 @@ type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-// insertChunk bounds the messages of one statement: 1000 on PostgreSQL
-// (arrays), 500 on SQLite (9 bind parameters each, within SQLite's
+// insertChunk bounds the packs of one statement: 1000 on PostgreSQL
+// (arrays), 1000 on SQLite (4 bind parameters each, within SQLite's
 // 32766).
-func (b *Bus) insertChunk() int {
-	if b.dialect == sqldialect.Postgres {
-		return 1000
-	}
-	return 500
-}
+const insertChunk = 1000
 
-// insert stores rows through q with their deliveries; on PostgreSQL with
+// insert stores rows through q, packed (see packRows); on PostgreSQL with
 // stmt, publish or publishTx.
 func (b *Bus) insert(ctx context.Context, q querier, rows []row, stmt string) error {
 	now := time.Now().UnixNano()
-	for len(rows) > 0 {
-		chunk := rows[:min(len(rows), b.insertChunk())]
-		rows = rows[len(chunk):]
+	packs := packRows(rows)
+	for len(packs) > 0 {
+		chunk := packs[:min(len(packs), insertChunk)]
+		packs = packs[len(chunk):]
 		var err error
 		if b.dialect == sqldialect.Postgres {
 			err = b.insertPostgres(ctx, q, chunk, now, stmt)
@@ -222,52 +218,25 @@ func (b *Bus) insert(ctx context.Context, q querier, rows []row, stmt string) er
 	return nil
 }
 
-func (b *Bus) insertPostgres(ctx context.Context, q querier, rows []row, now int64, stmt string) error {
-	n := len(rows)
-	ids, types, sources, subjects, cts, mds := make([]string, n), make([]string, n), make([]string, n),
-		make([]string, n), make([]string, n), make([]string, n)
-	times, data := make([]int64, n), make([][]byte, n)
-	for i, r := range rows {
-		ids[i], types[i], sources[i], subjects[i] = r.id, r.typ, r.source, r.subject
-		times[i], cts[i], data[i], mds[i] = r.eventTime, r.contentType, r.data, r.metadata
+func (b *Bus) insertPostgres(ctx context.Context, q querier, packs []pack, now int64, stmt string) error {
+	ns, types, bodies := make([]int32, len(packs)), make([]string, len(packs)), make([][]byte, len(packs))
+	for i, p := range packs {
+		ns[i], types[i], bodies[i] = int32(p.n), typeList(p.types), p.body
 	}
-	_, err := q.ExecContext(ctx, stmt, ids, types, sources, subjects, times, cts, data, mds, now)
+	_, err := q.ExecContext(ctx, stmt, ns, types, bodies, now)
 	return err
 }
 
-func (b *Bus) insertSQLite(ctx context.Context, q querier, rows []row, now int64) error {
-	args := make([]any, 0, 9*len(rows))
-	for _, r := range rows {
-		args = append(args, r.id, r.typ, r.source, r.subject, r.eventTime, r.contentType, r.data, r.metadata, now)
-	}
-	res, err := q.QueryContext(ctx, insertRows(b.cfg.table, len(rows)), args...)
-	if err != nil {
-		return err
-	}
-	first, last := int64(-1), int64(-1)
-	for res.Next() {
-		var seq int64
-		if err := res.Scan(&seq); err != nil {
-			res.Close()
+func (b *Bus) insertSQLite(ctx context.Context, q querier, packs []pack, now int64) error {
+	args := make([]any, 0, 4*len(packs))
+	for _, p := range packs {
+		types, err := json.Marshal(p.types)
+		if err != nil {
 			return err
 		}
-		if first < 0 || seq < first {
-			first = seq
-		}
-		last = max(last, seq)
+		args = append(args, p.n, string(types), p.body, now)
 	}
-	if err := res.Close(); err != nil {
-		return err
-	}
-	if err := res.Err(); err != nil {
-		return err
-	}
-	if first < 0 {
-		return nil
-	}
-	// SQLite has one writer, and this transaction is it: every seq in
-	// [first, last] is a message it just stored.
-	_, err = q.ExecContext(ctx, b.stmts.fanOut, first, last)
+	_, err := q.ExecContext(ctx, insertPacks(b.cfg.table, len(packs)), args...)
 	return err
 }
 

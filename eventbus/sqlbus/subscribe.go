@@ -74,8 +74,10 @@ type subscription struct {
 
 	mu        sync.Mutex
 	held      map[*delivery]struct{} // handed out, not settled: released by close
+	overflow  []*delivery            // claimed beyond msgs's room (the rest of a pack): run moves them in
 	closed    bool
 	from      int64     // the claim hint: see hint
+	oldFirst  bool      // the next claim takes old deliveries first: see claim
 	hintReset time.Time // when a claim last started from the group's first seq
 }
 
@@ -93,14 +95,15 @@ func (s *subscription) run() {
 	failures := 0
 	for {
 		more := false
-		if held := len(s.msgs); held <= s.prefetch/2 {
+		if s.queue(nil) && len(s.msgs) <= s.prefetch/2 {
+			held := len(s.msgs)
 			want := s.prefetch - held
 			// A claim is not cancelled when the subscription closes: its
 			// rows would stay leased until the visibility timeout if it
 			// committed with its reply lost. close waits for it instead,
 			// and releases what it claimed.
 			ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
-			ds, n, err := s.claim(ctx, want)
+			ds, n, err := s.claim(ctx, want, s.prefetch/2)
 			cancel()
 			if err != nil {
 				failures++
@@ -113,7 +116,7 @@ func (s *subscription) run() {
 			}
 			failures = 0
 			s.queue(ds)
-			more = n == want // there may be more waiting
+			more = n >= want // there may be more waiting
 		}
 		if more {
 			continue
@@ -129,12 +132,23 @@ func (s *subscription) run() {
 	}
 }
 
-// queue hands ds to Next. It never blocks: only run sends, and it claims
-// no more than msgs has room for.
-func (s *subscription) queue(ds []*delivery) {
-	for _, d := range ds {
-		s.msgs <- d
+// queue hands the overflow, then ds, to Next, as far as msgs has room,
+// and keeps the rest in the overflow; it reports whether the overflow is
+// empty. It never blocks: only run sends.
+func (s *subscription) queue(ds []*delivery) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.overflow = append(s.overflow, ds...)
+	k := 0
+	for k < len(s.overflow) && len(s.msgs) < cap(s.msgs) {
+		s.msgs <- s.overflow[k]
+		k++
 	}
+	s.overflow = s.overflow[k:]
+	if len(s.overflow) == 0 {
+		s.overflow = nil
+	}
+	return len(s.overflow) == 0
 }
 
 // pause waits d, or until the subscription closes; it reports whether the
@@ -212,12 +226,12 @@ func (s *subscription) renew(d *delivery, now time.Time) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 	defer cancel()
 	until := now.Add(s.b.cfg.ackWait)
-	res, err := s.b.db.ExecContext(ctx, s.b.stmts.renew, s.groupID, d.seq, d.attempts, until.UnixNano())
+	ok, err := s.setVisible(ctx, d, until.UnixNano(), 0)
 	if err != nil {
 		s.b.cfg.logger.Debug("sqlbus: renewing a claim failed", "group", s.group, "seq", d.seq, "error", err)
 		return false
 	}
-	if n, err := res.RowsAffected(); err != nil || n != 1 {
+	if !ok {
 		return false
 	}
 	d.until = until
@@ -283,9 +297,24 @@ func (s *subscription) gather(ctx context.Context, batch []eventbus.Delivery, li
 		return batch
 	default:
 	}
-	ds, _, err := s.claim(ctx, limit-len(batch))
+	ds, _, err := s.claim(ctx, limit-len(batch), 0)
 	if err != nil {
 		s.b.cfg.logger.Debug("sqlbus: claim failed", "group", s.group, "pattern", s.pattern, "error", err)
+	}
+	if extra := len(batch) + len(ds) - limit; extra > 0 {
+		// The rest of a pack: Next hands it out, or close releases it.
+		rest := ds[len(ds)-extra:]
+		ds = ds[:len(ds)-extra]
+		s.mu.Lock()
+		closed := s.closed
+		if !closed {
+			s.overflow = append(s.overflow, rest...)
+		}
+		s.mu.Unlock()
+		if closed {
+			s.release(rest, nil)
+		}
+		s.wakeUp()
 	}
 	for i, d := range ds {
 		ok, err := s.handOut(d)
@@ -321,7 +350,10 @@ func (s *subscription) close() {
 		s.mu.Unlock()
 		close(s.done)
 		s.fetcher.Wait()
-		var queued []*delivery
+		s.mu.Lock()
+		queued := s.overflow
+		s.overflow = nil
+		s.mu.Unlock()
 		for {
 			select {
 			case d := <-s.msgs:
