@@ -360,21 +360,22 @@ func (s *subscription) setVisible(ctx context.Context, d *delivery, visibleAt in
 	return true, tx.Commit()
 }
 
-// claim leases messages for the group, up to n but for the rest of a
-// pack, and returns those that match the pattern with the number it
-// claimed (those that did not match the pattern, see likePattern, are
-// deleted). It claims new messages (claimNew: whole packs after the
+// claim leases messages for the group, n, or up to n+slack to take
+// whole packs, and returns those that match the pattern (those that did
+// not, see likePattern, are deleted), and whether there may be more to
+// claim. It claims new messages (claimNew: whole packs after the
 // group's cursor) and visible deliveries (claimOld: messages nacked,
 // released, or whose visibility timeout ran out), one after the other
 // while it has room: new ones first, so that a backlog costs one
 // statement a claim, and old ones first once per poll interval and after
 // a nack, so that they do not wait for the backlog to drain.
-func (s *subscription) claim(ctx context.Context, n, slack int) ([]*delivery, int, error) {
+func (s *subscription) claim(ctx context.Context, n, slack int) ([]*delivery, bool, error) {
 	now := time.Now()
 	until := now.Add(s.b.cfg.ackWait)
 	from, oldFirst := s.hint(now)
 	var ds []*delivery
 	var firstErr error
+	more := false
 	for _, old := range [2]bool{oldFirst, !oldFirst} {
 		want := n - len(ds)
 		if want <= 0 {
@@ -387,10 +388,12 @@ func (s *subscription) claim(ctx context.Context, n, slack int) ([]*delivery, in
 		if old {
 			got, err = s.claimOld(ctx, want, want+slack, from, now, until)
 			if err == nil {
-				s.moveHint(from, got, len(got) == want)
+				s.moveHint(from, got, len(got) >= want)
 			}
 		} else {
-			got, err = s.claimNew(ctx, want, want+slack, until)
+			var full bool
+			got, full, err = s.claimNew(ctx, want, want+slack, until)
+			more = more || full
 		}
 		ds = append(ds, got...)
 		if err != nil {
@@ -399,14 +402,14 @@ func (s *subscription) claim(ctx context.Context, n, slack int) ([]*delivery, in
 		}
 	}
 	if firstErr != nil && len(ds) == 0 {
-		return nil, 0, firstErr
+		return nil, false, firstErr
 	}
 	if firstErr != nil {
 		// What was claimed before the error is the subscription's: hand
 		// it out; the next claim tries again.
 		s.b.cfg.logger.Debug("sqlbus: claim failed", "group", s.group, "pattern", s.pattern, "error", firstErr)
 	}
-	claimed := len(ds)
+	more = more || len(ds) >= n
 	kept := ds[:0]
 	for _, d := range ds {
 		if d.msg == nil || !eventbus.Match(s.pattern, d.msg.Type) {
@@ -416,7 +419,7 @@ func (s *subscription) claim(ctx context.Context, n, slack int) ([]*delivery, in
 		}
 		kept = append(kept, d)
 	}
-	return kept, claimed, nil
+	return kept, more, nil
 }
 
 // The claim hint: where in the group's deliveries, by seq, claimOld
@@ -503,30 +506,35 @@ func (c *packCache) message(seq int64, body []byte, idx int) *eventbus.Message {
 }
 
 // claimNew claims new messages, n to most, up to limit; see
-// claimNewPostgres.
-func (s *subscription) claimNew(ctx context.Context, n, limit int, until time.Time) ([]*delivery, error) {
+// claimNewPostgres. It also reports whether it read as many packs as it
+// could, so that there may be more.
+func (s *subscription) claimNew(ctx context.Context, n, limit int, until time.Time) ([]*delivery, bool, error) {
 	if s.b.dialect != sqldialect.Postgres {
 		return s.claimNewSQLite(ctx, n, limit, until)
 	}
-	rows, err := s.b.db.QueryContext(ctx, s.b.stmts.claimNew, s.groupID, n, until.UnixNano(), n, limit)
+	tier := packLimit(n)
+	rows, err := s.b.db.QueryContext(ctx, s.b.stmts.claimNew[tier], s.groupID, n, until.UnixNano(), limit)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer rows.Close()
 	cache := packCache{s: s}
 	var ds []*delivery
+	var scanned int
 	for rows.Next() {
 		var (
-			seq, mask int64
-			idx       int
+			seq, mask sql.NullInt64
+			idx       sql.NullInt64
 			body      []byte
 		)
-		if err := rows.Scan(&seq, &idx, &mask, &body); err != nil {
-			return nil, err
+		if err := rows.Scan(&scanned, &seq, &idx, &mask, &body); err != nil {
+			return nil, false, err
 		}
-		ds = s.deliveries(ds, seq, idx, uint64(mask), 1, until, body, &cache)
+		if seq.Valid {
+			ds = s.deliveries(ds, seq.Int64, int(idx.Int64), uint64(mask.Int64), 1, until, body, &cache)
+		}
 	}
-	return ds, rows.Err()
+	return ds, scanned == packLimits[tier], rows.Err()
 }
 
 // beginSQLite begins a claim's transaction on SQLite with a write to the
@@ -548,15 +556,15 @@ func (s *subscription) beginSQLite(ctx context.Context) (*sql.Tx, int64, error) 
 // claimNewSQLite is claimNew on SQLite, in one transaction: SQLite has
 // one writer, so every pack after the cursor is final, and the cursor
 // moves over every pack the claim covers.
-func (s *subscription) claimNewSQLite(ctx context.Context, n, limit int, until time.Time) ([]*delivery, error) {
+func (s *subscription) claimNewSQLite(ctx context.Context, n, limit int, until time.Time) ([]*delivery, bool, error) {
 	tx, cursor, err := s.beginSQLite(ctx)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer func() { _ = tx.Rollback() }()
 	rows, err := tx.QueryContext(ctx, s.b.stmts.readNew, cursor, n)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	type newPack struct {
 		seq   int64
@@ -565,12 +573,13 @@ func (s *subscription) claimNewSQLite(ctx context.Context, n, limit int, until t
 		body  []byte
 	}
 	var packs []newPack
-	upto := 0
+	upto, read := 0, 0
 	for rows.Next() {
+		read++
 		var p newPack
 		if err := rows.Scan(&p.seq, &p.n, &p.types, &p.body); err != nil {
 			rows.Close()
-			return nil, err
+			return nil, false, err
 		}
 		if upto >= n {
 			break // packs are claimed whole: the last one may go beyond n
@@ -580,10 +589,10 @@ func (s *subscription) claimNewSQLite(ctx context.Context, n, limit int, until t
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if len(packs) == 0 {
-		return nil, tx.Commit()
+		return nil, false, tx.Commit()
 	}
 	cache := packCache{s: s}
 	var ds []*delivery
@@ -591,7 +600,7 @@ func (s *subscription) claimNewSQLite(ctx context.Context, n, limit int, until t
 	for _, p := range packs {
 		var types []string
 		if err := json.Unmarshal([]byte(p.types), &types); err != nil {
-			return nil, fmt.Errorf("%w: types: %w", errBadPack, err)
+			return nil, false, fmt.Errorf("%w: types: %w", errBadPack, err)
 		}
 		var mask uint64
 		for idx, typ := range types {
@@ -616,17 +625,17 @@ func (s *subscription) claimNewSQLite(ctx context.Context, n, limit int, until t
 	for len(args) > 0 {
 		k := min(len(args), perStmt*8)
 		if _, err := tx.ExecContext(ctx, insertDeliveries(s.b.cfg.table, k/8), args[:k]...); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		args = args[k:]
 	}
 	if _, err := tx.ExecContext(ctx, s.b.stmts.moveCursor, s.groupID, packs[len(packs)-1].seq); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if err := tx.Commit(); err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return ds, nil
+	return ds, read == n, nil
 }
 
 // claimOld leases visible deliveries of the group, from seq from on,

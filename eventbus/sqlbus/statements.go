@@ -19,7 +19,7 @@ type statements struct {
 	// claimNewPostgres); claimOld claims visible rows of deliveries, from
 	// seq $5 on (SQLite: claimOld selects them, updateClaim claims each,
 	// readPacks reads their packs).
-	claimNew    string
+	claimNew    [len(packLimits)]string // by pack limit, see packLimit
 	claimOld    string
 	readPacks   string
 	updateClaim string
@@ -113,7 +113,9 @@ SELECT u.n, string_to_array(u.types, ' '), u.body, $4 FROM unnest($1::INT[], $2:
 		// in a transaction of its own (notify).
 		s.publishTx = `WITH m AS (` + s.publish + ` RETURNING 1) SELECT pg_notify('` + t + `', '') WHERE EXISTS (SELECT 1 FROM m)`
 		s.notify = `WITH ` + asyncCommit + ` SELECT pg_notify('` + t + `', '') FROM async`
-		s.claimNew = claimNewPostgres(t, groups, deliveries)
+		for i, limit := range packLimits {
+			s.claimNew[i] = claimNewPostgres(t, groups, deliveries, limit)
+		}
 		// SKIP LOCKED lets the instances of a group claim side by side,
 		// each taking rows the others have not locked. The rows locked
 		// beyond the $3 messages are not claimed.
@@ -212,12 +214,15 @@ func matchType(c string) string {
 
 // claimNewPostgres is the statement that claims new messages for group $1:
 // those of the packs after the group's cursor, as many packs as it takes
-// to reach $2 messages, at most $4 packs, invisible to the group's other
-// instances until $3. It claims up to $5 messages of them (at least $2:
-// the rest of the last pack if there is room); a claim row (idx -2 minus
-// its first message's index) holds them, a second one the rest of the
-// last pack, visible to any instance. It returns the claim rows: seq,
-// idx, mask and the pack's body.
+// to reach $2 messages, at most limit packs, invisible to the group's
+// other instances until $3. It claims up to $4 messages of them (at
+// least $2: the rest of the last pack if there is room); a claim row (idx
+// -2 minus its first message's index) holds them, a second one the rest
+// of the last pack, visible to any instance. It returns the number of
+// packs it read, with the claim rows if any: seq, idx, mask and the
+// pack's body. The limit is a constant of the text, so that PostgreSQL
+// plans the prepared statement once (a parameter in LIMIT makes it plan
+// every execution, which costs more than the execution).
 //
 // The packs are read in (tx, seq) order from the group's cursor. A pack
 // whose tx is below the oldest transaction running (the snapshot's xmin)
@@ -228,7 +233,7 @@ func matchType(c string) string {
 // records that the group has it. The group's row is locked with SKIP
 // LOCKED: instances of the group do not wait for each other; one that
 // finds it locked claims nothing new this time.
-func claimNewPostgres(t, groups, deliveries string) string {
+func claimNewPostgres(t, groups, deliveries string, limit int) string {
 	return `WITH ` + asyncCommit + `,
 g AS (SELECT cur_tx, cur_seq, snap, type_like, min_dots, max_dots FROM ` + groups + ` WHERE id = $1::BIGINT FOR UPDATE SKIP LOCKED),
 x AS (SELECT txid_snapshot_xmin(txid_current_snapshot()) AS xmin),
@@ -236,13 +241,13 @@ r0 AS (
 	SELECT m.tx, m.seq, m.n, m.types, m.tx < x.xmin AS final FROM g, x, ` + t + ` m
 	WHERE (m.tx, m.seq) > (g.cur_tx, g.cur_seq)
 	AND NOT EXISTS (SELECT 1 FROM ` + deliveries + ` d WHERE d.group_id = $1 AND d.seq = m.seq AND d.idx = -1)
-	ORDER BY m.tx, m.seq LIMIT $4::BIGINT
+	ORDER BY m.tx, m.seq LIMIT ` + strconv.Itoa(limit) + `
 ), r1 AS (
 	SELECT r0.*, sum(n) OVER (ORDER BY tx, seq ROWS UNBOUNDED PRECEDING) - n < $2::BIGINT AS taken FROM r0
 ), r AS (
 	SELECT r1.*, bool_and(final AND taken) OVER (ORDER BY tx, seq ROWS UNBOUNDED PRECEDING) AS passed FROM r1
 ), e AS (
-	SELECT r.tx, r.seq, i.i - 1 AS idx, row_number() OVER (ORDER BY r.tx, r.seq, i.i) <= $5::BIGINT AS claimed
+	SELECT r.tx, r.seq, i.i - 1 AS idx, row_number() OVER (ORDER BY r.tx, r.seq, i.i) <= $4::BIGINT AS claimed
 	FROM r, g, generate_subscripts(r.types, 1) AS i(i)
 	WHERE r.taken AND ` + matchType("r.types[i.i]") + `
 	AND (g.snap IS NULL OR NOT txid_visible_in_snapshot(r.tx, g.snap))
@@ -259,8 +264,25 @@ r0 AS (
 ), mv AS (
 	UPDATE ` + groups + ` SET cur_tx = cur.tx, cur_seq = cur.seq FROM cur WHERE id = $1 RETURNING 1
 )
-SELECT ins.seq, ins.idx, ins.mask, m.body FROM async, ins JOIN ` + t + ` m ON m.tx = ins.tx AND m.seq = ins.seq
-WHERE ins.idx <= -2 AND ins.attempts = 1 ORDER BY ins.tx, ins.seq`
+SELECT s.scanned, c.seq, c.idx, c.mask, c.body FROM (SELECT count(*) AS scanned FROM r0) s LEFT JOIN (
+	SELECT ins.tx, ins.seq, ins.idx, ins.mask, m.body FROM async, ins JOIN ` + t + ` m ON m.tx = ins.tx AND m.seq = ins.seq
+	WHERE ins.idx <= -2 AND ins.attempts = 1
+) c ON true ORDER BY c.tx, c.seq`
+}
+
+// packLimits are the limits of packs a claim of new messages reads, one
+// statement each: the smallest one that holds a claim's messages, one a
+// pack at least.
+var packLimits = [...]int{16, 64, 256, 1024}
+
+// packLimit returns the index in packLimits for a claim of n messages.
+func packLimit(n int) int {
+	for i, l := range packLimits {
+		if n <= l {
+			return i
+		}
+	}
+	return len(packLimits) - 1
 }
 
 // insertPacks returns SQLite's INSERT of n packs (4 parameters each).

@@ -103,7 +103,7 @@ func (s *subscription) run() {
 			// committed with its reply lost. close waits for it instead,
 			// and releases what it claimed.
 			ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
-			ds, n, err := s.claim(ctx, want, s.prefetch/2)
+			ds, full, err := s.claim(ctx, want, s.prefetch/2)
 			cancel()
 			if err != nil {
 				failures++
@@ -116,7 +116,7 @@ func (s *subscription) run() {
 			}
 			failures = 0
 			s.queue(ds)
-			more = n >= want // there may be more waiting
+			more = full // there may be more waiting
 		}
 		if more {
 			continue
