@@ -232,7 +232,10 @@ func matchType(c string) string {
 // waits for a slow transaction, but the cursor stays: a marker (idx -1)
 // records that the group has it. The group's row is locked with SKIP
 // LOCKED: instances of the group do not wait for each other; one that
-// finds it locked claims nothing new this time.
+// finds it locked claims nothing new this time. One that locks it just
+// after another's claim committed has the new cursor but may not see the
+// other's markers: it claims a pack ahead of the cursor only if it could
+// insert the pack's marker, and the rest of a pack only with its claim.
 func claimNewPostgres(t, groups, deliveries string, limit int) string {
 	return `WITH ` + asyncCommit + `,
 g AS (SELECT cur_tx, cur_seq, snap, type_like, min_dots, max_dots FROM ` + groups + ` WHERE id = $1::BIGINT FOR UPDATE SKIP LOCKED),
@@ -247,18 +250,26 @@ r0 AS (
 ), r AS (
 	SELECT r1.*, bool_and(final AND taken) OVER (ORDER BY tx, seq ROWS UNBOUNDED PRECEDING) AS passed FROM r1
 ), e AS (
-	SELECT r.tx, r.seq, i.i - 1 AS idx, row_number() OVER (ORDER BY r.tx, r.seq, i.i) <= $4::BIGINT AS claimed
+	SELECT r.tx, r.seq, r.final, i.i - 1 AS idx, row_number() OVER (ORDER BY r.tx, r.seq, i.i) <= $4::BIGINT AS claimed
 	FROM r, g, generate_subscripts(r.types, 1) AS i(i)
 	WHERE r.taken AND ` + matchType("r.types[i.i]") + `
 	AND (g.snap IS NULL OR NOT txid_visible_in_snapshot(r.tx, g.snap))
+), mk AS (
+	INSERT INTO ` + deliveries + ` (group_id, seq, idx, tx, attempts, visible_at, mask, n)
+	SELECT $1, seq, -1, tx, 0, ` + notVisible + `, 0, 0 FROM r WHERE taken AND NOT final
+	ON CONFLICT DO NOTHING
+	RETURNING seq
 ), ins AS (
 	INSERT INTO ` + deliveries + ` (group_id, seq, idx, tx, attempts, visible_at, mask, n)
-	SELECT $1, seq, -2 - min(idx), tx, CASE WHEN claimed THEN 1 ELSE 0 END, CASE WHEN claimed THEN $3::BIGINT ELSE 0 END,
-		bit_or(1::BIGINT << idx), count(*)
-	FROM e GROUP BY tx, seq, claimed
-	UNION ALL SELECT $1, seq, -1, tx, 0, ` + notVisible + `, 0, 0 FROM r WHERE taken AND NOT final
+	SELECT $1, seq, -2 - min(idx), tx, 1, $3::BIGINT, bit_or(1::BIGINT << idx), count(*)
+	FROM e WHERE claimed AND (final OR seq IN (SELECT seq FROM mk)) GROUP BY tx, seq
 	ON CONFLICT DO NOTHING
 	RETURNING tx, seq, idx, attempts, mask
+), rest AS (
+	INSERT INTO ` + deliveries + ` (group_id, seq, idx, tx, attempts, visible_at, mask, n)
+	SELECT $1, seq, -2 - min(idx), tx, 0, 0, bit_or(1::BIGINT << idx), count(*)
+	FROM e WHERE NOT claimed AND seq IN (SELECT seq FROM ins) GROUP BY tx, seq
+	RETURNING 1
 ), cur AS (
 	SELECT tx, seq FROM r WHERE passed ORDER BY tx DESC, seq DESC LIMIT 1
 ), mv AS (
@@ -266,7 +277,7 @@ r0 AS (
 )
 SELECT s.scanned, c.seq, c.idx, c.mask, c.body FROM (SELECT count(*) AS scanned FROM r0) s LEFT JOIN (
 	SELECT ins.tx, ins.seq, ins.idx, ins.mask, m.body FROM async, ins JOIN ` + t + ` m ON m.tx = ins.tx AND m.seq = ins.seq
-	WHERE ins.idx <= -2 AND ins.attempts = 1
+	WHERE ins.idx <= -2
 ) c ON true ORDER BY c.tx, c.seq`
 }
 
