@@ -4,7 +4,7 @@ package bench
 // (github.com/ThreeDotsLabs/watermill-sql/v4, its default PostgreSQL
 // schema and offsets adapter) on the PostgreSQL at MICROKIT_POSTGRES_URL,
 // a fresh schema per run. Both move the same 256-byte JSON payload, each
-// with its own defaults (sqlbus claims 64 deliveries ahead, watermill-sql
+// with its own defaults (sqlbus claims 64 messages ahead, watermill-sql
 // selects 100 messages per query); one goroutine consumes and acks each
 // message. See docs/benchmarks.md.
 
@@ -48,8 +48,8 @@ var sqlSystems = []sqlSystem{
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { _ = bus.Close(context.Background()) })
-		// The group exists before the first publish, so that publishes
-		// write its deliveries, as they would in production.
+		// The group exists before the first publish, as it would in
+		// production: its cursor waits before the benchmark's messages.
 		sub, err := bus.Subscribe(ctx, "bench", "bench.event")
 		if err != nil {
 			b.Fatal(err)
@@ -104,7 +104,7 @@ var sqlSystems = []sqlSystem{
 
 // BenchmarkSQLBusPublish: b.N messages published by sqlBusPublishers
 // goroutines, one message per call; an op is one message stored
-// (committed, with its delivery for one consumer group in sqlbus).
+// (committed, with one consumer group registered).
 func BenchmarkSQLBusPublish(b *testing.B) {
 	for _, sys := range rotated(sqlSystems) {
 		b.Run(sys.name, func(b *testing.B) {

@@ -22,7 +22,7 @@ func benchMessages(n int) []*eventbus.Message {
 }
 
 // benchBus returns a bus on a fresh database with the group "bench"
-// registered, so that publishes write its deliveries.
+// registered, as in production.
 func benchBus(b *testing.B, d sqldialect.Dialect) *sqlbus.Bus {
 	bus, _ := open(b, d).bus(b)
 	sub, err := bus.Subscribe(context.Background(), "bench", "bench.event")
@@ -34,7 +34,7 @@ func benchBus(b *testing.B, d sqldialect.Dialect) *sqlbus.Bus {
 }
 
 // BenchmarkPublish publishes b.N messages in calls of 1 and of 100, with
-// one consumer group registered (its delivery rows are part of the cost).
+// one consumer group registered.
 // On PostgreSQL a call is one statement; on SQLite one transaction.
 func BenchmarkPublish(b *testing.B) {
 	for _, d := range dialects {
