@@ -320,8 +320,9 @@ func (b *Bus) settleSQLite(ctx context.Context, tx *sql.Tx, r *settleReq) (done 
 
 // setVisible makes d's message visible at visibleAt (0 with dec, a
 // release) with dec attempts less: in its own row, moving it out of its
-// claim's row if it is in one. It reports false if d no longer holds its row (the
-// visibility timeout ran out and another claim took it).
+// claim's row if it is in one, and d with it. It reports false if d no
+// longer holds its row (the visibility timeout ran out and another claim
+// took it).
 func (s *subscription) setVisible(ctx context.Context, d *delivery, visibleAt int64, dec int) (bool, error) {
 	idx, bit := d.row()
 	b := s.b
@@ -337,6 +338,18 @@ func (s *subscription) setVisible(ctx context.Context, d *delivery, visibleAt in
 		n, err := res.RowsAffected()
 		return n == 1, err
 	}
+	moved, err := s.split(ctx, d, visibleAt, dec)
+	if moved {
+		// A renewed delivery is settled in its own row from now on.
+		d.claim = 0
+	}
+	return moved, err
+}
+
+// split moves d's message out of its claim's row into a row of its own.
+func (s *subscription) split(ctx context.Context, d *delivery, visibleAt int64, dec int) (bool, error) {
+	idx, bit := d.row()
+	b := s.b
 	if b.dialect == sqldialect.Postgres {
 		res, err := b.db.ExecContext(ctx, b.stmts.split, s.groupID, d.seq, d.idx, d.attempts, visibleAt, bit, dec, idx)
 		if err != nil {
@@ -537,6 +550,10 @@ func (s *subscription) claimNew(ctx context.Context, n, limit int, until time.Ti
 	return ds, scanned == packLimits[tier], rows.Err()
 }
 
+// errNoGroup reports a claim for a group that DeleteGroup deleted: there
+// is nothing to claim.
+var errNoGroup = errors.New("sqlbus: the group was deleted")
+
 // beginSQLite begins a claim's transaction on SQLite with a write to the
 // group's row, which returns its cursor: a SQLite transaction that reads
 // first cannot always write.
@@ -548,6 +565,9 @@ func (s *subscription) beginSQLite(ctx context.Context) (*sql.Tx, int64, error) 
 	var cursor int64
 	if err := tx.QueryRowContext(ctx, s.b.stmts.lockGroup, s.groupID).Scan(&cursor); err != nil {
 		_ = tx.Rollback()
+		if errors.Is(err, sql.ErrNoRows) {
+			err = errNoGroup
+		}
 		return nil, 0, err
 	}
 	return tx, cursor, nil
@@ -558,6 +578,9 @@ func (s *subscription) beginSQLite(ctx context.Context) (*sql.Tx, int64, error) 
 // moves over every pack the claim covers.
 func (s *subscription) claimNewSQLite(ctx context.Context, n, limit int, until time.Time) ([]*delivery, bool, error) {
 	tx, cursor, err := s.beginSQLite(ctx)
+	if errors.Is(err, errNoGroup) {
+		return nil, false, nil
+	}
 	if err != nil {
 		return nil, false, err
 	}
@@ -672,6 +695,9 @@ func (s *subscription) claimOld(ctx context.Context, n, limit int, from int64, n
 
 func (s *subscription) claimOldSQLite(ctx context.Context, n, limit int, from int64, now, until time.Time) ([]*delivery, error) {
 	tx, _, err := s.beginSQLite(ctx)
+	if errors.Is(err, errNoGroup) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}

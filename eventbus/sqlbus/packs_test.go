@@ -3,6 +3,8 @@ package sqlbus_test
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -328,6 +330,91 @@ func TestMigrateConcurrently(t *testing.T) {
 				if err := <-errs; err != nil {
 					t.Error(err)
 				}
+			}
+		})
+	}
+}
+
+// TestRenewedDeliveryAcked: a delivery whose visibility timeout ran out
+// while it waited in the prefetch is renewed when a worker takes it (in a
+// row of its own), and its Ack then settles it: it is not redelivered.
+func TestRenewedDeliveryAcked(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(d.String(), func(t *testing.T) {
+			// Eight messages in one pack, a prefetch of eight: handing out
+			// two leaves more than half queued, so the subscription claims
+			// nothing by itself, and polls rarely.
+			bus, _ := open(t, d).bus(t, sqlbus.WithAckWait(300*time.Millisecond), sqlbus.WithPollInterval(time.Minute), sqlbus.WithConfirmedAcks())
+			ctx := testCtx(t)
+			sub, err := bus.Subscribe(ctx, "g", "renew.me", eventbus.WithPrefetch(8))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sub.Close()
+			var msgs []*eventbus.Message
+			for range 8 {
+				msgs = append(msgs, newMsg("renew.me"))
+			}
+			if err := bus.Publish(ctx, msgs...); err != nil {
+				t.Fatal(err)
+			}
+			first, err := sub.Next(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := first.Ack(ctx); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(400 * time.Millisecond) // the claim's visibility timeout runs out
+			second, err := sub.Next(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if second.Attempt() != 1 {
+				t.Errorf("renewed delivery's attempt %d, want 1", second.Attempt())
+			}
+			if err := second.Ack(ctx); err != nil {
+				t.Fatalf("Ack of the renewed delivery: %v", err)
+			}
+		})
+	}
+}
+
+// warnings counts the records at level Warn or above.
+type warnings struct{ n atomic.Int64 }
+
+func (w *warnings) Enabled(context.Context, slog.Level) bool { return true }
+func (w *warnings) Handle(_ context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelWarn {
+		w.n.Add(1)
+	}
+	return nil
+}
+func (w *warnings) WithAttrs([]slog.Attr) slog.Handler { return w }
+func (w *warnings) WithGroup(string) slog.Handler      { return w }
+
+// TestDeleteGroupWhileSubscribed: a subscription whose group was deleted
+// claims nothing, without failing.
+func TestDeleteGroupWhileSubscribed(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(d.String(), func(t *testing.T) {
+			w := &warnings{}
+			bus, _ := open(t, d).bus(t, sqlbus.WithLogger(slog.New(w)), sqlbus.WithPollInterval(20*time.Millisecond))
+			ctx := testCtx(t)
+			sub, err := bus.Subscribe(ctx, "gone", "gone.>")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sub.Close()
+			if err := bus.DeleteGroup(ctx, "gone", "gone.>"); err != nil {
+				t.Fatal(err)
+			}
+			if err := bus.Publish(ctx, newMsg("gone.x")); err != nil {
+				t.Fatal(err)
+			}
+			nothingMore(t, sub) // a few polls
+			if n := w.n.Load(); n != 0 {
+				t.Errorf("%d warnings logged, want none", n)
 			}
 		})
 	}
