@@ -2,9 +2,7 @@ package sqlbus
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -129,15 +127,10 @@ func (b *Bus) DeleteGroup(ctx context.Context, group, pattern string) error {
 		return fmt.Errorf("sqlbus: delete group: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	var id int64
-	switch err := tx.QueryRowContext(ctx, b.stmts.groupID, group, pattern).Scan(&id); {
-	case errors.Is(err, sql.ErrNoRows):
-		return nil
-	case err != nil:
-		return fmt.Errorf("sqlbus: delete group: %w", err)
-	}
+	// Writes only, the group looked up in each: on SQLite a transaction
+	// that reads first cannot always write.
 	for _, stmt := range []string{b.stmts.deleteGroupRows, b.stmts.deleteGroup} {
-		if _, err := tx.ExecContext(ctx, stmt, id); err != nil {
+		if _, err := tx.ExecContext(ctx, stmt, group, pattern); err != nil {
 			return fmt.Errorf("sqlbus: delete group: %w", err)
 		}
 	}

@@ -48,7 +48,6 @@ type statements struct {
 	pruneConsumed      string
 	pruneOldDeliveries string
 	pruneOld           string
-	groupID            string
 	deleteGroupRows    string
 	deleteGroup        string
 }
@@ -74,9 +73,8 @@ func newStatements(d sqldialect.Dialect, t string) statements {
 	s := statements{
 		setVisible:      `UPDATE ` + deliveries + ` SET visible_at = $5 WHERE group_id = $1 AND seq = $2 AND idx = $3 AND attempts = $4 AND mask & $6 = $6`,
 		release:         `UPDATE ` + deliveries + ` SET visible_at = 0, attempts = attempts - $5 WHERE group_id = $1 AND seq = $2 AND idx = $3 AND attempts = $4`,
-		groupID:         `SELECT id FROM ` + groups + ` WHERE name = $1 AND pattern = $2`,
-		deleteGroupRows: `DELETE FROM ` + deliveries + ` WHERE group_id = $1`,
-		deleteGroup:     `DELETE FROM ` + groups + ` WHERE id = $1`,
+		deleteGroupRows: `DELETE FROM ` + deliveries + ` WHERE group_id IN (SELECT id FROM ` + groups + ` WHERE name = $1 AND pattern = $2)`,
+		deleteGroup:     `DELETE FROM ` + groups + ` WHERE name = $1 AND pattern = $2`,
 		// A marker is needed while its pack is ahead of the cursor only.
 		pruneMarkers: `DELETE FROM ` + deliveries + ` WHERE idx = -1 AND EXISTS (SELECT 1 FROM ` + groups + ` g
 WHERE g.id = ` + deliveries + `.group_id AND (` + deliveries + `.tx < g.cur_tx OR (` + deliveries + `.tx = g.cur_tx AND ` + deliveries + `.seq <= g.cur_seq)))`,
