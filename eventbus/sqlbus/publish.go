@@ -219,6 +219,10 @@ func (b *Bus) insert(ctx context.Context, q querier, rows []row, stmt string) er
 }
 
 func (b *Bus) insertPostgres(ctx context.Context, q querier, packs []pack, now int64, stmt string) error {
+	if len(packs) == 1 && stmt == b.stmts.publish {
+		_, err := q.ExecContext(ctx, b.stmts.publishOne, int32(packs[0].n), packs[0].types, packs[0].body, now)
+		return err
+	}
 	ns, types, bodies := make([]int32, len(packs)), make([]string, len(packs)), make([][]byte, len(packs))
 	for i, p := range packs {
 		ns[i], types[i], bodies[i] = int32(p.n), typeList(p.types), p.body

@@ -12,9 +12,10 @@ import (
 type statements struct {
 	// publish inserts packs (PostgreSQL: from arrays; SQLite: see
 	// insertRows); publishTx also notifies (PostgreSQL).
-	publish   string
-	publishTx string
-	notify    string
+	publish    string
+	publishOne string
+	publishTx  string
+	notify     string
 	// claimNew claims messages of packs after the group's cursor (see
 	// claimNewPostgres); claimOld claims visible rows of deliveries, from
 	// seq $5 on (SQLite: claimOld selects them, updateClaim claims each,
@@ -109,6 +110,8 @@ SELECT u.n, string_to_array(u.types, ' '), u.body, $4 FROM unnest($1::INT[], $2:
 		// lock that serializes the commits of all such transactions, disk
 		// flush included, so Publish notifies after its commit instead,
 		// in a transaction of its own (notify).
+		// One pack (concurrent single-message publishes) needs no arrays.
+		s.publishOne = `INSERT INTO ` + t + ` (n, types, body, created_at) VALUES ($1, $2, $3, $4)`
 		s.publishTx = `WITH m AS (` + s.publish + ` RETURNING 1) SELECT pg_notify('` + t + `', '') WHERE EXISTS (SELECT 1 FROM m)`
 		s.notify = `WITH ` + asyncCommit + ` SELECT pg_notify('` + t + `', '') FROM async`
 		for i, limit := range packLimits {
