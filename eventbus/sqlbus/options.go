@@ -94,9 +94,10 @@ func WithAckWait(d time.Duration) Option {
 	}
 }
 
-// WithPrefetch sets how many deliveries a subscription claims ahead of
+// WithPrefetch sets how many messages a subscription claims ahead of
 // Next when its Subscribe call does not say. It claims again, in one
-// statement, once half of them were handed out. Default 64.
+// statement, once half of them were handed out, and takes up to half a
+// prefetch more to take the messages of one publish whole. Default 64.
 func WithPrefetch(n int) Option {
 	return func(c *config) error {
 		if n <= 0 || n > 10000 {
