@@ -7,3 +7,7 @@ func SetInboxQueueHook(in *Inbox, f func()) { in.group.SetQueueHook(f) }
 // DueQuery and NextDueQuery are the relay's queries for the due events of
 // a table and for the next due time, for their plans' test.
 var DueQuery, NextDueQuery = dueQuery, nextDueQuery
+
+// LockAndFetchQuery is a relay round's statement on PostgreSQL: the lock,
+// the due batch and the next due time.
+var LockAndFetchQuery = lockAndFetchQuery
