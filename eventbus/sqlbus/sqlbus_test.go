@@ -487,3 +487,55 @@ func TestOptions(t *testing.T) {
 		t.Errorf("Migrate with a bad table = %v, want ErrInvalidOption", err)
 	}
 }
+
+// NextBatch fills its batch from a backlog without waiting out its window:
+// when what the subscription held and its own claim fall short, it wakes
+// the subscription's claiming, which otherwise claims again only when Next
+// takes a delivery (none comes while the batch waits for one) or at its
+// poll, here an hour away.
+func TestNextBatchFillsFromABacklog(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(d.String(), func(t *testing.T) {
+			bus, _ := open(t, d).bus(t, sqlbus.WithPollInterval(time.Hour))
+			ctx := testCtx(t)
+			// The group exists first, and keeps the backlog, published in
+			// calls of 500 (packs of up to 64).
+			sub, err := bus.Subscribe(ctx, "g", "backlog.x")
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = sub.Close()
+			const n, size = 2000, 100
+			for sent := 0; sent < n; sent += 500 {
+				msgs := make([]*eventbus.Message, 500)
+				for i := range msgs {
+					msgs[i] = newMsg("backlog.x")
+				}
+				if err := bus.Publish(ctx, msgs...); err != nil {
+					t.Fatal(err)
+				}
+			}
+			sub, err = bus.Subscribe(ctx, "g", "backlog.x")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sub.Close()
+			bs := sub.(eventbus.BatchSubscription)
+			for got := 0; got < n; {
+				batch, err := bs.NextBatch(ctx, size, 5*time.Second)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(batch) != size {
+					t.Fatalf("a batch of %d after %d of %d: the backlog had %d more", len(batch), got, n, n-got-len(batch))
+				}
+				for _, dl := range batch {
+					if err := dl.Ack(ctx); err != nil {
+						t.Fatal(err)
+					}
+				}
+				got += len(batch)
+			}
+		})
+	}
+}

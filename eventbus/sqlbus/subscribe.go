@@ -260,6 +260,11 @@ func (s *subscription) NextBatch(ctx context.Context, limit int, wait time.Durat
 		batch = s.gather(ctx, append(batch, d), limit)
 	}
 	if len(batch) < limit && wait > 0 {
+		// The claiming goroutine claims again when Next takes a
+		// delivery and leaves msgs half empty; with msgs empty already,
+		// nothing would take one: wake it, or the wait would last until
+		// its next poll even with a backlog waiting.
+		s.wakeUp()
 		wctx, cancel := context.WithTimeout(ctx, wait)
 		defer cancel()
 		for len(batch) < limit {
