@@ -163,8 +163,11 @@ func (s *Service) charge(ctx context.Context, c Charge, f Faults) (Charge, error
 		platform.InjectTrace(ctx, msg)
 		return outbox.AddAfter(ctx, tx.SQL(), s.cfg.ConfirmAfter, msg)
 	})
-	if err == nil && created {
-		s.relay.Kick()
+	if err == nil && created && !f.HoldConfirmations {
+		// The event is due ConfirmAfter after it was added, a moment
+		// before this: the relay wakes when it is due, not now to find
+		// nothing due.
+		s.relay.KickAt(time.Now().Add(s.cfg.ConfirmAfter))
 	}
 	return c, err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/go-microkit/microkit/eventbus"
@@ -47,6 +48,11 @@ type Relay struct {
 	signal *outbox.Signal
 	cancel context.CancelFunc
 	done   chan struct{}
+
+	mu     sync.Mutex
+	timer  *time.Timer // KickAt's, for the earliest time asked; nil when none is pending
+	at     time.Time   // when timer fires
+	closed bool
 }
 
 // StartRelay creates the outbox table of db if needed and starts its
@@ -80,9 +86,55 @@ func StartRelay(ctx context.Context, db *DB, pub eventbus.Publisher, log *slog.L
 // Kick wakes the relay after a commit that added events.
 func (r *Relay) Kick() { r.signal.Notify() }
 
+// KickAt wakes the relay at t, after a commit that added events due then
+// (outbox.AddAfter, AddAt), or at once if t has passed. Kicking at once
+// would cost a round that finds nothing due: a transaction of its own,
+// whose only use is to read the due time the caller already knows.
+//
+// One timer serves every call, set for the earliest time asked: a later
+// one needs none of its own, since the round the timer starts reads the
+// earliest due time after it and the relay sleeps until then. A time asked
+// after the timer fired (while that round may be past its reading) sets
+// it again. The events are as durable either way: a relay that never
+// hears the kick (this process stopped) publishes them at its next poll.
+func (r *Relay) KickAt(t time.Time) {
+	d := time.Until(t)
+	if d <= 0 {
+		r.Kick()
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case r.closed, r.timer != nil && !t.Before(r.at):
+		return
+	case r.timer == nil:
+		r.timer = time.AfterFunc(d, r.fire)
+	default:
+		r.timer.Reset(d)
+	}
+	r.at = t
+}
+
+// fire is KickAt's timer: it clears the timer, so that the next KickAt
+// sets it again, and wakes the relay.
+func (r *Relay) fire() {
+	r.mu.Lock()
+	r.timer = nil
+	r.mu.Unlock()
+	r.Kick()
+}
+
 // Close stops the relay after its round in progress and waits for it. It is
 // idempotent.
 func (r *Relay) Close(ctx context.Context) error {
+	r.mu.Lock()
+	r.closed = true
+	if r.timer != nil {
+		r.timer.Stop()
+		r.timer = nil
+	}
+	r.mu.Unlock()
 	r.cancel()
 	select {
 	case <-r.done:
