@@ -62,27 +62,7 @@ func TestDueQueryReadsOnlyDue(t *testing.T) {
 				// due time read the index of due events, the batch its 100
 				// rows only; what it sorts is the batch, to return it in
 				// order.
-				tx, err := d.db.BeginTx(ctx, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer func() { _ = tx.Rollback() }()
-				var lines []string
-				rows, err := tx.QueryContext(ctx, "EXPLAIN (ANALYZE, COSTS OFF) "+outbox.LockAndFetchQuery(outbox.DefaultTable), 100, now.UnixNano(), outbox.DefaultTable)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for rows.Next() {
-					var l string
-					if err := rows.Scan(&l); err != nil {
-						t.Fatal(err)
-					}
-					lines = append(lines, l)
-				}
-				if err := rows.Err(); err != nil {
-					t.Fatal(err)
-				}
-				plan := strings.Join(lines, "\n")
+				plan := sqltest.Explain(t, d.db, d.dialect, "(ANALYZE, COSTS OFF)", outbox.LockAndFetchQuery(outbox.DefaultTable), 100, now.UnixNano(), outbox.DefaultTable)
 				if strings.Count(plan, "microkit_outbox_due") < 2 || strings.Contains(plan, "Seq Scan") || strings.Contains(plan, "Rows Removed") ||
 					!strings.Contains(plan, "rows=100 ") || strings.Contains(plan, "rows=100000") {
 					t.Errorf("round query: plan does not read the index of due events alone, or reads more than the batch:\n%s", plan)

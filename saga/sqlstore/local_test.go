@@ -212,6 +212,23 @@ func TestLocalStepCrashChild(t *testing.T) {
 	t.Fatalf("Run returned %v; the child should have died", err)
 }
 
+// payThenConfirm is a saga that waits for the signal of key
+// "<saga id>/pay", then confirms: a Local step that inserts the order row.
+func payThenConfirm(t testing.TB, d *database) *saga.Saga[localState] {
+	t.Helper()
+	def, err := saga.New("pay-confirm",
+		saga.Step[localState]{Name: "pay", Wait: &saga.Wait[localState]{Signal: true}},
+		saga.Step[localState]{Name: "confirm", Local: true, Execute: func(ctx context.Context, s *localState) error {
+			s.Order = "confirmed"
+			return insertOrder(ctx, d.dialect)
+		}},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return def
+}
+
 // A saga woken from a wait whose next step is Local is claimed by that
 // step's transaction: the wake-up costs no write of its own, and two
 // orchestrators that wake it at once (the signal delivered twice, the
@@ -224,16 +241,7 @@ func TestWakeIntoLocalStepCommitsOnce(t *testing.T) {
 			sqldialect.SetPoolSize(d.db, 8)
 			createOrders(t, d)
 			store := d.store(t)
-			def, err := saga.New("wake-local",
-				saga.Step[localState]{Name: "pay", Wait: &saga.Wait[localState]{Signal: true}},
-				saga.Step[localState]{Name: "confirm", Local: true, Execute: func(ctx context.Context, s *localState) error {
-					s.Order = "confirmed"
-					return insertOrder(ctx, d.dialect)
-				}},
-			)
-			if err != nil {
-				t.Fatal(err)
-			}
+			def := payThenConfirm(t, d)
 			os := []*saga.Orchestrator{localOrchestrator(t, store, def), localOrchestrator(t, store, def)}
 			ctx := context.Background()
 			for i := range n {
@@ -303,16 +311,7 @@ func TestWakeTakesTheSignalWithTheFirstWrite(t *testing.T) {
 			d := b.Open(t)
 			createOrders(t, d)
 			store := &failingUpdates{Store: d.store(t)}
-			def, err := saga.New("wake-take",
-				saga.Step[localState]{Name: "pay", Wait: &saga.Wait[localState]{Signal: true}},
-				saga.Step[localState]{Name: "confirm", Local: true, Execute: func(ctx context.Context, s *localState) error {
-					s.Order = "confirmed"
-					return insertOrder(ctx, d.dialect)
-				}},
-			)
-			if err != nil {
-				t.Fatal(err)
-			}
+			def := payThenConfirm(t, d)
 			o := localOrchestrator(t, store, def)
 			ctx := context.Background()
 			if _, err := def.Run(ctx, o, localState{}, saga.WithID("w")); !errors.Is(err, saga.ErrWaiting) {
