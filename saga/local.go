@@ -78,6 +78,7 @@ func (r *run[S]) executeLocal(ctx context.Context, i int, f following) (begun in
 			return r.writeTx(ctx)
 		})
 		if err == nil {
+			r.claimed()
 			if !created {
 				r.emit(ctx, Event{Kind: EventStarted})
 			}
@@ -117,6 +118,7 @@ func (r *run[S]) compensateLocal(ctx context.Context, i int) error {
 			return r.writeTx(ctx)
 		})
 		if err == nil {
+			r.claimed()
 			return nil
 		}
 		r.restore()

@@ -21,7 +21,7 @@ type Definition interface {
 	Name() string
 	local() bool // a step is Local
 	waits() bool // a step is a waiting step
-	resume(ctx context.Context, o *Orchestrator, rec *Record, delivered *Signal) error
+	resume(ctx context.Context, o *Orchestrator, rec *Record, w *wakeUp) error
 }
 
 // leaseHolder is a run whose lease the keeper renews.

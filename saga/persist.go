@@ -39,6 +39,9 @@ func (r *run[S]) persistLocked(ctx context.Context) error {
 	if created {
 		r.emit(ctx, Event{Kind: EventStarted})
 	}
+	if err == nil {
+		r.claimed()
+	}
 	return err
 }
 

@@ -91,10 +91,18 @@ func (o *Orchestrator) claimAndResume(ctx context.Context, def Definition, rec *
 	return o.resumeOutcome(ctx, def, rec, nil)
 }
 
-// resumeOutcome drives rec, claimed, and tells how its drive ended;
-// delivered is as for wake.
-func (o *Orchestrator) resumeOutcome(ctx context.Context, def Definition, rec *Record, delivered *Signal) (outcome, error) {
-	err := def.resume(ctx, o, rec, delivered)
+// wakeUp is what a wake-up tells the drive of a waiting saga it takes
+// back without a write of its own (see Orchestrator.wake).
+type wakeUp struct {
+	// delivered is the signal of the saga's wait as Signal stored it, or
+	// nil: the drive need not read it.
+	delivered *Signal
+}
+
+// resumeOutcome drives rec and tells how its drive ended: rec claimed,
+// or, with w, woken and claimed by the drive's first write.
+func (o *Orchestrator) resumeOutcome(ctx context.Context, def Definition, rec *Record, w *wakeUp) (outcome, error) {
+	err := def.resume(ctx, o, rec, w)
 	switch {
 	case err == nil:
 		return outcomeCompleted, nil

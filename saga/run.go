@@ -33,10 +33,15 @@ type run[S any] struct {
 	// awaken read pending, which the saga's next write takes.
 	delivered   *Signal
 	pendingTake string
-	buf         bytes.Buffer
-	enc         *json.Encoder
-	idents      []stepIdent
-	todoBuf     [4]int // backs the todo list of a stage, so most runs need no allocation
+	// unclaimed: the run woke the saga and has not written yet, the write
+	// that claims it; held keeps the events emitted meanwhile, for the
+	// listeners once that write succeeded (claimed).
+	unclaimed bool
+	held      []heldEvent
+	buf       bytes.Buffer
+	enc       *json.Encoder
+	idents    []stepIdent
+	todoBuf   [4]int // backs the todo list of a stage, so most runs need no allocation
 
 	// What a Local step's transaction changes in memory, saved before it so
 	// that a rollback restores it.
@@ -82,7 +87,9 @@ func (s *Saga[S]) release(r *run[S]) {
 	r.saved = Record{}
 	r.mu.Unlock()
 	r.state, r.created, r.dirty, r.seq = zero, false, false, 0
-	r.delivered, r.pendingTake = nil, ""
+	r.delivered, r.pendingTake, r.unclaimed = nil, "", false
+	clear(r.held)
+	r.held = r.held[:0]
 	r.buf.Reset()
 	s.runs.Put(r)
 }
@@ -388,7 +395,32 @@ func (r *run[S]) emit(ctx context.Context, e Event) {
 		return
 	}
 	e.Saga, e.SagaID = r.def.name, r.rec.ID
+	if r.unclaimed {
+		r.held = append(r.held, heldEvent{ctx: ctx, e: e})
+		return
+	}
 	for _, l := range r.o.listeners {
 		l.OnEvent(ctx, e)
 	}
+}
+
+// heldEvent is an event of a woken run held until its claim.
+type heldEvent struct {
+	ctx context.Context
+	e   Event
+}
+
+// claimed follows the first write of a woken run that succeeded (and, in
+// a Local step's transaction, committed): the saga is the run's, and the
+// events held until then reach the listeners.
+func (r *run[S]) claimed() {
+	if !r.unclaimed {
+		return
+	}
+	r.unclaimed = false
+	for i, h := range r.held {
+		r.emit(h.ctx, h.e)
+		r.held[i] = heldEvent{}
+	}
+	r.held = r.held[:0]
 }

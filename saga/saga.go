@@ -175,7 +175,7 @@ func (s *Saga[S]) Run(ctx context.Context, o *Orchestrator, state S, opts ...Run
 }
 
 // resume continues the stored instance rec, already claimed by o.
-func (s *Saga[S]) resume(ctx context.Context, o *Orchestrator, rec *Record, delivered *Signal) error {
+func (s *Saga[S]) resume(ctx context.Context, o *Orchestrator, rec *Record, w *wakeUp) error {
 	if len(rec.Steps) != len(s.steps) {
 		return fmt.Errorf("saga: resume %s %s: %d steps recorded, definition has %d: %w", s.name, rec.ID, len(rec.Steps), len(s.steps), ErrUnknownSaga)
 	}
@@ -193,7 +193,9 @@ func (s *Saga[S]) resume(ctx context.Context, o *Orchestrator, rec *Record, deli
 	}
 	r.rec = *rec
 	r.created = true
-	r.delivered = delivered
+	if w != nil {
+		r.delivered, r.unclaimed = w.delivered, true
+	}
 	for _, st := range rec.Steps {
 		r.seq = max(r.seq, st.Seq)
 	}

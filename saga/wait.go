@@ -472,9 +472,11 @@ func (o *Orchestrator) Signal(ctx context.Context, key, eventType string, payloa
 // nothing before that write has an effect (the signal's take rides in
 // it, OnSignal changes the state in memory, a Local step's writes commit
 // with the record's, a remote step's call follows the write of its
-// start). Of two orchestrators that wake the saga at once, the one whose
-// write loses stops there, having emitted its EventResumed and EventWoken;
-// a drive that stops before the write leaves the saga waiting with its
+// start). Of two drives that wake the saga at once, the one whose write
+// loses stops there; the events of a drive before its first write
+// (EventResumed, EventWoken, a Local step's EventStepStarted) reach the
+// listeners once that write succeeded, so the losing drive emits none. A
+// drive that stops before the write leaves the saga waiting with its
 // signal pending, for a later delivery. A wake-up followed by a Local
 // step thus costs one transaction, the step's, instead of three.
 //
@@ -487,7 +489,7 @@ func (o *Orchestrator) wake(ctx context.Context, def Definition, rec *Record, de
 	now := time.Now()
 	rec.Status, rec.WaitKey, rec.WakeAt, rec.UpdatedAt = StatusRunning, "", time.Time{}, now
 	rec.Owner, rec.LeaseUntil = o.id, now.Add(o.lease)
-	return o.resumeOutcome(ctx, def, rec, delivered)
+	return o.resumeOutcome(ctx, def, rec, &wakeUp{delivered: delivered})
 }
 
 // dueBatch is how many due sagas the timer loop lists at a time.

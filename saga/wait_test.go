@@ -149,7 +149,9 @@ func TestSignalBeforeTimeout(t *testing.T) {
 			mu     sync.Mutex
 			events []string
 		)
-		o := newOrchestrator(t, store, saga.WithListener(saga.ListenerFunc(func(_ context.Context, e saga.Event) {
+		// The timer loop looks at the start and when the wait ends only:
+		// TestSignalRacesTheTimerLoop races it with the signal.
+		o := newOrchestrator(t, store, saga.WithTimerPoll(time.Hour), saga.WithListener(saga.ListenerFunc(func(_ context.Context, e saga.Event) {
 			if e.Kind == saga.EventWaiting || e.Kind == saga.EventWoken {
 				mu.Lock()
 				events = append(events, e.Kind.String()+" "+e.Step+" "+e.Signal)
@@ -161,7 +163,9 @@ func TestSignalBeforeTimeout(t *testing.T) {
 		if _, err := s.Run(context.Background(), o, order{Items: []string{"a"}}, saga.WithID("a")); !errors.Is(err, saga.ErrWaiting) {
 			t.Fatalf("Run = %v", err)
 		}
-		time.Sleep(5 * time.Minute)
+		// Off the lease keeper's ticks (each third of the 30s lease), which
+		// would renew the lease of the step the signal runs, a write.
+		time.Sleep(5*time.Minute + time.Second)
 		if err := o.Signal(context.Background(), "pay-a", "paid", []byte("1999")); err != nil {
 			t.Fatal(err)
 		}
@@ -380,5 +384,52 @@ func TestWakeStoppedBeforeItsFirstWriteLeavesTheSignalPending(t *testing.T) {
 	}
 	if !hasRow(t, store, "do", "a/confirm") {
 		t.Error("confirm's row did not commit")
+	}
+}
+
+// A signal delivered while the timer loop looks for sagas whose signal is
+// pending (a lease after its previous look, here at the same instant)
+// may be driven by both; the saga continues once, and its listeners hear
+// of one wake-up: a drive whose first write, the one that claims the
+// saga, loses emits nothing.
+func TestSignalRacesTheTimerLoop(t *testing.T) {
+	for range 20 {
+		synctest.Test(t, func(t *testing.T) {
+			store, j := saga.NewMemoryStore(), &journal{}
+			var (
+				mu    sync.Mutex
+				woken int
+			)
+			o := newOrchestrator(t, store, saga.WithLease(time.Minute), saga.WithTimerPoll(time.Minute),
+				saga.WithListener(saga.ListenerFunc(func(_ context.Context, e saga.Event) {
+					if e.Kind == saga.EventWoken {
+						mu.Lock()
+						woken++
+						mu.Unlock()
+					}
+				})))
+			s := define(t, o, awaitPayment(j, time.Hour), step(j, "ship", 0, nil))
+			runTimers(t, o)
+			if _, err := s.Run(context.Background(), o, order{Items: []string{"a"}}, saga.WithID("a")); !errors.Is(err, saga.ErrWaiting) {
+				t.Fatalf("Run = %v", err)
+			}
+			time.Sleep(time.Minute) // the loop looks for pending signals now
+			if err := o.Signal(context.Background(), "pay-a", "paid", []byte("1999")); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(time.Minute)
+			synctest.Wait()
+			if rec := record(t, store, "a"); rec.Status != saga.StatusCompleted {
+				t.Fatalf("saga %s, want completed", rec.Status)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if woken != 1 {
+				t.Errorf("%d woken events, want 1", woken)
+			}
+			if got := j.list(); !slices.Equal(got, []string{"do pay", "do ship"}) {
+				t.Errorf("journal %v", got)
+			}
+		})
 	}
 }
