@@ -175,4 +175,5 @@ func (r *run[S]) restore() {
 	r.rec.Steps = append(steps[:0], r.savedSteps...)
 	r.mu.Unlock()
 	r.created, r.seq, r.dirty, r.pendingTake = r.savedCreated, r.savedSeq, true, r.savedTake
+	r.looked, r.early = false, nil // a park rolled back
 }

@@ -48,6 +48,7 @@ type Orchestrator struct {
 	store                Store
 	txStore              TxStore   // store, if it is one: Local steps need it
 	waitStore            WaitStore // store, if it is one: waiting steps need it
+	parkStore            ParkStore // store, if it is one: parks and signals meet in it
 	id                   string
 	lease                time.Duration
 	tracer               Tracer // nil: no spans
@@ -111,6 +112,7 @@ func NewOrchestrator(store Store, opts ...Option) (*Orchestrator, error) {
 	}
 	o.txStore, _ = store.(TxStore)
 	o.waitStore, _ = store.(WaitStore)
+	o.parkStore, _ = store.(ParkStore)
 	o.idPrefix = rand.Text()[:16] + "-"
 	stop := o.stop
 	o.keeper.Go(func() { o.keepLeases(stop) })

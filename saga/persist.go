@@ -65,7 +65,7 @@ func (r *run[S]) write(ctx context.Context) (created bool, err error) {
 		if key := r.pendingTake; key != "" {
 			err = r.updateAndTake(ctx, key)
 		} else {
-			err = r.o.store.Update(ctx, &r.rec)
+			err = r.update(ctx)
 		}
 		if err != nil {
 			if errors.Is(err, ErrConflict) {
@@ -77,11 +77,43 @@ func (r *run[S]) write(ctx context.Context) (created bool, err error) {
 		return false, nil
 	}
 	r.rec.CreatedAt = now
-	if err := r.o.store.Create(ctx, &r.rec); err != nil {
+	create := r.o.store.Create
+	if r.parks() {
+		create = r.parkWrite
+	}
+	if err := create(ctx, &r.rec); err != nil {
 		return false, &abortError{err: fmt.Errorf("saga: %s %s: create: %w", r.def.name, r.rec.ID, err)}
 	}
 	r.created = true
 	return true, nil
+}
+
+// update writes the record with the store's Update, or with its Park when
+// the write parks the saga on a key (see parks).
+func (r *run[S]) update(ctx context.Context) error {
+	if r.parks() {
+		return r.parkWrite(ctx, &r.rec)
+	}
+	return r.o.store.Update(ctx, &r.rec)
+}
+
+// parks reports whether the record's next write parks the saga waiting on
+// a key in a ParkStore: that write must be the store's Park, which
+// records the saga as the key's waiter, since Signal then finds the saga
+// by that record alone.
+func (r *run[S]) parks() bool {
+	return r.o.parkStore != nil && r.rec.Status == StatusWaiting && r.rec.WaitKey != ""
+}
+
+// parkWrite writes rec with the store's Park and keeps what it returned,
+// the signal the key had already, for parked.
+func (r *run[S]) parkWrite(ctx context.Context, rec *Record) error {
+	sig, err := r.o.parkStore.Park(ctx, rec)
+	if err != nil {
+		return err
+	}
+	r.looked, r.early = true, sig
+	return nil
 }
 
 // renew extends the lease while an action executes; called by the

@@ -33,6 +33,11 @@ type run[S any] struct {
 	// awaken read pending, which the saga's next write takes.
 	delivered   *Signal
 	pendingTake string
+	// looked: the write that parked the saga was a ParkStore's Park, which
+	// returned early, the signal its key had already (nil if none), so
+	// that parked need not look for it.
+	looked bool
+	early  *Signal
 	// unclaimed: the run woke the saga and has not written yet, the write
 	// that claims it; held keeps the events emitted meanwhile, for the
 	// listeners once that write succeeded (claimed).
@@ -88,6 +93,7 @@ func (s *Saga[S]) release(r *run[S]) {
 	r.mu.Unlock()
 	r.state, r.created, r.dirty, r.seq = zero, false, false, 0
 	r.delivered, r.pendingTake, r.unclaimed = nil, "", false
+	r.looked, r.early = false, nil
 	clear(r.held)
 	r.held = r.held[:0]
 	r.buf.Reset()

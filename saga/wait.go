@@ -118,6 +118,37 @@ type WaitStore interface {
 	PruneSignals(ctx context.Context, before time.Time) (int, error)
 }
 
+// ParkStore is a [WaitStore] in which a saga's park and a signal for its
+// key meet: the write that parks the saga also records it as the key's
+// waiter, and storing a signal returns that waiter. Neither side then
+// needs a read of its own to find the other: over a WaitStore without
+// it, the orchestrator looks for an early signal after each park, and
+// for the waiting saga after each signal.
+//
+// For one key, the store orders a Park and a Deliver (as a unique index
+// does: the second to write the key's row waits for the first to commit),
+// so that whichever comes second sees the first: Park returns the signal
+// that came before it, or Deliver returns the saga that parked before it.
+// saga/sqlstore implements it; saga/sagatest checks it. [MemoryStore]
+// does not: its reads cost no round trip.
+type ParkStore interface {
+	WaitStore
+	// Park writes r, in which the saga parks waiting on r.WaitKey (not
+	// empty): as Create does if r.Version is 0, as Update does (a
+	// compare-and-swap on the version) otherwise, with their errors. In
+	// the same transaction it records the saga as the key's waiter. It
+	// returns the signal stored for the key before it, pending, taken or
+	// timed out, or nil if there is none.
+	Park(ctx context.Context, r *Record) (*Signal, error)
+	// Deliver stores sig as PutSignal does and, if the key's signal is
+	// pending (sig, just stored, or one stored before and not taken),
+	// also returns the record of the saga that Park recorded as the key's
+	// waiter, or nil if none did. The record may have been read before
+	// the park's commit, and so not show the saga waiting: the caller
+	// reads it again then.
+	Deliver(ctx context.Context, sig *Signal) (stored *Signal, created bool, waiter *Record, err error)
+}
+
 // Errors of waiting steps and signals.
 var (
 	// ErrWaiting is wrapped by the error of a Run (or of a drive by
@@ -149,9 +180,10 @@ func defaultKey(sagaID, step string) string { return sagaID + "/" + step }
 // park ends the Execute of the waiting step i (which ran, or had none):
 // the step and the saga become Waiting with the step's key and wake-up
 // time, written in one write. A timer already due does not park. A signal
-// that arrived before the park is looked for after the write: if one is
-// pending, the run takes the saga back (woken reports it) and goes on.
-// Otherwise park returns a *waitingError.
+// that arrived before the park is looked for after the write (a
+// ParkStore's Park returns it): if one is pending, the run takes the saga
+// back (woken reports it) and goes on. Otherwise park returns a
+// *waitingError.
 func (r *run[S]) park(ctx context.Context, i int) (woken bool, err error) {
 	if !r.prepPark(i, time.Now()) {
 		return true, nil // a timer already due: awaken completes it
@@ -218,8 +250,15 @@ func (r *run[S]) parked(ctx context.Context, i int) (woken bool, err error) {
 	if key != "" {
 		// A signal stored before the write above is seen here; one stored
 		// after it finds the saga waiting. Both may happen: the claim
-		// below is a compare-and-swap, so one of them drives the saga.
-		sig, err := r.o.waitStore.GetSignal(ctx, key)
+		// below is a compare-and-swap, so one of them drives the saga. A
+		// ParkStore's Park returned it already.
+		sig, err := r.early, error(nil)
+		if !r.looked {
+			sig, err = r.o.waitStore.GetSignal(ctx, key)
+		} else if sig == nil {
+			err = ErrNotFound
+		}
+		r.looked, r.early = false, nil
 		switch {
 		case errors.Is(err, ErrNotFound):
 		case err != nil:
@@ -344,10 +383,10 @@ func (r *run[S]) updateAndTake(ctx context.Context, key string) error {
 			if err := take(ctx); err != nil {
 				return err
 			}
-			return r.o.store.Update(ctx, &r.rec)
+			return r.update(ctx)
 		})
 	}
-	if err := r.o.store.Update(ctx, &r.rec); err != nil {
+	if err := r.update(ctx); err != nil {
 		return err
 	}
 	if err := take(ctx); err != nil {
@@ -423,7 +462,17 @@ func (o *Orchestrator) Signal(ctx context.Context, key, eventType string, payloa
 	}
 	defer o.runs.Done()
 	sig := &Signal{Key: key, Type: eventType, Payload: payload, CreatedAt: time.Now()}
-	stored, created, err := o.waitStore.PutSignal(ctx, sig)
+	var (
+		stored  *Signal
+		waiting *Record
+		created bool
+		err     error
+	)
+	if o.parkStore != nil {
+		stored, created, waiting, err = o.parkStore.Deliver(ctx, sig)
+	} else {
+		stored, created, err = o.waitStore.PutSignal(ctx, sig)
+	}
 	if err != nil {
 		return fmt.Errorf("saga: signal %q: %w", key, err)
 	}
@@ -446,7 +495,7 @@ func (o *Orchestrator) Signal(ctx context.Context, key, eventType string, payloa
 		// Pending: the first delivery may have stopped before it drove the
 		// saga; deliver it again.
 	}
-	recs, err := o.store.List(ctx, Filter{Statuses: []Status{StatusWaiting}, WaitKey: key})
+	recs, err := o.waiting(ctx, key, waiting)
 	if err != nil {
 		return fmt.Errorf("saga: signal %q: %w", key, err)
 	}
@@ -462,6 +511,34 @@ func (o *Orchestrator) Signal(ctx context.Context, key, eventType string, payloa
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// waiting returns the sagas waiting on key for Signal: listed by their
+// key, or, over a ParkStore, the one Deliver returned as the key's waiter
+// (read again if Deliver read it before its park committed). None waits
+// when Deliver returned no waiter: the park that comes later finds the
+// signal.
+func (o *Orchestrator) waiting(ctx context.Context, key string, waiter *Record) ([]*Record, error) {
+	if o.parkStore == nil {
+		return o.store.List(ctx, Filter{Statuses: []Status{StatusWaiting}, WaitKey: key})
+	}
+	if waiter == nil {
+		return nil, nil
+	}
+	if waiter.Status != StatusWaiting || waiter.WaitKey != key {
+		fresh, err := o.store.Get(ctx, waiter.ID)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			return nil, nil
+		case err != nil:
+			return nil, err
+		}
+		if fresh.Status != StatusWaiting || fresh.WaitKey != key {
+			return nil, nil // woken already, or parked on another key since
+		}
+		waiter = fresh
+	}
+	return []*Record{waiter}, nil
 }
 
 // wake takes the waiting saga rec back and drives it; outcomeSkipped when

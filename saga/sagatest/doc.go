@@ -14,5 +14,9 @@
 // orchestrators recovering the same sagas at once. For a [saga.TxStore]
 // it also checks transactions (a commit applies every write, an error
 // rolls them all back, compare-and-swap holds inside, a nested InTx joins)
-// and drives a saga with Local steps.
+// and drives a saga with Local steps. For a [saga.WaitStore] it checks
+// signals and drives waiting sagas (signals before, during and after
+// their park, duplicates, timeouts, timers, two orchestrators waking
+// them); for a [saga.ParkStore], that a park and a signal for one key
+// meet in either order and at once.
 package sagatest

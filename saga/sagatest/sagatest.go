@@ -43,20 +43,32 @@ func Run(t *testing.T, newStore func(t *testing.T) saga.Store) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
 	}
-	for _, tt := range waitTests {
-		t.Run(tt.name, func(t *testing.T) {
-			s, ok := newStore(t).(saga.WaitStore)
-			if !ok {
-				t.Skip("the store does not implement saga.WaitStore")
-			}
-			tt.fn(t, s)
-		})
+	runFor(t, newStore, waitTests)
+	// ParkStore is an optimization that a store may leave out (the
+	// orchestrator then reads what Park and Deliver return): its tests
+	// run only for a store that implements it.
+	if _, ok := newStore(t).(saga.ParkStore); ok {
+		runFor(t, newStore, parkTests)
 	}
-	for _, tt := range txTests {
+	runFor(t, newStore, txTests)
+}
+
+// storeTest is a test of the stores that implement S.
+type storeTest[S any] struct {
+	name string
+	fn   func(t *testing.T, s S)
+}
+
+// runFor runs tests against the stores newStore returns, each skipped if
+// the store does not implement S.
+func runFor[S any](t *testing.T, newStore func(t *testing.T) saga.Store, tests []storeTest[S]) {
+	t.Helper()
+	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, ok := newStore(t).(saga.TxStore)
+			s, ok := newStore(t).(S)
 			if !ok {
-				t.Skip("the store does not implement saga.TxStore")
+				var want *S
+				t.Skipf("the store does not implement %T", want)
 			}
 			tt.fn(t, s)
 		})

@@ -10,10 +10,7 @@ import (
 
 // txTests are the checks of a [saga.TxStore], run for stores that
 // implement it.
-var txTests = []struct {
-	name string
-	fn   func(t *testing.T, s saga.TxStore)
-}{
+var txTests = []storeTest[saga.TxStore]{
 	{"TxCommitAppliesCreateAndUpdate", testTxCommit},
 	{"TxErrorRollsBackAll", testTxRollback},
 	{"TxCompareAndSwap", testTxConflict},

@@ -15,10 +15,7 @@ import (
 
 // waitTests are the checks of a [saga.WaitStore], run for stores that
 // implement it.
-var waitTests = []struct {
-	name string
-	fn   func(t *testing.T, s saga.WaitStore)
-}{
+var waitTests = []storeTest[saga.WaitStore]{
 	{"WaitFieldsAndFilters", testWaitFields},
 	{"SignalsPutGetTakePrune", testSignals},
 	{"SignalWhileParked", testSignalWhileParked},

@@ -24,11 +24,14 @@ type groupCommit struct {
 type writeOp struct {
 	query string
 	args  []any
-	rows  int64
-	err   error
-	tx    func()        // InTx's transaction: run alone, while leading
-	lead  bool          // woken to lead the next batch, not with a result
-	wake  chan struct{} // buffered: a result or the lead
+	// statements, if not nil, runs in place of query: several statements
+	// in the batch's transaction, returning the rows affected.
+	statements func(ctx context.Context, tx *sql.Tx) (int64, error)
+	rows       int64
+	err        error
+	tx         func()        // InTx's transaction: run alone, while leading
+	lead       bool          // woken to lead the next batch, not with a result
+	wake       chan struct{} // buffered: a result or the lead
 }
 
 // exec runs query in the next group commit and returns its rows affected.
@@ -37,6 +40,17 @@ type writeOp struct {
 // it.
 func (g *groupCommit) exec(ctx context.Context, db *sql.DB, query string, args []any) (int64, error) {
 	op := &writeOp{query: query, args: args, wake: make(chan struct{}, 1)}
+	if g.wait(op) {
+		return op.rows, op.err
+	}
+	g.lead(ctx, db, op)
+	return op.rows, op.err
+}
+
+// execTx runs statements in the next group commit, in its transaction,
+// and returns what it returns (see exec).
+func (g *groupCommit) execTx(ctx context.Context, db *sql.DB, statements func(ctx context.Context, tx *sql.Tx) (int64, error)) (int64, error) {
+	op := &writeOp{statements: statements, wake: make(chan struct{}, 1)}
 	if g.wait(op) {
 		return op.rows, op.err
 	}
@@ -111,9 +125,9 @@ func (g *groupCommit) lead(ctx context.Context, db *sql.DB, self *writeOp) {
 }
 
 // commitBatch runs the statements of batch, in one transaction when there
-// are several, and records each one's result.
+// are several (or an op of several), and records each one's result.
 func commitBatch(ctx context.Context, db *sql.DB, batch []*writeOp) {
-	if len(batch) == 1 {
+	if len(batch) == 1 && batch[0].statements == nil {
 		batch[0].rows, batch[0].err = execRows(ctx, db, batch[0].query, batch[0].args)
 		return
 	}
@@ -128,7 +142,12 @@ func commitBatch(ctx context.Context, db *sql.DB, batch []*writeOp) {
 		return
 	}
 	for _, o := range batch {
-		if o.rows, o.err = execRows(ctx, tx, o.query, o.args); o.err != nil {
+		if o.statements != nil {
+			o.rows, o.err = o.statements(ctx, tx)
+		} else {
+			o.rows, o.err = execRows(ctx, tx, o.query, o.args)
+		}
+		if o.err != nil {
 			_ = tx.Rollback()
 			fail(fmt.Errorf("group commit: %w", o.err))
 			return

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 
 	"github.com/go-microkit/microkit/internal/sqldb"
 	"github.com/go-microkit/microkit/sqldialect"
@@ -17,31 +18,57 @@ func Migrate(ctx context.Context, db *sql.DB, dialect sqldialect.Dialect, opts .
 	if err != nil {
 		return fmt.Errorf("sqlstore: migrate: %w", err)
 	}
-	for i, stmt := range stmts {
+	c, _ := newConfig(dialect, opts) // valid: Schema took them
+	for _, stmt := range stmts {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("sqlstore: migrate: %w", err)
 		}
-		if i == 0 && dialect == sqldialect.SQLite {
-			c, _ := newConfig(dialect, opts) // valid: Schema took them
-			if err := addWaitColumns(ctx, db, c.table); err != nil {
-				return fmt.Errorf("sqlstore: migrate: %w", err)
+		if dialect != sqldialect.SQLite {
+			continue
+		}
+		for _, t := range addedColumns(c.table) {
+			if strings.HasPrefix(stmt, "CREATE TABLE IF NOT EXISTS "+t.table+" (") {
+				if err := addColumns(ctx, db, t.table, t.columns); err != nil {
+					return fmt.Errorf("sqlstore: migrate: %w", err)
+				}
 			}
 		}
 	}
 	return nil
 }
 
-// waitColumns are the columns added to the saga table for waiting sagas:
-// a table created before them gets them, with their defaults.
-var waitColumns = []struct{ name, def string }{
+// column is a column added to a table after its first version: a table
+// created before it gets it, with its default.
+type column struct{ name, def string }
+
+// waitColumns are the saga table's columns for waiting sagas.
+var waitColumns = []column{
 	{"wait_key", "wait_key    TEXT NOT NULL DEFAULT ''"},
 	{"wake_at", "wake_at     BIGINT NOT NULL DEFAULT 0"},
 }
 
-// addWaitColumns adds the waitColumns that the SQLite table lacks:
-// SQLite's ALTER TABLE has no ADD COLUMN IF NOT EXISTS.
-func addWaitColumns(ctx context.Context, db *sql.DB, table string) error {
-	for _, c := range waitColumns {
+// signalColumnsAdded are the signals table's columns added to it: the
+// waiter a park names in the key's row (see Store.Park).
+var signalColumnsAdded = []column{
+	{"waiter", "waiter     TEXT NOT NULL DEFAULT ''"},
+}
+
+// addedColumns lists the columns added to the saga table and the signals
+// table, for Migrate on SQLite.
+func addedColumns(table string) []struct {
+	table   string
+	columns []column
+} {
+	return []struct {
+		table   string
+		columns []column
+	}{{table, waitColumns}, {table + "_signals", signalColumnsAdded}}
+}
+
+// addColumns adds the columns that the SQLite table lacks: SQLite's ALTER
+// TABLE has no ADD COLUMN IF NOT EXISTS.
+func addColumns(ctx context.Context, db *sql.DB, table string, columns []column) error {
+	for _, c := range columns {
 		var n int
 		if err := db.QueryRowContext(ctx, "SELECT count(*) FROM pragma_table_info(?) WHERE name = ?", table, c.name).Scan(&n); err != nil {
 			return err
@@ -84,7 +111,13 @@ func addWaitColumns(ctx context.Context, db *sql.DB, table string) error {
 // those missing). The table "<table>_signals" keeps the signals by key,
 // with an index on created_at for their pruning and a partial one of the
 // pending signals, for the timer loop's look for parked sagas whose
-// signal came while no orchestrator could deliver it.
+// signal came while no orchestrator could deliver it. A park writes its
+// key's row too, a waiter's mark (timed_out -1, the saga in its waiter
+// column) that the key's signal replaces, so that a park and a signal
+// for one key meet in one row (see [Store.Park]); Migrate writes the
+// marks of the sagas that wait already. Until it has, and while
+// processes of an older version park sagas, a signal for a saga parked
+// without a mark waits for the timer loop's look for pending signals.
 //
 // On PostgreSQL, a table whose id column has another collation lists the
 // same records, with an IDPrefix filtered rather than seeked (ALTER TABLE
@@ -125,7 +158,7 @@ func Schema(dialect sqldialect.Dialect, opts ...Option) ([]string, error) {
 			stmts = append(stmts, "ALTER TABLE "+t+" ADD COLUMN IF NOT EXISTS "+c.def)
 		}
 	}
-	return append(stmts,
+	stmts = append(stmts,
 		"CREATE INDEX IF NOT EXISTS "+t+"_created_idx ON "+t+" ("+order,
 		"CREATE INDEX IF NOT EXISTS "+t+"_status_created_idx ON "+t+" (status, "+order,
 		"CREATE INDEX IF NOT EXISTS "+t+"_name_idx ON "+t+" (name, status, "+order,
@@ -142,9 +175,23 @@ func Schema(dialect sqldialect.Dialect, opts ...Option) ([]string, error) {
 	payload    `+sqldb.BlobType(dialect)+` NOT NULL,
 	saga_id    TEXT NOT NULL,
 	timed_out  BIGINT NOT NULL,
-	created_at BIGINT NOT NULL
-)`,
+	created_at BIGINT NOT NULL,
+	`+signalColumnsAdded[0].def+`
+)`)
+	if dialect == sqldialect.Postgres {
+		for _, c := range signalColumnsAdded {
+			stmts = append(stmts, "ALTER TABLE "+t+"_signals ADD COLUMN IF NOT EXISTS "+c.def)
+		}
+	}
+	emptyBlob := "X''"
+	if dialect == sqldialect.Postgres {
+		emptyBlob = "''::BYTEA"
+	}
+	return append(stmts,
 		"CREATE INDEX IF NOT EXISTS "+t+"_signals_created_idx ON "+t+"_signals (created_at)",
 		"CREATE INDEX IF NOT EXISTS "+t+"_signals_pending_idx ON "+t+"_signals (key) WHERE saga_id = '' AND timed_out = 0",
+		// The waiters' marks of sagas parked before the marks existed.
+		"INSERT INTO "+t+"_signals ("+signalColumns+", waiter) SELECT wait_key, '', "+emptyBlob+", '', -1, updated_at, id FROM "+t+
+			" WHERE status = 'waiting' AND wait_key <> '' ON CONFLICT (key) DO NOTHING",
 	), nil
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/go-microkit/microkit/internal/sqldb"
@@ -13,25 +14,80 @@ import (
 )
 
 // signalQueries are the statements on the signals table, "<table>_signals".
+// Its rows are signals (timed_out 0 for an event, 1 for a wait that ended
+// without one) and waiters' marks (timed_out -1): the row a park writes
+// for its key before any signal came, naming the saga in waiter, which
+// the key's signal then replaces, keeping waiter. A park and a signal for
+// one key thus write the same row, and its primary key orders them.
 type signalQueries struct {
-	put, get, take, prune, nextWake string
+	put, get, take, prune, nextWake, waiter string
+	// waiter reads the record of the saga named as a key's waiter.
+	// mark writes the waiter's mark of a park, or names the waiter in the
+	// row of a signal that came first, and returns the row.
+	mark string
+	// deliver (PostgreSQL) stores a signal and returns its waiter's
+	// record, if the key has a waiter: one statement for Deliver.
+	deliver string
 }
 
 func newSignalQueries(d sqldialect.Dialect, t string) signalQueries {
 	s := t + "_signals"
-	return signalQueries{
-		put: "INSERT INTO " + s + " (" + signalColumns + ") VALUES (" +
-			sqldb.Placeholders(d, 1, 6) + ") ON CONFLICT (key) DO NOTHING",
-		get: "SELECT " + signalColumns + " FROM " + s + " WHERE key = " + sqldb.Placeholder(d, 1),
+	q := signalQueries{
+		put: "INSERT INTO " + s + " (" + signalColumns + ") VALUES (" + sqldb.Placeholders(d, 1, 6) + ")" + fillMark(s),
+		get: "SELECT " + signalColumns + " FROM " + s + " WHERE key = " + sqldb.Placeholder(d, 1) + " AND timed_out >= 0",
 		take: "UPDATE " + s + " SET saga_id = " + sqldb.Placeholder(d, 1) + " WHERE key = " + sqldb.Placeholder(d, 2) +
-			" AND (saga_id = '' OR saga_id = " + sqldb.Placeholder(d, 3) + ")",
-		prune:    "DELETE FROM " + s + " WHERE created_at < " + sqldb.Placeholder(d, 1),
+			" AND timed_out >= 0 AND (saga_id = '' OR saga_id = " + sqldb.Placeholder(d, 3) + ")",
+		// A waiter's mark goes once its saga no longer waits on the key.
+		prune: "DELETE FROM " + s + " WHERE created_at < " + sqldb.Placeholder(d, 1) + " AND (timed_out >= 0 OR NOT EXISTS (SELECT 1 FROM " +
+			t + " WHERE " + t + ".id = " + s + ".waiter AND " + t + ".wait_key = " + s + ".key))",
 		nextWake: "SELECT COALESCE(MIN(wake_at), 0) FROM " + t + " WHERE wake_at > 0",
+		waiter: "SELECT " + qualified(t) + " FROM " + s + " JOIN " + t + " ON " + t + ".id = " + s + ".waiter WHERE " + s + ".key = " +
+			sqldb.Placeholder(d, 1),
+		mark: "INSERT INTO " + s + " (" + signalColumns + ", waiter) VALUES (" + sqldb.Placeholder(d, 1) + ", '', " +
+			sqldb.Placeholder(d, 2) + ", '', -1, " + sqldb.Placeholder(d, 3) + ", " + sqldb.Placeholder(d, 4) + ")" + markConflict,
 	}
+	if d == sqldialect.Postgres {
+		// The record's columns, or their zero values when the key has no
+		// waiter (id is then empty).
+		cols := strings.Split(columns, ", ")
+		for i, c := range cols {
+			zero := "''"
+			switch c {
+			case "version", "lease_until", "deadline", "created_at", "updated_at", "wake_at":
+				zero = "0"
+			case "state":
+				zero = "''::BYTEA"
+			case "steps":
+				zero = "'[]'" // decodes to no steps
+			}
+			cols[i] = "COALESCE(" + t + "." + c + ", " + zero + ")"
+		}
+		q.deliver = "WITH stored AS (" + q.put + " RETURNING waiter) SELECT stored.waiter, " + strings.Join(cols, ", ") +
+			" FROM stored LEFT JOIN " + t + " ON " + t + ".id = stored.waiter"
+	}
+	return q
 }
 
-// PutSignal implements [saga.WaitStore] with one INSERT ... ON CONFLICT
-// DO NOTHING, and a read of the stored signal when there was one.
+// qualified is the record's columns, qualified by the saga table's name.
+func qualified(t string) string {
+	return t + "." + strings.ReplaceAll(columns, ", ", ", "+t+".")
+}
+
+// fillMark is the conflict clause of a signal's insert: a signal stored
+// for the key already stays (the first one is the one taken), a waiter's
+// mark is replaced, its waiter kept.
+func fillMark(signals string) string {
+	return " ON CONFLICT (key) DO UPDATE SET type = excluded.type, payload = excluded.payload, saga_id = excluded.saga_id, " +
+		"timed_out = excluded.timed_out, created_at = excluded.created_at WHERE " + signals + ".timed_out < 0"
+}
+
+// markConflict is the conflict clause of a waiter's mark: the row of a
+// signal that came first stays a signal, and names the waiter.
+const markConflict = " ON CONFLICT (key) DO UPDATE SET waiter = excluded.waiter RETURNING " + signalColumns
+
+// PutSignal implements [saga.WaitStore] with one INSERT ... ON CONFLICT,
+// which stores sig in place of a waiter's mark (see Park), and a read of
+// the stored signal when there was one.
 func (s *Store) PutSignal(ctx context.Context, sig *saga.Signal) (*saga.Signal, bool, error) {
 	timedOut := int64(0)
 	if sig.TimedOut {
@@ -100,15 +156,22 @@ const signalColumns = "key, type, payload, saga_id, timed_out, created_at"
 
 // scanSignal reads a signal's row of signalColumns.
 func scanSignal(row scanner) (*saga.Signal, error) {
+	sig, _, err := scanSignalRow(row)
+	return sig, err
+}
+
+// scanSignalRow reads a row of signalColumns, and its timed_out column:
+// -1 for a waiter's mark (see Park), which is no signal.
+func scanSignalRow(row scanner) (sig *saga.Signal, kind int64, err error) {
 	var (
-		sig               saga.Signal
-		timedOut, created int64
+		s       saga.Signal
+		created int64
 	)
-	if err := row.Scan(&sig.Key, &sig.Type, &sig.Payload, &sig.SagaID, &timedOut, &created); err != nil {
-		return nil, err
+	if err := row.Scan(&s.Key, &s.Type, &s.Payload, &s.SagaID, &kind, &created); err != nil {
+		return nil, 0, err
 	}
-	sig.TimedOut, sig.CreatedAt = timedOut != 0, fromUnixNano(created)
-	return &sig, nil
+	s.TimedOut, s.CreatedAt = kind > 0, fromUnixNano(created)
+	return &s, kind, nil
 }
 
 // NextWake implements [saga.WaitStore]: one read of the end of the
@@ -121,7 +184,9 @@ func (s *Store) NextWake(ctx context.Context) (time.Time, error) {
 	return fromUnixNano(next), nil
 }
 
-// PruneSignals implements [saga.WaitStore].
+// PruneSignals implements [saga.WaitStore]. It also deletes the waiters'
+// marks (see Park) written before before whose saga no longer waits on
+// their key, and counts them.
 func (s *Store) PruneSignals(ctx context.Context, before time.Time) (int, error) {
 	n, err := s.exec(ctx, s.signals.prune, unixNano(before))
 	if err != nil {

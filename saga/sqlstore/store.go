@@ -50,8 +50,9 @@ func newConfig(d sqldialect.Dialect, opts []Option) (config, error) {
 	return c, nil
 }
 
-// Store is a [saga.Store], [saga.TxStore] and [saga.WaitStore] on a
-// database/sql database. It is safe for concurrent use.
+// Store is a [saga.Store], [saga.TxStore], [saga.WaitStore] and
+// [saga.ParkStore] on a database/sql database. It is safe for concurrent
+// use.
 //
 // On PostgreSQL each transition is one autocommitted statement (the WAL
 // groups concurrent commits); size the *sql.DB's pool with
@@ -72,6 +73,7 @@ type Store struct {
 	idExpr  string // the id column compared byte by byte
 	table   string
 	signals signalQueries
+	park    parkQueries
 	// group batches this process's writes on SQLite, which has a single
 	// writer: they queue here instead of in SQLite's busy handler (which
 	// polls with sleeps of up to 100ms) and share commits. PostgreSQL
@@ -94,7 +96,7 @@ func New(db *sql.DB, dialect sqldialect.Dialect, opts ...Option) (*Store, error)
 		return nil, fmt.Errorf("sqlstore: new: %w", err)
 	}
 	d, t := dialect, c.table
-	return &Store{
+	s := &Store{
 		db: db, dialect: d, table: t,
 		insert: "INSERT INTO " + t + " (" + columns + ") VALUES (" + sqldb.Placeholders(d, 1, 15) + ") ON CONFLICT (id) DO NOTHING",
 		update: "UPDATE " + t + " SET status = " + sqldb.Placeholder(d, 1) + ", version = version + 1, state = " + sqldb.Placeholder(d, 2) +
@@ -106,18 +108,18 @@ func New(db *sql.DB, dialect sqldialect.Dialect, opts ...Option) (*Store, error)
 		list:    "SELECT " + columns + " FROM " + t,
 		idExpr:  idBytewise(d),
 		signals: newSignalQueries(d, t),
-	}, nil
+	}
+	s.park = newParkQueries(d, t, s.insert, s.update)
+	return s, nil
 }
 
 // Create implements [saga.Store].
 func (s *Store) Create(ctx context.Context, r *saga.Record) error {
-	steps, err := encodeSteps(r.Steps)
+	args, err := s.writeArgs(r, true)
 	if err != nil {
 		return fmt.Errorf("sqlstore: create %q: %w", r.ID, err)
 	}
-	n, err := s.exec(ctx, s.insert, r.ID, r.Name, string(r.Status), int64(1), nullBytes(r.State), steps,
-		r.Owner, unixNano(r.LeaseUntil), unixNano(r.Deadline), r.Error, r.Note, unixNano(r.CreatedAt), unixNano(r.UpdatedAt),
-		r.WaitKey, unixNano(r.WakeAt))
+	n, err := s.exec(ctx, s.insert, args...)
 	if err != nil {
 		return fmt.Errorf("sqlstore: create %q: %w", r.ID, err)
 	}
@@ -130,22 +132,16 @@ func (s *Store) Create(ctx context.Context, r *saga.Record) error {
 
 // Update implements [saga.Store] with one UPDATE ... WHERE id AND version.
 func (s *Store) Update(ctx context.Context, r *saga.Record) error {
-	steps, err := encodeSteps(r.Steps)
+	args, err := s.writeArgs(r, false)
 	if err != nil {
 		return fmt.Errorf("sqlstore: update %q: %w", r.ID, err)
 	}
-	n, err := s.exec(ctx, s.update, string(r.Status), nullBytes(r.State), steps, r.Owner,
-		unixNano(r.LeaseUntil), unixNano(r.Deadline), r.Error, r.Note, unixNano(r.UpdatedAt), r.WaitKey, unixNano(r.WakeAt), r.ID, r.Version)
+	n, err := s.exec(ctx, s.update, args...)
 	if err != nil {
 		return fmt.Errorf("sqlstore: update %q: %w", r.ID, err)
 	}
 	if n == 0 {
-		// Tell a lost race from a missing row; this costs a query only on
-		// the failure path.
-		if _, err := s.Get(ctx, r.ID); err != nil {
-			return fmt.Errorf("sqlstore: update %q: %w", r.ID, err)
-		}
-		return fmt.Errorf("sqlstore: update %q at version %d: %w", r.ID, r.Version, saga.ErrConflict)
+		return fmt.Errorf("sqlstore: update %q: %w", r.ID, s.writeMissed(ctx, r, false))
 	}
 	r.Version++
 	return nil
@@ -270,14 +266,19 @@ func (s *Store) querier(ctx context.Context) querier {
 
 type scanner interface{ Scan(dest ...any) error }
 
-func scan(row scanner) (*saga.Record, error) {
+func scan(row scanner) (*saga.Record, error) { return scanWith(row) }
+
+// scanWith reads a row of the record's columns after the leading ones,
+// into lead.
+func scanWith(row scanner, lead ...any) (*saga.Record, error) {
 	var (
 		r                                                saga.Record
 		status, steps                                    string
 		lease, deadline, created, updated, version, wake int64
 	)
-	if err := row.Scan(&r.ID, &r.Name, &status, &version, &r.State, &steps, &r.Owner,
-		&lease, &deadline, &r.Error, &r.Note, &created, &updated, &r.WaitKey, &wake); err != nil {
+	dest := append(lead, &r.ID, &r.Name, &status, &version, &r.State, &steps, &r.Owner,
+		&lease, &deadline, &r.Error, &r.Note, &created, &updated, &r.WaitKey, &wake)
+	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}
 	decoded, err := decodeSteps(steps)
