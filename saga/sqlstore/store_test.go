@@ -156,3 +156,64 @@ func TestMigrateAddsWaitColumns(t *testing.T) {
 		})
 	}
 }
+
+// TestMigrateMarksWaitingSagas migrates a signals table created before the
+// waiters' marks, with a saga parked without one and a pending signal of
+// another key: Migrate adds the waiter column and the saga's mark, so that
+// its signal finds it, and the pending signal stays a signal.
+func TestMigrateMarksWaitingSagas(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.Name, func(t *testing.T) {
+			dialect, err := sqldialect.Parse(b.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			db, _ := sqltest.Open(t, dialect, "saga_test")
+			ctx := context.Background()
+			blob := "BYTEA"
+			if dialect == sqldialect.SQLite {
+				blob = "BLOB"
+			}
+			for _, stmt := range []string{
+				`CREATE TABLE microkit_sagas (id TEXT PRIMARY KEY, name TEXT NOT NULL, status TEXT NOT NULL, version BIGINT NOT NULL,
+					state ` + blob + ` NOT NULL, steps TEXT NOT NULL, owner TEXT NOT NULL, lease_until BIGINT NOT NULL, deadline BIGINT NOT NULL,
+					error TEXT NOT NULL, note TEXT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL,
+					wait_key TEXT NOT NULL DEFAULT '', wake_at BIGINT NOT NULL DEFAULT 0)`,
+				`CREATE TABLE microkit_sagas_signals (key TEXT PRIMARY KEY, type TEXT NOT NULL, payload ` + blob + ` NOT NULL,
+					saga_id TEXT NOT NULL, timed_out BIGINT NOT NULL, created_at BIGINT NOT NULL)`,
+				`INSERT INTO microkit_sagas VALUES ('parked', 'order', 'waiting', 4, '{}', '[{"n":"pay","s":"waiting"}]', '', 0, 0, '', '', 1, 2, 'pay-parked', 0)`,
+				`INSERT INTO microkit_sagas VALUES ('early', 'order', 'running', 2, '{}', '[{"n":"pay","s":"running"}]', 'node', 0, 0, '', '', 1, 2, '', 0)`,
+				`INSERT INTO microkit_sagas_signals VALUES ('pay-early', 'paid', '', '', 0, 5)`,
+			} {
+				if _, err := db.ExecContext(ctx, stmt); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for range 2 { // idempotent
+				if err := sqlstore.Migrate(ctx, db, dialect); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s, err := sqlstore.New(db, dialect)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.GetSignal(ctx, "pay-parked"); !errors.Is(err, saga.ErrNotFound) {
+				t.Errorf("GetSignal of the parked saga's key = %v, want ErrNotFound: a mark is no signal", err)
+			}
+			_, created, waiter, err := s.Deliver(ctx, &saga.Signal{Key: "pay-parked", Type: "paid", CreatedAt: time.Unix(0, 6)})
+			if err != nil || !created || waiter == nil || waiter.ID != "parked" || waiter.Version != 4 {
+				t.Errorf("Deliver to the saga parked before = created %v, waiter %+v, %v; want it found", created, waiter, err)
+			}
+			rec, err := s.Get(ctx, "early")
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec.Status, rec.WaitKey = saga.StatusWaiting, "pay-early"
+			sig, err := s.Park(ctx, rec)
+			if err != nil || sig == nil || sig.Type != "paid" || sig.SagaID != "" || sig.TimedOut {
+				t.Errorf("Park on the key of the pending signal = %+v, %v; want that signal", sig, err)
+			}
+		})
+	}
+}
