@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -443,8 +444,9 @@ func TestLocalStepParksInItsWrite(t *testing.T) {
 	}{
 		// The wake-up's writes: c's start, which claims the saga, and the end.
 		{"wait for a signal", saga.Step[order]{Name: "w", Wait: &saga.Wait[order]{Signal: true}}, false, true, 1, 2},
-		// The park's look finds the signal: a write takes the saga back.
-		{"signal came first", saga.Step[order]{Name: "w", Wait: &saga.Wait[order]{Signal: true}}, true, false, 4, 0},
+		// The park's look finds the signal: c's start takes the saga
+		// back, as a wake-up's does.
+		{"signal came first", saga.Step[order]{Name: "w", Wait: &saga.Wait[order]{Signal: true}}, true, false, 3, 0},
 		{"timer already due", saga.SleepUntil("w", func(*order) time.Time { return time.Now().Add(-time.Second) }), false, false, 3, 0},
 		{"timer", saga.Sleep[order]("w", time.Minute), false, true, 1, 2},
 	}
@@ -495,4 +497,64 @@ func TestLocalStepParksInItsWrite(t *testing.T) {
 			})
 		})
 	}
+}
+
+// stealingStore lets another orchestrator take a waiting saga back (a
+// write of the record, running, under another owner) just before the
+// first write that would take it from StatusWaiting.
+type stealingStore struct {
+	*saga.MemoryStore
+	stolen atomic.Bool
+}
+
+func (s *stealingStore) Update(ctx context.Context, r *saga.Record) error {
+	if r.Status == saga.StatusRunning && !s.stolen.Load() {
+		if cur, err := s.MemoryStore.Get(ctx, r.ID); err == nil && cur.Status == saga.StatusWaiting {
+			s.stolen.Store(true)
+			cur.Status, cur.Owner, cur.WaitKey, cur.WakeAt = saga.StatusRunning, "other", "", time.Time{}
+			if err := s.MemoryStore.Update(ctx, cur); err != nil {
+				return err
+			}
+		}
+	}
+	return s.MemoryStore.Update(ctx, r)
+}
+
+// A run whose park finds its signal there already takes the saga back
+// with its next write; when another drive took the saga first (the timer
+// loop's look for pending signals), that write loses, the run reports the
+// saga waiting (continued elsewhere), runs nothing more, and its woken
+// events never reach the listeners.
+func TestParkFindsTheSignalAndLosesTheClaim(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var j journal
+		store := &stealingStore{MemoryStore: saga.NewMemoryStore()}
+		var mu sync.Mutex
+		var kinds []saga.EventKind
+		o := newOrchestrator(t, store, saga.WithListener(saga.ListenerFunc(func(_ context.Context, e saga.Event) {
+			mu.Lock()
+			kinds = append(kinds, e.Kind)
+			mu.Unlock()
+		})))
+		def := define(t, o, local(&j, store, "a", 0, nil), saga.Step[order]{Name: "w", Wait: &saga.Wait[order]{Signal: true}}, step(&j, "c", 0, nil))
+		ctx := context.Background()
+		if err := o.Signal(ctx, "x/w", "paid", nil); err != nil {
+			t.Fatal(err)
+		}
+		_, err := def.Run(ctx, o, order{}, saga.WithID("x"))
+		if !errors.Is(err, saga.ErrWaiting) || !errors.Is(err, saga.ErrLostOwnership) {
+			t.Fatalf("Run = %v, want ErrWaiting: continued by another drive", err)
+		}
+		if !store.stolen.Load() {
+			t.Fatal("the saga was not taken back by the other drive")
+		}
+		if got, want := j.list(), []string{"do a"}; !slices.Equal(got, want) {
+			t.Errorf("journal %v, want %v: c is the other drive's", got, want)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if slices.Contains(kinds, saga.EventWoken) {
+			t.Errorf("events %v: the losing run's woken event reached the listeners", kinds)
+		}
+	})
 }

@@ -43,6 +43,9 @@ type run[S any] struct {
 	// listeners once that write succeeded (claimed).
 	unclaimed bool
 	held      []heldEvent
+	// selfWoken: the run took the saga back from its own park (a signal
+	// came before it), and its claim may lose to another drive.
+	selfWoken bool
 	buf       bytes.Buffer
 	enc       *json.Encoder
 	idents    []stepIdent
@@ -92,7 +95,7 @@ func (s *Saga[S]) release(r *run[S]) {
 	r.saved = Record{}
 	r.mu.Unlock()
 	r.state, r.created, r.dirty, r.seq = zero, false, false, 0
-	r.delivered, r.pendingTake, r.unclaimed = nil, "", false
+	r.delivered, r.pendingTake, r.unclaimed, r.selfWoken = nil, "", false, false
 	r.looked, r.early = false, nil
 	clear(r.held)
 	r.held = r.held[:0]
@@ -115,6 +118,11 @@ func (r *run[S]) drive(ctx context.Context) error {
 	}
 	switch e := err.(type) {
 	case *abortError:
+		if r.selfWoken && r.unclaimed && errors.Is(e.err, ErrLostOwnership) {
+			// The claim after the park lost: another drive took the saga
+			// from its wait, and goes on with it.
+			return fmt.Errorf("saga: %s %s: %w (continued by another drive): %w", r.def.name, r.rec.ID, ErrWaiting, e.err)
+		}
 		return e.err
 	case *waitingError:
 		return e.err

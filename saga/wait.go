@@ -264,14 +264,15 @@ func (r *run[S]) parked(ctx context.Context, i int) (woken bool, err error) {
 		case err != nil:
 			return false, &abortError{err: fmt.Errorf("saga: %s %s: look up signal %q: %w", r.def.name, r.rec.ID, key, err)}
 		case sig.SagaID == "" && !sig.TimedOut:
+			// Taken back as a wake-up is (see Orchestrator.wake): no
+			// write of its own, the drive's next one claims the saga
+			// from the park's version and takes the signal, and the
+			// events until then are held. If that write loses the saga
+			// to another drive (the timer loop's look for pending
+			// signals), the saga goes on there: drive reports it waiting.
 			r.rec.Status, r.rec.WaitKey, r.rec.WakeAt = StatusRunning, "", time.Time{}
-			r.delivered = sig
-			if err := r.persist(ctx); err != nil {
-				if a, ok := err.(*abortError); ok && errors.Is(a.err, ErrLostOwnership) { // a Signal took it first and drives it
-					return false, &waitingError{err: fmt.Errorf("saga: %s %s: step %s: %w (continued by a signal)", r.def.name, r.rec.ID, st.Name, ErrWaiting)}
-				}
-				return false, err
-			}
+			r.rec.Owner, r.rec.LeaseUntil = r.o.id, time.Now().Add(r.o.lease)
+			r.delivered, r.unclaimed, r.selfWoken = sig, true, true
 			return true, nil
 		}
 	}
