@@ -29,15 +29,33 @@ func InjectTrace(ctx context.Context, msg *eventbus.Message) {
 	tracing.Inject(ctx, msg.Metadata)
 }
 
-// perMessageTrace publishes each message in the trace of the request that
+// publishInTraces publishes each message in the trace of the request that
 // made it (its Metadata carries that context since InjectTrace), so one
 // trace runs from the gateway through the relay and the bus to consumers.
-func perMessageTrace(p eventbus.Publisher) eventbus.Publisher {
+// A run of messages that carry the same trace context (the events of one
+// transaction, or every event when no request was traced) goes in one
+// call, whose acknowledgements the bus awaits together, rather than one
+// call, and one round trip to the broker, per message.
+func publishInTraces(p eventbus.Publisher) eventbus.Publisher {
 	return eventbus.DecoratePublisher(p, func(ctx context.Context, msgs ...*eventbus.Message) error {
-		for _, m := range msgs {
-			if err := p.Publish(tracing.Extract(ctx, m.Metadata), m); err != nil {
+		fields := tracing.Default().Propagator().Fields()
+		same := func(a, b *eventbus.Message) bool {
+			for _, f := range fields {
+				if a.Metadata[f] != b.Metadata[f] {
+					return false
+				}
+			}
+			return true
+		}
+		for len(msgs) > 0 {
+			n := 1
+			for n < len(msgs) && same(msgs[0], msgs[n]) {
+				n++
+			}
+			if err := p.Publish(tracing.Extract(ctx, msgs[0].Metadata), msgs[:n]...); err != nil {
 				return err
 			}
+			msgs = msgs[n:]
 		}
 		return nil
 	})
@@ -67,7 +85,7 @@ func StartRelay(ctx context.Context, db *DB, pub eventbus.Publisher, log *slog.L
 		return nil, fmt.Errorf("platform: outbox metrics: %w", err)
 	}
 	sig := outbox.NewSignal()
-	r, err := outbox.NewRelay(db.SQL(), db.Dialect(), perMessageTrace(pub), outbox.WithWaker(sig),
+	r, err := outbox.NewRelay(db.SQL(), db.Dialect(), publishInTraces(pub), outbox.WithWaker(sig),
 		outbox.WithPollInterval(500*time.Millisecond), outbox.WithLogger(log), outbox.WithListener(m), outbox.WithListener(watch))
 	if err != nil {
 		return nil, fmt.Errorf("platform: outbox relay: %w", err)
