@@ -8,8 +8,10 @@ import (
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 )
 
 // ScopeName is the instrumentation scope of the spans this package starts,
@@ -189,6 +191,39 @@ func (t *Tracer) MeterProvider() metric.MeterProvider {
 		return t.meterProvider
 	}
 	return otel.GetMeterProvider()
+}
+
+// The global providers as they are before any otel.SetTracerProvider and
+// otel.SetMeterProvider: delegates that record nothing until a provider is
+// set, after which the globals are that provider.
+var (
+	unsetTracerProvider = otel.GetTracerProvider()
+	unsetMeterProvider  = otel.GetMeterProvider()
+)
+
+// quiet reports whether the Tracer can record nothing: its tracer provider
+// and its meter provider are each OpenTelemetry's no-op one
+// (go.opentelemetry.io/otel/trace/noop, go.opentelemetry.io/otel/metric/noop)
+// or a global one with no SDK set. It follows the globals: once one is set,
+// the Tracer is no longer quiet. The HTTP helpers then only propagate the
+// trace context (see [Tracer.Middleware]).
+func (t *Tracer) quiet() bool {
+	// The comparisons cannot panic: the unset providers are pointers, and
+	// interfaces holding different dynamic types compare unequal.
+	tp := t.TracerProvider()
+	switch tp.(type) {
+	case tracenoop.TracerProvider, *tracenoop.TracerProvider:
+	default:
+		if tp != unsetTracerProvider {
+			return false
+		}
+	}
+	mp := t.MeterProvider()
+	switch mp.(type) {
+	case metricnoop.MeterProvider, *metricnoop.MeterProvider:
+		return true
+	}
+	return mp == unsetMeterProvider
 }
 
 // Propagator returns the propagator the Tracer injects and extracts with.

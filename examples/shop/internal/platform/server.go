@@ -16,7 +16,6 @@ import (
 	"github.com/go-microkit/microkit/gateway"
 	"github.com/go-microkit/microkit/tracing"
 	"github.com/prometheus/client_golang/prometheus"
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 )
 
 // Server is one service's HTTP server: its routes, plus /healthz (liveness),
@@ -68,19 +67,31 @@ func NewServer(name, addr string, logger *slog.Logger) (*Server, error) {
 	s.mux.Handle("GET /readyz", s.health.ReadinessHandler())
 	s.mux.Handle("GET /metrics", tracing.Handler(s.metrics))
 	s.mux.Handle(con.Path(), con)
-	traced := tracing.Middleware(otelhttp.WithFilter(func(r *http.Request) bool {
-		switch r.URL.Path {
-		case "/healthz", "/readyz", "/metrics":
-			return false
-		}
-		return true
-	}))
+	traced := untracedProbes(tracing.Middleware())
 	// The request id comes first, so that every error body and log line
 	// carries the one the gateway forwarded; panics and the mux's own 404
 	// and 405 answer in the JSON error shape too.
 	h := gateway.Chain(gateway.RequestID(), withLogger(logger), traced, gateway.Recover(logger))(jsonMux{s.mux})
 	s.srv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	return s, nil
+}
+
+// untracedProbes applies traced to every request but the probes' and the
+// scrapes of /metrics, which would otherwise fill the traces. It filters
+// here rather than with otelhttp.WithFilter: tracing.Middleware given no
+// options skips otelhttp while nothing is recorded.
+func untracedProbes(traced func(http.Handler) http.Handler) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		t := traced(next)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch r.URL.Path {
+			case "/healthz", "/readyz", "/metrics":
+				next.ServeHTTP(w, r)
+			default:
+				t.ServeHTTP(w, r)
+			}
+		})
+	}
 }
 
 // Handle registers h for pattern (http.ServeMux syntax).
