@@ -54,7 +54,15 @@ func (s *Store) listQuery(f saga.Filter) (string, []any) {
 	b := listBuilder{dialect: s.dialect}
 	b.q.WriteString(s.list)
 	if len(f.Statuses) > 0 {
-		b.and("status IN (")
+		status := "status IN ("
+		if s.dialect == sqldialect.SQLite && (f.WaitKey != "" || !f.DueBy.IsZero() || f.Signalled) {
+			// The waiting sagas' listings seek a partial index of their
+			// own; SQLite without statistics (no ANALYZE) would rather
+			// walk every waiting saga in the status index, which the
+			// unary + keeps it from using.
+			status = "+" + status
+		}
+		b.and(status)
 		for i, st := range f.Statuses {
 			if i > 0 {
 				b.q.WriteString(", ")
