@@ -23,4 +23,14 @@
 // transaction with the record's write, and the step makes its own writes
 // with the *sql.Tx that [TxFromContext] returns, so that they commit (or
 // roll back) with its recorded completion.
+//
+// The store is a [saga.ParkStore] too: a saga's park writes its key's row
+// in the signals table (a waiter's mark, which the key's signal fills in),
+// so that a park and its signal meet without a read of either side (see
+// [Store.Park]). Versions of this package from before the marks read a
+// mark as a signal whose wait ended: upgrade every process that delivers
+// signals ([saga.Orchestrator.Signal], saga/sagabus) before a process of
+// this version parks sagas, rather than mixing them in a rolling upgrade,
+// in which an older process could acknowledge an event as late and leave
+// its saga waiting until its wait times out.
 package sqlstore

@@ -130,9 +130,9 @@ func (s *Store) writeMissed(ctx context.Context, r *saga.Record, create bool) er
 
 // Deliver implements [saga.ParkStore]. On PostgreSQL a signal stored at
 // once is one statement, which returns the waiter's record with it; on
-// SQLite it is the signal's write, then reads of its waiter and the
-// waiter's record. A signal stored before costs reads of it and of its
-// waiter.
+// SQLite it is the signal's write, then a read of the waiter's record. A
+// signal stored before costs a read of it and, if it is pending, one of
+// its waiter's record.
 func (s *Store) Deliver(ctx context.Context, sig *saga.Signal) (*saga.Signal, bool, *saga.Record, error) {
 	timedOut := int64(0)
 	if sig.TimedOut {
@@ -205,7 +205,7 @@ func (s *Store) waiterOf(ctx context.Context, key string) (*saga.Record, error) 
 	return rec, nil
 }
 
-// lookup returns the record id, or nil if there is none.
+// lookup returns the record of id, or nil if there is none.
 func (s *Store) lookup(ctx context.Context, id string) (*saga.Record, error) {
 	rec, err := s.Get(ctx, id)
 	if errors.Is(err, saga.ErrNotFound) {

@@ -20,8 +20,9 @@ import (
 // the key's signal then replaces, keeping waiter. A park and a signal for
 // one key thus write the same row, and its primary key orders them.
 type signalQueries struct {
-	put, get, take, prune, nextWake, waiter string
+	put, get, take, prune, nextWake string
 	// waiter reads the record of the saga named as a key's waiter.
+	waiter string
 	// mark writes the waiter's mark of a park, or names the waiter in the
 	// row of a signal that came first, and returns the row.
 	mark string
