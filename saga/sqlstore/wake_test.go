@@ -4,13 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-
-	"github.com/go-microkit/microkit/internal/sqltest"
-	"github.com/go-microkit/microkit/saga/sqlstore"
 	"testing"
 
+	"github.com/go-microkit/microkit/internal/sqltest"
 	"github.com/go-microkit/microkit/saga"
 	"github.com/go-microkit/microkit/saga/sagatest"
+	"github.com/go-microkit/microkit/saga/sqlstore"
 	"github.com/go-microkit/microkit/sqldialect"
 )
 
@@ -19,10 +18,11 @@ import (
 // process (the orchestrator, its timer loop running) spends in 2 seconds
 // while they wait (idle-cpu-%, of one core), then the latency from Signal
 // to the start of the step after the wait (p50, p99) and the parked sagas
-// woken per second, signalled one at a time and 8 at once (each signal
-// stores the signal, finds the saga by its key, takes it back, takes the
-// signal and runs the last step: 6 statements). With 10,000 sagas on
-// PostgreSQL:
+// woken per second, signalled one at a time and 8 at once (on
+// PostgreSQL each signal is 4 statements: the signal stored and its
+// parked saga returned in one, then the signal taken and the saga taken
+// back in the transaction of the last step's start, and the completion).
+// With 10,000 sagas on PostgreSQL:
 //
 //	go test -run '^$' -bench 'Wake/postgres' -benchtime 10000x ./saga/sqlstore/
 func BenchmarkWake(b *testing.B) {
