@@ -19,7 +19,18 @@ func Migrate(ctx context.Context, db *sql.DB, dialect sqldialect.Dialect, opts .
 		return fmt.Errorf("sqlstore: migrate: %w", err)
 	}
 	c, _ := newConfig(dialect, opts) // valid: Schema took them
+	// The waiters' marks of the sagas that wait are written once, by the
+	// Migrate that adds the waiter column: afterwards every park writes
+	// its own, and the look at every waiting saga would slow each
+	// start-up down for nothing.
+	marked, err := hasColumn(ctx, db, dialect, c.table+"_signals", "waiter")
+	if err != nil {
+		return fmt.Errorf("sqlstore: migrate: %w", err)
+	}
 	for _, stmt := range stmts {
+		if marked && strings.HasPrefix(stmt, markWaitingPrefix(c.table)) {
+			continue
+		}
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("sqlstore: migrate: %w", err)
 		}
@@ -53,17 +64,34 @@ var signalColumnsAdded = []column{
 	{"waiter", "waiter     TEXT NOT NULL DEFAULT ''"},
 }
 
-// addedColumns lists the columns added to the saga table and the signals
-// table, for Migrate on SQLite.
-func addedColumns(table string) []struct {
+// tableColumns are the columns added to one table.
+type tableColumns struct {
 	table   string
 	columns []column
-} {
-	return []struct {
-		table   string
-		columns []column
-	}{{table, waitColumns}, {table + "_signals", signalColumnsAdded}}
 }
+
+// addedColumns lists the columns added to the saga table and the signals
+// table, for Migrate on SQLite.
+func addedColumns(table string) []tableColumns {
+	return []tableColumns{{table, waitColumns}, {table + "_signals", signalColumnsAdded}}
+}
+
+// hasColumn reports whether table exists with column.
+func hasColumn(ctx context.Context, db *sql.DB, d sqldialect.Dialect, table, column string) (bool, error) {
+	q := "SELECT count(*) FROM pragma_table_info(?) WHERE name = ?"
+	if d == sqldialect.Postgres {
+		q = "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1 AND column_name = $2"
+	}
+	var n int
+	if err := db.QueryRowContext(ctx, q, table, column).Scan(&n); err != nil {
+		return false, err
+	}
+	return n > 0, nil
+}
+
+// markWaitingPrefix begins Schema's statement that writes the waiters'
+// marks of the sagas that wait.
+func markWaitingPrefix(table string) string { return "INSERT INTO " + table + "_signals (" }
 
 // addColumns adds the columns that the SQLite table lacks: SQLite's ALTER
 // TABLE has no ADD COLUMN IF NOT EXISTS.
@@ -191,7 +219,7 @@ func Schema(dialect sqldialect.Dialect, opts ...Option) ([]string, error) {
 		"CREATE INDEX IF NOT EXISTS "+t+"_signals_created_idx ON "+t+"_signals (created_at)",
 		"CREATE INDEX IF NOT EXISTS "+t+"_signals_pending_idx ON "+t+"_signals (key) WHERE saga_id = '' AND timed_out = 0",
 		// The waiters' marks of sagas parked before the marks existed.
-		"INSERT INTO "+t+"_signals ("+signalColumns+", waiter) SELECT wait_key, '', "+emptyBlob+", '', -1, updated_at, id FROM "+t+
+		markWaitingPrefix(t)+signalColumns+", waiter) SELECT wait_key, '', "+emptyBlob+", '', -1, updated_at, id FROM "+t+
 			" WHERE status = 'waiting' AND wait_key <> '' ON CONFLICT (key) DO NOTHING",
 	), nil
 }

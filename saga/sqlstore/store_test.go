@@ -160,7 +160,8 @@ func TestMigrateAddsWaitColumns(t *testing.T) {
 // TestMigrateMarksWaitingSagas migrates a signals table created before the
 // waiters' marks, with a saga parked without one and a pending signal of
 // another key: Migrate adds the waiter column and the saga's mark, so that
-// its signal finds it, and the pending signal stays a signal.
+// its signal finds it, and the pending signal stays a signal. It writes
+// the marks once, not at every start-up.
 func TestMigrateMarksWaitingSagas(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.Name, func(t *testing.T) {
@@ -204,6 +205,18 @@ func TestMigrateMarksWaitingSagas(t *testing.T) {
 			_, created, waiter, err := s.Deliver(ctx, &saga.Signal{Key: "pay-parked", Type: "paid", CreatedAt: time.Unix(0, 6)})
 			if err != nil || !created || waiter == nil || waiter.ID != "parked" || waiter.Version != 4 {
 				t.Errorf("Deliver to the saga parked before = created %v, waiter %+v, %v; want it found", created, waiter, err)
+			}
+			// A saga parked without a mark once the column is there (by a
+			// process of an older version) gets none from a later Migrate,
+			// which writes the marks once.
+			if _, err := db.ExecContext(ctx, `INSERT INTO microkit_sagas VALUES ('later', 'order', 'waiting', 4, '{}', '[]', '', 0, 0, '', '', 1, 2, 'pay-later', 0)`); err != nil {
+				t.Fatal(err)
+			}
+			if err := sqlstore.Migrate(ctx, db, dialect); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, waiter, err := s.Deliver(ctx, &saga.Signal{Key: "pay-later", Type: "paid", CreatedAt: time.Unix(0, 7)}); err != nil || waiter != nil {
+				t.Errorf("Deliver to a saga parked after the marks' Migrate = waiter %+v, %v; want none: no look at every waiting saga", waiter, err)
 			}
 			rec, err := s.Get(ctx, "early")
 			if err != nil {
