@@ -38,10 +38,10 @@ func Transport(base http.RoundTripper, opts ...otelhttp.Option) http.RoundTrippe
 // the package-level [Middleware].
 //
 // While neither provider can record anything (each is OpenTelemetry's no-op
-// provider, or a global one with no SDK set) and no opts are given, a request skips otelhttp: its context gets the caller's
-// trace context, extracted from the headers, which is all otelhttp's
-// no-op span would carry, so that the calls it makes still continue the
-// caller's trace. otelhttp would otherwise build the span's attributes and
+// provider, or a global one with no SDK set) and no opts are given, a
+// request skips otelhttp: its context gets the caller's trace context,
+// extracted from the headers, which is all otelhttp's no-op span would
+// carry, so that the calls it makes still continue the caller's trace. otelhttp would otherwise build the span's attributes and
 // the metrics' attribute set of every request for nothing (some 4 µs and
 // 35 allocations a request). opts are opaque and may name providers of
 // their own, so with any opts every request goes through otelhttp.
@@ -123,10 +123,10 @@ func (q *quietTransport) CloseIdleConnections() {
 // order, without the map a propagation.MapCarrier allocates.
 type headerPairs [][2]string
 
-// Get returns the value set for key, or "".
+// Get returns the value set last for key, or "".
 func (h *headerPairs) Get(key string) string {
-	for _, kv := range *h {
-		if kv[0] == key {
+	for i := len(*h) - 1; i >= 0; i-- {
+		if kv := (*h)[i]; kv[0] == key {
 			return kv[1]
 		}
 	}

@@ -2,6 +2,7 @@ package tracing
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 )
@@ -35,5 +36,23 @@ func TestSpanNamesBounded(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("get of an uncached destination waits on the lock of a full cache")
+	}
+}
+
+// headerPairs behaves as the http.Header it is copied into: a key set
+// twice reads as its last value, and its keys come in the order set.
+func TestHeaderPairs(t *testing.T) {
+	var h headerPairs
+	h.Set("traceparent", "a")
+	h.Set("baggage", "b")
+	h.Set("traceparent", "c")
+	if got := h.Get("traceparent"); got != "c" {
+		t.Errorf("Get = %q, want the last value set, c", got)
+	}
+	if got := h.Get("tracestate"); got != "" {
+		t.Errorf("Get of a key never set = %q", got)
+	}
+	if got, want := h.Keys(), []string{"traceparent", "baggage", "traceparent"}; !slices.Equal(got, want) {
+		t.Errorf("Keys = %v, want %v", got, want)
 	}
 }
