@@ -142,8 +142,8 @@ func addColumns(ctx context.Context, db *sql.DB, table string, columns []column)
 // signal came while no orchestrator could deliver it. A park writes its
 // key's row too, a waiter's mark (timed_out -1, the saga in its waiter
 // column) that the key's signal replaces, so that a park and a signal
-// for one key meet in one row (see [Store.Park]); Migrate writes the
-// marks of the sagas that wait already. Until it has, and while
+// for one key meet in one row (see [Store.Park]); the Migrate that adds
+// the waiter column writes the marks of the sagas that wait already. Until it has, and while
 // processes of an older version park sagas, a signal for a saga parked
 // without a mark waits for the timer loop's look for pending signals.
 //
