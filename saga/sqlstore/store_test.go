@@ -2,6 +2,7 @@ package sqlstore_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"strings"
 	"testing"
@@ -110,26 +111,15 @@ func TestInvalidOptions(t *testing.T) {
 func TestMigrateAddsWaitColumns(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.Name, func(t *testing.T) {
-			dialect, err := sqldialect.Parse(b.Name)
-			if err != nil {
-				t.Fatal(err)
-			}
-			db, _ := sqltest.Open(t, dialect, "saga_test")
-			ctx := context.Background()
-			blob := "BYTEA"
-			if dialect == sqldialect.SQLite {
-				blob = "BLOB"
-			}
-			for _, stmt := range []string{
-				`CREATE TABLE microkit_sagas (id TEXT PRIMARY KEY, name TEXT NOT NULL, status TEXT NOT NULL, version BIGINT NOT NULL,
+			db, dialect := olderTables(t, b.Name, func(blob string) []string {
+				return []string{
+					`CREATE TABLE microkit_sagas (id TEXT PRIMARY KEY, name TEXT NOT NULL, status TEXT NOT NULL, version BIGINT NOT NULL,
 					state ` + blob + ` NOT NULL, steps TEXT NOT NULL, owner TEXT NOT NULL, lease_until BIGINT NOT NULL, deadline BIGINT NOT NULL,
 					error TEXT NOT NULL, note TEXT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)`,
-				`INSERT INTO microkit_sagas VALUES ('old', 'order', 'running', 3, '{}', '[{"n":"a","s":"done"}]', 'node', 0, 0, '', '', 1, 2)`,
-			} {
-				if _, err := db.ExecContext(ctx, stmt); err != nil {
-					t.Fatal(err)
+					`INSERT INTO microkit_sagas VALUES ('old', 'order', 'running', 3, '{}', '[{"n":"a","s":"done"}]', 'node', 0, 0, '', '', 1, 2)`,
 				}
-			}
+			})
+			ctx := context.Background()
 			for range 2 { // idempotent
 				if err := sqlstore.Migrate(ctx, db, dialect); err != nil {
 					t.Fatal(err)
@@ -165,31 +155,20 @@ func TestMigrateAddsWaitColumns(t *testing.T) {
 func TestMigrateMarksWaitingSagas(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.Name, func(t *testing.T) {
-			dialect, err := sqldialect.Parse(b.Name)
-			if err != nil {
-				t.Fatal(err)
-			}
-			db, _ := sqltest.Open(t, dialect, "saga_test")
-			ctx := context.Background()
-			blob := "BYTEA"
-			if dialect == sqldialect.SQLite {
-				blob = "BLOB"
-			}
-			for _, stmt := range []string{
-				`CREATE TABLE microkit_sagas (id TEXT PRIMARY KEY, name TEXT NOT NULL, status TEXT NOT NULL, version BIGINT NOT NULL,
+			db, dialect := olderTables(t, b.Name, func(blob string) []string {
+				return []string{
+					`CREATE TABLE microkit_sagas (id TEXT PRIMARY KEY, name TEXT NOT NULL, status TEXT NOT NULL, version BIGINT NOT NULL,
 					state ` + blob + ` NOT NULL, steps TEXT NOT NULL, owner TEXT NOT NULL, lease_until BIGINT NOT NULL, deadline BIGINT NOT NULL,
 					error TEXT NOT NULL, note TEXT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL,
 					wait_key TEXT NOT NULL DEFAULT '', wake_at BIGINT NOT NULL DEFAULT 0)`,
-				`CREATE TABLE microkit_sagas_signals (key TEXT PRIMARY KEY, type TEXT NOT NULL, payload ` + blob + ` NOT NULL,
+					`CREATE TABLE microkit_sagas_signals (key TEXT PRIMARY KEY, type TEXT NOT NULL, payload ` + blob + ` NOT NULL,
 					saga_id TEXT NOT NULL, timed_out BIGINT NOT NULL, created_at BIGINT NOT NULL)`,
-				`INSERT INTO microkit_sagas VALUES ('parked', 'order', 'waiting', 4, '{}', '[{"n":"pay","s":"waiting"}]', '', 0, 0, '', '', 1, 2, 'pay-parked', 0)`,
-				`INSERT INTO microkit_sagas VALUES ('early', 'order', 'running', 2, '{}', '[{"n":"pay","s":"running"}]', 'node', 0, 0, '', '', 1, 2, '', 0)`,
-				`INSERT INTO microkit_sagas_signals VALUES ('pay-early', 'paid', '', '', 0, 5)`,
-			} {
-				if _, err := db.ExecContext(ctx, stmt); err != nil {
-					t.Fatal(err)
+					`INSERT INTO microkit_sagas VALUES ('parked', 'order', 'waiting', 4, '{}', '[{"n":"pay","s":"waiting"}]', '', 0, 0, '', '', 1, 2, 'pay-parked', 0)`,
+					`INSERT INTO microkit_sagas VALUES ('early', 'order', 'running', 2, '{}', '[{"n":"pay","s":"running"}]', 'node', 0, 0, '', '', 1, 2, '', 0)`,
+					`INSERT INTO microkit_sagas_signals VALUES ('pay-early', 'paid', '', '', 0, 5)`,
 				}
-			}
+			})
+			ctx := context.Background()
 			for range 2 { // idempotent
 				if err := sqlstore.Migrate(ctx, db, dialect); err != nil {
 					t.Fatal(err)
@@ -229,4 +208,26 @@ func TestMigrateMarksWaitingSagas(t *testing.T) {
 			}
 		})
 	}
+}
+
+// olderTables returns a fresh database of the backend named name on which
+// stmts ran: the tables and rows of an older version of the store, given
+// the dialect's blob type.
+func olderTables(t *testing.T, name string, stmts func(blob string) []string) (*sql.DB, sqldialect.Dialect) {
+	t.Helper()
+	dialect, err := sqldialect.Parse(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, _ := sqltest.Open(t, dialect, "saga_test")
+	blob := "BYTEA"
+	if dialect == sqldialect.SQLite {
+		blob = "BLOB"
+	}
+	for _, stmt := range stmts(blob) {
+		if _, err := db.ExecContext(context.Background(), stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return db, dialect
 }
